@@ -1,0 +1,164 @@
+//! The abstract syntax tree: the contract between the parser and semantic analysis.
+//! Every node carries the [`Span`] of the text it came from.
+
+pub use crate::diag::Span;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    pub probes: Vec<Probe>,
+    pub span: Span,
+}
+
+/// `attach_point[, attach_point...] [/predicate/] { body }`
+#[derive(Clone, Debug, PartialEq)]
+pub struct Probe {
+    pub attach_points: Vec<AttachPoint>,
+    pub predicate: Option<Expr>,
+    pub body: Block,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProbeKind {
+    Begin,
+    End,
+    Kprobe,
+    Kretprobe,
+    Tracepoint,
+}
+
+/// One attach point: `kretprobe:inet_csk_accept`, `tracepoint:sock:inet_sock_set_state`, `BEGIN`.
+/// `target` holds the parts after the probe type (`["inet_csk_accept"]`, `["sock", "inet_sock_set_state"]`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttachPoint {
+    pub kind: ProbeKind,
+    pub target: Vec<String>,
+    pub span: Span,
+}
+
+impl AttachPoint {
+    /// The attach point as bpftrace spells it, e.g. `kretprobe:inet_csk_accept`.
+    pub fn name(&self) -> String {
+        let kind = match self.kind {
+            ProbeKind::Begin => return "BEGIN".into(),
+            ProbeKind::End => return "END".into(),
+            ProbeKind::Kprobe => "kprobe",
+            ProbeKind::Kretprobe => "kretprobe",
+            ProbeKind::Tracepoint => "tracepoint",
+        };
+        std::iter::once(kind).chain(self.target.iter().map(String::as_str)).collect::<Vec<_>>().join(":")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub stmts: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    /// An expression evaluated for its effect: `printf(...)`, `exit()`, `@x++`.
+    Expr(Expr),
+    /// `$x = e`, `@m[k] = e`, and compound forms `$x += e` (`op` = `Some(BinOp::Add)`).
+    Assign { target: LValue, op: Option<BinOp>, value: Expr },
+    /// `if (cond) { .. } else if (..) { .. } else { .. }`; an `else if` is an `else`
+    /// block holding a single `If` statement.
+    If { cond: Expr, then: Block, otherwise: Option<Block> },
+    /// `while (cond) { .. }`
+    While { cond: Expr, body: Block },
+    /// `return;`
+    Return,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LValue {
+    /// `$name` (name without the `$`)
+    Var { name: String, span: Span },
+    /// `@name[keys]` (name without the `@`; `@` alone is the empty name)
+    Map { name: String, keys: Vec<Expr>, span: Span },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Int(u64),
+    /// A string literal with escapes already decoded.
+    Str(String),
+    /// `$name` (without the `$`)
+    Var(String),
+    /// `@name[keys]` read
+    Map { name: String, keys: Vec<Expr> },
+    /// Builtin variables: `pid`, `tid`, `comm`, `retval`, `arg0`, `args`, `nsecs`, `cpu`, ...
+    Builtin(String),
+    /// A bare identifier that is neither a builtin nor a macro (sema reports it).
+    Ident(String),
+    /// `name(args)`: printf, time, ntop, bswap, exit, ...
+    Call { name: String, args: Vec<Expr> },
+    Unary { op: UnaryOp, expr: Box<Expr> },
+    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Ternary { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    /// `(struct sock *)e`
+    Cast { ty: TypeName, expr: Box<Expr> },
+    /// `e->field` (`arrow` = true) or `e.field`
+    Member { expr: Box<Expr>, field: String, arrow: bool },
+    /// `e[index]`
+    Index { expr: Box<Expr>, index: Box<Expr> },
+    /// `x++`, `x--`, `++x`, `--x` on a variable or map
+    IncDec { target: LValue, increment: bool, prefix: bool },
+}
+
+/// A C type name in a cast: `struct sock *` is `{ name: "struct sock", pointer_depth: 1 }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypeName {
+    pub name: String,
+    pub pointer_depth: u8,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `!`
+    Not,
+    /// `~`
+    BitNot,
+    /// `-`
+    Neg,
+    /// `*` (dereference)
+    Deref,
+    /// `&` (address-of)
+    AddrOf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    BitAnd,
+    BitOr,
+    BitXor,
+    Shl,
+    Shr,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    LogicalAnd,
+    LogicalOr,
+}

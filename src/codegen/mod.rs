@@ -1,0 +1,52 @@
+//! Codegen: lower each typed probe to eBPF instructions, plus the maps and the event
+//! layouts the runtime needs. No LLVM: instructions are built directly (like ply).
+
+pub mod insn;
+
+use crate::ast::AttachPoint;
+use crate::event::EventCatalog;
+use insn::Insn;
+
+/// What the runtime gets from codegen: everything needed to load, attach and decode.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    pub programs: Vec<ProgramCode>,
+    /// Maps referenced by `LD_IMM64` instructions with `src` = [`insn::PSEUDO_MAP_FD`]
+    /// and `imm` = index into this list. Index 0 is always the event ring buffer.
+    pub maps: Vec<MapSpec>,
+    pub events: EventCatalog,
+}
+
+/// How the kernel runs a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramType {
+    /// `BPF_PROG_TYPE_KPROBE`: kprobe and kretprobe attach points.
+    Kprobe,
+    /// `BPF_PROG_TYPE_TRACEPOINT`
+    Tracepoint,
+    /// `BEGIN`/`END`: `BPF_PROG_TYPE_RAW_TRACEPOINT`, run once from userspace with
+    /// `BPF_PROG_TEST_RUN` so it shares the event path with every other probe.
+    Special,
+}
+
+#[derive(Clone, Debug)]
+pub struct ProgramCode {
+    /// Stable name for the kernel (`bpf_prog_info.name`, 15 chars max) and for `-d codegen`.
+    pub name: String,
+    pub prog_type: ProgramType,
+    /// The attach points of the probe this program implements (bpftrace counts each one).
+    pub attach_points: Vec<AttachPoint>,
+    pub insns: Vec<Insn>,
+    /// `(first instruction index, source line)` for each block of instructions, for `-d codegen`.
+    pub lines: Vec<(usize, u32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapSpec {
+    pub name: String,
+    /// Kernel `bpf_map_type` value (e.g. 27 = `BPF_MAP_TYPE_RINGBUF`).
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+}

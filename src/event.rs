@@ -1,0 +1,54 @@
+//! Event records: the contract between codegen (which writes them into the ring buffer)
+//! and output (which decodes and prints them).
+//!
+//! Every record starts with a little-endian `u64` event id, an index into
+//! [`EventCatalog::events`]; the arguments follow at the offsets the layout gives
+//! (offsets count from the start of the record, so the first argument is at 8).
+
+use crate::format::PrintfFormat;
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EventCatalog {
+    pub events: Vec<EventKind>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// `printf(fmt, args...)`: one [`ArgLayout`] per conversion, in order.
+    Printf { format: PrintfFormat, args: Vec<ArgLayout> },
+    /// `time(fmt)`: no payload; userspace formats its local wall-clock time on receipt
+    /// (as bpftrace does). `format` is the strftime string (bpftrace's default: `"%H:%M:%S\n"`).
+    Time { format: String },
+    /// `exit()`: stop tracing, run END, exit.
+    Exit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ArgLayout {
+    /// Byte offset within the record.
+    pub offset: usize,
+    pub value: ValueLayout,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueLayout {
+    /// An integer of `size` bytes (1, 2, 4 or 8), little-endian.
+    Int { size: usize, signed: bool },
+    /// A NUL-padded string buffer of `size` bytes (e.g. `comm` is 16).
+    Str { size: usize },
+    /// The result of `ntop()`: `u64` address family (2 or 10) then 16 address bytes
+    /// (IPv4 uses the first 4) — 24 bytes in all, as bpftrace lays out its inet type.
+    Inet,
+}
+
+impl ValueLayout {
+    pub fn size(&self) -> usize {
+        match *self {
+            ValueLayout::Int { size, .. } | ValueLayout::Str { size } => size,
+            ValueLayout::Inet => 24,
+        }
+    }
+}
+
+/// Size of the event-id header at the start of every record.
+pub const EVENT_ID_SIZE: usize = 8;

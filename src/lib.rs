@@ -1,0 +1,21 @@
+//! rbt: a bpftrace-compatible tracer. The pipeline, one module per stage:
+//!
+//! ```text
+//! script.bt ─► parser   preprocess, parse (nom) ─► ast::Program (spans on every node)
+//!           ─► sema     names and kernel types (btf), type-check ─► sema::TypedProgram
+//!           ─► codegen  eBPF instructions, maps, event layouts ─► codegen::Compiled
+//!           ─► runtime  load, attach, poll the ring buffer, BEGIN/END, signals (sys: raw syscalls)
+//!           ─► output   decode events; printf/time/ntop; text and JSON
+//! ```
+
+pub mod ast;
+pub mod btf;
+pub mod codegen;
+pub mod diag;
+pub mod event;
+pub mod format;
+pub mod output;
+pub mod parser;
+pub mod runtime;
+pub mod sema;
+pub mod sys;

@@ -1,0 +1,3 @@
+fn main() {
+    println!("rbt: not yet wired");
+}

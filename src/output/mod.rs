@@ -1,0 +1,1 @@
+//! Output: decode event records and print them exactly like bpftrace (text and JSON).

@@ -1,0 +1,1 @@
+//! Semantic analysis: resolve names and kernel types, type-check, produce the typed program.
