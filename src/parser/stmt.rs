@@ -178,6 +178,7 @@ impl<'s> P<'s> {
     pub(super) fn block(&self, i: &'s str) -> PResult<'s, Block> {
         let (i, open) = self.sym(i, "{")?;
         let _depth = self.enter(i)?;
+        let errors_before = self.sh.diags.borrow().len();
         let mut stmts = Vec::new();
         let mut i = i;
         loop {
@@ -189,8 +190,11 @@ impl<'s> P<'s> {
                 }
             };
             if t.is_empty() {
-                let e = PError::msg(t, 0, "unterminated block: this '{' has no matching '}'").at(open);
-                self.record(nom::Err::Failure(e));
+                // After an error inside the block, a lost '}' is usually a follow-up.
+                if self.sh.diags.borrow().len() == errors_before {
+                    let e = PError::msg(t, 0, "unterminated block: this '{' has no matching '}'").at(open);
+                    self.record(nom::Err::Failure(e));
+                }
                 return Ok((t, Block { stmts, span: open }));
             }
             if let Some(rest) = t.strip_prefix('}') {
@@ -221,8 +225,10 @@ impl<'s> P<'s> {
                     };
                 }
                 Err(e) => {
+                    // Resume after the point of failure (never before the statement).
+                    let rest_len = super::error::inner(e.clone()).rest_len.min(t.len());
                     self.record(e);
-                    i = self.sync(t);
+                    i = self.sync(&t[t.len() - rest_len..]);
                 }
             }
         }
