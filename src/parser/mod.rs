@@ -155,7 +155,7 @@ impl<'s> P<'s> {
             let expected: Vec<String> = e
                 .expected
                 .iter()
-                .map(|w| if w.starts_with(char::is_alphanumeric) { w.to_string() } else { format!("'{w}'") })
+                .map(|w| if lex::punct(w).is_some_and(|(_, rest)| rest.is_empty()) { format!("'{w}'") } else { w.to_string() })
                 .collect();
             let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
             match expected.is_empty() {

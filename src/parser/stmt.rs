@@ -64,6 +64,10 @@ impl<'s> P<'s> {
                 }
             }
         }
+        if probes.is_empty() && self.sh.diags.borrow().is_empty() {
+            let e = PError::msg(i, 0, "no probes: a script needs at least one probe, e.g. BEGIN { ... }");
+            self.record(nom::Err::Failure(e));
+        }
         Program { probes, span: Span::new(0, self.text.len()) }
     }
 
@@ -129,8 +133,12 @@ impl<'s> P<'s> {
     /// probe body is still checked.
     fn attach_point(&self, i: &'s str) -> PResult<'s, Option<AttachPoint>> {
         let (i, ()) = self.ws(i)?;
+        // Probe types rbt does not run may name files (`uprobe:/bin/sh:f`): take
+        // their paths whole so the one error is about the probe type.
+        let ty = lex::ident(i).map_or("", |(w, _)| w);
+        let extra = if UNSUPPORTED_PROBES.contains(&ty) { "/" } else { "" };
         let len = i
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c)))
+            .find(|c: char| !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c) || extra.contains(c)))
             .unwrap_or(i.len());
         if len == 0 || !i.starts_with(lex::is_ident_start) {
             let what = if i.starts_with('{') { "an attach point (e.g. BEGIN or kprobe:FUNCTION) before '{'" } else { "a probe" };
