@@ -44,8 +44,24 @@ pub fn is_builtin(name: &str) -> bool {
         })
 }
 
+/// Stack for the parser thread: nesting up to [`MAX_DEPTH`] needs about 1.5 MiB in
+/// a debug build (nom's results make large frames), more than a test thread has.
+const PARSER_STACK: usize = 32 << 20;
+
 /// Parse a whole script. Diagnostics' spans are byte offsets into `src`.
 pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
+    // The recursive descent runs on its own thread so its depth never depends on
+    // the caller's stack; if no thread can be made, parse right here.
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new().name("rbt-parser".into()).stack_size(PARSER_STACK);
+        match worker.spawn_scoped(scope, || parse_here(src)) {
+            Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => parse_here(src),
+        }
+    })
+}
+
+fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
     let pre = preprocess::run(src);
     let shared = Shared {
         macros: &pre.macros,
