@@ -30,9 +30,10 @@ const BUILTINS: &[&str] = &[
     "nsecs", "pid", "probe", "rand", "retval", "tid", "uid", "username", "kstack", "ustack",
 ];
 
-/// Nesting limit for expressions and blocks: deep enough for any real script,
-/// shallow enough that the recursive descent never exhausts a 2 MiB thread stack.
-const MAX_DEPTH: usize = 100;
+/// Limit on nesting (parentheses, unary operators, blocks, `else if`) plus chained
+/// binary and postfix operators: deep enough for any real script, and it bounds the
+/// height of the AST so that later recursive passes cannot overflow their stacks.
+const MAX_DEPTH: usize = 128;
 
 /// At most this many diagnostics are reported; later ones are usually follow-ups.
 const MAX_DIAGS: usize = 20;
