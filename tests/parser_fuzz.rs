@@ -15,14 +15,68 @@ const UPSTREAM: [&str; 3] = [
 
 /// Fragments that steer mutations into the interesting corners of the grammar.
 const TOKENS: &[&str] = &[
-    "{", "}", "(", ")", "[", "]", "/", "*", "\"", "\\", "#", "\n", ";", ",", "?", ":", "->", ".", "$", "@",
-    "++", "--", "/*", "*/", "//", "#if 0\n", "#else\n", "#endif\n", "#define X\n", "#define AF_INET AF_INET6\n",
-    "#include <nope.h>\n", "(struct sock *)", "0x", "1e99", "09", "\\x", "\\777", "AF_INET", "é", "\u{0}", "\t",
-    "if", "else", "while", "return", "BEGIN", "kprobe:", "t:a:b", "=", "+=", "<<=", "!", "~", "&", "-",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    "/",
+    "*",
+    "\"",
+    "\\",
+    "#",
+    "\n",
+    ";",
+    ",",
+    "?",
+    ":",
+    "->",
+    ".",
+    "$",
+    "@",
+    "++",
+    "--",
+    "/*",
+    "*/",
+    "//",
+    "#if 0\n",
+    "#else\n",
+    "#endif\n",
+    "#define X\n",
+    "#define AF_INET AF_INET6\n",
+    "#include <nope.h>\n",
+    "(struct sock *)",
+    "0x",
+    "1e99",
+    "09",
+    "\\x",
+    "\\777",
+    "AF_INET",
+    "é",
+    "\u{0}",
+    "\t",
+    "if",
+    "else",
+    "while",
+    "return",
+    "BEGIN",
+    "kprobe:",
+    "t:a:b",
+    "=",
+    "+=",
+    "<<=",
+    "!",
+    "~",
+    "&",
+    "-",
 ];
 
 fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[derive(Clone, Debug)]
@@ -37,10 +91,10 @@ enum Mutation {
 fn mutation() -> impl Strategy<Value = Mutation> {
     let pos = any::<usize>();
     prop_oneof![
-        (pos.clone(), 1usize..20).prop_map(|(at, len)| Mutation::Delete { at, len }),
-        (pos.clone(), 0..TOKENS.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
-        (pos.clone(), pos.clone()).prop_map(|(a, b)| Mutation::Swap { a, b }),
-        (pos.clone(), 1usize..40, pos.clone()).prop_map(|(at, len, to)| Mutation::Duplicate { at, len, to }),
+        (pos, 1usize..20).prop_map(|(at, len)| Mutation::Delete { at, len }),
+        (pos, 0..TOKENS.len()).prop_map(|(at, token)| Mutation::Insert { at, token }),
+        (pos, pos).prop_map(|(a, b)| Mutation::Swap { a, b }),
+        (pos, 1usize..40, pos).prop_map(|(at, len, to)| Mutation::Duplicate { at, len, to }),
         pos.prop_map(|at| Mutation::Truncate { at }),
     ]
 }
@@ -82,23 +136,40 @@ fn inside(span: Span, src: &str) -> bool {
 }
 
 fn check_expr(e: &Expr, src: &str) {
-    assert!(inside(e.span, src), "expr span {:?} outside input of {} bytes", e.span, src.len());
+    assert!(
+        inside(e.span, src),
+        "expr span {:?} outside input of {} bytes",
+        e.span,
+        src.len()
+    );
     let lv = |l: &LValue| match l {
         LValue::Var { span, .. } => *span,
         LValue::Map { span, .. } => *span,
     };
     match &e.kind {
-        ExprKind::Call { args, .. } | ExprKind::Map { keys: args, .. } => args.iter().for_each(|a| check_expr(a, src)),
+        ExprKind::Call { args, .. } | ExprKind::Map { keys: args, .. } => {
+            args.iter().for_each(|a| check_expr(a, src))
+        }
         ExprKind::Unary { expr, .. } | ExprKind::Member { expr, .. } => check_expr(expr, src),
         ExprKind::Cast { ty, expr } => {
             assert!(inside(ty.span, src));
             check_expr(expr, src);
         }
-        ExprKind::Binary { lhs, rhs, .. } | ExprKind::Index { expr: lhs, index: rhs } => {
+        ExprKind::Binary { lhs, rhs, .. }
+        | ExprKind::Index {
+            expr: lhs,
+            index: rhs,
+        } => {
             check_expr(lhs, src);
             check_expr(rhs, src);
         }
-        ExprKind::Ternary { cond, then, otherwise } => [cond, then, otherwise].iter().for_each(|x| check_expr(x, src)),
+        ExprKind::Ternary {
+            cond,
+            then,
+            otherwise,
+        } => [cond, then, otherwise]
+            .iter()
+            .for_each(|x| check_expr(x, src)),
         ExprKind::IncDec { target, .. } => assert!(inside(lv(target), src)),
         _ => {}
     }
@@ -110,7 +181,11 @@ fn check_block(b: &Block, src: &str) {
         assert!(inside(s.span, src));
         match &s.kind {
             StmtKind::Expr(e) | StmtKind::Assign { value: e, .. } => check_expr(e, src),
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 check_expr(cond, src);
                 check_block(then, src);
                 otherwise.iter().for_each(|o| check_block(o, src));
@@ -127,7 +202,10 @@ fn check_block(b: &Block, src: &str) {
 fn check_program(p: &Program, src: &str) {
     for probe in &p.probes {
         assert!(inside(probe.span, src));
-        probe.attach_points.iter().for_each(|a| assert!(inside(a.span, src)));
+        probe
+            .attach_points
+            .iter()
+            .for_each(|a| assert!(inside(a.span, src)));
         probe.predicate.iter().for_each(|e| check_expr(e, src));
         check_block(&probe.body, src);
     }
@@ -143,7 +221,11 @@ fn check(src: &str) {
         Err(diags) => {
             assert!(!diags.is_empty());
             for d in &diags {
-                assert!(inside(d.span, src), "{d:?} outside input of {} bytes", src.len());
+                assert!(
+                    inside(d.span, src),
+                    "{d:?} outside input of {} bytes",
+                    src.len()
+                );
                 assert!(!d.message.is_empty());
             }
             let out = rbt::diag::render("fuzz.bt", src, &diags);
