@@ -20,10 +20,16 @@ pub enum RuntimeError {
         source: io::Error,
         log: String,
     },
-    /// A kprobe or kretprobe on a kernel built without `CONFIG_KPROBES`.
-    NoKprobes { probe: String },
-    /// The kprobe target is not a traceable kernel function.
-    FunctionNotFound { probe: String, function: String },
+    /// A kprobe or kretprobe on a kernel built without `config` (`CONFIG_KPROBES`, or
+    /// `CONFIG_KPROBE_EVENTS` for the tracefs interface).
+    NoKprobes { probe: String, config: &'static str },
+    /// The kprobe target is not a traceable kernel function (`exists`: the kernel has
+    /// the symbol, but it cannot be probed).
+    FunctionNotFound {
+        probe: String,
+        function: String,
+        exists: bool,
+    },
     /// No such tracepoint under tracefs.
     TracepointNotFound { probe: String },
     /// tracefs (needed for tracepoints and legacy kprobes) is not reachable.
@@ -62,13 +68,15 @@ impl fmt::Display for RuntimeError {
                 }
                 Ok(())
             }
-            RuntimeError::NoKprobes { probe } => {
-                write!(f, "cannot attach {probe}: this kernel has no kprobe support (CONFIG_KPROBES is not set)")
+            RuntimeError::NoKprobes { probe, config } => {
+                write!(f, "cannot attach {probe}: this kernel has no kprobe support ({config} is not set)")
             }
-            RuntimeError::FunctionNotFound { probe, function } => write!(
+            RuntimeError::FunctionNotFound { probe, function, exists: false } => {
+                write!(f, "cannot attach {probe}: kernel function {function} not found")
+            }
+            RuntimeError::FunctionNotFound { probe, function, exists: true } => write!(
                 f,
-                "cannot attach {probe}: kernel function {function} does not exist or cannot be traced \
-                 (not in available_filter_functions)"
+                "cannot attach {probe}: kernel function {function} cannot be traced (inlined, notrace or blacklisted)"
             ),
             RuntimeError::TracepointNotFound { probe } => {
                 write!(f, "cannot attach {probe}: no such tracepoint in this kernel")

@@ -1,6 +1,7 @@
 //! Every raw system call rbt makes (bpf, perf_event_open, mmap, ioctl, poll, signals),
-//! each behind a small safe wrapper. The only module with `unsafe`; every block says why
-//! it is sound. Kernel structures are declared here with only the fields rbt uses: the
+//! each behind a small safe wrapper. The only module with `unsafe` (this file holds the
+//! `bpf()` commands; submodules perf, ringbuf and process the rest); every block says
+//! why it is sound. Kernel structures are declared with only the fields rbt uses: the
 //! kernel accepts a shorter `bpf_attr`/`perf_event_attr` and zero-fills the rest.
 
 use std::ffi::CString;
@@ -9,6 +10,14 @@ use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::codegen::insn::Insn;
+
+mod perf;
+mod process;
+mod ringbuf;
+
+pub use perf::*;
+pub use process::*;
+pub use ringbuf::*;
 
 // `enum bpf_cmd`
 const BPF_MAP_CREATE: u32 = 0;
