@@ -81,3 +81,55 @@ fn verifier_rejection_returns_log() {
         err.verifier_log
     );
 }
+
+#[test]
+fn load_patches_maps_and_reports_verifier_log() {
+    use rbt::ast::ProbeKind;
+    use rbt::codegen::ProgramType;
+    if skip_reason("load_patches_maps_and_reports_verifier_log").is_some() {
+        return;
+    }
+    // A good program referencing map 0 loads.
+    let good = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        emit_record(0),
+    )]);
+    let loaded = rbt::runtime::load(&good).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((loaded.maps.len(), loaded.programs.len()), (2, 1));
+
+    // A reference to a map that does not exist is an internal error, not a kernel call.
+    let mut bad_map = emit_record(0);
+    bad_map[7].imm = 9;
+    let c = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        bad_map,
+    )]);
+    let err = rbt::runtime::load(&c)
+        .expect_err("map 9 does not exist")
+        .to_string();
+    assert_eq!(
+        err,
+        "internal error: program BEGIN: instruction 7 refers to map 9, which does not exist"
+    );
+
+    // An uninitialized register: the verifier's reason ends the message.
+    let c = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        vec![ldx_dw(R0, R6, 0), exit()],
+    )]);
+    let err = rbt::runtime::load(&c)
+        .expect_err("verifier must reject")
+        .to_string();
+    let first = err.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "the kernel's BPF verifier rejected the program for BEGIN: Permission denied (os error 13)"
+    );
+    assert!(err.lines().last().unwrap().contains("R6 !read_ok"), "{err}");
+}

@@ -289,7 +289,11 @@ fn kernel_has_symbol(function: &str) -> bool {
 
 /// Whether `/proc/kallsyms` can be read and lists functions at all.
 fn kernel_symbols_readable() -> bool {
-    fs::read_to_string("/proc/kallsyms").is_ok_and(|t| t.lines().next().is_some())
+    use std::io::Read;
+    let mut first = [0u8; 64];
+    fs::File::open("/proc/kallsyms")
+        .and_then(|mut f| f.read(&mut first))
+        .is_ok_and(|n| n > 0)
 }
 
 /// The `config` bit that makes a kprobe PMU event a return probe (`format/retprobe`

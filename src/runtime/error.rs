@@ -40,8 +40,19 @@ pub enum RuntimeError {
     Command { command: String, source: io::Error },
     /// A system facility (signals, polling, the ring buffer) failed.
     Sys { action: String, source: io::Error },
+    /// Writing the output failed (other than a closed pipe, which ends quietly).
+    Output(io::Error),
     /// Codegen output the runtime cannot use (a bug in rbt, not in the script).
     Internal(String),
+}
+
+impl RuntimeError {
+    pub(crate) fn sys(action: impl Into<String>, source: io::Error) -> RuntimeError {
+        RuntimeError::Sys {
+            action: action.into(),
+            source,
+        }
+    }
 }
 
 fn is_permission(e: &io::Error) -> bool {
@@ -58,7 +69,11 @@ impl fmt::Display for RuntimeError {
             RuntimeError::MapCreate { map, source } => write!(f, "cannot create BPF map {map}: {source}"),
             RuntimeError::Verifier { probe, source, log } => {
                 write!(f, "the kernel's BPF verifier rejected the program for {probe}: {source}")?;
-                let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+                // The closing statistics ("processed N insns ...") explain nothing.
+                let lines: Vec<&str> = log
+                    .lines()
+                    .filter(|l| !l.trim().is_empty() && !l.starts_with("processed ") && !l.starts_with("verification time"))
+                    .collect();
                 let start = lines.len().saturating_sub(VERIFIER_TAIL_LINES);
                 if start > 0 {
                     write!(f, "\n  ... ({start} earlier verifier log lines omitted)")?;
@@ -89,6 +104,7 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Attach { probe, source } => write!(f, "cannot attach {probe}: {source}"),
             RuntimeError::Command { command, source } => write!(f, "cannot run command '{command}': {source}"),
             RuntimeError::Sys { action, source } => write!(f, "cannot {action}: {source}"),
+            RuntimeError::Output(e) => write!(f, "cannot write output: {e}"),
             RuntimeError::Internal(msg) => write!(f, "internal error: {msg}"),
         }
     }

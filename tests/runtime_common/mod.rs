@@ -113,3 +113,90 @@ pub fn emit_record(event_id: i32) -> Vec<Insn> {
     ]);
     v
 }
+
+use rbt::ast::{AttachPoint, ProbeKind};
+use rbt::codegen::{Compiled, MapSpec, ProgramCode, ProgramType};
+use rbt::diag::Span;
+
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+pub fn point(kind: ProbeKind, target: &[&str]) -> AttachPoint {
+    AttachPoint {
+        kind,
+        target: target.iter().map(|s| s.to_string()).collect(),
+        span: Span::default(),
+    }
+}
+
+pub fn program(
+    name: &str,
+    prog_type: ProgramType,
+    points: Vec<AttachPoint>,
+    insns: Vec<Insn>,
+) -> ProgramCode {
+    ProgramCode {
+        name: name.into(),
+        prog_type,
+        attach_points: points,
+        insns,
+        lines: vec![],
+    }
+}
+
+/// The maps codegen always emits: the event ring buffer (0) and the lost counter (1).
+pub fn standard_maps() -> Vec<MapSpec> {
+    vec![
+        MapSpec {
+            name: "events".into(),
+            map_type: BPF_MAP_TYPE_RINGBUF,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 1 << 16,
+        },
+        MapSpec {
+            name: "lost".into(),
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+        },
+    ]
+}
+
+pub fn compiled(programs: Vec<ProgramCode>) -> Compiled {
+    Compiled {
+        programs,
+        maps: standard_maps(),
+        events: Default::default(),
+    }
+}
+
+/// A record written by [`emit_record`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub event_id: u64,
+    pub tgid: u32,
+    pub comm: String,
+}
+
+impl Record {
+    pub fn parse(bytes: &[u8]) -> Record {
+        assert_eq!(bytes.len(), 32, "record length");
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+        let comm = &bytes[16..32];
+        let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
+        Record {
+            event_id: u64_at(0),
+            tgid: (u64_at(8) >> 32) as u32,
+            comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+        }
+    }
+}
+
+/// Number of open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
