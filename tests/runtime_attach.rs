@@ -77,7 +77,15 @@ fn kretprobe_attaches_or_names_missing_config() {
         || Path::new("/sys/kernel/tracing/kprobe_events").exists()
         || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
     if has_kprobes {
-        result.unwrap_or_else(|e| panic!("kernel has kprobes, attach failed: {e}"));
+        let attachment =
+            result.unwrap_or_else(|e| panic!("kernel has kprobes, attach failed: {e}"));
+        let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _server = listener.accept().unwrap(); // inet_csk_accept returns
+        let got = records_from(&mut ring, std::process::id());
+        assert_eq!(got.len(), 1, "one accept, one kretprobe hit: {got:?}");
+        drop(attachment);
     } else {
         let err = result.expect_err("no kprobes on this kernel");
         assert_eq!(
