@@ -13,7 +13,12 @@ pub struct Insn {
 
 impl Insn {
     pub fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn { code, regs: (src << 4) | (dst & 0x0f), off, imm }
+        Insn {
+            code,
+            regs: (src << 4) | (dst & 0x0f),
+            off,
+            imm,
+        }
     }
     pub fn dst(&self) -> u8 {
         self.regs & 0x0f
