@@ -133,3 +133,46 @@ fn load_patches_maps_and_reports_verifier_log() {
     );
     assert!(err.lines().last().unwrap().contains("R6 !read_ok"), "{err}");
 }
+
+/// Runs this test binary again as `nobody` (via setpriv) and checks that loading fails
+/// with the message naming the missing privileges. The child run is this same test,
+/// told by an environment variable to do the unprivileged part.
+#[test]
+fn unprivileged_load_names_capabilities() {
+    use rbt::ast::ProbeKind;
+    use rbt::codegen::ProgramType;
+    const CHILD: &str = "RBT_TEST_UNPRIVILEGED_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let c = compiled(vec![program("BEGIN", ProgramType::Special, vec![point(ProbeKind::Begin, &[])], emit_record(0))]);
+        let err = rbt::runtime::load(&c).expect_err("nobody may not load BPF");
+        println!("ERROR: {err}");
+        return;
+    }
+    if skip_reason("unprivileged_load_names_capabilities").is_some() {
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args(["unprivileged_load_names_capabilities", "--exact", "--nocapture"])
+        .env(CHILD, "1")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("setpriv: {e}");
+            }
+            eprintln!("SKIP unprivileged_load_names_capabilities: cannot run setpriv: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains(
+            "ERROR: cannot create BPF map events: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
+        ),
+        "{stdout}"
+    );
+}
