@@ -143,7 +143,12 @@ fn unprivileged_load_names_capabilities() {
     use rbt::codegen::ProgramType;
     const CHILD: &str = "RBT_TEST_UNPRIVILEGED_CHILD";
     if std::env::var_os(CHILD).is_some() {
-        let c = compiled(vec![program("BEGIN", ProgramType::Special, vec![point(ProbeKind::Begin, &[])], emit_record(0))]);
+        let c = compiled(vec![program(
+            "BEGIN",
+            ProgramType::Special,
+            vec![point(ProbeKind::Begin, &[])],
+            emit_record(0),
+        )]);
         let err = rbt::runtime::load(&c).expect_err("nobody may not load BPF");
         println!("ERROR: {err}");
         return;
@@ -154,7 +159,11 @@ fn unprivileged_load_names_capabilities() {
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
-        .args(["unprivileged_load_names_capabilities", "--exact", "--nocapture"])
+        .args([
+            "unprivileged_load_names_capabilities",
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD, "1")
         .output();
     let out = match out {
@@ -168,7 +177,11 @@ fn unprivileged_load_names_capabilities() {
         }
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains(
             "ERROR: cannot create BPF map events: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
