@@ -118,16 +118,37 @@ fn discarded_records_are_skipped() {
     // Reserve a record and discard it, then reserve, fill and submit a second one.
     let mut insns = Vec::new();
     insns.extend(ld_map(R1, 0));
-    insns.extend([mov_imm(R2, 32), mov_imm(R3, 0), call(RESERVE), jeq_imm(R0, 0, 16)]);
+    insns.extend([
+        mov_imm(R2, 32),
+        mov_imm(R3, 0),
+        call(RESERVE),
+        jeq_imm(R0, 0, 16),
+    ]);
     insns.extend([mov_reg(R1, R0), mov_imm(R2, 0), call(DISCARD)]);
     insns.extend(ld_map(R1, 0));
-    insns.extend([mov_imm(R2, 32), mov_imm(R3, 0), call(RESERVE), jeq_imm(R0, 0, 7)]);
-    insns.extend([st_dw(R0, 0, 11), st_dw(R0, 8, 0), st_dw(R0, 16, 0), st_dw(R0, 24, 0)]);
+    insns.extend([
+        mov_imm(R2, 32),
+        mov_imm(R3, 0),
+        call(RESERVE),
+        jeq_imm(R0, 0, 7),
+    ]);
+    insns.extend([
+        st_dw(R0, 0, 11),
+        st_dw(R0, 8, 0),
+        st_dw(R0, 16, 0),
+        st_dw(R0, 24, 0),
+    ]);
     insns.extend([mov_reg(R1, R0), mov_imm(R2, 0), call(SUBMIT)]);
     insns.extend([mov_imm(R0, 0), exit()]);
-    let c = compiled(vec![program("BEGIN", ProgramType::Special, vec![point(ProbeKind::Begin, &[])], insns)]);
+    let c = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        insns,
+    )]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
+    let mut ring =
+        RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
     for _ in 0..2 {
         assert_eq!(sys::prog_test_run(loaded.programs[0].as_fd()).unwrap(), 0);
     }

@@ -44,7 +44,10 @@ impl RingBuf {
     /// signals), stopping early at a record still being written (BUSY) or when
     /// `on_record` returns [`Next::Stop`]. Each record's space is released to the kernel
     /// before `on_record` sees the (copied) bytes.
-    pub fn consume<E>(&mut self, mut on_record: impl FnMut(&[u8]) -> Result<Next, E>) -> Result<Next, E> {
+    pub fn consume<E>(
+        &mut self,
+        mut on_record: impl FnMut(&[u8]) -> Result<Next, E>,
+    ) -> Result<Next, E> {
         let mut cons = self.mem.consumer_pos();
         let prod = self.mem.producer_pos();
         while cons < prod {
