@@ -37,7 +37,7 @@ fn tracepoint_event_received_until_detached() {
         emit_record(1),
     )]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let me = std::process::id();
     let attachment = Attacher::new()
         .attach(&tp, loaded.programs[0].as_fd())
@@ -79,7 +79,7 @@ fn kretprobe_attaches_or_names_missing_config() {
     if has_kprobes {
         let attachment =
             result.unwrap_or_else(|e| panic!("kernel has kprobes, attach failed: {e}"));
-        let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+        let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let _server = listener.accept().unwrap(); // inet_csk_accept returns
@@ -165,7 +165,7 @@ fn tracefs_kprobe_events_are_created_and_removed() {
         emit_record(1),
     )]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let attachment = Attacher::with_tracefs_kprobes()
         .attach(&kp, loaded.programs[0].as_fd())
         .unwrap_or_else(|e| panic!("{e}"));

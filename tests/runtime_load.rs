@@ -8,8 +8,6 @@ use std::os::fd::AsFd;
 
 use rbt::sys;
 
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 
 #[test]
@@ -28,6 +26,23 @@ fn map_create_update_lookup() {
     let mut value = [0u8; 8];
     assert!(sys::map_lookup_elem(map.as_fd(), &1u32.to_ne_bytes(), &mut value).expect("lookup"));
     assert_eq!(u64::from_ne_bytes(value), 0xdead_beef);
+    // Buffers smaller than what the kernel would access are refused before the call.
+    let mut short = [0u8; 4];
+    let err = sys::map_lookup_elem(map.as_fd(), &1u32.to_ne_bytes(), &mut short)
+        .expect_err("short value");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let err = sys::map_update_elem(map.as_fd(), &[1u8], &value, 0).expect_err("short key");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let info = sys::map_info(map.as_fd()).expect("map_info");
+    assert_eq!(
+        (
+            info.map_type,
+            info.key_size,
+            info.value_size,
+            info.max_entries
+        ),
+        (BPF_MAP_TYPE_ARRAY, 4, 8, 2)
+    );
     // Out of range for an array map: absent, not an error.
     assert!(!sys::map_lookup_elem(map.as_fd(), &7u32.to_ne_bytes(), &mut value).expect("lookup"));
 }

@@ -31,8 +31,7 @@ fn begin_record_round_trip() {
         ),
     ]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring =
-        RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
 
     let mut got = Vec::new();
     let collect = |got: &mut Vec<Record>, ring: &mut RingBuf| {
@@ -77,8 +76,7 @@ fn consumer_wraps_around_and_stops_on_request() {
     )]);
     c.maps[0].max_entries = sys::page_size() as u32;
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring =
-        RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
     let mut seen = 0usize;
     for round in 0..100 {
         for _ in 0..3 {
@@ -147,8 +145,7 @@ fn discarded_records_are_skipped() {
         insns,
     )]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring =
-        RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
     for _ in 0..2 {
         assert_eq!(sys::prog_test_run(loaded.programs[0].as_fd()).unwrap(), 0);
     }

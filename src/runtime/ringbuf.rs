@@ -31,10 +31,10 @@ pub enum Next {
 }
 
 impl RingBuf {
-    /// Maps the ring buffer `map` whose `max_entries` is `size`.
-    pub fn new(map: BorrowedFd<'_>, size: u32) -> io::Result<RingBuf> {
+    /// Maps the ring buffer `map`.
+    pub fn new(map: BorrowedFd<'_>) -> io::Result<RingBuf> {
         Ok(RingBuf {
-            mem: RingBufMemory::map(map, size)?,
+            mem: RingBufMemory::map(map)?,
             record: Vec::new(),
         })
     }
