@@ -122,7 +122,11 @@ fn match_conversion(fmt: &str, at: usize) -> Result<Option<(ConvSpec, usize)>, F
     }
     let tail = &b[i..];
     if let Some(rest) = tail.strip_prefix(b"r") {
-        let len = if matches!(rest.first(), Some(b'x' | b'h')) { 2 } else { 1 };
+        let len = if matches!(rest.first(), Some(b'x' | b'h')) {
+            2
+        } else {
+            1
+        };
         return Err(FormatError {
             offset: at,
             message: format!(
@@ -136,7 +140,9 @@ fn match_conversion(fmt: &str, at: usize) -> Result<Option<(ConvSpec, usize)>, F
         return Ok(Some((spec, i + 1)));
     }
     for length in LENGTHS {
-        let Some(&conv) = tail.get(length.len()) else { continue };
+        let Some(&conv) = tail.get(length.len()) else {
+            continue;
+        };
         if tail.starts_with(length.as_bytes()) && b"duoxXp".contains(&conv) {
             spec.length = length.to_string();
             spec.conv = conv as char;
@@ -190,7 +196,11 @@ mod tests {
     use super::*;
 
     fn convs(fmt: &str) -> Vec<ConvSpec> {
-        PrintfFormat::parse(fmt).unwrap().conversions().cloned().collect()
+        PrintfFormat::parse(fmt)
+            .unwrap()
+            .conversions()
+            .cloned()
+            .collect()
     }
 
     #[test]
@@ -198,7 +208,10 @@ mod tests {
         let f = PrintfFormat::parse("%-6d %-14s %%\n").unwrap();
         let convs: Vec<_> = f.conversions().collect();
         assert_eq!(convs.len(), 2);
-        assert_eq!((convs[0].left, convs[0].width, convs[0].conv), (true, Some(6), 'd'));
+        assert_eq!(
+            (convs[0].left, convs[0].width, convs[0].conv),
+            (true, Some(6), 'd')
+        );
         assert_eq!(convs[1].arg_class(), ArgClass::String);
         // bpftrace 0.17 prints the text after the last conversion unprocessed:
         // `bpftrace -e 'BEGIN { printf("%d %%\n", 1); exit(); }'` prints `1 %%`.
@@ -215,7 +228,10 @@ mod tests {
     fn flags_width_precision_length() {
         let c = &convs("%-05.3lld")[0];
         assert!(c.left && c.zero);
-        assert_eq!((c.width, c.precision, c.length.as_str(), c.conv), (Some(5), Some(3), "ll", 'd'));
+        assert_eq!(
+            (c.width, c.precision, c.length.as_str(), c.conv),
+            (Some(5), Some(3), "ll", 'd')
+        );
         let c = &convs("%0d")[0];
         assert!(c.zero);
         assert_eq!(c.width, None);
