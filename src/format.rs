@@ -150,7 +150,10 @@ mod tests {
         let f = PrintfFormat::parse("%-6d %-14s %%\n").unwrap();
         let convs: Vec<_> = f.conversions().collect();
         assert_eq!(convs.len(), 2);
-        assert_eq!((convs[0].left, convs[0].width, convs[0].conv), (true, Some(6), 'd'));
+        assert_eq!(
+            (convs[0].left, convs[0].width, convs[0].conv),
+            (true, Some(6), 'd')
+        );
         assert_eq!(convs[1].arg_class(), ArgClass::String);
         assert_eq!(f.pieces.last(), Some(&Piece::Literal(" %\n".into())));
     }

@@ -1,6 +1,7 @@
 //! Codegen: lower each typed probe to eBPF instructions, plus the maps and the event
 //! layouts the runtime needs. No LLVM: instructions are built directly (like ply).
 
+mod builder;
 pub mod insn;
 
 use crate::ast::AttachPoint;

@@ -6,5 +6,8 @@ use crate::diag::Diagnostic;
 /// Parse a whole script. Diagnostics' spans are byte offsets into `src`.
 pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
     let _ = src;
-    Err(vec![Diagnostic::error(Default::default(), "parser not implemented yet")])
+    Err(vec![Diagnostic::error(
+        Default::default(),
+        "parser not implemented yet",
+    )])
 }
