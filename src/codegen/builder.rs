@@ -38,14 +38,6 @@ impl Size {
             _ => Size::DW,
         }
     }
-    pub fn bytes(self) -> u32 {
-        match self {
-            Size::B => 1,
-            Size::H => 2,
-            Size::W => 4,
-            Size::DW => 8,
-        }
-    }
     fn code(self) -> u8 {
         match self {
             Size::B => BPF_B,

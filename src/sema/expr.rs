@@ -166,6 +166,7 @@ impl Analyzer<'_> {
                 let ty = Type::Mem {
                     ty: record,
                     name: self.btf.name_of(record),
+                    size: self.btf.size_of(record) as u32,
                 };
                 let place = Place {
                     base: Base::Ctx,

@@ -25,6 +25,7 @@ pub fn value_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
         TypeKind::Struct { .. } | TypeKind::Union { .. } | TypeKind::Array { .. } => Type::Mem {
             ty: r,
             name: btf.name_of(r),
+            size: btf.size_of(r) as u32,
         },
         TypeKind::Void => Type::Void,
         TypeKind::Fwd => {

@@ -50,7 +50,7 @@ pub enum Type {
     Inet,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
     /// as the operand of `.`/`->`, `[]` or `ntop()`.
-    Mem { ty: TypeId, name: String },
+    Mem { ty: TypeId, name: String, size: u32 },
     /// The value of a call that returns nothing (`printf`, `exit`).
     Void,
 }
