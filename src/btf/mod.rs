@@ -1,17 +1,21 @@
 //! Kernel types from BTF (`/sys/kernel/btf/vmlinux`), indexed once, looked up by name.
 //!
-//! TEMPORARY STUB on the codegen branch: the API as specified to the BTF helper, so sema
-//! compiles before the real reader lands. Replaced wholesale by the btf branch.
+//! TEMPORARY STUB on the codegen branch: the public API of the btf branch, so sema
+//! compiles before the real reader lands on main. Replaced wholesale by the btf branch.
 
 use std::path::Path;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(pub u32);
+
+impl TypeId {
+    pub const VOID: TypeId = TypeId(0);
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TypeKind {
     Void,
-    Int { size: u32, signed: bool },
+    Int { size: u32, signed: bool, is_char: bool, is_bool: bool },
     Ptr { target: TypeId },
     Array { elem: TypeId, len: u32 },
     Struct { size: u32 },
@@ -20,7 +24,10 @@ pub enum TypeKind {
     Float { size: u32 },
     Func,
     FuncProto,
-    Fwd,
+    Fwd { union: bool },
+    Var,
+    Datasec,
+    DeclTag,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,19 +51,13 @@ pub struct Btf {}
 
 impl Btf {
     pub fn load(path: &Path) -> Result<Btf, BtfError> {
-        Err(BtfError(format!(
-            "{}: BTF reader not implemented yet",
-            path.display()
-        )))
+        Err(BtfError(format!("{}: BTF reader not implemented yet", path.display())))
     }
     pub fn find_type(&self, _name: &str) -> Option<TypeId> {
         None
     }
     pub fn find_func(&self, _name: &str) -> Option<TypeId> {
         None
-    }
-    pub fn func_params(&self, _func: TypeId) -> Vec<(String, TypeId)> {
-        Vec::new()
     }
     pub fn resolve(&self, id: TypeId) -> TypeId {
         id
@@ -67,8 +68,8 @@ impl Btf {
     pub fn member(&self, _agg: TypeId, _name: &str) -> Option<Member> {
         None
     }
-    pub fn size_of(&self, _id: TypeId) -> u64 {
-        0
+    pub fn size_of(&self, _id: TypeId) -> Option<u32> {
+        None
     }
     pub fn name_of(&self, _id: TypeId) -> String {
         String::new()

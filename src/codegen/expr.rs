@@ -85,11 +85,14 @@ impl Gen<'_> {
             }
             TExprKind::Bswap(inner) => {
                 self.scalar(inner);
+                // BPF_END zero-extends the swapped bytes; only signed values need widening.
                 let size = inner.ty.size() as u32;
                 if size > 1 {
                     self.b.to_be(R0, size as i32 * 8);
+                    if inner.ty.is_signed() {
+                        self.normalize(R0, size, true);
+                    }
                 }
-                self.normalize(R0, size, inner.ty.is_signed());
             }
             TExprKind::Int(_) | TExprKind::Var(_) => unreachable!("simple expressions"),
             TExprKind::Str(_) | TExprKind::InMemory(_) | TExprKind::Ntop(_) => {
@@ -181,7 +184,9 @@ impl Gen<'_> {
             return;
         };
         match bitfield {
-            None => self.normalize(reg, size as u32, signed),
+            // Loads zero-extend: only signed values need widening.
+            None if signed => self.normalize(reg, size as u32, true),
+            None => {}
             Some(bf) => {
                 if signed {
                     // Move the field to the top, then shift it down with sign extension.

@@ -259,10 +259,20 @@ impl Gen<'_> {
         });
         let rec = self.b.alloc(size);
         // The whole record goes to the kernel, padding included: it must be initialized.
-        for i in (0..size).step_by(8) {
-            self.b.st_imm(Size::DW, R_FP, rec.at(i), 0);
-        }
         self.b.st_imm(Size::DW, R_FP, rec.off, id as i32);
+        // Strings and inet values fill their whole (8-aligned) space; zero the rest.
+        let filled = |word: usize| {
+            layout.iter().any(|a| {
+                !matches!(a.value, ValueLayout::Int { .. })
+                    && (a.offset..a.offset + a.value.size().next_multiple_of(8)).contains(&word)
+            })
+        };
+        for i in (EVENT_ID_SIZE..size as usize)
+            .step_by(8)
+            .filter(|&w| !filled(w))
+        {
+            self.b.st_imm(Size::DW, R_FP, rec.at(i as u32), 0);
+        }
         for (arg, at) in args.iter().zip(&layout) {
             let off = rec.at(at.offset as u32);
             if arg.ty.is_scalar() {

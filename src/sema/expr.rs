@@ -166,7 +166,7 @@ impl Analyzer<'_> {
                 let ty = Type::Mem {
                     ty: record,
                     name: self.btf.name_of(record),
-                    size: self.btf.size_of(record) as u32,
+                    size: self.btf.size_of(record).unwrap_or(0),
                 };
                 let place = Place {
                     base: Base::Ctx,
@@ -276,8 +276,8 @@ impl Analyzer<'_> {
             Type::Int { .. } => true,
             Type::Mem { ty, .. } => match self.btf.kind(*ty) {
                 TypeKind::Array { elem, len } => {
-                    self.btf.size_of(elem) as u64 * len as u64 == 4
-                        || self.btf.size_of(elem) as u64 * len as u64 == 16
+                    let bytes = self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64;
+                    bytes == 4 || bytes == 16
                 }
                 _ => false,
             },
@@ -520,7 +520,7 @@ impl Analyzer<'_> {
                         return None;
                     }
                 };
-                let offset = place.offset + (i * self.btf.size_of(elem) as u64) as u32;
+                let offset = place.offset + (i * self.btf.size_of(elem).unwrap_or(0) as u64) as u32;
                 Some(at_place(
                     Place {
                         base: place.base.clone(),
@@ -558,7 +558,7 @@ impl Analyzer<'_> {
         let elem_size = if depth > 1 {
             8
         } else {
-            self.btf.size_of(target) as u64
+            self.btf.size_of(target).unwrap_or(0) as u64
         };
         let offset = (index * elem_size) as u32;
         Some(at_place(pointee(ptr, offset), None, ty, span))

@@ -9,7 +9,7 @@ use crate::btf::{Btf, TypeId, TypeKind};
 pub fn value_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
     let r = btf.resolve(id);
     Ok(match btf.kind(r) {
-        TypeKind::Int { size, signed } | TypeKind::Enum { size, signed } => match size as u32 {
+        TypeKind::Int { size, signed, .. } | TypeKind::Enum { size, signed } => match size {
             1 | 2 | 4 | 8 => Type::Int {
                 size: size as u8,
                 signed,
@@ -25,17 +25,21 @@ pub fn value_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
         TypeKind::Struct { .. } | TypeKind::Union { .. } | TypeKind::Array { .. } => Type::Mem {
             ty: r,
             name: btf.name_of(r),
-            size: btf.size_of(r) as u32,
+            size: btf.size_of(r).unwrap_or(0),
         },
         TypeKind::Void => Type::Void,
-        TypeKind::Fwd => {
+        TypeKind::Fwd { .. } => {
             return Err(format!(
                 "'{}' is only declared, not defined, in kernel BTF",
                 btf.name_of(r)
             ))
         }
         TypeKind::Float { .. } => return Err("floating-point values are not supported".into()),
-        TypeKind::Func | TypeKind::FuncProto => {
+        TypeKind::Func
+        | TypeKind::FuncProto
+        | TypeKind::Var
+        | TypeKind::Datasec
+        | TypeKind::DeclTag => {
             return Err(format!(
                 "'{}' is a function type, not a value type",
                 btf.name_of(r)
