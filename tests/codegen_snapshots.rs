@@ -1,40 +1,21 @@
-//! `-d codegen` output for the upstream tcpaccept.bt versions, against the pinned 6.18
-//! BTF so the offsets (and so the snapshots) are the same on every machine.
+//! `-d codegen` output for the upstream tcpaccept.bt versions and feature scripts,
+//! against the pinned 6.18 BTF so offsets (and so the snapshots) are stable.
 
-use rbt::btf::Btf;
+mod codegen_common;
+
+use codegen_common::*;
 use rbt::codegen::{self, CompileOptions};
-use rbt::{diag, parser, sema};
-use std::path::Path;
 
-fn compile_to_disasm(file: &str, options: &CompileOptions) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
-    let src = std::fs::read_to_string(&path).unwrap();
-    let btf = Btf::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vmlinux-6.18.btf"))
-        .unwrap();
-    let render = |d: Vec<diag::Diagnostic>| diag::render(file, &src, &d);
-    let ast = parser::parse(&src)
-        .map_err(render)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let typed = sema::analyze(&ast, &btf)
-        .map_err(render)
-        .unwrap_or_else(|e| panic!("{e}"));
-    let compiled = codegen::compile(&typed, options)
-        .map_err(render)
-        .unwrap_or_else(|e| panic!("{e}"));
-    codegen::disasm(&compiled, &src)
-}
-
-fn snapshot(name: &str, value: String) {
-    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!(name, value)
-    });
+fn disasm(file: &str, options: &CompileOptions) -> String {
+    let src = read(file);
+    codegen::disasm(&compile(file, &src, pinned_btf(), options), &src)
 }
 
 #[test]
 fn tcpaccept_v0_14_0() {
     snapshot(
         "codegen_tcpaccept_v0.14.0",
-        compile_to_disasm("tests/data/upstream/v0.14.0.bt", &CompileOptions::default()),
+        disasm("tests/data/upstream/v0.14.0.bt", &CompileOptions::default()),
     );
 }
 
@@ -42,7 +23,7 @@ fn tcpaccept_v0_14_0() {
 fn tcpaccept_v0_17_0() {
     snapshot(
         "codegen_tcpaccept_v0.17.0",
-        compile_to_disasm("tests/data/upstream/v0.17.0.bt", &CompileOptions::default()),
+        disasm("tests/data/upstream/v0.17.0.bt", &CompileOptions::default()),
     );
 }
 
@@ -50,7 +31,7 @@ fn tcpaccept_v0_17_0() {
 fn tcpaccept_head() {
     snapshot(
         "codegen_tcpaccept_head-e1b7c3934",
-        compile_to_disasm(
+        disasm(
             "tests/data/upstream/head-e1b7c3934.bt",
             &CompileOptions::default(),
         ),
@@ -59,11 +40,40 @@ fn tcpaccept_head() {
 
 #[test]
 fn pid_filter_guards_every_probe_but_begin_and_end() {
-    let out = compile_to_disasm(
+    let out = disasm(
         "tests/data/upstream/v0.17.0.bt",
         &CompileOptions {
             pid_filter: Some(4242),
         },
     );
+    let kretprobe = out
+        .split("program ")
+        .find(|p| p.starts_with("kr_"))
+        .unwrap();
+    assert!(kretprobe.contains("r1 = 4242"), "{kretprobe}");
+    let begin = out
+        .split("program ")
+        .find(|p| p.starts_with("BEGIN"))
+        .unwrap();
+    assert!(!begin.contains("4242"), "{begin}");
     snapshot("codegen_tcpaccept_v0.17.0_pid_filter", out);
+}
+
+#[test]
+fn tracepoint_args() {
+    snapshot(
+        "codegen_tracepoint",
+        disasm(
+            "tests/data/codegen/tracepoint.bt",
+            &CompileOptions::default(),
+        ),
+    );
+}
+
+#[test]
+fn kprobe_features() {
+    snapshot(
+        "codegen_kprobe",
+        disasm("tests/data/codegen/kprobe.bt", &CompileOptions::default()),
+    );
 }
