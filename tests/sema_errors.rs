@@ -1,25 +1,18 @@
 //! Semantic errors, rendered as the user sees them (file:line:col, the line, a caret),
 //! checked against the pinned 6.18 BTF.
 
-use rbt::btf::Btf;
+mod codegen_common;
+
+use codegen_common::{pinned_btf, snapshot};
 use rbt::{diag, parser, sema};
-use std::path::Path;
 
 /// The rendered diagnostics of a script that must fail semantic analysis.
 fn errors(src: &str) -> String {
-    let btf = Btf::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vmlinux-6.18.btf"))
-        .unwrap();
     let ast = parser::parse(src).unwrap_or_else(|d| panic!("{}", diag::render("test.bt", src, &d)));
-    match sema::analyze(&ast, &btf) {
+    match sema::analyze(&ast, pinned_btf()) {
         Ok(_) => panic!("expected semantic errors in:\n{src}"),
         Err(d) => diag::render("test.bt", src, &d),
     }
-}
-
-fn snapshot(name: &str, value: String) {
-    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-        insta::assert_snapshot!(name, value)
-    });
 }
 
 #[test]

@@ -317,6 +317,19 @@ impl Analyzer<'_> {
             _ => {}
         }
         self.expect_scalar(&inner, "the operand")?;
+        // `-1` and `~0` are constants: fold them so they stay immediate operands.
+        if let (TExprKind::Int(v), UnaryOp::Neg | UnaryOp::BitNot) = (&inner.kind, op) {
+            let v = if op == UnaryOp::Neg {
+                v.wrapping_neg()
+            } else {
+                !v
+            };
+            return Some(TExpr {
+                kind: TExprKind::Int(v),
+                ty: Type::I64,
+                span,
+            });
+        }
         let ty = match op {
             UnaryOp::Not => Type::U64,
             UnaryOp::Neg => Type::I64,
@@ -482,7 +495,17 @@ impl Analyzer<'_> {
                 Some(at_place(place, m.bitfield, m.ty, span))
             }
             Err(msg) => {
-                self.error(span, msg);
+                // Point at the member name, which ends the expression.
+                let len = field.len() as u32;
+                let at = if span.end - span.start > len {
+                    Span {
+                        start: span.end - len,
+                        end: span.end,
+                    }
+                } else {
+                    span
+                };
+                self.error(at, msg);
                 None
             }
         }
