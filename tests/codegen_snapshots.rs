@@ -77,3 +77,11 @@ fn kprobe_features() {
         disasm("tests/data/codegen/kprobe.bt", &CompileOptions::default()),
     );
 }
+
+#[test]
+fn strings() {
+    snapshot(
+        "codegen_strings",
+        disasm("tests/data/codegen/strings.bt", &CompileOptions::default()),
+    );
+}

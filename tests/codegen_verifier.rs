@@ -83,3 +83,13 @@ fn kprobe_features_pass_the_verifier() {
         2,
     );
 }
+
+#[test]
+fn string_comparisons_pass_the_verifier() {
+    assert_loads(
+        "string_comparisons_pass_the_verifier",
+        "tests/data/codegen/strings.bt",
+        &CompileOptions::default(),
+        1,
+    );
+}

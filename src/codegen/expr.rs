@@ -288,6 +288,16 @@ impl Gen<'_> {
                 }
             }
             TExprKind::Ntop(addr) => self.ntop(addr, dst),
+            TExprKind::InMemory(place) => {
+                // A `char[N]` string: zero the space, then copy what fits.
+                for i in (0..cap).step_by(8) {
+                    self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                }
+                let size = (e.ty.size() as u32).min(cap);
+                if size > 0 {
+                    self.read_memory(place, dst, size);
+                }
+            }
             _ => unreachable!("sema only allows strings and ntop() as in-memory values"),
         }
         self.b.release(mark);
@@ -320,6 +330,37 @@ impl Gen<'_> {
                 self.b.stx(Size::W, R_FP, dst + 8, R0);
             }
         }
+    }
+
+    /// Compare two strings (C `strcmp` semantics within their sizes) and jump to `equal`
+    /// or `differ`. Against a literal, the bytes are immediates.
+    fn str_equal(&mut self, lhs: &TExpr, rhs: &TExpr, equal: Label, differ: Label) {
+        let (lhs, rhs) = match lhs.kind {
+            TExprKind::Str(_) => (rhs, lhs),
+            _ => (lhs, rhs),
+        };
+        let mark = self.b.mark();
+        let n = lhs.ty.size().min(rhs.ty.size()) as u32;
+        let left = self.b.alloc(lhs.ty.size() as u32);
+        self.write_value(lhs, left.off, left.size);
+        if let TExprKind::Str(lit) = &rhs.kind {
+            let bytes = lit.as_bytes().iter().copied().chain(std::iter::once(0));
+            for (i, byte) in bytes.take(n as usize).enumerate() {
+                self.b.ldx(Size::B, R1, R_FP, left.at(i as u32));
+                self.b.jmp_imm(BPF_JNE, R1, byte as i32, differ);
+            }
+        } else {
+            let right = self.b.alloc(rhs.ty.size() as u32);
+            self.write_value(rhs, right.off, right.size);
+            for i in 0..n {
+                self.b.ldx(Size::B, R1, R_FP, left.at(i));
+                self.b.ldx(Size::B, R2, R_FP, right.at(i));
+                self.b.jmp(BPF_JNE, R1, R2, differ);
+                self.b.jmp_imm(BPF_JEQ, R1, 0, equal);
+            }
+        }
+        self.b.release(mark);
+        self.b.ja(equal);
     }
 
     /// r0 = 1 if `e` holds, else 0.
@@ -357,6 +398,19 @@ impl Gen<'_> {
                     self.branch(lhs, target, when);
                     self.branch(rhs, target, when);
                 }
+            }
+            TExprKind::Binary {
+                op: op @ (BinOp::Eq | BinOp::Ne),
+                lhs,
+                rhs,
+            } if matches!(lhs.ty, Type::Str { .. }) => {
+                let fall = self.b.label();
+                if (*op == BinOp::Eq) == when {
+                    self.str_equal(lhs, rhs, target, fall);
+                } else {
+                    self.str_equal(lhs, rhs, fall, target);
+                }
+                self.b.bind(fall);
             }
             TExprKind::Binary { op, lhs, rhs } if compare_op(*op, false).is_some() => {
                 let signed = lhs.ty.is_signed() && rhs.ty.is_signed();

@@ -351,8 +351,16 @@ impl Analyzer<'_> {
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
         let strings = matches!(lhs.ty, Type::Str { .. }) && matches!(rhs.ty, Type::Str { .. });
         if strings && matches!(op, BinOp::Eq | BinOp::Ne) {
-            self.error(span, "comparing strings is not supported yet");
-            return None;
+            let kind = TExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+            return Some(TExpr {
+                kind,
+                ty: Type::U64,
+                span,
+            });
         }
         for side in [&lhs, &rhs] {
             if !side.ty.is_scalar() {

@@ -22,6 +22,8 @@ pub fn value_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
             }
         },
         TypeKind::Ptr { target } => pointer_to(btf, target, 1),
+        // `char name[N]` is a string, as in bpftrace (`unsigned char`/`__u8` arrays are not).
+        TypeKind::Array { elem, len } if is_char(btf, elem) => Type::Str { size: len as usize },
         TypeKind::Struct { .. } | TypeKind::Union { .. } | TypeKind::Array { .. } => Type::Mem {
             ty: r,
             name: btf.name_of(r),
@@ -139,7 +141,7 @@ pub fn at_place(
     span: crate::ast::Span,
 ) -> TExpr {
     let kind = match ty {
-        Type::Mem { .. } => TExprKind::InMemory(place),
+        Type::Mem { .. } | Type::Str { .. } => TExprKind::InMemory(place),
         _ => TExprKind::Load { place, bitfield },
     };
     TExpr { kind, ty, span }
@@ -159,4 +161,15 @@ pub fn is_aggregate(btf: &Btf, id: TypeId) -> bool {
         btf.kind(btf.resolve(id)),
         TypeKind::Struct { .. } | TypeKind::Union { .. }
     )
+}
+
+/// Plain `char` (or a BTF int marked as a character).
+fn is_char(btf: &Btf, id: TypeId) -> bool {
+    let r = btf.resolve(id);
+    match btf.kind(r) {
+        TypeKind::Int {
+            size: 1, is_char, ..
+        } => is_char || btf.name_of(r) == "char",
+        _ => false,
+    }
 }
