@@ -194,7 +194,7 @@ impl Builder {
         self.push(Insn::new(BPF_ALU | BPF_MOV | BPF_X, dst, dst, 0, 0));
     }
     /// Byte-swap the low `bits` (16, 32, 64) of `dst` to big endian, zero-extending.
-    pub fn to_be(&mut self, dst: Reg, bits: i32) {
+    pub fn swap_to_be(&mut self, dst: Reg, bits: i32) {
         self.push(Insn::new(BPF_ALU | BPF_END | BPF_X, dst, 0, 0, bits));
     }
     pub fn ldx(&mut self, size: Size, dst: Reg, src: Reg, off: i16) {

@@ -88,7 +88,7 @@ impl Gen<'_> {
                 // BPF_END zero-extends the swapped bytes; only signed values need widening.
                 let size = inner.ty.size() as u32;
                 if size > 1 {
-                    self.b.to_be(R0, size as i32 * 8);
+                    self.b.swap_to_be(R0, size as i32 * 8);
                     if inner.ty.is_signed() {
                         self.normalize(R0, size, true);
                     }
@@ -244,7 +244,7 @@ impl Gen<'_> {
                     let at = place.offset + i;
                     let piece = [8, 4, 2, 1]
                         .into_iter()
-                        .find(|&p| at % p == 0 && i + p <= size)
+                        .find(|&p| at.is_multiple_of(p) && i + p <= size)
                         .unwrap_or(1);
                     self.b.ldx(Size::of(piece), R1, R_CTX, at as i16);
                     self.b.stx(Size::of(piece), R_FP, dst + i as i16, R1);

@@ -99,8 +99,8 @@ pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, Strin
         return Err(format!("{} has no member '{field}'", btf.name_of(agg)));
     };
     let ty = value_type(btf, m.type_id)?;
-    let bit_offset = m.bit_offset as u32;
-    match m.bitfield_size.map(|b| b as u32).filter(|&b| b > 0) {
+    let bit_offset = m.bit_offset;
+    match m.bitfield_size.filter(|&b| b > 0) {
         None => Ok(MemberAccess {
             byte_offset: bit_offset / 8,
             bitfield: None,
