@@ -1,0 +1,321 @@
+//! Every raw system call rbt makes (bpf, perf_event_open, mmap, ioctl, poll, signals),
+//! each behind a small safe wrapper. The only module with `unsafe` (this file holds the
+//! `bpf()` commands; submodules perf, ringbuf and process the rest); every block says
+//! why it is sound. Kernel structures are declared with only the fields rbt uses: the
+//! kernel accepts a shorter `bpf_attr`/`perf_event_attr` and zero-fills the rest.
+
+use std::ffi::CString;
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use crate::codegen::insn::Insn;
+
+mod perf;
+mod process;
+mod ringbuf;
+
+pub use perf::*;
+pub use process::*;
+pub use ringbuf::*;
+
+// `enum bpf_cmd`
+const BPF_MAP_CREATE: u32 = 0;
+const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+const BPF_MAP_UPDATE_ELEM: u32 = 2;
+const BPF_PROG_LOAD: u32 = 5;
+const BPF_PROG_TEST_RUN: u32 = 10;
+const BPF_LINK_CREATE: u32 = 28;
+
+/// `bpf_attr` for `BPF_MAP_CREATE` (up to `map_name`).
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; 16],
+}
+
+/// `bpf_attr` for `BPF_PROG_LOAD` (up to `expected_attach_type`).
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// `bpf_attr` for the `BPF_MAP_*_ELEM` commands.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+/// `bpf_attr` for `BPF_PROG_TEST_RUN`.
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+
+/// `bpf_attr` for `BPF_LINK_CREATE` (the common part; `bpf_cookie` of the perf-event
+/// variant is left zero).
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    target_btf_id: u64,
+}
+
+/// Marker for the plain-data `bpf_attr` variants above.
+trait BpfAttr {}
+impl BpfAttr for MapCreateAttr {}
+impl BpfAttr for ProgLoadAttr {}
+impl BpfAttr for MapElemAttr {}
+impl BpfAttr for TestRunAttr {}
+impl BpfAttr for LinkCreateAttr {}
+
+/// The `bpf(2)` system call with one of the attribute structs above.
+fn bpf<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<libc::c_long> {
+    // SAFETY: `attr` is a live, exclusively borrowed `#[repr(C)]` struct laid out like the
+    // prefix of the kernel's `union bpf_attr` for `cmd`, and we pass its exact size. Any
+    // pointers inside it were set by our callers to buffers that outlive this call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd as libc::c_long,
+            attr as *mut A,
+            size_of::<A>(),
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Wraps a new file descriptor returned by a system call.
+fn owned_fd(ret: libc::c_long) -> OwnedFd {
+    // SAFETY: callers pass only the non-negative return value of a system call that
+    // creates a new file descriptor; nothing else owns it yet.
+    unsafe { OwnedFd::from_raw_fd(ret as RawFd) }
+}
+
+/// Copies `name` into a kernel object name: at most 15 bytes of `[A-Za-z0-9_.]`, NUL-terminated.
+fn object_name(name: &str) -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let valid = name
+        .bytes()
+        .filter(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'.');
+    for (dst, b) in out.iter_mut().take(15).zip(valid) {
+        *dst = b;
+    }
+    out
+}
+
+/// `BPF_MAP_CREATE`.
+pub fn map_create(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    name: &str,
+) -> io::Result<OwnedFd> {
+    let mut attr = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_name: object_name(name),
+        ..Default::default()
+    };
+    bpf(BPF_MAP_CREATE, &mut attr).map(owned_fd)
+}
+
+/// A program the kernel refused to load, with the verifier's explanation.
+#[derive(Debug)]
+pub struct ProgLoadError {
+    pub errno: io::Error,
+    /// The verifier log (level 1) of the failed load; empty if the kernel gave none
+    /// (e.g. for `EPERM`).
+    pub verifier_log: String,
+}
+
+impl std::fmt::Display for ProgLoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.errno)
+    }
+}
+
+/// Largest verifier log buffer tried; since 6.4 the kernel keeps the log's tail when it
+/// does not fit, which is the part that explains the rejection.
+const MAX_LOG_SIZE: usize = 16 << 20;
+
+/// `BPF_PROG_LOAD`. Loads without a log first (fast path); on failure loads again with
+/// a level-1 verifier log, growing the buffer while the kernel reports `ENOSPC`.
+pub fn prog_load(
+    prog_type: u32,
+    insns: &[Insn],
+    license: &str,
+    name: &str,
+    expected_attach_type: u32,
+) -> Result<OwnedFd, ProgLoadError> {
+    let license = CString::new(license).map_err(|_| ProgLoadError {
+        errno: io::Error::from(io::ErrorKind::InvalidInput),
+        verifier_log: String::new(),
+    })?;
+    let mut attr = ProgLoadAttr {
+        prog_type,
+        insn_cnt: insns.len() as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_ptr() as u64,
+        prog_name: object_name(name),
+        expected_attach_type,
+        ..Default::default()
+    };
+    let first_err = match bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(fd) => return Ok(owned_fd(fd)),
+        Err(e) => e,
+    };
+    if first_err.raw_os_error() == Some(libc::EPERM) {
+        // Missing privileges: the verifier never ran, there is no log to fetch.
+        return Err(ProgLoadError {
+            errno: first_err,
+            verifier_log: String::new(),
+        });
+    }
+    let mut log = vec![0u8; 256 << 10];
+    loop {
+        log.fill(0);
+        attr.log_level = 1;
+        attr.log_size = log.len() as u32;
+        attr.log_buf = log.as_mut_ptr() as u64;
+        match bpf(BPF_PROG_LOAD, &mut attr) {
+            // Loads fine with a log (should not happen): accept it.
+            Ok(fd) => return Ok(owned_fd(fd)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) && log.len() < MAX_LOG_SIZE => {
+                let bigger = log.len() * 4;
+                log.resize(bigger, 0);
+            }
+            Err(e) => {
+                let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
+                let verifier_log = String::from_utf8_lossy(&log[..end]).into_owned();
+                let errno = if e.raw_os_error() == Some(libc::ENOSPC) {
+                    first_err
+                } else {
+                    e
+                };
+                return Err(ProgLoadError {
+                    errno,
+                    verifier_log,
+                });
+            }
+        }
+    }
+}
+
+/// `BPF_MAP_LOOKUP_ELEM`: `Ok(false)` when the key is absent.
+pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value: value.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    // The kernel reads `key_size` bytes from `key` and writes `value_size` bytes to `value`
+    // (per-CPU maps: times the CPU count); callers size the slices from the map's spec,
+    // and we check nothing shorter than 1 byte slips through as a dangling pointer.
+    if key.is_empty() || value.is_empty() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_UPDATE_ELEM` with `flags` = `BPF_ANY` (0), `BPF_NOEXIST` (1) or `BPF_EXIST` (2).
+pub fn map_update_elem(
+    map: BorrowedFd<'_>,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+) -> io::Result<()> {
+    if key.is_empty() || value.is_empty() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        value: value.as_ptr() as u64,
+        flags,
+        ..Default::default()
+    };
+    bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// `BPF_PROG_TEST_RUN` of a raw-tracepoint program with an empty context, once, on the
+/// calling thread. Returns the program's return value.
+pub fn prog_test_run(prog: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        ..Default::default()
+    };
+    bpf(BPF_PROG_TEST_RUN, &mut attr)?;
+    Ok(attr.retval)
+}
+
+/// `BPF_LINK_CREATE`: attach `prog` to `target` (for `BPF_PERF_EVENT`, a perf event fd).
+/// The link is a kernel object owned by the returned fd: it detaches when the fd closes.
+pub fn link_create(
+    prog: BorrowedFd<'_>,
+    target: BorrowedFd<'_>,
+    attach_type: u32,
+) -> io::Result<OwnedFd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        target_fd: target.as_raw_fd() as u32,
+        attach_type,
+        ..Default::default()
+    };
+    bpf(BPF_LINK_CREATE, &mut attr).map(owned_fd)
+}
