@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use rbt::output::{BufferMode, OutputFormat, Printer};
-use rbt::{btf, codegen, diag, parser, runtime, sema};
+use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
 #[derive(Parser, Debug)]
 #[command(name = "rbt", version, about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM")]
@@ -66,6 +66,7 @@ enum Buffering {
 }
 
 fn main() -> ExitCode {
+    timings::start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -97,20 +98,29 @@ fn run(cli: Cli) -> Result<(), String> {
         (None, None) => unreachable!("clap requires FILE or -e"),
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
+    timings::phase("read script");
 
     let ast = parser::parse(&src).map_err(errors)?;
+    timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         print!("{}", parser::dump(&ast));
         return Ok(());
     }
     let btf = btf::Btf::load(&cli.btf).map_err(|e| format!("rbt: {e}\n"))?;
+    timings::phase("btf load");
     let typed = sema::analyze(&ast, &btf).map_err(errors)?;
+    timings::phase("sema");
     let options = codegen::CompileOptions { pid_filter: cli.pid };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
+    timings::phase("codegen");
     if let Some(DebugStage::Codegen) = cli.debug {
         print!("{}", codegen::disasm(&compiled, &src));
         return Ok(());
     }
+
+    // The kernel types are the biggest allocation; free them before the session so
+    // they and the ring buffer never count together in the peak RSS.
+    drop((typed, btf, ast));
 
     let format = match cli.format {
         Format::Text => OutputFormat::Text,

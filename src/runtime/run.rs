@@ -12,7 +12,7 @@ use super::ringbuf::{Next, RingBuf};
 use crate::ast::ProbeKind;
 use crate::codegen::{Compiled, ProgramType};
 use crate::event::EventCatalog;
-use crate::sys;
+use crate::{sys, timings};
 
 /// How long one poll waits before the lost counter is checked again (as bpftrace).
 const POLL_TIMEOUT_MS: i32 = 100;
@@ -61,6 +61,7 @@ pub fn run<S: EventSink + ?Sized>(
     // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
     let _ = sys::raise_memlock_rlimit();
     let loaded = load(compiled)?;
+    timings::phase("load+verify");
     if opts.dry_run {
         return Ok(());
     }
@@ -95,10 +96,12 @@ pub fn run<S: EventSink + ?Sized>(
     }
     // BEGIN runs before the other probes are attached, so its output comes first.
     let mut stop = session.run_special(ProbeKind::Begin)?;
+    timings::phase("BEGIN");
     let mut attachments: Vec<Attachment> = Vec::new();
     let mut child: Option<Child> = None;
     if stop.is_none() {
         attachments = session.attach_all()?;
+        timings::phase("attach");
         if let Some(command) = &opts.command {
             let spawned =
                 sys::spawn_with_default_signals(Command::new("/bin/sh").arg("-c").arg(command))
@@ -213,9 +216,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         child: &mut Option<Child>,
     ) -> Result<Stop, RuntimeError> {
         let ring_fd = self.loaded.maps[0].as_fd();
+        let mut first = true;
         loop {
             sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
                 .map_err(|e| RuntimeError::sys("poll the event ring buffer", e))?;
+            if std::mem::take(&mut first) {
+                timings::phase("first poll");
+            }
             if let Some(stop) = self.drain()? {
                 return Ok(stop);
             }
