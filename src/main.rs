@@ -9,10 +9,18 @@ use rbt::output::{BufferMode, OutputFormat, Printer};
 use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
 #[derive(Parser, Debug)]
-#[command(name = "rbt", version, about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM")]
+#[command(
+    name = "rbt",
+    version,
+    about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM"
+)]
 struct Cli {
     /// Script file to run (bpftrace dialect)
-    #[arg(value_name = "FILE", required_unless_present = "program", conflicts_with = "program")]
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "program",
+        conflicts_with = "program"
+    )]
     file: Option<PathBuf>,
     /// Program text to run instead of a file
     #[arg(short = 'e', value_name = "PROGRAM")]
@@ -42,7 +50,11 @@ struct Cli {
     #[arg(long = "dry-run")]
     dry_run: bool,
     /// Kernel BTF to read types from
-    #[arg(long = "btf", value_name = "FILE", default_value = "/sys/kernel/btf/vmlinux")]
+    #[arg(
+        long = "btf",
+        value_name = "FILE",
+        default_value = "/sys/kernel/btf/vmlinux"
+    )]
     btf: PathBuf,
 }
 
@@ -86,12 +98,22 @@ fn main() -> ExitCode {
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    // Reading and indexing kernel BTF is the longest startup phase and needs nothing
+    // from the script, so it runs while the script is read and parsed.
+    let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
+        let path = cli.btf.clone();
+        std::thread::spawn(move || btf::Btf::load(&path))
+    });
     let (name, src) = match (&cli.file, &cli.program) {
         (Some(path), _) => {
             let name = path.display().to_string();
             let bytes = std::fs::read(path).map_err(|e| format!("rbt: {name}: {e}\n"))?;
-            let src = String::from_utf8(bytes)
-                .map_err(|e| format!("rbt: {name}: not a text file (invalid UTF-8 at byte {})\n", e.utf8_error().valid_up_to()))?;
+            let src = String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
+                    e.utf8_error().valid_up_to()
+                )
+            })?;
             (name, src)
         }
         (None, Some(program)) => ("stdin".to_string(), program.clone()),
@@ -106,11 +128,16 @@ fn run(cli: Cli) -> Result<(), String> {
         print!("{}", parser::dump(&ast));
         return Ok(());
     }
-    let btf = btf::Btf::load(&cli.btf).map_err(|e| format!("rbt: {e}\n"))?;
-    timings::phase("btf load");
+    let btf = match btf_loader.map(|loader| loader.join()) {
+        Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
+        _ => return Err("rbt: the BTF loader thread died\n".into()),
+    };
+    timings::phase("wait for btf");
     let typed = sema::analyze(&ast, &btf).map_err(errors)?;
     timings::phase("sema");
-    let options = codegen::CompileOptions { pid_filter: cli.pid };
+    let options = codegen::CompileOptions {
+        pid_filter: cli.pid,
+    };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
     timings::phase("codegen");
     if let Some(DebugStage::Codegen) = cli.debug {
@@ -128,7 +155,8 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
-            std::fs::File::create(path).map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
+            std::fs::File::create(path)
+                .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
         ),
         None => Box::new(std::io::stdout()),
     };
@@ -140,6 +168,9 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let mut printer = Printer::new(writer, format);
     printer.set_buffer_mode(buffering);
-    let options = runtime::RunOptions { dry_run: cli.dry_run, command: cli.command.clone() };
+    let options = runtime::RunOptions {
+        dry_run: cli.dry_run,
+        command: cli.command.clone(),
+    };
     runtime::run(&compiled, &options, &mut printer).map_err(|e| format!("rbt: {e}\n"))
 }
