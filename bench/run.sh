@@ -7,7 +7,8 @@
 # env: RUNS (startup runs per tool, 5), EVENT_RUNS (throughput runs per tool, 3),
 #      ACCEPTS (accepts per throughput run, 3000), BURST_LISTENERS (the burst is
 #      this many times ACCEPTS, 10), VMRUN (tests/vm/vmrun.sh), RBT (a prebuilt rbt;
-#      default: cargo build --release for the static musl target)
+#      default: cargo build --release for the static musl target), RBT_ALT (another
+#      rbt build whose startup and RSS are measured alongside, e.g. another opt-level)
 # Needs: what tests/vm/vmrun.sh needs, plus gcc and libbpf-tools (apt-get install libbpf-tools).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,6 +25,8 @@ if [[ -z ${RBT:-} ]]; then
   (cd "$repo" && cargo build --release --target $target)
   RBT=$repo/target/$target/release/rbt
 fi
+alt=()
+if [[ -n ${RBT_ALT:-} ]]; then cp "$RBT_ALT" "$out/rbt-alt" && alt=(-f "$out/rbt-alt"); fi
 gcc -O2 -static -o "$out/probe" "$repo/bench/probe.c"
 gcc -O2 -static -o "$out/acceptload" "${ACCEPTLOAD_C:-$repo/tests/vm/acceptload.c}"
 {
@@ -67,6 +70,9 @@ report() { # report KERNEL_PKG: one markdown section from $log
   echo "| --- | --- | --- | --- | --- | --- |"
   echo "| startup, exec -> header (ms, min / median / max) | $(field rbt startup startup_ms | stats 1) | $(field bpftrace startup startup_ms | stats 1) | $(field tcptracer startup startup_ms | stats 1) | $(ratio "$rbt_ms" "$bt_ms") | $(ratio "$rbt_ms" "$tt_ms") |"
   echo "| peak RSS, VmHWM (KB, min / median / max) | $(field rbt startup hwm_kb | stats) | $(field bpftrace startup hwm_kb | stats) | $(field tcptracer startup hwm_kb | stats) | $(ratio "$rbt_kb" "$bt_kb") | $(ratio "$rbt_kb" "$tt_kb") |"
+  if grep -q '^@@R tool=rbt-alt ' "$log"; then
+    echo "| RBT_ALT ($(mb "$(size "$out/rbt-alt")")): startup ms / VmHWM KB | $(field rbt-alt startup startup_ms | stats 1) / $(field rbt-alt startup hwm_kb | stats) | | | $(ratio "$(field rbt-alt startup startup_ms | median)" "$bt_ms") | $(ratio "$(field rbt-alt startup startup_ms | median)" "$tt_ms") |"
+  fi
   echo "| binary (+ shared libraries) | $(mb "$(size "$RBT")") ($(mb "$(with_libs "$RBT")")) | $(mb "$(size "$(command -v bpftrace)")") ($(mb "$(with_libs "$(command -v bpftrace)")")) | $(mb "$(size "$tcptracer")") ($(mb "$(with_libs "$tcptracer")")) | $(ratio "$(with_libs "$RBT")" "$(with_libs "$(command -v bpftrace)")") | $(ratio "$(with_libs "$RBT")" "$(with_libs "$tcptracer")") |"
   echo
   base_ms=$(field none throughput workload_ms | median)
@@ -82,14 +88,16 @@ report() { # report KERNEL_PKG: one markdown section from $log
   echo "| burst: $burst accepts, received / lost (received + lost) | - | $(field rbt burst events) / $(field rbt burst lost) ($(($(field rbt burst events) + $(field rbt burst lost)))) | $(field bpftrace burst events) / $(field bpftrace burst lost) ($(($(field bpftrace burst events) + $(field bpftrace burst lost)))) |"
   echo "| burst workload time (ms) | $(field none burst workload_ms) | $(field rbt burst workload_ms) | $(field bpftrace burst workload_ms) |"
   echo
-  echo "rbt startup by phase (RBT_TIMINGS=1; ms, median of $RUNS runs):"
+  echo "rbt startup by phase (RBT_TIMINGS=1, median of $RUNS runs; btf read/parse/index run on a"
+  echo "second thread while the script is read and parsed; the header is printed by BEGIN, before attach):"
   echo
-  echo "| phase | ms |"
-  echo "| --- | --- |"
-  local phase
+  echo "| phase | ms | ms since main() |"
+  echo "| --- | --- | --- |"
+  local phase lines
   grep '^@@R tool=rbt kind=startup .* stderr: rbt: timing: ' "$log" | sed 's/.*rbt: timing: //; s/ [0-9.]* ms (total.*//' | awk '!seen[$0]++' |
     while read -r phase; do
-      echo "| $phase | $(grep "^@@R tool=rbt kind=startup .* stderr: rbt: timing: $phase [0-9]" "$log" | sed 's/.*timing: .* \([0-9.]*\) ms (total.*/\1/' | median) |"
+      lines=$(grep "^@@R tool=rbt kind=startup .* stderr: rbt: timing: $phase [0-9]" "$log")
+      echo "| $phase | $(sed 's/.* \([0-9.]*\) ms (total.*/\1/' <<<"$lines" | median) | $(sed 's/.*(total \([0-9.]*\) ms).*/\1/' <<<"$lines" | median) |"
     done
   echo
 }
@@ -102,7 +110,7 @@ eval "$(head -1 "$out/run-in-vm.sh")"
 for k in "${kernels[@]}"; do
   log=$out/$k.log
   echo "run.sh: booting $k" >&2
-  "$vmrun" -k "$k" -f "$RBT" -f "$out/probe" -f "$out/acceptload" -f "$tcptracer" "$out/run-in-vm.sh" >"$log" || {
+  "$vmrun" -k "$k" -f "$RBT" -f "$out/probe" -f "$out/acceptload" -f "$tcptracer" "${alt[@]}" "$out/run-in-vm.sh" >"$log" || {
     echo "run.sh: the VM run on $k failed; see $log" >&2
     exit 1
   }

@@ -4,7 +4,8 @@
 # (plus "@@R ... stderr: ..." lines: rbt's RBT_TIMINGS phases).
 # Inputs (set by run.sh): RUNS (startup runs per tool), EVENT_RUNS (throughput
 # runs per tool), ACCEPTS (accepts per throughput run), BURST_LISTENERS
-# (listeners of ACCEPTS accepts each in the burst run).
+# (listeners of ACCEPTS accepts each in the burst run). Optional /bin/rbt-alt: another
+# build of rbt (e.g. another opt-level), timed alongside.
 # Every tool runs the same script: /bin/tcpaccept.bt, Debian's copy (v0.17.0).
 # shellcheck shell=sh
 set -u
@@ -25,6 +26,7 @@ while [ "$i" -le "$RUNS" ]; do
   r rbt startup "$i" -- env RBT_TIMINGS=1 rbt "$script"
   r bpftrace startup "$i" -- bpftrace "$script"
   r tcptracer startup "$i" -m "T " -- tcptracer
+  if [ -x /bin/rbt-alt ]; then r rbt-alt startup "$i" -- env RBT_TIMINGS=1 rbt-alt "$script"; fi
   i=$((i + 1))
 done
 
