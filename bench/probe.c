@@ -1,13 +1,19 @@
 // probe: times one tracer run for the benchmarks (bench/run.sh runs it inside the VM).
 //
-// usage: probe [-m MARK] [-g GREP] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS] -- TRACER ARGS...
+// usage: probe [-m MARK] [-g GREP] [-s SENTINEL] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS]
+//              -- TRACER ARGS...
 //        probe -w WORKLOAD                 (no tracer: time the workload alone)
 //
 // Starts TRACER with its stdout on a pseudo-terminal (so every tool line-buffers as
 // it would for a user) and its stderr on a pipe, and measures:
 //   startup_ms  exec -> the first stdout line starting with MARK (default "TIME")
+//   ready_ms    exec -> the first traced event of SENTINEL, a command (split on
+//               spaces) whose events contain the word "sentinel", rerun every 100 ms
+//               after the header until one shows: a tracer may print its header
+//               before its probes are attached, and events before that are not lost
+//               but never seen
 //   workload_ms wall time of WORKLOAD (split on spaces, stdout to /dev/null), run
-//               once the header is seen
+//               once the header (and, with -s, a sentinel event) is seen
 //   events      stdout lines after the header containing GREP (default "acceptload")
 //   lost        sum of N over "Lost N events" lines (stdout or stderr)
 //   hwm_kb      VmHWM of the tracer, read once output has been quiet for QUIET_MS
@@ -39,7 +45,7 @@ static void die(const char *what) {
 
 static const char *mark = "TIME", *grep = "acceptload";
 static double t_exec, t_header = -1;
-static long events, lost;
+static long events, sentinels, lost;
 static char errbuf[8192];
 static size_t errlen;
 
@@ -63,6 +69,8 @@ static void on_line(struct stream *s, const char *line) {
     }
     if (t_header < 0) {
         if (strncmp(line, mark, strlen(mark)) == 0) t_header = now_ms();
+    } else if (strstr(line, "sentinel")) {
+        sentinels++;
     } else if (strstr(line, grep)) {
         events++;
     }
@@ -152,17 +160,18 @@ static long vm_hwm_kb(pid_t pid) {
 }
 
 int main(int argc, char **argv) {
-    char *workload = NULL;
+    char *workload = NULL, *sentinel = NULL;
     int quiet_ms = 300, timeout_ms = 60000, opt;
-    while ((opt = getopt(argc, argv, "m:g:w:q:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:g:s:w:q:t:")) != -1) {
         switch (opt) {
         case 'm': mark = optarg; break;
         case 'g': grep = optarg; break;
+        case 's': sentinel = optarg; break;
         case 'w': workload = optarg; break;
         case 'q': quiet_ms = atoi(optarg); break;
         case 't': timeout_ms = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: probe [-m MARK] [-g GREP] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS] -- TRACER ARGS...\n");
+            fprintf(stderr, "usage: probe [-m MARK] [-g GREP] [-s SENTINEL] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS] -- TRACER ARGS...\n");
             return 2;
         }
     }
@@ -206,8 +215,21 @@ int main(int argc, char **argv) {
 
     while (t_header < 0 && now_ms() - t_exec < timeout_ms && (ss[0].fd >= 0 || ss[1].fd >= 0))
         wait_output(ss, 100);
+    double ready_ms = -1;
+    if (t_header >= 0 && sentinel) {
+        while (sentinels == 0 && now_ms() - t_exec < timeout_ms && ss[0].fd >= 0) {
+            char cmd[512];
+            snprintf(cmd, sizeof cmd, "%s", sentinel);
+            int status;
+            waitpid(spawn_workload(cmd), &status, 0);
+            check_workload(status);
+            double t0 = now_ms();
+            while (sentinels == 0 && now_ms() - t0 < 100) wait_output(ss, 20);
+        }
+        if (sentinels) ready_ms = now_ms() - t_exec;
+    }
     double workload_ms = -1;
-    if (t_header >= 0 && workload) {
+    if (t_header >= 0 && workload && (!sentinel || sentinels)) {
         // Keep reading the tracer's output while the workload runs, so the tracer
         // never blocks on a full terminal.
         int status;
@@ -239,8 +261,8 @@ int main(int argc, char **argv) {
         }
     }
     if (pid) waitpid(pid, &status, 0);
-    printf("startup_ms=%.1f hwm_kb=%ld events=%ld lost=%ld workload_ms=%.1f exit=%d\n",
-           t_header < 0 ? -1.0 : t_header - t_exec, hwm, events, lost, workload_ms,
+    printf("startup_ms=%.1f ready_ms=%.1f hwm_kb=%ld events=%ld lost=%ld workload_ms=%.1f exit=%d\n",
+           t_header < 0 ? -1.0 : t_header - t_exec, ready_ms, hwm, events, lost, workload_ms,
            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
     fputs(errbuf, stdout);
     return t_header < 0;

@@ -73,6 +73,7 @@ report() { # report KERNEL_PKG: one markdown section from $log
   if grep -q '^@@R tool=rbt-alt ' "$log"; then
     echo "| RBT_ALT ($(mb "$(size "$out/rbt-alt")")): startup ms / VmHWM KB | $(field rbt-alt startup startup_ms | stats 1) / $(field rbt-alt startup hwm_kb | stats) | | | $(ratio "$(field rbt-alt startup startup_ms | median)" "$bt_ms") | $(ratio "$(field rbt-alt startup startup_ms | median)" "$tt_ms") |"
   fi
+  echo "| ready, exec -> first event traced (ms, min / median / max) | $(field rbt startup ready_ms | stats 1) | $(field bpftrace startup ready_ms | stats 1) | $(field tcptracer startup ready_ms | stats 1) | $(ratio "$(field rbt startup ready_ms | median)" "$(field bpftrace startup ready_ms | median)") | $(ratio "$(field rbt startup ready_ms | median)" "$(field tcptracer startup ready_ms | median)") |"
   echo "| binary (+ shared libraries) | $(mb "$(size "$RBT")") ($(mb "$(with_libs "$RBT")")) | $(mb "$(size "$(command -v bpftrace)")") ($(mb "$(with_libs "$(command -v bpftrace)")")) | $(mb "$(size "$tcptracer")") ($(mb "$(with_libs "$tcptracer")")) | $(ratio "$(with_libs "$RBT")" "$(with_libs "$(command -v bpftrace)")") | $(ratio "$(with_libs "$RBT")" "$(with_libs "$tcptracer")") |"
   echo
   base_ms=$(field none throughput workload_ms | median)
@@ -94,6 +95,7 @@ report() { # report KERNEL_PKG: one markdown section from $log
   echo "| phase | ms | ms since main() |"
   echo "| --- | --- | --- |"
   local phase lines
+  # shellcheck disable=SC2001
   grep '^@@R tool=rbt kind=startup .* stderr: rbt: timing: ' "$log" | sed 's/.*rbt: timing: //; s/ [0-9.]* ms (total.*//' | awk '!seen[$0]++' |
     while read -r phase; do
       lines=$(grep "^@@R tool=rbt kind=startup .* stderr: rbt: timing: $phase [0-9]" "$log")

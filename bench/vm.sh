@@ -21,12 +21,15 @@ r() { # r TOOL KIND RUN PROBE-ARGS...: one measurement, tagged
 echo "@@R kind=machine kernel=$(uname -r) cpus=$(nproc) mem_kb=$(awk '/MemTotal/{print $2}' /proc/meminfo) cpu=$(awk -F': ' '/model name/{gsub(/ /,"_",$2); print $2; exit}' /proc/cpuinfo)"
 bpftrace --version 2>&1 | sed 's/^/@@R kind=version tool=bpftrace /'
 
+# One accept by a process named "sentinel", repeated until the tracer shows it:
+# the workloads start only once the probe is really attached.
+sentinel="acceptload -N sentinel -n 1 -l 4:8999:16"
 i=1
 while [ "$i" -le "$RUNS" ]; do
-  r rbt startup "$i" -- env RBT_TIMINGS=1 rbt "$script"
-  r bpftrace startup "$i" -- bpftrace "$script"
-  r tcptracer startup "$i" -m "T " -- tcptracer
-  if [ -x /bin/rbt-alt ]; then r rbt-alt startup "$i" -- env RBT_TIMINGS=1 rbt-alt "$script"; fi
+  r rbt startup "$i" -s "$sentinel" -- env RBT_TIMINGS=1 rbt "$script"
+  r bpftrace startup "$i" -s "$sentinel" -- bpftrace "$script"
+  r tcptracer startup "$i" -s "$sentinel" -m "T " -- tcptracer
+  if [ -x /bin/rbt-alt ]; then r rbt-alt startup "$i" -s "$sentinel" -- env RBT_TIMINGS=1 rbt-alt "$script"; fi
   i=$((i + 1))
 done
 
@@ -34,8 +37,8 @@ load="acceptload -l 4:9000:128 -n $ACCEPTS -B 64"
 i=1
 while [ "$i" -le "$EVENT_RUNS" ]; do
   r none throughput "$i" -w "$load"
-  r rbt throughput "$i" -q 1000 -w "$load" -- rbt "$script"
-  r bpftrace throughput "$i" -q 1000 -w "$load" -- bpftrace "$script"
+  r rbt throughput "$i" -s "$sentinel" -q 1000 -w "$load" -- rbt "$script"
+  r bpftrace throughput "$i" -s "$sentinel" -q 1000 -w "$load" -- bpftrace "$script"
   i=$((i + 1))
 done
 
@@ -48,5 +51,5 @@ while [ "$l" -le "$BURST_LISTENERS" ]; do
   l=$((l + 1))
 done
 r none burst 1 -w "$burst"
-r rbt burst 1 -q 2000 -t 120000 -w "$burst" -- rbt "$script"
-r bpftrace burst 1 -q 2000 -t 120000 -w "$burst" -- bpftrace "$script"
+r rbt burst 1 -s "$sentinel" -q 2000 -t 120000 -w "$burst" -- rbt "$script"
+r bpftrace burst 1 -s "$sentinel" -q 2000 -t 120000 -w "$burst" -- bpftrace "$script"
