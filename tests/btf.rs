@@ -244,6 +244,13 @@ fn every_func_matches_bpftool() {
     }
     eprintln!("{checked} functions match bpftool");
     assert!(checked > 10_000);
+    let ours: Vec<(String, u32)> = btf.funcs().map(|(n, t)| (n.to_string(), t.0)).collect();
+    let theirs: Vec<(String, u32)> = d
+        .entries()
+        .filter(|(_, e)| e.kind == "FUNC")
+        .map(|(id, e)| (e.name.clone(), id))
+        .collect();
+    assert_eq!(ours, theirs);
 }
 
 #[test]

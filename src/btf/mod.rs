@@ -162,6 +162,16 @@ impl Btf {
         self.lookup(Ns::Func, name)
     }
 
+    /// Every function (BTF_KIND_FUNC) with its id, in BTF order, for wildcard probes
+    /// and listings. Names can repeat (static functions in different files).
+    pub fn funcs(&self) -> impl Iterator<Item = (&str, TypeId)> + '_ {
+        self.types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.kind() == raw::KIND_FUNC)
+            .map(|(id, t)| (self.str_at(t.name_off), TypeId(id as u32)))
+    }
+
     /// The raw BTF name of a type ("" for anonymous ones and for void/pointers/...).
     pub fn type_name(&self, id: TypeId) -> &str {
         match self.raw(id) {
