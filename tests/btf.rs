@@ -182,7 +182,7 @@ fn every_aggregate_matches_bpftool() {
     let Some(d) = dump("every_aggregate_matches_bpftool") else {
         return;
     };
-    let mut checked = 0;
+    let (mut checked, mut lookups) = (0, 0);
     for (id, e) in d.entries() {
         if e.kind != "STRUCT" && e.kind != "UNION" {
             continue;
@@ -200,9 +200,22 @@ fn every_aggregate_matches_bpftool() {
             })
             .collect();
         assert_eq!(ours, d.members(id.0), "members of [{}]", id.0);
+        // Every name reachable through anonymous members is found where bpftool's
+        // C lookup finds it.
+        for name in d.reachable_names(id.0) {
+            let theirs = d.find_member(id.0, &name);
+            let ours = btf.member(id, &name).map(|m| RawMember {
+                name: m.name,
+                type_id: m.type_id.0,
+                bit_offset: m.bit_offset,
+                bitfield_size: m.bitfield_size,
+            });
+            assert_eq!(ours, theirs, "[{}].{name}", id.0);
+            lookups += 1;
+        }
         checked += 1;
     }
-    eprintln!("{checked} structs/unions match bpftool");
+    eprintln!("{checked} structs/unions and {lookups} member lookups match bpftool");
     assert!(checked > 10_000);
 }
 
