@@ -326,6 +326,25 @@ fn find_type_spellings() {
         let id = btf.find_type(name).unwrap_or_else(|| panic!("{name}"));
         assert_eq!(btf.kind(id), kind, "{name}");
     }
+    assert!(matches!(
+        btf.kind(btf.find_type("char").unwrap()),
+        TypeKind::Int {
+            size: 1,
+            is_char: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        btf.kind(btf.find_type("unsigned char").unwrap()),
+        TypeKind::Int {
+            size: 1,
+            is_char: false,
+            ..
+        }
+    ));
+    let comm = member(btf, btf.find_type("struct task_struct").unwrap(), "comm").type_id;
+    assert_eq!(btf.name_of(comm), "char[16]");
+    assert_eq!(btf.size_of(comm), Some(16));
     assert_eq!(
         btf.name_of(btf.find_type("unsigned short").unwrap()),
         "short unsigned int"

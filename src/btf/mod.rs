@@ -34,7 +34,8 @@ pub enum TypeKind {
     Int {
         size: u32,
         signed: bool,
-        /// Declared `char` (BTF_INT_CHAR): printed as a character by bpftrace.
+        /// Plain `char` (BTF_INT_CHAR, or named "char": pahole does not set the flag);
+        /// `char` arrays are strings to bpftrace, `unsigned char` arrays are not.
         is_char: bool,
         /// Declared `_Bool` (BTF_INT_BOOL).
         is_bool: bool,

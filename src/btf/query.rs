@@ -37,7 +37,8 @@ impl Btf {
                 TypeKind::Int {
                     size,
                     signed: enc & INT_SIGNED != 0,
-                    is_char: enc & INT_CHAR != 0,
+                    // pahole leaves BTF_INT_CHAR unset; plain `char` is known by name.
+                    is_char: enc & INT_CHAR != 0 || self.str_at(t.name_off) == "char",
                     is_bool: enc & INT_BOOL != 0,
                 }
             }
