@@ -96,8 +96,9 @@ pub struct Btf {
 }
 
 impl Btf {
-    /// Read and index a raw BTF file (`/sys/kernel/btf/vmlinux` or a `bpftool btf dump
-    /// ... format raw`-compatible blob). Errors name the file.
+    /// Read and index a raw BTF file: `/sys/kernel/btf/vmlinux`, or any standalone BTF
+    /// blob such as `pahole --btf_encode_detached` writes. Split (module) BTF, which
+    /// needs its base, is not supported. Errors name the file.
     pub fn load(path: &Path) -> Result<Btf, BtfError> {
         let bytes = std::fs::read(path).map_err(|source| BtfError::Io {
             path: path.to_path_buf(),
