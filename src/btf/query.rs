@@ -4,7 +4,7 @@ use super::raw::*;
 use super::{Btf, Member, TypeId, TypeKind};
 
 /// Members examined by one lookup: real kernel types need a few hundred at most.
-const MEMBER_SEARCH_BUDGET: usize = 1 << 16;
+const MEMBER_SEARCH_BUDGET: usize = 1 << 14;
 
 impl Btf {
     /// Strip typedef/const/volatile/restrict/type_tag to the underlying type.
