@@ -68,6 +68,8 @@ const CASES: &[(&str, &str)] = &[
         "BEGIN {\n  printf(\"a\")\n  exit()\n}\n",
     ),
     ("empty_file", ""),
+    ("eof_in_expression", "BEGIN {\n  $x = 1 +\n\n"),
+    ("eof_after_attach_point", "kprobe:tcp_connect\n"),
     (
         "unicode_before_error",
         "BEGIN { printf(\"héllo\"); $x = ; }\n",

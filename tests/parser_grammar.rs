@@ -286,13 +286,31 @@ fn deep_nesting_is_an_error_not_a_crash() {
                 &e[..e.len().min(300)]
             );
         }
-        // Long flat expressions are fine: binary operators do not recurse per operand.
-        ok(&format!("BEGIN {{ $x = 1{}; }}", " + 1".repeat(n)));
-        // Moderate nesting is fine.
+        // Long operator chains make deep trees too.
+        for chain in [" + 1", ".f", "[0]"] {
+            let e = err(&format!("BEGIN {{ $x = $a{}; }}", chain.repeat(n)));
+            assert!(
+                e.contains("nested too deeply"),
+                "{chain}: {}",
+                &e[..e.len().min(300)]
+            );
+        }
+        let e = err(&format!(
+            "BEGIN {{ if (1) {{ }} {} }}",
+            "else if (1) { } ".repeat(n)
+        ));
+        assert!(
+            e.contains("nested too deeply"),
+            "else if: {}",
+            &e[..e.len().min(300)]
+        );
+        // Real-world sizes are fine.
         ok(&format!(
             "BEGIN {{ $x = {}1{}; }}",
             "(".repeat(40),
             ")".repeat(40)
         ));
+        ok(&format!("BEGIN {{ $x = 1{}; }}", " + 1".repeat(100)));
+        ok(&format!("BEGIN {{ {} }}", "$x = 1; ".repeat(n)));
     });
 }

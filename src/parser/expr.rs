@@ -76,6 +76,8 @@ impl<'s> P<'s> {
     /// Precedence climbing over the binary operators binding at least `min`.
     fn binary(&self, i: &'s str, min: u8) -> PResult<'s, Expr> {
         let (mut i, mut lhs) = self.cast_expr(i)?;
+        // Each operator deepens the (left-leaning) tree: count it against the limit.
+        let mut _depth = Vec::new();
         loop {
             let t = lex::ws_lenient(i);
             let Some((op, prec)) = lex::punct(t).and_then(|(p, _)| binop(p)) else {
@@ -85,6 +87,7 @@ impl<'s> P<'s> {
                 break;
             }
             let (_, rest) = lex::punct(t).expect("matched above");
+            _depth.push(self.enter(t)?);
             let (rest, rhs) = self.binary(rest, prec + 1).map_err(cut)?;
             let span = lhs.span.to(rhs.span);
             lhs = node(
@@ -244,11 +247,15 @@ impl<'s> P<'s> {
 
     fn postfix(&self, i: &'s str) -> PResult<'s, Expr> {
         let (mut i, mut e) = self.primary(i)?;
+        let mut _depth = Vec::new();
         loop {
             let t = lex::ws_lenient(i);
             let Some((p, rest)) = lex::punct(t) else {
                 break;
             };
+            if matches!(p, "." | "->" | "[") {
+                _depth.push(self.enter(t)?);
+            }
             match p {
                 "." | "->" => {
                     if p == "." && lex::ws_lenient(rest).starts_with(|c: char| c.is_ascii_digit()) {

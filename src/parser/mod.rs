@@ -33,9 +33,10 @@ const BUILTINS: &[&str] = &[
     "ustack",
 ];
 
-/// Nesting limit for expressions and blocks: deep enough for any real script,
-/// shallow enough that the recursive descent never exhausts a 2 MiB thread stack.
-const MAX_DEPTH: usize = 100;
+/// Limit on nesting (parentheses, unary operators, blocks, `else if`) plus chained
+/// binary and postfix operators: deep enough for any real script, and it bounds the
+/// height of the AST so that later recursive passes cannot overflow their stacks.
+const MAX_DEPTH: usize = 128;
 
 /// At most this many diagnostics are reported; later ones are usually follow-ups.
 const MAX_DIAGS: usize = 20;
@@ -189,6 +190,11 @@ impl<'s> P<'s> {
             .or(self.span_override)
             .unwrap_or_else(|| match e.len {
                 Some(len) => Span::new(at, at + len),
+                // At the end of the file, point just past the last token, not at a blank line.
+                None if found == "end of file" => {
+                    let end = self.text[..at].trim_end().len();
+                    Span::new(end, end)
+                }
                 None => Span::new(at + skip, at + skip + len),
             });
         let message = e.msg.unwrap_or_else(|| {

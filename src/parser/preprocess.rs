@@ -167,7 +167,11 @@ fn ident(s: &str) -> Option<&str> {
 
 impl Pre<'_> {
     fn error(&mut self, from: usize, to: usize, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::error(Span::new(from, to), msg));
+        let end = self.src.len();
+        self.diags.push(Diagnostic::error(
+            Span::new(from.min(end), to.min(end)),
+            msg,
+        ));
     }
 
     /// One directive: `#` at `hash`, the logical line ending at `end`.
@@ -268,13 +272,15 @@ impl Pre<'_> {
                 }
             }
             None => {
-                let d =
-                    Diagnostic::error(Span::new(at, span_end), format!("'{path}' file not found"))
-                        .with_note(
-                            "rbt reads no C headers (kernel types come from BTF); known headers: "
-                                .to_string()
-                                + &headers::known().join(", "),
-                        );
+                let d = Diagnostic::error(
+                    Span::new(at, span_end.min(self.src.len())),
+                    format!("'{path}' file not found"),
+                )
+                .with_note(
+                    "rbt reads no C headers (kernel types come from BTF); known headers: "
+                        .to_string()
+                        + &headers::known().join(", "),
+                );
                 self.diags.push(d);
             }
         }

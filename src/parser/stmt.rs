@@ -438,6 +438,7 @@ impl<'s> P<'s> {
 
     /// `if (c) { } [else if (c) { }]... [else { }]`
     fn if_stmt(&self, i: &'s str) -> PResult<'s, Stmt> {
+        let _depth = self.enter(i)?;
         let (rest, (_, kw)) = self.name(i, "if")?;
         let (rest, cond) = self.paren_cond(rest)?;
         let (rest, then) = self.block(rest).map_err(cut)?;

@@ -75,7 +75,7 @@ pub fn dump(file: &Path) -> Result<Dump, String> {
 fn quoted(s: &str) -> (String, &str) {
     let s = s.trim_start();
     match s.strip_prefix('\'').and_then(|r| r.split_once('\'')) {
-        Some((name, rest)) if name == "(anon)" => (String::new(), rest),
+        Some(("(anon)", rest)) => (String::new(), rest),
         Some((name, rest)) => (name.to_string(), rest),
         None => (String::new(), s),
     }
