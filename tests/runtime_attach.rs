@@ -218,3 +218,62 @@ fn missing_kernel_function_is_named() {
         assert!(err.contains("CONFIG_KPROBES is not set"), "{err}");
     }
 }
+
+/// With tracefs unmounted (in a private mount namespace), attaching a tracepoint mounts
+/// it at /sys/kernel/tracing. The attach runs in a child copy of this test.
+#[test]
+fn tracepoint_attach_mounts_tracefs() {
+    const CHILD: &str = "RBT_TEST_TRACEFS_CHILD";
+    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    if std::env::var_os(CHILD).is_some() {
+        assert!(
+            !Path::new("/sys/kernel/tracing/events").exists(),
+            "tracefs still mounted"
+        );
+        let c = compiled(vec![program(
+            "tp_getpid",
+            ProgramType::Tracepoint,
+            vec![tp.clone()],
+            emit_record(1),
+        )]);
+        let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+        let _a = Attacher::new()
+            .attach(&tp, loaded.programs[0].as_fd())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            Path::new("/sys/kernel/tracing/events").exists(),
+            "tracefs mounted by the attacher"
+        );
+        println!("CHILD OK");
+        return;
+    }
+    if skip_reason("tracepoint_attach_mounts_tracefs").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
+         umount /sys/kernel/debug 2>/dev/null; exec '{}' tracepoint_attach_mounts_tracefs --exact --nocapture",
+        exe.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env(CHILD, "1")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("unshare: {e}");
+            }
+            eprintln!("SKIP tracepoint_attach_mounts_tracefs: cannot run unshare: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD OK"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
