@@ -316,3 +316,31 @@ fn sessions_match_bpftrace() {
         );
     }
 }
+
+#[test]
+fn time_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("time_matches_bpftrace").is_some() {
+        return;
+    }
+    // Fields that change at most daily (a run across midnight is retried once); each
+    // result must fit strftime's 64-byte buffer.
+    let formats = [
+        "%Y-%m-%d %a %A %b %B %e %j %Z %z|\n",
+        "%u %w %C %y %G %V %D %%|\n",
+    ];
+    let calls: String = formats.iter().map(|f| format!("time({f:?}); ")).collect();
+    let script = format!("BEGIN {{ {calls}exit(); }}");
+    for attempt in 1..=2 {
+        let out = String::from_utf8(bpftrace_ref::run_bpftrace(&[], &script)).unwrap();
+        let got: String = formats
+            .iter()
+            .map(|f| rbt::output::format_now(f).expect("fits strftime's buffer"))
+            .collect();
+        let want = out.strip_prefix("Attaching 1 probe...\n").unwrap();
+        let want = want.strip_suffix("\n\n").unwrap();
+        if got == want || attempt == 2 {
+            assert_eq!(got, want);
+            break;
+        }
+    }
+}

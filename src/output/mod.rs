@@ -22,7 +22,7 @@ use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
 
 pub use inet::ntop;
 pub use printf::{render, Arg};
-pub use time::strftime;
+pub use time::{format_now, strftime};
 
 /// `-f text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
