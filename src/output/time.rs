@@ -130,7 +130,8 @@ fn local_rule() -> Option<String> {
             };
             tzif_rule(&path).or(Some(name.to_string()))
         }
-        Err(_) => tzif_rule("/etc/localtime"),
+        // glibc falls back to UTC without /etc/localtime.
+        Err(_) => tzif_rule("/etc/localtime").or(Some("UTC0".to_string())),
     }
 }
 
