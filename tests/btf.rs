@@ -65,7 +65,10 @@ fn sock_to_v6_daddr_bytes() {
     assert_eq!(btf.name_of(v6.type_id), "struct in6_addr");
     assert_eq!(btf.size_of(v6.type_id), Some(16));
     let in6_u = assert_member_matches(btf, d, v6.type_id, "in6_u");
-    assert!(matches!(btf.kind(in6_u.type_id), TypeKind::Union { size: 16 }));
+    assert!(matches!(
+        btf.kind(in6_u.type_id),
+        TypeKind::Union { size: 16 }
+    ));
     let bytes = assert_member_matches(btf, d, in6_u.type_id, "u6_addr8");
     let TypeKind::Array { elem, len } = btf.kind(bytes.type_id) else {
         panic!("u6_addr8 is {:?}", btf.kind(bytes.type_id));
@@ -109,7 +112,10 @@ fn tcpaccept_fields_match_bpftool() {
         assert_eq!(d.name_of(m.type_id.0), c_type, "{name}: bpftool's name");
         assert_eq!(btf.size_of(m.type_id), Some(size), "{name}");
         assert_eq!(Some(size), d.size_of(m.type_id.0), "{name}: bpftool's size");
-        assert!(matches!(btf.kind(m.type_id), TypeKind::Int { signed: false, .. }));
+        assert!(matches!(
+            btf.kind(m.type_id),
+            TypeKind::Int { signed: false, .. }
+        ));
         eprintln!(
             "{}.{name}: byte {} {c_type} ({size} bytes)",
             btf.name_of(agg),
@@ -130,7 +136,12 @@ fn bitfields_both_encodings() {
         return;
     };
     let common = btf.find_type("struct sock_common").unwrap();
-    for name in ["skc_reuse", "skc_reuseport", "skc_ipv6only", "skc_net_refcnt"] {
+    for name in [
+        "skc_reuse",
+        "skc_reuseport",
+        "skc_ipv6only",
+        "skc_net_refcnt",
+    ] {
         let m = assert_member_matches(btf, d, common, name);
         assert!(m.bitfield_size.is_some(), "{name} is a bitfield");
     }
@@ -151,10 +162,15 @@ fn tracepoint_inet_sock_set_state() {
     assert_eq!(btf.size_of(id), d.size_of(id.0));
     let names: Vec<String> = btf.members(id).into_iter().map(|m| m.name).collect();
     assert_eq!(names, d.member_names(id.0));
-    for name in ["skaddr", "oldstate", "newstate", "sport", "dport", "family", "saddr", "daddr_v6"] {
+    for name in [
+        "skaddr", "oldstate", "newstate", "sport", "dport", "family", "saddr", "daddr_v6",
+    ] {
         assert_member_matches(btf, d, id, name);
     }
-    assert_eq!(btf.name_of(member(btf, id, "skaddr").type_id), "const void *");
+    assert_eq!(
+        btf.name_of(member(btf, id, "skaddr").type_id),
+        "const void *"
+    );
     assert_eq!(btf.name_of(member(btf, id, "saddr").type_id), "__u8[4]");
     assert_eq!(btf.name_of(member(btf, id, "oldstate").type_id), "int");
 }
@@ -277,16 +293,35 @@ fn find_type_spellings() {
         ("u8", int(1, false)),
         ("struct sock", TypeKind::Struct { size: 784 }),
         ("union bpf_attr", TypeKind::Union { size: 168 }),
-        ("enum bpf_map_type", TypeKind::Enum { size: 4, signed: false }),
+        (
+            "enum bpf_map_type",
+            TypeKind::Enum {
+                size: 4,
+                signed: false,
+            },
+        ),
         ("struct static_key_mod", TypeKind::Fwd { union: false }),
         ("double", TypeKind::Float { size: 8 }),
     ] {
         let id = btf.find_type(name).unwrap_or_else(|| panic!("{name}"));
         assert_eq!(btf.kind(id), kind, "{name}");
     }
-    assert_eq!(btf.name_of(btf.find_type("unsigned short").unwrap()), "short unsigned int");
-    assert_eq!(btf.name_of(btf.find_type("struct static_key_mod").unwrap()), "struct static_key_mod");
-    for missing in ["struct no_such_struct", "sock", "union sock", "enum sock", "", "struct "] {
+    assert_eq!(
+        btf.name_of(btf.find_type("unsigned short").unwrap()),
+        "short unsigned int"
+    );
+    assert_eq!(
+        btf.name_of(btf.find_type("struct static_key_mod").unwrap()),
+        "struct static_key_mod"
+    );
+    for missing in [
+        "struct no_such_struct",
+        "sock",
+        "union sock",
+        "enum sock",
+        "",
+        "struct ",
+    ] {
         assert_eq!(btf.find_type(missing), None, "{missing:?}");
     }
     let values = btf.enum_values(btf.find_type("enum bpf_map_type").unwrap());
@@ -318,14 +353,24 @@ fn host_vmlinux() {
     }
     let start = Instant::now();
     let btf = Btf::load(path).expect("host BTF");
-    eprintln!("loaded {} types from {HOST_VMLINUX} in {:.1?}", btf.type_count(), start.elapsed());
+    eprintln!(
+        "loaded {} types from {HOST_VMLINUX} in {:.1?}",
+        btf.type_count(),
+        start.elapsed()
+    );
     let Ok(d) = bpftool_raw::dump(path) else {
         bpftool_raw::skip_or_fail("host_vmlinux");
         return;
     };
     let sock = btf.find_type("struct sock").expect("struct sock");
     let common = assert_member_matches(&btf, &d, sock, "__sk_common").type_id;
-    for name in ["skc_family", "skc_dport", "skc_num", "skc_daddr", "skc_rcv_saddr"] {
+    for name in [
+        "skc_family",
+        "skc_dport",
+        "skc_num",
+        "skc_daddr",
+        "skc_rcv_saddr",
+    ] {
         assert_member_matches(&btf, &d, common, name);
     }
     for name in ["sk_ack_backlog", "sk_max_ack_backlog"] {

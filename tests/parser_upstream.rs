@@ -14,14 +14,20 @@ fn dumped(name: &str) -> String {
     let src = source(name);
     match parse(&src) {
         Ok(p) => dump(&p),
-        Err(d) => panic!("{name} failed to parse:\n{}", rbt::diag::render(name, &src, &d)),
+        Err(d) => panic!(
+            "{name} failed to parse:\n{}",
+            rbt::diag::render(name, &src, &d)
+        ),
     }
 }
 
 #[test]
 fn upstream_dumps() {
     for name in SCRIPTS {
-        let snap = format!("parser_dump_{}", name.trim_end_matches(".bt").replace(['.', '-'], "_"));
+        let snap = format!(
+            "parser_dump_{}",
+            name.trim_end_matches(".bt").replace(['.', '-'], "_")
+        );
         insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
             insta::assert_snapshot!(snap, dumped(name));
         });
@@ -38,7 +44,11 @@ fn diff(a: &str, b: &str) -> Vec<Hunk> {
     let mut lcs = vec![vec![0usize; b.len() + 1]; a.len() + 1];
     for i in (0..a.len()).rev() {
         for j in (0..b.len()).rev() {
-            lcs[i][j] = if a[i] == b[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
+            lcs[i][j] = if a[i] == b[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
         }
     }
     let (mut i, mut j) = (0, 0);
@@ -71,7 +81,10 @@ fn trimmed(lines: &[String]) -> Vec<&str> {
 
 /// Member accesses written with `->` in a script (comments excluded).
 fn arrows(src: &str) -> usize {
-    src.lines().filter(|l| !l.trim_start().starts_with(['/', '*'])).map(|l| l.matches("->").count()).sum()
+    src.lines()
+        .filter(|l| !l.trim_start().starts_with(['/', '*']))
+        .map(|l| l.matches("->").count())
+        .sum()
 }
 
 #[test]
@@ -82,7 +95,17 @@ fn v0_14_and_v0_17_differ_only_in_the_byte_swap() {
     // `$dport = ($dport >> 8) | (($dport << 8) & 0x00FF00);` versus `$dport = bswap($dport);`
     assert_eq!(
         trimmed(old),
-        ["|", ">>", "variable: $dport", "int: 8", "&", "<<", "variable: $dport", "int: 8", "int: 65280"]
+        [
+            "|",
+            ">>",
+            "variable: $dport",
+            "int: 8",
+            "&",
+            "<<",
+            "variable: $dport",
+            "int: 8",
+            "int: 65280"
+        ]
     );
     assert_eq!(trimmed(new), ["call: bswap", "variable: $dport"]);
 }
@@ -99,7 +122,11 @@ fn v0_17_and_head_differ_only_in_member_access_on_the_pointer() {
         assert_eq!(new.len(), 1, "{new:?}");
         assert_eq!(old[0].trim(), "->");
         assert_eq!(new[0].trim(), ".");
-        assert_eq!(old[0].len(), new[0].len() + 1, "same depth: {old:?} {new:?}");
+        assert_eq!(
+            old[0].len(),
+            new[0].len() + 1,
+            "same depth: {old:?} {new:?}"
+        );
     }
 }
 
@@ -109,7 +136,10 @@ fn address_families_come_from_headers_or_defines() {
     // head: #define AF_INET 2 under BTF. All three compare with the numbers.
     for name in SCRIPTS {
         let d = dumped(name);
-        assert!(!d.contains("identifier:"), "{name}: unexpanded identifier\n{d}");
+        assert!(
+            !d.contains("identifier:"),
+            "{name}: unexpanded identifier\n{d}"
+        );
         assert_eq!(d.matches("int: 2\n").count(), 2, "{name}");
         assert_eq!(d.matches("int: 10\n").count(), 1, "{name}");
     }
@@ -135,13 +165,25 @@ fn visit(p: &rbt::ast::Program, f: &mut dyn FnMut(&rbt::ast::Expr)) {
     fn expr(e: &rbt::ast::Expr, f: &mut dyn FnMut(&rbt::ast::Expr)) {
         f(e);
         match &e.kind {
-            E::Call { args, .. } | E::Map { keys: args, .. } => args.iter().for_each(|a| expr(a, f)),
-            E::Unary { expr: x, .. } | E::Cast { expr: x, .. } | E::Member { expr: x, .. } => expr(x, f),
-            E::Binary { lhs, rhs, .. } | E::Index { expr: lhs, index: rhs } => {
+            E::Call { args, .. } | E::Map { keys: args, .. } => {
+                args.iter().for_each(|a| expr(a, f))
+            }
+            E::Unary { expr: x, .. } | E::Cast { expr: x, .. } | E::Member { expr: x, .. } => {
+                expr(x, f)
+            }
+            E::Binary { lhs, rhs, .. }
+            | E::Index {
+                expr: lhs,
+                index: rhs,
+            } => {
                 expr(lhs, f);
                 expr(rhs, f);
             }
-            E::Ternary { cond, then, otherwise } => [cond, then, otherwise].iter().for_each(|x| expr(x, f)),
+            E::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => [cond, then, otherwise].iter().for_each(|x| expr(x, f)),
             _ => {}
         }
     }
@@ -149,7 +191,11 @@ fn visit(p: &rbt::ast::Program, f: &mut dyn FnMut(&rbt::ast::Expr)) {
         for s in &b.stmts {
             match &s.kind {
                 S::Expr(e) | S::Assign { value: e, .. } => expr(e, f),
-                S::If { cond, then, otherwise } => {
+                S::If {
+                    cond,
+                    then,
+                    otherwise,
+                } => {
                     expr(cond, f);
                     block(then, f);
                     if let Some(o) = otherwise {

@@ -37,7 +37,7 @@ fn tracepoint_event_received_until_detached() {
         emit_record(1),
     )]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let me = std::process::id();
     let attachment = Attacher::new()
         .attach(&tp, loaded.programs[0].as_fd())
@@ -79,7 +79,7 @@ fn kretprobe_attaches_or_names_missing_config() {
     if has_kprobes {
         let attachment =
             result.unwrap_or_else(|e| panic!("kernel has kprobes, attach failed: {e}"));
-        let mut ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+        let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let _server = listener.accept().unwrap(); // inet_csk_accept returns
@@ -115,4 +115,106 @@ fn unknown_tracepoint_is_named() {
         err.to_string(),
         "cannot attach tracepoint:sock:no_such_event: no such tracepoint in this kernel"
     );
+}
+
+/// The tracefs `kprobe_events` path (kernels without the kprobe PMU): stale events of
+/// dead rbt processes are removed, ours works, and is removed again when detached.
+#[test]
+fn tracefs_kprobe_events_are_created_and_removed() {
+    if skip_reason("tracefs_kprobe_events_are_created_and_removed").is_some() {
+        return;
+    }
+    let kprobe_events = [
+        "/sys/kernel/tracing/kprobe_events",
+        "/sys/kernel/debug/tracing/kprobe_events",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists());
+    let Some(kprobe_events) = kprobe_events else {
+        if std::env::var_os("CI").is_some()
+            && Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        {
+            panic!("kprobe PMU but no kprobe_events");
+        }
+        eprintln!("SKIP tracefs_kprobe_events_are_created_and_removed: kernel without kprobe_events (CONFIG_KPROBE_EVENTS)");
+        return;
+    };
+    let rbt_events = || -> Vec<String> {
+        let text = std::fs::read_to_string(kprobe_events).unwrap();
+        text.lines()
+            .filter(|l| l.contains("/rbt_"))
+            .map(str::to_string)
+            .collect()
+    };
+    // A leftover of an rbt that died (pid 4194304 is above PID_MAX_LIMIT: never alive).
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(kprobe_events)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, b"p:kprobes/rbt_4194304_0 inet_csk_accept\n")
+        })
+        .unwrap();
+    assert_eq!(rbt_events().len(), 1);
+
+    let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
+    let c = compiled(vec![program(
+        "kr_accept",
+        ProgramType::Kprobe,
+        vec![kp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
+    let attachment = Attacher::with_tracefs_kprobes()
+        .attach(&kp, loaded.programs[0].as_fd())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours = rbt_events();
+    assert_eq!(ours.len(), 1, "stale event removed, ours added: {ours:?}");
+    // Listed as `r<maxactive>:kprobes/rbt_<pid>_<n> inet_csk_accept`.
+    let ours_prefix = format!(":kprobes/rbt_{}_", std::process::id());
+    assert!(
+        ours[0].starts_with('r') && ours[0].contains(&ours_prefix),
+        "{ours:?}"
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let _server = listener.accept().unwrap();
+    assert_eq!(
+        records_from(&mut ring, std::process::id()).len(),
+        1,
+        "one accept, one hit"
+    );
+
+    drop(attachment);
+    assert_eq!(
+        rbt_events(),
+        Vec::<String>::new(),
+        "our event removed at detach"
+    );
+}
+
+#[test]
+fn missing_kernel_function_is_named() {
+    if skip_reason("missing_kernel_function_is_named").is_some() {
+        return;
+    }
+    let kp = point(ProbeKind::Kprobe, &["rbt_no_such_function"]);
+    let c = compiled(vec![program(
+        "k_none",
+        ProgramType::Kprobe,
+        vec![kp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let err = Attacher::new()
+        .attach(&kp, loaded.programs[0].as_fd())
+        .expect_err("no such function")
+        .to_string();
+    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        assert_eq!(err, "cannot attach kprobe:rbt_no_such_function: kernel function rbt_no_such_function not found");
+    } else {
+        assert!(err.contains("CONFIG_KPROBES is not set"), "{err}");
+    }
 }

@@ -53,7 +53,7 @@ fn everything_is_closed_after_drop() {
     let before = open_fds();
     {
         let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-        let _ring = RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).unwrap();
+        let _ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
         let _attachment = Attacher::new()
             .attach(&tp, loaded.programs[1].as_fd())
             .unwrap_or_else(|e| panic!("{e}"));

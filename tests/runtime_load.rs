@@ -8,8 +8,6 @@ use std::os::fd::AsFd;
 
 use rbt::sys;
 
-const BPF_MAP_TYPE_ARRAY: u32 = 2;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
 
 #[test]
@@ -28,6 +26,23 @@ fn map_create_update_lookup() {
     let mut value = [0u8; 8];
     assert!(sys::map_lookup_elem(map.as_fd(), &1u32.to_ne_bytes(), &mut value).expect("lookup"));
     assert_eq!(u64::from_ne_bytes(value), 0xdead_beef);
+    // Buffers smaller than what the kernel would access are refused before the call.
+    let mut short = [0u8; 4];
+    let err = sys::map_lookup_elem(map.as_fd(), &1u32.to_ne_bytes(), &mut short)
+        .expect_err("short value");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let err = sys::map_update_elem(map.as_fd(), &[1u8], &value, 0).expect_err("short key");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let info = sys::map_info(map.as_fd()).expect("map_info");
+    assert_eq!(
+        (
+            info.map_type,
+            info.key_size,
+            info.value_size,
+            info.max_entries
+        ),
+        (BPF_MAP_TYPE_ARRAY, 4, 8, 2)
+    );
     // Out of range for an array map: absent, not an error.
     assert!(!sys::map_lookup_elem(map.as_fd(), &7u32.to_ne_bytes(), &mut value).expect("lookup"));
 }
@@ -132,4 +147,60 @@ fn load_patches_maps_and_reports_verifier_log() {
         "the kernel's BPF verifier rejected the program for BEGIN: Permission denied (os error 13)"
     );
     assert!(err.lines().last().unwrap().contains("R6 !read_ok"), "{err}");
+}
+
+/// Runs this test binary again as `nobody` (via setpriv) and checks that loading fails
+/// with the message naming the missing privileges. The child run is this same test,
+/// told by an environment variable to do the unprivileged part.
+#[test]
+fn unprivileged_load_names_capabilities() {
+    use rbt::ast::ProbeKind;
+    use rbt::codegen::ProgramType;
+    const CHILD: &str = "RBT_TEST_UNPRIVILEGED_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let c = compiled(vec![program(
+            "BEGIN",
+            ProgramType::Special,
+            vec![point(ProbeKind::Begin, &[])],
+            emit_record(0),
+        )]);
+        let err = rbt::runtime::load(&c).expect_err("nobody may not load BPF");
+        println!("ERROR: {err}");
+        return;
+    }
+    if skip_reason("unprivileged_load_names_capabilities").is_some() {
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "unprivileged_load_names_capabilities",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("setpriv: {e}");
+            }
+            eprintln!("SKIP unprivileged_load_names_capabilities: cannot run setpriv: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "ERROR: cannot create BPF map events: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
+        ),
+        "{stdout}"
+    );
 }

@@ -31,8 +31,7 @@ fn begin_record_round_trip() {
         ),
     ]);
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring =
-        RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
 
     let mut got = Vec::new();
     let collect = |got: &mut Vec<Record>, ring: &mut RingBuf| {
@@ -77,8 +76,7 @@ fn consumer_wraps_around_and_stops_on_request() {
     )]);
     c.maps[0].max_entries = sys::page_size() as u32;
     let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
-    let mut ring =
-        RingBuf::new(loaded.maps[0].as_fd(), c.maps[0].max_entries).expect("mmap ring buffer");
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
     let mut seen = 0usize;
     for round in 0..100 {
         for _ in 0..3 {
@@ -105,4 +103,57 @@ fn consumer_wraps_around_and_stops_on_request() {
         .unwrap();
     }
     assert_eq!(seen, 300);
+}
+
+#[test]
+fn discarded_records_are_skipped() {
+    if skip_reason("discarded_records_are_skipped").is_some() {
+        return;
+    }
+    const RESERVE: i32 = 131;
+    const SUBMIT: i32 = 132;
+    const DISCARD: i32 = 133;
+    // Reserve a record and discard it, then reserve, fill and submit a second one.
+    let mut insns = Vec::new();
+    insns.extend(ld_map(R1, 0));
+    insns.extend([
+        mov_imm(R2, 32),
+        mov_imm(R3, 0),
+        call(RESERVE),
+        jeq_imm(R0, 0, 16),
+    ]);
+    insns.extend([mov_reg(R1, R0), mov_imm(R2, 0), call(DISCARD)]);
+    insns.extend(ld_map(R1, 0));
+    insns.extend([
+        mov_imm(R2, 32),
+        mov_imm(R3, 0),
+        call(RESERVE),
+        jeq_imm(R0, 0, 7),
+    ]);
+    insns.extend([
+        st_dw(R0, 0, 11),
+        st_dw(R0, 8, 0),
+        st_dw(R0, 16, 0),
+        st_dw(R0, 24, 0),
+    ]);
+    insns.extend([mov_reg(R1, R0), mov_imm(R2, 0), call(SUBMIT)]);
+    insns.extend([mov_imm(R0, 0), exit()]);
+    let c = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        insns,
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
+    for _ in 0..2 {
+        assert_eq!(sys::prog_test_run(loaded.programs[0].as_fd()).unwrap(), 0);
+    }
+    let mut ids = Vec::new();
+    ring.consume(|r| {
+        ids.push(Record::parse(r).event_id);
+        Ok::<_, ()>(Next::Continue)
+    })
+    .unwrap();
+    assert_eq!(ids, [11, 11]);
 }

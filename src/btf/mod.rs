@@ -11,14 +11,15 @@ mod parse;
 mod query;
 mod raw;
 
+use std::ops::Range;
 use std::path::Path;
 
 pub use error::BtfError;
-use index::NameIndex;
+use index::{NameIndex, Ns};
 use raw::RawType;
 
-/// A BTF type id; 0 is `void`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A BTF type id; 0 (the default) is `void`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TypeId(pub u32);
 
 impl TypeId {
@@ -84,9 +85,11 @@ pub struct Member {
 
 /// Parsed, validated and indexed BTF.
 pub struct Btf {
+    /// The whole file; the type and string sections are ranges of it.
+    blob: Vec<u8>,
+    type_range: Range<usize>,
+    str_range: Range<usize>,
     types: Vec<RawType>,
-    type_data: Vec<u8>,
-    strings: String,
     index: NameIndex,
     ptr_size: u32,
 }
@@ -105,18 +108,18 @@ impl Btf {
     /// Validate and index a raw BTF blob.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Btf, BtfError> {
         let parsed = parse::parse(&bytes)?;
-        drop(bytes);
-        let index = NameIndex::build(&parsed.types, &parsed.strings);
+        let index = NameIndex::build(&parsed.types, &bytes[parsed.str_range.clone()]);
         let mut btf = Btf {
+            blob: bytes,
+            type_range: parsed.type_range,
+            str_range: parsed.str_range,
             types: parsed.types,
-            type_data: parsed.type_data,
-            strings: parsed.strings,
             index,
             ptr_size: 8,
         };
         // BTF has no pointer size; the target's `long` tells it (4 on 32-bit kernels).
-        if let Some(long) = btf.index.plain.get("long unsigned int") {
-            if let Some(size) = btf.size_of(*long) {
+        if let Some(long) = btf.lookup(Ns::Plain, "long unsigned int") {
+            if let Some(size) = btf.size_of(long) {
                 btf.ptr_size = size;
             }
         }
@@ -133,33 +136,36 @@ impl Btf {
     /// "unsigned int"). A struct/union with only a forward declaration returns the Fwd.
     pub fn find_type(&self, name: &str) -> Option<TypeId> {
         let name = name.trim();
-        let ix = &self.index;
         if let Some(tag) = name.strip_prefix("struct ") {
             let tag = tag.trim_start();
-            ix.structs.get(tag).or_else(|| ix.fwd_structs.get(tag))
+            self.lookup(Ns::Struct, tag)
+                .or_else(|| self.lookup(Ns::FwdStruct, tag))
         } else if let Some(tag) = name.strip_prefix("union ") {
             let tag = tag.trim_start();
-            ix.unions.get(tag).or_else(|| ix.fwd_unions.get(tag))
+            self.lookup(Ns::Union, tag)
+                .or_else(|| self.lookup(Ns::FwdUnion, tag))
         } else if let Some(tag) = name.strip_prefix("enum ") {
-            ix.enums.get(tag.trim_start())
+            self.lookup(Ns::Enum, tag.trim_start())
         } else {
-            ix.plain
-                .get(name)
-                .or_else(|| ix.plain.get(dwarf_int_name(name)?))
+            self.lookup(Ns::Plain, name)
+                .or_else(|| self.lookup(Ns::Plain, dwarf_int_name(name)?))
         }
-        .copied()
+    }
+
+    fn lookup(&self, ns: Ns, name: &str) -> Option<TypeId> {
+        self.index.get(ns, name, &self.types, self.strings())
     }
 
     /// A kernel function (BTF_KIND_FUNC) by name: does a kprobe target exist, and
     /// what is its signature.
     pub fn find_func(&self, name: &str) -> Option<TypeId> {
-        self.index.funcs.get(name).copied()
+        self.lookup(Ns::Func, name)
     }
 
     /// The raw BTF name of a type ("" for anonymous ones and for void/pointers/...).
     pub fn type_name(&self, id: TypeId) -> &str {
         match self.raw(id) {
-            Some(t) => index::str_at(&self.strings, t.name_off),
+            Some(t) => self.str_at(t.name_off),
             None => "",
         }
     }
@@ -170,11 +176,16 @@ impl Btf {
 
     /// The i-th 32-bit word of a type's trailing records.
     fn word(&self, t: &RawType, i: usize) -> u32 {
-        raw::u32_at(&self.type_data, t.data as usize + 4 * i)
+        let data = self.blob.get(self.type_range.clone()).unwrap_or_default();
+        raw::u32_at(data, t.data as usize + 4 * i)
+    }
+
+    fn strings(&self) -> &[u8] {
+        self.blob.get(self.str_range.clone()).unwrap_or_default()
     }
 
     fn str_at(&self, off: u32) -> &str {
-        index::str_at(&self.strings, off)
+        index::str_at(self.strings(), off)
     }
 }
 
@@ -201,7 +212,7 @@ impl std::fmt::Debug for Btf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Btf")
             .field("types", &self.types.len())
-            .field("strings", &self.strings.len())
+            .field("bytes", &self.blob.len())
             .finish()
     }
 }

@@ -89,7 +89,7 @@ impl Btf {
         if params.is_empty() {
             params.push("void".into());
         }
-        let sep = if declarator.is_empty() { "" } else { " " };
+        let sep = if ret.ends_with('*') { "" } else { " " };
         format!("{ret}{sep}{declarator}({})", params.join(", "))
     }
 }

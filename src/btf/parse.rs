@@ -3,6 +3,8 @@
 //! checked here once, so queries never index out of range or loop.
 
 use super::error::BtfError;
+use std::ops::Range;
+
 use super::raw::*;
 
 const MAGIC: u16 = 0xeb9f;
@@ -11,12 +13,12 @@ const VERSION: u8 = 1;
 /// `struct btf_header` as of version 1.
 const HEADER_LEN: usize = 24;
 
-/// A validated blob: type records (index = type id, 0 is void), their trailing data,
-/// and the string section.
+/// A validated blob's layout: type records (index = type id, 0 is void) and where the
+/// type and string sections lie in the blob.
 pub(super) struct Parsed {
     pub types: Vec<RawType>,
-    pub type_data: Vec<u8>,
-    pub strings: String,
+    pub type_range: Range<usize>,
+    pub str_range: Range<usize>,
 }
 
 fn malformed(msg: String) -> BtfError {
@@ -61,47 +63,46 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
             "BTF is truncated: header is {hdr_len} bytes, file has {file_len}"
         )));
     }
-    let type_section = section(bytes, hdr_len, 8, "type data")?;
-    let str_section = section(bytes, hdr_len, 16, "string data")?;
-    let str_base = hdr_len + u32_at(bytes, 16) as usize;
-
-    let strings = match std::str::from_utf8(str_section) {
-        Ok(s) => s.to_owned(),
-        Err(e) => {
-            return Err(malformed(format!(
-                "BTF string section is not UTF-8 at byte {}",
-                str_base + e.valid_up_to()
-            )))
-        }
-    };
-    if strings.as_bytes().first() != Some(&0) || strings.as_bytes().last() != Some(&0) {
+    let type_range = section(bytes, hdr_len, 8, "type data")?;
+    let str_range = section(bytes, hdr_len, 16, "string data")?;
+    let strings = &bytes[str_range.clone()];
+    // Validated once here, so names can be handed out as &str later.
+    if let Err(e) = std::str::from_utf8(strings) {
         return Err(malformed(format!(
-            "BTF string section at byte {str_base} must start and end with a NUL byte"
+            "BTF string section is not UTF-8 at byte {}",
+            str_range.start + e.valid_up_to()
+        )));
+    }
+    if strings.first() != Some(&0) || strings.last() != Some(&0) {
+        return Err(malformed(format!(
+            "BTF string section at byte {} must start and end with a NUL byte",
+            str_range.start
         )));
     }
 
-    let type_base = hdr_len + u32_at(bytes, 8) as usize;
-    let types = split_records(type_section, type_base)?;
-    let parsed = Parsed {
-        types,
-        type_data: type_section.to_vec(),
-        strings,
-    };
+    let type_data = &bytes[type_range.clone()];
+    let types = split_records(type_data, type_range.start)?;
     Validator {
-        p: &parsed,
-        type_base,
+        types: &types,
+        type_data,
+        strings,
+        type_base: type_range.start,
     }
     .run()?;
-    Ok(parsed)
+    Ok(Parsed {
+        types,
+        type_range,
+        str_range,
+    })
 }
 
 /// The (offset, length) pair at `field` of the header, checked against the file.
-fn section<'a>(
-    bytes: &'a [u8],
+fn section(
+    bytes: &[u8],
     hdr_len: usize,
     field: usize,
     what: &str,
-) -> Result<&'a [u8], BtfError> {
+) -> Result<Range<usize>, BtfError> {
     let off = u32_at(bytes, field) as u64;
     let len = u32_at(bytes, field + 4) as u64;
     let start = hdr_len as u64 + off;
@@ -112,7 +113,7 @@ fn section<'a>(
             bytes.len()
         )));
     }
-    Ok(&bytes[start as usize..end as usize])
+    Ok(start as usize..end as usize)
 }
 
 /// Walk the type section record by record; ids are assigned in order from 1.
@@ -162,7 +163,9 @@ fn split_records(data: &[u8], base: usize) -> Result<Vec<RawType>, BtfError> {
 }
 
 struct Validator<'a> {
-    p: &'a Parsed,
+    types: &'a [RawType],
+    type_data: &'a [u8],
+    strings: &'a [u8],
     type_base: usize,
 }
 
@@ -180,8 +183,10 @@ impl Validator<'_> {
     }
 
     fn name(&self, id: usize, t: &RawType, off: u32) -> Result<(), BtfError> {
-        let s = &self.p.strings;
-        if off as usize >= s.len() || !s.is_char_boundary(off as usize) {
+        let s = self.strings;
+        // Not inside a multi-byte character (the section is valid UTF-8).
+        let boundary = |i: usize| s.get(i).is_some_and(|&b| (b as i8) >= -0x40);
+        if !boundary(off as usize) {
             return Err(self.err(
                 id,
                 t,
@@ -195,13 +200,13 @@ impl Validator<'_> {
     }
 
     fn type_ref(&self, id: usize, t: &RawType, target: u32) -> Result<(), BtfError> {
-        if target as usize >= self.p.types.len() {
+        if target as usize >= self.types.len() {
             return Err(self.err(
                 id,
                 t,
                 format!(
                     "refers to type [{target}], but the last type is [{}]",
-                    self.p.types.len() - 1
+                    self.types.len() - 1
                 ),
             ));
         }
@@ -209,13 +214,26 @@ impl Validator<'_> {
     }
 
     fn word(&self, t: &RawType, i: usize) -> u32 {
-        u32_at(&self.p.type_data, t.data as usize + 4 * i)
+        u32_at(self.type_data, t.data as usize + 4 * i)
     }
 
     fn run(&self) -> Result<(), BtfError> {
-        for (id, t) in self.p.types.iter().enumerate().skip(1) {
+        for (id, t) in self.types.iter().enumerate().skip(1) {
             self.name(id, t, t.name_off)?;
             let vlen = t.vlen();
+            let counted = matches!(
+                t.kind(),
+                KIND_STRUCT
+                    | KIND_UNION
+                    | KIND_ENUM
+                    | KIND_ENUM64
+                    | KIND_FUNC_PROTO
+                    | KIND_DATASEC
+                    | KIND_FUNC // vlen holds the linkage
+            );
+            if !counted && vlen != 0 {
+                return Err(self.err(id, t, format!("vlen is {vlen}, must be 0")));
+            }
             match t.kind() {
                 KIND_INT => {
                     let enc = self.word(t, 0);
@@ -236,7 +254,7 @@ impl Validator<'_> {
                 }
                 KIND_FUNC => {
                     self.type_ref(id, t, t.size_or_type)?;
-                    let proto = self.p.types[t.size_or_type as usize].kind();
+                    let proto = self.types[t.size_or_type as usize].kind();
                     if proto != KIND_FUNC_PROTO {
                         return Err(self.err(
                             id,
@@ -285,7 +303,7 @@ impl Validator<'_> {
             }
         }
         // Second pass: every reference is now known to be in range.
-        for (id, t) in self.p.types.iter().enumerate().skip(1) {
+        for (id, t) in self.types.iter().enumerate().skip(1) {
             if t.is_modifier() {
                 self.chain_ends(id, t)?;
             }
@@ -298,7 +316,7 @@ impl Validator<'_> {
     fn chain_ends(&self, id: usize, t: &RawType) -> Result<(), BtfError> {
         let mut cur = *t;
         for _ in 0..MAX_DEPTH {
-            cur = self.p.types[cur.size_or_type as usize];
+            cur = self.types[cur.size_or_type as usize];
             if !cur.is_modifier() {
                 return Ok(());
             }

@@ -84,9 +84,7 @@ impl Btf {
             | TypeKind::Enum { size, .. }
             | TypeKind::Float { size } => Some(size),
             TypeKind::Ptr { .. } => Some(self.ptr_size),
-            TypeKind::Array { elem, len } => {
-                self.size_at_depth(elem, depth + 1)?.checked_mul(len)
-            }
+            TypeKind::Array { elem, len } => self.size_at_depth(elem, depth + 1)?.checked_mul(len),
             TypeKind::Datasec => self.raw(id).map(|t| t.size_or_type),
             TypeKind::Var => self.size_at_depth(TypeId(self.raw(id)?.size_or_type), depth + 1),
             _ => None,
@@ -170,8 +168,7 @@ impl Btf {
                 continue;
             }
             let anon = self.member_at(t, i, base_bits);
-            if let Some(m) = self.member_at_depth(anon.type_id, name, anon.bit_offset, depth + 1)
-            {
+            if let Some(m) = self.member_at_depth(anon.type_id, name, anon.bit_offset, depth + 1) {
                 return Some(m);
             }
         }
@@ -201,7 +198,10 @@ impl Btf {
                 (name, TypeId(self.word(t, 2 * i + 1)))
             })
             .collect();
-        if params.last().is_some_and(|(n, ty)| n.is_empty() && ty.0 == 0) {
+        if params
+            .last()
+            .is_some_and(|(n, ty)| n.is_empty() && ty.0 == 0)
+        {
             params.pop();
         }
         params

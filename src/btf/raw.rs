@@ -57,14 +57,17 @@ impl RawType {
         data: 0,
     };
 
+    #[inline]
     pub fn kind(&self) -> u8 {
         ((self.info >> 24) & 0x1f) as u8
     }
 
+    #[inline]
     pub fn vlen(&self) -> usize {
         (self.info & 0xffff) as usize
     }
 
+    #[inline]
     pub fn kind_flag(&self) -> bool {
         self.info >> 31 == 1
     }
@@ -94,6 +97,7 @@ impl RawType {
 
 /// Little-endian u32 at `off`; 0 when out of bounds (validation rules that out, so a 0
 /// here means a bug, not a panic).
+#[inline]
 pub(super) fn u32_at(data: &[u8], off: usize) -> u32 {
     let mut b = [0u8; 4];
     if let Some(s) = off.checked_add(4).and_then(|end| data.get(off..end)) {

@@ -86,7 +86,11 @@ impl Dumper {
                 self.lvalue(depth + 1, target);
                 self.expr(depth + 1, value);
             }
-            StmtKind::If { cond, then, otherwise } => {
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.line(depth, "if");
                 self.expr(depth + 1, cond);
                 self.line(depth + 1, "then");
@@ -150,14 +154,21 @@ impl Dumper {
                 self.expr(depth + 1, lhs);
                 self.expr(depth + 1, rhs);
             }
-            ExprKind::Ternary { cond, then, otherwise } => {
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.line(depth, "?:");
                 self.expr(depth + 1, cond);
                 self.expr(depth + 1, then);
                 self.expr(depth + 1, otherwise);
             }
             ExprKind::Cast { ty, expr } => {
-                self.line(depth, &format!("({}{})", ty.name, "*".repeat(ty.pointer_depth.into())));
+                self.line(
+                    depth,
+                    &format!("({}{})", ty.name, "*".repeat(ty.pointer_depth.into())),
+                );
                 self.expr(depth + 1, expr);
             }
             ExprKind::Member { expr, field, arrow } => {
@@ -170,9 +181,16 @@ impl Dumper {
                 self.expr(depth + 1, expr);
                 self.expr(depth + 1, index);
             }
-            ExprKind::IncDec { target, increment, prefix } => {
+            ExprKind::IncDec {
+                target,
+                increment,
+                prefix,
+            } => {
                 let op = if *increment { "++" } else { "--" };
-                self.line(depth, &format!("{op} ({})", if *prefix { "pre" } else { "post" }));
+                self.line(
+                    depth,
+                    &format!("{op} ({})", if *prefix { "pre" } else { "post" }),
+                );
                 self.lvalue(depth + 1, target);
             }
         }

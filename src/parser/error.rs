@@ -27,11 +27,25 @@ pub type PResult<'s, T> = nom::IResult<&'s str, T, PError>;
 impl PError {
     /// A syntax error at `input`: `what` was expected.
     pub fn expected(input: &str, what: &'static str) -> PError {
-        PError { rest_len: input.len(), len: None, span: None, msg: None, expected: vec![what], notes: Vec::new() }
+        PError {
+            rest_len: input.len(),
+            len: None,
+            span: None,
+            msg: None,
+            expected: vec![what],
+            notes: Vec::new(),
+        }
     }
     /// A specific message about `len` bytes at the start of `input`.
     pub fn msg(input: &str, len: usize, msg: impl Into<String>) -> PError {
-        PError { rest_len: input.len(), len: Some(len), span: None, msg: Some(msg.into()), expected: Vec::new(), notes: Vec::new() }
+        PError {
+            rest_len: input.len(),
+            len: Some(len),
+            span: None,
+            msg: Some(msg.into()),
+            expected: Vec::new(),
+            notes: Vec::new(),
+        }
     }
     /// Point the error at `span` instead of its position.
     pub fn at(mut self, span: Span) -> PError {
@@ -62,7 +76,14 @@ pub fn inner(e: nom::Err<PError>) -> PError {
 
 impl<'s> ParseError<&'s str> for PError {
     fn from_error_kind(input: &'s str, _kind: ErrorKind) -> Self {
-        PError { rest_len: input.len(), len: None, span: None, msg: None, expected: Vec::new(), notes: Vec::new() }
+        PError {
+            rest_len: input.len(),
+            len: None,
+            span: None,
+            msg: None,
+            expected: Vec::new(),
+            notes: Vec::new(),
+        }
     }
     fn append(_input: &'s str, _kind: ErrorKind, other: Self) -> Self {
         other

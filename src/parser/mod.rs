@@ -21,18 +21,22 @@ use preprocess::Macros;
 use std::cell::{Cell, RefCell};
 
 /// Reserved words: never identifiers in expressions.
-const KEYWORDS: &[&str] =
-    &["if", "else", "while", "return", "unroll", "for", "break", "continue", "struct", "union", "enum"];
+const KEYWORDS: &[&str] = &[
+    "if", "else", "while", "return", "unroll", "for", "break", "continue", "struct", "union",
+    "enum",
+];
 
 /// Builtin variables (bpftrace's lexer `builtin` and `call_and_builtin` classes).
 const BUILTINS: &[&str] = &[
-    "args", "cgroup", "comm", "cpid", "numaid", "cpu", "ctx", "curtask", "elapsed", "func", "gid", "jiffies",
-    "nsecs", "pid", "probe", "rand", "retval", "tid", "uid", "username", "kstack", "ustack",
+    "args", "cgroup", "comm", "cpid", "numaid", "cpu", "ctx", "curtask", "elapsed", "func", "gid",
+    "jiffies", "nsecs", "pid", "probe", "rand", "retval", "tid", "uid", "username", "kstack",
+    "ustack",
 ];
 
-/// Nesting limit for expressions and blocks: deep enough for any real script,
-/// shallow enough that the recursive descent never exhausts a 2 MiB thread stack.
-const MAX_DEPTH: usize = 100;
+/// Limit on nesting (parentheses, unary operators, blocks, `else if`) plus chained
+/// binary and postfix operators: deep enough for any real script, and it bounds the
+/// height of the AST so that later recursive passes cannot overflow their stacks.
+const MAX_DEPTH: usize = 128;
 
 /// At most this many diagnostics are reported; later ones are usually follow-ups.
 const MAX_DIAGS: usize = 20;
@@ -40,7 +44,8 @@ const MAX_DIAGS: usize = 20;
 pub fn is_builtin(name: &str) -> bool {
     BUILTINS.contains(&name)
         || ["arg", "sarg"].iter().any(|p| {
-            name.strip_prefix(p).is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+            name.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         })
 }
 
@@ -53,9 +58,13 @@ pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
     // The recursive descent runs on its own thread so its depth never depends on
     // the caller's stack; if no thread can be made, parse right here.
     std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new().name("rbt-parser".into()).stack_size(PARSER_STACK);
+        let worker = std::thread::Builder::new()
+            .name("rbt-parser".into())
+            .stack_size(PARSER_STACK);
         match worker.spawn_scoped(scope, || parse_here(src)) {
-            Ok(handle) => handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             Err(_) => parse_here(src),
         }
     })
@@ -69,7 +78,12 @@ fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
         expanding: RefCell::new(Vec::new()),
         diags: RefCell::new(Vec::new()),
     };
-    let p = P { text: &pre.text, span_override: None, macro_pos: None, sh: &shared };
+    let p = P {
+        text: &pre.text,
+        span_override: None,
+        macro_pos: None,
+        sh: &shared,
+    };
     let program = p.program();
     let mut diags = pre.diags;
     diags.extend(shared.diags.into_inner());
@@ -118,7 +132,8 @@ impl<'s> P<'s> {
 
     /// The span from where `start` begins to where `end` begins.
     fn span(&self, start: &str, end: &str) -> Span {
-        self.span_override.unwrap_or_else(|| Span::new(self.off(start), self.off(end)))
+        self.span_override
+            .unwrap_or_else(|| Span::new(self.off(start), self.off(end)))
     }
 
     fn ws(&self, i: &'s str) -> PResult<'s, ()> {
@@ -152,7 +167,14 @@ impl<'s> P<'s> {
         let d = self.sh.depth.get() + 1;
         if d > MAX_DEPTH {
             let len = lex::describe(i).2.max(1);
-            return PError::msg(i, len, format!("nested too deeply (the limit is {MAX_DEPTH} levels of expressions and blocks)")).fail();
+            return PError::msg(
+                i,
+                len,
+                format!(
+                    "nested too deeply (the limit is {MAX_DEPTH} levels of expressions and blocks)"
+                ),
+            )
+            .fail();
         }
         self.sh.depth.set(d);
         Ok(DepthGuard(&self.sh.depth))
@@ -163,20 +185,37 @@ impl<'s> P<'s> {
         let at = self.text.len().saturating_sub(e.rest_len);
         let rest = self.text.get(at..).unwrap_or("");
         let (found, skip, len) = lex::describe(rest);
-        let span = e.span.or(self.span_override).unwrap_or_else(|| match e.len {
-            Some(len) => Span::new(at, at + len),
-            None => Span::new(at + skip, at + skip + len),
-        });
+        let span = e
+            .span
+            .or(self.span_override)
+            .unwrap_or_else(|| match e.len {
+                Some(len) => Span::new(at, at + len),
+                // At the end of the file, point just past the last token, not at a blank line.
+                None if found == "end of file" => {
+                    let end = self.text[..at].trim_end().len();
+                    Span::new(end, end)
+                }
+                None => Span::new(at + skip, at + skip + len),
+            });
         let message = e.msg.unwrap_or_else(|| {
             let expected: Vec<String> = e
                 .expected
                 .iter()
-                .map(|w| if lex::punct(w).is_some_and(|(_, rest)| rest.is_empty()) { format!("'{w}'") } else { w.to_string() })
+                .map(|w| {
+                    if lex::punct(w).is_some_and(|(_, rest)| rest.is_empty()) {
+                        format!("'{w}'")
+                    } else {
+                        w.to_string()
+                    }
+                })
                 .collect();
             let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
             match expected.is_empty() {
                 true => format!("syntax error: unexpected {found}"),
-                false => format!("syntax error: unexpected {found}, expecting {}", words(&expected)),
+                false => format!(
+                    "syntax error: unexpected {found}, expecting {}",
+                    words(&expected)
+                ),
             }
         });
         let mut d = Diagnostic::error(span, message);

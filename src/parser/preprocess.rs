@@ -23,7 +23,10 @@ pub struct Macros {
 
 impl Macros {
     fn set(&mut self, name: &str, pos: usize, body: Option<String>) {
-        self.defs.entry(name.to_string()).or_default().push((pos, body));
+        self.defs
+            .entry(name.to_string())
+            .or_default()
+            .push((pos, body));
     }
     /// The body of macro `name` as defined at byte offset `pos`.
     pub fn lookup(&self, name: &str, pos: usize) -> Option<&str> {
@@ -49,7 +52,12 @@ struct Pre<'a> {
 }
 
 pub fn run(src: &str) -> Preprocessed {
-    let mut pre = Pre { src, macros: Macros::default(), diags: Vec::new(), stack: Vec::new() };
+    let mut pre = Pre {
+        src,
+        macros: Macros::default(),
+        diags: Vec::new(),
+        stack: Vec::new(),
+    };
     pre.macros.set("BPFTRACE_HAVE_BTF", 0, Some("1".into()));
     let mut text = src.as_bytes().to_vec();
     let mut in_comment = false;
@@ -78,11 +86,19 @@ pub fn run(src: &str) -> Preprocessed {
         pos = line_end + 1;
     }
     for c in std::mem::take(&mut pre.stack) {
-        pre.diags.push(Diagnostic::error(c.span, format!("unterminated #{}: missing #endif", c.directive)));
+        pre.diags.push(Diagnostic::error(
+            c.span,
+            format!("unterminated #{}: missing #endif", c.directive),
+        ));
     }
     // Blanking replaces whole lines byte for byte, so the text stays valid UTF-8.
-    let text = String::from_utf8(text).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Preprocessed { text, macros: pre.macros, diags: pre.diags }
+    let text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Preprocessed {
+        text,
+        macros: pre.macros,
+        diags: pre.diags,
+    }
 }
 
 fn blank(text: &mut [u8], from: usize, to: usize) {
@@ -143,19 +159,26 @@ fn strip_comments(s: &str) -> String {
 
 fn ident(s: &str) -> Option<&str> {
     let s = s.trim_start();
-    let n = s.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(s.len());
+    let n = s
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(s.len());
     (n > 0 && !s.starts_with(|c: char| c.is_ascii_digit())).then(|| &s[..n])
 }
 
 impl Pre<'_> {
     fn error(&mut self, from: usize, to: usize, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::error(Span::new(from, to), msg));
+        let end = self.src.len();
+        self.diags.push(Diagnostic::error(
+            Span::new(from.min(end), to.min(end)),
+            msg,
+        ));
     }
 
     /// One directive: `#` at `hash`, the logical line ending at `end`.
     fn directive(&mut self, hash: usize, end: usize, active: bool) {
         let after_hash = &self.src[hash + 1..end];
-        let name_at = hash + 1 + (after_hash.len() - after_hash.trim_start_matches([' ', '\t']).len());
+        let name_at =
+            hash + 1 + (after_hash.len() - after_hash.trim_start_matches([' ', '\t']).len());
         let name = ident(&self.src[name_at..end]).unwrap_or("");
         let name_end = name_at + name.len();
         let args = strip_comments(&self.src[name_end..end]);
@@ -163,7 +186,13 @@ impl Pre<'_> {
         let dspan = (hash, name_end.max(hash + 1));
         match name {
             "ifdef" | "ifndef" | "if" => {
-                let directive = if name == "ifdef" { "ifdef" } else if name == "ifndef" { "ifndef" } else { "if" };
+                let directive = if name == "ifdef" {
+                    "ifdef"
+                } else if name == "ifndef" {
+                    "ifndef"
+                } else {
+                    "if"
+                };
                 let cond = active && self.condition(directive, args, hash, dspan);
                 self.stack.push(Cond {
                     span: Span::new(dspan.0, dspan.1),
@@ -214,12 +243,19 @@ impl Pre<'_> {
             "include" => self.include(args, name_end, end, hash),
             "error" => self.error(hash, end, format!("#error {args}")),
             "warning" | "pragma" | "line" | "" => {}
-            _ => self.error(dspan.0, dspan.1, format!("invalid preprocessing directive '#{name}'")),
+            _ => self.error(
+                dspan.0,
+                dspan.1,
+                format!("invalid preprocessing directive '#{name}'"),
+            ),
         }
     }
 
     fn include(&mut self, args: &str, from: usize, end: usize, hash: usize) {
-        let at = from + self.src[from..end].find(|c: char| !c.is_whitespace()).unwrap_or(0);
+        let at = from
+            + self.src[from..end]
+                .find(|c: char| !c.is_whitespace())
+                .unwrap_or(0);
         let path = match args.chars().next() {
             Some('<') => args[1..].split_once('>').map(|(p, _)| p),
             Some('"') => args[1..].split_once('"').map(|(p, _)| p),
@@ -236,15 +272,28 @@ impl Pre<'_> {
                 }
             }
             None => {
-                let d = Diagnostic::error(Span::new(at, span_end), format!("'{path}' file not found"))
-                    .with_note("rbt reads no C headers (kernel types come from BTF); known headers: ".to_string() + &headers::known().join(", "));
+                let d = Diagnostic::error(
+                    Span::new(at, span_end.min(self.src.len())),
+                    format!("'{path}' file not found"),
+                )
+                .with_note(
+                    "rbt reads no C headers (kernel types come from BTF); known headers: "
+                        .to_string()
+                        + &headers::known().join(", "),
+                );
                 self.diags.push(d);
             }
         }
     }
 
     /// The truth of `#ifdef X`, `#ifndef X`, `#if EXPR`, `#elif EXPR`.
-    fn condition(&mut self, directive: &str, args: &str, pos: usize, dspan: (usize, usize)) -> bool {
+    fn condition(
+        &mut self,
+        directive: &str,
+        args: &str,
+        pos: usize,
+        dspan: (usize, usize),
+    ) -> bool {
         if directive == "ifdef" || directive == "ifndef" {
             let Some(name) = ident(args) else {
                 self.error(dspan.0, dspan.1, format!("#{directive} needs a macro name"));
@@ -252,7 +301,12 @@ impl Pre<'_> {
             };
             return (self.macros.lookup(name, pos).is_some()) == (directive == "ifdef");
         }
-        let mut ev = CondEval { s: args, macros: &self.macros, pos, depth: 0 };
+        let mut ev = CondEval {
+            s: args,
+            macros: &self.macros,
+            pos,
+            depth: 0,
+        };
         match ev.or().filter(|_| ev.s.trim().is_empty()) {
             Some(v) => v != 0,
             None => {
@@ -337,7 +391,10 @@ impl CondEval<'_> {
         }
         self.s = self.s.trim_start();
         if self.s.starts_with(|c: char| c.is_ascii_digit()) {
-            let n = self.s.find(|c: char| !c.is_ascii_alphanumeric()).unwrap_or(self.s.len());
+            let n = self
+                .s
+                .find(|c: char| !c.is_ascii_alphanumeric())
+                .unwrap_or(self.s.len());
             let (_, v) = super::lex::integer(&self.s[..n]).ok()?;
             self.s = &self.s[n..];
             return i64::try_from(v).ok();
@@ -356,7 +413,12 @@ impl CondEval<'_> {
         // As in C, an identifier that is not a macro counts as 0.
         match self.macros.lookup(name, self.pos) {
             Some(body) => {
-                let mut inner = CondEval { s: body, macros: self.macros, pos: self.pos, depth: self.depth + 8 };
+                let mut inner = CondEval {
+                    s: body,
+                    macros: self.macros,
+                    pos: self.pos,
+                    depth: self.depth + 8,
+                };
                 inner.or().filter(|_| inner.s.trim().is_empty())
             }
             None => Some(0),

@@ -10,9 +10,35 @@ use crate::diag::{Diagnostic, Span};
 
 /// Probe types bpftrace knows that rbt does not run.
 const UNSUPPORTED_PROBES: &[&str] = &[
-    "uprobe", "u", "uretprobe", "ur", "usdt", "U", "profile", "p", "interval", "i", "software", "s",
-    "hardware", "h", "watchpoint", "w", "asyncwatchpoint", "aw", "kfunc", "f", "kretfunc", "fr", "fentry",
-    "fexit", "iter", "it", "rawtracepoint", "rt", "self",
+    "uprobe",
+    "u",
+    "uretprobe",
+    "ur",
+    "usdt",
+    "U",
+    "profile",
+    "p",
+    "interval",
+    "i",
+    "software",
+    "s",
+    "hardware",
+    "h",
+    "watchpoint",
+    "w",
+    "asyncwatchpoint",
+    "aw",
+    "kfunc",
+    "f",
+    "kretfunc",
+    "fr",
+    "fentry",
+    "fexit",
+    "iter",
+    "it",
+    "rawtracepoint",
+    "rt",
+    "self",
 ];
 
 const SUPPORTED: &str = "BEGIN, END, kprobe (k), kretprobe (kr) or tracepoint (t)";
@@ -65,10 +91,17 @@ impl<'s> P<'s> {
             }
         }
         if probes.is_empty() && self.sh.diags.borrow().is_empty() {
-            let e = PError::msg(i, 0, "no probes: a script needs at least one probe, e.g. BEGIN { ... }");
+            let e = PError::msg(
+                i,
+                0,
+                "no probes: a script needs at least one probe, e.g. BEGIN { ... }",
+            );
             self.record(nom::Err::Failure(e));
         }
-        Program { probes, span: Span::new(0, self.text.len()) }
+        Program {
+            probes,
+            span: Span::new(0, self.text.len()),
+        }
     }
 
     /// Error recovery: skip to the end of the next top-level block.
@@ -107,10 +140,20 @@ impl<'s> P<'s> {
         if i.starts_with('/') && !i.starts_with("/=") {
             let after = lex::ws_lenient(&i[1..]);
             if after.starts_with('/') {
-                return PError::msg(i, i.len() - after.len() + 1, "empty predicate: write /condition/ or leave it out").fail();
+                return PError::msg(
+                    i,
+                    i.len() - after.len() + 1,
+                    "empty predicate: write /condition/ or leave it out",
+                )
+                .fail();
             }
             let (rest, e) = self.expr(&i[1..]).map_err(cut)?;
-            let (rest, _) = self.sym(rest, "/").map_err(|e| cut(e.map(|e| PError { expected: vec!["'/' to end the predicate"], ..e })))?;
+            let (rest, _) = self.sym(rest, "/").map_err(|e| {
+                cut(e.map(|e| PError {
+                    expected: vec!["'/' to end the predicate"],
+                    ..e
+                }))
+            })?;
             predicate = Some(e);
             i = rest;
         }
@@ -120,13 +163,26 @@ impl<'s> P<'s> {
             if predicate.is_none() {
                 expected.extend([",", "a predicate /.../"]);
             }
-            let e = PError { expected, ..PError::expected(lex::ws_lenient(i), "{") };
+            let e = PError {
+                expected,
+                ..PError::expected(lex::ws_lenient(i), "{")
+            };
             return e.fail();
         }
         let (rest, body) = self.block(i)?;
-        let start = attach_points.first().map_or(body.span, |a: &AttachPoint| a.span);
+        let start = attach_points
+            .first()
+            .map_or(body.span, |a: &AttachPoint| a.span);
         let span = start.to(body.span);
-        Ok((rest, Probe { attach_points, predicate, body, span }))
+        Ok((
+            rest,
+            Probe {
+                attach_points,
+                predicate,
+                body,
+                span,
+            },
+        ))
     }
 
     /// One attach point. A malformed one is reported and yields `None`, so the
@@ -136,12 +192,22 @@ impl<'s> P<'s> {
         // Probe types rbt does not run may name files (`uprobe:/bin/sh:f`): take
         // their paths whole so the one error is about the probe type.
         let ty = lex::ident(i).map_or("", |(w, _)| w);
-        let extra = if UNSUPPORTED_PROBES.contains(&ty) { "/" } else { "" };
+        let extra = if UNSUPPORTED_PROBES.contains(&ty) {
+            "/"
+        } else {
+            ""
+        };
         let len = i
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c) || extra.contains(c)))
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c) || extra.contains(c))
+            })
             .unwrap_or(i.len());
         if len == 0 || !i.starts_with(lex::is_ident_start) {
-            let what = if i.starts_with('{') { "an attach point (e.g. BEGIN or kprobe:FUNCTION) before '{'" } else { "a probe" };
+            let what = if i.starts_with('{') {
+                "an attach point (e.g. BEGIN or kprobe:FUNCTION) before '{'"
+            } else {
+                "a probe"
+            };
             return PError::expected(i, what).fail();
         }
         let rest = &i[len..];
@@ -151,7 +217,10 @@ impl<'s> P<'s> {
         let ty = parts.next().unwrap_or_default();
         let target: Vec<String> = parts.map(str::to_string).collect();
         let bad = |msg: String| {
-            self.sh.diags.borrow_mut().push(Diagnostic::error(span, msg));
+            self.sh
+                .diags
+                .borrow_mut()
+                .push(Diagnostic::error(span, msg));
             Ok((rest, None))
         };
         let (kind, want) = match ty {
@@ -161,7 +230,9 @@ impl<'s> P<'s> {
             "kretprobe" | "kr" => (ProbeKind::Kretprobe, 1),
             "tracepoint" | "t" => (ProbeKind::Tracepoint, 2),
             _ if UNSUPPORTED_PROBES.contains(&ty) => {
-                return bad(format!("probe type '{ty}' is not supported by rbt (supported: {SUPPORTED})"));
+                return bad(format!(
+                    "probe type '{ty}' is not supported by rbt (supported: {SUPPORTED})"
+                ));
             }
             _ => return bad(format!("unknown probe type '{ty}' (expected {SUPPORTED})")),
         };
@@ -169,11 +240,17 @@ impl<'s> P<'s> {
             ProbeKind::Kprobe | ProbeKind::Kretprobe => "kprobe:FUNCTION",
             _ => "tracepoint:CATEGORY:EVENT",
         };
-        let full = if kind == ProbeKind::Kretprobe { "kretprobe:FUNCTION" } else { full };
+        let full = if kind == ProbeKind::Kretprobe {
+            "kretprobe:FUNCTION"
+        } else {
+            full
+        };
         match want {
             0 if !target.is_empty() => bad(format!("{ty} takes no arguments: write just '{ty}'")),
             1 if target.is_empty() || target.iter().any(String::is_empty) || target.len() > 2 => {
-                bad(format!("missing or malformed function in attach point '{text}': write {full}"))
+                bad(format!(
+                    "missing or malformed function in attach point '{text}': write {full}"
+                ))
             }
             2 if target.len() != 2 || target.iter().any(String::is_empty) => {
                 bad(format!("malformed attach point '{text}': write {full}"))
@@ -200,13 +277,20 @@ impl<'s> P<'s> {
             if t.is_empty() {
                 // After an error inside the block, a lost '}' is usually a follow-up.
                 if self.sh.diags.borrow().len() == errors_before {
-                    let e = PError::msg(t, 0, "unterminated block: this '{' has no matching '}'").at(open);
+                    let e = PError::msg(t, 0, "unterminated block: this '{' has no matching '}'")
+                        .at(open);
                     self.record(nom::Err::Failure(e));
                 }
                 return Ok((t, Block { stmts, span: open }));
             }
             if let Some(rest) = t.strip_prefix('}') {
-                return Ok((rest, Block { stmts, span: open.to(self.span(t, rest)) }));
+                return Ok((
+                    rest,
+                    Block {
+                        stmts,
+                        span: open.to(self.span(t, rest)),
+                    },
+                ));
             }
             if let Some(rest) = t.strip_prefix(';') {
                 i = rest;
@@ -226,7 +310,9 @@ impl<'s> P<'s> {
                         let mut e = PError::expected(r, ";");
                         e.expected.push("}");
                         if looks_like_probe {
-                            e = e.note("a probe cannot start inside a block: is a '}' missing before it?");
+                            e = e.note(
+                                "a probe cannot start inside a block: is a '}' missing before it?",
+                            );
                         }
                         self.record(nom::Err::Failure(e));
                         self.sync(r)
@@ -254,7 +340,9 @@ impl<'s> P<'s> {
             }
             match p {
                 Some("{" | "(" | "[") => depth += 1,
-                Some("}" | ")" | "]") if depth == 0 => return if p == Some("}") { rest } else { r },
+                Some("}" | ")" | "]") if depth == 0 => {
+                    return if p == Some("}") { rest } else { r }
+                }
                 Some("}" | ")" | "]") => depth -= 1,
                 Some(";") if depth == 0 => return r,
                 _ => {}
@@ -273,21 +361,54 @@ impl<'s> P<'s> {
                     let (r, cond) = self.paren_cond(rest)?;
                     let (r, body) = self.block(r).map_err(cut)?;
                     let span = kw_span.to(body.span);
-                    return Ok((r, (Stmt { kind: StmtKind::While { cond, body }, span }, false)));
+                    return Ok((
+                        r,
+                        (
+                            Stmt {
+                                kind: StmtKind::While { cond, body },
+                                span,
+                            },
+                            false,
+                        ),
+                    ));
                 }
-                "return" => return Ok((rest, (Stmt { kind: StmtKind::Return, span: kw_span }, true))),
+                "return" => {
+                    return Ok((
+                        rest,
+                        (
+                            Stmt {
+                                kind: StmtKind::Return,
+                                span: kw_span,
+                            },
+                            true,
+                        ),
+                    ))
+                }
                 "unroll" | "for" | "break" | "continue" => {
-                    return PError::msg(i, word.len(), format!("'{word}' is not supported by rbt")).fail();
+                    return PError::msg(i, word.len(), format!("'{word}' is not supported by rbt"))
+                        .fail();
                 }
-                "else" => return PError::msg(i, word.len(), "'else' without a matching 'if'").fail(),
+                "else" => {
+                    return PError::msg(i, word.len(), "'else' without a matching 'if'").fail()
+                }
                 _ => {}
             }
         }
         let (rest, e) = self.expr(i)?;
         let t = lex::ws_lenient(rest);
-        let Some((op, value_at)) = lex::punct(t).and_then(|(p, r)| Some((compound_op(p)?, r))) else {
+        let Some((op, value_at)) = lex::punct(t).and_then(|(p, r)| Some((compound_op(p)?, r)))
+        else {
             let span = e.span;
-            return Ok((rest, (Stmt { kind: StmtKind::Expr(e), span }, true)));
+            return Ok((
+                rest,
+                (
+                    Stmt {
+                        kind: StmtKind::Expr(e),
+                        span,
+                    },
+                    true,
+                ),
+            ));
         };
         let Some(target) = lvalue(&e) else {
             let msg = "cannot assign to this expression: only variables ($x) and maps (@m, @m[key]) can be assigned";
@@ -295,7 +416,16 @@ impl<'s> P<'s> {
         };
         let (rest, value) = self.expr(value_at).map_err(cut)?;
         let span = e.span.to(value.span);
-        Ok((rest, (Stmt { kind: StmtKind::Assign { target, op, value }, span }, true)))
+        Ok((
+            rest,
+            (
+                Stmt {
+                    kind: StmtKind::Assign { target, op, value },
+                    span,
+                },
+                true,
+            ),
+        ))
     }
 
     /// `( expr )` after `if` or `while`.
@@ -308,6 +438,7 @@ impl<'s> P<'s> {
 
     /// `if (c) { } [else if (c) { }]... [else { }]`
     fn if_stmt(&self, i: &'s str) -> PResult<'s, Stmt> {
+        let _depth = self.enter(i)?;
         let (rest, (_, kw)) = self.name(i, "if")?;
         let (rest, cond) = self.paren_cond(rest)?;
         let (rest, then) = self.block(rest).map_err(cut)?;
@@ -319,14 +450,35 @@ impl<'s> P<'s> {
             let (r, block) = if lex::ident(t).is_some_and(|(w, _)| w == "if") {
                 let (r, s) = self.if_stmt(t)?;
                 let span = s.span;
-                (r, Block { stmts: vec![s], span })
+                (
+                    r,
+                    Block {
+                        stmts: vec![s],
+                        span,
+                    },
+                )
             } else {
-                self.block(t).map_err(|e| cut(e.map(|e| PError { expected: vec!["{", "if"], ..e })))?
+                self.block(t).map_err(|e| {
+                    cut(e.map(|e| PError {
+                        expected: vec!["{", "if"],
+                        ..e
+                    }))
+                })?
             };
             span = span.to(block.span);
             otherwise = Some(block);
             rest = r;
         }
-        Ok((rest, Stmt { kind: StmtKind::If { cond, then, otherwise }, span }))
+        Ok((
+            rest,
+            Stmt {
+                kind: StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                },
+                span,
+            },
+        ))
     }
 }

@@ -50,6 +50,8 @@ impl Drop for Attachment {
 /// kernel symbols) across attach points.
 #[derive(Debug, Default)]
 pub struct Attacher {
+    /// Use tracefs `kprobe_events` even when the kprobe PMU exists.
+    tracefs_kprobes: bool,
     tracefs: Option<PathBuf>,
     legacy_count: usize,
     stale_removed: bool,
@@ -58,6 +60,15 @@ pub struct Attacher {
 impl Attacher {
     pub fn new() -> Attacher {
         Attacher::default()
+    }
+
+    /// An attacher that creates kprobes through tracefs `kprobe_events`, as it must on
+    /// kernels before 4.17 (no kprobe PMU): lets that path be tested on newer kernels.
+    pub fn with_tracefs_kprobes() -> Attacher {
+        Attacher {
+            tracefs_kprobes: true,
+            ..Attacher::default()
+        }
     }
 
     /// Attaches `prog` to `point` (not BEGIN/END, which run via `BPF_PROG_TEST_RUN`).
@@ -160,7 +171,12 @@ impl Attacher {
         let probe = point.name();
         let function = point.target.first().cloned().unwrap_or_default();
         let pmu = Path::new(KPROBE_PMU);
-        if let Some(pmu_type) = read_number(&pmu.join("type")) {
+        let pmu_type = if self.tracefs_kprobes {
+            None
+        } else {
+            read_number(&pmu.join("type"))
+        };
+        if let Some(pmu_type) = pmu_type {
             let config = if retprobe {
                 let bit = retprobe_bit(pmu).ok_or_else(|| RuntimeError::Attach {
                     probe: probe.clone(),

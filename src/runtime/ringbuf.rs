@@ -31,45 +31,42 @@ pub enum Next {
 }
 
 impl RingBuf {
-    /// Maps the ring buffer `map` whose `max_entries` is `size`.
-    pub fn new(map: BorrowedFd<'_>, size: u32) -> io::Result<RingBuf> {
+    /// Maps the ring buffer `map`.
+    pub fn new(map: BorrowedFd<'_>) -> io::Result<RingBuf> {
         Ok(RingBuf {
-            mem: RingBufMemory::map(map, size)?,
+            mem: RingBufMemory::map(map)?,
             record: Vec::new(),
         })
     }
 
-    /// Hands every committed record to `on_record`, in order, until none is left, a
-    /// record is still being written (BUSY), or `on_record` returns [`Next::Stop`].
-    /// Returns whether it stopped on request. Each record's space is released to the
-    /// kernel before `on_record` sees the (copied) bytes.
+    /// Hands the committed records to `on_record`, in order, up to where the kernel had
+    /// written when called (so a busy producer cannot keep the caller from checking
+    /// signals), stopping early at a record still being written (BUSY) or when
+    /// `on_record` returns [`Next::Stop`]. Each record's space is released to the kernel
+    /// before `on_record` sees the (copied) bytes.
     pub fn consume<E>(
         &mut self,
         mut on_record: impl FnMut(&[u8]) -> Result<Next, E>,
     ) -> Result<Next, E> {
         let mut cons = self.mem.consumer_pos();
-        loop {
-            let prod = self.mem.producer_pos();
-            if cons >= prod {
-                return Ok(Next::Continue);
+        let prod = self.mem.producer_pos();
+        while cons < prod {
+            let header = self.mem.header(cons);
+            if header & BUSY != 0 {
+                break;
             }
-            while cons < prod {
-                let header = self.mem.header(cons);
-                if header & BUSY != 0 {
-                    return Ok(Next::Continue);
-                }
-                let len = (header & !(BUSY | DISCARD)) as u64;
-                let discarded = header & DISCARD != 0;
-                if !discarded {
-                    self.mem.read_record(cons, len as usize, &mut self.record);
-                }
-                cons += (len + RINGBUF_HDR_SIZE + 7) & !7;
-                self.mem.set_consumer_pos(cons);
-                if !discarded && on_record(&self.record)? == Next::Stop {
-                    return Ok(Next::Stop);
-                }
+            let len = (header & !(BUSY | DISCARD)) as u64;
+            let discarded = header & DISCARD != 0;
+            if !discarded {
+                self.mem.read_record(cons, len as usize, &mut self.record);
+            }
+            cons += (len + RINGBUF_HDR_SIZE + 7) & !7;
+            self.mem.set_consumer_pos(cons);
+            if !discarded && on_record(&self.record)? == Next::Stop {
+                return Ok(Next::Stop);
             }
         }
+        Ok(Next::Continue)
     }
 
     /// Throws away every committed record (after `exit()`, as bpftrace ignores events

@@ -70,13 +70,12 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let signals =
         sys::SignalFd::new(&signals_wanted).map_err(|e| RuntimeError::sys("block signals", e))?;
-    let ring_spec = compiled
-        .maps
-        .first()
-        .filter(|m| m.map_type == BPF_MAP_TYPE_RINGBUF);
-    let ring_spec = ring_spec
-        .ok_or_else(|| RuntimeError::Internal("map 0 is not the event ring buffer".into()))?;
-    let ring = RingBuf::new(loaded.maps[0].as_fd(), ring_spec.max_entries)
+    if compiled.maps.first().map(|m| m.map_type) != Some(BPF_MAP_TYPE_RINGBUF) {
+        return Err(RuntimeError::Internal(
+            "map 0 is not the event ring buffer".into(),
+        ));
+    }
+    let ring = RingBuf::new(loaded.maps[0].as_fd())
         .map_err(|e| RuntimeError::sys("map the event ring buffer", e))?;
     let mut session = Session {
         compiled,
@@ -248,7 +247,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             return Ok(());
         }
         let slots = if spec.map_type == BPF_MAP_TYPE_PERCPU_ARRAY {
-            possible_cpus()
+            sys::possible_cpus()
         } else {
             1
         };
@@ -267,19 +266,4 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         }
         Ok(())
     }
-}
-
-/// The number of possible CPUs (the value count of per-CPU maps), from
-/// `/sys/devices/system/cpu/possible` (e.g. `0-3` or `0,2-5`).
-fn possible_cpus() -> usize {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
-    let n: usize = text
-        .trim()
-        .split(',')
-        .filter_map(|r| match r.split_once('-') {
-            Some((a, b)) => Some(b.parse::<usize>().ok()? - a.parse::<usize>().ok()? + 1),
-            None => r.parse::<usize>().ok().map(|_| 1),
-        })
-        .sum();
-    n.max(1)
 }

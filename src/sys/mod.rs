@@ -25,6 +25,7 @@ const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 const BPF_MAP_UPDATE_ELEM: u32 = 2;
 const BPF_PROG_LOAD: u32 = 5;
 const BPF_PROG_TEST_RUN: u32 = 10;
+const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 const BPF_LINK_CREATE: u32 = 28;
 
 /// `bpf_attr` for `BPF_MAP_CREATE` (up to `map_name`).
@@ -111,6 +112,83 @@ impl BpfAttr for ProgLoadAttr {}
 impl BpfAttr for MapElemAttr {}
 impl BpfAttr for TestRunAttr {}
 impl BpfAttr for LinkCreateAttr {}
+impl BpfAttr for InfoAttr {}
+
+/// `bpf_attr` for `BPF_OBJ_GET_INFO_BY_FD`.
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
+/// `struct bpf_map_info`, the prefix rbt reads.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MapInfo {
+    pub map_type: u32,
+    pub id: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` for a map: its type and sizes as the kernel knows them.
+pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
+    let mut info = MapInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: map.as_raw_fd() as u32,
+        info_len: size_of::<MapInfo>() as u32,
+        info: &mut info as *mut MapInfo as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
+
+/// `bpf_map_type`s whose values are per CPU (lookups return one value per possible CPU).
+const PERCPU_MAP_TYPES: [u32; 4] = [5, 6, 10, 21];
+
+/// Bytes a lookup of `info`'s map writes: `value_size`, or for per-CPU maps that
+/// rounded up to 8, times the number of possible CPUs.
+pub fn map_value_bytes(info: &MapInfo) -> usize {
+    if PERCPU_MAP_TYPES.contains(&info.map_type) {
+        (info.value_size as usize).next_multiple_of(8) * possible_cpus()
+    } else {
+        info.value_size as usize
+    }
+}
+
+/// The number of possible CPUs, from `/sys/devices/system/cpu/possible` (`0-3`, `0,2-5`).
+pub fn possible_cpus() -> usize {
+    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let n: usize = text
+        .trim()
+        .split(',')
+        .filter_map(|r| match r.split_once('-') {
+            Some((a, b)) => Some(b.parse::<usize>().ok()? + 1 - a.parse::<usize>().ok()?),
+            None => r.parse::<usize>().ok().map(|_| 1),
+        })
+        .sum();
+    n.max(1)
+}
+
+/// Checks that `key` and `value` are at least as large as the kernel will access.
+fn check_elem_sizes(map: BorrowedFd<'_>, key: &[u8], value: usize) -> io::Result<()> {
+    let info = map_info(map)?;
+    if key.len() < info.key_size as usize
+        || key.is_empty()
+        || value < map_value_bytes(&info)
+        || value == 0
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "key or value buffer smaller than the map's",
+        ));
+    }
+    Ok(())
+}
 
 /// The `bpf(2)` system call with one of the attribute structs above.
 fn bpf<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<libc::c_long> {
@@ -254,18 +332,15 @@ pub fn prog_load(
 
 /// `BPF_MAP_LOOKUP_ELEM`: `Ok(false)` when the key is absent.
 pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io::Result<bool> {
+    // The kernel reads `key_size` bytes of `key` and writes a whole value (per CPU for
+    // per-CPU maps) into `value`: make sure both buffers are that large.
+    check_elem_sizes(map, key, value.len())?;
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
         key: key.as_ptr() as u64,
         value: value.as_mut_ptr() as u64,
         ..Default::default()
     };
-    // The kernel reads `key_size` bytes from `key` and writes `value_size` bytes to `value`
-    // (per-CPU maps: times the CPU count); callers size the slices from the map's spec,
-    // and we check nothing shorter than 1 byte slips through as a dangling pointer.
-    if key.is_empty() || value.is_empty() {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    }
     match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
         Ok(_) => Ok(true),
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
@@ -280,9 +355,7 @@ pub fn map_update_elem(
     value: &[u8],
     flags: u64,
 ) -> io::Result<()> {
-    if key.is_empty() || value.is_empty() {
-        return Err(io::Error::from(io::ErrorKind::InvalidInput));
-    }
+    check_elem_sizes(map, key, value.len())?;
     let mut attr = MapElemAttr {
         map_fd: map.as_raw_fd() as u32,
         key: key.as_ptr() as u64,

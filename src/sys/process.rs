@@ -111,6 +111,9 @@ impl AsFd for SignalFd {
 
 impl Drop for SignalFd {
     fn drop(&mut self) {
+        // Consume signals that arrived after the last read (a second Ctrl-C during END):
+        // unblocked, their default action would kill the process on its way out.
+        while let Ok(Some(_)) = self.read() {}
         // SAFETY: restores the initialized mask saved in `new`.
         unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut()) };
     }

@@ -3,6 +3,8 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
 /// `BPF_RINGBUF_HDR_SZ`: each record starts with `u32 len` (plus flag bits) and `u32 pg_off`.
 pub const RINGBUF_HDR_SIZE: u64 = 8;
 
@@ -18,12 +20,16 @@ pub struct RingBufMemory {
 }
 
 impl RingBufMemory {
-    /// Maps the ring buffer `map` of `size` bytes (its `max_entries`, a power of two).
-    pub fn map(map: BorrowedFd<'_>, size: u32) -> io::Result<RingBufMemory> {
+    /// Maps the ring buffer `map` (its size is asked from the kernel).
+    pub fn map(map: BorrowedFd<'_>) -> io::Result<RingBufMemory> {
         let page = page_size();
-        let size = size as usize;
-        if !size.is_power_of_two() || size < page {
-            return Err(io::Error::from(io::ErrorKind::InvalidInput));
+        let info = super::map_info(map)?;
+        let size = info.max_entries as usize;
+        if info.map_type != BPF_MAP_TYPE_RINGBUF || !size.is_power_of_two() || size < page {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a BPF ring buffer map",
+            ));
         }
         let consumer = mmap(map, page, libc::PROT_READ | libc::PROT_WRITE, 0)?;
         let producer = match mmap(map, page + 2 * size, libc::PROT_READ, page) {

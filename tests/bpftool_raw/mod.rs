@@ -42,7 +42,10 @@ pub fn skip_or_fail_because(test: &str, reason: &str) {
 }
 
 pub fn skip_or_fail(test: &str) {
-    skip_or_fail_because(test, "bpftool is not installed (looked at /usr/sbin/bpftool and PATH)");
+    skip_or_fail_because(
+        test,
+        "bpftool is not installed (looked at /usr/sbin/bpftool and PATH)",
+    );
 }
 
 fn bpftool() -> &'static str {
@@ -72,7 +75,7 @@ pub fn dump(file: &Path) -> Result<Dump, String> {
 fn quoted(s: &str) -> (String, &str) {
     let s = s.trim_start();
     match s.strip_prefix('\'').and_then(|r| r.split_once('\'')) {
-        Some((name, rest)) if name == "(anon)" => (String::new(), rest),
+        Some(("(anon)", rest)) => (String::new(), rest),
         Some((name, rest)) => (name.to_string(), rest),
         None => (String::new(), s),
     }
@@ -95,9 +98,7 @@ fn parse(text: &str) -> Dump {
             let id: u32 = id.parse().expect("type id");
             let (kind, rest) = rest.split_once(' ').unwrap_or((rest, ""));
             let (name, rest) = quoted(rest);
-            first
-                .entry((kind.to_string(), name.clone()))
-                .or_insert(id);
+            first.entry((kind.to_string(), name.clone())).or_insert(id);
             entries.insert(
                 id,
                 Entry {
@@ -115,7 +116,9 @@ fn parse(text: &str) -> Dump {
             let Some(type_id) = num("type_id") else {
                 continue; // enum values, datasec entries
             };
-            let e = entries.get_mut(&current.expect("member before type")).unwrap();
+            let e = entries
+                .get_mut(&current.expect("member before type"))
+                .unwrap();
             e.lines.push(RawMember {
                 name,
                 type_id,
@@ -138,7 +141,9 @@ impl Dump {
 
     /// The lowest id with this kind and name.
     pub fn first_named(&self, kind: &str, name: &str) -> Option<u32> {
-        self.first.get(&(kind.to_string(), name.to_string())).copied()
+        self.first
+            .get(&(kind.to_string(), name.to_string()))
+            .copied()
     }
 
     pub fn members(&self, id: u32) -> Vec<RawMember> {
