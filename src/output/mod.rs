@@ -22,7 +22,7 @@ use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
 
 pub use inet::ntop;
 pub use printf::{render, Arg};
-pub use time::strftime;
+pub use time::{format_now, strftime};
 
 /// `-f text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -42,6 +42,35 @@ pub enum BufferMode {
     Line,
     /// Flushed when the 8 KiB buffer fills, at announcements, JSON lines and at exit.
     Full,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+
+    /// `-f`'s values; the error is bpftrace 0.17's message.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(OutputFormat::Text),
+            "json" => Ok(OutputFormat::Json),
+            _ => Err(format!(
+                "Invalid output format \"{s}\"\nValid formats: 'text', 'json'"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for BufferMode {
+    type Err = String;
+
+    /// `-B`'s values; the error is bpftrace 0.17's message.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(BufferMode::None),
+            "line" => Ok(BufferMode::Line),
+            "full" => Ok(BufferMode::Full),
+            _ => Err("USAGE: -B must be either 'line', 'full', or 'none'.".to_string()),
+        }
+    }
 }
 
 /// What the runtime does after an event.
