@@ -6,6 +6,7 @@
 //! accepted like `->`); printf arguments are checked against the format. Every error is
 //! collected with its span, so one run reports them all.
 
+mod access;
 mod expr;
 mod kernel;
 mod stmt;
