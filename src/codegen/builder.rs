@@ -62,7 +62,7 @@ pub struct Slot {
 impl Slot {
     /// The slot `delta` bytes further in.
     pub fn at(self, delta: u32) -> i16 {
-        self.off + delta as i16
+        self.off.wrapping_add(delta as i16)
     }
 }
 

@@ -61,7 +61,7 @@ impl Analyzer<'_> {
         match kernel::member(self.btf, agg, field) {
             Ok(m) => {
                 let place = Place {
-                    offset: place.offset + m.byte_offset,
+                    offset: place.offset.wrapping_add(m.byte_offset),
                     ..place
                 };
                 Some(at_place(place, m.bitfield, m.ty, span))
@@ -115,7 +115,8 @@ impl Analyzer<'_> {
                         return None;
                     }
                 };
-                let offset = place.offset + (i * self.btf.size_of(elem).unwrap_or(0) as u64) as u32;
+                let elem_size = self.btf.size_of(elem).unwrap_or(0) as u64;
+                let offset = place.offset.wrapping_add(i.wrapping_mul(elem_size) as u32);
                 Some(at_place(
                     Place {
                         base: place.base.clone(),
@@ -155,7 +156,7 @@ impl Analyzer<'_> {
         } else {
             self.btf.size_of(target).unwrap_or(0) as u64
         };
-        let offset = (index * elem_size) as u32;
+        let offset = index.wrapping_mul(elem_size) as u32;
         Some(at_place(pointee(ptr, offset), None, ty, span))
     }
 }

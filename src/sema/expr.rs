@@ -72,12 +72,14 @@ impl Analyzer<'_> {
             ExprKind::Var(name) => match cx.by_name.get(name) {
                 Some(&id) => (TExprKind::Var(id), cx.vars[id.0].ty.clone()),
                 None => {
-                    self.error(span, format!("undefined variable '${name}'"));
+                    if !cx.untyped.contains(name) {
+                        self.error(span, format!("undefined variable '${name}'"));
+                    }
                     return None;
                 }
             },
             ExprKind::Map { .. } => {
-                self.error(span, "maps (@name) are not supported yet");
+                cx.maps_unsupported(&mut self.diags, span);
                 return None;
             }
             ExprKind::IncDec { .. } => {
@@ -157,6 +159,10 @@ impl Analyzer<'_> {
             }
             "args" => {
                 let Some(record) = cx.args else {
+                    if cx.kind == ProbeKind::Tracepoint {
+                        // The tracepoint itself was not found (reported at the probe).
+                        return None;
+                    }
                     self.error(
                         span,
                         "the args builtin can only be used with tracepoint probes",
