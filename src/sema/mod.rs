@@ -6,6 +6,7 @@
 //! accepted like `->`); printf arguments are checked against the format. Every error is
 //! collected with its span, so one run reports them all.
 
+mod access;
 mod expr;
 mod kernel;
 mod stmt;
@@ -16,7 +17,7 @@ pub use typed::*;
 use crate::ast::{self, ProbeKind, Span};
 use crate::btf::{Btf, TypeId};
 use crate::diag::Diagnostic;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Type-check a parsed program against the kernel's types.
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
@@ -44,6 +45,23 @@ struct ProbeCx {
     args: Option<TypeId>,
     vars: Vec<Var>,
     by_name: HashMap<String, VarId>,
+    /// Variables whose first assignment failed to type: reading them reports nothing
+    /// more (the cause is already reported).
+    untyped: HashSet<String>,
+    /// A "maps are not supported" error was reported for this probe: once is enough.
+    maps_reported: bool,
+}
+
+impl ProbeCx {
+    /// Report the lack of map support once per probe.
+    fn maps_unsupported(&mut self, diags: &mut Vec<Diagnostic>, span: Span) {
+        if !std::mem::replace(&mut self.maps_reported, true) {
+            diags.push(Diagnostic::error(
+                span,
+                "maps (@name) are not supported yet",
+            ));
+        }
+    }
 }
 
 impl Analyzer<'_> {
@@ -75,6 +93,8 @@ impl Analyzer<'_> {
             args,
             vars: Vec::new(),
             by_name: HashMap::new(),
+            untyped: HashSet::new(),
+            maps_reported: false,
         };
         let predicate = probe.predicate.as_ref().and_then(|p| {
             let e = self.expr(&mut cx, p)?;
