@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what a fresh Debian 12 machine lacks for building, testing and the VM demo.
+# Idempotent: installs only missing packages; mounts tracefs if needed.
+set -euo pipefail
+pkgs=(bpftrace bpftool qemu-system-x86 busybox-static cpio gcc libc6-dev libclang-common-14-dev)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+if [[ ! -e /sys/kernel/tracing/events ]]; then
+  mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || echo "setup: could not mount tracefs at /sys/kernel/tracing"
+fi
+cargo fetch --locked >/dev/null
