@@ -7,8 +7,12 @@
 # scenario:  @@CHUNK <scenario> / base64 lines / @@CHUNK-END
 # Inside a chunk each file is framed as "@@FILE <name> <bytes>\n<bytes>\n".
 # Inputs (set by run.sh): RBT (the binary under test), VERSIONS (script
-# names; /bin/<version>.bt).
-# shellcheck shell=sh
+# names, run as $SCRIPTS/<version>.bt; SCRIPTS defaults to /bin). Optional:
+# REF (the reference command, default "bpftrace /bin/tcpaccept.bt"),
+# GOLDEN_DIR (outputs kept in $GOLDEN_DIR/<scenario>/, default /tmp/golden),
+# GOLDEN_SINK (where chunks go, default /dev/ttyS1; /dev/null to keep only
+# the files, as scripts/vm-demo.sh does).
+# shellcheck shell=sh disable=SC2086  # $pids is a word list by design
 
 up() { cut -d' ' -f1 /proc/uptime; }
 
@@ -22,15 +26,15 @@ alive() { kill -0 "$1" 2>/dev/null; }
 # must print; WORKLOAD is shell code (its stdout is the ground truth).
 scenario() {
   name=$1 accepts=$2 workload=$3
-  d=/tmp/golden/$name
+  d=${GOLDEN_DIR:-/tmp/golden}/$name
   rm -rf "$d" && mkdir -p "$d"
   echo "scenario $name: starting tracers"
   t_start=$(up)
-  bpftrace /bin/tcpaccept.bt >"$d/bpftrace.out" 2>"$d/bpftrace.err" &
+  ${REF:-bpftrace /bin/tcpaccept.bt} >"$d/bpftrace.out" 2>"$d/bpftrace.err" &
   pids=$!
   tracers=bpftrace
   for v in $VERSIONS; do
-    "$RBT" "/bin/$v.bt" >"$d/rbt-$v.out" 2>"$d/rbt-$v.err" &
+    "$RBT" "${SCRIPTS:-/bin}/$v.bt" >"$d/rbt-$v.out" 2>"$d/rbt-$v.err" &
     pids="$pids $!"
     tracers="$tracers rbt-$v"
   done
@@ -70,10 +74,9 @@ scenario() {
     done
   fi
   t_events=$(up)
-  # shellcheck disable=SC2086
   kill -INT $pids 2>/dev/null
   i=0
-  while [ $i -lt 200 ]; do
+  while [ $i -lt 600 ]; do
     any=0
     for p in $pids; do alive "$p" && any=1; done
     [ $any = 0 ] && break
@@ -85,7 +88,7 @@ scenario() {
   for t in $tracers; do
     if alive "$1"; then
       kill -KILL "$1"
-      echo "$t did not exit within 20 s of SIGINT (killed)" >>"$d/$t.err"
+      echo "$t did not exit within 60 s of SIGINT (killed)" >>"$d/$t.err"
     fi
     wait "$1"
     meta="$meta ${t}_rc=$?"
@@ -102,5 +105,5 @@ scenario() {
       echo
     done | gzip -c | base64
     echo "@@CHUNK-END"
-  } >/dev/ttyS1
+  } >"${GOLDEN_SINK:-/dev/ttyS1}"
 }

@@ -79,7 +79,7 @@ if [[ ! -s $base ]]; then
   # bpftrace 0.17 runs clang over the script's #include <sys/socket.h>: ship
   # exactly the libc headers that pulls in.
   printf '#include <sys/socket.h>\n#include <linux/socket.h>\n' |
-    gcc -M -E -x c - 2>/dev/null | tr ' \\' '\n\n' | grep '^/usr/include/' | sort -u |
+    gcc -M -E -x c - 2>/dev/null | awk '{for (i = 1; i <= NF; i++) if ($i ~ /^\/usr\/include\//) print $i}' | sort -u |
     while read -r h; do mkdir -p "$r$(dirname "$h")" && cp -L "$h" "$r$h"; done
   cat >"$r/init" <<'INIT'
 #!/bin/sh
