@@ -55,12 +55,17 @@ impl Tally {
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {l}\n")).collect::<String>().trim_end().to_string()
+    s.lines()
+        .map(|l| format!("    {l}\n"))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
 }
 
 fn rc_of(meta: &str, tracer: &str) -> Option<i32> {
     let key = format!("{tracer}_rc=");
-    meta.split_whitespace().find_map(|kv| kv.strip_prefix(&key)?.parse().ok())
+    meta.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&key)?.parse().ok())
 }
 
 fn head(s: &str, n: usize) -> String {
@@ -76,17 +81,35 @@ fn golden_vm() {
     let rbt: PathBuf = if standin {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/bpftrace-as-rbt.sh")
     } else {
-        std::env::var_os("RBT_GOLDEN_BIN").map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rbt")), PathBuf::from)
+        std::env::var_os("RBT_GOLDEN_BIN")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rbt")), PathBuf::from)
     };
     let rbt_name = rbt.file_name().unwrap().to_str().unwrap().to_string();
-    report(&format!("golden_vm: testing {}{}", rbt.display(), if standin { " (stand-in self-check)" } else { "" }));
+    report(&format!(
+        "golden_vm: testing {}{}",
+        rbt.display(),
+        if standin {
+            " (stand-in self-check)"
+        } else {
+            ""
+        }
+    ));
     let acceptload = vm::build_acceptload().unwrap_or_else(|e| panic!("{e}"));
     let versions = vm::versions();
-    let mut files = vec![rbt.clone(), acceptload, Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/golden.sh")];
-    files.extend(versions.iter().map(|v| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/upstream/{v}.bt"))));
+    let mut files = vec![
+        rbt.clone(),
+        acceptload,
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/golden.sh"),
+    ];
+    files.extend(versions.iter().map(|v| {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/upstream/{v}.bt"))
+    }));
     let script = vm::run_script(&rbt_name, &versions, SCENARIOS);
 
-    let mut tally = Tally { passed: 0, failed: vec![] };
+    let mut tally = Tally {
+        passed: 0,
+        failed: vec![],
+    };
     let mut reference: Vec<(String, String)> = Vec::new(); // (scenario, normalized bpftrace output) of the first kernel
     for (k, kernel) in vm::KERNELS.iter().enumerate() {
         let boot = match vm::boot(kernel, &files, &script) {
@@ -96,15 +119,28 @@ fn golden_vm() {
                 continue;
             }
         };
-        let release = boot.console.lines().next().and_then(|l| l.strip_prefix("@@VM-BEGIN ")).unwrap_or(kernel).to_string();
+        let release = boot
+            .console
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("@@VM-BEGIN "))
+            .unwrap_or(kernel)
+            .to_string();
         tally.check(
             &format!("{release} vm"),
-            if boot.ok { Ok(()) } else { Err(format!("the VM run failed; console:\n{}", boot.console)) },
+            if boot.ok {
+                Ok(())
+            } else {
+                Err(format!("the VM run failed; console:\n{}", boot.console))
+            },
         );
         let mut timings = Vec::new();
         for sc in SCENARIOS {
             let Some(files) = boot.results.get(sc.name) else {
-                tally.check(&format!("{release} {} results", sc.name), Err("no results from the VM".into()));
+                tally.check(
+                    &format!("{release} {} results", sc.name),
+                    Err("no results from the VM".into()),
+                );
                 continue;
             };
             let get = |f: &str| files.get(f).map(String::as_str).unwrap_or("");
@@ -115,8 +151,13 @@ fn golden_vm() {
             tally.check(&format!("{release} {} bpftrace-reference", sc.name), {
                 let rc = rc_of(meta, "bpftrace");
                 if rc != Some(0) {
-                    Err(format!("bpftrace exited {rc:?}; stderr:\n{}", head(get("bpftrace.err"), 20)))
-                } else if rc_of(meta, "workload") != Some(0) || accepts_made(get("workload.out")) != sc.accepts {
+                    Err(format!(
+                        "bpftrace exited {rc:?}; stderr:\n{}",
+                        head(get("bpftrace.err"), 20)
+                    ))
+                } else if rc_of(meta, "workload") != Some(0)
+                    || accepts_made(get("workload.out")) != sc.accepts
+                {
                     Err(format!(
                         "the workload made {} accepts, not {} (exit {:?}):\n{}",
                         accepts_made(get("workload.out")),
@@ -133,8 +174,13 @@ fn golden_vm() {
                 tally.check(&format!("{release} {} {v}", sc.name), {
                     let rc = rc_of(meta, &t);
                     match compare(bt, get(&format!("{t}.out"))) {
-                        Err(m) => Err(format!("{m}\n  rbt exit {rc:?}; stderr:\n{}", indent(&head(get(&format!("{t}.err")), 10)))),
-                        Ok(()) if rc != Some(0) => Err(format!("output matches but rbt exited {rc:?}")),
+                        Err(m) => Err(format!(
+                            "{m}\n  rbt exit {rc:?}; stderr:\n{}",
+                            indent(&head(get(&format!("{t}.err")), 10))
+                        )),
+                        Ok(()) if rc != Some(0) => {
+                            Err(format!("output matches but rbt exited {rc:?}"))
+                        }
                         Ok(()) => Ok(()),
                     }
                 });
@@ -170,18 +216,26 @@ fn golden_vm() {
             insta::assert_snapshot!(format!("vm-bpftrace-{name}"), out)
         });
     }
-    assert!(tally.failed.is_empty(), "golden_vm failures: {}", tally.failed.join("; "));
+    assert!(
+        tally.failed.is_empty(),
+        "golden_vm failures: {}",
+        tally.failed.join("; ")
+    );
 }
 
 /// Accepts the workload reports ("accept PID RPORT LPORT" lines).
 fn accepts_made(workload_out: &str) -> usize {
-    workload_out.lines().filter(|l| l.starts_with("accept ")).count()
+    workload_out
+        .lines()
+        .filter(|l| l.starts_with("accept "))
+        .count()
 }
 
 /// "12.3 s" from a scenario's VM-side time stamps.
 fn scenario_seconds(meta: &str) -> String {
     let get = |k: &str| {
-        meta.split_whitespace().find_map(|kv| kv.strip_prefix(&format!("{k}="))?.parse::<f64>().ok())
+        meta.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{k}="))?.parse::<f64>().ok())
     };
     match (get("start"), get("headers"), get("end")) {
         (Some(s), Some(h), Some(e)) => format!("{:.1} s (tracers up in {:.1} s)", e - s, h - s),
@@ -197,12 +251,24 @@ fn host_without_kprobes_is_a_clear_error() {
         return;
     }
     if vm::missing_facility().is_some_and(|r| r.starts_with("not root")) {
-        return skip_or_fail("host_without_kprobes_is_a_clear_error", "not root (rbt needs root for BPF)");
+        return skip_or_fail(
+            "host_without_kprobes_is_a_clear_error",
+            "not root (rbt needs root for BPF)",
+        );
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/tcpaccept.bt");
-    let out = Command::new(env!("CARGO_BIN_EXE_rbt")).arg(&script).output().expect("run rbt");
+    let out = Command::new(env!("CARGO_BIN_EXE_rbt"))
+        .arg(&script)
+        .output()
+        .expect("run rbt");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "rbt succeeded without kprobes; stderr: {stderr}");
-    assert!(stderr.contains("CONFIG_KPROBES"), "no CONFIG_KPROBES in rbt's error: {stderr}");
+    assert!(
+        !out.status.success(),
+        "rbt succeeded without kprobes; stderr: {stderr}"
+    );
+    assert!(
+        stderr.contains("CONFIG_KPROBES"),
+        "no CONFIG_KPROBES in rbt's error: {stderr}"
+    );
     assert!(!stderr.contains("panicked"), "rbt panicked: {stderr}");
 }

@@ -79,12 +79,18 @@ mod tests {
     }
 
     fn first_data_line(lines: &[String]) -> usize {
-        lines.iter().position(|l| l.starts_with(|c: char| c.is_ascii_digit())).unwrap()
+        lines
+            .iter()
+            .position(|l| l.starts_with(|c: char| c.is_ascii_digit()))
+            .unwrap()
     }
 
     #[test]
     fn identical_outputs_match() {
-        assert!(MEASURED.lines().count() > 10, "fixture too small to be meaningful");
+        assert!(
+            MEASURED.lines().count() > 10,
+            "fixture too small to be meaningful"
+        );
         assert_eq!(compare(MEASURED, MEASURED), Ok(()));
     }
 
@@ -134,7 +140,10 @@ mod tests {
     #[test]
     fn wrong_backlog_fails() {
         let mut l = lines();
-        let i = l.iter().position(|x| x.ends_with(" 1/7")).expect("fixture has a 1/7 line");
+        let i = l
+            .iter()
+            .position(|x| x.ends_with(" 1/7"))
+            .expect("fixture has a 1/7 line");
         let n = l[i].len();
         l[i].replace_range(n - 3.., "2/7");
         let err = compare(MEASURED, &l.join("\n")).unwrap_err();

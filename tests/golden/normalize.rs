@@ -38,7 +38,10 @@ pub fn normalize(output: &str) -> String {
             let f: [&str; 8] = fields.clone().try_into().unwrap();
             if format_line(&f) == body {
                 let n = pids.len() + 1;
-                let pid = pids.entry(f[1].to_string()).or_insert_with(|| format!("P{n}")).clone();
+                let pid = pids
+                    .entry(f[1].to_string())
+                    .or_insert_with(|| format!("P{n}"))
+                    .clone();
                 let port = |p: &str| match p.parse::<u32>() {
                     Ok(v) if v >= EPHEMERAL_START => "EPORT".to_string(),
                     _ => p.to_string(),
@@ -73,16 +76,41 @@ mod tests {
             assert_eq!(a.len(), b.len(), "column layout changed: {a:?} -> {b:?}");
         }
         assert!(n.contains("HH:MM:SS P1     acceptload"));
-        assert!(!n.lines().any(|l| l.starts_with(|c: char| c.is_ascii_digit())));
+        assert!(!n
+            .lines()
+            .any(|l| l.starts_with(|c: char| c.is_ascii_digit())));
     }
 
     #[test]
     fn distinct_pids_get_distinct_placeholders() {
-        let a = format_line(&["01:02:03", "41", "x", "127.0.0.1", "40000", "127.0.0.1", "8080", "0/1"]);
-        let b = format_line(&["01:02:03", "42", "x", "127.0.0.1", "40002", "127.0.0.1", "8080", "0/1"]);
+        let a = format_line(&[
+            "01:02:03",
+            "41",
+            "x",
+            "127.0.0.1",
+            "40000",
+            "127.0.0.1",
+            "8080",
+            "0/1",
+        ]);
+        let b = format_line(&[
+            "01:02:03",
+            "42",
+            "x",
+            "127.0.0.1",
+            "40002",
+            "127.0.0.1",
+            "8080",
+            "0/1",
+        ]);
         let n = normalize(&format!("{a}\n{b}\n{a}\n"));
-        let pids: Vec<&str> = n.lines().map(|l| l.split_whitespace().nth(1).unwrap()).collect();
+        let pids: Vec<&str> = n
+            .lines()
+            .map(|l| l.split_whitespace().nth(1).unwrap())
+            .collect();
         assert_eq!(pids, ["P1", "P2", "P1"]);
-        assert!(n.lines().all(|l| l.contains(" EPORT ") && l.contains(" 8080 ")));
+        assert!(n
+            .lines()
+            .all(|l| l.contains(" EPORT ") && l.contains(" 8080 ")));
     }
 }

@@ -19,7 +19,15 @@ pub fn missing_facility() -> Option<String> {
     if uid() != 0 {
         return Some("not root (bpftrace's header walk and the VM cache need root)".into());
     }
-    for tool in ["qemu-system-x86_64", "bpftrace", "busybox", "cpio", "gcc", "apt-get", "dpkg-deb"] {
+    for tool in [
+        "qemu-system-x86_64",
+        "bpftrace",
+        "busybox",
+        "cpio",
+        "gcc",
+        "apt-get",
+        "dpkg-deb",
+    ] {
         if !in_path(tool) {
             return Some(format!("{tool} not installed (apt-get install qemu-system-x86 busybox-static bpftrace cpio gcc libc6-dev)"));
         }
@@ -70,7 +78,13 @@ pub fn build_acceptload() -> Result<PathBuf, String> {
 pub fn versions() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(repo().join("tests/data/upstream"))
         .expect("tests/data/upstream")
-        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".bt").map(String::from))
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".bt")
+                .map(String::from)
+        })
         .collect();
     v.sort();
     v
@@ -87,7 +101,12 @@ pub fn run_script(rbt_name: &str, versions: &[String], scenarios: &[Scenario]) -
         shell_quote(&versions.join(" "))
     );
     for sc in scenarios {
-        s += &format!("scenario {} {} {}\n", sc.name, sc.accepts, shell_quote(sc.workload));
+        s += &format!(
+            "scenario {} {} {}\n",
+            sc.name,
+            sc.accepts,
+            shell_quote(sc.workload)
+        );
     }
     s
 }
@@ -107,12 +126,18 @@ pub fn boot(kernel: &str, files: &[PathBuf], script: &str) -> Result<Boot, Strin
     let (run, data) = (dir.join("run.sh"), dir.join("data.out"));
     std::fs::write(&run, script).map_err(|e| e.to_string())?;
     let mut cmd = Command::new("bash");
-    cmd.arg(repo().join("tests/vm/vmrun.sh")).args(["-k", kernel, "-o"]).arg(&data);
+    cmd.arg(repo().join("tests/vm/vmrun.sh"))
+        .args(["-k", kernel, "-o"])
+        .arg(&data);
     for f in files {
         cmd.arg("-f").arg(f);
     }
     let start = Instant::now();
-    let out = cmd.arg(&run).stderr(Stdio::inherit()).output().map_err(|e| format!("vmrun.sh: {e}"))?;
+    let out = cmd
+        .arg(&run)
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("vmrun.sh: {e}"))?;
     let elapsed = start.elapsed();
     let raw = std::fs::read_to_string(&data).unwrap_or_default();
     let results = decode_chunks(&raw)?;
@@ -138,15 +163,26 @@ fn decode_chunks(raw: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>
     let mut results = BTreeMap::new();
     let mut lines = raw.lines();
     while let Some(line) = lines.next() {
-        let Some(name) = line.strip_prefix("@@CHUNK ") else { continue };
-        let b64: String = lines.by_ref().take_while(|l| *l != "@@CHUNK-END").map(|l| format!("{l}\n")).collect();
+        let Some(name) = line.strip_prefix("@@CHUNK ") else {
+            continue;
+        };
+        let b64: String = lines
+            .by_ref()
+            .take_while(|l| *l != "@@CHUNK-END")
+            .map(|l| format!("{l}\n"))
+            .collect();
         let mut child = Command::new("sh")
             .args(["-c", "base64 -d | gzip -dc"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
             .map_err(|e| format!("base64/gzip: {e}"))?;
-        child.stdin.take().unwrap().write_all(b64.as_bytes()).map_err(|e| e.to_string())?;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b64.as_bytes())
+            .map_err(|e| e.to_string())?;
         let out = child.wait_with_output().map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(format!("scenario {name}: corrupt data chunk"));
@@ -160,12 +196,23 @@ fn decode_chunks(raw: &str) -> Result<BTreeMap<String, BTreeMap<String, String>>
 fn parse_frames(mut b: &[u8]) -> Result<BTreeMap<String, String>, String> {
     let mut files = BTreeMap::new();
     while !b.is_empty() {
-        let nl = b.iter().position(|&c| c == b'\n').ok_or("truncated frame header")?;
+        let nl = b
+            .iter()
+            .position(|&c| c == b'\n')
+            .ok_or("truncated frame header")?;
         let header = String::from_utf8_lossy(&b[..nl]).into_owned();
-        let mut parts = header.strip_prefix("@@FILE ").ok_or(format!("bad frame header {header:?}"))?.split(' ');
-        let (name, len) = (parts.next().unwrap_or(""), parts.next().and_then(|n| n.parse::<usize>().ok()));
+        let mut parts = header
+            .strip_prefix("@@FILE ")
+            .ok_or(format!("bad frame header {header:?}"))?
+            .split(' ');
+        let (name, len) = (
+            parts.next().unwrap_or(""),
+            parts.next().and_then(|n| n.parse::<usize>().ok()),
+        );
         let len = len.ok_or(format!("bad frame header {header:?}"))?;
-        let body = b.get(nl + 1..nl + 1 + len).ok_or(format!("truncated file {name}"))?;
+        let body = b
+            .get(nl + 1..nl + 1 + len)
+            .ok_or(format!("truncated file {name}"))?;
         files.insert(name.to_string(), String::from_utf8_lossy(body).into_owned());
         b = b.get(nl + 2 + len..).unwrap_or(&[]);
     }
@@ -191,7 +238,11 @@ pub fn check_ground_truth(tracer_out: &str, workload_out: &str) -> Result<(), St
     if traced == truth {
         return Ok(());
     }
-    let i = traced.iter().zip(&truth).position(|(a, b)| a != b).unwrap_or(traced.len().min(truth.len()));
+    let i = traced
+        .iter()
+        .zip(&truth)
+        .position(|(a, b)| a != b)
+        .unwrap_or(traced.len().min(truth.len()));
     Err(format!(
         "{} accepts traced, {} made; first difference at accept {}: traced {:?}, made {:?}",
         traced.len(),
