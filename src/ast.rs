@@ -46,7 +46,10 @@ impl AttachPoint {
             ProbeKind::Kretprobe => "kretprobe",
             ProbeKind::Tracepoint => "tracepoint",
         };
-        std::iter::once(kind).chain(self.target.iter().map(String::as_str)).collect::<Vec<_>>().join(":")
+        std::iter::once(kind)
+            .chain(self.target.iter().map(String::as_str))
+            .collect::<Vec<_>>()
+            .join(":")
     }
 }
 
@@ -67,10 +70,18 @@ pub enum StmtKind {
     /// An expression evaluated for its effect: `printf(...)`, `exit()`, `@x++`.
     Expr(Expr),
     /// `$x = e`, `@m[k] = e`, and compound forms `$x += e` (`op` = `Some(BinOp::Add)`).
-    Assign { target: LValue, op: Option<BinOp>, value: Expr },
+    Assign {
+        target: LValue,
+        op: Option<BinOp>,
+        value: Expr,
+    },
     /// `if (cond) { .. } else if (..) { .. } else { .. }`; an `else if` is an `else`
     /// block holding a single `If` statement.
-    If { cond: Expr, then: Block, otherwise: Option<Block> },
+    If {
+        cond: Expr,
+        then: Block,
+        otherwise: Option<Block>,
+    },
     /// `while (cond) { .. }`
     While { cond: Expr, body: Block },
     /// `return;`
@@ -82,7 +93,11 @@ pub enum LValue {
     /// `$name` (name without the `$`)
     Var { name: String, span: Span },
     /// `@name[keys]` (name without the `@`; `@` alone is the empty name)
-    Map { name: String, keys: Vec<Expr>, span: Span },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+        span: Span,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -99,24 +114,55 @@ pub enum ExprKind {
     /// `$name` (without the `$`)
     Var(String),
     /// `@name[keys]` read
-    Map { name: String, keys: Vec<Expr> },
+    Map {
+        name: String,
+        keys: Vec<Expr>,
+    },
     /// Builtin variables: `pid`, `tid`, `comm`, `retval`, `arg0`, `args`, `nsecs`, `cpu`, ...
     Builtin(String),
     /// A bare identifier that is neither a builtin nor a macro (sema reports it).
     Ident(String),
     /// `name(args)`: printf, time, ntop, bswap, exit, ...
-    Call { name: String, args: Vec<Expr> },
-    Unary { op: UnaryOp, expr: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Ternary { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+    },
+    Unary {
+        op: UnaryOp,
+        expr: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Ternary {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// `(struct sock *)e`
-    Cast { ty: TypeName, expr: Box<Expr> },
+    Cast {
+        ty: TypeName,
+        expr: Box<Expr>,
+    },
     /// `e->field` (`arrow` = true) or `e.field`
-    Member { expr: Box<Expr>, field: String, arrow: bool },
+    Member {
+        expr: Box<Expr>,
+        field: String,
+        arrow: bool,
+    },
     /// `e[index]`
-    Index { expr: Box<Expr>, index: Box<Expr> },
+    Index {
+        expr: Box<Expr>,
+        index: Box<Expr>,
+    },
     /// `x++`, `x--`, `++x`, `--x` on a variable or map
-    IncDec { target: LValue, increment: bool, prefix: bool },
+    IncDec {
+        target: LValue,
+        increment: bool,
+        prefix: bool,
+    },
 }
 
 /// A C type name in a cast: `struct sock *` is `{ name: "struct sock", pointer_depth: 1 }`.

@@ -15,7 +15,10 @@ pub struct EventCatalog {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// `printf(fmt, args...)`: one [`ArgLayout`] per conversion, in order.
-    Printf { format: PrintfFormat, args: Vec<ArgLayout> },
+    Printf {
+        format: PrintfFormat,
+        args: Vec<ArgLayout>,
+    },
     /// `time(fmt)`: no payload; userspace formats its local wall-clock time on receipt
     /// (as bpftrace does). `format` is the strftime string (bpftrace's default: `"%H:%M:%S\n"`).
     Time { format: String },

@@ -1,5 +1,12 @@
 //! printf format strings, parsed once: semantic analysis checks arguments against the
 //! conversions, output renders with the same pieces (one printf engine for text and JSON).
+//!
+//! The split follows bpftrace 0.17 exactly (src/format_string.cpp, src/printf.h): a
+//! conversion is what its regex `%-?[0-9]*(\.[0-9]+)?(s|c|[hh|h|l|ll|j|z|t]?[duoxXp])`
+//! matches; every other `%` is not one. bpftrace hands the text up to and including each
+//! conversion to `snprintf` (so `%%` there prints `%`), but prints the text after the last
+//! conversion as it is: `printf("%d%%\n", 5)` prints `5%%` (measured with bpftrace 0.17).
+//! Flags `+`, ` `, `#` and `%i` are not conversions to bpftrace 0.17.
 
 /// One `%...` conversion: `%-14s` is `{ left: true, width: Some(14), conv: 's' }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -8,11 +15,11 @@ pub struct ConvSpec {
     pub left: bool,
     /// `0` flag: pad numbers with zeros
     pub zero: bool,
-    /// `+` flag
+    /// `+` flag (C semantics; bpftrace 0.17's parser never produces it)
     pub plus: bool,
-    /// ` ` flag
+    /// ` ` flag (C semantics; bpftrace 0.17's parser never produces it)
     pub space: bool,
-    /// `#` flag
+    /// `#` flag (C semantics; bpftrace 0.17's parser never produces it)
     pub alt: bool,
     pub width: Option<usize>,
     pub precision: Option<usize>,
@@ -40,6 +47,7 @@ impl ConvSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Piece {
+    /// Text printed exactly as stored (already un-escaped where bpftrace un-escapes).
     Literal(String),
     Conv(ConvSpec),
 }
@@ -56,69 +64,30 @@ pub struct FormatError {
     pub message: String,
 }
 
+/// Length modifiers bpftrace accepts before `d u o x X p`.
+const LENGTHS: [&str; 8] = ["hh", "h", "ll", "l", "j", "z", "t", ""];
+
 impl PrintfFormat {
     pub fn parse(fmt: &str) -> Result<PrintfFormat, FormatError> {
         let mut pieces = Vec::new();
-        let mut lit = String::new();
-        let mut chars = fmt.char_indices().peekable();
-        while let Some((at, c)) = chars.next() {
-            if c != '%' {
-                lit.push(c);
+        let mut rest = 0;
+        let mut search = 0;
+        while let Some(found) = fmt[search..].find('%') {
+            let at = search + found;
+            let Some((spec, end)) = match_conversion(fmt, at)? else {
+                search = at + 1;
                 continue;
-            }
-            if chars.peek().map(|&(_, c)| c) == Some('%') {
-                chars.next();
-                lit.push('%');
-                continue;
-            }
-            let mut spec = ConvSpec::default();
-            while let Some(&(_, f)) = chars.peek() {
-                match f {
-                    '-' => spec.left = true,
-                    '0' => spec.zero = true,
-                    '+' => spec.plus = true,
-                    ' ' => spec.space = true,
-                    '#' => spec.alt = true,
-                    _ => break,
-                }
-                chars.next();
-            }
-            spec.width = take_number(&mut chars);
-            if chars.peek().map(|&(_, c)| c) == Some('.') {
-                chars.next();
-                spec.precision = Some(take_number(&mut chars).unwrap_or(0));
-            }
-            while let Some(&(_, l)) = chars.peek() {
-                if !matches!(l, 'h' | 'l' | 'z' | 'j' | 't') {
-                    break;
-                }
-                spec.length.push(l);
-                chars.next();
-            }
-            match chars.next() {
-                Some((_, conv @ ('d' | 'i' | 'u' | 'x' | 'X' | 'o' | 'c' | 's' | 'p'))) => {
-                    spec.conv = conv;
-                }
-                Some((_, other)) => {
-                    return Err(FormatError {
-                        offset: at,
-                        message: format!("invalid printf conversion '%{other}'"),
-                    })
-                }
-                None => {
-                    return Err(FormatError {
-                        offset: at,
-                        message: "printf format ends inside a conversion".into(),
-                    })
-                }
-            }
-            if !lit.is_empty() {
-                pieces.push(Piece::Literal(std::mem::take(&mut lit)));
+            };
+            let text = unescape_before_conversion(&fmt[rest..at], rest)?;
+            if !text.is_empty() {
+                pieces.push(Piece::Literal(text));
             }
             pieces.push(Piece::Conv(spec));
+            rest = end;
+            search = end;
         }
-        if !lit.is_empty() {
-            pieces.push(Piece::Literal(lit));
+        if rest < fmt.len() {
+            pieces.push(Piece::Literal(fmt[rest..].to_string()));
         }
         Ok(PrintfFormat { pieces })
     }
@@ -131,33 +100,160 @@ impl PrintfFormat {
     }
 }
 
-fn take_number(chars: &mut std::iter::Peekable<std::str::CharIndices>) -> Option<usize> {
-    let mut n: Option<usize> = None;
-    while let Some(&(_, d)) = chars.peek() {
-        let Some(v) = d.to_digit(10) else { break };
-        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(v as usize));
-        chars.next();
+/// bpftrace's conversion regex at `at` (which holds a `%`): the spec and the end offset.
+fn match_conversion(fmt: &str, at: usize) -> Result<Option<(ConvSpec, usize)>, FormatError> {
+    let b = fmt.as_bytes();
+    let mut i = at + 1;
+    let mut spec = ConvSpec::default();
+    if b.get(i) == Some(&b'-') {
+        spec.left = true;
+        i += 1;
     }
-    n
+    // Leading zeros of the width are C's `0` flag.
+    while b.get(i) == Some(&b'0') {
+        spec.zero = true;
+        i += 1;
+    }
+    (spec.width, i) = take_number(b, i);
+    if b.get(i) == Some(&b'.') && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        let (precision, next) = take_number(b, i + 1);
+        spec.precision = precision;
+        i = next;
+    }
+    let tail = &b[i..];
+    if let Some(rest) = tail.strip_prefix(b"r") {
+        let len = if matches!(rest.first(), Some(b'x' | b'h')) {
+            2
+        } else {
+            1
+        };
+        return Err(FormatError {
+            offset: at,
+            message: format!(
+                "printf conversion '{}' (buffer) is not supported",
+                &fmt[at..i + len]
+            ),
+        });
+    }
+    if let Some(&conv @ (b's' | b'c')) = tail.first() {
+        spec.conv = conv as char;
+        return Ok(Some((spec, i + 1)));
+    }
+    for length in LENGTHS {
+        let Some(&conv) = tail.get(length.len()) else {
+            continue;
+        };
+        if tail.starts_with(length.as_bytes()) && b"duoxXp".contains(&conv) {
+            spec.length = length.to_string();
+            spec.conv = conv as char;
+            return Ok(Some((spec, i + length.len() + 1)));
+        }
+    }
+    Ok(None)
+}
+
+/// The text before a conversion goes through C's printf in bpftrace: `%%` prints `%`, and
+/// any other `%` would read a missing argument, so it is an error here.
+fn unescape_before_conversion(text: &str, base: usize) -> Result<String, FormatError> {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some((_, '%')) => out.push('%'),
+            Some((_, other)) => {
+                return Err(FormatError {
+                    offset: base + at,
+                    message: format!("invalid printf conversion '%{other}'"),
+                })
+            }
+            None => {
+                return Err(FormatError {
+                    offset: base + at,
+                    message: "'%' right before a conversion makes it literal text".into(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn take_number(b: &[u8], mut i: usize) -> (Option<usize>, usize) {
+    let mut n: Option<usize> = None;
+    while let Some(d) = b.get(i).filter(|d| d.is_ascii_digit()) {
+        let v = (d - b'0') as usize;
+        n = Some(n.unwrap_or(0).saturating_mul(10).saturating_add(v));
+        i += 1;
+    }
+    (n, i)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn convs(fmt: &str) -> Vec<ConvSpec> {
+        PrintfFormat::parse(fmt)
+            .unwrap()
+            .conversions()
+            .cloned()
+            .collect()
+    }
+
     #[test]
     fn parses_tcpaccept_formats() {
         let f = PrintfFormat::parse("%-6d %-14s %%\n").unwrap();
         let convs: Vec<_> = f.conversions().collect();
         assert_eq!(convs.len(), 2);
-        assert_eq!((convs[0].left, convs[0].width, convs[0].conv), (true, Some(6), 'd'));
+        assert_eq!(
+            (convs[0].left, convs[0].width, convs[0].conv),
+            (true, Some(6), 'd')
+        );
         assert_eq!(convs[1].arg_class(), ArgClass::String);
-        assert_eq!(f.pieces.last(), Some(&Piece::Literal(" %\n".into())));
+        // bpftrace 0.17 prints the text after the last conversion unprocessed:
+        // `bpftrace -e 'BEGIN { printf("%d %%\n", 1); exit(); }'` prints `1 %%`.
+        assert_eq!(f.pieces.last(), Some(&Piece::Literal(" %%\n".into())));
     }
 
     #[test]
-    fn rejects_unknown_conversion() {
-        let e = PrintfFormat::parse("ab %q").unwrap_err();
+    fn percent_before_a_conversion_is_unescaped() {
+        let f = PrintfFormat::parse("%%|%o\n").unwrap();
+        assert_eq!(f.pieces[0], Piece::Literal("%|".into()));
+    }
+
+    #[test]
+    fn flags_width_precision_length() {
+        let c = &convs("%-05.3lld")[0];
+        assert!(c.left && c.zero);
+        assert_eq!(
+            (c.width, c.precision, c.length.as_str(), c.conv),
+            (Some(5), Some(3), "ll", 'd')
+        );
+        let c = &convs("%0d")[0];
+        assert!(c.zero);
+        assert_eq!(c.width, None);
+        assert_eq!(convs("%hhx%hu%jd%zu%tX%lp%c").len(), 7);
+    }
+
+    #[test]
+    fn non_conversions_after_the_last_conversion_stay_literal() {
+        // `bpftrace -e 'BEGIN { printf("%5%|x\n"); exit(); }'` prints `%5%|x`.
+        let f = PrintfFormat::parse("%5%|x\n").unwrap();
+        assert_eq!(f.pieces, vec![Piece::Literal("%5%|x\n".into())]);
+        // `%i` and `%+d` are not conversions to bpftrace 0.17 ("Too many arguments").
+        assert_eq!(convs("%i %+d % d %#x").len(), 0);
+    }
+
+    #[test]
+    fn rejects_stray_percent_before_a_conversion() {
+        let e = PrintfFormat::parse("ab %q %d").unwrap_err();
         assert_eq!(e.offset, 3);
+        let e = PrintfFormat::parse("%%%%%d").unwrap();
+        assert_eq!(e.pieces[0], Piece::Literal("%%".into()));
+        assert!(PrintfFormat::parse("x%%d").is_err());
+        assert!(PrintfFormat::parse("%rx").is_err());
     }
 }

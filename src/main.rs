@@ -1,3 +1,135 @@
-fn main() {
-    println!("rbt: not yet wired");
+//! `rbt`: command line front door. Parses flags (bpftrace-compatible where bpftrace has
+//! the flag), runs the pipeline stage by stage, and renders every error once, here.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, ValueEnum};
+use rbt::output::{BufferMode, OutputFormat, Printer};
+use rbt::{btf, codegen, diag, parser, runtime, sema};
+
+#[derive(Parser, Debug)]
+#[command(name = "rbt", version, about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM")]
+struct Cli {
+    /// Script file to run (bpftrace dialect)
+    #[arg(value_name = "FILE", required_unless_present = "program", conflicts_with = "program")]
+    file: Option<PathBuf>,
+    /// Program text to run instead of a file
+    #[arg(short = 'e', value_name = "PROGRAM")]
+    program: Option<String>,
+    /// Print a compiler stage and exit: `ast` or `codegen`
+    #[arg(short = 'd', value_name = "STAGE")]
+    debug: Option<DebugStage>,
+    /// Write output to FILE instead of stdout
+    #[arg(short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Output format
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text")]
+    format: Format,
+    /// Output buffering: none, line or full
+    #[arg(short = 'B', value_name = "MODE")]
+    buffering: Option<Buffering>,
+    /// Keep messages quiet (no "Attaching N probes...")
+    #[arg(short = 'q')]
+    quiet: bool,
+    /// Only trace events of this process id
+    #[arg(short = 'p', value_name = "PID")]
+    pid: Option<u32>,
+    /// Run CMD, trace while it runs, exit when it exits
+    #[arg(short = 'c', value_name = "CMD")]
+    command: Option<String>,
+    /// Load and verify every program, attach nothing, exit
+    #[arg(long = "dry-run")]
+    dry_run: bool,
+    /// Kernel BTF to read types from
+    #[arg(long = "btf", value_name = "FILE", default_value = "/sys/kernel/btf/vmlinux")]
+    btf: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum DebugStage {
+    Ast,
+    Codegen,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Buffering {
+    None,
+    Line,
+    Full,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprint!("{message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the pipeline; an `Err` is the complete text to print on stderr.
+fn run(cli: Cli) -> Result<(), String> {
+    let (name, src) = match (&cli.file, &cli.program) {
+        (Some(path), _) => {
+            let name = path.display().to_string();
+            let bytes = std::fs::read(path).map_err(|e| format!("rbt: {name}: {e}\n"))?;
+            let src = String::from_utf8(bytes)
+                .map_err(|e| format!("rbt: {name}: not a text file (invalid UTF-8 at byte {})\n", e.utf8_error().valid_up_to()))?;
+            (name, src)
+        }
+        (None, Some(program)) => ("stdin".to_string(), program.clone()),
+        (None, None) => unreachable!("clap requires FILE or -e"),
+    };
+    let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
+
+    let ast = parser::parse(&src).map_err(errors)?;
+    if let Some(DebugStage::Ast) = cli.debug {
+        print!("{}", parser::dump(&ast));
+        return Ok(());
+    }
+    let btf = btf::Btf::load(&cli.btf).map_err(|e| format!("rbt: {e}\n"))?;
+    let typed = sema::analyze(&ast, &btf).map_err(errors)?;
+    let options = codegen::CompileOptions { pid_filter: cli.pid };
+    let compiled = codegen::compile(&typed, &options).map_err(errors)?;
+    if let Some(DebugStage::Codegen) = cli.debug {
+        print!("{}", codegen::disasm(&compiled, &src));
+        return Ok(());
+    }
+
+    let format = match cli.format {
+        Format::Text => OutputFormat::Text,
+        Format::Json => OutputFormat::Json,
+    };
+    let writer: Box<dyn std::io::Write> = match &cli.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let buffering = match cli.buffering {
+        Some(Buffering::None) => BufferMode::None,
+        Some(Buffering::Line) => BufferMode::Line,
+        Some(Buffering::Full) => BufferMode::Full,
+        None => BufferMode::default(),
+    };
+    let mut printer = Printer::new(writer, format);
+    printer.set_buffer_mode(buffering);
+    let options = runtime::RunOptions { dry_run: cli.dry_run, command: cli.command.clone() };
+    runtime::run(&compiled, &options, &mut printer).map_err(|e| format!("rbt: {e}\n"))
 }

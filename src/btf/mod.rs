@@ -1,1 +1,218 @@
 //! Kernel types from BTF (`/sys/kernel/btf/vmlinux`), indexed once, looked up by name.
+//!
+//! The blob is validated completely at load (header, every record in bounds, string
+//! offsets, referenced type ids, typedef chains), so every query afterwards is total:
+//! no panics, no loops, on any input.
+
+mod error;
+mod index;
+mod names;
+mod parse;
+mod query;
+mod raw;
+
+use std::ops::Range;
+use std::path::Path;
+
+pub use error::BtfError;
+use index::{NameIndex, Ns};
+use raw::RawType;
+
+/// A BTF type id; 0 (the default) is `void`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TypeId(pub u32);
+
+impl TypeId {
+    pub const VOID: TypeId = TypeId(0);
+}
+
+/// What a type is, after typedefs and qualifiers are stripped (see [`Btf::kind`]).
+/// Ids inside (pointer target, array element) are as written, not resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TypeKind {
+    Void,
+    Int {
+        size: u32,
+        signed: bool,
+        /// Declared `char` (BTF_INT_CHAR): printed as a character by bpftrace.
+        is_char: bool,
+        /// Declared `_Bool` (BTF_INT_BOOL).
+        is_bool: bool,
+    },
+    Ptr {
+        target: TypeId,
+    },
+    Array {
+        elem: TypeId,
+        len: u32,
+    },
+    Struct {
+        size: u32,
+    },
+    Union {
+        size: u32,
+    },
+    /// ENUM and ENUM64 alike.
+    Enum {
+        size: u32,
+        signed: bool,
+    },
+    Float {
+        size: u32,
+    },
+    /// A function (kprobe target); its signature is the FuncProto it points to.
+    Func,
+    FuncProto,
+    /// Forward declaration of a struct (or a union) with no definition in this BTF.
+    Fwd {
+        union: bool,
+    },
+    Var,
+    Datasec,
+    DeclTag,
+}
+
+/// A field of a struct or union, found by name (see [`Btf::member`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    pub type_id: TypeId,
+    /// From the start of the aggregate searched, including enclosing anonymous members.
+    pub bit_offset: u32,
+    /// Some(width) for bitfields.
+    pub bitfield_size: Option<u32>,
+}
+
+/// Parsed, validated and indexed BTF.
+pub struct Btf {
+    /// The whole file; the type and string sections are ranges of it.
+    blob: Vec<u8>,
+    type_range: Range<usize>,
+    str_range: Range<usize>,
+    types: Vec<RawType>,
+    index: NameIndex,
+    ptr_size: u32,
+}
+
+impl Btf {
+    /// Read and index a raw BTF file (`/sys/kernel/btf/vmlinux` or a `bpftool btf dump
+    /// ... format raw`-compatible blob). Errors name the file.
+    pub fn load(path: &Path) -> Result<Btf, BtfError> {
+        let bytes = std::fs::read(path).map_err(|source| BtfError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Btf::from_bytes(bytes).map_err(|e| e.in_file(path))
+    }
+
+    /// Validate and index a raw BTF blob.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Btf, BtfError> {
+        let parsed = parse::parse(&bytes)?;
+        let index = NameIndex::build(&parsed.types, &bytes[parsed.str_range.clone()]);
+        let mut btf = Btf {
+            blob: bytes,
+            type_range: parsed.type_range,
+            str_range: parsed.str_range,
+            types: parsed.types,
+            index,
+            ptr_size: 8,
+        };
+        // BTF has no pointer size; the target's `long` tells it (4 on 32-bit kernels).
+        if let Some(long) = btf.lookup(Ns::Plain, "long unsigned int") {
+            if let Some(size) = btf.size_of(long) {
+                btf.ptr_size = size;
+            }
+        }
+        Ok(btf)
+    }
+
+    /// Number of type ids, including void: valid ids are `0..type_count()`.
+    pub fn type_count(&self) -> u32 {
+        self.types.len() as u32
+    }
+
+    /// Look a type up by its C spelling: "struct sock", "union bpf_attr", "enum
+    /// bpf_map_type", or a plain name for a typedef, integer or float ("u32", "__be16",
+    /// "unsigned int"). A struct/union with only a forward declaration returns the Fwd.
+    pub fn find_type(&self, name: &str) -> Option<TypeId> {
+        let name = name.trim();
+        if let Some(tag) = name.strip_prefix("struct ") {
+            let tag = tag.trim_start();
+            self.lookup(Ns::Struct, tag)
+                .or_else(|| self.lookup(Ns::FwdStruct, tag))
+        } else if let Some(tag) = name.strip_prefix("union ") {
+            let tag = tag.trim_start();
+            self.lookup(Ns::Union, tag)
+                .or_else(|| self.lookup(Ns::FwdUnion, tag))
+        } else if let Some(tag) = name.strip_prefix("enum ") {
+            self.lookup(Ns::Enum, tag.trim_start())
+        } else {
+            self.lookup(Ns::Plain, name)
+                .or_else(|| self.lookup(Ns::Plain, dwarf_int_name(name)?))
+        }
+    }
+
+    fn lookup(&self, ns: Ns, name: &str) -> Option<TypeId> {
+        self.index.get(ns, name, &self.types, self.strings())
+    }
+
+    /// A kernel function (BTF_KIND_FUNC) by name: does a kprobe target exist, and
+    /// what is its signature.
+    pub fn find_func(&self, name: &str) -> Option<TypeId> {
+        self.lookup(Ns::Func, name)
+    }
+
+    /// The raw BTF name of a type ("" for anonymous ones and for void/pointers/...).
+    pub fn type_name(&self, id: TypeId) -> &str {
+        match self.raw(id) {
+            Some(t) => self.str_at(t.name_off),
+            None => "",
+        }
+    }
+
+    fn raw(&self, id: TypeId) -> Option<&RawType> {
+        self.types.get(id.0 as usize)
+    }
+
+    /// The i-th 32-bit word of a type's trailing records.
+    fn word(&self, t: &RawType, i: usize) -> u32 {
+        let data = self.blob.get(self.type_range.clone()).unwrap_or_default();
+        raw::u32_at(data, t.data as usize + 4 * i)
+    }
+
+    fn strings(&self) -> &[u8] {
+        self.blob.get(self.str_range.clone()).unwrap_or_default()
+    }
+
+    fn str_at(&self, off: u32) -> &str {
+        index::str_at(self.strings(), off)
+    }
+}
+
+/// BTF names integers as DWARF spells them ("short unsigned int"); map the usual C
+/// spellings onto those so `find_type("unsigned short")` works.
+fn dwarf_int_name(c: &str) -> Option<&'static str> {
+    let words: Vec<&str> = c.split_whitespace().collect();
+    Some(match words.as_slice() {
+        ["unsigned"] => "unsigned int",
+        ["signed"] | ["signed", "int"] => "int",
+        ["short"] | ["signed", "short"] | ["short", "signed"] => "short int",
+        ["unsigned", "short"] | ["unsigned", "short", "int"] => "short unsigned int",
+        ["long"] | ["signed", "long"] => "long int",
+        ["unsigned", "long"] | ["unsigned", "long", "int"] => "long unsigned int",
+        ["long", "long"] | ["signed", "long", "long"] => "long long int",
+        ["unsigned", "long", "long"] | ["unsigned", "long", "long", "int"] => {
+            "long long unsigned int"
+        }
+        _ => return None,
+    })
+}
+
+impl std::fmt::Debug for Btf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Btf")
+            .field("types", &self.types.len())
+            .field("bytes", &self.blob.len())
+            .finish()
+    }
+}

@@ -1,11 +1,25 @@
 //! Codegen: lower each typed probe to eBPF instructions, plus the maps and the event
 //! layouts the runtime needs. No LLVM: instructions are built directly (like ply).
 
+mod builder;
+mod disasm;
+mod expr;
 pub mod insn;
+mod lower;
+
+pub use disasm::disasm;
+pub use lower::compile;
 
 use crate::ast::AttachPoint;
 use crate::event::EventCatalog;
 use insn::Insn;
+
+/// Code generation choices from the command line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// `-p PID`: every probe except BEGIN/END returns early unless the current process is PID.
+    pub pid_filter: Option<u32>,
+}
 
 /// What the runtime gets from codegen: everything needed to load, attach and decode.
 #[derive(Clone, Debug)]
@@ -37,7 +51,8 @@ pub struct ProgramCode {
     /// The attach points of the probe this program implements (bpftrace counts each one).
     pub attach_points: Vec<AttachPoint>,
     pub insns: Vec<Insn>,
-    /// `(first instruction index, source line)` for each block of instructions, for `-d codegen`.
+    /// `(first instruction index, byte offset in the script of the statement it implements)`
+    /// for each block of instructions; `disasm` turns offsets into source lines.
     pub lines: Vec<(usize, u32)>,
 }
 

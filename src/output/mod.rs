@@ -1,1 +1,229 @@
-//! Output: decode event records and print them exactly like bpftrace (text and JSON).
+//! Output: decode event records and print them exactly like bpftrace 0.17 (text and JSON).
+//!
+//! What bpftrace 0.17 prints, measured on the development host:
+//! - text: `Attaching 1 probe...` / `Attaching N probes...`, `Lost N events`, printf and
+//!   time messages as they are (no newline added), and `"\n\n"` on stdout at exit (after
+//!   `exit()` and after Ctrl-C, also with `-f json`);
+//! - JSON: one line per message, `{"type": "printf", "data": "..."}` (see [`json`]).
+//!
+//! Buffering follows bpftrace's `-B`: line-buffered stdout by default (whether or not it is
+//! a tty), and because bpftrace ends its JSON lines and announcements with `std::endl`,
+//! those are flushed even under `-B full`.
+
+mod inet;
+mod json;
+mod printf;
+mod sink;
+mod time;
+
+use std::io::{self, BufWriter, Write};
+
+use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
+
+pub use inet::ntop;
+pub use printf::{render, Arg};
+pub use time::strftime;
+
+/// `-f text|json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `-B none|line|full`: when stdout is flushed, as glibc's `setvbuf` modes in bpftrace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BufferMode {
+    /// Every message is written at once.
+    None,
+    /// Flushed through the last newline of each message (bpftrace's default).
+    #[default]
+    Line,
+    /// Flushed when the 8 KiB buffer fills, at announcements, JSON lines and at exit.
+    Full,
+}
+
+/// What the runtime does after an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    Continue,
+    /// `exit()` ran: stop tracing (bpftrace ignores the events still queued), run END.
+    Exit,
+}
+
+/// glibc's `BUFSIZ`, the buffer bpftrace gives stdout.
+const BUFSIZ: usize = 8192;
+
+pub struct Printer {
+    out: BufWriter<Box<dyn Write>>,
+    format: OutputFormat,
+    buffer: BufferMode,
+}
+
+impl Printer {
+    pub fn new(out: Box<dyn Write>, format: OutputFormat) -> Printer {
+        Printer {
+            out: BufWriter::with_capacity(BUFSIZ, out),
+            format,
+            buffer: BufferMode::Line,
+        }
+    }
+
+    pub fn set_buffer_mode(&mut self, mode: BufferMode) {
+        self.buffer = mode;
+    }
+
+    /// `Attaching N probes...` (BEGIN and END count).
+    pub fn attached(&mut self, probes: usize) -> io::Result<()> {
+        let text = match self.format {
+            OutputFormat::Json => json::counter("attached_probes", "probes", probes as u64),
+            OutputFormat::Text if probes == 1 => b"Attaching 1 probe...\n".to_vec(),
+            OutputFormat::Text => format!("Attaching {probes} probes...\n").into_bytes(),
+        };
+        self.write(&text, true)
+    }
+
+    /// Decodes and prints one event record.
+    pub fn event(&mut self, catalog: &EventCatalog, record: &[u8]) -> io::Result<Flow> {
+        let Some(id) = record.get(..EVENT_ID_SIZE) else {
+            return Err(invalid(format!(
+                "event record of {} bytes is shorter than its {EVENT_ID_SIZE}-byte id",
+                record.len()
+            )));
+        };
+        let id = u64::from_le_bytes(id.try_into().expect("8 bytes"));
+        let kind = usize::try_from(id).ok().and_then(|i| catalog.events.get(i));
+        let Some(kind) = kind else {
+            return Err(invalid(format!(
+                "unknown event id {id} (the program has {} events)",
+                catalog.events.len()
+            )));
+        };
+        match kind {
+            EventKind::Printf { format, args } => {
+                if args.len() != format.conversions().count() {
+                    return Err(invalid(format!(
+                        "event {id}: {} arguments for {} printf conversions",
+                        args.len(),
+                        format.conversions().count()
+                    )));
+                }
+                let values = args
+                    .iter()
+                    .enumerate()
+                    .map(|(n, arg)| {
+                        let size = arg.value.size();
+                        let bytes = arg.offset.checked_add(size).and_then(|end| record.get(arg.offset..end));
+                        let bytes = bytes.ok_or_else(|| {
+                            invalid(format!(
+                                "event {id}: argument {n} ({size} bytes at offset {}) is outside the {}-byte record",
+                                arg.offset,
+                                record.len()
+                            ))
+                        })?;
+                        decode(id, n, arg.value, bytes)
+                    })
+                    .collect::<io::Result<Vec<Value>>>()?;
+                let args: Vec<Arg> = values.iter().map(Value::arg).collect();
+                let text = render(format, &args);
+                self.message("printf", &text)?;
+            }
+            EventKind::Time { format } => match time::format_now(format) {
+                Some(text) => self.message("time", text.as_bytes())?,
+                None => eprintln!("ERROR: strftime returned 0"),
+            },
+            EventKind::Exit => return Ok(Flow::Exit),
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// `Lost N events`: records the kernel could not queue.
+    pub fn lost(&mut self, count: u64) -> io::Result<()> {
+        let text = match self.format {
+            OutputFormat::Json => json::counter("lost_events", "events", count),
+            OutputFormat::Text => format!("Lost {count} events\n").into_bytes(),
+        };
+        self.write(&text, true)
+    }
+
+    /// What bpftrace prints when tracing ends (two newlines, in both formats); flushes.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.out.write_all(b"\n\n")?;
+        self.out.flush()
+    }
+
+    /// A printf or time message: as it is in text, one JSON line otherwise.
+    fn message(&mut self, kind: &str, text: &[u8]) -> io::Result<()> {
+        match self.format {
+            OutputFormat::Text => self.write(text, false),
+            OutputFormat::Json => self.write(&json::message(kind, text), true),
+        }
+    }
+
+    /// Writes `bytes`; `endl` marks bpftrace's `std::endl` messages, which flush in any mode.
+    fn write(&mut self, bytes: &[u8], endl: bool) -> io::Result<()> {
+        match self.buffer {
+            BufferMode::None => {
+                self.out.write_all(bytes)?;
+                self.out.flush()
+            }
+            BufferMode::Line => match bytes.iter().rposition(|&b| b == b'\n') {
+                Some(last) => {
+                    self.out.write_all(&bytes[..=last])?;
+                    self.out.flush()?;
+                    self.out.write_all(&bytes[last + 1..])
+                }
+                None => self.out.write_all(bytes),
+            },
+            BufferMode::Full => {
+                self.out.write_all(bytes)?;
+                if endl {
+                    self.out.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A decoded argument that owns what [`Arg`] borrows.
+enum Value {
+    Int(Arg<'static>),
+    Text(Vec<u8>),
+}
+
+impl Value {
+    fn arg(&self) -> Arg<'_> {
+        match self {
+            Value::Int(arg) => *arg,
+            Value::Text(bytes) => Arg::Str(bytes),
+        }
+    }
+}
+
+fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Value> {
+    Ok(match layout {
+        ValueLayout::Int {
+            size: 1 | 2 | 4 | 8,
+            signed,
+        } => Value::Int(Arg::int(bytes, signed)),
+        ValueLayout::Int { size, .. } => {
+            return Err(invalid(format!(
+                "event {id}: argument {n} is a {size}-byte integer"
+            )))
+        }
+        ValueLayout::Str { .. } => {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            Value::Text(bytes[..end].to_vec())
+        }
+        ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
+    })
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,230 @@
 //! Front end: preprocess (`#include`, `#define`, `#ifndef`...) then parse with nom.
+//!
+//! The grammar follows bpftrace's parser.yy (v0.17): operator precedence and
+//! associativity, casts, probes with attach points and predicates. Errors are
+//! recovered at statement and probe boundaries so one run reports several.
+
+mod dump;
+mod error;
+mod expr;
+mod headers;
+mod lex;
+mod preprocess;
+mod stmt;
+
+pub use dump::dump;
 
 use crate::ast::Program;
-use crate::diag::Diagnostic;
+use crate::diag::{Diagnostic, Span};
+use error::{words, PError, PResult};
+use preprocess::Macros;
+use std::cell::{Cell, RefCell};
+
+/// Reserved words: never identifiers in expressions.
+const KEYWORDS: &[&str] = &[
+    "if", "else", "while", "return", "unroll", "for", "break", "continue", "struct", "union",
+    "enum",
+];
+
+/// Builtin variables (bpftrace's lexer `builtin` and `call_and_builtin` classes).
+const BUILTINS: &[&str] = &[
+    "args", "cgroup", "comm", "cpid", "numaid", "cpu", "ctx", "curtask", "elapsed", "func", "gid",
+    "jiffies", "nsecs", "pid", "probe", "rand", "retval", "tid", "uid", "username", "kstack",
+    "ustack",
+];
+
+/// Limit on nesting (parentheses, unary operators, blocks, `else if`) plus chained
+/// binary and postfix operators: deep enough for any real script, and it bounds the
+/// height of the AST so that later recursive passes cannot overflow their stacks.
+const MAX_DEPTH: usize = 128;
+
+/// At most this many diagnostics are reported; later ones are usually follow-ups.
+const MAX_DIAGS: usize = 20;
+
+pub fn is_builtin(name: &str) -> bool {
+    BUILTINS.contains(&name)
+        || ["arg", "sarg"].iter().any(|p| {
+            name.strip_prefix(p)
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        })
+}
+
+/// Stack for the parser thread: nesting up to [`MAX_DEPTH`] needs about 1.5 MiB in
+/// a debug build (nom's results make large frames), more than a test thread has.
+const PARSER_STACK: usize = 32 << 20;
 
 /// Parse a whole script. Diagnostics' spans are byte offsets into `src`.
 pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
-    let _ = src;
-    Err(vec![Diagnostic::error(Default::default(), "parser not implemented yet")])
+    // The recursive descent runs on its own thread so its depth never depends on
+    // the caller's stack; if no thread can be made, parse right here.
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("rbt-parser".into())
+            .stack_size(PARSER_STACK);
+        match worker.spawn_scoped(scope, || parse_here(src)) {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => parse_here(src),
+        }
+    })
+}
+
+fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
+    let pre = preprocess::run(src);
+    let shared = Shared {
+        macros: &pre.macros,
+        depth: Cell::new(0),
+        expanding: RefCell::new(Vec::new()),
+        diags: RefCell::new(Vec::new()),
+    };
+    let p = P {
+        text: &pre.text,
+        span_override: None,
+        macro_pos: None,
+        sh: &shared,
+    };
+    let program = p.program();
+    let mut diags = pre.diags;
+    diags.extend(shared.diags.into_inner());
+    if diags.is_empty() {
+        return Ok(program);
+    }
+    diags.sort_by_key(|d| d.span.start);
+    diags.dedup_by(|a, b| a.span == b.span);
+    diags.truncate(MAX_DIAGS);
+    Err(diags)
+}
+
+/// State shared by the parser of the script and of each macro body it expands.
+struct Shared<'s> {
+    macros: &'s Macros,
+    depth: Cell<usize>,
+    /// Macros being expanded: a macro is not expanded inside itself (as in C).
+    expanding: RefCell<Vec<String>>,
+    diags: RefCell<Vec<Diagnostic>>,
+}
+
+/// The parser over one text: the preprocessed script, or a macro body (then every
+/// node gets the span of the identifier that named the macro).
+struct P<'s> {
+    text: &'s str,
+    span_override: Option<Span>,
+    /// Inside a macro body: where in the script the macro was used.
+    macro_pos: Option<usize>,
+    sh: &'s Shared<'s>,
+}
+
+/// Decrements the nesting depth when a nested construct is done.
+struct DepthGuard<'a>(&'a Cell<usize>);
+
+impl Drop for DepthGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
+    }
+}
+
+impl<'s> P<'s> {
+    /// Byte offset of the remaining input `i` in this parser's text.
+    fn off(&self, i: &str) -> usize {
+        self.text.len().saturating_sub(i.len())
+    }
+
+    /// The span from where `start` begins to where `end` begins.
+    fn span(&self, start: &str, end: &str) -> Span {
+        self.span_override
+            .unwrap_or_else(|| Span::new(self.off(start), self.off(end)))
+    }
+
+    fn ws(&self, i: &'s str) -> PResult<'s, ()> {
+        lex::ws(i)
+    }
+
+    /// The punctuator that comes next, if any (ignoring whitespace and comments).
+    fn peek(&self, i: &'s str) -> Option<&'static str> {
+        lex::punct(lex::ws_lenient(i)).map(|(p, _)| p)
+    }
+
+    /// Expect punctuator `s`; returns its span.
+    fn sym(&self, i: &'s str, s: &'static str) -> PResult<'s, Span> {
+        let (i, ()) = self.ws(i)?;
+        match lex::punct(i) {
+            Some((p, rest)) if p == s => Ok((rest, self.span(i, rest))),
+            _ => PError::expected(i, s).backtrack(),
+        }
+    }
+
+    /// An identifier (any, keywords included) and its span.
+    fn name(&self, i: &'s str, what: &'static str) -> PResult<'s, (&'s str, Span)> {
+        let (i, ()) = self.ws(i)?;
+        match lex::ident(i) {
+            Some((name, rest)) => Ok((rest, (name, self.span(i, rest)))),
+            None => PError::expected(i, what).backtrack(),
+        }
+    }
+
+    fn enter(&self, i: &'s str) -> Result<DepthGuard<'s>, nom::Err<PError>> {
+        let d = self.sh.depth.get() + 1;
+        if d > MAX_DEPTH {
+            let len = lex::describe(i).2.max(1);
+            return PError::msg(
+                i,
+                len,
+                format!(
+                    "nested too deeply (the limit is {MAX_DEPTH} levels of expressions and blocks)"
+                ),
+            )
+            .fail();
+        }
+        self.sh.depth.set(d);
+        Ok(DepthGuard(&self.sh.depth))
+    }
+
+    /// Turn a parse error into a diagnostic pointing into the script.
+    fn to_diag(&self, e: PError) -> Diagnostic {
+        let at = self.text.len().saturating_sub(e.rest_len);
+        let rest = self.text.get(at..).unwrap_or("");
+        let (found, skip, len) = lex::describe(rest);
+        let span = e
+            .span
+            .or(self.span_override)
+            .unwrap_or_else(|| match e.len {
+                Some(len) => Span::new(at, at + len),
+                // At the end of the file, point just past the last token, not at a blank line.
+                None if found == "end of file" => {
+                    let end = self.text[..at].trim_end().len();
+                    Span::new(end, end)
+                }
+                None => Span::new(at + skip, at + skip + len),
+            });
+        let message = e.msg.unwrap_or_else(|| {
+            let expected: Vec<String> = e
+                .expected
+                .iter()
+                .map(|w| {
+                    if lex::punct(w).is_some_and(|(_, rest)| rest.is_empty()) {
+                        format!("'{w}'")
+                    } else {
+                        w.to_string()
+                    }
+                })
+                .collect();
+            let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+            match expected.is_empty() {
+                true => format!("syntax error: unexpected {found}"),
+                false => format!(
+                    "syntax error: unexpected {found}, expecting {}",
+                    words(&expected)
+                ),
+            }
+        });
+        let mut d = Diagnostic::error(span, message);
+        d.notes = e.notes;
+        d
+    }
+
+    fn record(&self, e: nom::Err<PError>) {
+        let d = self.to_diag(error::inner(e));
+        self.sh.diags.borrow_mut().push(d);
+    }
 }

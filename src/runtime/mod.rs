@@ -1,1 +1,13 @@
 //! Runtime: load programs and maps, attach, run BEGIN, poll the ring buffer, run END.
+
+mod attach;
+mod error;
+mod load;
+mod ringbuf;
+mod run;
+
+pub use attach::{Attacher, Attachment};
+pub use error::RuntimeError;
+pub use load::{kernel_prog_type, load, Loaded};
+pub use ringbuf::{Next, RingBuf};
+pub use run::{run, EventSink, RunOptions};

@@ -1,1 +1,170 @@
 //! Semantic analysis: resolve names and kernel types, type-check, produce the typed program.
+//!
+//! Typing follows bpftrace 0.17: a `$variable` takes the type of its first assignment and
+//! later assignments must be compatible (integers of any width convert to the variable's
+//! width); member accesses on kernel pointers are typed from BTF (`.` on a pointer is
+//! accepted like `->`); printf arguments are checked against the format. Every error is
+//! collected with its span, so one run reports them all.
+
+mod expr;
+mod kernel;
+mod stmt;
+pub mod typed;
+
+pub use typed::*;
+
+use crate::ast::{self, ProbeKind, Span};
+use crate::btf::{Btf, TypeId};
+use crate::diag::Diagnostic;
+use std::collections::HashMap;
+
+/// Type-check a parsed program against the kernel's types.
+pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
+    let mut a = Analyzer {
+        btf,
+        diags: Vec::new(),
+    };
+    let probes: Vec<_> = program.probes.iter().filter_map(|p| a.probe(p)).collect();
+    if a.diags.is_empty() {
+        Ok(TypedProgram { probes })
+    } else {
+        Err(a.diags)
+    }
+}
+
+struct Analyzer<'a> {
+    btf: &'a Btf,
+    diags: Vec<Diagnostic>,
+}
+
+/// Per-probe state: what the context offers and the variables seen so far.
+struct ProbeCx {
+    kind: ProbeKind,
+    /// `struct trace_event_raw_<event>` for tracepoint probes: the type of `args`.
+    args: Option<TypeId>,
+    vars: Vec<Var>,
+    by_name: HashMap<String, VarId>,
+}
+
+impl Analyzer<'_> {
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.diags.push(Diagnostic::error(span, message));
+    }
+
+    fn probe(&mut self, probe: &ast::Probe) -> Option<TypedProbe> {
+        let first = probe.attach_points.first()?;
+        let kind = first.kind;
+        let errors_before = self.diags.len();
+        let mut args = None;
+        for ap in &probe.attach_points {
+            if ap.kind != kind {
+                self.error(
+                    ap.span,
+                    format!(
+                        "mixing '{}' with '{}' in one probe is not supported yet; write two probes",
+                        ap.name(),
+                        first.name()
+                    ),
+                );
+                continue;
+            }
+            self.check_attach_point(ap, &mut args);
+        }
+        let mut cx = ProbeCx {
+            kind,
+            args,
+            vars: Vec::new(),
+            by_name: HashMap::new(),
+        };
+        let predicate = probe.predicate.as_ref().and_then(|p| {
+            let e = self.expr(&mut cx, p)?;
+            self.expect_scalar(&e, "a predicate")?;
+            Some(e)
+        });
+        let body = self.block(&mut cx, &probe.body);
+        if self.diags.len() > errors_before {
+            return None;
+        }
+        Some(TypedProbe {
+            kind,
+            attach_points: probe.attach_points.clone(),
+            predicate,
+            body,
+            vars: cx.vars,
+            span: probe.span,
+        })
+    }
+
+    /// Check that the kernel has what the attach point names; for tracepoints, find the
+    /// record type that `args` reads.
+    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<TypeId>) {
+        if ap.target.iter().any(|t| t.contains('*') || t.contains('?')) {
+            self.error(
+                ap.span,
+                format!("wildcards in '{}' are not supported yet", ap.name()),
+            );
+            return;
+        }
+        match ap.kind {
+            ProbeKind::Begin | ProbeKind::End => {}
+            ProbeKind::Kprobe | ProbeKind::Kretprobe => {
+                let func = ap.target.first().map(String::as_str).unwrap_or("");
+                if ap.target.len() != 1 {
+                    self.error(
+                        ap.span,
+                        format!("expected '{}:<function>'", kind_name(ap.kind)),
+                    );
+                } else if self.btf.find_func(func).is_none() {
+                    self.error(ap.span, format!("kernel function '{func}' not found"));
+                }
+            }
+            ProbeKind::Tracepoint => {
+                let [category, event] = ap.target.as_slice() else {
+                    self.error(ap.span, "expected 'tracepoint:<category>:<event>'");
+                    return;
+                };
+                let record = format!("struct trace_event_raw_{event}");
+                match self.btf.find_type(&record) {
+                    None => self.error(
+                        ap.span,
+                        format!(
+                            "tracepoint '{category}:{event}' not found: kernel BTF has no '{record}'"
+                        ),
+                    ),
+                    Some(id) => match *args {
+                        Some(prev) if prev != id => self.error(
+                            ap.span,
+                            "tracepoints with different argument records in one probe are not supported yet",
+                        ),
+                        _ => *args = Some(id),
+                    },
+                }
+            }
+        }
+    }
+
+    fn expect_scalar(&mut self, e: &TExpr, what: &str) -> Option<()> {
+        if e.ty.is_scalar() {
+            Some(())
+        } else {
+            self.error(
+                e.span,
+                format!(
+                    "{what} must be an integer or a pointer, not '{}'",
+                    e.ty.describe()
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn kind_name(kind: ProbeKind) -> &'static str {
+    match kind {
+        ProbeKind::Begin => "BEGIN",
+        ProbeKind::End => "END",
+        ProbeKind::Kprobe => "kprobe",
+        ProbeKind::Kretprobe => "kretprobe",
+        ProbeKind::Tracepoint => "tracepoint",
+    }
+}

@@ -1,0 +1,140 @@
+//! The on-disk encoding (include/uapi/linux/btf.h): kind numbers, record sizes, and
+//! bounds-checked little-endian reads.
+
+pub(super) const KIND_INT: u8 = 1;
+pub(super) const KIND_PTR: u8 = 2;
+pub(super) const KIND_ARRAY: u8 = 3;
+pub(super) const KIND_STRUCT: u8 = 4;
+pub(super) const KIND_UNION: u8 = 5;
+pub(super) const KIND_ENUM: u8 = 6;
+pub(super) const KIND_FWD: u8 = 7;
+pub(super) const KIND_TYPEDEF: u8 = 8;
+pub(super) const KIND_VOLATILE: u8 = 9;
+pub(super) const KIND_CONST: u8 = 10;
+pub(super) const KIND_RESTRICT: u8 = 11;
+pub(super) const KIND_FUNC: u8 = 12;
+pub(super) const KIND_FUNC_PROTO: u8 = 13;
+pub(super) const KIND_VAR: u8 = 14;
+pub(super) const KIND_DATASEC: u8 = 15;
+pub(super) const KIND_FLOAT: u8 = 16;
+pub(super) const KIND_DECL_TAG: u8 = 17;
+pub(super) const KIND_TYPE_TAG: u8 = 18;
+pub(super) const KIND_ENUM64: u8 = 19;
+
+/// `struct btf_type`: name_off, info, size-or-type.
+pub(super) const TYPE_HEADER_LEN: usize = 12;
+/// `struct btf_member` / `btf_var_secinfo` / `btf_enum64` / `btf_array`.
+pub(super) const REC12: usize = 12;
+/// `struct btf_enum` / `btf_param`.
+pub(super) const REC8: usize = 8;
+
+/// BTF_INT_ENCODING bits.
+pub(super) const INT_SIGNED: u32 = 1;
+pub(super) const INT_CHAR: u32 = 2;
+pub(super) const INT_BOOL: u32 = 4;
+
+/// Bound on typedef/const/array/anonymous-member chains, like the kernel's
+/// MAX_RESOLVE_DEPTH: deeper (or cyclic) chains are rejected or cut off, never looped on.
+pub(super) const MAX_DEPTH: usize = 32;
+
+/// One type record, fixed part decoded; `data` is where its trailing records start
+/// inside the type section.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RawType {
+    pub name_off: u32,
+    pub info: u32,
+    /// `size` for int/struct/union/enum/float/datasec, `type` for everything else.
+    pub size_or_type: u32,
+    pub data: u32,
+}
+
+impl RawType {
+    /// Type id 0: `void`.
+    pub const VOID: RawType = RawType {
+        name_off: 0,
+        info: 0,
+        size_or_type: 0,
+        data: 0,
+    };
+
+    #[inline]
+    pub fn kind(&self) -> u8 {
+        ((self.info >> 24) & 0x1f) as u8
+    }
+
+    #[inline]
+    pub fn vlen(&self) -> usize {
+        (self.info & 0xffff) as usize
+    }
+
+    #[inline]
+    pub fn kind_flag(&self) -> bool {
+        self.info >> 31 == 1
+    }
+
+    /// Bytes of trailing records after the 12-byte header, or None for an unknown kind.
+    pub fn trailing_len(&self) -> Option<usize> {
+        let vlen = self.vlen();
+        Some(match self.kind() {
+            KIND_INT | KIND_VAR | KIND_DECL_TAG => 4,
+            KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+            | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
+            KIND_ARRAY => REC12,
+            KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => REC12 * vlen,
+            KIND_ENUM | KIND_FUNC_PROTO => REC8 * vlen,
+            _ => return None,
+        })
+    }
+
+    /// typedef/const/volatile/restrict/type_tag: names another type without changing it.
+    pub fn is_modifier(&self) -> bool {
+        matches!(
+            self.kind(),
+            KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG
+        )
+    }
+}
+
+/// Little-endian u32 at `off`; 0 when out of bounds (validation rules that out, so a 0
+/// here means a bug, not a panic).
+#[inline]
+pub(super) fn u32_at(data: &[u8], off: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(s) = off.checked_add(4).and_then(|end| data.get(off..end)) {
+        b.copy_from_slice(s);
+    }
+    u32::from_le_bytes(b)
+}
+
+pub(super) fn u16_at(data: &[u8], off: usize) -> u16 {
+    let mut b = [0u8; 2];
+    if let Some(s) = off.checked_add(2).and_then(|end| data.get(off..end)) {
+        b.copy_from_slice(s);
+    }
+    u16::from_le_bytes(b)
+}
+
+pub(super) fn kind_name(kind: u8) -> &'static str {
+    match kind {
+        KIND_INT => "INT",
+        KIND_PTR => "PTR",
+        KIND_ARRAY => "ARRAY",
+        KIND_STRUCT => "STRUCT",
+        KIND_UNION => "UNION",
+        KIND_ENUM => "ENUM",
+        KIND_FWD => "FWD",
+        KIND_TYPEDEF => "TYPEDEF",
+        KIND_VOLATILE => "VOLATILE",
+        KIND_CONST => "CONST",
+        KIND_RESTRICT => "RESTRICT",
+        KIND_FUNC => "FUNC",
+        KIND_FUNC_PROTO => "FUNC_PROTO",
+        KIND_VAR => "VAR",
+        KIND_DATASEC => "DATASEC",
+        KIND_FLOAT => "FLOAT",
+        KIND_DECL_TAG => "DECL_TAG",
+        KIND_TYPE_TAG => "TYPE_TAG",
+        KIND_ENUM64 => "ENUM64",
+        _ => "UNKNOWN",
+    }
+}

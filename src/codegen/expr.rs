@@ -1,0 +1,488 @@
+//! Expressions. Scalars are computed into r0 (spilling the left operand of a binary
+//! operator to a stack temporary when the right one calls helpers, which clobber r0-r5);
+//! integers are kept widened to 64 bits by their signedness. Conditions compile to
+//! jumps (short-circuit `&&`/`||`). Strings and inet values are written straight into
+//! their destination on the stack.
+
+use super::builder::*;
+use super::insn::{helper, *};
+use super::lower::Gen;
+use crate::ast::{BinOp, UnaryOp};
+use crate::sema::{Base, Bitfield, Builtin, Place, TExpr, TExprKind, Type};
+
+/// x86-64 `struct pt_regs` offsets: `ax` (return value) and the argument registers.
+const PT_REGS_AX: i16 = 80;
+const PT_REGS_ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+
+impl Gen<'_> {
+    /// Compute scalar `e` into r0.
+    pub fn scalar(&mut self, e: &TExpr) {
+        if self.simple(e, R0) {
+            return;
+        }
+        match &e.kind {
+            TExprKind::Builtin(b) => self.builtin(*b),
+            TExprKind::Load { place, bitfield } => {
+                let mark = self.b.mark();
+                let size = bitfield.map_or(e.ty.size() as u32, |bf| bf.bytes);
+                let tmp = self.b.alloc(8);
+                self.read_memory(place, tmp.off, size);
+                self.b.ldx(Size::of(size), R0, R_FP, tmp.off);
+                self.b.release(mark);
+                self.finish_load(R0, &e.ty, *bitfield);
+            }
+            TExprKind::Unary { op, expr } => match op {
+                UnaryOp::Neg => {
+                    self.scalar(expr);
+                    self.b.neg(R0);
+                }
+                UnaryOp::BitNot => {
+                    self.scalar(expr);
+                    self.b.alu_imm(BPF_XOR, R0, -1);
+                }
+                _ => self.cond_value(e),
+            },
+            TExprKind::Binary { op, lhs, rhs } => match op {
+                BinOp::Eq
+                | BinOp::Ne
+                | BinOp::Lt
+                | BinOp::Le
+                | BinOp::Gt
+                | BinOp::Ge
+                | BinOp::LogicalAnd
+                | BinOp::LogicalOr => self.cond_value(e),
+                _ => {
+                    let alu = alu_op(*op, lhs.ty.is_signed());
+                    self.scalar(lhs);
+                    match const_imm(rhs) {
+                        Some(imm) => self.b.alu_imm(alu, R0, imm),
+                        None => {
+                            self.rhs_to_r1(rhs);
+                            self.b.alu(alu, R0, R1);
+                        }
+                    }
+                }
+            },
+            TExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let else_label = self.b.label();
+                let end = self.b.label();
+                self.branch(cond, else_label, false);
+                self.scalar(then);
+                self.b.ja(end);
+                self.b.bind(else_label);
+                self.scalar(otherwise);
+                self.b.bind(end);
+            }
+            TExprKind::Cast(inner) => {
+                self.scalar(inner);
+                if let Type::Int { size, signed } = e.ty {
+                    self.normalize(R0, size as u32, signed);
+                }
+            }
+            TExprKind::Bswap(inner) => {
+                self.scalar(inner);
+                // BPF_END zero-extends the swapped bytes; only signed values need widening.
+                let size = inner.ty.size() as u32;
+                if size > 1 {
+                    self.b.swap_to_be(R0, size as i32 * 8);
+                    if inner.ty.is_signed() {
+                        self.normalize(R0, size, true);
+                    }
+                }
+            }
+            TExprKind::Int(_) | TExprKind::Var(_) => unreachable!("simple expressions"),
+            TExprKind::Str(_) | TExprKind::InMemory(_) | TExprKind::Ntop(_) => {
+                unreachable!("sema only gives scalar contexts scalar expressions")
+            }
+        }
+    }
+
+    /// Emit `e` straight into `reg` if it needs no helper call and no temporary:
+    /// constants, variables, and context reads.
+    fn simple(&mut self, e: &TExpr, reg: Reg) -> bool {
+        match &e.kind {
+            TExprKind::Int(v) => self.b.load_const(reg, *v),
+            TExprKind::Var(id) if e.ty.is_scalar() => {
+                self.b.ldx(Size::DW, reg, R_FP, self.vars[id.0].off)
+            }
+            TExprKind::Builtin(Builtin::Retval) => self.b.ldx(Size::DW, reg, R_CTX, PT_REGS_AX),
+            TExprKind::Builtin(Builtin::Arg(n)) => {
+                self.b.ldx(Size::DW, reg, R_CTX, PT_REGS_ARGS[*n as usize])
+            }
+            TExprKind::Load {
+                place:
+                    Place {
+                        base: Base::Ctx,
+                        offset,
+                    },
+                bitfield,
+            } => {
+                let size = bitfield.map_or(e.ty.size() as u32, |bf| bf.bytes);
+                self.b.ldx(Size::of(size), reg, R_CTX, *offset as i16);
+                self.finish_load(reg, &e.ty, *bitfield);
+            }
+            _ => return false,
+        }
+        true
+    }
+
+    /// r1 = `rhs`, keeping r0 (the left operand) intact.
+    fn rhs_to_r1(&mut self, rhs: &TExpr) {
+        if self.simple(rhs, R1) {
+            return;
+        }
+        let mark = self.b.mark();
+        let spill = self.b.alloc(8);
+        self.b.stx(Size::DW, R_FP, spill.off, R0);
+        self.scalar(rhs);
+        self.b.mov(R1, R0);
+        self.b.ldx(Size::DW, R0, R_FP, spill.off);
+        self.b.release(mark);
+    }
+
+    fn builtin(&mut self, b: Builtin) {
+        match b {
+            Builtin::Pid | Builtin::Tid => {
+                self.b.call(helper::GET_CURRENT_PID_TGID);
+                if b == Builtin::Pid {
+                    self.b.alu_imm(BPF_RSH, R0, 32);
+                } else {
+                    self.b.zext32(R0);
+                }
+            }
+            Builtin::Uid | Builtin::Gid => {
+                self.b.call(helper::GET_CURRENT_UID_GID);
+                if b == Builtin::Gid {
+                    self.b.alu_imm(BPF_RSH, R0, 32);
+                } else {
+                    self.b.zext32(R0);
+                }
+            }
+            Builtin::Nsecs => self.b.call(helper::KTIME_GET_NS),
+            Builtin::Cpu => self.b.call(helper::GET_SMP_PROCESSOR_ID),
+            Builtin::Retval | Builtin::Arg(_) => {
+                self.simple(
+                    &TExpr {
+                        kind: TExprKind::Builtin(b),
+                        ty: Type::U64,
+                        span: Default::default(),
+                    },
+                    R0,
+                );
+            }
+            Builtin::Comm => unreachable!("comm is a string"),
+        }
+    }
+
+    /// After loading the raw bytes of a scalar: extract the bitfield, widen to 64 bits.
+    fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
+        let Type::Int { size, signed } = *ty else {
+            return;
+        };
+        match bitfield {
+            // Loads zero-extend: only signed values need widening.
+            None if signed => self.normalize(reg, size as u32, true),
+            None => {}
+            Some(bf) => {
+                if signed {
+                    // Move the field to the top, then shift it down with sign extension.
+                    self.b
+                        .alu_imm(BPF_LSH, reg, (64 - bf.shift - bf.bits) as i32);
+                    self.b.alu_imm(BPF_ARSH, reg, (64 - bf.bits) as i32);
+                } else {
+                    if bf.shift > 0 {
+                        self.b.alu_imm(BPF_RSH, reg, bf.shift as i32);
+                    }
+                    if bf.bits < 32 {
+                        self.b.alu_imm(BPF_AND, reg, ((1u64 << bf.bits) - 1) as i32);
+                    } else if bf.bits < 64 {
+                        self.b.alu_imm(BPF_LSH, reg, (64 - bf.bits) as i32);
+                        self.b.alu_imm(BPF_RSH, reg, (64 - bf.bits) as i32);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Widen the low `size` bytes of `reg` to 64 bits: sign-extend or zero-extend.
+    fn normalize(&mut self, reg: Reg, size: u32, signed: bool) {
+        if size >= 8 {
+            return;
+        }
+        if signed {
+            self.b.alu_imm(BPF_LSH, reg, (64 - size * 8) as i32);
+            self.b.alu_imm(BPF_ARSH, reg, (64 - size * 8) as i32);
+        } else if size == 4 {
+            self.b.zext32(reg);
+        } else {
+            self.b
+                .alu_imm(BPF_AND, reg, ((1u32 << (size * 8)) - 1) as i32);
+        }
+    }
+
+    /// Copy `size` bytes at `place` into the stack at `r10 + dst`.
+    fn read_memory(&mut self, place: &Place, dst: i16, size: u32) {
+        match &place.base {
+            Base::Kernel(ptr) => {
+                self.scalar(ptr);
+                self.b.mov(R3, R0);
+                if place.offset != 0 {
+                    self.b.alu_imm(BPF_ADD, R3, place.offset as i32);
+                }
+                self.b.stack_addr(R1, dst);
+                self.b.mov_imm(R2, size as i32);
+                self.b.call(helper::PROBE_READ_KERNEL);
+            }
+            Base::Ctx => {
+                // Context loads must be naturally aligned: copy in the widest aligned pieces.
+                let mut i = 0;
+                while i < size {
+                    let at = place.offset + i;
+                    let piece = [8, 4, 2, 1]
+                        .into_iter()
+                        .find(|&p| at.is_multiple_of(p) && i + p <= size)
+                        .unwrap_or(1);
+                    self.b.ldx(Size::of(piece), R1, R_CTX, at as i16);
+                    self.b.stx(Size::of(piece), R_FP, dst + i as i16, R1);
+                    i += piece;
+                }
+            }
+        }
+    }
+
+    /// Write string or inet value `e` into the stack at `r10 + dst`, filling `cap` bytes
+    /// (a multiple of 8) so none of it is left uninitialized.
+    pub fn write_value(&mut self, e: &TExpr, dst: i16, cap: u32) {
+        let mark = self.b.mark();
+        match &e.kind {
+            TExprKind::Str(s) => {
+                let mut bytes = s.as_bytes().to_vec();
+                bytes.truncate(cap.saturating_sub(1) as usize);
+                bytes.resize(cap as usize, 0);
+                for (i, word) in bytes.chunks(4).enumerate() {
+                    let imm = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
+                    self.b.st_imm(Size::W, R_FP, dst + 4 * i as i16, imm);
+                }
+            }
+            TExprKind::Builtin(Builtin::Comm) => {
+                for i in (16..cap).step_by(8) {
+                    self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                }
+                self.b.stack_addr(R1, dst);
+                self.b.mov_imm(R2, cap.min(16) as i32);
+                self.b.call(helper::GET_CURRENT_COMM);
+            }
+            TExprKind::Var(id) => {
+                let src = self.vars[id.0];
+                for i in (0..cap).step_by(8) {
+                    if i < src.size {
+                        self.b.ldx(Size::DW, R1, R_FP, src.at(i));
+                        self.b.stx(Size::DW, R_FP, dst + i as i16, R1);
+                    } else {
+                        self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                    }
+                }
+            }
+            TExprKind::Ntop(addr) => self.ntop(addr, dst),
+            TExprKind::InMemory(place) => {
+                // A `char[N]` string: zero the space, then copy what fits.
+                for i in (0..cap).step_by(8) {
+                    self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                }
+                let size = (e.ty.size() as u32).min(cap);
+                if size > 0 {
+                    self.read_memory(place, dst, size);
+                }
+            }
+            _ => unreachable!("sema only allows strings and ntop() as in-memory values"),
+        }
+        self.b.release(mark);
+    }
+
+    /// The inet layout: u64 family (AF_INET 2 / AF_INET6 10), then 16 address bytes.
+    fn ntop(&mut self, addr: &TExpr, dst: i16) {
+        const AF_INET: i32 = 2;
+        const AF_INET6: i32 = 10;
+        self.b.st_imm(Size::DW, R_FP, dst + 8, 0);
+        self.b.st_imm(Size::DW, R_FP, dst + 16, 0);
+        match &addr.kind {
+            TExprKind::InMemory(place) => {
+                // sema admits only 4- and 16-byte arrays.
+                let len = match addr.ty {
+                    Type::Mem { size, .. } => size,
+                    _ => 4,
+                };
+                self.b.st_imm(
+                    Size::DW,
+                    R_FP,
+                    dst,
+                    if len == 16 { AF_INET6 } else { AF_INET },
+                );
+                self.read_memory(place, dst + 8, len);
+            }
+            _ => {
+                self.b.st_imm(Size::DW, R_FP, dst, AF_INET);
+                self.scalar(addr);
+                self.b.stx(Size::W, R_FP, dst + 8, R0);
+            }
+        }
+    }
+
+    /// Compare two strings (C `strcmp` semantics within their sizes) and jump to `equal`
+    /// or `differ`. Against a literal, the bytes are immediates.
+    fn str_equal(&mut self, lhs: &TExpr, rhs: &TExpr, equal: Label, differ: Label) {
+        let (lhs, rhs) = match lhs.kind {
+            TExprKind::Str(_) => (rhs, lhs),
+            _ => (lhs, rhs),
+        };
+        let mark = self.b.mark();
+        let n = lhs.ty.size().min(rhs.ty.size()) as u32;
+        let left = self.b.alloc(lhs.ty.size() as u32);
+        self.write_value(lhs, left.off, left.size);
+        if let TExprKind::Str(lit) = &rhs.kind {
+            let bytes = lit.as_bytes().iter().copied().chain(std::iter::once(0));
+            for (i, byte) in bytes.take(n as usize).enumerate() {
+                self.b.ldx(Size::B, R1, R_FP, left.at(i as u32));
+                self.b.jmp_imm(BPF_JNE, R1, byte as i32, differ);
+            }
+        } else {
+            let right = self.b.alloc(rhs.ty.size() as u32);
+            self.write_value(rhs, right.off, right.size);
+            for i in 0..n {
+                self.b.ldx(Size::B, R1, R_FP, left.at(i));
+                self.b.ldx(Size::B, R2, R_FP, right.at(i));
+                self.b.jmp(BPF_JNE, R1, R2, differ);
+                self.b.jmp_imm(BPF_JEQ, R1, 0, equal);
+            }
+        }
+        self.b.release(mark);
+        self.b.ja(equal);
+    }
+
+    /// r0 = 1 if `e` holds, else 0.
+    fn cond_value(&mut self, e: &TExpr) {
+        let no = self.b.label();
+        let end = self.b.label();
+        self.branch(e, no, false);
+        self.b.mov_imm(R0, 1);
+        self.b.ja(end);
+        self.b.bind(no);
+        self.b.mov_imm(R0, 0);
+        self.b.bind(end);
+    }
+
+    /// Jump to `target` when the truth of `e` equals `when`; fall through otherwise.
+    pub fn branch(&mut self, e: &TExpr, target: Label, when: bool) {
+        match &e.kind {
+            TExprKind::Unary {
+                op: UnaryOp::Not,
+                expr,
+            } => self.branch(expr, target, !when),
+            TExprKind::Binary {
+                op: op @ (BinOp::LogicalAnd | BinOp::LogicalOr),
+                lhs,
+                rhs,
+            } => {
+                // `a && b` jumps when true only if both are; `a || b` when false only if both are.
+                let both_needed = (*op == BinOp::LogicalAnd) == when;
+                if both_needed {
+                    let skip = self.b.label();
+                    self.branch(lhs, skip, !when);
+                    self.branch(rhs, target, when);
+                    self.b.bind(skip);
+                } else {
+                    self.branch(lhs, target, when);
+                    self.branch(rhs, target, when);
+                }
+            }
+            TExprKind::Binary {
+                op: op @ (BinOp::Eq | BinOp::Ne),
+                lhs,
+                rhs,
+            } if matches!(lhs.ty, Type::Str { .. }) => {
+                let fall = self.b.label();
+                if (*op == BinOp::Eq) == when {
+                    self.str_equal(lhs, rhs, target, fall);
+                } else {
+                    self.str_equal(lhs, rhs, fall, target);
+                }
+                self.b.bind(fall);
+            }
+            TExprKind::Binary { op, lhs, rhs } if compare_op(*op, false).is_some() => {
+                let signed = lhs.ty.is_signed() && rhs.ty.is_signed();
+                let op = if when { *op } else { negate(*op) };
+                let jmp = compare_op(op, signed).expect("comparison");
+                self.scalar(lhs);
+                match const_imm(rhs) {
+                    Some(imm) => self.b.jmp_imm(jmp, R0, imm, target),
+                    None => {
+                        self.rhs_to_r1(rhs);
+                        self.b.jmp(jmp, R0, R1, target);
+                    }
+                }
+            }
+            _ => {
+                self.scalar(e);
+                self.b
+                    .jmp_imm(if when { BPF_JNE } else { BPF_JEQ }, R0, 0, target);
+            }
+        }
+    }
+}
+
+/// `rhs` as a 32-bit immediate operand, when it is a constant that fits.
+fn const_imm(rhs: &TExpr) -> Option<i32> {
+    match rhs.kind {
+        TExprKind::Int(v) => i32::try_from(v as i64).ok(),
+        _ => None,
+    }
+}
+
+fn alu_op(op: BinOp, signed: bool) -> u8 {
+    match op {
+        BinOp::Add => BPF_ADD,
+        BinOp::Sub => BPF_SUB,
+        BinOp::Mul => BPF_MUL,
+        BinOp::Div => BPF_DIV,
+        BinOp::Mod => BPF_MOD,
+        BinOp::BitAnd => BPF_AND,
+        BinOp::BitOr => BPF_OR,
+        BinOp::BitXor => BPF_XOR,
+        BinOp::Shl => BPF_LSH,
+        BinOp::Shr if signed => BPF_ARSH,
+        BinOp::Shr => BPF_RSH,
+        _ => unreachable!("not an arithmetic operator"),
+    }
+}
+
+fn compare_op(op: BinOp, signed: bool) -> Option<u8> {
+    Some(match (op, signed) {
+        (BinOp::Eq, _) => BPF_JEQ,
+        (BinOp::Ne, _) => BPF_JNE,
+        (BinOp::Lt, false) => BPF_JLT,
+        (BinOp::Le, false) => BPF_JLE,
+        (BinOp::Gt, false) => BPF_JGT,
+        (BinOp::Ge, false) => BPF_JGE,
+        (BinOp::Lt, true) => BPF_JSLT,
+        (BinOp::Le, true) => BPF_JSLE,
+        (BinOp::Gt, true) => BPF_JSGT,
+        (BinOp::Ge, true) => BPF_JSGE,
+        _ => return None,
+    })
+}
+
+fn negate(op: BinOp) -> BinOp {
+    match op {
+        BinOp::Eq => BinOp::Ne,
+        BinOp::Ne => BinOp::Eq,
+        BinOp::Lt => BinOp::Ge,
+        BinOp::Ge => BinOp::Lt,
+        BinOp::Le => BinOp::Gt,
+        BinOp::Gt => BinOp::Le,
+        other => other,
+    }
+}

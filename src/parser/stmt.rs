@@ -1,0 +1,484 @@
+//! Probes, attach points, predicates, blocks and statements, with error recovery:
+//! a bad statement is skipped up to the next `;` or `}`, a bad probe header up to
+//! the end of its block, so one run reports the independent errors of a script.
+
+use super::error::{PError, PResult};
+use super::expr::{cut, lvalue};
+use super::{lex, P};
+use crate::ast::{AttachPoint, BinOp, Block, Probe, ProbeKind, Program, Stmt, StmtKind};
+use crate::diag::{Diagnostic, Span};
+
+/// Probe types bpftrace knows that rbt does not run.
+const UNSUPPORTED_PROBES: &[&str] = &[
+    "uprobe",
+    "u",
+    "uretprobe",
+    "ur",
+    "usdt",
+    "U",
+    "profile",
+    "p",
+    "interval",
+    "i",
+    "software",
+    "s",
+    "hardware",
+    "h",
+    "watchpoint",
+    "w",
+    "asyncwatchpoint",
+    "aw",
+    "kfunc",
+    "f",
+    "kretfunc",
+    "fr",
+    "fentry",
+    "fexit",
+    "iter",
+    "it",
+    "rawtracepoint",
+    "rt",
+    "self",
+];
+
+const SUPPORTED: &str = "BEGIN, END, kprobe (k), kretprobe (kr) or tracepoint (t)";
+
+fn compound_op(p: &str) -> Option<Option<BinOp>> {
+    use BinOp::*;
+    Some(Some(match p {
+        "=" => return Some(None),
+        "+=" => Add,
+        "-=" => Sub,
+        "*=" => Mul,
+        "/=" => Div,
+        "%=" => Mod,
+        "&=" => BitAnd,
+        "|=" => BitOr,
+        "^=" => BitXor,
+        "<<=" => Shl,
+        ">>=" => Shr,
+        _ => return None,
+    }))
+}
+
+impl<'s> P<'s> {
+    pub(super) fn program(&self) -> Program {
+        let mut probes = Vec::new();
+        let mut i = self.text;
+        loop {
+            i = match self.ws(i) {
+                Ok((rest, ())) => rest,
+                Err(e) => {
+                    self.record(e);
+                    break;
+                }
+            };
+            if i.is_empty() {
+                break;
+            }
+            let errors_before = self.sh.diags.borrow().len();
+            match self.probe(i) {
+                Ok((rest, probe)) => {
+                    if self.sh.diags.borrow().len() == errors_before {
+                        probes.push(probe);
+                    }
+                    i = rest;
+                }
+                Err(e) => {
+                    self.record(e);
+                    i = self.skip_probe(i);
+                }
+            }
+        }
+        if probes.is_empty() && self.sh.diags.borrow().is_empty() {
+            let e = PError::msg(
+                i,
+                0,
+                "no probes: a script needs at least one probe, e.g. BEGIN { ... }",
+            );
+            self.record(nom::Err::Failure(e));
+        }
+        Program {
+            probes,
+            span: Span::new(0, self.text.len()),
+        }
+    }
+
+    /// Error recovery: skip to the end of the next top-level block.
+    fn skip_probe(&self, i: &'s str) -> &'s str {
+        let mut depth = 0usize;
+        let mut rest = i;
+        loop {
+            let (p, r) = lex::skip_token(rest);
+            if r.len() == rest.len() {
+                return r;
+            }
+            rest = r;
+            match p {
+                Some("{") => depth += 1,
+                Some("}") if depth <= 1 => return rest,
+                Some("}") => depth -= 1,
+                _ => {}
+            }
+        }
+    }
+
+    fn probe(&self, i: &'s str) -> PResult<'s, Probe> {
+        let mut attach_points = Vec::new();
+        let mut i = i;
+        loop {
+            let (rest, ap) = self.attach_point(i)?;
+            attach_points.extend(ap);
+            i = rest;
+            match self.sym(i, ",") {
+                Ok((rest, _)) => i = rest,
+                Err(_) => break,
+            }
+        }
+        let (mut i, ()) = self.ws(i)?;
+        let mut predicate = None;
+        if i.starts_with('/') && !i.starts_with("/=") {
+            let after = lex::ws_lenient(&i[1..]);
+            if after.starts_with('/') {
+                return PError::msg(
+                    i,
+                    i.len() - after.len() + 1,
+                    "empty predicate: write /condition/ or leave it out",
+                )
+                .fail();
+            }
+            let (rest, e) = self.expr(&i[1..]).map_err(cut)?;
+            let (rest, _) = self.sym(rest, "/").map_err(|e| {
+                cut(e.map(|e| PError {
+                    expected: vec!["'/' to end the predicate"],
+                    ..e
+                }))
+            })?;
+            predicate = Some(e);
+            i = rest;
+        }
+        let (_, ()) = self.ws(i)?;
+        if self.peek(i) != Some("{") {
+            let mut expected = vec!["{"];
+            if predicate.is_none() {
+                expected.extend([",", "a predicate /.../"]);
+            }
+            let e = PError {
+                expected,
+                ..PError::expected(lex::ws_lenient(i), "{")
+            };
+            return e.fail();
+        }
+        let (rest, body) = self.block(i)?;
+        let start = attach_points
+            .first()
+            .map_or(body.span, |a: &AttachPoint| a.span);
+        let span = start.to(body.span);
+        Ok((
+            rest,
+            Probe {
+                attach_points,
+                predicate,
+                body,
+                span,
+            },
+        ))
+    }
+
+    /// One attach point. A malformed one is reported and yields `None`, so the
+    /// probe body is still checked.
+    fn attach_point(&self, i: &'s str) -> PResult<'s, Option<AttachPoint>> {
+        let (i, ()) = self.ws(i)?;
+        // Probe types rbt does not run may name files (`uprobe:/bin/sh:f`): take
+        // their paths whole so the one error is about the probe type.
+        let ty = lex::ident(i).map_or("", |(w, _)| w);
+        let extra = if UNSUPPORTED_PROBES.contains(&ty) {
+            "/"
+        } else {
+            ""
+        };
+        let len = i
+            .find(|c: char| {
+                !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c) || extra.contains(c))
+            })
+            .unwrap_or(i.len());
+        if len == 0 || !i.starts_with(lex::is_ident_start) {
+            let what = if i.starts_with('{') {
+                "an attach point (e.g. BEGIN or kprobe:FUNCTION) before '{'"
+            } else {
+                "a probe"
+            };
+            return PError::expected(i, what).fail();
+        }
+        let rest = &i[len..];
+        let span = self.span(i, rest);
+        let text = &i[..len];
+        let mut parts = text.split(':');
+        let ty = parts.next().unwrap_or_default();
+        let target: Vec<String> = parts.map(str::to_string).collect();
+        let bad = |msg: String| {
+            self.sh
+                .diags
+                .borrow_mut()
+                .push(Diagnostic::error(span, msg));
+            Ok((rest, None))
+        };
+        let (kind, want) = match ty {
+            "BEGIN" => (ProbeKind::Begin, 0),
+            "END" => (ProbeKind::End, 0),
+            "kprobe" | "k" => (ProbeKind::Kprobe, 1),
+            "kretprobe" | "kr" => (ProbeKind::Kretprobe, 1),
+            "tracepoint" | "t" => (ProbeKind::Tracepoint, 2),
+            _ if UNSUPPORTED_PROBES.contains(&ty) => {
+                return bad(format!(
+                    "probe type '{ty}' is not supported by rbt (supported: {SUPPORTED})"
+                ));
+            }
+            _ => return bad(format!("unknown probe type '{ty}' (expected {SUPPORTED})")),
+        };
+        let full = match kind {
+            ProbeKind::Kprobe | ProbeKind::Kretprobe => "kprobe:FUNCTION",
+            _ => "tracepoint:CATEGORY:EVENT",
+        };
+        let full = if kind == ProbeKind::Kretprobe {
+            "kretprobe:FUNCTION"
+        } else {
+            full
+        };
+        match want {
+            0 if !target.is_empty() => bad(format!("{ty} takes no arguments: write just '{ty}'")),
+            1 if target.is_empty() || target.iter().any(String::is_empty) || target.len() > 2 => {
+                bad(format!(
+                    "missing or malformed function in attach point '{text}': write {full}"
+                ))
+            }
+            2 if target.len() != 2 || target.iter().any(String::is_empty) => {
+                bad(format!("malformed attach point '{text}': write {full}"))
+            }
+            _ => Ok((rest, Some(AttachPoint { kind, target, span }))),
+        }
+    }
+
+    /// `{ stmt; stmt; ... }`, recovering from bad statements.
+    pub(super) fn block(&self, i: &'s str) -> PResult<'s, Block> {
+        let (i, open) = self.sym(i, "{")?;
+        let _depth = self.enter(i)?;
+        let errors_before = self.sh.diags.borrow().len();
+        let mut stmts = Vec::new();
+        let mut i = i;
+        loop {
+            let t = match self.ws(i) {
+                Ok((t, ())) => t,
+                Err(e) => {
+                    self.record(e);
+                    return Ok(("", Block { stmts, span: open }));
+                }
+            };
+            if t.is_empty() {
+                // After an error inside the block, a lost '}' is usually a follow-up.
+                if self.sh.diags.borrow().len() == errors_before {
+                    let e = PError::msg(t, 0, "unterminated block: this '{' has no matching '}'")
+                        .at(open);
+                    self.record(nom::Err::Failure(e));
+                }
+                return Ok((t, Block { stmts, span: open }));
+            }
+            if let Some(rest) = t.strip_prefix('}') {
+                return Ok((
+                    rest,
+                    Block {
+                        stmts,
+                        span: open.to(self.span(t, rest)),
+                    },
+                ));
+            }
+            if let Some(rest) = t.strip_prefix(';') {
+                i = rest;
+                continue;
+            }
+            match self.stmt(t) {
+                Ok((rest, (stmt, needs_separator))) => {
+                    let looks_like_probe = matches!(&stmt.kind, StmtKind::Expr(e) if matches!(e.kind, crate::ast::ExprKind::Ident(_) | crate::ast::ExprKind::Builtin(_)))
+                        && self.peek(rest) == Some(":");
+                    stmts.push(stmt);
+                    let r = lex::ws_lenient(rest);
+                    i = if !needs_separator || r.is_empty() || r.starts_with('}') {
+                        rest
+                    } else if let Some(after) = r.strip_prefix(';') {
+                        after
+                    } else {
+                        let mut e = PError::expected(r, ";");
+                        e.expected.push("}");
+                        if looks_like_probe {
+                            e = e.note(
+                                "a probe cannot start inside a block: is a '}' missing before it?",
+                            );
+                        }
+                        self.record(nom::Err::Failure(e));
+                        self.sync(r)
+                    };
+                }
+                Err(e) => {
+                    // Resume after the point of failure (never before the statement).
+                    let rest_len = super::error::inner(e.clone()).rest_len.min(t.len());
+                    self.record(e);
+                    i = self.sync(&t[t.len() - rest_len..]);
+                }
+            }
+        }
+    }
+
+    /// Error recovery inside a block: skip past the next `;` or up to the `}`
+    /// that closes the block, whichever comes first at this nesting level.
+    fn sync(&self, i: &'s str) -> &'s str {
+        let mut depth = 0usize;
+        let mut rest = i;
+        loop {
+            let (p, r) = lex::skip_token(rest);
+            if r.len() == rest.len() {
+                return r;
+            }
+            match p {
+                Some("{" | "(" | "[") => depth += 1,
+                Some("}" | ")" | "]") if depth == 0 => {
+                    return if p == Some("}") { rest } else { r }
+                }
+                Some("}" | ")" | "]") => depth -= 1,
+                Some(";") if depth == 0 => return r,
+                _ => {}
+            }
+            rest = r;
+        }
+    }
+
+    /// One statement; the flag says whether it must be followed by `;` or `}`.
+    fn stmt(&self, i: &'s str) -> PResult<'s, (Stmt, bool)> {
+        if let Some((word, rest)) = lex::ident(i) {
+            let kw_span = self.span(i, rest);
+            match word {
+                "if" => return self.if_stmt(i).map(|(r, s)| (r, (s, false))),
+                "while" => {
+                    let (r, cond) = self.paren_cond(rest)?;
+                    let (r, body) = self.block(r).map_err(cut)?;
+                    let span = kw_span.to(body.span);
+                    return Ok((
+                        r,
+                        (
+                            Stmt {
+                                kind: StmtKind::While { cond, body },
+                                span,
+                            },
+                            false,
+                        ),
+                    ));
+                }
+                "return" => {
+                    return Ok((
+                        rest,
+                        (
+                            Stmt {
+                                kind: StmtKind::Return,
+                                span: kw_span,
+                            },
+                            true,
+                        ),
+                    ))
+                }
+                "unroll" | "for" | "break" | "continue" => {
+                    return PError::msg(i, word.len(), format!("'{word}' is not supported by rbt"))
+                        .fail();
+                }
+                "else" => {
+                    return PError::msg(i, word.len(), "'else' without a matching 'if'").fail()
+                }
+                _ => {}
+            }
+        }
+        let (rest, e) = self.expr(i)?;
+        let t = lex::ws_lenient(rest);
+        let Some((op, value_at)) = lex::punct(t).and_then(|(p, r)| Some((compound_op(p)?, r)))
+        else {
+            let span = e.span;
+            return Ok((
+                rest,
+                (
+                    Stmt {
+                        kind: StmtKind::Expr(e),
+                        span,
+                    },
+                    true,
+                ),
+            ));
+        };
+        let Some(target) = lvalue(&e) else {
+            let msg = "cannot assign to this expression: only variables ($x) and maps (@m, @m[key]) can be assigned";
+            return PError::msg(t, 0, msg).at(e.span).fail();
+        };
+        let (rest, value) = self.expr(value_at).map_err(cut)?;
+        let span = e.span.to(value.span);
+        Ok((
+            rest,
+            (
+                Stmt {
+                    kind: StmtKind::Assign { target, op, value },
+                    span,
+                },
+                true,
+            ),
+        ))
+    }
+
+    /// `( expr )` after `if` or `while`.
+    fn paren_cond(&self, i: &'s str) -> PResult<'s, crate::ast::Expr> {
+        let (i, _) = self.sym(i, "(").map_err(cut)?;
+        let (i, cond) = self.expr(i).map_err(cut)?;
+        let (i, _) = self.sym(i, ")").map_err(cut)?;
+        Ok((i, cond))
+    }
+
+    /// `if (c) { } [else if (c) { }]... [else { }]`
+    fn if_stmt(&self, i: &'s str) -> PResult<'s, Stmt> {
+        let _depth = self.enter(i)?;
+        let (rest, (_, kw)) = self.name(i, "if")?;
+        let (rest, cond) = self.paren_cond(rest)?;
+        let (rest, then) = self.block(rest).map_err(cut)?;
+        let mut span = kw.to(then.span);
+        let mut otherwise = None;
+        let mut rest = rest;
+        if let Ok((r, ("else", _))) = self.name(rest, "else") {
+            let t = lex::ws_lenient(r);
+            let (r, block) = if lex::ident(t).is_some_and(|(w, _)| w == "if") {
+                let (r, s) = self.if_stmt(t)?;
+                let span = s.span;
+                (
+                    r,
+                    Block {
+                        stmts: vec![s],
+                        span,
+                    },
+                )
+            } else {
+                self.block(t).map_err(|e| {
+                    cut(e.map(|e| PError {
+                        expected: vec!["{", "if"],
+                        ..e
+                    }))
+                })?
+            };
+            span = span.to(block.span);
+            otherwise = Some(block);
+            rest = r;
+        }
+        Ok((
+            rest,
+            Stmt {
+                kind: StmtKind::If {
+                    cond,
+                    then,
+                    otherwise,
+                },
+                span,
+            },
+        ))
+    }
+}

@@ -1,0 +1,122 @@
+//! Loading: create the maps, point each map reference at its map's fd, and hand every
+//! program to the kernel (where the verifier checks it).
+
+use std::os::fd::{AsFd, OwnedFd};
+
+use super::error::RuntimeError;
+use crate::codegen::insn::{Insn, PSEUDO_MAP_FD};
+use crate::codegen::{Compiled, ProgramType};
+use crate::sys;
+
+/// `BPF_LD | BPF_DW | BPF_IMM`: the first half of a 16-byte `LD_IMM64`.
+const LD_IMM64: u8 = 0x18;
+
+// `enum bpf_prog_type`
+const BPF_PROG_TYPE_KPROBE: u32 = 2;
+const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
+const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+
+/// Helpers such as `bpf_probe_read_kernel` are GPL-only, as for bpftrace.
+const LICENSE: &str = "GPL";
+
+/// Maps and programs in the kernel, owned by their fds (closing them unloads them).
+#[derive(Debug)]
+pub struct Loaded {
+    /// One fd per [`Compiled::maps`] entry, same order.
+    pub maps: Vec<OwnedFd>,
+    /// One fd per [`Compiled::programs`] entry, same order.
+    pub programs: Vec<OwnedFd>,
+}
+
+/// The kernel program type for a codegen program type.
+pub fn kernel_prog_type(t: ProgramType) -> u32 {
+    match t {
+        ProgramType::Kprobe => BPF_PROG_TYPE_KPROBE,
+        ProgramType::Tracepoint => BPF_PROG_TYPE_TRACEPOINT,
+        ProgramType::Special => BPF_PROG_TYPE_RAW_TRACEPOINT,
+    }
+}
+
+/// Creates every map and loads every program of `compiled`.
+pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
+    let mut maps = Vec::with_capacity(compiled.maps.len());
+    for spec in &compiled.maps {
+        let fd = sys::map_create(
+            spec.map_type,
+            spec.key_size,
+            spec.value_size,
+            spec.max_entries,
+            &spec.name,
+        )
+        .map_err(|source| match source.raw_os_error() {
+            Some(libc::EPERM) => RuntimeError::Permission {
+                action: format!("create BPF map {}", spec.name),
+            },
+            _ => RuntimeError::MapCreate {
+                map: spec.name.clone(),
+                source,
+            },
+        })?;
+        maps.push(fd);
+    }
+    let mut programs = Vec::with_capacity(compiled.programs.len());
+    for prog in &compiled.programs {
+        let insns = patch_map_fds(&prog.insns, &maps, &prog.name)?;
+        let probe = probe_label(prog);
+        let fd = sys::prog_load(
+            kernel_prog_type(prog.prog_type),
+            &insns,
+            LICENSE,
+            &prog.name,
+            0,
+        )
+        .map_err(|e| {
+            if e.errno.raw_os_error() == Some(libc::EPERM) {
+                RuntimeError::Permission {
+                    action: format!("load the BPF program for {probe}"),
+                }
+            } else {
+                RuntimeError::Verifier {
+                    probe,
+                    source: e.errno,
+                    log: e.verifier_log,
+                }
+            }
+        })?;
+        programs.push(fd);
+    }
+    Ok(Loaded { maps, programs })
+}
+
+/// The attach points a program serves, as bpftrace spells them (`kprobe:a,kprobe:b`).
+pub(crate) fn probe_label(prog: &crate::codegen::ProgramCode) -> String {
+    if prog.attach_points.is_empty() {
+        return prog.name.clone();
+    }
+    prog.attach_points
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Replaces each map index in a `LD_IMM64` map reference with the map's fd.
+fn patch_map_fds(insns: &[Insn], maps: &[OwnedFd], prog: &str) -> Result<Vec<Insn>, RuntimeError> {
+    let mut out = insns.to_vec();
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].code == LD_IMM64 {
+            if out[i].src() == PSEUDO_MAP_FD {
+                let index = out[i].imm;
+                let fd = usize::try_from(index).ok().and_then(|ix| maps.get(ix)).ok_or_else(|| {
+                    RuntimeError::Internal(format!("program {prog}: instruction {i} refers to map {index}, which does not exist"))
+                })?;
+                out[i].imm = std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd());
+            }
+            i += 2; // the second half of LD_IMM64 carries the upper 32 bits
+        } else {
+            i += 1;
+        }
+    }
+    Ok(out)
+}

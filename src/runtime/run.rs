@@ -1,0 +1,269 @@
+//! The tracing session: load, announce, run BEGIN, attach, poll the ring buffer until
+//! `exit()`, a signal or the `-c` command ends, then detach, run END and finish.
+
+use std::io;
+use std::os::fd::AsFd;
+use std::process::{Child, Command};
+
+use super::attach::{Attacher, Attachment};
+use super::error::RuntimeError;
+use super::load::{load, Loaded};
+use super::ringbuf::{Next, RingBuf};
+use crate::ast::ProbeKind;
+use crate::codegen::{Compiled, ProgramType};
+use crate::event::EventCatalog;
+use crate::sys;
+
+/// How long one poll waits before the lost counter is checked again (as bpftrace).
+const POLL_TIMEOUT_MS: i32 = 100;
+
+const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+/// `rbt` command-line choices that shape the session.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// `--dry-run`: load (and so verify) everything, attach nothing.
+    pub dry_run: bool,
+    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits.
+    pub command: Option<String>,
+}
+
+/// Where the session's output goes (implemented by `output::Printer`).
+pub trait EventSink {
+    /// Announces the number of attach points, BEGIN and END included.
+    fn attached(&mut self, probes: usize) -> io::Result<()>;
+    /// Handles one event record; [`Next::Stop`] for `exit()`.
+    fn event(&mut self, catalog: &EventCatalog, record: &[u8]) -> io::Result<Next>;
+    /// Reports `count` more events the kernel could not queue.
+    fn lost(&mut self, count: u64) -> io::Result<()>;
+    /// Prints what is printed at exit and flushes.
+    fn finish(&mut self) -> io::Result<()>;
+}
+
+/// Why polling ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// `exit()` ran: later events are ignored.
+    Exit,
+    /// SIGINT/SIGTERM or the command ended: pending events are still printed.
+    Finish,
+    /// The output is gone (`BrokenPipe`): detach and leave quietly.
+    OutputClosed,
+}
+
+/// Runs the whole session for `compiled`, printing through `sink`.
+pub fn run<S: EventSink + ?Sized>(
+    compiled: &Compiled,
+    opts: &RunOptions,
+    sink: &mut S,
+) -> Result<(), RuntimeError> {
+    // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
+    let _ = sys::raise_memlock_rlimit();
+    let loaded = load(compiled)?;
+    if opts.dry_run {
+        return Ok(());
+    }
+    let mut signals_wanted = vec![libc::SIGINT, libc::SIGTERM];
+    if opts.command.is_some() {
+        signals_wanted.push(libc::SIGCHLD);
+    }
+    let signals =
+        sys::SignalFd::new(&signals_wanted).map_err(|e| RuntimeError::sys("block signals", e))?;
+    if compiled.maps.first().map(|m| m.map_type) != Some(BPF_MAP_TYPE_RINGBUF) {
+        return Err(RuntimeError::Internal(
+            "map 0 is not the event ring buffer".into(),
+        ));
+    }
+    let ring = RingBuf::new(loaded.maps[0].as_fd())
+        .map_err(|e| RuntimeError::sys("map the event ring buffer", e))?;
+    let mut session = Session {
+        compiled,
+        loaded: &loaded,
+        ring,
+        sink,
+        lost_seen: 0,
+    };
+
+    let probes = compiled
+        .programs
+        .iter()
+        .map(|p| p.attach_points.len())
+        .sum();
+    if let Err(e) = session.sink.attached(probes) {
+        return quiet_if_closed(e);
+    }
+    // BEGIN runs before the other probes are attached, so its output comes first.
+    let mut stop = session.run_special(ProbeKind::Begin)?;
+    let mut attachments: Vec<Attachment> = Vec::new();
+    let mut child: Option<Child> = None;
+    if stop.is_none() {
+        attachments = session.attach_all()?;
+        if let Some(command) = &opts.command {
+            let spawned =
+                sys::spawn_with_default_signals(Command::new("/bin/sh").arg("-c").arg(command))
+                    .map_err(|source| RuntimeError::Command {
+                        command: command.clone(),
+                        source,
+                    })?;
+            child = Some(spawned);
+        }
+        stop = Some(session.poll_loop(&signals, &mut child)?);
+    }
+    drop(attachments); // detach before the final drain and END
+    let stop = stop.unwrap_or(Stop::Exit);
+    let stop = match stop {
+        Stop::Finish => session.drain()?.unwrap_or(Stop::Finish),
+        Stop::Exit => {
+            session.ring.discard_pending();
+            Stop::Exit
+        }
+        Stop::OutputClosed => Stop::OutputClosed,
+    };
+    if stop == Stop::OutputClosed {
+        return Ok(());
+    }
+    if session.run_special(ProbeKind::End)? == Some(Stop::OutputClosed) {
+        return Ok(());
+    }
+    match session.sink.finish() {
+        Ok(()) => Ok(()),
+        Err(e) => quiet_if_closed(e),
+    }
+}
+
+fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(RuntimeError::Output(e))
+    }
+}
+
+struct Session<'a, S: EventSink + ?Sized> {
+    compiled: &'a Compiled,
+    loaded: &'a Loaded,
+    ring: RingBuf,
+    sink: &'a mut S,
+    /// The lost-events counter as last reported.
+    lost_seen: u64,
+}
+
+impl<S: EventSink + ?Sized> Session<'_, S> {
+    /// Runs every BEGIN (or END) program once and prints its events.
+    fn run_special(&mut self, kind: ProbeKind) -> Result<Option<Stop>, RuntimeError> {
+        for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
+            if code.prog_type == ProgramType::Special
+                && code.attach_points.iter().any(|a| a.kind == kind)
+            {
+                let what = if kind == ProbeKind::Begin {
+                    "run BEGIN"
+                } else {
+                    "run END"
+                };
+                sys::prog_test_run(fd.as_fd()).map_err(|e| match e.raw_os_error() {
+                    Some(libc::EPERM) => RuntimeError::Permission {
+                        action: what.to_string(),
+                    },
+                    _ => RuntimeError::sys(what, e),
+                })?;
+                if let Some(stop) = self.drain()? {
+                    return Ok(Some(stop));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn attach_all(&mut self) -> Result<Vec<Attachment>, RuntimeError> {
+        let mut attacher = Attacher::new();
+        let mut attachments = Vec::new();
+        for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
+            if code.prog_type == ProgramType::Special {
+                continue;
+            }
+            for point in &code.attach_points {
+                attachments.push(attacher.attach(point, fd.as_fd())?);
+            }
+        }
+        Ok(attachments)
+    }
+
+    /// Prints every pending event, then any increase of the lost counter.
+    fn drain(&mut self) -> Result<Option<Stop>, RuntimeError> {
+        let catalog = &self.compiled.events;
+        let sink = &mut *self.sink;
+        let consumed = self.ring.consume(|record| sink.event(catalog, record));
+        let stop = match consumed {
+            Ok(Next::Stop) => Some(Stop::Exit),
+            Ok(Next::Continue) => None,
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Some(Stop::OutputClosed)),
+            Err(e) => return Err(RuntimeError::Output(e)),
+        };
+        match self.report_lost() {
+            Ok(()) => Ok(stop),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Some(Stop::OutputClosed)),
+            Err(e) => Err(RuntimeError::Output(e)),
+        }
+    }
+
+    fn poll_loop(
+        &mut self,
+        signals: &sys::SignalFd,
+        child: &mut Option<Child>,
+    ) -> Result<Stop, RuntimeError> {
+        let ring_fd = self.loaded.maps[0].as_fd();
+        loop {
+            sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
+                .map_err(|e| RuntimeError::sys("poll the event ring buffer", e))?;
+            if let Some(stop) = self.drain()? {
+                return Ok(stop);
+            }
+            while let Some(signo) = signals
+                .read()
+                .map_err(|e| RuntimeError::sys("read signals", e))?
+            {
+                if signo != libc::SIGCHLD {
+                    return Ok(Stop::Finish);
+                }
+            }
+            if let Some(c) = child {
+                if c.try_wait()
+                    .map_err(|e| RuntimeError::sys("wait for the command", e))?
+                    .is_some()
+                {
+                    return Ok(Stop::Finish);
+                }
+            }
+        }
+    }
+
+    /// Reads the lost-events counter (map 1, key 0) and reports what is new.
+    fn report_lost(&mut self) -> io::Result<()> {
+        let (Some(spec), Some(fd)) = (self.compiled.maps.get(1), self.loaded.maps.get(1)) else {
+            return Ok(());
+        };
+        if spec.key_size != 4 || spec.value_size != 8 {
+            return Ok(());
+        }
+        let slots = if spec.map_type == BPF_MAP_TYPE_PERCPU_ARRAY {
+            sys::possible_cpus()
+        } else {
+            1
+        };
+        let mut value = vec![0u8; 8 * slots];
+        if !sys::map_lookup_elem(fd.as_fd(), &0u32.to_ne_bytes(), &mut value)? {
+            return Ok(());
+        }
+        let total: u64 = value
+            .chunks_exact(8)
+            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+            .sum();
+        if total > self.lost_seen {
+            let delta = total - self.lost_seen;
+            self.lost_seen = total;
+            self.sink.lost(delta)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,643 @@
+//! Expressions: builtins, kernel member access, casts, operators and value-returning calls.
+
+use super::kernel::{self, at_place, pointee};
+use super::stmt::convert;
+use super::typed::*;
+use super::{Analyzer, ProbeCx};
+use crate::ast::{self, BinOp, ExprKind, ProbeKind, Span, UnaryOp};
+use crate::btf::TypeKind;
+
+/// x86-64 `struct pt_regs` offsets of the first six integer arguments (di si dx cx r8 r9).
+pub const ARG_REGS: usize = 6;
+
+/// bpftrace builtins and functions rbt does not implement yet: named as such, not "unknown".
+const UNSUPPORTED_BUILTINS: &[&str] = &[
+    "elapsed", "cgroup", "curtask", "rand", "ctx", "func", "probe", "username", "kstack", "ustack",
+    "cpid", "sarg0", "sarg1", "sarg2", "jiffies", "numaid", "uptr", "kptr",
+];
+const UNSUPPORTED_FUNCS: &[&str] = &[
+    "print",
+    "count",
+    "sum",
+    "avg",
+    "min",
+    "max",
+    "hist",
+    "lhist",
+    "stats",
+    "str",
+    "kstack",
+    "ustack",
+    "ksym",
+    "usym",
+    "kaddr",
+    "uaddr",
+    "reg",
+    "system",
+    "cat",
+    "signal",
+    "strncmp",
+    "join",
+    "override",
+    "buf",
+    "sizeof",
+    "offsetof",
+    "delete",
+    "clear",
+    "zero",
+    "cgroupid",
+    "macaddr",
+    "strftime",
+    "path",
+    "cgroup_path",
+    "skboutput",
+    "uptr",
+    "kptr",
+    "unwatch",
+];
+
+impl Analyzer<'_> {
+    pub(super) fn expr(&mut self, cx: &mut ProbeCx, e: &ast::Expr) -> Option<TExpr> {
+        let span = e.span;
+        let (kind, ty) = match &e.kind {
+            ExprKind::Int(v) => {
+                let ty = if *v > i64::MAX as u64 {
+                    Type::U64
+                } else {
+                    Type::I64
+                };
+                (TExprKind::Int(*v), ty)
+            }
+            ExprKind::Str(s) => (TExprKind::Str(s.clone()), Type::Str { size: s.len() + 1 }),
+            ExprKind::Var(name) => match cx.by_name.get(name) {
+                Some(&id) => (TExprKind::Var(id), cx.vars[id.0].ty.clone()),
+                None => {
+                    self.error(span, format!("undefined variable '${name}'"));
+                    return None;
+                }
+            },
+            ExprKind::Map { .. } => {
+                self.error(span, "maps (@name) are not supported yet");
+                return None;
+            }
+            ExprKind::IncDec { .. } => {
+                self.error(
+                    span,
+                    "'++'/'--' inside an expression is not supported yet; use a statement",
+                );
+                return None;
+            }
+            ExprKind::Builtin(name) | ExprKind::Ident(name) => return self.builtin(cx, name, span),
+            ExprKind::Call { name, args } => return self.call(cx, name, args, span),
+            ExprKind::Unary { op, expr } => return self.unary(cx, *op, expr, span),
+            ExprKind::Binary { op, lhs, rhs } => {
+                let lhs = self.expr(cx, lhs);
+                let rhs = self.expr(cx, rhs);
+                let (lhs, rhs) = (lhs?, rhs?);
+                return self.binary(*op, lhs, rhs, span);
+            }
+            ExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let cond = self.expr(cx, cond);
+                let then = self.expr(cx, then);
+                let otherwise = self.expr(cx, otherwise);
+                let (cond, then, otherwise) = (cond?, then?, otherwise?);
+                self.expect_scalar(&cond, "a condition")?;
+                if !(then.ty.is_scalar() && otherwise.ty.is_scalar()) {
+                    self.error(
+                        span,
+                        "'?:' is only supported with integer or pointer branches yet",
+                    );
+                    return None;
+                }
+                let ty = if then.ty == otherwise.ty {
+                    then.ty.clone()
+                } else {
+                    int_result(&then, &otherwise)
+                };
+                let (then, otherwise) = (convert(then, &ty), convert(otherwise, &ty));
+                let kind = TExprKind::Ternary {
+                    cond: Box::new(cond),
+                    then: Box::new(then),
+                    otherwise: Box::new(otherwise),
+                };
+                (kind, ty)
+            }
+            ExprKind::Cast { ty, expr } => return self.cast(cx, ty, expr, span),
+            ExprKind::Member { expr, field, arrow } => {
+                let base = self.expr(cx, expr)?;
+                return self.member(base, field, *arrow, span);
+            }
+            ExprKind::Index { expr, index } => return self.index(cx, expr, index, span),
+        };
+        Some(TExpr { kind, ty, span })
+    }
+
+    fn builtin(&mut self, cx: &mut ProbeCx, name: &str, span: Span) -> Option<TExpr> {
+        let b = match name {
+            "pid" => Builtin::Pid,
+            "tid" => Builtin::Tid,
+            "uid" => Builtin::Uid,
+            "gid" => Builtin::Gid,
+            "nsecs" => Builtin::Nsecs,
+            "cpu" => Builtin::Cpu,
+            "comm" => Builtin::Comm,
+            "retval" => {
+                if cx.kind != ProbeKind::Kretprobe {
+                    self.error(
+                        span,
+                        "the retval builtin can only be used with kretprobe probes",
+                    );
+                    return None;
+                }
+                Builtin::Retval
+            }
+            "args" => {
+                let Some(record) = cx.args else {
+                    self.error(
+                        span,
+                        "the args builtin can only be used with tracepoint probes",
+                    );
+                    return None;
+                };
+                let ty = Type::Mem {
+                    ty: record,
+                    name: self.btf.name_of(record),
+                    size: self.btf.size_of(record).unwrap_or(0),
+                };
+                let place = Place {
+                    base: Base::Ctx,
+                    offset: 0,
+                };
+                return Some(TExpr {
+                    kind: TExprKind::InMemory(place),
+                    ty,
+                    span,
+                });
+            }
+            _ => {
+                if let Some(n) = name
+                    .strip_prefix("arg")
+                    .and_then(|n| n.parse::<usize>().ok())
+                {
+                    if cx.kind != ProbeKind::Kprobe {
+                        self.error(
+                            span,
+                            format!("the {name} builtin can only be used with kprobe probes"),
+                        );
+                        return None;
+                    }
+                    if n >= ARG_REGS {
+                        self.error(
+                            span,
+                            format!(
+                                "{name}: only arg0..arg{} are passed in registers",
+                                ARG_REGS - 1
+                            ),
+                        );
+                        return None;
+                    }
+                    Builtin::Arg(n as u8)
+                } else if UNSUPPORTED_BUILTINS.contains(&name) {
+                    self.error(span, format!("the {name} builtin is not supported yet"));
+                    return None;
+                } else {
+                    self.error(span, format!("unknown identifier '{name}'"));
+                    return None;
+                }
+            }
+        };
+        let ty = match b {
+            Builtin::Comm => Type::Str { size: 16 },
+            _ => Type::U64,
+        };
+        Some(TExpr {
+            kind: TExprKind::Builtin(b),
+            ty,
+            span,
+        })
+    }
+
+    fn call(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<TExpr> {
+        match name {
+            "ntop" | "bswap" => {}
+            "printf" | "time" | "exit" => {
+                self.error(
+                    span,
+                    format!("{name}() has no value; call it as a statement"),
+                );
+                return None;
+            }
+            _ if UNSUPPORTED_FUNCS.contains(&name) => {
+                self.error(span, format!("the {name}() function is not supported yet"));
+                return None;
+            }
+            _ => {
+                self.error(span, format!("unknown function '{name}'"));
+                return None;
+            }
+        }
+        let [arg] = args else {
+            let msg = match name {
+                "ntop" if args.len() == 2 => {
+                    "ntop(af, addr) is not supported yet; use ntop(addr)".into()
+                }
+                _ => format!("{name}() takes exactly one argument"),
+            };
+            self.error(span, msg);
+            return None;
+        };
+        let arg = self.expr(cx, arg)?;
+        if name == "bswap" {
+            if !matches!(arg.ty, Type::Int { .. }) {
+                self.error(
+                    arg.span,
+                    format!("bswap() expects an integer, not '{}'", arg.ty.describe()),
+                );
+                return None;
+            }
+            let ty = arg.ty.clone();
+            return Some(TExpr {
+                kind: TExprKind::Bswap(Box::new(arg)),
+                ty,
+                span,
+            });
+        }
+        let ok = match &arg.ty {
+            Type::Int { .. } => true,
+            Type::Mem { ty, .. } => match self.btf.kind(*ty) {
+                TypeKind::Array { elem, len } => {
+                    let bytes = self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64;
+                    bytes == 4 || bytes == 16
+                }
+                _ => false,
+            },
+            _ => false,
+        };
+        if !ok {
+            self.error(
+                arg.span,
+                format!(
+                    "ntop() expects an integer (IPv4) or a 4- or 16-byte array, not '{}'",
+                    arg.ty.describe()
+                ),
+            );
+            return None;
+        }
+        Some(TExpr {
+            kind: TExprKind::Ntop(Box::new(arg)),
+            ty: Type::Inet,
+            span,
+        })
+    }
+
+    fn unary(
+        &mut self,
+        cx: &mut ProbeCx,
+        op: UnaryOp,
+        operand: &ast::Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let inner = self.expr(cx, operand)?;
+        match op {
+            UnaryOp::Deref => return self.deref(inner, 0, span),
+            UnaryOp::AddrOf => {
+                self.error(span, "'&' (address-of) is not supported yet");
+                return None;
+            }
+            _ => {}
+        }
+        self.expect_scalar(&inner, "the operand")?;
+        // `-1` and `~0` are constants: fold them so they stay immediate operands.
+        if let (TExprKind::Int(v), UnaryOp::Neg | UnaryOp::BitNot) = (&inner.kind, op) {
+            let v = if op == UnaryOp::Neg {
+                v.wrapping_neg()
+            } else {
+                !v
+            };
+            return Some(TExpr {
+                kind: TExprKind::Int(v),
+                ty: Type::I64,
+                span,
+            });
+        }
+        let ty = match op {
+            UnaryOp::Not => Type::U64,
+            UnaryOp::Neg => Type::I64,
+            _ => Type::Int {
+                size: 8,
+                signed: inner.ty.is_signed(),
+            },
+        };
+        Some(TExpr {
+            kind: TExprKind::Unary {
+                op,
+                expr: Box::new(inner),
+            },
+            ty,
+            span,
+        })
+    }
+
+    fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
+        let strings = matches!(lhs.ty, Type::Str { .. }) && matches!(rhs.ty, Type::Str { .. });
+        if strings && matches!(op, BinOp::Eq | BinOp::Ne) {
+            let kind = TExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
+            return Some(TExpr {
+                kind,
+                ty: Type::U64,
+                span,
+            });
+        }
+        for side in [&lhs, &rhs] {
+            if !side.ty.is_scalar() {
+                self.error(
+                    side.span,
+                    format!(
+                        "operands of '{}' must be integers or pointers, not '{}'",
+                        op_text(op),
+                        side.ty.describe()
+                    ),
+                );
+                return None;
+            }
+        }
+        let ty = match op {
+            BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Type::U64,
+            BinOp::LogicalAnd | BinOp::LogicalOr => Type::U64,
+            _ => int_result(&lhs, &rhs),
+        };
+        let kind = TExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        };
+        Some(TExpr { kind, ty, span })
+    }
+
+    fn cast(
+        &mut self,
+        cx: &mut ProbeCx,
+        to: &ast::TypeName,
+        operand: &ast::Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let inner = self.expr(cx, operand);
+        let ty = if to.pointer_depth == 0 {
+            let ty = kernel::bpftrace_int(&to.name).or_else(|| {
+                let id = self.btf.find_type(&to.name)?;
+                kernel::value_type(self.btf, id)
+                    .ok()
+                    .filter(|t| matches!(t, Type::Int { .. }))
+            });
+            match ty {
+                Some(t) => t,
+                None if self.btf.find_type(&to.name).is_some() => {
+                    self.error(
+                        to.span,
+                        format!(
+                            "cannot cast to '{}': only integer and pointer casts are supported",
+                            to.name
+                        ),
+                    );
+                    return None;
+                }
+                None => {
+                    self.error(to.span, format!("unknown type '{}'", to.name));
+                    return None;
+                }
+            }
+        } else {
+            let target = match kernel::bpftrace_int(&to.name) {
+                Some(_) => self.btf.find_type(int_c_name(&to.name)),
+                None => self.btf.find_type(&to.name),
+            };
+            let Some(target) = target else {
+                self.error(to.span, format!("unknown type '{}'", to.name));
+                return None;
+            };
+            kernel::pointer_to(self.btf, target, to.pointer_depth)
+        };
+        let inner = inner?;
+        if !inner.ty.is_scalar() {
+            self.error(
+                inner.span,
+                format!(
+                    "cannot cast '{}' to '{}'",
+                    inner.ty.describe(),
+                    ty.describe()
+                ),
+            );
+            return None;
+        }
+        Some(TExpr {
+            kind: TExprKind::Cast(Box::new(inner)),
+            ty,
+            span,
+        })
+    }
+
+    /// `base.field` / `base->field`. `.` on a pointer to a struct reads through it, as
+    /// newer bpftrace allows.
+    fn member(&mut self, base: TExpr, field: &str, arrow: bool, span: Span) -> Option<TExpr> {
+        let (agg, place) = match (&base.ty, base.kind) {
+            (
+                Type::Ptr {
+                    target, depth: 1, ..
+                },
+                kind,
+            ) if kernel::is_aggregate(self.btf, *target) => {
+                let target = *target;
+                let ptr = TExpr {
+                    kind,
+                    ty: base.ty.clone(),
+                    span: base.span,
+                };
+                (target, pointee(ptr, 0))
+            }
+            (Type::Mem { ty, .. }, TExprKind::InMemory(place))
+                if kernel::is_aggregate(self.btf, *ty) =>
+            {
+                if arrow && place.base != Base::Ctx {
+                    self.error(
+                        span,
+                        format!(
+                            "'->' on '{}', which is not a pointer; use '.'",
+                            base.ty.describe()
+                        ),
+                    );
+                    return None;
+                }
+                (*ty, place)
+            }
+            (ty, _) => {
+                self.error(
+                    span,
+                    format!(
+                        "cannot access member '{field}' of '{}': not a struct, union or pointer to one",
+                        ty.describe()
+                    ),
+                );
+                return None;
+            }
+        };
+        match kernel::member(self.btf, agg, field) {
+            Ok(m) => {
+                let place = Place {
+                    offset: place.offset + m.byte_offset,
+                    ..place
+                };
+                Some(at_place(place, m.bitfield, m.ty, span))
+            }
+            Err(msg) => {
+                // Point at the member name, which ends the expression.
+                let len = field.len() as u32;
+                let at = if span.end - span.start > len {
+                    Span {
+                        start: span.end - len,
+                        end: span.end,
+                    }
+                } else {
+                    span
+                };
+                self.error(at, msg);
+                None
+            }
+        }
+    }
+
+    fn index(
+        &mut self,
+        cx: &mut ProbeCx,
+        base: &ast::Expr,
+        index: &ast::Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let base = self.expr(cx, base)?;
+        let ExprKind::Int(i) = index.kind else {
+            self.error(index.span, "only constant array indexes are supported yet");
+            return None;
+        };
+        match (&base.ty, &base.kind) {
+            (Type::Mem { ty, .. }, TExprKind::InMemory(place)) => {
+                let TypeKind::Array { elem, len } = self.btf.kind(*ty) else {
+                    self.error(span, format!("cannot index '{}'", base.ty.describe()));
+                    return None;
+                };
+                if i >= len as u64 {
+                    self.error(
+                        index.span,
+                        format!("index {i} is out of bounds for '{}'", base.ty.describe()),
+                    );
+                    return None;
+                }
+                let ty = match kernel::value_type(self.btf, elem) {
+                    Ok(t) => t,
+                    Err(msg) => {
+                        self.error(span, msg);
+                        return None;
+                    }
+                };
+                let offset = place.offset + (i * self.btf.size_of(elem).unwrap_or(0) as u64) as u32;
+                Some(at_place(
+                    Place {
+                        base: place.base.clone(),
+                        offset,
+                    },
+                    None,
+                    ty,
+                    span,
+                ))
+            }
+            _ => self.deref(base, i, span),
+        }
+    }
+
+    /// `ptr[index]` and `*ptr`: the `index`-th element ptr points at.
+    fn deref(&mut self, ptr: TExpr, index: u64, span: Span) -> Option<TExpr> {
+        let Type::Ptr { target, depth, .. } = ptr.ty else {
+            self.error(
+                span,
+                format!("cannot dereference '{}': not a pointer", ptr.ty.describe()),
+            );
+            return None;
+        };
+        let ty = if depth > 1 {
+            kernel::pointer_to(self.btf, target, depth - 1)
+        } else {
+            match kernel::value_type(self.btf, target) {
+                Ok(Type::Void) | Err(_) => {
+                    self.error(span, format!("cannot dereference '{}'", ptr.ty.describe()));
+                    return None;
+                }
+                Ok(t) => t,
+            }
+        };
+        let elem_size = if depth > 1 {
+            8
+        } else {
+            self.btf.size_of(target).unwrap_or(0) as u64
+        };
+        let offset = (index * elem_size) as u32;
+        Some(at_place(pointee(ptr, offset), None, ty, span))
+    }
+}
+
+/// The type of integer arithmetic, as bpftrace 0.17 types it: 64 bits, signed only when
+/// both operands are.
+fn int_result(lhs: &TExpr, rhs: &TExpr) -> Type {
+    Type::Int {
+        size: 8,
+        signed: lhs.ty.is_signed() && rhs.ty.is_signed(),
+    }
+}
+
+/// The C name of a bpftrace integer type, to find it in BTF for pointer casts.
+fn int_c_name(name: &str) -> &'static str {
+    match name {
+        "int8" => "signed char",
+        "uint8" => "unsigned char",
+        "int16" => "short",
+        "uint16" => "short unsigned int",
+        "int32" => "int",
+        "uint32" => "unsigned int",
+        "int64" => "long long int",
+        _ => "long long unsigned int",
+    }
+}
+
+pub(super) fn op_text(op: BinOp) -> &'static str {
+    match op {
+        BinOp::Add => "+",
+        BinOp::Sub => "-",
+        BinOp::Mul => "*",
+        BinOp::Div => "/",
+        BinOp::Mod => "%",
+        BinOp::BitAnd => "&",
+        BinOp::BitOr => "|",
+        BinOp::BitXor => "^",
+        BinOp::Shl => "<<",
+        BinOp::Shr => ">>",
+        BinOp::Eq => "==",
+        BinOp::Ne => "!=",
+        BinOp::Lt => "<",
+        BinOp::Le => "<=",
+        BinOp::Gt => ">",
+        BinOp::Ge => ">=",
+        BinOp::LogicalAnd => "&&",
+        BinOp::LogicalOr => "||",
+    }
+}

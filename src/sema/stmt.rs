@@ -1,0 +1,260 @@
+//! Statements: assignments (with bpftrace's variable typing), control flow, and the
+//! calls that only make sense as statements (`printf`, `time`, `exit`).
+
+use super::typed::*;
+use super::{Analyzer, ProbeCx};
+use crate::ast::{self, ExprKind, LValue, Span, StmtKind};
+use crate::format::{ArgClass, PrintfFormat};
+
+/// bpftrace's default `time()` format.
+pub const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S\n";
+
+impl Analyzer<'_> {
+    pub(super) fn block(&mut self, cx: &mut ProbeCx, block: &ast::Block) -> Vec<TStmt> {
+        block
+            .stmts
+            .iter()
+            .filter_map(|s| self.stmt(cx, s))
+            .collect()
+    }
+
+    fn stmt(&mut self, cx: &mut ProbeCx, stmt: &ast::Stmt) -> Option<TStmt> {
+        let span = stmt.span;
+        let kind = match &stmt.kind {
+            StmtKind::Expr(e) => match &e.kind {
+                ExprKind::Call { name, args }
+                    if matches!(name.as_str(), "printf" | "time" | "exit") =>
+                {
+                    self.effect_call(cx, name, args, e.span)?
+                }
+                ExprKind::IncDec {
+                    target, increment, ..
+                } => {
+                    let op = if *increment {
+                        ast::BinOp::Add
+                    } else {
+                        ast::BinOp::Sub
+                    };
+                    let one = ast::Expr {
+                        kind: ExprKind::Int(1),
+                        span: e.span,
+                    };
+                    self.assign(cx, target, Some(op), &one, e.span)?
+                }
+                _ => TStmtKind::Expr(self.expr(cx, e)?),
+            },
+            StmtKind::Assign { target, op, value } => self.assign(cx, target, *op, value, span)?,
+            StmtKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
+                let cond = self.condition(cx, cond);
+                let then = self.block(cx, then);
+                let otherwise = otherwise
+                    .as_ref()
+                    .map(|b| self.block(cx, b))
+                    .unwrap_or_default();
+                TStmtKind::If {
+                    cond: cond?,
+                    then,
+                    otherwise,
+                }
+            }
+            StmtKind::While { cond, body } => {
+                let cond = self.condition(cx, cond);
+                let body = self.block(cx, body);
+                TStmtKind::While { cond: cond?, body }
+            }
+            StmtKind::Return => TStmtKind::Return,
+        };
+        Some(TStmt { kind, span })
+    }
+
+    fn condition(&mut self, cx: &mut ProbeCx, cond: &ast::Expr) -> Option<TExpr> {
+        let e = self.expr(cx, cond)?;
+        self.expect_scalar(&e, "a condition")?;
+        Some(e)
+    }
+
+    fn assign(
+        &mut self,
+        cx: &mut ProbeCx,
+        target: &LValue,
+        op: Option<ast::BinOp>,
+        value: &ast::Expr,
+        span: Span,
+    ) -> Option<TStmtKind> {
+        let (name, target_span) = match target {
+            LValue::Var { name, span } => (name, *span),
+            LValue::Map { span, .. } => {
+                self.error(*span, "maps (@name) are not supported yet");
+                return None;
+            }
+        };
+        let value = match op {
+            None => self.expr(cx, value)?,
+            Some(op) => {
+                let read = ast::Expr {
+                    kind: ExprKind::Var(name.clone()),
+                    span: target_span,
+                };
+                let combined = ast::Expr {
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(read),
+                        rhs: Box::new(value.clone()),
+                    },
+                    span,
+                };
+                self.expr(cx, &combined)?
+            }
+        };
+        match &value.ty {
+            Type::Void => {
+                self.error(value.span, "this expression has no value to assign");
+                return None;
+            }
+            Type::Mem { name: ty, .. } => {
+                self.error(
+                    value.span,
+                    format!("assigning '{ty}' (a struct, union or array) to a variable is not supported"),
+                );
+                return None;
+            }
+            _ => {}
+        }
+        let Some(&id) = cx.by_name.get(name) else {
+            let id = VarId(cx.vars.len());
+            cx.vars.push(Var {
+                name: name.clone(),
+                ty: value.ty.clone(),
+            });
+            cx.by_name.insert(name.clone(), id);
+            return Some(TStmtKind::Assign { var: id, value });
+        };
+        let stored = cx.vars[id.0].ty.clone();
+        let value = match (&stored, &value.ty) {
+            (Type::Int { .. }, Type::Int { .. }) => convert(value, &stored),
+            (Type::Ptr { name: a, .. }, Type::Ptr { name: b, .. }) if a == b => value,
+            (Type::Str { .. }, Type::Str { .. }) | (Type::Inet, Type::Inet) => value,
+            _ => {
+                self.error(
+                    span,
+                    format!(
+                        "type mismatch for ${name}: trying to assign value of type '{}' when variable already contains a value of type '{}'",
+                        value.ty.describe(),
+                        stored.describe()
+                    ),
+                );
+                return None;
+            }
+        };
+        Some(TStmtKind::Assign { var: id, value })
+    }
+
+    fn effect_call(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        args: &[ast::Expr],
+        span: Span,
+    ) -> Option<TStmtKind> {
+        match name {
+            "exit" => {
+                if !args.is_empty() {
+                    self.error(span, "exit() takes no arguments");
+                    return None;
+                }
+                Some(TStmtKind::Exit)
+            }
+            "time" => match args {
+                [] => Some(TStmtKind::Time {
+                    format: DEFAULT_TIME_FORMAT.into(),
+                }),
+                [ast::Expr {
+                    kind: ExprKind::Str(f),
+                    ..
+                }] => Some(TStmtKind::Time { format: f.clone() }),
+                _ => {
+                    self.error(span, "time() takes one string literal: the strftime format");
+                    None
+                }
+            },
+            _ => self.printf(cx, args, span),
+        }
+    }
+
+    fn printf(&mut self, cx: &mut ProbeCx, args: &[ast::Expr], span: Span) -> Option<TStmtKind> {
+        let Some((fmt, rest)) = args.split_first() else {
+            self.error(span, "printf() needs a format string");
+            return None;
+        };
+        let ExprKind::Str(text) = &fmt.kind else {
+            self.error(fmt.span, "printf's first argument must be a string literal");
+            return None;
+        };
+        let args: Vec<_> = rest.iter().map(|a| self.expr(cx, a)).collect();
+        let format = match PrintfFormat::parse(text) {
+            Ok(f) => f,
+            Err(e) => {
+                self.error(fmt.span, format!("printf: {}", e.message));
+                return None;
+            }
+        };
+        let convs: Vec<_> = format.conversions().cloned().collect();
+        if convs.len() != args.len() {
+            let which = if args.len() > convs.len() {
+                "Too many"
+            } else {
+                "Not enough"
+            };
+            self.error(
+                span,
+                format!(
+                    "printf: {which} arguments for format string ({} supplied, {} expected)",
+                    args.len(),
+                    convs.len()
+                ),
+            );
+            return None;
+        }
+        let args: Vec<_> = args.into_iter().collect::<Option<_>>()?;
+        let mut ok = true;
+        for (conv, arg) in convs.iter().zip(&args) {
+            let fits = match conv.arg_class() {
+                ArgClass::Integer => arg.ty.is_scalar(),
+                ArgClass::String => matches!(arg.ty, Type::Str { .. } | Type::Inet),
+            };
+            if !fits {
+                let expected = match conv.arg_class() {
+                    ArgClass::Integer => "integer",
+                    ArgClass::String => "string",
+                };
+                self.error(
+                    arg.span,
+                    format!(
+                        "printf: %{} specifier expects a value of type {expected} ({} supplied)",
+                        conv.conv,
+                        arg.ty.describe()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        ok.then_some(TStmtKind::Printf { format, args })
+    }
+}
+
+/// `value` as an integer of type `to` (a no-op when the types already agree).
+pub(super) fn convert(value: TExpr, to: &Type) -> TExpr {
+    if &value.ty == to {
+        return value;
+    }
+    let span = value.span;
+    TExpr {
+        kind: TExprKind::Cast(Box::new(value)),
+        ty: to.clone(),
+        span,
+    }
+}

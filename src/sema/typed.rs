@@ -1,0 +1,216 @@
+//! The typed program: what semantic analysis hands codegen. Every name is resolved,
+//! every kernel member access is folded into a memory read at a known offset, and every
+//! expression carries its value type, so codegen never looks at BTF again.
+
+use crate::ast::{AttachPoint, BinOp, ProbeKind, Span};
+use crate::btf::TypeId;
+use crate::format::PrintfFormat;
+
+#[derive(Clone, Debug)]
+pub struct TypedProgram {
+    pub probes: Vec<TypedProbe>,
+}
+
+#[derive(Clone, Debug)]
+pub struct TypedProbe {
+    pub kind: ProbeKind,
+    pub attach_points: Vec<AttachPoint>,
+    pub predicate: Option<TExpr>,
+    pub body: Vec<TStmt>,
+    /// The probe's `$variables`, indexed by [`VarId`]; each has the type of its first assignment.
+    pub vars: Vec<Var>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Var {
+    pub name: String,
+    pub ty: Type,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VarId(pub usize);
+
+/// The type of a value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Type {
+    /// An integer of `size` bytes (1, 2, 4, 8); in registers always widened to 64 bits
+    /// by its signedness.
+    Int { size: u8, signed: bool },
+    /// A kernel pointer: `depth` levels of `*` over BTF type `target` (`struct sock *` is
+    /// `{ target: struct sock, depth: 1 }`); `name` as the user would write it.
+    Ptr {
+        target: TypeId,
+        depth: u8,
+        name: String,
+    },
+    /// A NUL-padded string buffer of `size` bytes (`comm`: 16, literals: length + 1).
+    Str { size: usize },
+    /// The result of `ntop()`: address family + 16 address bytes.
+    Inet,
+    /// A struct, union or array that stays in (kernel or context) memory: only usable
+    /// as the operand of `.`/`->`, `[]` or `ntop()`.
+    Mem { ty: TypeId, name: String, size: u32 },
+    /// The value of a call that returns nothing (`printf`, `exit`).
+    Void,
+}
+
+impl Type {
+    pub const U64: Type = Type::Int {
+        size: 8,
+        signed: false,
+    };
+    pub const I64: Type = Type::Int {
+        size: 8,
+        signed: true,
+    };
+
+    /// Integers and pointers: what fits in a register.
+    pub fn is_scalar(&self) -> bool {
+        matches!(self, Type::Int { .. } | Type::Ptr { .. })
+    }
+    pub fn is_signed(&self) -> bool {
+        matches!(self, Type::Int { signed: true, .. })
+    }
+    /// Bytes the value occupies in a record or a variable slot.
+    pub fn size(&self) -> usize {
+        match self {
+            Type::Int { size, .. } => *size as usize,
+            Type::Ptr { .. } => 8,
+            Type::Str { size } => *size,
+            Type::Inet => 24,
+            Type::Mem { .. } | Type::Void => 0,
+        }
+    }
+    /// The type as bpftrace names it in messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Type::Int { size, signed } => {
+                format!("{}int{}", if *signed { "" } else { "u" }, *size as u32 * 8)
+            }
+            Type::Ptr { name, .. } | Type::Mem { name, .. } => name.clone(),
+            Type::Str { size } => format!("string[{size}]"),
+            Type::Inet => "inet".into(),
+            Type::Void => "none".into(),
+        }
+    }
+}
+
+/// Builtin values that come from helpers or the probe context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Builtin {
+    Pid,
+    Tid,
+    Uid,
+    Gid,
+    Nsecs,
+    Cpu,
+    Comm,
+    /// The function's return value (kretprobe).
+    Retval,
+    /// The n-th function argument (kprobe).
+    Arg(u8),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TExpr {
+    pub kind: TExprKind,
+    pub ty: Type,
+    pub span: Span,
+}
+
+/// Where a value in memory lives.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Base {
+    /// Kernel memory at the pointer this expression computes (read with probe_read_kernel).
+    Kernel(Box<TExpr>),
+    /// The probe's context (a tracepoint's `args`), read directly.
+    Ctx,
+}
+
+/// A location in memory: `base + offset` bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Place {
+    pub base: Base,
+    pub offset: u32,
+}
+
+/// A bitfield within the scalar read at a [`Place`]: the read covers `bytes` bytes,
+/// the field starts `shift` bits in and is `bits` wide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bitfield {
+    pub bytes: u32,
+    pub shift: u32,
+    pub bits: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TExprKind {
+    Int(u64),
+    Str(String),
+    Var(VarId),
+    Builtin(Builtin),
+    /// A scalar read from memory (`ty` gives its width and signedness).
+    Load {
+        place: Place,
+        bitfield: Option<Bitfield>,
+    },
+    /// An aggregate left in memory (type [`Type::Mem`]).
+    InMemory(Place),
+    Unary {
+        op: crate::ast::UnaryOp,
+        expr: Box<TExpr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<TExpr>,
+        rhs: Box<TExpr>,
+    },
+    Ternary {
+        cond: Box<TExpr>,
+        then: Box<TExpr>,
+        otherwise: Box<TExpr>,
+    },
+    /// An integer conversion or pointer reinterpretation to `ty`.
+    Cast(Box<TExpr>),
+    /// `ntop(x)`: the operand is an integer (IPv4) or an in-memory 4/16-byte array.
+    Ntop(Box<TExpr>),
+    /// `bswap(x)`: byte-swap at the operand's width.
+    Bswap(Box<TExpr>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TStmt {
+    pub kind: TStmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TStmtKind {
+    /// An expression evaluated for nothing but its effects (none, today).
+    Expr(TExpr),
+    /// `$var = value` (compound assignments and `++`/`--` are desugared to this);
+    /// `value` already has the variable's type where it is a scalar.
+    Assign {
+        var: VarId,
+        value: TExpr,
+    },
+    If {
+        cond: TExpr,
+        then: Vec<TStmt>,
+        otherwise: Vec<TStmt>,
+    },
+    While {
+        cond: TExpr,
+        body: Vec<TStmt>,
+    },
+    Return,
+    Printf {
+        format: PrintfFormat,
+        args: Vec<TExpr>,
+    },
+    Time {
+        format: String,
+    },
+    Exit,
+}

@@ -1,0 +1,101 @@
+//! perf events: the kernel objects BPF programs attach to (tracepoints, kprobes).
+
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+
+use super::owned_fd;
+
+/// `BPF_PERF_EVENT` (`enum bpf_attach_type`): attach through a perf-event link.
+pub const BPF_PERF_EVENT: u32 = 41;
+/// `PERF_TYPE_TRACEPOINT`: `config` is a tracefs event id.
+pub const PERF_TYPE_TRACEPOINT: u32 = 2;
+
+const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
+const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
+const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;
+/// `PERF_ATTR_SIZE_VER5`: the size of the struct below.
+const PERF_ATTR_SIZE: u32 = 112;
+
+/// `struct perf_event_attr` up to `PERF_ATTR_SIZE_VER5`.
+#[repr(C)]
+#[derive(Default)]
+struct PerfEventAttr {
+    type_: u32,
+    size: u32,
+    config: u64,
+    sample_period: u64,
+    sample_type: u64,
+    read_format: u64,
+    flags: u64,
+    wakeup_events: u32,
+    bp_type: u32,
+    config1: u64,
+    config2: u64,
+    branch_sample_type: u64,
+    sample_regs_user: u64,
+    sample_stack_user: u32,
+    clockid: i32,
+    sample_regs_intr: u64,
+    aux_watermark: u32,
+    sample_max_stack: u16,
+    _reserved: u16,
+}
+
+/// `perf_event_open(2)` for a BPF attachment: all processes (`pid` -1) on CPU 0, which
+/// is how BPF programs attach to tracepoints and kprobes (they then run on every CPU).
+/// `name` becomes `config1` (the kprobe PMU's function name).
+pub fn perf_event_open(
+    type_: u32,
+    config: u64,
+    name: Option<&std::ffi::CStr>,
+) -> io::Result<OwnedFd> {
+    let attr = PerfEventAttr {
+        type_,
+        size: PERF_ATTR_SIZE,
+        config,
+        sample_period: 1,
+        wakeup_events: 1,
+        config1: name.map_or(0, |n| n.as_ptr() as u64),
+        ..Default::default()
+    };
+    const _: () = assert!(size_of::<PerfEventAttr>() == PERF_ATTR_SIZE as usize);
+    // SAFETY: `attr` is a valid `perf_event_attr` prefix whose `size` field matches its
+    // length; `config1` points to a NUL-terminated string that outlives the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const PerfEventAttr,
+            -1,
+            0,
+            -1,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(owned_fd(ret))
+    }
+}
+
+fn ioctl_int(fd: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_int) -> io::Result<()> {
+    // SAFETY: both perf ioctls used here take an integer argument (not a pointer), and
+    // `fd` is a live descriptor for the duration of the call.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), request as _, arg) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// `PERF_EVENT_IOC_SET_BPF`: the pre-5.15 way to run `prog` on each event.
+pub fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
+    ioctl_int(perf, PERF_EVENT_IOC_SET_BPF, prog.as_raw_fd())
+}
+
+/// `PERF_EVENT_IOC_ENABLE`.
+pub fn perf_event_enable(perf: BorrowedFd<'_>) -> io::Result<()> {
+    ioctl_int(perf, PERF_EVENT_IOC_ENABLE, 0)
+}

@@ -1,0 +1,87 @@
+//! `-d codegen` output for the upstream tcpaccept.bt versions and feature scripts,
+//! against the pinned 6.18 BTF so offsets (and so the snapshots) are stable.
+
+mod codegen_common;
+
+use codegen_common::*;
+use rbt::codegen::{self, CompileOptions};
+
+fn disasm(file: &str, options: &CompileOptions) -> String {
+    let src = read(file);
+    codegen::disasm(&compile(file, &src, pinned_btf(), options), &src)
+}
+
+#[test]
+fn tcpaccept_v0_14_0() {
+    snapshot(
+        "codegen_tcpaccept_v0.14.0",
+        disasm("tests/data/upstream/v0.14.0.bt", &CompileOptions::default()),
+    );
+}
+
+#[test]
+fn tcpaccept_v0_17_0() {
+    snapshot(
+        "codegen_tcpaccept_v0.17.0",
+        disasm("tests/data/upstream/v0.17.0.bt", &CompileOptions::default()),
+    );
+}
+
+#[test]
+fn tcpaccept_head() {
+    snapshot(
+        "codegen_tcpaccept_head-e1b7c3934",
+        disasm(
+            "tests/data/upstream/head-e1b7c3934.bt",
+            &CompileOptions::default(),
+        ),
+    );
+}
+
+#[test]
+fn pid_filter_guards_every_probe_but_begin_and_end() {
+    let out = disasm(
+        "tests/data/upstream/v0.17.0.bt",
+        &CompileOptions {
+            pid_filter: Some(4242),
+        },
+    );
+    let kretprobe = out
+        .split("program ")
+        .find(|p| p.starts_with("kr_"))
+        .unwrap();
+    assert!(kretprobe.contains("r1 = 4242"), "{kretprobe}");
+    let begin = out
+        .split("program ")
+        .find(|p| p.starts_with("BEGIN"))
+        .unwrap();
+    assert!(!begin.contains("4242"), "{begin}");
+    snapshot("codegen_tcpaccept_v0.17.0_pid_filter", out);
+}
+
+#[test]
+fn tracepoint_args() {
+    snapshot(
+        "codegen_tracepoint",
+        disasm(
+            "tests/data/codegen/tracepoint.bt",
+            &CompileOptions::default(),
+        ),
+    );
+}
+
+#[test]
+fn kprobe_features() {
+    snapshot(
+        "codegen_kprobe",
+        disasm("tests/data/codegen/kprobe.bt", &CompileOptions::default()),
+    );
+}
+
+#[test]
+fn strings() {
+    snapshot(
+        "codegen_strings",
+        disasm("tests/data/codegen/strings.bt", &CompileOptions::default()),
+    );
+}

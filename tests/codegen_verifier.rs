@@ -1,0 +1,95 @@
+//! The kernel's verifier accepts what codegen emits: every program is loaded (not
+//! attached) into the running kernel, compiled against the running kernel's BTF. kprobe
+//! programs load even where kprobes cannot attach. Needs root and BPF: skips with the
+//! reason otherwise, and fails when CI is set.
+
+mod codegen_common;
+
+use codegen_common::*;
+use rbt::btf::Btf;
+use rbt::codegen::CompileOptions;
+use rbt::runtime;
+use std::path::Path;
+
+fn assert_loads(test: &str, file: &str, options: &CompileOptions, programs: usize) {
+    if skip_reason(test).is_some() {
+        return;
+    }
+    let btf = Btf::load(Path::new("/sys/kernel/btf/vmlinux")).expect("kernel BTF");
+    let compiled = compile(file, &read(file), &btf, options);
+    assert_eq!(compiled.programs.len(), programs);
+    let loaded = runtime::load(&compiled).unwrap_or_else(|e| panic!("{file}: {e}"));
+    assert_eq!(loaded.programs.len(), programs);
+}
+
+#[test]
+fn tcpaccept_v0_14_0_passes_the_verifier() {
+    assert_loads(
+        "tcpaccept_v0_14_0_passes_the_verifier",
+        "tests/data/upstream/v0.14.0.bt",
+        &CompileOptions::default(),
+        2,
+    );
+}
+
+#[test]
+fn tcpaccept_v0_17_0_passes_the_verifier() {
+    assert_loads(
+        "tcpaccept_v0_17_0_passes_the_verifier",
+        "tests/data/upstream/v0.17.0.bt",
+        &CompileOptions::default(),
+        2,
+    );
+}
+
+#[test]
+fn tcpaccept_head_passes_the_verifier() {
+    assert_loads(
+        "tcpaccept_head_passes_the_verifier",
+        "tests/data/upstream/head-e1b7c3934.bt",
+        &CompileOptions::default(),
+        2,
+    );
+}
+
+#[test]
+fn pid_filtered_tcpaccept_passes_the_verifier() {
+    assert_loads(
+        "pid_filtered_tcpaccept_passes_the_verifier",
+        "tests/data/upstream/v0.17.0.bt",
+        &CompileOptions {
+            pid_filter: Some(1),
+        },
+        2,
+    );
+}
+
+#[test]
+fn tracepoint_program_passes_the_verifier() {
+    assert_loads(
+        "tracepoint_program_passes_the_verifier",
+        "tests/data/codegen/tracepoint.bt",
+        &CompileOptions::default(),
+        1,
+    );
+}
+
+#[test]
+fn kprobe_features_pass_the_verifier() {
+    assert_loads(
+        "kprobe_features_pass_the_verifier",
+        "tests/data/codegen/kprobe.bt",
+        &CompileOptions::default(),
+        2,
+    );
+}
+
+#[test]
+fn string_comparisons_pass_the_verifier() {
+    assert_loads(
+        "string_comparisons_pass_the_verifier",
+        "tests/data/codegen/strings.bt",
+        &CompileOptions::default(),
+        1,
+    );
+}

@@ -1,0 +1,220 @@
+//! Attaching hand-built programs: a tracepoint that fires from this test, kprobes (or
+//! the error naming the missing kernel option), and unknown tracepoints.
+
+mod runtime_common;
+
+use runtime_common::*;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use rbt::ast::ProbeKind;
+use rbt::codegen::ProgramType;
+use rbt::runtime::{self, Attacher, Next, RingBuf};
+
+fn records_from(ring: &mut RingBuf, tgid: u32) -> Vec<Record> {
+    let mut out = Vec::new();
+    ring.consume(|r| {
+        let rec = Record::parse(r);
+        if rec.tgid == tgid {
+            out.push(rec);
+        }
+        Ok::<_, ()>(Next::Continue)
+    })
+    .unwrap();
+    out
+}
+
+#[test]
+fn tracepoint_event_received_until_detached() {
+    if skip_reason("tracepoint_event_received_until_detached").is_some() {
+        return;
+    }
+    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    let c = compiled(vec![program(
+        "tp_getpid",
+        ProgramType::Tracepoint,
+        vec![tp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
+    let me = std::process::id();
+    let attachment = Attacher::new()
+        .attach(&tp, loaded.programs[0].as_fd())
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    for _ in 0..3 {
+        assert_eq!(std::process::id(), me); // getpid(2): fires the tracepoint
+    }
+    let got = records_from(&mut ring, me);
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(got.iter().all(|r| r.event_id == 1));
+
+    drop(attachment);
+    assert_eq!(std::process::id(), me);
+    assert_eq!(
+        records_from(&mut ring, me),
+        vec![],
+        "no events after detaching"
+    );
+}
+
+#[test]
+fn kretprobe_attaches_or_names_missing_config() {
+    if skip_reason("kretprobe_attaches_or_names_missing_config").is_some() {
+        return;
+    }
+    let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
+    let c = compiled(vec![program(
+        "kr_accept",
+        ProgramType::Kprobe,
+        vec![kp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let result = Attacher::new().attach(&kp, loaded.programs[0].as_fd());
+    let has_kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        || Path::new("/sys/kernel/tracing/kprobe_events").exists()
+        || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
+    if has_kprobes {
+        let attachment =
+            result.unwrap_or_else(|e| panic!("kernel has kprobes, attach failed: {e}"));
+        let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let _server = listener.accept().unwrap(); // inet_csk_accept returns
+        let got = records_from(&mut ring, std::process::id());
+        assert_eq!(got.len(), 1, "one accept, one kretprobe hit: {got:?}");
+        drop(attachment);
+    } else {
+        let err = result.expect_err("no kprobes on this kernel");
+        assert_eq!(
+            err.to_string(),
+            "cannot attach kretprobe:inet_csk_accept: this kernel has no kprobe support (CONFIG_KPROBES is not set)"
+        );
+    }
+}
+
+#[test]
+fn unknown_tracepoint_is_named() {
+    if skip_reason("unknown_tracepoint_is_named").is_some() {
+        return;
+    }
+    let tp = point(ProbeKind::Tracepoint, &["sock", "no_such_event"]);
+    let c = compiled(vec![program(
+        "tp_none",
+        ProgramType::Tracepoint,
+        vec![tp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let err = Attacher::new()
+        .attach(&tp, loaded.programs[0].as_fd())
+        .expect_err("no such tracepoint");
+    assert_eq!(
+        err.to_string(),
+        "cannot attach tracepoint:sock:no_such_event: no such tracepoint in this kernel"
+    );
+}
+
+/// The tracefs `kprobe_events` path (kernels without the kprobe PMU): stale events of
+/// dead rbt processes are removed, ours works, and is removed again when detached.
+#[test]
+fn tracefs_kprobe_events_are_created_and_removed() {
+    if skip_reason("tracefs_kprobe_events_are_created_and_removed").is_some() {
+        return;
+    }
+    let kprobe_events = [
+        "/sys/kernel/tracing/kprobe_events",
+        "/sys/kernel/debug/tracing/kprobe_events",
+    ]
+    .into_iter()
+    .map(Path::new)
+    .find(|p| p.exists());
+    let Some(kprobe_events) = kprobe_events else {
+        if std::env::var_os("CI").is_some()
+            && Path::new("/sys/bus/event_source/devices/kprobe").exists()
+        {
+            panic!("kprobe PMU but no kprobe_events");
+        }
+        eprintln!("SKIP tracefs_kprobe_events_are_created_and_removed: kernel without kprobe_events (CONFIG_KPROBE_EVENTS)");
+        return;
+    };
+    let rbt_events = || -> Vec<String> {
+        let text = std::fs::read_to_string(kprobe_events).unwrap();
+        text.lines()
+            .filter(|l| l.contains("/rbt_"))
+            .map(str::to_string)
+            .collect()
+    };
+    // A leftover of an rbt that died (pid 4194304 is above PID_MAX_LIMIT: never alive).
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(kprobe_events)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, b"p:kprobes/rbt_4194304_0 inet_csk_accept\n")
+        })
+        .unwrap();
+    assert_eq!(rbt_events().len(), 1);
+
+    let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
+    let c = compiled(vec![program(
+        "kr_accept",
+        ProgramType::Kprobe,
+        vec![kp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
+    let attachment = Attacher::with_tracefs_kprobes()
+        .attach(&kp, loaded.programs[0].as_fd())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ours = rbt_events();
+    assert_eq!(ours.len(), 1, "stale event removed, ours added: {ours:?}");
+    // Listed as `r<maxactive>:kprobes/rbt_<pid>_<n> inet_csk_accept`.
+    let ours_prefix = format!(":kprobes/rbt_{}_", std::process::id());
+    assert!(
+        ours[0].starts_with('r') && ours[0].contains(&ours_prefix),
+        "{ours:?}"
+    );
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let _server = listener.accept().unwrap();
+    assert_eq!(
+        records_from(&mut ring, std::process::id()).len(),
+        1,
+        "one accept, one hit"
+    );
+
+    drop(attachment);
+    assert_eq!(
+        rbt_events(),
+        Vec::<String>::new(),
+        "our event removed at detach"
+    );
+}
+
+#[test]
+fn missing_kernel_function_is_named() {
+    if skip_reason("missing_kernel_function_is_named").is_some() {
+        return;
+    }
+    let kp = point(ProbeKind::Kprobe, &["rbt_no_such_function"]);
+    let c = compiled(vec![program(
+        "k_none",
+        ProgramType::Kprobe,
+        vec![kp.clone()],
+        emit_record(1),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let err = Attacher::new()
+        .attach(&kp, loaded.programs[0].as_fd())
+        .expect_err("no such function")
+        .to_string();
+    if Path::new("/sys/bus/event_source/devices/kprobe").exists() {
+        assert_eq!(err, "cannot attach kprobe:rbt_no_such_function: kernel function rbt_no_such_function not found");
+    } else {
+        assert!(err.contains("CONFIG_KPROBES is not set"), "{err}");
+    }
+}

@@ -1,0 +1,201 @@
+//! Shared by the runtime tests: the root/BPF skip rule and a few hand-built instructions.
+#![allow(dead_code)]
+
+use rbt::codegen::insn::{Insn, PSEUDO_MAP_FD};
+
+/// `Some(reason)` when this machine cannot run BPF tests. Panics instead under CI,
+/// where every facility must be present.
+pub fn skip_reason(test: &str) -> Option<String> {
+    let reason = if effective_uid() != 0 {
+        Some("not running as root".to_string())
+    } else {
+        // Probe: can this kernel create a BPF map for us at all?
+        rbt::sys::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, "rbt_probe")
+            .err()
+            .map(|e| format!("bpf() does not work here: {e}"))
+    };
+    if let Some(r) = &reason {
+        if std::env::var_os("CI").is_some() {
+            panic!("{test}: {r} (CI is set, so this test must run)");
+        }
+        eprintln!("SKIP {test}: {r}");
+    }
+    reason
+}
+
+/// The effective uid, read from /proc (tests stay free of `unsafe`).
+fn effective_uid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+pub const R0: u8 = 0;
+pub const R1: u8 = 1;
+pub const R2: u8 = 2;
+pub const R3: u8 = 3;
+pub const R4: u8 = 4;
+pub const R6: u8 = 6;
+pub const R10: u8 = 10;
+
+pub const HELPER_MAP_LOOKUP_ELEM: i32 = 1;
+pub const HELPER_GET_CURRENT_PID_TGID: i32 = 14;
+pub const HELPER_GET_CURRENT_COMM: i32 = 16;
+pub const HELPER_RINGBUF_OUTPUT: i32 = 130;
+
+pub fn mov_imm(dst: u8, imm: i32) -> Insn {
+    Insn::new(0xb7, dst, 0, 0, imm)
+}
+pub fn mov_reg(dst: u8, src: u8) -> Insn {
+    Insn::new(0xbf, dst, src, 0, 0)
+}
+pub fn add_imm(dst: u8, imm: i32) -> Insn {
+    Insn::new(0x07, dst, 0, 0, imm)
+}
+pub fn rsh_imm(dst: u8, imm: i32) -> Insn {
+    Insn::new(0x77, dst, 0, 0, imm)
+}
+/// `*(u64 *)(dst + off) = src`
+pub fn stx_dw(dst: u8, off: i16, src: u8) -> Insn {
+    Insn::new(0x7b, dst, src, off, 0)
+}
+/// `*(u64 *)(dst + off) = imm`
+pub fn st_dw(dst: u8, off: i16, imm: i32) -> Insn {
+    Insn::new(0x7a, dst, 0, off, imm)
+}
+/// `dst = *(u64 *)(src + off)`
+pub fn ldx_dw(dst: u8, src: u8, off: i16) -> Insn {
+    Insn::new(0x79, dst, src, off, 0)
+}
+pub fn call(helper: i32) -> Insn {
+    Insn::new(0x85, 0, 0, 0, helper)
+}
+pub fn exit() -> Insn {
+    Insn::new(0x95, 0, 0, 0, 0)
+}
+/// `if dst == imm goto +off`
+pub fn jeq_imm(dst: u8, imm: i32, off: i16) -> Insn {
+    Insn::new(0x15, dst, 0, off, imm)
+}
+/// `dst = map[index]` as codegen emits it (two instructions).
+pub fn ld_map(dst: u8, index: i32) -> [Insn; 2] {
+    [
+        Insn::new(0x18, dst, PSEUDO_MAP_FD, 0, index),
+        Insn::default(),
+    ]
+}
+
+/// Instructions that write a 32-byte record `[event_id: u64][pid_tgid: u64][comm: 16]`
+/// into the ring buffer (map index 0), then return the `ringbuf_output` result.
+pub fn emit_record(event_id: i32) -> Vec<Insn> {
+    let mut v = vec![
+        st_dw(R10, -32, event_id),
+        call(HELPER_GET_CURRENT_PID_TGID),
+        stx_dw(R10, -24, R0),
+        mov_reg(R1, R10),
+        add_imm(R1, -16),
+        mov_imm(R2, 16),
+        call(HELPER_GET_CURRENT_COMM),
+    ];
+    v.extend(ld_map(R1, 0));
+    v.extend([
+        mov_reg(R2, R10),
+        add_imm(R2, -32),
+        mov_imm(R3, 32),
+        mov_imm(R4, 0),
+        call(HELPER_RINGBUF_OUTPUT),
+        exit(),
+    ]);
+    v
+}
+
+use rbt::ast::{AttachPoint, ProbeKind};
+use rbt::codegen::{Compiled, MapSpec, ProgramCode, ProgramType};
+use rbt::diag::Span;
+
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
+pub fn point(kind: ProbeKind, target: &[&str]) -> AttachPoint {
+    AttachPoint {
+        kind,
+        target: target.iter().map(|s| s.to_string()).collect(),
+        span: Span::default(),
+    }
+}
+
+pub fn program(
+    name: &str,
+    prog_type: ProgramType,
+    points: Vec<AttachPoint>,
+    insns: Vec<Insn>,
+) -> ProgramCode {
+    ProgramCode {
+        name: name.into(),
+        prog_type,
+        attach_points: points,
+        insns,
+        lines: vec![],
+    }
+}
+
+/// The maps codegen always emits: the event ring buffer (0) and the lost counter (1).
+pub fn standard_maps() -> Vec<MapSpec> {
+    vec![
+        MapSpec {
+            name: "events".into(),
+            map_type: BPF_MAP_TYPE_RINGBUF,
+            key_size: 0,
+            value_size: 0,
+            max_entries: 1 << 16,
+        },
+        MapSpec {
+            name: "lost".into(),
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+        },
+    ]
+}
+
+pub fn compiled(programs: Vec<ProgramCode>) -> Compiled {
+    Compiled {
+        programs,
+        maps: standard_maps(),
+        events: Default::default(),
+    }
+}
+
+/// A record written by [`emit_record`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub event_id: u64,
+    pub tgid: u32,
+    pub comm: String,
+}
+
+impl Record {
+    pub fn parse(bytes: &[u8]) -> Record {
+        assert_eq!(bytes.len(), 32, "record length");
+        let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+        let comm = &bytes[16..32];
+        let end = comm.iter().position(|&b| b == 0).unwrap_or(16);
+        Record {
+            event_id: u64_at(0),
+            tgid: (u64_at(8) >> 32) as u32,
+            comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+        }
+    }
+}
+
+/// Number of open file descriptors of this process.
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
+}

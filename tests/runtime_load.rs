@@ -1,0 +1,206 @@
+//! Loading hand-built programs: maps, program load, verifier rejection, BEGIN-style
+//! test runs. Needs root and a BPF-capable kernel (skips otherwise, fails under CI).
+
+mod runtime_common;
+
+use runtime_common::*;
+use std::os::fd::AsFd;
+
+use rbt::sys;
+
+const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+
+#[test]
+fn map_create_update_lookup() {
+    if skip_reason("map_create_update_lookup").is_some() {
+        return;
+    }
+    let map = sys::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 2, "rbt_test").expect("map_create");
+    sys::map_update_elem(
+        map.as_fd(),
+        &1u32.to_ne_bytes(),
+        &0xdead_beefu64.to_ne_bytes(),
+        0,
+    )
+    .expect("update");
+    let mut value = [0u8; 8];
+    assert!(sys::map_lookup_elem(map.as_fd(), &1u32.to_ne_bytes(), &mut value).expect("lookup"));
+    assert_eq!(u64::from_ne_bytes(value), 0xdead_beef);
+    // Buffers smaller than what the kernel would access are refused before the call.
+    let mut short = [0u8; 4];
+    let err = sys::map_lookup_elem(map.as_fd(), &1u32.to_ne_bytes(), &mut short)
+        .expect_err("short value");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let err = sys::map_update_elem(map.as_fd(), &[1u8], &value, 0).expect_err("short key");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let info = sys::map_info(map.as_fd()).expect("map_info");
+    assert_eq!(
+        (
+            info.map_type,
+            info.key_size,
+            info.value_size,
+            info.max_entries
+        ),
+        (BPF_MAP_TYPE_ARRAY, 4, 8, 2)
+    );
+    // Out of range for an array map: absent, not an error.
+    assert!(!sys::map_lookup_elem(map.as_fd(), &7u32.to_ne_bytes(), &mut value).expect("lookup"));
+}
+
+#[test]
+fn raw_tp_test_run_sees_current_task() {
+    if skip_reason("raw_tp_test_run_sees_current_task").is_some() {
+        return;
+    }
+    // return bpf_get_current_pid_tgid() >> 32  (the tgid of the process calling TEST_RUN)
+    let insns = [call(HELPER_GET_CURRENT_PID_TGID), rsh_imm(R0, 32), exit()];
+    let prog = sys::prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, &insns, "GPL", "rbt_pid", 0)
+        .expect("prog_load");
+    let ret = sys::prog_test_run(prog.as_fd()).expect("test_run");
+    assert_eq!(ret, std::process::id());
+}
+
+#[test]
+fn raw_tp_may_call_ringbuf_output() {
+    if skip_reason("raw_tp_may_call_ringbuf_output").is_some() {
+        return;
+    }
+    let ring = sys::map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, "rbt_ring").expect("ringbuf map");
+    let mut insns = emit_record(3);
+    // patch the map reference by hand (runtime::load does this for codegen output)
+    insns[7].imm = std::os::fd::AsRawFd::as_raw_fd(&ring);
+    let prog = sys::prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, &insns, "GPL", "rbt_emit", 0)
+        .unwrap_or_else(|e| panic!("prog_load: {e}\n{}", e.verifier_log));
+    // ringbuf_output returns 0 on success
+    assert_eq!(sys::prog_test_run(prog.as_fd()).expect("test_run"), 0);
+}
+
+#[test]
+fn verifier_rejection_returns_log() {
+    if skip_reason("verifier_rejection_returns_log").is_some() {
+        return;
+    }
+    // Reads r0 before writing it and falls off the end: the verifier must refuse.
+    let insns = [ldx_dw(R0, R6, 0), exit()];
+    let err = sys::prog_load(BPF_PROG_TYPE_RAW_TRACEPOINT, &insns, "GPL", "rbt_bad", 0)
+        .expect_err("must be rejected");
+    assert_eq!(
+        err.errno.raw_os_error(),
+        Some(libc::EACCES),
+        "{err}: {}",
+        err.verifier_log
+    );
+    assert!(
+        err.verifier_log.contains("R6 !read_ok"),
+        "log: {}",
+        err.verifier_log
+    );
+}
+
+#[test]
+fn load_patches_maps_and_reports_verifier_log() {
+    use rbt::ast::ProbeKind;
+    use rbt::codegen::ProgramType;
+    if skip_reason("load_patches_maps_and_reports_verifier_log").is_some() {
+        return;
+    }
+    // A good program referencing map 0 loads.
+    let good = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        emit_record(0),
+    )]);
+    let loaded = rbt::runtime::load(&good).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((loaded.maps.len(), loaded.programs.len()), (2, 1));
+
+    // A reference to a map that does not exist is an internal error, not a kernel call.
+    let mut bad_map = emit_record(0);
+    bad_map[7].imm = 9;
+    let c = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        bad_map,
+    )]);
+    let err = rbt::runtime::load(&c)
+        .expect_err("map 9 does not exist")
+        .to_string();
+    assert_eq!(
+        err,
+        "internal error: program BEGIN: instruction 7 refers to map 9, which does not exist"
+    );
+
+    // An uninitialized register: the verifier's reason ends the message.
+    let c = compiled(vec![program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        vec![ldx_dw(R0, R6, 0), exit()],
+    )]);
+    let err = rbt::runtime::load(&c)
+        .expect_err("verifier must reject")
+        .to_string();
+    let first = err.lines().next().unwrap();
+    assert_eq!(
+        first,
+        "the kernel's BPF verifier rejected the program for BEGIN: Permission denied (os error 13)"
+    );
+    assert!(err.lines().last().unwrap().contains("R6 !read_ok"), "{err}");
+}
+
+/// Runs this test binary again as `nobody` (via setpriv) and checks that loading fails
+/// with the message naming the missing privileges. The child run is this same test,
+/// told by an environment variable to do the unprivileged part.
+#[test]
+fn unprivileged_load_names_capabilities() {
+    use rbt::ast::ProbeKind;
+    use rbt::codegen::ProgramType;
+    const CHILD: &str = "RBT_TEST_UNPRIVILEGED_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        let c = compiled(vec![program(
+            "BEGIN",
+            ProgramType::Special,
+            vec![point(ProbeKind::Begin, &[])],
+            emit_record(0),
+        )]);
+        let err = rbt::runtime::load(&c).expect_err("nobody may not load BPF");
+        println!("ERROR: {err}");
+        return;
+    }
+    if skip_reason("unprivileged_load_names_capabilities").is_some() {
+        return;
+    }
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "unprivileged_load_names_capabilities",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("setpriv: {e}");
+            }
+            eprintln!("SKIP unprivileged_load_names_capabilities: cannot run setpriv: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "ERROR: cannot create BPF map events: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
+        ),
+        "{stdout}"
+    );
+}

@@ -1,0 +1,121 @@
+//! Semantic errors, rendered as the user sees them (file:line:col, the line, a caret),
+//! checked against the pinned 6.18 BTF.
+
+mod codegen_common;
+
+use codegen_common::{pinned_btf, snapshot};
+use rbt::{diag, parser, sema};
+
+/// The rendered diagnostics of a script that must fail semantic analysis.
+fn errors(src: &str) -> String {
+    let ast = parser::parse(src).unwrap_or_else(|d| panic!("{}", diag::render("test.bt", src, &d)));
+    match sema::analyze(&ast, pinned_btf()) {
+        Ok(_) => panic!("expected semantic errors in:\n{src}"),
+        Err(d) => diag::render("test.bt", src, &d),
+    }
+}
+
+#[test]
+fn unknown_struct() {
+    snapshot(
+        "sema_unknown_struct",
+        errors("kretprobe:inet_csk_accept { $sk = (struct nosuch *)retval; }\n"),
+    );
+}
+
+#[test]
+fn unknown_member() {
+    snapshot(
+        "sema_unknown_member",
+        errors("kretprobe:inet_csk_accept {\n  $sk = (struct sock *)retval;\n  printf(\"%d\\n\", $sk->__sk_common.skc_nosuch);\n}\n"),
+    );
+}
+
+#[test]
+fn member_access_on_non_pointer() {
+    snapshot(
+        "sema_member_on_integer",
+        errors("BEGIN {\n  $x = pid;\n  printf(\"%d\\n\", $x->skc_family);\n}\n"),
+    );
+}
+
+#[test]
+fn printf_argument_count() {
+    snapshot(
+        "sema_printf_argument_count",
+        errors("BEGIN {\n  printf(\"%d %d\\n\", pid);\n  printf(\"%d\\n\", pid, tid);\n}\n"),
+    );
+}
+
+#[test]
+fn printf_argument_type() {
+    snapshot(
+        "sema_printf_argument_type",
+        errors("BEGIN {\n  printf(\"%d %s\\n\", comm, pid);\n}\n"),
+    );
+}
+
+#[test]
+fn ntop_of_a_string() {
+    snapshot(
+        "sema_ntop_string",
+        errors("BEGIN {\n  printf(\"%s\\n\", ntop(comm));\n}\n"),
+    );
+}
+
+#[test]
+fn retval_outside_kretprobe() {
+    snapshot(
+        "sema_retval_in_kprobe",
+        errors("kprobe:inet_csk_accept {\n  printf(\"%d\\n\", retval);\n}\n"),
+    );
+}
+
+#[test]
+fn variable_type_change() {
+    snapshot(
+        "sema_variable_type_change",
+        errors("BEGIN {\n  $x = pid;\n  $x = comm;\n}\n"),
+    );
+}
+
+#[test]
+fn unknown_function() {
+    snapshot(
+        "sema_unknown_function",
+        errors("BEGIN {\n  $x = frobnicate(1);\n}\n"),
+    );
+}
+
+#[test]
+fn unknown_kernel_function() {
+    snapshot(
+        "sema_unknown_kernel_function",
+        errors("kprobe:no_such_kernel_function { exit(); }\n"),
+    );
+}
+
+#[test]
+fn unknown_tracepoint() {
+    snapshot(
+        "sema_unknown_tracepoint",
+        errors("tracepoint:sock:no_such_event { exit(); }\n"),
+    );
+}
+
+#[test]
+fn maps_are_not_supported_yet() {
+    snapshot(
+        "sema_maps_unsupported",
+        errors("BEGIN {\n  @starts[tid] = nsecs;\n}\n"),
+    );
+}
+
+#[test]
+fn every_error_is_reported() {
+    let out = errors(
+        "kprobe:tcp_sendmsg {\n  $a = retval;\n  $s = (struct sock *)arg0;\n  $f = $s->nosuch;\n  printf(\"%s\\n\", $s->sk_ack_backlog);\n}\n",
+    );
+    assert_eq!(out.matches(": error: ").count(), 3, "{out}");
+    snapshot("sema_several_errors", out);
+}
