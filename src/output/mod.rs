@@ -88,6 +88,8 @@ pub struct Printer {
     out: BufWriter<Box<dyn Write>>,
     format: OutputFormat,
     buffer: BufferMode,
+    /// `-q`: no "Attaching N probes..." announcement (bpftrace's `bt_quiet`).
+    quiet: bool,
 }
 
 impl Printer {
@@ -96,7 +98,12 @@ impl Printer {
             out: BufWriter::with_capacity(BUFSIZ, out),
             format,
             buffer: BufferMode::Line,
+            quiet: false,
         }
+    }
+
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
     }
 
     pub fn set_buffer_mode(&mut self, mode: BufferMode) {
@@ -105,6 +112,9 @@ impl Printer {
 
     /// `Attaching N probes...` (BEGIN and END count).
     pub fn attached(&mut self, probes: usize) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         let text = match self.format {
             OutputFormat::Json => json::counter("attached_probes", "probes", probes as u64),
             OutputFormat::Text if probes == 1 => b"Attaching 1 probe...\n".to_vec(),
