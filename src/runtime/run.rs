@@ -1,5 +1,12 @@
 //! The tracing session: load, announce, run BEGIN, attach, poll the ring buffer until
 //! `exit()`, a signal or the `-c` command ends, then detach, run END and finish.
+//!
+//! BEGIN and END are raw-tracepoint programs run once with `BPF_PROG_TEST_RUN`
+//! (bpftrace 0.17 attaches uprobes to its own trigger functions instead): no uprobe
+//! support needed, the run is synchronous on our thread (so `pid`/`comm` are rbt's, as
+//! in bpftrace), and their output takes the same ring-buffer path as every other probe.
+//! Signals arrive through a signalfd polled next to the ring buffer, so no work runs in
+//! a signal handler.
 
 use std::io;
 use std::os::fd::AsFd;
