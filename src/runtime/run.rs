@@ -175,6 +175,11 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                     Some(libc::EPERM) => RuntimeError::Permission {
                         action: what.to_string(),
                     },
+                    // ENOTSUPP (524): no test runs for raw tracepoints before 5.10.
+                    Some(524) | Some(libc::EOPNOTSUPP) => RuntimeError::KernelTooOld {
+                        feature: "running BEGIN/END (BPF_PROG_TEST_RUN of raw tracepoints)",
+                        version: "5.10",
+                    },
                     _ => RuntimeError::sys(what, e),
                 })?;
             }
