@@ -1,5 +1,12 @@
 //! The tracing session: load, announce, run BEGIN, attach, poll the ring buffer until
 //! `exit()`, a signal or the `-c` command ends, then detach, run END and finish.
+//!
+//! BEGIN and END are raw-tracepoint programs run once with `BPF_PROG_TEST_RUN`
+//! (bpftrace 0.17 attaches uprobes to its own trigger functions instead): no uprobe
+//! support needed, the run is synchronous on our thread (so `pid`/`comm` are rbt's, as
+//! in bpftrace), and their output takes the same ring-buffer path as every other probe.
+//! Signals arrive through a signalfd polled next to the ring buffer, so no work runs in
+//! a signal handler.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -167,6 +174,11 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 sys::prog_test_run(fd.as_fd()).map_err(|e| match e.raw_os_error() {
                     Some(libc::EPERM) => RuntimeError::Permission {
                         action: what.to_string(),
+                    },
+                    // ENOTSUPP (524): no test runs for raw tracepoints before 5.10.
+                    Some(524) | Some(libc::EOPNOTSUPP) => RuntimeError::KernelTooOld {
+                        feature: "running BEGIN/END (BPF_PROG_TEST_RUN of raw tracepoints)",
+                        version: "5.10",
                     },
                     _ => RuntimeError::sys(what, e),
                 })?;
