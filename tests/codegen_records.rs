@@ -138,3 +138,64 @@ fn tracepoint_args_are_read_from_the_context() {
     assert_ne!(pid, std::process::id() as u64);
     assert_ne!(r[args[2].offset], 0, "comm is set");
 }
+
+#[test]
+fn syscall_tracepoint_args_come_from_the_format_file() {
+    let test = "syscall_tracepoint_args_come_from_the_format_file";
+    if skip_reason(test).is_some() {
+        return;
+    }
+    if !Path::new("/sys/kernel/tracing/events/syscalls/sys_enter_openat").exists() {
+        let reason = "tracefs (with syscall tracepoints) not mounted at /sys/kernel/tracing";
+        if std::env::var_os("CI").is_some() {
+            panic!("{test}: {reason} (CI is set, so this test must run)");
+        }
+        eprintln!("SKIP {test}: {reason}");
+        return;
+    }
+    // Only this process's opens: the -p filter, then exit() after the first.
+    let me = std::process::id();
+    let src = "tracepoint:syscalls:sys_enter_openat\n{\n  printf(\"%d %d\\n\", args->dfd, args->flags);\n  exit();\n}\n";
+    let btf = Btf::load(Path::new("/sys/kernel/btf/vmlinux")).expect("kernel BTF");
+    let compiled = compile(
+        "test.bt",
+        src,
+        &btf,
+        &CompileOptions {
+            pid_filter: Some(me),
+        },
+    );
+    let opener = std::thread::spawn(|| {
+        for _ in 0..50 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let _ = std::fs::File::open("/proc/self/status");
+        }
+    });
+    let mut records = Records::default();
+    runtime::run(&compiled, &RunOptions::default(), &mut records).unwrap_or_else(|e| panic!("{e}"));
+    let EventKind::Printf { args, .. } = &compiled.events.events[0] else {
+        panic!()
+    };
+    let r = &records.0[0];
+    // As bpftrace 0.17 prints it (measured: `-100 524288`): the declared `int`s.
+    assert_eq!(
+        args[0].value,
+        ValueLayout::Int {
+            size: 4,
+            signed: true
+        },
+        "int dfd"
+    );
+    assert_eq!(int_at(r, args[0].offset, 4) as u32 as i32, -100, "AT_FDCWD");
+    assert_ne!(
+        int_at(r, args[1].offset, 4) & libc_o_cloexec(),
+        0,
+        "std opens with O_CLOEXEC"
+    );
+    drop(opener);
+}
+
+/// `O_CLOEXEC` on x86-64 Linux.
+fn libc_o_cloexec() -> u64 {
+    0o2000000
+}

@@ -94,5 +94,10 @@ fn exceeding_the_stack_is_a_clear_error() {
     let typed = rbt::sema::analyze(&ast, pinned_btf()).unwrap();
     let diags = codegen::compile(&typed, &CompileOptions::default()).unwrap_err();
     let out = rbt::diag::render("big.bt", &src, &diags);
-    assert!(out.starts_with("big.bt:1:1: error: program needs 624 bytes of stack; the BPF limit is 512\n"), "{out}");
+    assert!(
+        out.starts_with(
+            "big.bt:1:1: error: program needs 624 bytes of stack; the BPF limit is 512\n"
+        ),
+        "{out}"
+    );
 }

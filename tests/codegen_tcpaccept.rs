@@ -14,15 +14,13 @@ use rbt::runtime::{self, EventSink, Next, RunOptions};
 use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
-/// Keeps every record; tells the acceptor thread when the probes are attached.
-struct Records(Vec<(usize, Vec<u8>)>, mpsc::Sender<()>);
+#[derive(Default)]
+struct Records(Vec<(usize, Vec<u8>)>);
 
 impl EventSink for Records {
     fn attached(&mut self, _probes: usize) -> io::Result<()> {
-        let _ = self.1.send(());
         Ok(())
     }
     fn event(&mut self, _catalog: &EventCatalog, record: &[u8]) -> io::Result<Next> {
@@ -74,25 +72,34 @@ fn tcpaccept_reports_loopback_accepts() {
 
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let (attached, wait_attached) = mpsc::channel();
+    // The `-c` command starts once every probe is attached: it tells the acceptor so.
+    let marker = std::env::temp_dir().join(format!("rbt-tcpaccept-attached-{me}"));
+    let _ = std::fs::remove_file(&marker);
+    let wait_for = marker.clone();
     let acceptor = std::thread::Builder::new()
         .name("acceptor".into())
         .spawn(move || {
-            wait_attached
-                .recv_timeout(Duration::from_secs(120))
-                .expect("probes attached");
+            let start = std::time::Instant::now();
+            while !wait_for.exists() {
+                assert!(
+                    start.elapsed() < Duration::from_secs(120),
+                    "probes never attached"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
             let client = TcpStream::connect(("127.0.0.1", port)).unwrap();
             let (_conn, peer) = listener.accept().unwrap();
             (client.local_addr().unwrap().port(), peer.port())
         })
         .unwrap();
-    let mut records = Records(Vec::new(), attached);
-    // The session ends when this command does; the accept happens meanwhile.
+    let mut records = Records::default();
+    let command = format!("touch {}; sleep 3", marker.display());
     let opts = RunOptions {
         dry_run: false,
-        command: Some("sleep 3".into()),
+        command: Some(command),
     };
     runtime::run(&compiled, &opts, &mut records).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::fs::remove_file(&marker);
     let (client_port, _) = acceptor.join().unwrap();
 
     let layout = |id: usize| match &compiled.events.events[id] {

@@ -2,8 +2,9 @@
 //! folded into memory reads at offsets known from BTF.
 
 use super::kernel::{self, at_place, pointee};
+use super::tracefs::Field;
 use super::typed::*;
-use super::{Analyzer, ProbeCx};
+use super::{Analyzer, Args, ProbeCx};
 use crate::ast::{self, ExprKind, Span};
 use crate::btf::TypeKind;
 
@@ -12,11 +13,21 @@ impl Analyzer<'_> {
     /// newer bpftrace allows.
     pub(super) fn member(
         &mut self,
+        cx: &ProbeCx,
         base: TExpr,
         field: &str,
         arrow: bool,
         span: Span,
     ) -> Option<TExpr> {
+        if let (
+            TExprKind::InMemory(Place {
+                base: Base::Ctx, ..
+            }),
+            Some(Args::Format(fields)),
+        ) = (&base.kind, &cx.args)
+        {
+            return self.format_field(fields, field, span);
+        }
         let (agg, place) = match (&base.ty, base.kind) {
             (
                 Type::Ptr {
@@ -128,6 +139,27 @@ impl Analyzer<'_> {
                 ))
             }
             _ => self.deref(base, i, span),
+        }
+    }
+
+    /// `args->field` of a tracepoint whose record comes from its tracefs format file.
+    fn format_field(&mut self, fields: &[Field], name: &str, span: Span) -> Option<TExpr> {
+        let Some(field) = fields.iter().find(|f| f.name == name) else {
+            self.error(span, format!("the tracepoint has no argument '{name}'"));
+            return None;
+        };
+        match &field.ty {
+            Ok(ty) => {
+                let place = Place {
+                    base: Base::Ctx,
+                    offset: field.offset,
+                };
+                Some(at_place(place, None, ty.clone(), span))
+            }
+            Err(why) => {
+                self.error(span, why.clone());
+                None
+            }
         }
     }
 

@@ -3,9 +3,9 @@
 use super::kernel;
 use super::stmt::convert;
 use super::typed::*;
-use super::{Analyzer, ProbeCx};
+use super::{Analyzer, Args, ProbeCx};
 use crate::ast::{self, BinOp, ExprKind, ProbeKind, Span, UnaryOp};
-use crate::btf::TypeKind;
+use crate::btf::{TypeId, TypeKind};
 
 /// x86-64 `struct pt_regs` offsets of the first six integer arguments (di si dx cx r8 r9).
 pub const ARG_REGS: usize = 6;
@@ -131,7 +131,7 @@ impl Analyzer<'_> {
             ExprKind::Cast { ty, expr } => return self.cast(cx, ty, expr, span),
             ExprKind::Member { expr, field, arrow } => {
                 let base = self.expr(cx, expr)?;
-                return self.member(base, field, *arrow, span);
+                return self.member(cx, base, field, *arrow, span);
             }
             ExprKind::Index { expr, index } => return self.index(cx, expr, index, span),
         };
@@ -158,22 +158,28 @@ impl Analyzer<'_> {
                 Builtin::Retval
             }
             "args" => {
-                let Some(record) = cx.args else {
-                    if cx.kind == ProbeKind::Tracepoint {
+                let (ty, size) = match &cx.args {
+                    Some(Args::Btf(record)) => (*record, self.btf.size_of(*record).unwrap_or(0)),
+                    // Fields come from the format file (see `access::format_field`).
+                    Some(Args::Format(_)) => (TypeId::VOID, 0),
+                    None if cx.kind == ProbeKind::Tracepoint => {
                         // The tracepoint itself was not found (reported at the probe).
                         return None;
                     }
-                    self.error(
-                        span,
-                        "the args builtin can only be used with tracepoint probes",
-                    );
-                    return None;
+                    None => {
+                        self.error(
+                            span,
+                            "the args builtin can only be used with tracepoint probes",
+                        );
+                        return None;
+                    }
                 };
-                let ty = Type::Mem {
-                    ty: record,
-                    name: self.btf.name_of(record),
-                    size: self.btf.size_of(record).unwrap_or(0),
+                let name = if ty == TypeId::VOID {
+                    "args".to_string()
+                } else {
+                    self.btf.name_of(ty)
                 };
+                let ty = Type::Mem { ty, name, size };
                 let place = Place {
                     base: Base::Ctx,
                     offset: 0,

@@ -10,6 +10,7 @@ mod access;
 mod expr;
 mod kernel;
 mod stmt;
+mod tracefs;
 pub mod typed;
 
 pub use typed::*;
@@ -41,8 +42,8 @@ struct Analyzer<'a> {
 /// Per-probe state: what the context offers and the variables seen so far.
 struct ProbeCx {
     kind: ProbeKind,
-    /// `struct trace_event_raw_<event>` for tracepoint probes: the type of `args`.
-    args: Option<TypeId>,
+    /// For tracepoint probes: the record `args` reads.
+    args: Option<Args>,
     vars: Vec<Var>,
     by_name: HashMap<String, VarId>,
     /// Variables whose first assignment failed to type: reading them reports nothing
@@ -50,6 +51,14 @@ struct ProbeCx {
     untyped: HashSet<String>,
     /// A "maps are not supported" error was reported for this probe: once is enough.
     maps_reported: bool,
+}
+
+/// A tracepoint's record: the BTF type `struct trace_event_raw_<event>`, or the fields
+/// of its tracefs format file when BTF has no type of that name.
+#[derive(Clone, Debug, PartialEq)]
+enum Args {
+    Btf(TypeId),
+    Format(Vec<tracefs::Field>),
 }
 
 impl ProbeCx {
@@ -117,7 +126,7 @@ impl Analyzer<'_> {
 
     /// Check that the kernel has what the attach point names; for tracepoints, find the
     /// record type that `args` reads.
-    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<TypeId>) {
+    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<Args>) {
         if ap.target.iter().any(|t| t.contains('*') || t.contains('?')) {
             self.error(
                 ap.span,
@@ -143,21 +152,28 @@ impl Analyzer<'_> {
                     self.error(ap.span, "expected 'tracepoint:<category>:<event>'");
                     return;
                 };
-                let record = format!("struct trace_event_raw_{event}");
-                match self.btf.find_type(&record) {
-                    None => self.error(
-                        ap.span,
-                        format!(
-                            "tracepoint '{category}:{event}' not found: kernel BTF has no '{record}'"
-                        ),
-                    ),
-                    Some(id) => match *args {
-                        Some(prev) if prev != id => self.error(
-                            ap.span,
-                            "tracepoints with different argument records in one probe are not supported yet",
-                        ),
-                        _ => *args = Some(id),
+                let record = match self
+                    .btf
+                    .find_type(&format!("struct trace_event_raw_{event}"))
+                {
+                    Some(id) => Args::Btf(id),
+                    None => match tracefs::read_format(self.btf, category, event) {
+                        Ok(fields) => Args::Format(fields),
+                        Err(why) => {
+                            self.error(
+                                ap.span,
+                                format!("tracepoint '{category}:{event}' not found: {why}"),
+                            );
+                            return;
+                        }
                     },
+                };
+                match args {
+                    Some(prev) if *prev != record => self.error(
+                        ap.span,
+                        "tracepoints with different argument records in one probe are not supported yet",
+                    ),
+                    _ => *args = Some(record),
                 }
             }
         }
