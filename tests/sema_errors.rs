@@ -125,3 +125,11 @@ fn every_error_is_reported() {
     assert_eq!(out.matches(": error: ").count(), 3, "{out}");
     snapshot("sema_several_errors", out);
 }
+
+#[test]
+fn ntop_family_must_match_the_address() {
+    snapshot(
+        "sema_ntop_family_mismatch",
+        errors("kprobe:tcp_set_state {\n  $sk = (struct sock *)arg0;\n  $a = ntop(10, $sk->__sk_common.skc_daddr);\n  $b = ntop(arg1, 0);\n}\n"),
+    );
+}

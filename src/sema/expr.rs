@@ -216,6 +216,12 @@ impl Analyzer<'_> {
                 } else if UNSUPPORTED_BUILTINS.contains(&name) {
                     self.error(span, format!("the {name} builtin is not supported yet"));
                     return None;
+                } else if let Some(v) = self.enumerator(name) {
+                    return Some(TExpr {
+                        kind: TExprKind::Int(v as u64),
+                        ty: Type::I64,
+                        span,
+                    });
                 } else {
                     self.error(span, format!("unknown identifier '{name}'"));
                     return None;
@@ -258,15 +264,26 @@ impl Analyzer<'_> {
                 return None;
             }
         }
-        let [arg] = args else {
-            let msg = match name {
-                "ntop" if args.len() == 2 => {
-                    "ntop(af, addr) is not supported yet; use ntop(addr)".into()
+        // `ntop(AF_INET, addr)`: the family must be a constant agreeing with the address.
+        let (family, arg) = match (name, args) {
+            (_, [arg]) => (None, arg),
+            ("ntop", [af, arg]) => {
+                let af = self.expr(cx, af)?;
+                match af.kind {
+                    TExprKind::Int(f @ (2 | 10)) => (Some(f), arg),
+                    _ => {
+                        self.error(
+                            af.span,
+                            "ntop(af, addr): af must be the constant AF_INET or AF_INET6",
+                        );
+                        return None;
+                    }
                 }
-                _ => format!("{name}() takes exactly one argument"),
-            };
-            self.error(span, msg);
-            return None;
+            }
+            _ => {
+                self.error(span, format!("{name}() takes exactly one argument"));
+                return None;
+            }
         };
         let arg = self.expr(cx, arg)?;
         if name == "bswap" {
@@ -284,18 +301,39 @@ impl Analyzer<'_> {
                 span,
             });
         }
-        let ok = match &arg.ty {
-            Type::Int { .. } => true,
+        // The address family ntop() will print: by width, as bpftrace decides it.
+        let implied = match &arg.ty {
+            Type::Int { .. } => Some(2),
             Type::Mem { ty, .. } => match self.btf.kind(*ty) {
                 TypeKind::Array { elem, len } => {
-                    let bytes = self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64;
-                    bytes == 4 || bytes == 16
+                    match self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64 {
+                        4 => Some(2),
+                        16 => Some(10),
+                        _ => None,
+                    }
                 }
-                _ => false,
+                _ => None,
             },
-            _ => false,
+            _ => None,
         };
-        if !ok {
+        if let (Some(f), Some(i)) = (family, implied) {
+            if f != i {
+                let (want, got) = if f == 2 {
+                    ("AF_INET", "an IPv6")
+                } else {
+                    ("AF_INET6", "an IPv4")
+                };
+                self.error(
+                    arg.span,
+                    format!(
+                        "ntop({want}, ...) given {got} address ('{}')",
+                        arg.ty.describe()
+                    ),
+                );
+                return None;
+            }
+        }
+        if implied.is_none() {
             self.error(
                 arg.span,
                 format!(

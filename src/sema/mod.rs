@@ -16,7 +16,7 @@ pub mod typed;
 pub use typed::*;
 
 use crate::ast::{self, ProbeKind, Span};
-use crate::btf::{Btf, TypeId};
+use crate::btf::{Btf, TypeId, TypeKind};
 use crate::diag::Diagnostic;
 use std::collections::{HashMap, HashSet};
 
@@ -25,6 +25,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
     let mut a = Analyzer {
         btf,
         diags: Vec::new(),
+        enumerators: None,
     };
     let probes: Vec<_> = program.probes.iter().filter_map(|p| a.probe(p)).collect();
     if a.diags.is_empty() {
@@ -37,6 +38,8 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
 struct Analyzer<'a> {
     btf: &'a Btf,
     diags: Vec<Diagnostic>,
+    /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
+    enumerators: Option<HashMap<String, i128>>,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
@@ -177,6 +180,23 @@ impl Analyzer<'_> {
                 }
             }
         }
+    }
+
+    /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).
+    fn enumerator(&mut self, name: &str) -> Option<i128> {
+        let btf = self.btf;
+        let all = self.enumerators.get_or_insert_with(|| {
+            let mut all = HashMap::new();
+            for id in (1..btf.type_count()).map(TypeId) {
+                if let TypeKind::Enum { .. } = btf.kind(id) {
+                    for (n, v) in btf.enum_values(id) {
+                        all.entry(n).or_insert(v);
+                    }
+                }
+            }
+            all
+        });
+        all.get(name).copied()
     }
 
     fn expect_scalar(&mut self, e: &TExpr, what: &str) -> Option<()> {
