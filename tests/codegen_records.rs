@@ -199,3 +199,30 @@ fn syscall_tracepoint_args_come_from_the_format_file() {
 fn libc_o_cloexec() -> u64 {
     0o2000000
 }
+
+#[test]
+fn maps_keep_state_and_read_zero_when_absent() {
+    if skip_reason("maps_keep_state_and_read_zero_when_absent").is_some() {
+        return;
+    }
+    let src = r#"BEGIN {
+  @n[7] = -3;
+  @n[7] += 10;
+  @s["a"] = "xyz";
+  @s["b"] = "q";
+  delete(@s["b"]);
+  printf("%d %d %s|%s|\n", @n[7], @n[8], @s["a"], @s["b"]);
+  exit();
+}
+END { clear(@n); clear(@s); }
+"#;
+    let (catalog, records) = run(src, &RunOptions::default());
+    let EventKind::Printf { args, .. } = &catalog.events[0] else {
+        panic!()
+    };
+    let r = &records[0];
+    assert_eq!(int_at(r, args[0].offset, 8) as i64, 7);
+    assert_eq!(int_at(r, args[1].offset, 8), 0, "absent key reads 0");
+    assert_eq!(&r[args[2].offset..args[2].offset + 4], b"xyz\0");
+    assert_eq!(r[args[3].offset], 0, "deleted key reads \"\"");
+}

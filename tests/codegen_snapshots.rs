@@ -101,3 +101,11 @@ fn exceeding_the_stack_is_a_clear_error() {
         "{out}"
     );
 }
+
+#[test]
+fn maps() {
+    snapshot(
+        "codegen_maps",
+        disasm("tests/data/codegen/maps.bt", &CompileOptions::default()),
+    );
+}

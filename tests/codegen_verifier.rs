@@ -114,3 +114,13 @@ fn tracefs_described_tracepoints_pass_the_verifier() {
         2,
     );
 }
+
+#[test]
+fn maps_pass_the_verifier() {
+    assert_loads(
+        "maps_pass_the_verifier",
+        "tests/data/codegen/maps.bt",
+        &CompileOptions::default(),
+        3,
+    );
+}

@@ -110,9 +110,9 @@ fn unknown_tracepoint() {
 }
 
 #[test]
-fn maps_are_not_supported_yet() {
+fn maps_left_for_printing_at_exit_are_not_supported_yet() {
     snapshot(
-        "sema_maps_unsupported",
+        "sema_maps_printed_at_exit",
         errors("BEGIN {\n  @starts[tid] = nsecs;\n}\n"),
     );
 }
@@ -131,5 +131,13 @@ fn ntop_family_must_match_the_address() {
     snapshot(
         "sema_ntop_family_mismatch",
         errors("kprobe:tcp_set_state {\n  $sk = (struct sock *)arg0;\n  $a = ntop(10, $sk->__sk_common.skc_daddr);\n  $b = ntop(arg1, 0);\n}\n"),
+    );
+}
+
+#[test]
+fn maps_must_be_cleared_at_end_and_assigned() {
+    snapshot(
+        "sema_maps_not_cleared",
+        errors("BEGIN {\n  @a[1] = 2;\n  @b = @c;\n}\nEND {\n  clear(@b);\n}\n"),
     );
 }

@@ -94,6 +94,7 @@ impl Gen<'_> {
                     }
                 }
             }
+            TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
             TExprKind::Int(_) | TExprKind::Var(_) => unreachable!("simple expressions"),
             TExprKind::Str(_) | TExprKind::InMemory(_) | TExprKind::Ntop(_) => {
                 unreachable!("sema only gives scalar contexts scalar expressions")
@@ -290,6 +291,7 @@ impl Gen<'_> {
                 }
             }
             TExprKind::Ntop(addr) => self.ntop(addr, dst),
+            TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
                 for i in (0..cap).step_by(8) {

@@ -42,8 +42,6 @@ const UNSUPPORTED_FUNCS: &[&str] = &[
     "buf",
     "sizeof",
     "offsetof",
-    "delete",
-    "clear",
     "zero",
     "cgroupid",
     "macaddr",
@@ -78,10 +76,7 @@ impl Analyzer<'_> {
                     return None;
                 }
             },
-            ExprKind::Map { .. } => {
-                cx.maps_unsupported(&mut self.diags, span);
-                return None;
-            }
+            ExprKind::Map { name, keys } => return self.map_read(cx, name, keys, span),
             ExprKind::IncDec { .. } => {
                 self.error(
                     span,
@@ -248,7 +243,7 @@ impl Analyzer<'_> {
     ) -> Option<TExpr> {
         match name {
             "ntop" | "bswap" => {}
-            "printf" | "time" | "exit" => {
+            "printf" | "time" | "exit" | "delete" | "clear" => {
                 self.error(
                     span,
                     format!("{name}() has no value; call it as a statement"),

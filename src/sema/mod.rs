@@ -9,6 +9,7 @@
 mod access;
 mod expr;
 mod kernel;
+mod maps;
 mod stmt;
 mod tracefs;
 pub mod typed;
@@ -26,10 +27,23 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         btf,
         diags: Vec::new(),
         enumerators: None,
+        maps: Vec::new(),
+        collecting: true,
     };
+    // First pass: learn every map's types from all its uses; its errors are repeated
+    // (with the map types known) by the second pass.
+    for p in &program.probes {
+        a.probe(p);
+    }
+    a.diags.clear();
+    a.collecting = false;
     let probes: Vec<_> = program.probes.iter().filter_map(|p| a.probe(p)).collect();
+    a.check_maps_cleared();
     if a.diags.is_empty() {
-        Ok(TypedProgram { probes })
+        Ok(TypedProgram {
+            probes,
+            maps: a.typed_maps(),
+        })
     } else {
         Err(a.diags)
     }
@@ -40,6 +54,9 @@ struct Analyzer<'a> {
     diags: Vec<Diagnostic>,
     /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
     enumerators: Option<HashMap<String, i128>>,
+    maps: Vec<maps::MapState>,
+    /// The first pass, which only collects map types.
+    collecting: bool,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
@@ -52,8 +69,6 @@ struct ProbeCx {
     /// Variables whose first assignment failed to type: reading them reports nothing
     /// more (the cause is already reported).
     untyped: HashSet<String>,
-    /// A "maps are not supported" error was reported for this probe: once is enough.
-    maps_reported: bool,
 }
 
 /// A tracepoint's record: the BTF type `struct trace_event_raw_<event>`, or the fields
@@ -62,18 +77,6 @@ struct ProbeCx {
 enum Args {
     Btf(TypeId),
     Format(Vec<tracefs::Field>),
-}
-
-impl ProbeCx {
-    /// Report the lack of map support once per probe.
-    fn maps_unsupported(&mut self, diags: &mut Vec<Diagnostic>, span: Span) {
-        if !std::mem::replace(&mut self.maps_reported, true) {
-            diags.push(Diagnostic::error(
-                span,
-                "maps (@name) are not supported yet",
-            ));
-        }
-    }
 }
 
 impl Analyzer<'_> {
@@ -106,7 +109,6 @@ impl Analyzer<'_> {
             vars: Vec::new(),
             by_name: HashMap::new(),
             untyped: HashSet::new(),
-            maps_reported: false,
         };
         let predicate = probe.predicate.as_ref().and_then(|p| {
             let e = self.expr(&mut cx, p)?;

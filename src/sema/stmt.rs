@@ -23,7 +23,10 @@ impl Analyzer<'_> {
         let kind = match &stmt.kind {
             StmtKind::Expr(e) => match &e.kind {
                 ExprKind::Call { name, args }
-                    if matches!(name.as_str(), "printf" | "time" | "exit") =>
+                    if matches!(
+                        name.as_str(),
+                        "printf" | "time" | "exit" | "delete" | "clear"
+                    ) =>
                 {
                     self.effect_call(cx, name, args, e.span)?
                 }
@@ -87,9 +90,12 @@ impl Analyzer<'_> {
     ) -> Option<TStmtKind> {
         let (name, target_span) = match target {
             LValue::Var { name, span } => (name, *span),
-            LValue::Map { span, .. } => {
-                cx.maps_unsupported(&mut self.diags, *span);
-                return None;
+            LValue::Map {
+                name,
+                keys,
+                span: map_span,
+            } => {
+                return self.map_assign(cx, (name, keys, *map_span), op, value, span);
             }
         };
         let Some(value) = self.assigned_value(cx, name, target_span, op, value, span) else {
@@ -180,6 +186,7 @@ impl Analyzer<'_> {
         span: Span,
     ) -> Option<TStmtKind> {
         match name {
+            "delete" | "clear" => self.map_call(cx, name, args, span),
             "exit" => {
                 if !args.is_empty() {
                     self.error(span, "exit() takes no arguments");
