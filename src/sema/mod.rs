@@ -3,8 +3,11 @@
 //! Typing follows bpftrace 0.17: a `$variable` takes the type of its first assignment and
 //! later assignments must be compatible (integers of any width convert to the variable's
 //! width); member accesses on kernel pointers are typed from BTF (`.` on a pointer is
-//! accepted like `->`); printf arguments are checked against the format. Every error is
-//! collected with its span, so one run reports them all.
+//! accepted like `->`); tracepoint `args` come from BTF's `trace_event_raw_<event>` or
+//! the tracefs format file; kernel enumerators are constants; `@maps` get their types
+//! from all their uses (a first pass collects them); printf arguments are checked
+//! against the format. Every error is collected with its span, so one run reports them
+//! all.
 
 mod access;
 mod expr;
