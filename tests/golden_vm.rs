@@ -14,8 +14,9 @@ mod golden;
 
 use golden::compare::compare;
 use golden::normalize::normalize;
-use golden::scenarios::SCENARIOS;
+use golden::scenarios::{Scenario, SCENARIOS};
 use golden::vm;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,15 +41,18 @@ struct Tally {
 }
 
 impl Tally {
-    fn check(&mut self, what: &str, result: Result<(), String>) {
+    /// Reports one check; returns whether it passed.
+    fn check(&mut self, what: &str, result: Result<(), String>) -> bool {
         match result {
             Ok(()) => {
                 self.passed += 1;
                 report(&format!("PASS {what}"));
+                true
             }
             Err(why) => {
                 report(&format!("FAIL {what}\n{}", indent(&why)));
                 self.failed.push(what.to_string());
+                false
             }
         }
     }
@@ -72,6 +76,10 @@ fn head(s: &str, n: usize) -> String {
     s.lines().take(n).collect::<Vec<_>>().join("\n")
 }
 
+fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
 #[test]
 fn golden_vm() {
     if let Some(reason) = vm::missing_facility() {
@@ -79,39 +87,35 @@ fn golden_vm() {
     }
     let standin = std::env::var_os("RBT_GOLDEN_STANDIN").is_some_and(|v| v == "1");
     let rbt: PathBuf = if standin {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/bpftrace-as-rbt.sh")
+        repo_path("tests/vm/bpftrace-as-rbt.sh")
     } else {
         std::env::var_os("RBT_GOLDEN_BIN")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rbt")), PathBuf::from)
     };
     let rbt_name = rbt.file_name().unwrap().to_str().unwrap().to_string();
-    report(&format!(
-        "golden_vm: testing {}{}",
-        rbt.display(),
-        if standin {
-            " (stand-in self-check)"
-        } else {
-            ""
-        }
-    ));
+    let note = if standin {
+        " (stand-in self-check)"
+    } else {
+        ""
+    };
+    report(&format!("golden_vm: testing {}{note}", rbt.display()));
     let acceptload = vm::build_acceptload().unwrap_or_else(|e| panic!("{e}"));
     let versions = vm::versions();
-    let mut files = vec![
-        rbt.clone(),
-        acceptload,
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vm/golden.sh"),
-    ];
-    files.extend(versions.iter().map(|v| {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/upstream/{v}.bt"))
-    }));
+    let mut files = vec![rbt.clone(), acceptload, repo_path("tests/vm/golden.sh")];
+    files.extend(
+        versions
+            .iter()
+            .map(|v| repo_path(&format!("tests/data/upstream/{v}.bt"))),
+    );
     let script = vm::run_script(&rbt_name, &versions, SCENARIOS);
 
     let mut tally = Tally {
         passed: 0,
         failed: vec![],
     };
-    let mut reference: Vec<(String, String)> = Vec::new(); // (scenario, normalized bpftrace output) of the first kernel
-    for (k, kernel) in vm::KERNELS.iter().enumerate() {
+    // scenario -> (kernel, bpftrace's normalized output), valid references only
+    let mut references: BTreeMap<&str, Vec<(String, String)>> = BTreeMap::new();
+    for kernel in vm::KERNELS {
         let boot = match vm::boot(kernel, &files, &script) {
             Ok(b) => b,
             Err(e) => {
@@ -126,73 +130,33 @@ fn golden_vm() {
             .and_then(|l| l.strip_prefix("@@VM-BEGIN "))
             .unwrap_or(kernel)
             .to_string();
-        tally.check(
-            &format!("{release} vm"),
-            if boot.ok {
-                Ok(())
-            } else {
-                Err(format!("the VM run failed; console:\n{}", boot.console))
-            },
-        );
+        let vm_result = match boot.ok {
+            true => Ok(()),
+            false => Err(format!("the VM run failed; console:\n{}", boot.console)),
+        };
+        tally.check(&format!("{release} vm"), vm_result);
         let mut timings = Vec::new();
         for sc in SCENARIOS {
             let Some(files) = boot.results.get(sc.name) else {
-                tally.check(
-                    &format!("{release} {} results", sc.name),
-                    Err("no results from the VM".into()),
-                );
+                let what = format!("{release} {} results", sc.name);
+                tally.check(&what, Err("no results from the VM".into()));
                 continue;
             };
-            let get = |f: &str| files.get(f).map(String::as_str).unwrap_or("");
-            let meta = get("meta");
-            timings.push(format!("{} {}", sc.name, scenario_seconds(meta)));
-            let bt = get("bpftrace.out");
-            // The reference must itself be right: every accept, in order.
-            tally.check(&format!("{release} {} bpftrace-reference", sc.name), {
-                let rc = rc_of(meta, "bpftrace");
-                if rc != Some(0) {
-                    Err(format!(
-                        "bpftrace exited {rc:?}; stderr:\n{}",
-                        head(get("bpftrace.err"), 20)
-                    ))
-                } else if rc_of(meta, "workload") != Some(0)
-                    || accepts_made(get("workload.out")) != sc.accepts
-                {
-                    Err(format!(
-                        "the workload made {} accepts, not {} (exit {:?}):\n{}",
-                        accepts_made(get("workload.out")),
-                        sc.accepts,
-                        rc_of(meta, "workload"),
-                        head(get("workload.out"), 20)
-                    ))
-                } else {
-                    vm::check_ground_truth(bt, get("workload.out"))
-                }
-            });
+            let run = Run(files);
+            let get = |f| run.get(f);
+            timings.push(format!("{} {}", sc.name, scenario_seconds(get("meta"))));
+            let what = format!("{release} {} bpftrace-reference", sc.name);
+            let reference_ok = tally.check(&what, check_reference(sc, &run));
             for v in &versions {
-                let t = format!("rbt-{v}");
-                tally.check(&format!("{release} {} {v}", sc.name), {
-                    let rc = rc_of(meta, &t);
-                    match compare(bt, get(&format!("{t}.out"))) {
-                        Err(m) => Err(format!(
-                            "{m}\n  rbt exit {rc:?}; stderr:\n{}",
-                            indent(&head(get(&format!("{t}.err")), 10))
-                        )),
-                        Ok(()) if rc != Some(0) => {
-                            Err(format!("output matches but rbt exited {rc:?}"))
-                        }
-                        Ok(()) => Ok(()),
-                    }
-                });
+                let what = format!("{release} {} {v}", sc.name);
+                tally.check(&what, check_rbt(&format!("rbt-{v}"), reference_ok, &run));
             }
-            let n = normalize(bt);
-            if k == 0 {
-                reference.push((sc.name.to_string(), n));
-            } else if let Some((_, first)) = reference.iter().find(|(s, _)| s == sc.name) {
-                tally.check(
-                    &format!("{release} {} bpftrace-same-as-first-kernel", sc.name),
-                    compare(first, &n).map_err(|m| m.to_string()),
-                );
+            if reference_ok {
+                let n = normalize(get("bpftrace.out"));
+                references
+                    .entry(sc.name)
+                    .or_default()
+                    .push((release.clone(), n));
             }
         }
         report(&format!(
@@ -201,6 +165,19 @@ fn golden_vm() {
             boot.elapsed.as_secs_f64(),
             timings.join(", ")
         ));
+    }
+    // bpftrace's output must not depend on the kernel: one snapshot each.
+    for sc in SCENARIOS {
+        let refs = references
+            .get(sc.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if let [(first_kernel, first), rest @ ..] = refs {
+            for (kernel, out) in rest {
+                let what = format!("{kernel} {} bpftrace-same-as-{first_kernel}", sc.name);
+                tally.check(&what, compare(first, out).map_err(|m| m.to_string()));
+            }
+        }
     }
     report(&format!(
         "golden_vm: {} passed, {} failed ({} kernels x {} scenarios x {} versions, plus reference checks)",
@@ -211,10 +188,12 @@ fn golden_vm() {
         versions.len()
     ));
     // Snapshots of the reference's normalized output: bpftrace's, never rbt's.
-    for (name, out) in &reference {
-        insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
-            insta::assert_snapshot!(format!("vm-bpftrace-{name}"), out)
-        });
+    for sc in SCENARIOS {
+        if let Some((_, out)) = references.get(sc.name).and_then(|r| r.first()) {
+            insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+                insta::assert_snapshot!(format!("vm-bpftrace-{}", sc.name), out)
+            });
+        }
     }
     assert!(
         tally.failed.is_empty(),
@@ -223,7 +202,54 @@ fn golden_vm() {
     );
 }
 
-/// Accepts the workload reports ("accept PID RPORT LPORT" lines).
+/// One scenario's files from the VM (missing ones read as empty).
+struct Run<'a>(&'a BTreeMap<String, String>);
+
+impl Run<'_> {
+    fn get(&self, file: &str) -> &str {
+        self.0.get(file).map_or("", String::as_str)
+    }
+}
+
+/// The reference run is valid: bpftrace exited cleanly on SIGINT, the
+/// workload made its accepts, and bpftrace printed each of them, in order.
+fn check_reference(sc: &Scenario, run: &Run) -> Result<(), String> {
+    let get = |f| run.get(f);
+    let meta = get("meta");
+    let rc = rc_of(meta, "bpftrace");
+    if rc != Some(0) {
+        let err = head(get("bpftrace.err"), 60);
+        return Err(format!("bpftrace exited {rc:?}; stderr:\n{err}"));
+    }
+    let made = accepts_made(get("workload.out"));
+    if rc_of(meta, "workload") != Some(0) || made != sc.accepts {
+        return Err(format!(
+            "the workload made {made} accepts, not {} (exit {:?}):\n{}",
+            sc.accepts,
+            rc_of(meta, "workload"),
+            head(get("workload.out"), 20)
+        ));
+    }
+    vm::check_ground_truth(get("bpftrace.out"), get("workload.out"))
+}
+
+/// rbt's output equals the reference (time masked) and rbt exited 0.
+fn check_rbt(tracer: &str, reference_ok: bool, run: &Run) -> Result<(), String> {
+    let get = |f: &str| run.get(f);
+    if !reference_ok {
+        return Err("no valid reference output to compare with (see bpftrace-reference)".into());
+    }
+    let rc = rc_of(get("meta"), tracer);
+    match compare(get("bpftrace.out"), get(&format!("{tracer}.out"))) {
+        Err(m) => {
+            let err = indent(&head(get(&format!("{tracer}.err")), 10));
+            Err(format!("{m}\n  rbt exit {rc:?}; stderr:\n{err}"))
+        }
+        Ok(()) if rc != Some(0) => Err(format!("output matches but rbt exited {rc:?}")),
+        Ok(()) => Ok(()),
+    }
+}
+
 fn accepts_made(workload_out: &str) -> usize {
     workload_out
         .lines()

@@ -22,6 +22,17 @@ data_lines() { # accept lines printed so far (they start with HH:MM:SS)
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+wait_exit() { # wait_exit N: until no tracer in $pids runs, at most N/10 s
+  i=0
+  while [ $i -lt "$1" ]; do
+    any=0
+    for p in $pids; do alive "$p" && any=1; done
+    [ $any = 0 ] && return
+    sleep 0.1
+    i=$((i + 1))
+  done
+}
+
 # scenario NAME ACCEPTS WORKLOAD: ACCEPTS is how many accept lines each tracer
 # must print; WORKLOAD is shell code (its stdout is the ground truth).
 scenario() {
@@ -75,14 +86,25 @@ scenario() {
   fi
   t_events=$(up)
   kill -INT $pids 2>/dev/null
-  i=0
-  while [ $i -lt 600 ]; do
-    any=0
-    for p in $pids; do alive "$p" && any=1; done
-    [ $any = 0 ] && break
-    sleep 0.1
-    i=$((i + 1))
+  wait_exit 200
+  # A tracer still running 20 s after SIGINT: record where it is stuck (in
+  # its stderr), interrupt it once more (as a second Ctrl-C would), and
+  # kill it if that does not help either.
+  set -- $pids
+  for t in $tracers; do
+    if alive "$1"; then
+      {
+        echo "$t still running 20 s after SIGINT; its threads' kernel stacks:"
+        for task in /proc/"$1"/task/*; do
+          echo "task ${task##*/} $(cut -d' ' -f2-3 "$task/stat") wchan=$(cat "$task/wchan")"
+          cat "$task/stack"
+        done
+      } >>"$d/$t.err" 2>&1
+      kill -INT "$1"
+    fi
+    shift
   done
+  wait_exit 400
   meta=""
   set -- $pids
   for t in $tracers; do
