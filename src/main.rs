@@ -9,10 +9,18 @@ use rbt::output::{BufferMode, OutputFormat, Printer};
 use rbt::{btf, codegen, diag, parser, runtime, sema};
 
 #[derive(Parser, Debug)]
-#[command(name = "rbt", version, about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM")]
+#[command(
+    name = "rbt",
+    version,
+    about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM"
+)]
 struct Cli {
     /// Script file to run (bpftrace dialect)
-    #[arg(value_name = "FILE", required_unless_present = "program", conflicts_with = "program")]
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "program",
+        conflicts_with = "program"
+    )]
     file: Option<PathBuf>,
     /// Program text to run instead of a file
     #[arg(short = 'e', value_name = "PROGRAM")]
@@ -42,7 +50,11 @@ struct Cli {
     #[arg(long = "dry-run")]
     dry_run: bool,
     /// Kernel BTF to read types from
-    #[arg(long = "btf", value_name = "FILE", default_value = "/sys/kernel/btf/vmlinux")]
+    #[arg(
+        long = "btf",
+        value_name = "FILE",
+        default_value = "/sys/kernel/btf/vmlinux"
+    )]
     btf: PathBuf,
 }
 
@@ -89,8 +101,12 @@ fn run(cli: Cli) -> Result<(), String> {
         (Some(path), _) => {
             let name = path.display().to_string();
             let bytes = std::fs::read(path).map_err(|e| format!("rbt: {name}: {e}\n"))?;
-            let src = String::from_utf8(bytes)
-                .map_err(|e| format!("rbt: {name}: not a text file (invalid UTF-8 at byte {})\n", e.utf8_error().valid_up_to()))?;
+            let src = String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
+                    e.utf8_error().valid_up_to()
+                )
+            })?;
             (name, src)
         }
         (None, Some(program)) => ("stdin".to_string(), program.clone()),
@@ -105,7 +121,9 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let btf = btf::Btf::load(&cli.btf).map_err(|e| format!("rbt: {e}\n"))?;
     let typed = sema::analyze(&ast, &btf).map_err(errors)?;
-    let options = codegen::CompileOptions { pid_filter: cli.pid };
+    let options = codegen::CompileOptions {
+        pid_filter: cli.pid,
+    };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
     if let Some(DebugStage::Codegen) = cli.debug {
         print!("{}", codegen::disasm(&compiled, &src));
@@ -118,7 +136,8 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
-            std::fs::File::create(path).map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
+            std::fs::File::create(path)
+                .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
         ),
         None => Box::new(std::io::stdout()),
     };
@@ -130,6 +149,9 @@ fn run(cli: Cli) -> Result<(), String> {
     };
     let mut printer = Printer::new(writer, format);
     printer.set_buffer_mode(buffering);
-    let options = runtime::RunOptions { dry_run: cli.dry_run, command: cli.command.clone() };
+    let options = runtime::RunOptions {
+        dry_run: cli.dry_run,
+        command: cli.command.clone(),
+    };
     runtime::run(&compiled, &options, &mut printer).map_err(|e| format!("rbt: {e}\n"))
 }

@@ -340,9 +340,11 @@ impl<'s> P<'s> {
             }
             match p {
                 Some("{" | "(" | "[") => depth += 1,
-                Some("}" | ")" | "]") if depth == 0 => {
-                    return if p == Some("}") { rest } else { r }
-                }
+                Some("}") if depth == 0 => return rest,
+                // An unmatched ')' or ']' is the tail of the broken statement (say, of a
+                // too deeply nested expression): skip it rather than parse it as the
+                // next statement and report a follow-up error.
+                Some(")" | "]") if depth == 0 => {}
                 Some("}" | ")" | "]") => depth -= 1,
                 Some(";") if depth == 0 => return r,
                 _ => {}

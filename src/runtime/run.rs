@@ -60,6 +60,9 @@ pub fn run<S: EventSink + ?Sized>(
 ) -> Result<(), RuntimeError> {
     // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
     let _ = sys::raise_memlock_rlimit();
+    if !opts.dry_run {
+        preflight(compiled)?;
+    }
     let loaded = load(compiled)?;
     if opts.dry_run {
         return Ok(());
@@ -130,6 +133,17 @@ pub fn run<S: EventSink + ?Sized>(
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
     }
+}
+
+/// Fails with the reason if any attach point cannot be attached on this kernel, before
+/// anything is loaded or printed (no "Attaching N probes..." and no BEGIN output).
+fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
+    let mut attacher = Attacher::new();
+    compiled
+        .programs
+        .iter()
+        .flat_map(|p| &p.attach_points)
+        .try_for_each(|point| attacher.check(point))
 }
 
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
