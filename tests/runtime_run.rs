@@ -172,6 +172,25 @@ fn exit_in_begin_ends_before_polling() {
 }
 
 #[test]
+fn attach_failure_prints_nothing_from_begin() {
+    if skip_reason("attach_failure_prints_nothing_from_begin").is_some() {
+        return;
+    }
+    let c = session(Some((&["sock", "no_such_event"], PROBE_ID)), BEGIN_ID);
+    let mut sink = Recorder::default();
+    let err = runtime::run(&c, &RunOptions::default(), &mut sink).expect_err("no such tracepoint");
+    assert_eq!(
+        err.to_string(),
+        "cannot attach tracepoint:sock:no_such_event: no such tracepoint in this kernel"
+    );
+    assert_eq!(
+        sink.calls,
+        ["attached 3"],
+        "as bpftrace 0.17: the attach error, no BEGIN output"
+    );
+}
+
+#[test]
 fn dry_run_loads_but_attaches_and_prints_nothing() {
     if skip_reason("dry_run_loads_but_attaches_and_prints_nothing").is_some() {
         return;

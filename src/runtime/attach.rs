@@ -88,36 +88,15 @@ impl Attacher {
         }
     }
 
-    /// The tracefs mount, mounting it at /sys/kernel/tracing if nothing is mounted.
+    /// The tracefs mount (see [`tracefs_root`]), found once per attacher.
     fn tracefs(&mut self, probe: &str) -> Result<PathBuf, RuntimeError> {
         if let Some(p) = &self.tracefs {
             return Ok(p.clone());
         }
-        let found = TRACEFS_DIRS
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.join("events").is_dir());
-        let path = match found {
-            Some(p) => p,
-            None => {
-                let target = Path::new(TRACEFS_DIRS[0]);
-                match sys::mount_tracefs(target) {
-                    Ok(()) if target.join("events").is_dir() => target.to_path_buf(),
-                    result => {
-                        let why = result
-                            .err()
-                            .map_or_else(|| "it has no events".to_string(), |e| e.to_string());
-                        return Err(RuntimeError::Tracefs {
-                            probe: probe.to_string(),
-                            reason: format!(
-                                "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({why}); \
-                                 run `mount -t tracefs tracefs /sys/kernel/tracing` (the kernel needs CONFIG_TRACING)"
-                            ),
-                        });
-                    }
-                }
-            }
-        };
+        let path = tracefs_root().map_err(|reason| RuntimeError::Tracefs {
+            probe: probe.to_string(),
+            reason,
+        })?;
         self.tracefs = Some(path.clone());
         Ok(path)
     }
@@ -282,6 +261,31 @@ impl Attacher {
         attachment.perf =
             Some(attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?);
         Ok(attachment)
+    }
+}
+
+/// Where tracefs is mounted (/sys/kernel/tracing, else /sys/kernel/debug/tracing),
+/// mounting it at /sys/kernel/tracing if it is in neither place. The error says how to fix it.
+pub fn tracefs_root() -> Result<PathBuf, String> {
+    let found = TRACEFS_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("events").is_dir());
+    if let Some(p) = found {
+        return Ok(p);
+    }
+    let target = Path::new(TRACEFS_DIRS[0]);
+    match sys::mount_tracefs(target) {
+        Ok(()) if target.join("events").is_dir() => Ok(target.to_path_buf()),
+        result => {
+            let why = result
+                .err()
+                .map_or_else(|| "it has no events".to_string(), |e| e.to_string());
+            Err(format!(
+                "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({why}); \
+                 run `mount -t tracefs tracefs /sys/kernel/tracing` (the kernel needs CONFIG_TRACING)"
+            ))
+        }
     }
 }
 

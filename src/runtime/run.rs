@@ -1,5 +1,12 @@
 //! The tracing session: load, announce, run BEGIN, attach, poll the ring buffer until
 //! `exit()`, a signal or the `-c` command ends, then detach, run END and finish.
+//!
+//! BEGIN and END are raw-tracepoint programs run once with `BPF_PROG_TEST_RUN`
+//! (bpftrace 0.17 attaches uprobes to its own trigger functions instead): no uprobe
+//! support needed, the run is synchronous on our thread (so `pid`/`comm` are rbt's, as
+//! in bpftrace), and their output takes the same ring-buffer path as every other probe.
+//! Signals arrive through a signalfd polled next to the ring buffer, so no work runs in
+//! a signal handler.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -97,12 +104,14 @@ pub fn run<S: EventSink + ?Sized>(
     if let Err(e) = session.sink.attached(probes) {
         return quiet_if_closed(e);
     }
-    // BEGIN runs before the other probes are attached, so its output comes first.
-    let mut stop = session.run_special(ProbeKind::Begin)?;
-    let mut attachments: Vec<Attachment> = Vec::new();
+    // BEGIN fires before the other probes are attached; its records are first in the
+    // ring buffer, so they print first. As with bpftrace, if attaching fails the error
+    // is all that is printed.
+    session.run_special(ProbeKind::Begin)?;
+    let attachments = session.attach_all()?;
     let mut child: Option<Child> = None;
+    let mut stop = session.drain()?;
     if stop.is_none() {
-        attachments = session.attach_all()?;
         if let Some(command) = &opts.command {
             let spawned =
                 sys::spawn_with_default_signals(Command::new("/bin/sh").arg("-c").arg(command))
@@ -127,7 +136,8 @@ pub fn run<S: EventSink + ?Sized>(
     if stop == Stop::OutputClosed {
         return Ok(());
     }
-    if session.run_special(ProbeKind::End)? == Some(Stop::OutputClosed) {
+    session.run_special(ProbeKind::End)?;
+    if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
     }
     match session.sink.finish() {
@@ -192,8 +202,8 @@ struct Session<'a, S: EventSink + ?Sized> {
 }
 
 impl<S: EventSink + ?Sized> Session<'_, S> {
-    /// Runs every BEGIN (or END) program once and prints its events.
-    fn run_special(&mut self, kind: ProbeKind) -> Result<Option<Stop>, RuntimeError> {
+    /// Runs every BEGIN (or END) program once; their events wait in the ring buffer.
+    fn run_special(&mut self, kind: ProbeKind) -> Result<(), RuntimeError> {
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
             if code.prog_type == ProgramType::Special
                 && code.attach_points.iter().any(|a| a.kind == kind)
@@ -207,14 +217,16 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                     Some(libc::EPERM) => RuntimeError::Permission {
                         action: what.to_string(),
                     },
+                    // ENOTSUPP (524): no test runs for raw tracepoints before 5.10.
+                    Some(524) | Some(libc::EOPNOTSUPP) => RuntimeError::KernelTooOld {
+                        feature: "running BEGIN/END (BPF_PROG_TEST_RUN of raw tracepoints)",
+                        version: "5.10",
+                    },
                     _ => RuntimeError::sys(what, e),
                 })?;
-                if let Some(stop) = self.drain()? {
-                    return Ok(Some(stop));
-                }
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     fn attach_all(&mut self) -> Result<Vec<Attachment>, RuntimeError> {
