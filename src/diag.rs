@@ -103,8 +103,11 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
             .chain(line[from..at].iter().copied())
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        let _ = writeln!(out, "{lead}{text}{tail}");
-        let _ = writeln!(out, "{pad}^{}", "~".repeat(width - 1));
+        // A blank line (an empty file) has nothing to point at.
+        if !text.trim().is_empty() {
+            let _ = writeln!(out, "{lead}{text}{tail}");
+            let _ = writeln!(out, "{pad}^{}", "~".repeat(width - 1));
+        }
         for n in &d.notes {
             let _ = writeln!(out, "note: {n}");
         }
@@ -124,6 +127,12 @@ mod tests {
             render("t.bt", src, &[d]),
             "t.bt:2:3: error: unknown function 'foo'\n  foo();\n  ^~~\n"
         );
+    }
+
+    #[test]
+    fn blank_lines_get_no_caret() {
+        let d = Diagnostic::error(Span::new(0, 0), "no probes");
+        assert_eq!(render("t.bt", "", &[d]), "t.bt:1:1: error: no probes\n");
     }
 
     #[test]
