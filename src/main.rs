@@ -131,5 +131,10 @@ fn run(cli: Cli) -> Result<(), String> {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
     };
-    runtime::run(&compiled, &options, &mut printer).map_err(|e| format!("rbt: {e}\n"))
+    runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
+        (runtime::RuntimeError::Output(e), Some(path)) => {
+            format!("rbt: cannot write output file {}: {e}\n", path.display())
+        }
+        (e, _) => format!("rbt: {e}\n"),
+    })
 }

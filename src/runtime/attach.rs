@@ -101,6 +101,61 @@ impl Attacher {
         Ok(path)
     }
 
+    /// Checks, without changing anything, that `point` can be attached: the kernel has
+    /// kprobes and the function, or has the tracepoint. Run for every attach point
+    /// before loading, so a script that cannot run fails before printing anything.
+    pub fn check(&mut self, point: &AttachPoint) -> Result<(), RuntimeError> {
+        let probe = point.name();
+        match point.kind {
+            ProbeKind::Kprobe | ProbeKind::Kretprobe => {
+                if self.tracefs_kprobes || !Path::new(KPROBE_PMU).join("type").exists() {
+                    self.legacy_kprobe_events(&probe)?;
+                }
+                let function = point.target.first().map_or("", String::as_str);
+                if kernel_symbols_readable() && !kernel_has_symbol(function) {
+                    return Err(not_found(&probe, function));
+                }
+                Ok(())
+            }
+            ProbeKind::Tracepoint => {
+                let [category, name] = point.target.as_slice() else {
+                    return Err(RuntimeError::TracepointNotFound { probe });
+                };
+                let id = self
+                    .tracefs(&probe)?
+                    .join("events")
+                    .join(category)
+                    .join(name)
+                    .join("id");
+                if !id.exists() {
+                    return Err(RuntimeError::TracepointNotFound { probe });
+                }
+                Ok(())
+            }
+            ProbeKind::Begin | ProbeKind::End => Ok(()),
+        }
+    }
+
+    /// Without the kprobe PMU: the tracefs mount and its `kprobe_events`, if the kernel
+    /// has kprobes at all (`register_kprobe` exists exactly when CONFIG_KPROBES is set).
+    fn legacy_kprobe_events(&mut self, probe: &str) -> Result<(PathBuf, PathBuf), RuntimeError> {
+        if kernel_symbols_readable() && !kernel_has_symbol("register_kprobe") {
+            return Err(RuntimeError::NoKprobes {
+                probe: probe.to_string(),
+                config: "CONFIG_KPROBES",
+            });
+        }
+        let tracefs = self.tracefs(probe)?;
+        let kprobe_events = tracefs.join("kprobe_events");
+        if !kprobe_events.exists() {
+            return Err(RuntimeError::NoKprobes {
+                probe: probe.to_string(),
+                config: "CONFIG_KPROBE_EVENTS",
+            });
+        }
+        Ok((tracefs, kprobe_events))
+    }
+
     fn attach_tracepoint(
         &mut self,
         point: &AttachPoint,
@@ -175,22 +230,7 @@ impl Attacher {
                 legacy_event: None,
             });
         }
-        // No PMU: legacy tracefs kprobe events, if the kernel has kprobes at all
-        // (`register_kprobe` exists exactly when CONFIG_KPROBES is set).
-        if kernel_symbols_readable() && !kernel_has_symbol("register_kprobe") {
-            return Err(RuntimeError::NoKprobes {
-                probe,
-                config: "CONFIG_KPROBES",
-            });
-        }
-        let tracefs = self.tracefs(&probe)?;
-        let kprobe_events = tracefs.join("kprobe_events");
-        if !kprobe_events.exists() {
-            return Err(RuntimeError::NoKprobes {
-                probe,
-                config: "CONFIG_KPROBE_EVENTS",
-            });
-        }
+        let (tracefs, kprobe_events) = self.legacy_kprobe_events(&probe)?;
         if !self.stale_removed {
             remove_stale_kprobe_events(&kprobe_events);
             self.stale_removed = true;

@@ -67,6 +67,10 @@ pub fn run<S: EventSink + ?Sized>(
 ) -> Result<(), RuntimeError> {
     // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
     let _ = sys::raise_memlock_rlimit();
+    check_privileges()?;
+    if !opts.dry_run {
+        preflight(compiled)?;
+    }
     let loaded = load(compiled)?;
     if opts.dry_run {
         return Ok(());
@@ -140,6 +144,44 @@ pub fn run<S: EventSink + ?Sized>(
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
     }
+}
+
+/// `CAP_SYS_ADMIN`, or `CAP_BPF` with `CAP_PERFMON`: what loading tracing programs takes.
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Fails up front, with the privilege named, when this process cannot load tracing
+/// programs (otherwise the first symptom would be some unrelated-looking EPERM, such as
+/// tracefs refusing to mount). Skipped if `/proc/self/status` cannot be read.
+fn check_privileges() -> Result<(), RuntimeError> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(caps) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    else {
+        return Ok(());
+    };
+    let has = |cap: u32| caps & (1 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        Ok(())
+    } else {
+        Err(RuntimeError::Permission {
+            action: "load BPF programs".to_string(),
+        })
+    }
+}
+
+/// Fails with the reason if any attach point cannot be attached on this kernel, before
+/// anything is loaded or printed (no "Attaching N probes..." and no BEGIN output).
+fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
+    let mut attacher = Attacher::new();
+    compiled
+        .programs
+        .iter()
+        .flat_map(|p| &p.attach_points)
+        .try_for_each(|point| attacher.check(point))
 }
 
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
