@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use rbt::output::{BufferMode, OutputFormat, Printer};
-use rbt::{btf, codegen, diag, parser, runtime, sema};
+use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +65,7 @@ enum DebugStage {
 }
 
 fn main() -> ExitCode {
+    timings::start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -84,6 +85,12 @@ fn main() -> ExitCode {
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    // Reading and indexing kernel BTF is the longest startup phase and needs nothing
+    // from the script, so it runs while the script is read and parsed.
+    let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
+        let path = cli.btf.clone();
+        std::thread::spawn(move || btf::Btf::load(&path))
+    });
     let (name, src) = match (&cli.file, &cli.program) {
         (Some(path), _) => {
             let name = path.display().to_string();
@@ -100,22 +107,34 @@ fn run(cli: Cli) -> Result<(), String> {
         (None, None) => unreachable!("clap requires FILE or -e"),
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
+    timings::phase("read script");
 
     let ast = parser::parse(&src).map_err(errors)?;
+    timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         print!("{}", parser::dump(&ast));
         return Ok(());
     }
-    let btf = btf::Btf::load(&cli.btf).map_err(|e| format!("rbt: {e}\n"))?;
+    let btf = match btf_loader.map(|loader| loader.join()) {
+        Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
+        _ => return Err("rbt: the BTF loader thread died\n".into()),
+    };
+    timings::phase("wait for btf");
     let typed = sema::analyze(&ast, &btf).map_err(errors)?;
+    timings::phase("sema");
     let options = codegen::CompileOptions {
         pid_filter: cli.pid,
     };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
+    timings::phase("codegen");
     if let Some(DebugStage::Codegen) = cli.debug {
         print!("{}", codegen::disasm(&compiled, &src));
         return Ok(());
     }
+
+    // The kernel types are the biggest allocation; free them before the session so
+    // they and the ring buffer never count together in the peak RSS.
+    drop((typed, btf, ast));
 
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(

@@ -104,13 +104,16 @@ impl Btf {
             path: path.to_path_buf(),
             source,
         })?;
+        crate::timings::phase("btf read");
         Btf::from_bytes(bytes).map_err(|e| e.in_file(path))
     }
 
     /// Validate and index a raw BTF blob.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Btf, BtfError> {
         let parsed = parse::parse(&bytes)?;
+        crate::timings::phase("btf parse");
         let index = NameIndex::build(&parsed.types, &bytes[parsed.str_range.clone()]);
+        crate::timings::phase("btf index");
         let mut btf = Btf {
             blob: bytes,
             type_range: parsed.type_range,

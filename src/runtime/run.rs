@@ -19,7 +19,7 @@ use super::ringbuf::{Next, RingBuf};
 use crate::ast::ProbeKind;
 use crate::codegen::{Compiled, ProgramType};
 use crate::event::EventCatalog;
-use crate::sys;
+use crate::{sys, timings};
 
 /// How long one poll waits before the lost counter is checked again (as bpftrace).
 const POLL_TIMEOUT_MS: i32 = 100;
@@ -72,6 +72,7 @@ pub fn run<S: EventSink + ?Sized>(
         preflight(compiled)?;
     }
     let loaded = load(compiled)?;
+    timings::phase("load+verify");
     if opts.dry_run {
         return Ok(());
     }
@@ -108,7 +109,9 @@ pub fn run<S: EventSink + ?Sized>(
     // ring buffer, so they print first. As with bpftrace, if attaching fails the error
     // is all that is printed.
     session.run_special(ProbeKind::Begin)?;
+    timings::phase("BEGIN");
     let attachments = session.attach_all()?;
+    timings::phase("attach");
     let mut child: Option<Child> = None;
     let mut stop = session.drain()?;
     if stop.is_none() {
@@ -267,9 +270,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         child: &mut Option<Child>,
     ) -> Result<Stop, RuntimeError> {
         let ring_fd = self.loaded.maps[0].as_fd();
+        let mut first = true;
         loop {
             sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
                 .map_err(|e| RuntimeError::sys("poll the event ring buffer", e))?;
+            if std::mem::take(&mut first) {
+                timings::phase("first poll");
+            }
             if let Some(stop) = self.drain()? {
                 return Ok(stop);
             }
