@@ -246,6 +246,10 @@ fn check_rbt(tracer: &str, reference_ok: bool, run: &Run) -> Result<(), String> 
             Err(format!("{m}\n  rbt exit {rc:?}; stderr:\n{err}"))
         }
         Ok(()) if rc != Some(0) => Err(format!("output matches but rbt exited {rc:?}")),
+        Ok(()) if get(&format!("{tracer}.err")).contains("after SIGINT") => Err(format!(
+            "output matches but rbt did not stop on the first SIGINT:\n{}",
+            head(get(&format!("{tracer}.err")), 20)
+        )),
         Ok(()) => Ok(()),
     }
 }
@@ -257,16 +261,36 @@ fn accepts_made(workload_out: &str) -> usize {
         .count()
 }
 
-/// "12.3 s" from a scenario's VM-side time stamps.
+/// "31.2 s (bpftrace up in 20.1 s, rbt in 3.2-4.0 s)" from a scenario's
+/// VM-side time stamps (seconds since boot).
 fn scenario_seconds(meta: &str) -> String {
     let get = |k: &str| {
+        let key = format!("{k}=");
         meta.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{k}="))?.parse::<f64>().ok())
+            .find_map(|kv| kv.strip_prefix(&key)?.parse::<f64>().ok())
     };
-    match (get("start"), get("headers"), get("end")) {
-        (Some(s), Some(h), Some(e)) => format!("{:.1} s (tracers up in {:.1} s)", e - s, h - s),
-        _ => "?".into(),
-    }
+    let Some(start) = get("start") else {
+        return "?".into();
+    };
+    let rbt: Vec<f64> = meta
+        .split_whitespace()
+        .filter(|kv| kv.starts_with("rbt-") && kv.contains("_up="))
+        .filter_map(|kv| kv.split_once('=')?.1.parse::<f64>().ok())
+        .map(|t| t - start)
+        .collect();
+    let (lo, hi) = rbt
+        .iter()
+        .fold((f64::MAX, 0f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+    format!(
+        "{:.1} s (bpftrace up in {}, rbt in {})",
+        get("end").map_or(0.0, |e| e - start),
+        get("bpftrace_up").map_or("?".into(), |t| format!("{:.1} s", t - start)),
+        if rbt.is_empty() {
+            "?".into()
+        } else {
+            format!("{lo:.1}-{hi:.1} s")
+        }
+    )
 }
 
 /// On a host without kprobes, rbt must say so by name and exit non-zero.

@@ -55,7 +55,8 @@ scenario() {
     waiting=0
     set -- $pids
     for t in $tracers; do
-      if alive "$1" && ! grep -q '^TIME' "$d/$t.out"; then waiting=1; fi
+      if [ ! -e "$d/$t.up" ] && grep -q '^TIME' "$d/$t.out"; then up >"$d/$t.up"; fi
+      if alive "$1" && [ ! -e "$d/$t.up" ]; then waiting=1; fi
       shift
     done
     [ $waiting = 0 ] && break
@@ -86,15 +87,16 @@ scenario() {
   fi
   t_events=$(up)
   kill -INT $pids 2>/dev/null
-  wait_exit 200
-  # A tracer still running 20 s after SIGINT: record where it is stuck (in
+  wait_exit 100
+  # A tracer still running 10 s after SIGINT: record where it is stuck (in
   # its stderr), interrupt it once more (as a second Ctrl-C would), and
-  # kill it if that does not help either.
+  # kill it if that does not help either. (bpftrace 0.17 sometimes misses
+  # the first SIGINT and sleeps in epoll_wait until the next one.)
   set -- $pids
   for t in $tracers; do
     if alive "$1"; then
       {
-        echo "$t still running 20 s after SIGINT; its threads' kernel stacks:"
+        echo "$t still running 10 s after SIGINT; its threads' kernel stacks:"
         for task in /proc/"$1"/task/*; do
           echo "task ${task##*/} $(cut -d' ' -f2-3 "$task/stat") wchan=$(cat "$task/wchan")"
           cat "$task/stack"
@@ -110,10 +112,11 @@ scenario() {
   for t in $tracers; do
     if alive "$1"; then
       kill -KILL "$1"
-      echo "$t did not exit within 60 s of SIGINT (killed)" >>"$d/$t.err"
+      echo "$t did not exit within 50 s of SIGINT (killed)" >>"$d/$t.err"
     fi
     wait "$1"
-    meta="$meta ${t}_rc=$?"
+    meta="$meta ${t}_rc=$? ${t}_up=$(cat "$d/$t.up" 2>/dev/null || echo none)"
+    rm -f "$d/$t.up"
     shift
   done
   t_end=$(up)
