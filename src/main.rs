@@ -31,12 +31,12 @@ struct Cli {
     /// Write output to FILE instead of stdout
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Output format
-    #[arg(short = 'f', value_name = "FORMAT", default_value = "text")]
-    format: Format,
+    /// Output format: text or json
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text", value_parser = str::parse::<OutputFormat>)]
+    format: OutputFormat,
     /// Output buffering: none, line or full
-    #[arg(short = 'B', value_name = "MODE")]
-    buffering: Option<Buffering>,
+    #[arg(short = 'B', value_name = "MODE", default_value = "line", value_parser = str::parse::<BufferMode>)]
+    buffering: BufferMode,
     /// Keep messages quiet (no "Attaching N probes...")
     #[arg(short = 'q')]
     quiet: bool,
@@ -62,19 +62,6 @@ struct Cli {
 enum DebugStage {
     Ast,
     Codegen,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Buffering {
-    None,
-    Line,
-    Full,
 }
 
 fn main() -> ExitCode {
@@ -149,10 +136,6 @@ fn run(cli: Cli) -> Result<(), String> {
     // they and the ring buffer never count together in the peak RSS.
     drop((typed, btf, ast));
 
-    let format = match cli.format {
-        Format::Text => OutputFormat::Text,
-        Format::Json => OutputFormat::Json,
-    };
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
             std::fs::File::create(path)
@@ -160,17 +143,17 @@ fn run(cli: Cli) -> Result<(), String> {
         ),
         None => Box::new(std::io::stdout()),
     };
-    let buffering = match cli.buffering {
-        Some(Buffering::None) => BufferMode::None,
-        Some(Buffering::Line) => BufferMode::Line,
-        Some(Buffering::Full) => BufferMode::Full,
-        None => BufferMode::default(),
-    };
-    let mut printer = Printer::new(writer, format);
-    printer.set_buffer_mode(buffering);
+    let mut printer = Printer::new(writer, cli.format);
+    printer.set_buffer_mode(cli.buffering);
+    printer.set_quiet(cli.quiet);
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
     };
-    runtime::run(&compiled, &options, &mut printer).map_err(|e| format!("rbt: {e}\n"))
+    runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
+        (runtime::RuntimeError::Output(e), Some(path)) => {
+            format!("rbt: cannot write output file {}: {e}\n", path.display())
+        }
+        (e, _) => format!("rbt: {e}\n"),
+    })
 }

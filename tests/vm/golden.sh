@@ -1,0 +1,134 @@
+# golden.sh: the in-VM half of the golden suite (tests/golden_vm.rs), sourced
+# by the generated /run.sh. For each scenario it starts the reference
+# (bpftrace running Debian's /bin/tcpaccept.bt, i.e. v0.17.0) and rbt on every
+# script version at the same time, waits for all headers, runs the workload,
+# waits for the events, stops every tracer with SIGINT (as Ctrl-C would) and
+# sends all outputs to the host over /dev/ttyS1, one gzip+base64 chunk per
+# scenario:  @@CHUNK <scenario> / base64 lines / @@CHUNK-END
+# Inside a chunk each file is framed as "@@FILE <name> <bytes>\n<bytes>\n".
+# Inputs (set by run.sh): RBT (the binary under test), VERSIONS (script
+# names, run as $SCRIPTS/<version>.bt; SCRIPTS defaults to /bin). Optional:
+# REF (the reference command, default "bpftrace /bin/tcpaccept.bt"),
+# GOLDEN_DIR (outputs kept in $GOLDEN_DIR/<scenario>/, default /tmp/golden),
+# GOLDEN_SINK (where chunks go, default /dev/ttyS1; /dev/null to keep only
+# the files, as scripts/vm-demo.sh does).
+# shellcheck shell=sh disable=SC2086  # $pids is a word list by design
+
+up() { cut -d' ' -f1 /proc/uptime; }
+
+data_lines() { # accept lines printed so far (they start with HH:MM:SS)
+  grep -c '^[0-9][0-9]:[0-9][0-9]:[0-9][0-9] ' "$1" 2>/dev/null || true
+}
+
+alive() { kill -0 "$1" 2>/dev/null; }
+
+wait_exit() { # wait_exit N: until no tracer in $pids runs, at most N/10 s
+  i=0
+  while [ $i -lt "$1" ]; do
+    any=0
+    for p in $pids; do alive "$p" && any=1; done
+    [ $any = 0 ] && return
+    sleep 0.1
+    i=$((i + 1))
+  done
+}
+
+# scenario NAME ACCEPTS WORKLOAD: ACCEPTS is how many accept lines each tracer
+# must print; WORKLOAD is shell code (its stdout is the ground truth).
+scenario() {
+  name=$1 accepts=$2 workload=$3
+  d=${GOLDEN_DIR:-/tmp/golden}/$name
+  rm -rf "$d" && mkdir -p "$d"
+  echo "scenario $name: starting tracers"
+  t_start=$(up)
+  ${REF:-bpftrace /bin/tcpaccept.bt} >"$d/bpftrace.out" 2>"$d/bpftrace.err" &
+  pids=$!
+  tracers=bpftrace
+  for v in $VERSIONS; do
+    "$RBT" "${SCRIPTS:-/bin}/$v.bt" >"$d/rbt-$v.out" 2>"$d/rbt-$v.err" &
+    pids="$pids $!"
+    tracers="$tracers rbt-$v"
+  done
+  # Wait until every tracer printed its column header (or died).
+  i=0
+  while [ $i -lt 1200 ]; do
+    waiting=0
+    set -- $pids
+    for t in $tracers; do
+      if [ ! -e "$d/$t.up" ] && grep -q '^TIME' "$d/$t.out"; then up >"$d/$t.up"; fi
+      if alive "$1" && [ ! -e "$d/$t.up" ]; then waiting=1; fi
+      shift
+    done
+    [ $waiting = 0 ] && break
+    sleep 0.1
+    i=$((i + 1))
+  done
+  t_headers=$(up)
+  echo "scenario $name: headers after $i polls; running workload"
+  sh -c "$workload" >"$d/workload.out" 2>&1
+  workload_rc=$?
+  t_workload=$(up)
+  # Wait until every live tracer printed all the accepts (bounded).
+  if [ "$accepts" = 0 ]; then
+    sleep 1
+  else
+    i=0
+    while [ $i -lt 600 ]; do
+      waiting=0
+      set -- $pids
+      for t in $tracers; do
+        if alive "$1" && [ "$(data_lines "$d/$t.out")" -lt "$accepts" ]; then waiting=1; fi
+        shift
+      done
+      [ $waiting = 0 ] && break
+      sleep 0.1
+      i=$((i + 1))
+    done
+  fi
+  t_events=$(up)
+  kill -INT $pids 2>/dev/null
+  wait_exit 100
+  # A tracer still running 10 s after SIGINT: record where it is stuck (in
+  # its stderr), interrupt it once more (as a second Ctrl-C would), and
+  # kill it if that does not help either. (bpftrace 0.17 sometimes misses
+  # the first SIGINT and sleeps in epoll_wait until the next one.)
+  set -- $pids
+  for t in $tracers; do
+    if alive "$1"; then
+      {
+        echo "$t still running 10 s after SIGINT; its threads' kernel stacks:"
+        for task in /proc/"$1"/task/*; do
+          echo "task ${task##*/} $(cut -d' ' -f2-3 "$task/stat") wchan=$(cat "$task/wchan")"
+          cat "$task/stack"
+        done
+      } >>"$d/$t.err" 2>&1
+      kill -INT "$1"
+    fi
+    shift
+  done
+  wait_exit 400
+  meta=""
+  set -- $pids
+  for t in $tracers; do
+    if alive "$1"; then
+      kill -KILL "$1"
+      echo "$t did not exit within 50 s of SIGINT (killed)" >>"$d/$t.err"
+    fi
+    wait "$1"
+    meta="$meta ${t}_rc=$? ${t}_up=$(cat "$d/$t.up" 2>/dev/null || echo none)"
+    rm -f "$d/$t.up"
+    shift
+  done
+  t_end=$(up)
+  echo "start=$t_start headers=$t_headers workload=$t_workload events=$t_events end=$t_end workload_rc=$workload_rc$meta" >"$d/meta"
+  echo "scenario $name: done ($(cat "$d/meta"))"
+  {
+    echo "@@CHUNK $name"
+    for f in "$d"/*; do
+      printf '@@FILE %s %s\n' "${f##*/}" "$(wc -c <"$f")"
+      cat "$f"
+      echo
+    done | gzip -c | base64
+    echo "@@CHUNK-END"
+  } >"${GOLDEN_SINK:-/dev/ttyS1}"
+}
