@@ -64,6 +64,9 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
     i
 }
 
+/// Source lines longer than this many characters are shown as a window around the error.
+const MAX_LINE_SHOWN: usize = 120;
+
 /// Render diagnostics the way a compiler does:
 /// ```text
 /// file.bt:3:5: error: unknown member 'foo' in struct sock
@@ -78,15 +81,33 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
         let _ = writeln!(out, "{file}:{line}:{col}: error: {}", d.message);
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
-        let text = &src[line_start..line_end];
         let end = floor_char_boundary(src, (d.span.end as usize).clamp(start, line_end));
-        let width = src[start..end].chars().count().max(1);
-        let pad: String = src[line_start..start]
+        // A very long line (generated or minified scripts) is cut to a window around the
+        // error, so one diagnostic stays a few lines of output.
+        let line: Vec<char> = src[line_start..line_end].chars().collect();
+        let at = col - 1;
+        let (from, to) = if line.len() > MAX_LINE_SHOWN {
+            let from = at.saturating_sub(MAX_LINE_SHOWN / 2);
+            (from, (from + MAX_LINE_SHOWN).min(line.len()))
+        } else {
+            (0, line.len())
+        };
+        let (lead, tail) = (
+            if from > 0 { "..." } else { "" },
+            if to < line.len() { "..." } else { "" },
+        );
+        let text: String = line[from..to].iter().collect();
+        let width = src[start..end].chars().count().clamp(1, (to - at).max(1));
+        let pad: String = lead
             .chars()
+            .chain(line[from..at].iter().copied())
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
-        let _ = writeln!(out, "{text}");
-        let _ = writeln!(out, "{pad}^{}", "~".repeat(width - 1));
+        // A blank line (an empty file) has nothing to point at.
+        if !text.trim().is_empty() {
+            let _ = writeln!(out, "{lead}{text}{tail}");
+            let _ = writeln!(out, "{pad}^{}", "~".repeat(width - 1));
+        }
         for n in &d.notes {
             let _ = writeln!(out, "note: {n}");
         }
@@ -106,5 +127,22 @@ mod tests {
             render("t.bt", src, &[d]),
             "t.bt:2:3: error: unknown function 'foo'\n  foo();\n  ^~~\n"
         );
+    }
+
+    #[test]
+    fn blank_lines_get_no_caret() {
+        let d = Diagnostic::error(Span::new(0, 0), "no probes");
+        assert_eq!(render("t.bt", "", &[d]), "t.bt:1:1: error: no probes\n");
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_error() {
+        let src = format!("BEGIN {{ {}foo(); }}", "1;".repeat(500));
+        let d = Diagnostic::error(Span::new(1008, 1011), "unknown function 'foo'");
+        let text = render("t.bt", &src, &[d]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "t.bt:1:1009: error: unknown function 'foo'");
+        assert_eq!(lines[1], format!("...{}foo(); }}", "1;".repeat(30)));
+        assert_eq!(lines[2], format!("{}^~~", " ".repeat(63)));
     }
 }

@@ -19,3 +19,4 @@ pub mod parser;
 pub mod runtime;
 pub mod sema;
 pub mod sys;
+pub mod timings;

@@ -6,13 +6,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 use rbt::output::{BufferMode, OutputFormat, Printer};
-use rbt::{btf, codegen, diag, parser, runtime, sema};
+use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
 #[derive(Parser, Debug)]
-#[command(name = "rbt", version, about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM")]
+#[command(
+    name = "rbt",
+    version,
+    about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM"
+)]
 struct Cli {
     /// Script file to run (bpftrace dialect)
-    #[arg(value_name = "FILE", required_unless_present = "program", conflicts_with = "program")]
+    #[arg(
+        value_name = "FILE",
+        required_unless_present = "program",
+        conflicts_with = "program"
+    )]
     file: Option<PathBuf>,
     /// Program text to run instead of a file
     #[arg(short = 'e', value_name = "PROGRAM")]
@@ -23,12 +31,12 @@ struct Cli {
     /// Write output to FILE instead of stdout
     #[arg(short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
-    /// Output format
-    #[arg(short = 'f', value_name = "FORMAT", default_value = "text")]
-    format: Format,
+    /// Output format: text or json
+    #[arg(short = 'f', value_name = "FORMAT", default_value = "text", value_parser = str::parse::<OutputFormat>)]
+    format: OutputFormat,
     /// Output buffering: none, line or full
-    #[arg(short = 'B', value_name = "MODE")]
-    buffering: Option<Buffering>,
+    #[arg(short = 'B', value_name = "MODE", default_value = "line", value_parser = str::parse::<BufferMode>)]
+    buffering: BufferMode,
     /// Keep messages quiet (no "Attaching N probes...")
     #[arg(short = 'q')]
     quiet: bool,
@@ -42,7 +50,11 @@ struct Cli {
     #[arg(long = "dry-run")]
     dry_run: bool,
     /// Kernel BTF to read types from
-    #[arg(long = "btf", value_name = "FILE", default_value = "/sys/kernel/btf/vmlinux")]
+    #[arg(
+        long = "btf",
+        value_name = "FILE",
+        default_value = "/sys/kernel/btf/vmlinux"
+    )]
     btf: PathBuf,
 }
 
@@ -52,20 +64,8 @@ enum DebugStage {
     Codegen,
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Format {
-    Text,
-    Json,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Buffering {
-    None,
-    Line,
-    Full,
-}
-
 fn main() -> ExitCode {
+    timings::start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -85,51 +85,75 @@ fn main() -> ExitCode {
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    // Reading and indexing kernel BTF is the longest startup phase and needs nothing
+    // from the script, so it runs while the script is read and parsed.
+    let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
+        let path = cli.btf.clone();
+        std::thread::spawn(move || btf::Btf::load(&path))
+    });
     let (name, src) = match (&cli.file, &cli.program) {
         (Some(path), _) => {
             let name = path.display().to_string();
             let bytes = std::fs::read(path).map_err(|e| format!("rbt: {name}: {e}\n"))?;
-            let src = String::from_utf8(bytes)
-                .map_err(|e| format!("rbt: {name}: not a text file (invalid UTF-8 at byte {})\n", e.utf8_error().valid_up_to()))?;
+            let src = String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
+                    e.utf8_error().valid_up_to()
+                )
+            })?;
             (name, src)
         }
         (None, Some(program)) => ("stdin".to_string(), program.clone()),
         (None, None) => unreachable!("clap requires FILE or -e"),
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
+    timings::phase("read script");
 
     let ast = parser::parse(&src).map_err(errors)?;
+    timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         print!("{}", parser::dump(&ast));
         return Ok(());
     }
-    let btf = btf::Btf::load(&cli.btf).map_err(|e| format!("rbt: {e}\n"))?;
+    let btf = match btf_loader.map(|loader| loader.join()) {
+        Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
+        _ => return Err("rbt: the BTF loader thread died\n".into()),
+    };
+    timings::phase("wait for btf");
     let typed = sema::analyze(&ast, &btf).map_err(errors)?;
-    let options = codegen::CompileOptions { pid_filter: cli.pid };
+    timings::phase("sema");
+    let options = codegen::CompileOptions {
+        pid_filter: cli.pid,
+    };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
+    timings::phase("codegen");
     if let Some(DebugStage::Codegen) = cli.debug {
         print!("{}", codegen::disasm(&compiled, &src));
         return Ok(());
     }
 
-    let format = match cli.format {
-        Format::Text => OutputFormat::Text,
-        Format::Json => OutputFormat::Json,
-    };
+    // The kernel types are the biggest allocation; free them before the session so
+    // they and the ring buffer never count together in the peak RSS.
+    drop((typed, btf, ast));
+
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
-            std::fs::File::create(path).map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
+            std::fs::File::create(path)
+                .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
         ),
         None => Box::new(std::io::stdout()),
     };
-    let buffering = match cli.buffering {
-        Some(Buffering::None) => BufferMode::None,
-        Some(Buffering::Line) => BufferMode::Line,
-        Some(Buffering::Full) => BufferMode::Full,
-        None => BufferMode::default(),
+    let mut printer = Printer::new(writer, cli.format);
+    printer.set_buffer_mode(cli.buffering);
+    printer.set_quiet(cli.quiet);
+    let options = runtime::RunOptions {
+        dry_run: cli.dry_run,
+        command: cli.command.clone(),
     };
-    let mut printer = Printer::new(writer, format);
-    printer.set_buffer_mode(buffering);
-    let options = runtime::RunOptions { dry_run: cli.dry_run, command: cli.command.clone() };
-    runtime::run(&compiled, &options, &mut printer).map_err(|e| format!("rbt: {e}\n"))
+    runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
+        (runtime::RuntimeError::Output(e), Some(path)) => {
+            format!("rbt: cannot write output file {}: {e}\n", path.display())
+        }
+        (e, _) => format!("rbt: {e}\n"),
+    })
 }

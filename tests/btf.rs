@@ -182,7 +182,7 @@ fn every_aggregate_matches_bpftool() {
     let Some(d) = dump("every_aggregate_matches_bpftool") else {
         return;
     };
-    let mut checked = 0;
+    let (mut checked, mut lookups) = (0, 0);
     for (id, e) in d.entries() {
         if e.kind != "STRUCT" && e.kind != "UNION" {
             continue;
@@ -200,9 +200,22 @@ fn every_aggregate_matches_bpftool() {
             })
             .collect();
         assert_eq!(ours, d.members(id.0), "members of [{}]", id.0);
+        // Every name reachable through anonymous members is found where bpftool's
+        // C lookup finds it.
+        for name in d.reachable_names(id.0) {
+            let theirs = d.find_member(id.0, &name);
+            let ours = btf.member(id, &name).map(|m| RawMember {
+                name: m.name,
+                type_id: m.type_id.0,
+                bit_offset: m.bit_offset,
+                bitfield_size: m.bitfield_size,
+            });
+            assert_eq!(ours, theirs, "[{}].{name}", id.0);
+            lookups += 1;
+        }
         checked += 1;
     }
-    eprintln!("{checked} structs/unions match bpftool");
+    eprintln!("{checked} structs/unions and {lookups} member lookups match bpftool");
     assert!(checked > 10_000);
 }
 
@@ -244,6 +257,13 @@ fn every_func_matches_bpftool() {
     }
     eprintln!("{checked} functions match bpftool");
     assert!(checked > 10_000);
+    let ours: Vec<(String, u32)> = btf.funcs().map(|(n, t)| (n.to_string(), t.0)).collect();
+    let theirs: Vec<(String, u32)> = d
+        .entries()
+        .filter(|(_, e)| e.kind == "FUNC")
+        .map(|(id, e)| (e.name.clone(), id))
+        .collect();
+    assert_eq!(ours, theirs);
 }
 
 #[test]
@@ -306,6 +326,25 @@ fn find_type_spellings() {
         let id = btf.find_type(name).unwrap_or_else(|| panic!("{name}"));
         assert_eq!(btf.kind(id), kind, "{name}");
     }
+    assert!(matches!(
+        btf.kind(btf.find_type("char").unwrap()),
+        TypeKind::Int {
+            size: 1,
+            is_char: true,
+            ..
+        }
+    ));
+    assert!(matches!(
+        btf.kind(btf.find_type("unsigned char").unwrap()),
+        TypeKind::Int {
+            size: 1,
+            is_char: false,
+            ..
+        }
+    ));
+    let comm = member(btf, btf.find_type("struct task_struct").unwrap(), "comm").type_id;
+    assert_eq!(btf.name_of(comm), "char[16]");
+    assert_eq!(btf.size_of(comm), Some(16));
     assert_eq!(
         btf.name_of(btf.find_type("unsigned short").unwrap()),
         "short unsigned int"

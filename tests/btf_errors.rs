@@ -403,6 +403,29 @@ fn load_prefixes_the_path() {
     );
 }
 
+/// Corrupt-but-well-formed graphs (C could never produce them) must not make a query
+/// recurse without end or fan out exponentially.
+#[test]
+fn self_referential_types_stay_bounded() {
+    let mut b = Blob::new();
+    let int = b.ty("int", btf_blob::INT, false, 0, 4, &[1 << 24 | 32]); // 1
+                                                                        // struct s { struct s; struct s; ... (200 anonymous copies of itself) }
+    let members: Vec<(&str, u32, u32)> = (0..200).map(|_| ("", 2, 0)).collect();
+    b.aggregate("s", btf_blob::STRUCT, false, 4, &members); // 2
+                                                            // int (*)(f *, f *, ...): a prototype whose parameters point back at it.
+    let params: Vec<u32> = (0..100).flat_map(|_| [0, 4]).collect();
+    b.ty("", btf_blob::FUNC_PROTO, false, 100, int, &params); // 3
+    b.ty("", btf_blob::PTR, false, 0, 3, &[]); // 4
+    let btf = Btf::from_bytes(b.bytes()).expect("structurally valid");
+    let start = std::time::Instant::now();
+    assert_eq!(btf.member(TypeId(2), "missing"), None);
+    let name = btf.name_of(TypeId(4));
+    assert!(name.starts_with("int (*)(int (*)("), "{name}");
+    assert!(name.len() < 100_000, "{} bytes", name.len());
+    exercise(&btf);
+    eprintln!("bounded queries took {:?}", start.elapsed());
+}
+
 /// Every query on every id (and a few past the end) of whatever loaded.
 fn exercise(btf: &Btf) {
     for i in 0..btf.type_count() + 3 {

@@ -85,3 +85,27 @@ fn strings() {
         disasm("tests/data/codegen/strings.bt", &CompileOptions::default()),
     );
 }
+
+#[test]
+fn exceeding_the_stack_is_a_clear_error() {
+    let long = "x".repeat(600);
+    let src = format!("BEGIN {{\n  printf(\"%s\\n\", \"{long}\");\n}}\n");
+    let ast = rbt::parser::parse(&src).unwrap();
+    let typed = rbt::sema::analyze(&ast, pinned_btf()).unwrap();
+    let diags = codegen::compile(&typed, &CompileOptions::default()).unwrap_err();
+    let out = rbt::diag::render("big.bt", &src, &diags);
+    assert!(
+        out.starts_with(
+            "big.bt:1:1: error: program needs 624 bytes of stack; the BPF limit is 512\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn maps() {
+    snapshot(
+        "codegen_maps",
+        disasm("tests/data/codegen/maps.bt", &CompileOptions::default()),
+    );
+}

@@ -93,3 +93,34 @@ fn string_comparisons_pass_the_verifier() {
         1,
     );
 }
+
+#[test]
+fn tracefs_described_tracepoints_pass_the_verifier() {
+    let test = "tracefs_described_tracepoints_pass_the_verifier";
+    if !Path::new("/sys/kernel/tracing/events/syscalls").exists() {
+        if skip_reason(test).is_none() {
+            let reason = "tracefs not mounted at /sys/kernel/tracing";
+            if std::env::var_os("CI").is_some() {
+                panic!("{test}: {reason} (CI is set, so this test must run)");
+            }
+            eprintln!("SKIP {test}: {reason}");
+        }
+        return;
+    }
+    assert_loads(
+        test,
+        "tests/data/codegen/tracefs.bt",
+        &CompileOptions::default(),
+        2,
+    );
+}
+
+#[test]
+fn maps_pass_the_verifier() {
+    assert_loads(
+        "maps_pass_the_verifier",
+        "tests/data/codegen/maps.bt",
+        &CompileOptions::default(),
+        3,
+    );
+}

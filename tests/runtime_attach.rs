@@ -218,3 +218,103 @@ fn missing_kernel_function_is_named() {
         assert!(err.contains("CONFIG_KPROBES is not set"), "{err}");
     }
 }
+
+/// With tracefs unmounted (in a private mount namespace), attaching a tracepoint mounts
+/// it at /sys/kernel/tracing. The attach runs in a child copy of this test.
+#[test]
+fn tracepoint_attach_mounts_tracefs() {
+    const CHILD: &str = "RBT_TEST_TRACEFS_CHILD";
+    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    if std::env::var_os(CHILD).is_some() {
+        assert!(
+            !Path::new("/sys/kernel/tracing/events").exists(),
+            "tracefs still mounted"
+        );
+        let c = compiled(vec![program(
+            "tp_getpid",
+            ProgramType::Tracepoint,
+            vec![tp.clone()],
+            emit_record(1),
+        )]);
+        let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+        let _a = Attacher::new()
+            .attach(&tp, loaded.programs[0].as_fd())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            Path::new("/sys/kernel/tracing/events").exists(),
+            "tracefs mounted by the attacher"
+        );
+        println!("CHILD OK");
+        return;
+    }
+    if skip_reason("tracepoint_attach_mounts_tracefs").is_some() {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let script = format!(
+        "umount /sys/kernel/tracing 2>/dev/null; umount /sys/kernel/debug/tracing 2>/dev/null; \
+         umount /sys/kernel/debug 2>/dev/null; exec '{}' tracepoint_attach_mounts_tracefs --exact --nocapture",
+        exe.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .env(CHILD, "1")
+        .output();
+    let out = match out {
+        Ok(o) => o,
+        Err(e) => {
+            if std::env::var_os("CI").is_some() {
+                panic!("unshare: {e}");
+            }
+            eprintln!("SKIP tracepoint_attach_mounts_tracefs: cannot run unshare: {e}");
+            return;
+        }
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("CHILD OK"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The pre-5.15 attach path (`PERF_EVENT_IOC_SET_BPF` + enable, no BPF link), which
+/// the attacher falls back to when `BPF_LINK_CREATE` does not know perf events.
+#[test]
+fn perf_event_ioctl_attach_path() {
+    if skip_reason("perf_event_ioctl_attach_path").is_some() {
+        return;
+    }
+    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    let c = compiled(vec![program(
+        "tp_getpid",
+        ProgramType::Tracepoint,
+        vec![tp],
+        emit_record(4),
+    )]);
+    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
+    let tracefs = runtime::tracefs_root().unwrap_or_else(|e| panic!("{e}"));
+    let id_path = tracefs.join("events/syscalls/sys_enter_getpid/id");
+    let id: u64 = std::fs::read_to_string(id_path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let me = std::process::id();
+    let perf = rbt::sys::perf_event_open(rbt::sys::PERF_TYPE_TRACEPOINT, id, None)
+        .expect("perf_event_open");
+    rbt::sys::perf_event_set_bpf(perf.as_fd(), loaded.programs[0].as_fd()).expect("SET_BPF");
+    rbt::sys::perf_event_enable(perf.as_fd()).expect("ENABLE");
+    assert_eq!(std::process::id(), me); // getpid(2), traced once
+    let got = records_from(&mut ring, me);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].event_id, 4);
+    drop(perf);
+    assert_eq!(std::process::id(), me);
+    assert_eq!(
+        records_from(&mut ring, me),
+        vec![],
+        "detached when the perf fd closed"
+    );
+}

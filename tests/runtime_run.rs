@@ -155,15 +155,39 @@ fn exit_in_a_probe_stops_and_runs_end() {
 }
 
 #[test]
-fn exit_in_begin_attaches_nothing_else() {
-    if skip_reason("exit_in_begin_attaches_nothing_else").is_some() {
+fn exit_in_begin_ends_before_polling() {
+    if skip_reason("exit_in_begin_ends_before_polling").is_some() {
         return;
     }
-    // The tracepoint does not exist: attaching it would fail the run.
-    let c = session(Some((&["sock", "no_such_event"], PROBE_ID)), EXIT_ID);
+    // The command would keep the session alive for a minute: exit() must not wait for it.
+    let c = session(Some((&["sched", "sched_process_exit"], PROBE_ID)), EXIT_ID);
     let mut sink = Recorder::default();
-    run(&c, &RunOptions::default(), &mut sink);
+    let opts = RunOptions {
+        dry_run: false,
+        command: Some("sleep 60".into()),
+    };
+    let took = run(&c, &opts, &mut sink);
+    assert!(took < Duration::from_secs(10), "{took:?}");
     assert_eq!(sink.calls, ["attached 3", "event 3", "event 2", "finish"]);
+}
+
+#[test]
+fn attach_failure_prints_nothing_from_begin() {
+    if skip_reason("attach_failure_prints_nothing_from_begin").is_some() {
+        return;
+    }
+    let c = session(Some((&["sock", "no_such_event"], PROBE_ID)), BEGIN_ID);
+    let mut sink = Recorder::default();
+    let err = runtime::run(&c, &RunOptions::default(), &mut sink).expect_err("no such tracepoint");
+    assert_eq!(
+        err.to_string(),
+        "cannot attach tracepoint:sock:no_such_event: no such tracepoint in this kernel"
+    );
+    let none: [&str; 0] = [];
+    assert_eq!(
+        sink.calls, none,
+        "the preflight fails before \"Attaching N probes...\" and before BEGIN"
+    );
 }
 
 #[test]

@@ -93,3 +93,28 @@ fn integer_reassignment_keeps_the_first_type() {
         }
     );
 }
+
+#[test]
+fn kernel_enumerators_are_constants() {
+    // tcplife.bt compares with TCP_* states, which BTF knows as enumerators.
+    let src = "kprobe:tcp_set_state {\n  $close = TCP_CLOSE;\n  $is = arg1 == TCP_FIN_WAIT1;\n}\n";
+    let program = analyze("t.bt", src);
+    let probe = &program.probes[0];
+    assert_eq!(probe.vars[0].ty, Type::I64);
+    let rbt::sema::TStmtKind::Assign { value, .. } = &probe.body[0].kind else {
+        panic!()
+    };
+    assert_eq!(value.kind, rbt::sema::TExprKind::Int(7), "TCP_CLOSE");
+}
+
+#[test]
+fn ntop_with_an_explicit_family() {
+    let src = "kprobe:tcp_set_state {\n  $sk = (struct sock *)arg0;\n  $a = ntop(2, $sk->__sk_common.skc_daddr);\n  $b = ntop(10, $sk->__sk_common.skc_v6_daddr.in6_u.u6_addr8);\n}\n";
+    let program = analyze("t.bt", src);
+    let types: Vec<String> = program.probes[0]
+        .vars
+        .iter()
+        .map(|v| v.ty.describe())
+        .collect();
+    assert_eq!(types, ["struct sock *", "inet", "inet"]);
+}

@@ -30,11 +30,17 @@ impl BtfError {
 impl fmt::Display for BtfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            BtfError::Io { path, source } if source.kind() == io::ErrorKind::NotFound => write!(
-                f,
-                "{}: {source} (kernel BTF needs CONFIG_DEBUG_INFO_BTF=y)",
-                path.display()
-            ),
+            // Only a missing kernel BTF (`.../vmlinux`) points at the kernel's build.
+            BtfError::Io { path, source }
+                if source.kind() == io::ErrorKind::NotFound
+                    && path.file_name().is_some_and(|n| n == "vmlinux") =>
+            {
+                write!(
+                    f,
+                    "{}: {source} (kernel BTF needs CONFIG_DEBUG_INFO_BTF=y)",
+                    path.display()
+                )
+            }
             BtfError::Io { path, source } => write!(f, "{}: {source}", path.display()),
             BtfError::Malformed(m) | BtfError::Unsupported(m) => f.write_str(m),
         }

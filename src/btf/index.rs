@@ -4,6 +4,13 @@
 //! the string section, so building the index allocates once, not per name (kernel BTF
 //! has ~70k indexed names), and a hit is always confirmed by comparing the name, so
 //! hash collisions cost a probe, never a wrong answer.
+//!
+//! Functions (~80% of kernel BTF names) are indexed lazily: a typical script looks up
+//! one (its kprobe), and a scan of the FUNC records for it is cheaper than hashing all
+//! 56k of them at startup; the second lookup builds their table.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 
 use super::raw::*;
 use super::TypeId;
@@ -62,8 +69,12 @@ struct Slot {
 
 pub(super) struct NameIndex {
     hash: fn(Ns, &[u8]) -> u64,
-    /// Power-of-two length, at most half full, so probing always ends.
+    /// Every namespace but functions. Power-of-two length, at most ~2/3 full, so
+    /// probing always ends.
     slots: Vec<Slot>,
+    /// Functions, indexed at the second function lookup (the first one scans).
+    funcs: OnceLock<Vec<Slot>>,
+    func_lookups: AtomicU32,
 }
 
 /// Which of two same-named types a lookup should return. An enum with no values is a
@@ -80,62 +91,103 @@ impl NameIndex {
 
     /// `hash` is a parameter so tests can force every name to collide.
     fn build_with(types: &[RawType], strings: &[u8], hash: fn(Ns, &[u8]) -> u64) -> NameIndex {
-        let named = |t: &&RawType| t.name_off != 0 && ns_of(t).is_some();
-        let count = types.iter().skip(1).filter(named).count();
-        // At most ~2/3 full: short probes, and an empty slot always ends a probe.
-        let len = (count + count / 2 + 1).next_power_of_two().max(16);
-        let mut ix = NameIndex {
+        NameIndex {
             hash,
-            slots: vec![Slot::default(); len],
-        };
-        for (id, t) in types.iter().enumerate().skip(1) {
-            if t.name_off == 0 {
-                continue;
-            }
-            let Some(ns) = ns_of(t) else { continue };
-            let name = bytes_at(strings, t.name_off);
-            if name.is_empty() {
-                continue;
-            }
-            let i = ix.probe(ns, name, types, strings);
-            let slot = &mut ix.slots[i];
-            if slot.id == TypeId::VOID {
-                *slot = Slot {
-                    tag: ((ix.hash)(ns, name) >> 32) as u32,
-                    id: TypeId(id as u32),
-                };
-            } else if replaces(t, &types[slot.id.0 as usize]) {
-                slot.id = TypeId(id as u32);
-            }
-        }
-        ix
-    }
-
-    /// The slot holding (ns, name), or the empty slot where it would go.
-    fn probe(&self, ns: Ns, name: &[u8], types: &[RawType], strings: &[u8]) -> usize {
-        let mask = self.slots.len() - 1;
-        let h = (self.hash)(ns, name);
-        let tag = (h >> 32) as u32;
-        let mut i = h as usize & mask;
-        loop {
-            let s = self.slots[i];
-            if s.id == TypeId::VOID {
-                return i;
-            }
-            if s.tag == tag {
-                if let Some(t) = types.get(s.id.0 as usize) {
-                    if ns_of(t) == Some(ns) && bytes_at(strings, t.name_off) == name {
-                        return i;
-                    }
-                }
-            }
-            i = (i + 1) & mask;
+            slots: table(hash, types, strings, |ns| ns != Ns::Func),
+            funcs: OnceLock::new(),
+            func_lookups: AtomicU32::new(0),
         }
     }
 
     pub fn get(&self, ns: Ns, name: &str, types: &[RawType], strings: &[u8]) -> Option<TypeId> {
-        let id = self.slots[self.probe(ns, name.as_bytes(), types, strings)].id;
+        let name = name.as_bytes();
+        let slots = if ns != Ns::Func {
+            &self.slots
+        } else if let Some(funcs) = self.funcs.get() {
+            funcs
+        } else if self.func_lookups.fetch_add(1, Ordering::Relaxed) == 0 {
+            // The first FUNC of that name, as the index would give.
+            return types
+                .iter()
+                .position(|t| {
+                    t.kind() == KIND_FUNC
+                        && t.name_off != 0
+                        && bytes_at(strings, t.name_off) == name
+                })
+                .map(|id| TypeId(id as u32));
+        } else {
+            self.funcs
+                .get_or_init(|| table(self.hash, types, strings, |ns| ns == Ns::Func))
+        };
+        let id = slots[probe(slots, self.hash, ns, name, types, strings)].id;
         (id != TypeId::VOID).then_some(id)
+    }
+}
+
+/// An open-addressing table of the named types whose namespace passes `keep`.
+fn table(
+    hash: fn(Ns, &[u8]) -> u64,
+    types: &[RawType],
+    strings: &[u8],
+    keep: impl Fn(Ns) -> bool,
+) -> Vec<Slot> {
+    let ns_kept = |t: &RawType| ns_of(t).filter(|&ns| keep(ns));
+    let count = types
+        .iter()
+        .skip(1)
+        .filter(|t| t.name_off != 0 && ns_kept(t).is_some())
+        .count();
+    let len = (count + count / 2 + 1).next_power_of_two().max(16);
+    let mut slots = vec![Slot::default(); len];
+    for (id, t) in types.iter().enumerate().skip(1) {
+        if t.name_off == 0 {
+            continue;
+        }
+        let Some(ns) = ns_kept(t) else { continue };
+        let name = bytes_at(strings, t.name_off);
+        if name.is_empty() {
+            continue;
+        }
+        let i = probe(&slots, hash, ns, name, types, strings);
+        let slot = &mut slots[i];
+        if slot.id == TypeId::VOID {
+            *slot = Slot {
+                tag: (hash(ns, name) >> 32) as u32,
+                id: TypeId(id as u32),
+            };
+        } else if replaces(t, &types[slot.id.0 as usize]) {
+            slot.id = TypeId(id as u32);
+        }
+    }
+    slots
+}
+
+/// The slot holding (ns, name), or the empty slot where it would go.
+fn probe(
+    slots: &[Slot],
+    hash: fn(Ns, &[u8]) -> u64,
+    ns: Ns,
+    name: &[u8],
+    types: &[RawType],
+    strings: &[u8],
+) -> usize {
+    let mask = slots.len() - 1;
+    let h = hash(ns, name);
+    let tag = (h >> 32) as u32;
+    let mut i = h as usize & mask;
+    loop {
+        let s = slots[i];
+        if s.id == TypeId::VOID {
+            return i;
+        }
+        if s.tag == tag {
+            if let Some(t) = types.get(s.id.0 as usize) {
+                if ns_of(t) == Some(ns) && bytes_at(strings, t.name_off) == name {
+                    return i;
+                }
+            }
+        }
+        i = (i + 1) & mask;
     }
 }
 
@@ -178,6 +230,8 @@ mod tests {
             ty(5, KIND_ENUM, false, 2),    // 5 enum c
             ty(3, KIND_STRUCT, false, 0),  // 6 struct b again
             ty(3, KIND_FWD, true, 0),      // 7 union b (forward)
+            ty(5, KIND_FUNC, false, 0),    // 8 func c (scanned, not indexed)
+            ty(5, KIND_FUNC, false, 0),    // 9 func c again
         ];
         for h in [hash, |_: Ns, _: &[u8]| 7] {
             let ix = NameIndex::build_with(&types, strings, h);
@@ -189,7 +243,11 @@ mod tests {
             assert_eq!(get(Ns::FwdUnion, "b"), Some(7));
             assert_eq!(get(Ns::Struct, "c"), None);
             assert_eq!(get(Ns::Union, "b"), None);
+            assert_eq!(get(Ns::Func, "c"), Some(8)); // the first lookup scans
+            assert_eq!(get(Ns::Func, "c"), Some(8)); // later ones use the table
+            assert_eq!(get(Ns::Func, "b"), None);
             assert_eq!(get(Ns::Func, "a"), None);
+            assert_eq!(get(Ns::Plain, "c"), None);
         }
     }
 }

@@ -34,7 +34,8 @@ pub enum TypeKind {
     Int {
         size: u32,
         signed: bool,
-        /// Declared `char` (BTF_INT_CHAR): printed as a character by bpftrace.
+        /// Plain `char` (BTF_INT_CHAR, or named "char": pahole does not set the flag);
+        /// `char` arrays are strings to bpftrace, `unsigned char` arrays are not.
         is_char: bool,
         /// Declared `_Bool` (BTF_INT_BOOL).
         is_bool: bool,
@@ -95,20 +96,24 @@ pub struct Btf {
 }
 
 impl Btf {
-    /// Read and index a raw BTF file (`/sys/kernel/btf/vmlinux` or a `bpftool btf dump
-    /// ... format raw`-compatible blob). Errors name the file.
+    /// Read and index a raw BTF file: `/sys/kernel/btf/vmlinux`, or any standalone BTF
+    /// blob such as `pahole --btf_encode_detached` writes. Split (module) BTF, which
+    /// needs its base, is not supported. Errors name the file.
     pub fn load(path: &Path) -> Result<Btf, BtfError> {
         let bytes = std::fs::read(path).map_err(|source| BtfError::Io {
             path: path.to_path_buf(),
             source,
         })?;
+        crate::timings::phase("btf read");
         Btf::from_bytes(bytes).map_err(|e| e.in_file(path))
     }
 
     /// Validate and index a raw BTF blob.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Btf, BtfError> {
         let parsed = parse::parse(&bytes)?;
+        crate::timings::phase("btf parse");
         let index = NameIndex::build(&parsed.types, &bytes[parsed.str_range.clone()]);
+        crate::timings::phase("btf index");
         let mut btf = Btf {
             blob: bytes,
             type_range: parsed.type_range,
@@ -160,6 +165,16 @@ impl Btf {
     /// what is its signature.
     pub fn find_func(&self, name: &str) -> Option<TypeId> {
         self.lookup(Ns::Func, name)
+    }
+
+    /// Every function (BTF_KIND_FUNC) with its id, in BTF order, for wildcard probes
+    /// and listings. Names can repeat (static functions in different files).
+    pub fn funcs(&self) -> impl Iterator<Item = (&str, TypeId)> + '_ {
+        self.types
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.kind() == raw::KIND_FUNC)
+            .map(|(id, t)| (self.str_at(t.name_off), TypeId(id as u32)))
     }
 
     /// The raw BTF name of a type ("" for anonymous ones and for void/pointers/...).

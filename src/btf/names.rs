@@ -4,16 +4,23 @@
 use super::raw::*;
 use super::{Btf, TypeId};
 
+/// Types visited to spell one name: far more than any real C type needs.
+const SPELL_BUDGET: usize = 256;
+
 impl Btf {
     /// How C (and bpftrace's messages) would write this type.
     pub fn name_of(&self, id: TypeId) -> String {
-        self.spell(id, 0)
+        let mut budget = SPELL_BUDGET;
+        self.spell(id, &mut budget)
     }
 
-    fn spell(&self, id: TypeId, depth: usize) -> String {
-        if depth > MAX_DEPTH {
+    /// `budget` counts every type visited, bounding both depth and fan-out (a
+    /// corrupt function type can refer to itself through each of its parameters).
+    fn spell(&self, id: TypeId, budget: &mut usize) -> String {
+        if *budget == 0 {
             return "...".into();
         }
+        *budget -= 1;
         let Some(t) = self.raw(id) else {
             return format!("<invalid type id {}>", id.0);
         };
@@ -37,8 +44,8 @@ impl Btf {
             KIND_FWD if t.kind_flag() => tagged("union"),
             KIND_FWD => tagged("struct"),
             KIND_PTR => match self.raw(target).map(|p| p.kind()) {
-                Some(KIND_FUNC_PROTO) => self.spell_proto(target, "(*)", depth + 1),
-                _ => pointer_to(self.spell(target, depth + 1)),
+                Some(KIND_FUNC_PROTO) => self.spell_proto(target, "(*)", budget),
+                _ => pointer_to(self.spell(target, budget)),
             },
             KIND_ARRAY => {
                 let mut dims = String::new();
@@ -49,7 +56,7 @@ impl Btf {
                     let elem = TypeId(self.word(&cur, 0));
                     match self.raw(elem) {
                         Some(e) if e.kind() == KIND_ARRAY => cur = *e,
-                        _ => return format!("{}{dims}", self.spell(elem, depth + 1)),
+                        _ => return format!("{}{dims}", self.spell(elem, budget)),
                     }
                     levels += 1;
                 }
@@ -61,7 +68,7 @@ impl Btf {
                     KIND_VOLATILE => "volatile",
                     _ => "restrict",
                 };
-                let inner = self.spell(target, depth + 1);
+                let inner = self.spell(target, budget);
                 // `char *const`: a qualified pointer puts the qualifier after the star.
                 if self.raw(target).is_some_and(|p| p.kind() == KIND_PTR) {
                     format!("{inner}{q}")
@@ -69,19 +76,19 @@ impl Btf {
                     format!("{q} {inner}")
                 }
             }
-            KIND_TYPE_TAG | KIND_DECL_TAG => self.spell(target, depth + 1),
-            KIND_FUNC_PROTO => self.spell_proto(id, "", depth),
+            KIND_TYPE_TAG | KIND_DECL_TAG => self.spell(target, budget),
+            KIND_FUNC_PROTO => self.spell_proto(id, "", budget),
             _ => "?".into(),
         }
     }
 
     /// `ret (params)`, with `declarator` ("(*)" for a function pointer) before the list.
-    fn spell_proto(&self, proto: TypeId, declarator: &str, depth: usize) -> String {
-        let ret = self.spell(self.func_return(proto), depth + 1);
+    fn spell_proto(&self, proto: TypeId, declarator: &str, budget: &mut usize) -> String {
+        let ret = self.spell(self.func_return(proto), budget);
         let mut params: Vec<String> = self
             .func_params(proto)
             .iter()
-            .map(|(_, ty)| self.spell(*ty, depth + 1))
+            .map(|(_, ty)| self.spell(*ty, budget))
             .collect();
         if self.func_is_variadic(proto) {
             params.push("...".into());

@@ -3,6 +3,9 @@
 use super::raw::*;
 use super::{Btf, Member, TypeId, TypeKind};
 
+/// Members examined by one lookup: real kernel types need a few hundred at most.
+const MEMBER_SEARCH_BUDGET: usize = 1 << 14;
+
 impl Btf {
     /// Strip typedef/const/volatile/restrict/type_tag to the underlying type.
     /// Validation guarantees these chains end within MAX_DEPTH hops.
@@ -34,7 +37,8 @@ impl Btf {
                 TypeKind::Int {
                     size,
                     signed: enc & INT_SIGNED != 0,
-                    is_char: enc & INT_CHAR != 0,
+                    // pahole leaves BTF_INT_CHAR unset; plain `char` is known by name.
+                    is_char: enc & INT_CHAR != 0 || self.str_at(t.name_off) == "char",
                     is_bool: enc & INT_BOOL != 0,
                 }
             }
@@ -142,7 +146,8 @@ impl Btf {
         if name.is_empty() {
             return None;
         }
-        self.member_at_depth(aggregate, name, 0, 0)
+        let mut budget = MEMBER_SEARCH_BUDGET;
+        self.member_at_depth(aggregate, name, 0, 0, &mut budget)
     }
 
     fn member_at_depth(
@@ -151,7 +156,10 @@ impl Btf {
         name: &str,
         base_bits: u32,
         depth: usize,
+        budget: &mut usize,
     ) -> Option<Member> {
+        // Depth stops cycles; the budget stops fan-out (anonymous members nested many
+        // times over), so a corrupt blob cannot make one lookup take forever.
         if depth > MAX_DEPTH {
             return None;
         }
@@ -160,6 +168,10 @@ impl Btf {
             return None;
         }
         for i in 0..t.vlen() {
+            if *budget == 0 {
+                return None;
+            }
+            *budget -= 1;
             let name_off = self.word(t, 3 * i);
             if name_off != 0 {
                 if self.str_at(name_off) == name {
@@ -167,8 +179,17 @@ impl Btf {
                 }
                 continue;
             }
-            let anon = self.member_at(t, i, base_bits);
-            if let Some(m) = self.member_at_depth(anon.type_id, name, anon.bit_offset, depth + 1) {
+            // Anonymous struct/union: search inside it, offsets added. (Unnamed
+            // bitfield padding is anonymous too; it is no aggregate, so it is skipped.)
+            let ty = TypeId(self.word(t, 3 * i + 1));
+            let off = self.word(t, 3 * i + 2);
+            let off = if t.kind_flag() {
+                off & 0x00ff_ffff
+            } else {
+                off
+            };
+            let base = base_bits.wrapping_add(off);
+            if let Some(m) = self.member_at_depth(ty, name, base, depth + 1, budget) {
                 return Some(m);
             }
         }

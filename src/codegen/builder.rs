@@ -62,7 +62,7 @@ pub struct Slot {
 impl Slot {
     /// The slot `delta` bytes further in.
     pub fn at(self, delta: u32) -> i16 {
-        self.off + delta as i16
+        self.off.wrapping_add(delta as i16)
     }
 }
 
@@ -76,6 +76,9 @@ pub struct Builder {
     pub stack_max: u32,
     /// `(first instruction, script byte offset)` of each source statement.
     pub lines: Vec<(usize, u32)>,
+    /// After `goto`/`exit`, until a label something jumps to: code here could never
+    /// run, and the verifier rejects unreachable instructions, so it is not emitted.
+    dead: bool,
 }
 
 impl Builder {
@@ -84,7 +87,16 @@ impl Builder {
     }
 
     fn push(&mut self, insn: Insn) {
-        self.insns.push(insn);
+        if !self.dead {
+            self.insns.push(insn);
+        }
+    }
+
+    fn push_jump(&mut self, insn: Insn, label: Label) {
+        if !self.dead {
+            self.fixups.push((self.insns.len(), label));
+            self.insns.push(insn);
+        }
     }
 
     /// Start a block of instructions that came from the statement at `offset` in the script.
@@ -125,6 +137,9 @@ impl Builder {
     }
     pub fn bind(&mut self, label: Label) {
         self.labels[label.0] = Some(self.insns.len());
+        if self.fixups.iter().any(|&(_, l)| l == label) {
+            self.dead = false;
+        }
     }
 
     /// Patch every jump with its label's offset. Errors name what cannot be encoded.
@@ -223,24 +238,23 @@ impl Builder {
     }
     /// `if dst op imm goto label` (`op` is one of the `BPF_JEQ`.. constants).
     pub fn jmp_imm(&mut self, op: u8, dst: Reg, imm: i32, label: Label) {
-        self.fixups.push((self.insns.len(), label));
-        self.push(Insn::new(BPF_JMP | op | BPF_K, dst, 0, 0, imm));
+        self.push_jump(Insn::new(BPF_JMP | op | BPF_K, dst, 0, 0, imm), label);
     }
     /// `if dst op src goto label`
     pub fn jmp(&mut self, op: u8, dst: Reg, src: Reg, label: Label) {
-        self.fixups.push((self.insns.len(), label));
-        self.push(Insn::new(BPF_JMP | op | BPF_X, dst, src, 0, 0));
+        self.push_jump(Insn::new(BPF_JMP | op | BPF_X, dst, src, 0, 0), label);
     }
     /// `goto label`
     pub fn ja(&mut self, label: Label) {
-        self.fixups.push((self.insns.len(), label));
-        self.push(Insn::new(BPF_JMP | BPF_JA, 0, 0, 0, 0));
+        self.push_jump(Insn::new(BPF_JMP | BPF_JA, 0, 0, 0, 0), label);
+        self.dead = true;
     }
     pub fn call(&mut self, helper: i32) {
         self.push(Insn::new(BPF_JMP | BPF_CALL, 0, 0, 0, helper));
     }
     pub fn exit(&mut self) {
         self.push(Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0));
+        self.dead = true;
     }
 }
 
@@ -264,6 +278,25 @@ mod tests {
         assert_eq!(b.insns[1].off, 2);
         assert_eq!(b.insns[3].off, -4);
         assert_eq!(b.insns[1].code, BPF_JMP | BPF_JEQ | BPF_K);
+    }
+
+    #[test]
+    fn unreachable_code_is_not_emitted() {
+        let mut b = Builder::new();
+        let after = b.label();
+        let unused = b.label();
+        b.ja(after); // 0
+        b.mov_imm(R0, 1); // dead
+        b.jmp_imm(BPF_JEQ, R0, 0, unused); // dead: records no fixup
+        b.bind(unused); // nothing live jumps here: still dead
+        b.mov_imm(R0, 2); // dead
+        b.bind(after);
+        b.mov_imm(R0, 3); // 1
+        b.exit(); // 2
+        b.mov_imm(R0, 4); // dead
+        let b = b.finish().unwrap();
+        assert_eq!(b.insns.len(), 3);
+        assert_eq!((b.insns[0].off, b.insns[1].imm), (0, 3));
     }
 
     #[test]

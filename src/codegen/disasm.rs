@@ -52,6 +52,7 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
         let kind = match m.map_type {
             BPF_MAP_TYPE_RINGBUF => "ringbuf".to_string(),
             BPF_MAP_TYPE_ARRAY => "array".to_string(),
+            1 => "hash".to_string(),
             t => format!("type {t}"),
         };
         let _ = writeln!(

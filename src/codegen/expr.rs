@@ -94,6 +94,7 @@ impl Gen<'_> {
                     }
                 }
             }
+            TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
             TExprKind::Int(_) | TExprKind::Var(_) => unreachable!("simple expressions"),
             TExprKind::Str(_) | TExprKind::InMemory(_) | TExprKind::Ntop(_) => {
                 unreachable!("sema only gives scalar contexts scalar expressions")
@@ -247,7 +248,8 @@ impl Gen<'_> {
                         .find(|&p| at.is_multiple_of(p) && i + p <= size)
                         .unwrap_or(1);
                     self.b.ldx(Size::of(piece), R1, R_CTX, at as i16);
-                    self.b.stx(Size::of(piece), R_FP, dst + i as i16, R1);
+                    self.b
+                        .stx(Size::of(piece), R_FP, dst.wrapping_add(i as i16), R1);
                     i += piece;
                 }
             }
@@ -265,12 +267,13 @@ impl Gen<'_> {
                 bytes.resize(cap as usize, 0);
                 for (i, word) in bytes.chunks(4).enumerate() {
                     let imm = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
-                    self.b.st_imm(Size::W, R_FP, dst + 4 * i as i16, imm);
+                    self.b
+                        .st_imm(Size::W, R_FP, dst.wrapping_add((4 * i) as i16), imm);
                 }
             }
             TExprKind::Builtin(Builtin::Comm) => {
                 for i in (16..cap).step_by(8) {
-                    self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                    self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
                 }
                 self.b.stack_addr(R1, dst);
                 self.b.mov_imm(R2, cap.min(16) as i32);
@@ -281,17 +284,18 @@ impl Gen<'_> {
                 for i in (0..cap).step_by(8) {
                     if i < src.size {
                         self.b.ldx(Size::DW, R1, R_FP, src.at(i));
-                        self.b.stx(Size::DW, R_FP, dst + i as i16, R1);
+                        self.b.stx(Size::DW, R_FP, dst.wrapping_add(i as i16), R1);
                     } else {
-                        self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                        self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
                     }
                 }
             }
             TExprKind::Ntop(addr) => self.ntop(addr, dst),
+            TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
                 for i in (0..cap).step_by(8) {
-                    self.b.st_imm(Size::DW, R_FP, dst + i as i16, 0);
+                    self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
                 }
                 let size = (e.ty.size() as u32).min(cap);
                 if size > 0 {

@@ -94,6 +94,8 @@ pub const BPF_JSLE: u8 = 0xd0;
 /// Kernel helper function ids used by codegen.
 pub mod helper {
     pub const MAP_LOOKUP_ELEM: i32 = 1;
+    pub const MAP_UPDATE_ELEM: i32 = 2;
+    pub const MAP_DELETE_ELEM: i32 = 3;
     pub const KTIME_GET_NS: i32 = 5;
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
@@ -106,6 +108,8 @@ pub mod helper {
     pub fn name(id: i32) -> &'static str {
         match id {
             MAP_LOOKUP_ELEM => "map_lookup_elem",
+            MAP_UPDATE_ELEM => "map_update_elem",
+            MAP_DELETE_ELEM => "map_delete_elem",
             KTIME_GET_NS => "ktime_get_ns",
             GET_SMP_PROCESSOR_ID => "get_smp_processor_id",
             GET_CURRENT_PID_TGID => "get_current_pid_tgid",

@@ -13,7 +13,7 @@ use super::{CompileOptions, Compiled, MapSpec, ProgramCode, ProgramType};
 use crate::ast::ProbeKind;
 use crate::diag::Diagnostic;
 use crate::event::{ArgLayout, EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
-use crate::sema::{TExpr, TStmt, TStmtKind, Type, TypedProbe, TypedProgram};
+use crate::sema::{TExpr, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
 
 /// Map indexes (the `imm` of map loads): the event ring buffer and the lost-event counter.
 pub const MAP_EVENTS: u32 = 0;
@@ -30,7 +30,7 @@ pub fn compile(
     let mut programs = Vec::new();
     let mut diags = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
-        match lower_probe(probe, options, &mut events) {
+        match lower_probe(probe, &program.maps, options, &mut events) {
             Ok(b) => programs.push(ProgramCode {
                 name: program_name(probe, index),
                 prog_type: match probe.kind {
@@ -48,7 +48,7 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(diags);
     }
-    let maps = vec![
+    let mut maps = vec![
         MapSpec {
             name: "events".into(),
             map_type: BPF_MAP_TYPE_RINGBUF,
@@ -64,6 +64,7 @@ pub fn compile(
             max_entries: 1,
         },
     ];
+    maps.extend(super::maps::map_specs(&program.maps));
     Ok(Compiled {
         programs,
         maps,
@@ -103,11 +104,14 @@ pub(super) struct Gen<'a> {
     pub vars: Vec<Slot>,
     /// Where `return`, `exit()`, a failed predicate or `-p` mismatch go: `return 0`.
     pub done: Label,
+    /// The program's `@maps`, by `MapId`.
+    pub maps: &'a [TypedMap],
     events: &'a mut Vec<EventKind>,
 }
 
 fn lower_probe(
     probe: &TypedProbe,
+    maps: &[TypedMap],
     options: &CompileOptions,
     events: &mut Vec<EventKind>,
 ) -> Result<Builder, String> {
@@ -117,6 +121,7 @@ fn lower_probe(
         b,
         vars: Vec::new(),
         done,
+        maps,
         events,
     };
     g.b.source(probe.span.start);
@@ -200,6 +205,10 @@ impl Gen<'_> {
             }
             TStmtKind::Return => self.b.ja(self.done),
             TStmtKind::Printf { format, args } => self.printf(format, args),
+            TStmtKind::MapAssign { map, key, value } => self.map_assign(*map, key, value),
+            TStmtKind::MapDelete { map, key } => self.map_delete(*map, key),
+            // Maps are not printed at exit, so clearing them there changes nothing.
+            TStmtKind::ClearMap { .. } => {}
             TStmtKind::Time { format } => {
                 let id = self.event(EventKind::Time {
                     format: format.clone(),

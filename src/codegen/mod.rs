@@ -6,6 +6,7 @@ mod disasm;
 mod expr;
 pub mod insn;
 mod lower;
+mod maps;
 
 pub use disasm::disasm;
 pub use lower::compile;

@@ -22,7 +22,7 @@ use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
 
 pub use inet::ntop;
 pub use printf::{render, Arg};
-pub use time::strftime;
+pub use time::{format_now, strftime};
 
 /// `-f text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -44,6 +44,35 @@ pub enum BufferMode {
     Full,
 }
 
+impl std::str::FromStr for OutputFormat {
+    type Err = String;
+
+    /// `-f`'s values; the error is bpftrace 0.17's message.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "text" => Ok(OutputFormat::Text),
+            "json" => Ok(OutputFormat::Json),
+            _ => Err(format!(
+                "Invalid output format \"{s}\"\nValid formats: 'text', 'json'"
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for BufferMode {
+    type Err = String;
+
+    /// `-B`'s values; the error is bpftrace 0.17's message.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(BufferMode::None),
+            "line" => Ok(BufferMode::Line),
+            "full" => Ok(BufferMode::Full),
+            _ => Err("USAGE: -B must be either 'line', 'full', or 'none'.".to_string()),
+        }
+    }
+}
+
 /// What the runtime does after an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -59,6 +88,8 @@ pub struct Printer {
     out: BufWriter<Box<dyn Write>>,
     format: OutputFormat,
     buffer: BufferMode,
+    /// `-q`: no "Attaching N probes..." announcement (bpftrace's `bt_quiet`).
+    quiet: bool,
 }
 
 impl Printer {
@@ -67,7 +98,12 @@ impl Printer {
             out: BufWriter::with_capacity(BUFSIZ, out),
             format,
             buffer: BufferMode::Line,
+            quiet: false,
         }
+    }
+
+    pub fn set_quiet(&mut self, quiet: bool) {
+        self.quiet = quiet;
     }
 
     pub fn set_buffer_mode(&mut self, mode: BufferMode) {
@@ -76,6 +112,9 @@ impl Printer {
 
     /// `Attaching N probes...` (BEGIN and END count).
     pub fn attached(&mut self, probes: usize) -> io::Result<()> {
+        if self.quiet {
+            return Ok(());
+        }
         let text = match self.format {
             OutputFormat::Json => json::counter("attached_probes", "probes", probes as u64),
             OutputFormat::Text if probes == 1 => b"Attaching 1 probe...\n".to_vec(),

@@ -242,3 +242,18 @@ fn buffer_modes() {
         3
     );
 }
+
+#[test]
+fn cli_values() {
+    assert_eq!("json".parse(), Ok(OutputFormat::Json));
+    assert_eq!("full".parse(), Ok(BufferMode::Full));
+    // bpftrace -f yaml -e 'BEGIN{}' / bpftrace -B x -e 'BEGIN{}' (messages after "ERROR: ")
+    assert_eq!(
+        "yaml".parse::<OutputFormat>(),
+        Err("Invalid output format \"yaml\"\nValid formats: 'text', 'json'".to_string())
+    );
+    assert_eq!(
+        "x".parse::<BufferMode>(),
+        Err("USAGE: -B must be either 'line', 'full', or 'none'.".to_string())
+    );
+}

@@ -6,6 +6,7 @@
 //! width, `^` upper-cases, `%Z` is the zone abbreviation from the TZ database.
 
 use std::fmt::Write;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, FixedOffset, Local, Offset};
 
@@ -21,11 +22,12 @@ const NUMERIC: &str = "CdegGHIjklmMsSuUVwWyY";
 pub fn format_now(format: &str) -> Option<String> {
     let now = Local::now();
     let now = now.with_timezone(&now.offset().fix());
-    strftime(
-        format,
-        &now,
-        &zone_abbreviation(now.offset().local_minus_utc()),
-    )
+    let zone = if format.contains('Z') {
+        zone_abbreviation(now.offset().local_minus_utc())
+    } else {
+        String::new()
+    };
+    strftime(format, &now, &zone)
 }
 
 /// glibc's `strftime` into bpftrace's 64-byte buffer; `zone` is what `%Z` prints.
@@ -106,7 +108,18 @@ fn conversion(spec: &str, t: &DateTime<FixedOffset>, zone: &str) -> (String, usi
 /// The local zone's abbreviation (`UTC`, `CET`, `CEST`) for `%Z`, from the POSIX TZ rule
 /// that ends TZif files (or `TZ` itself); a numeric offset when there is none.
 fn zone_abbreviation(offset_secs: i32) -> String {
-    let rule = match std::env::var("TZ") {
+    static RULE: OnceLock<Option<String>> = OnceLock::new();
+    RULE.get_or_init(local_rule)
+        .as_deref()
+        .and_then(|r| abbreviation_from_rule(r, offset_secs))
+        .unwrap_or_else(|| {
+            FixedOffset::east_opt(offset_secs).map_or_else(String::new, |o| o.to_string())
+        })
+}
+
+/// The local zone's POSIX TZ rule, found the way glibc finds the zone.
+fn local_rule() -> Option<String> {
+    match std::env::var("TZ") {
         Ok(tz) if tz.is_empty() => Some("UTC0".to_string()),
         Ok(tz) => {
             let name = tz.strip_prefix(':').unwrap_or(&tz);
@@ -117,12 +130,9 @@ fn zone_abbreviation(offset_secs: i32) -> String {
             };
             tzif_rule(&path).or(Some(name.to_string()))
         }
-        Err(_) => tzif_rule("/etc/localtime"),
-    };
-    rule.and_then(|r| abbreviation_from_rule(&r, offset_secs))
-        .unwrap_or_else(|| {
-            FixedOffset::east_opt(offset_secs).map_or_else(String::new, |o| o.to_string())
-        })
+        // glibc falls back to UTC without /etc/localtime.
+        Err(_) => tzif_rule("/etc/localtime").or(Some("UTC0".to_string())),
+    }
 }
 
 /// The POSIX TZ string on the last line of a TZif (version 2+) file.

@@ -65,6 +65,8 @@ impl<'s> P<'s> {
     pub(super) fn program(&self) -> Program {
         let mut probes = Vec::new();
         let mut i = self.text;
+        // Skipping stray tokens after an error: they are not reported one by one.
+        let mut recovering = false;
         loop {
             i = match self.ws(i) {
                 Ok((rest, ())) => rest,
@@ -83,10 +85,15 @@ impl<'s> P<'s> {
                         probes.push(probe);
                     }
                     i = rest;
+                    recovering = false;
                 }
                 Err(e) => {
-                    self.record(e);
-                    i = self.skip_probe(i);
+                    if !recovering {
+                        self.record(e);
+                    }
+                    let (rest, skipped_block) = self.skip_probe(i);
+                    i = rest;
+                    recovering = !skipped_block;
                 }
             }
         }
@@ -104,19 +111,20 @@ impl<'s> P<'s> {
         }
     }
 
-    /// Error recovery: skip to the end of the next top-level block.
-    fn skip_probe(&self, i: &'s str) -> &'s str {
+    /// Error recovery: skip to the end of the next top-level block. The flag says
+    /// whether a whole `{ ... }` was skipped (rather than a stray `}` or the end).
+    fn skip_probe(&self, i: &'s str) -> (&'s str, bool) {
         let mut depth = 0usize;
         let mut rest = i;
         loop {
             let (p, r) = lex::skip_token(rest);
             if r.len() == rest.len() {
-                return r;
+                return (r, false);
             }
             rest = r;
             match p {
                 Some("{") => depth += 1,
-                Some("}") if depth <= 1 => return rest,
+                Some("}") if depth <= 1 => return (rest, depth == 1),
                 Some("}") => depth -= 1,
                 _ => {}
             }
@@ -340,9 +348,11 @@ impl<'s> P<'s> {
             }
             match p {
                 Some("{" | "(" | "[") => depth += 1,
-                Some("}" | ")" | "]") if depth == 0 => {
-                    return if p == Some("}") { rest } else { r }
-                }
+                Some("}") if depth == 0 => return rest,
+                // An unmatched ')' or ']' is the tail of the broken statement (say, of a
+                // too deeply nested expression): skip it rather than parse it as the
+                // next statement and report a follow-up error.
+                Some(")" | "]") if depth == 0 => {}
                 Some("}" | ")" | "]") => depth -= 1,
                 Some(";") if depth == 0 => return r,
                 _ => {}

@@ -88,38 +88,72 @@ impl Attacher {
         }
     }
 
-    /// The tracefs mount, mounting it at /sys/kernel/tracing if nothing is mounted.
+    /// The tracefs mount (see [`tracefs_root`]), found once per attacher.
     fn tracefs(&mut self, probe: &str) -> Result<PathBuf, RuntimeError> {
         if let Some(p) = &self.tracefs {
             return Ok(p.clone());
         }
-        let found = TRACEFS_DIRS
-            .iter()
-            .map(PathBuf::from)
-            .find(|p| p.join("events").is_dir());
-        let path = match found {
-            Some(p) => p,
-            None => {
-                let target = Path::new(TRACEFS_DIRS[0]);
-                match sys::mount_tracefs(target) {
-                    Ok(()) if target.join("events").is_dir() => target.to_path_buf(),
-                    result => {
-                        let why = result
-                            .err()
-                            .map_or_else(|| "it has no events".to_string(), |e| e.to_string());
-                        return Err(RuntimeError::Tracefs {
-                            probe: probe.to_string(),
-                            reason: format!(
-                                "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({why}); \
-                                 run `mount -t tracefs tracefs /sys/kernel/tracing` (the kernel needs CONFIG_TRACING)"
-                            ),
-                        });
-                    }
-                }
-            }
-        };
+        let path = tracefs_root().map_err(|reason| RuntimeError::Tracefs {
+            probe: probe.to_string(),
+            reason,
+        })?;
         self.tracefs = Some(path.clone());
         Ok(path)
+    }
+
+    /// Checks, without changing anything, that `point` can be attached: the kernel has
+    /// kprobes and the function, or has the tracepoint. Run for every attach point
+    /// before loading, so a script that cannot run fails before printing anything.
+    pub fn check(&mut self, point: &AttachPoint) -> Result<(), RuntimeError> {
+        let probe = point.name();
+        match point.kind {
+            ProbeKind::Kprobe | ProbeKind::Kretprobe => {
+                if self.tracefs_kprobes || !Path::new(KPROBE_PMU).join("type").exists() {
+                    self.legacy_kprobe_events(&probe)?;
+                }
+                let function = point.target.first().map_or("", String::as_str);
+                if kernel_symbols_readable() && !kernel_has_symbol(function) {
+                    return Err(not_found(&probe, function));
+                }
+                Ok(())
+            }
+            ProbeKind::Tracepoint => {
+                let [category, name] = point.target.as_slice() else {
+                    return Err(RuntimeError::TracepointNotFound { probe });
+                };
+                let id = self
+                    .tracefs(&probe)?
+                    .join("events")
+                    .join(category)
+                    .join(name)
+                    .join("id");
+                if !id.exists() {
+                    return Err(RuntimeError::TracepointNotFound { probe });
+                }
+                Ok(())
+            }
+            ProbeKind::Begin | ProbeKind::End => Ok(()),
+        }
+    }
+
+    /// Without the kprobe PMU: the tracefs mount and its `kprobe_events`, if the kernel
+    /// has kprobes at all (`register_kprobe` exists exactly when CONFIG_KPROBES is set).
+    fn legacy_kprobe_events(&mut self, probe: &str) -> Result<(PathBuf, PathBuf), RuntimeError> {
+        if kernel_symbols_readable() && !kernel_has_symbol("register_kprobe") {
+            return Err(RuntimeError::NoKprobes {
+                probe: probe.to_string(),
+                config: "CONFIG_KPROBES",
+            });
+        }
+        let tracefs = self.tracefs(probe)?;
+        let kprobe_events = tracefs.join("kprobe_events");
+        if !kprobe_events.exists() {
+            return Err(RuntimeError::NoKprobes {
+                probe: probe.to_string(),
+                config: "CONFIG_KPROBE_EVENTS",
+            });
+        }
+        Ok((tracefs, kprobe_events))
     }
 
     fn attach_tracepoint(
@@ -196,22 +230,7 @@ impl Attacher {
                 legacy_event: None,
             });
         }
-        // No PMU: legacy tracefs kprobe events, if the kernel has kprobes at all
-        // (`register_kprobe` exists exactly when CONFIG_KPROBES is set).
-        if kernel_symbols_readable() && !kernel_has_symbol("register_kprobe") {
-            return Err(RuntimeError::NoKprobes {
-                probe,
-                config: "CONFIG_KPROBES",
-            });
-        }
-        let tracefs = self.tracefs(&probe)?;
-        let kprobe_events = tracefs.join("kprobe_events");
-        if !kprobe_events.exists() {
-            return Err(RuntimeError::NoKprobes {
-                probe,
-                config: "CONFIG_KPROBE_EVENTS",
-            });
-        }
+        let (tracefs, kprobe_events) = self.legacy_kprobe_events(&probe)?;
         if !self.stale_removed {
             remove_stale_kprobe_events(&kprobe_events);
             self.stale_removed = true;
@@ -242,6 +261,31 @@ impl Attacher {
         attachment.perf =
             Some(attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?);
         Ok(attachment)
+    }
+}
+
+/// Where tracefs is mounted (/sys/kernel/tracing, else /sys/kernel/debug/tracing),
+/// mounting it at /sys/kernel/tracing if it is in neither place. The error says how to fix it.
+pub fn tracefs_root() -> Result<PathBuf, String> {
+    let found = TRACEFS_DIRS
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("events").is_dir());
+    if let Some(p) = found {
+        return Ok(p);
+    }
+    let target = Path::new(TRACEFS_DIRS[0]);
+    match sys::mount_tracefs(target) {
+        Ok(()) if target.join("events").is_dir() => Ok(target.to_path_buf()),
+        result => {
+            let why = result
+                .err()
+                .map_or_else(|| "it has no events".to_string(), |e| e.to_string());
+            Err(format!(
+                "tracefs is not mounted and mounting it at /sys/kernel/tracing failed ({why}); \
+                 run `mount -t tracefs tracefs /sys/kernel/tracing` (the kernel needs CONFIG_TRACING)"
+            ))
+        }
     }
 }
 

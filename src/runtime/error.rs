@@ -36,6 +36,11 @@ pub enum RuntimeError {
     Tracefs { probe: String, reason: String },
     /// Any other failure attaching a probe.
     Attach { probe: String, source: io::Error },
+    /// The kernel lacks a BPF facility rbt needs.
+    KernelTooOld {
+        feature: &'static str,
+        version: &'static str,
+    },
     /// `-c CMD` could not be started.
     Command { command: String, source: io::Error },
     /// A system facility (signals, polling, the ring buffer) failed.
@@ -104,6 +109,10 @@ impl fmt::Display for RuntimeError {
             RuntimeError::Attach { probe, source } => write!(f, "cannot attach {probe}: {source}"),
             RuntimeError::Command { command, source } => write!(f, "cannot run command '{command}': {source}"),
             RuntimeError::Sys { action, source } => write!(f, "cannot {action}: {source}"),
+            RuntimeError::KernelTooOld { feature, version } => write!(
+                f,
+                "this kernel does not support {feature} (rbt needs Linux {version} or newer)"
+            ),
             RuntimeError::Output(e) => write!(f, "cannot write output: {e}"),
             RuntimeError::Internal(msg) => write!(f, "internal error: {msg}"),
         }

@@ -11,6 +11,8 @@ use crate::sys;
 /// `BPF_LD | BPF_DW | BPF_IMM`: the first half of a 16-byte `LD_IMM64`.
 const LD_IMM64: u8 = 0x18;
 
+const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+
 // `enum bpf_prog_type`
 const BPF_PROG_TYPE_KPROBE: u32 = 2;
 const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
@@ -52,6 +54,12 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
             Some(libc::EPERM) => RuntimeError::Permission {
                 action: format!("create BPF map {}", spec.name),
             },
+            Some(libc::EINVAL) if spec.map_type == BPF_MAP_TYPE_RINGBUF => {
+                RuntimeError::KernelTooOld {
+                    feature: "BPF ring buffers",
+                    version: "5.8",
+                }
+            }
             _ => RuntimeError::MapCreate {
                 map: spec.name.clone(),
                 source,

@@ -1,5 +1,12 @@
 //! The tracing session: load, announce, run BEGIN, attach, poll the ring buffer until
 //! `exit()`, a signal or the `-c` command ends, then detach, run END and finish.
+//!
+//! BEGIN and END are raw-tracepoint programs run once with `BPF_PROG_TEST_RUN`
+//! (bpftrace 0.17 attaches uprobes to its own trigger functions instead): no uprobe
+//! support needed, the run is synchronous on our thread (so `pid`/`comm` are rbt's, as
+//! in bpftrace), and their output takes the same ring-buffer path as every other probe.
+//! Signals arrive through a signalfd polled next to the ring buffer, so no work runs in
+//! a signal handler.
 
 use std::io;
 use std::os::fd::AsFd;
@@ -12,7 +19,7 @@ use super::ringbuf::{Next, RingBuf};
 use crate::ast::ProbeKind;
 use crate::codegen::{Compiled, ProgramType};
 use crate::event::EventCatalog;
-use crate::sys;
+use crate::{sys, timings};
 
 /// How long one poll waits before the lost counter is checked again (as bpftrace).
 const POLL_TIMEOUT_MS: i32 = 100;
@@ -60,7 +67,12 @@ pub fn run<S: EventSink + ?Sized>(
 ) -> Result<(), RuntimeError> {
     // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
     let _ = sys::raise_memlock_rlimit();
+    check_privileges()?;
+    if !opts.dry_run {
+        preflight(compiled)?;
+    }
     let loaded = load(compiled)?;
+    timings::phase("load+verify");
     if opts.dry_run {
         return Ok(());
     }
@@ -93,12 +105,16 @@ pub fn run<S: EventSink + ?Sized>(
     if let Err(e) = session.sink.attached(probes) {
         return quiet_if_closed(e);
     }
-    // BEGIN runs before the other probes are attached, so its output comes first.
-    let mut stop = session.run_special(ProbeKind::Begin)?;
-    let mut attachments: Vec<Attachment> = Vec::new();
+    // BEGIN fires before the other probes are attached; its records are first in the
+    // ring buffer, so they print first. As with bpftrace, if attaching fails the error
+    // is all that is printed.
+    session.run_special(ProbeKind::Begin)?;
+    timings::phase("BEGIN");
+    let attachments = session.attach_all()?;
+    timings::phase("attach");
     let mut child: Option<Child> = None;
+    let mut stop = session.drain()?;
     if stop.is_none() {
-        attachments = session.attach_all()?;
         if let Some(command) = &opts.command {
             let spawned =
                 sys::spawn_with_default_signals(Command::new("/bin/sh").arg("-c").arg(command))
@@ -123,13 +139,52 @@ pub fn run<S: EventSink + ?Sized>(
     if stop == Stop::OutputClosed {
         return Ok(());
     }
-    if session.run_special(ProbeKind::End)? == Some(Stop::OutputClosed) {
+    session.run_special(ProbeKind::End)?;
+    if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
     }
     match session.sink.finish() {
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
     }
+}
+
+/// `CAP_SYS_ADMIN`, or `CAP_BPF` with `CAP_PERFMON`: what loading tracing programs takes.
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_PERFMON: u32 = 38;
+const CAP_BPF: u32 = 39;
+
+/// Fails up front, with the privilege named, when this process cannot load tracing
+/// programs (otherwise the first symptom would be some unrelated-looking EPERM, such as
+/// tracefs refusing to mount). Skipped if `/proc/self/status` cannot be read.
+fn check_privileges() -> Result<(), RuntimeError> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let Some(caps) = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+    else {
+        return Ok(());
+    };
+    let has = |cap: u32| caps & (1 << cap) != 0;
+    if has(CAP_SYS_ADMIN) || (has(CAP_BPF) && has(CAP_PERFMON)) {
+        Ok(())
+    } else {
+        Err(RuntimeError::Permission {
+            action: "load BPF programs".to_string(),
+        })
+    }
+}
+
+/// Fails with the reason if any attach point cannot be attached on this kernel, before
+/// anything is loaded or printed (no "Attaching N probes..." and no BEGIN output).
+fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
+    let mut attacher = Attacher::new();
+    compiled
+        .programs
+        .iter()
+        .flat_map(|p| &p.attach_points)
+        .try_for_each(|point| attacher.check(point))
 }
 
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
@@ -150,8 +205,8 @@ struct Session<'a, S: EventSink + ?Sized> {
 }
 
 impl<S: EventSink + ?Sized> Session<'_, S> {
-    /// Runs every BEGIN (or END) program once and prints its events.
-    fn run_special(&mut self, kind: ProbeKind) -> Result<Option<Stop>, RuntimeError> {
+    /// Runs every BEGIN (or END) program once; their events wait in the ring buffer.
+    fn run_special(&mut self, kind: ProbeKind) -> Result<(), RuntimeError> {
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
             if code.prog_type == ProgramType::Special
                 && code.attach_points.iter().any(|a| a.kind == kind)
@@ -165,14 +220,16 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                     Some(libc::EPERM) => RuntimeError::Permission {
                         action: what.to_string(),
                     },
+                    // ENOTSUPP (524): no test runs for raw tracepoints before 5.10.
+                    Some(524) | Some(libc::EOPNOTSUPP) => RuntimeError::KernelTooOld {
+                        feature: "running BEGIN/END (BPF_PROG_TEST_RUN of raw tracepoints)",
+                        version: "5.10",
+                    },
                     _ => RuntimeError::sys(what, e),
                 })?;
-                if let Some(stop) = self.drain()? {
-                    return Ok(Some(stop));
-                }
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     fn attach_all(&mut self) -> Result<Vec<Attachment>, RuntimeError> {
@@ -213,9 +270,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         child: &mut Option<Child>,
     ) -> Result<Stop, RuntimeError> {
         let ring_fd = self.loaded.maps[0].as_fd();
+        let mut first = true;
         loop {
             sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
                 .map_err(|e| RuntimeError::sys("poll the event ring buffer", e))?;
+            if std::mem::take(&mut first) {
+                timings::phase("first poll");
+            }
             if let Some(stop) = self.drain()? {
                 return Ok(stop);
             }

@@ -1,11 +1,11 @@
 //! Expressions: builtins, kernel member access, casts, operators and value-returning calls.
 
-use super::kernel::{self, at_place, pointee};
+use super::kernel;
 use super::stmt::convert;
 use super::typed::*;
-use super::{Analyzer, ProbeCx};
+use super::{Analyzer, Args, ProbeCx};
 use crate::ast::{self, BinOp, ExprKind, ProbeKind, Span, UnaryOp};
-use crate::btf::TypeKind;
+use crate::btf::{TypeId, TypeKind};
 
 /// x86-64 `struct pt_regs` offsets of the first six integer arguments (di si dx cx r8 r9).
 pub const ARG_REGS: usize = 6;
@@ -42,8 +42,6 @@ const UNSUPPORTED_FUNCS: &[&str] = &[
     "buf",
     "sizeof",
     "offsetof",
-    "delete",
-    "clear",
     "zero",
     "cgroupid",
     "macaddr",
@@ -72,14 +70,13 @@ impl Analyzer<'_> {
             ExprKind::Var(name) => match cx.by_name.get(name) {
                 Some(&id) => (TExprKind::Var(id), cx.vars[id.0].ty.clone()),
                 None => {
-                    self.error(span, format!("undefined variable '${name}'"));
+                    if !cx.untyped.contains(name) {
+                        self.error(span, format!("undefined variable '${name}'"));
+                    }
                     return None;
                 }
             },
-            ExprKind::Map { .. } => {
-                self.error(span, "maps (@name) are not supported yet");
-                return None;
-            }
+            ExprKind::Map { name, keys } => return self.map_read(cx, name, keys, span),
             ExprKind::IncDec { .. } => {
                 self.error(
                     span,
@@ -129,7 +126,7 @@ impl Analyzer<'_> {
             ExprKind::Cast { ty, expr } => return self.cast(cx, ty, expr, span),
             ExprKind::Member { expr, field, arrow } => {
                 let base = self.expr(cx, expr)?;
-                return self.member(base, field, *arrow, span);
+                return self.member(cx, base, field, *arrow, span);
             }
             ExprKind::Index { expr, index } => return self.index(cx, expr, index, span),
         };
@@ -156,18 +153,28 @@ impl Analyzer<'_> {
                 Builtin::Retval
             }
             "args" => {
-                let Some(record) = cx.args else {
-                    self.error(
-                        span,
-                        "the args builtin can only be used with tracepoint probes",
-                    );
-                    return None;
+                let (ty, size) = match &cx.args {
+                    Some(Args::Btf(record)) => (*record, self.btf.size_of(*record).unwrap_or(0)),
+                    // Fields come from the format file (see `access::format_field`).
+                    Some(Args::Format(_)) => (TypeId::VOID, 0),
+                    None if cx.kind == ProbeKind::Tracepoint => {
+                        // The tracepoint itself was not found (reported at the probe).
+                        return None;
+                    }
+                    None => {
+                        self.error(
+                            span,
+                            "the args builtin can only be used with tracepoint probes",
+                        );
+                        return None;
+                    }
                 };
-                let ty = Type::Mem {
-                    ty: record,
-                    name: self.btf.name_of(record),
-                    size: self.btf.size_of(record).unwrap_or(0),
+                let name = if ty == TypeId::VOID {
+                    "args".to_string()
+                } else {
+                    self.btf.name_of(ty)
                 };
+                let ty = Type::Mem { ty, name, size };
                 let place = Place {
                     base: Base::Ctx,
                     offset: 0,
@@ -204,6 +211,12 @@ impl Analyzer<'_> {
                 } else if UNSUPPORTED_BUILTINS.contains(&name) {
                     self.error(span, format!("the {name} builtin is not supported yet"));
                     return None;
+                } else if let Some(v) = self.enumerator(name) {
+                    return Some(TExpr {
+                        kind: TExprKind::Int(v as u64),
+                        ty: Type::I64,
+                        span,
+                    });
                 } else {
                     self.error(span, format!("unknown identifier '{name}'"));
                     return None;
@@ -230,7 +243,7 @@ impl Analyzer<'_> {
     ) -> Option<TExpr> {
         match name {
             "ntop" | "bswap" => {}
-            "printf" | "time" | "exit" => {
+            "printf" | "time" | "exit" | "delete" | "clear" => {
                 self.error(
                     span,
                     format!("{name}() has no value; call it as a statement"),
@@ -246,15 +259,26 @@ impl Analyzer<'_> {
                 return None;
             }
         }
-        let [arg] = args else {
-            let msg = match name {
-                "ntop" if args.len() == 2 => {
-                    "ntop(af, addr) is not supported yet; use ntop(addr)".into()
+        // `ntop(AF_INET, addr)`: the family must be a constant agreeing with the address.
+        let (family, arg) = match (name, args) {
+            (_, [arg]) => (None, arg),
+            ("ntop", [af, arg]) => {
+                let af = self.expr(cx, af)?;
+                match af.kind {
+                    TExprKind::Int(f @ (2 | 10)) => (Some(f), arg),
+                    _ => {
+                        self.error(
+                            af.span,
+                            "ntop(af, addr): af must be the constant AF_INET or AF_INET6",
+                        );
+                        return None;
+                    }
                 }
-                _ => format!("{name}() takes exactly one argument"),
-            };
-            self.error(span, msg);
-            return None;
+            }
+            _ => {
+                self.error(span, format!("{name}() takes exactly one argument"));
+                return None;
+            }
         };
         let arg = self.expr(cx, arg)?;
         if name == "bswap" {
@@ -272,18 +296,39 @@ impl Analyzer<'_> {
                 span,
             });
         }
-        let ok = match &arg.ty {
-            Type::Int { .. } => true,
+        // The address family ntop() will print: by width, as bpftrace decides it.
+        let implied = match &arg.ty {
+            Type::Int { .. } => Some(2),
             Type::Mem { ty, .. } => match self.btf.kind(*ty) {
                 TypeKind::Array { elem, len } => {
-                    let bytes = self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64;
-                    bytes == 4 || bytes == 16
+                    match self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64 {
+                        4 => Some(2),
+                        16 => Some(10),
+                        _ => None,
+                    }
                 }
-                _ => false,
+                _ => None,
             },
-            _ => false,
+            _ => None,
         };
-        if !ok {
+        if let (Some(f), Some(i)) = (family, implied) {
+            if f != i {
+                let (want, got) = if f == 2 {
+                    ("AF_INET", "an IPv6")
+                } else {
+                    ("AF_INET6", "an IPv4")
+                };
+                self.error(
+                    arg.span,
+                    format!(
+                        "ntop({want}, ...) given {got} address ('{}')",
+                        arg.ty.describe()
+                    ),
+                );
+                return None;
+            }
+        }
+        if implied.is_none() {
             self.error(
                 arg.span,
                 format!(
@@ -448,151 +493,6 @@ impl Analyzer<'_> {
             ty,
             span,
         })
-    }
-
-    /// `base.field` / `base->field`. `.` on a pointer to a struct reads through it, as
-    /// newer bpftrace allows.
-    fn member(&mut self, base: TExpr, field: &str, arrow: bool, span: Span) -> Option<TExpr> {
-        let (agg, place) = match (&base.ty, base.kind) {
-            (
-                Type::Ptr {
-                    target, depth: 1, ..
-                },
-                kind,
-            ) if kernel::is_aggregate(self.btf, *target) => {
-                let target = *target;
-                let ptr = TExpr {
-                    kind,
-                    ty: base.ty.clone(),
-                    span: base.span,
-                };
-                (target, pointee(ptr, 0))
-            }
-            (Type::Mem { ty, .. }, TExprKind::InMemory(place))
-                if kernel::is_aggregate(self.btf, *ty) =>
-            {
-                if arrow && place.base != Base::Ctx {
-                    self.error(
-                        span,
-                        format!(
-                            "'->' on '{}', which is not a pointer; use '.'",
-                            base.ty.describe()
-                        ),
-                    );
-                    return None;
-                }
-                (*ty, place)
-            }
-            (ty, _) => {
-                self.error(
-                    span,
-                    format!(
-                        "cannot access member '{field}' of '{}': not a struct, union or pointer to one",
-                        ty.describe()
-                    ),
-                );
-                return None;
-            }
-        };
-        match kernel::member(self.btf, agg, field) {
-            Ok(m) => {
-                let place = Place {
-                    offset: place.offset + m.byte_offset,
-                    ..place
-                };
-                Some(at_place(place, m.bitfield, m.ty, span))
-            }
-            Err(msg) => {
-                // Point at the member name, which ends the expression.
-                let len = field.len() as u32;
-                let at = if span.end - span.start > len {
-                    Span {
-                        start: span.end - len,
-                        end: span.end,
-                    }
-                } else {
-                    span
-                };
-                self.error(at, msg);
-                None
-            }
-        }
-    }
-
-    fn index(
-        &mut self,
-        cx: &mut ProbeCx,
-        base: &ast::Expr,
-        index: &ast::Expr,
-        span: Span,
-    ) -> Option<TExpr> {
-        let base = self.expr(cx, base)?;
-        let ExprKind::Int(i) = index.kind else {
-            self.error(index.span, "only constant array indexes are supported yet");
-            return None;
-        };
-        match (&base.ty, &base.kind) {
-            (Type::Mem { ty, .. }, TExprKind::InMemory(place)) => {
-                let TypeKind::Array { elem, len } = self.btf.kind(*ty) else {
-                    self.error(span, format!("cannot index '{}'", base.ty.describe()));
-                    return None;
-                };
-                if i >= len as u64 {
-                    self.error(
-                        index.span,
-                        format!("index {i} is out of bounds for '{}'", base.ty.describe()),
-                    );
-                    return None;
-                }
-                let ty = match kernel::value_type(self.btf, elem) {
-                    Ok(t) => t,
-                    Err(msg) => {
-                        self.error(span, msg);
-                        return None;
-                    }
-                };
-                let offset = place.offset + (i * self.btf.size_of(elem).unwrap_or(0) as u64) as u32;
-                Some(at_place(
-                    Place {
-                        base: place.base.clone(),
-                        offset,
-                    },
-                    None,
-                    ty,
-                    span,
-                ))
-            }
-            _ => self.deref(base, i, span),
-        }
-    }
-
-    /// `ptr[index]` and `*ptr`: the `index`-th element ptr points at.
-    fn deref(&mut self, ptr: TExpr, index: u64, span: Span) -> Option<TExpr> {
-        let Type::Ptr { target, depth, .. } = ptr.ty else {
-            self.error(
-                span,
-                format!("cannot dereference '{}': not a pointer", ptr.ty.describe()),
-            );
-            return None;
-        };
-        let ty = if depth > 1 {
-            kernel::pointer_to(self.btf, target, depth - 1)
-        } else {
-            match kernel::value_type(self.btf, target) {
-                Ok(Type::Void) | Err(_) => {
-                    self.error(span, format!("cannot dereference '{}'", ptr.ty.describe()));
-                    return None;
-                }
-                Ok(t) => t,
-            }
-        };
-        let elem_size = if depth > 1 {
-            8
-        } else {
-            self.btf.size_of(target).unwrap_or(0) as u64
-        };
-        let offset = (index * elem_size) as u32;
-        Some(at_place(pointee(ptr, offset), None, ty, span))
     }
 }
 

@@ -106,6 +106,7 @@ pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, Strin
             bitfield: None,
             ty,
         }),
+        Some(bits) if bits > 56 => Err(format!("bitfield '{field}' is wider than 56 bits")),
         Some(bits) => {
             let Type::Int { signed, .. } = ty else {
                 return Err(format!("bitfield '{field}' is not an integer"));

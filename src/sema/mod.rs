@@ -3,30 +3,50 @@
 //! Typing follows bpftrace 0.17: a `$variable` takes the type of its first assignment and
 //! later assignments must be compatible (integers of any width convert to the variable's
 //! width); member accesses on kernel pointers are typed from BTF (`.` on a pointer is
-//! accepted like `->`); printf arguments are checked against the format. Every error is
-//! collected with its span, so one run reports them all.
+//! accepted like `->`); tracepoint `args` come from BTF's `trace_event_raw_<event>` or
+//! the tracefs format file; kernel enumerators are constants; `@maps` get their types
+//! from all their uses (a first pass collects them); printf arguments are checked
+//! against the format. Every error is collected with its span, so one run reports them
+//! all.
 
+mod access;
 mod expr;
 mod kernel;
+mod maps;
 mod stmt;
+mod tracefs;
 pub mod typed;
 
 pub use typed::*;
 
 use crate::ast::{self, ProbeKind, Span};
-use crate::btf::{Btf, TypeId};
+use crate::btf::{Btf, TypeId, TypeKind};
 use crate::diag::Diagnostic;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Type-check a parsed program against the kernel's types.
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut a = Analyzer {
         btf,
         diags: Vec::new(),
+        enumerators: None,
+        maps: Vec::new(),
+        collecting: true,
     };
+    // First pass: learn every map's types from all its uses; its errors are repeated
+    // (with the map types known) by the second pass.
+    for p in &program.probes {
+        a.probe(p);
+    }
+    a.diags.clear();
+    a.collecting = false;
     let probes: Vec<_> = program.probes.iter().filter_map(|p| a.probe(p)).collect();
+    a.check_maps_cleared();
     if a.diags.is_empty() {
-        Ok(TypedProgram { probes })
+        Ok(TypedProgram {
+            probes,
+            maps: a.typed_maps(),
+        })
     } else {
         Err(a.diags)
     }
@@ -35,15 +55,31 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
 struct Analyzer<'a> {
     btf: &'a Btf,
     diags: Vec<Diagnostic>,
+    /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
+    enumerators: Option<HashMap<String, i128>>,
+    maps: Vec<maps::MapState>,
+    /// The first pass, which only collects map types.
+    collecting: bool,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
 struct ProbeCx {
     kind: ProbeKind,
-    /// `struct trace_event_raw_<event>` for tracepoint probes: the type of `args`.
-    args: Option<TypeId>,
+    /// For tracepoint probes: the record `args` reads.
+    args: Option<Args>,
     vars: Vec<Var>,
     by_name: HashMap<String, VarId>,
+    /// Variables whose first assignment failed to type: reading them reports nothing
+    /// more (the cause is already reported).
+    untyped: HashSet<String>,
+}
+
+/// A tracepoint's record: the BTF type `struct trace_event_raw_<event>`, or the fields
+/// of its tracefs format file when BTF has no type of that name.
+#[derive(Clone, Debug, PartialEq)]
+enum Args {
+    Btf(TypeId),
+    Format(Vec<tracefs::Field>),
 }
 
 impl Analyzer<'_> {
@@ -75,6 +111,7 @@ impl Analyzer<'_> {
             args,
             vars: Vec::new(),
             by_name: HashMap::new(),
+            untyped: HashSet::new(),
         };
         let predicate = probe.predicate.as_ref().and_then(|p| {
             let e = self.expr(&mut cx, p)?;
@@ -97,7 +134,7 @@ impl Analyzer<'_> {
 
     /// Check that the kernel has what the attach point names; for tracepoints, find the
     /// record type that `args` reads.
-    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<TypeId>) {
+    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<Args>) {
         if ap.target.iter().any(|t| t.contains('*') || t.contains('?')) {
             self.error(
                 ap.span,
@@ -123,24 +160,48 @@ impl Analyzer<'_> {
                     self.error(ap.span, "expected 'tracepoint:<category>:<event>'");
                     return;
                 };
-                let record = format!("struct trace_event_raw_{event}");
-                match self.btf.find_type(&record) {
-                    None => self.error(
-                        ap.span,
-                        format!(
-                            "tracepoint '{category}:{event}' not found: kernel BTF has no '{record}'"
-                        ),
-                    ),
-                    Some(id) => match *args {
-                        Some(prev) if prev != id => self.error(
-                            ap.span,
-                            "tracepoints with different argument records in one probe are not supported yet",
-                        ),
-                        _ => *args = Some(id),
+                let record = match self
+                    .btf
+                    .find_type(&format!("struct trace_event_raw_{event}"))
+                {
+                    Some(id) => Args::Btf(id),
+                    None => match tracefs::read_format(self.btf, category, event) {
+                        Ok(fields) => Args::Format(fields),
+                        Err(why) => {
+                            self.error(
+                                ap.span,
+                                format!("tracepoint '{category}:{event}' not found: {why}"),
+                            );
+                            return;
+                        }
                     },
+                };
+                match args {
+                    Some(prev) if *prev != record => self.error(
+                        ap.span,
+                        "tracepoints with different argument records in one probe are not supported yet",
+                    ),
+                    _ => *args = Some(record),
                 }
             }
         }
+    }
+
+    /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).
+    fn enumerator(&mut self, name: &str) -> Option<i128> {
+        let btf = self.btf;
+        let all = self.enumerators.get_or_insert_with(|| {
+            let mut all = HashMap::new();
+            for id in (1..btf.type_count()).map(TypeId) {
+                if let TypeKind::Enum { .. } = btf.kind(id) {
+                    for (n, v) in btf.enum_values(id) {
+                        all.entry(n).or_insert(v);
+                    }
+                }
+            }
+            all
+        });
+        all.get(name).copied()
     }
 
     fn expect_scalar(&mut self, e: &TExpr, what: &str) -> Option<()> {

@@ -23,7 +23,10 @@ impl Analyzer<'_> {
         let kind = match &stmt.kind {
             StmtKind::Expr(e) => match &e.kind {
                 ExprKind::Call { name, args }
-                    if matches!(name.as_str(), "printf" | "time" | "exit") =>
+                    if matches!(
+                        name.as_str(),
+                        "printf" | "time" | "exit" | "delete" | "clear"
+                    ) =>
                 {
                     self.effect_call(cx, name, args, e.span)?
                 }
@@ -87,43 +90,20 @@ impl Analyzer<'_> {
     ) -> Option<TStmtKind> {
         let (name, target_span) = match target {
             LValue::Var { name, span } => (name, *span),
-            LValue::Map { span, .. } => {
-                self.error(*span, "maps (@name) are not supported yet");
-                return None;
+            LValue::Map {
+                name,
+                keys,
+                span: map_span,
+            } => {
+                return self.map_assign(cx, (name, keys, *map_span), op, value, span);
             }
         };
-        let value = match op {
-            None => self.expr(cx, value)?,
-            Some(op) => {
-                let read = ast::Expr {
-                    kind: ExprKind::Var(name.clone()),
-                    span: target_span,
-                };
-                let combined = ast::Expr {
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(read),
-                        rhs: Box::new(value.clone()),
-                    },
-                    span,
-                };
-                self.expr(cx, &combined)?
+        let Some(value) = self.assigned_value(cx, name, target_span, op, value, span) else {
+            if !cx.by_name.contains_key(name) {
+                cx.untyped.insert(name.clone());
             }
+            return None;
         };
-        match &value.ty {
-            Type::Void => {
-                self.error(value.span, "this expression has no value to assign");
-                return None;
-            }
-            Type::Mem { name: ty, .. } => {
-                self.error(
-                    value.span,
-                    format!("assigning '{ty}' (a struct, union or array) to a variable is not supported"),
-                );
-                return None;
-            }
-            _ => {}
-        }
         let Some(&id) = cx.by_name.get(name) else {
             let id = VarId(cx.vars.len());
             cx.vars.push(Var {
@@ -153,6 +133,51 @@ impl Analyzer<'_> {
         Some(TStmtKind::Assign { var: id, value })
     }
 
+    /// The value a `$name = value` (or `$name op= value`) assignment stores, if it has
+    /// a type a variable can hold.
+    fn assigned_value(
+        &mut self,
+        cx: &mut ProbeCx,
+        name: &str,
+        target_span: Span,
+        op: Option<ast::BinOp>,
+        value: &ast::Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let value = match op {
+            None => self.expr(cx, value)?,
+            Some(op) => {
+                let read = ast::Expr {
+                    kind: ExprKind::Var(name.to_string()),
+                    span: target_span,
+                };
+                let combined = ast::Expr {
+                    kind: ExprKind::Binary {
+                        op,
+                        lhs: Box::new(read),
+                        rhs: Box::new(value.clone()),
+                    },
+                    span,
+                };
+                self.expr(cx, &combined)?
+            }
+        };
+        match &value.ty {
+            Type::Void => {
+                self.error(value.span, "this expression has no value to assign");
+                None
+            }
+            Type::Mem { name: ty, .. } => {
+                self.error(
+                    value.span,
+                    format!("assigning '{ty}' (a struct, union or array) to a variable is not supported"),
+                );
+                None
+            }
+            _ => Some(value),
+        }
+    }
+
     fn effect_call(
         &mut self,
         cx: &mut ProbeCx,
@@ -161,6 +186,7 @@ impl Analyzer<'_> {
         span: Span,
     ) -> Option<TStmtKind> {
         match name {
+            "delete" | "clear" => self.map_call(cx, name, args, span),
             "exit" => {
                 if !args.is_empty() {
                     self.error(span, "exit() takes no arguments");

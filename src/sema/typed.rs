@@ -9,7 +9,22 @@ use crate::format::PrintfFormat;
 #[derive(Clone, Debug)]
 pub struct TypedProgram {
     pub probes: Vec<TypedProbe>,
+    /// The `@maps`, indexed by [`MapId`].
+    pub maps: Vec<TypedMap>,
 }
+
+/// A `@map`: BPF hash map state shared by all probes. Scalar keys are stored as u64;
+/// scalar values as u64 holding a value of type `value`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypedMap {
+    /// Without the `@`.
+    pub name: String,
+    pub key: Type,
+    pub value: Type,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapId(pub usize);
 
 #[derive(Clone, Debug)]
 pub struct TypedProbe {
@@ -177,6 +192,11 @@ pub enum TExprKind {
     Ntop(Box<TExpr>),
     /// `bswap(x)`: byte-swap at the operand's width.
     Bswap(Box<TExpr>),
+    /// `@map[key]`: the value, or zero (empty) when the key is absent.
+    MapRead {
+        map: MapId,
+        key: Box<TExpr>,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -208,6 +228,21 @@ pub enum TStmtKind {
     Printf {
         format: PrintfFormat,
         args: Vec<TExpr>,
+    },
+    /// `@map[key] = value`; `value` already has the map's value type where it is a scalar.
+    MapAssign {
+        map: MapId,
+        key: TExpr,
+        value: TExpr,
+    },
+    /// `delete(@map[key])`
+    MapDelete {
+        map: MapId,
+        key: TExpr,
+    },
+    /// `clear(@map)` in END: nothing to do in the kernel (maps are not printed at exit).
+    ClearMap {
+        map: MapId,
     },
     Time {
         format: String,

@@ -77,10 +77,16 @@ impl RingBufMemory {
     /// The length word of the record header at position `pos` (with its BUSY/DISCARD
     /// bits), read with acquire so the record body it commits is visible.
     pub fn header(&self, pos: u64) -> u32 {
+        // Record positions advance in multiples of 8; anything else is a caller bug, and
+        // would make the atomic reference below misaligned.
+        assert!(
+            pos.is_multiple_of(8),
+            "ring buffer position {pos} is not 8-byte aligned"
+        );
         let offset = self.page + (pos as usize & (self.size - 1));
         // SAFETY: `offset` + 4 lies inside the mapping (page + 2*size bytes), is 8-byte
-        // aligned (positions advance in multiples of 8), and the kernel publishes the
-        // header word with an atomic store.
+        // aligned (checked above; page and size are multiples of 8), and the kernel
+        // publishes the header word with an atomic store.
         let word = unsafe { &*(self.producer.add(offset) as *const std::sync::atomic::AtomicU32) };
         word.load(std::sync::atomic::Ordering::Acquire)
     }

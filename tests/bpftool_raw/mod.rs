@@ -175,6 +175,19 @@ impl Dump {
         self.get(self.resolve(id))?.attr("size")
     }
 
+    /// Member names visible in `agg`: its own, and those of its anonymous members.
+    pub fn reachable_names(&self, agg: u32) -> Vec<String> {
+        let mut out = Vec::new();
+        for m in self.members(self.resolve(agg)) {
+            if m.name.is_empty() {
+                out.extend(self.reachable_names(m.type_id));
+            } else {
+                out.push(m.name);
+            }
+        }
+        out
+    }
+
     /// C member lookup: direct names first in order, anonymous members searched
     /// recursively, offsets added.
     pub fn find_member(&self, agg: u32, name: &str) -> Option<RawMember> {

@@ -1,0 +1,125 @@
+//! `@maps` as BPF hash maps: keys and values are built on the stack, then
+//! `map_lookup_elem` / `map_update_elem` / `map_delete_elem`. Scalar keys and values are
+//! 8 bytes (u64); strings and inet values take their size rounded up to 8.
+
+use super::builder::*;
+use super::insn::{helper, *};
+use super::lower::Gen;
+use super::MapSpec;
+use crate::sema::{MapId, TExpr, Type, TypedMap};
+
+/// Map index (in `Compiled::maps`) of the first `@map`; 0 and 1 are the event ring
+/// buffer and the lost-event counter.
+pub const FIRST_USER_MAP: u32 = 2;
+/// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
+pub const MAP_ENTRIES: u32 = 4096;
+const BPF_MAP_TYPE_HASH: u32 = 1;
+/// `map_update_elem` flag: create or replace.
+const BPF_ANY: i32 = 0;
+
+/// Bytes a key or value of type `ty` takes in a map.
+fn stored_size(ty: &Type) -> u32 {
+    if ty.is_scalar() {
+        8
+    } else {
+        (ty.size() as u32).next_multiple_of(8).max(8)
+    }
+}
+
+/// The kernel map for each `@map`.
+pub fn map_specs(maps: &[TypedMap]) -> Vec<MapSpec> {
+    maps.iter()
+        .map(|m| MapSpec {
+            name: format!("@{}", m.name),
+            map_type: BPF_MAP_TYPE_HASH,
+            key_size: stored_size(&m.key),
+            value_size: stored_size(&m.value),
+            max_entries: MAP_ENTRIES,
+        })
+        .collect()
+}
+
+impl Gen<'_> {
+    fn map_info(&self, map: MapId) -> (u32, Type, Type) {
+        let m = &self.maps[map.0];
+        (
+            FIRST_USER_MAP + map.0 as u32,
+            m.key.clone(),
+            m.value.clone(),
+        )
+    }
+
+    /// Write `value` (scalar or in-memory) into a fresh stack slot of `size` bytes.
+    fn stored(&mut self, value: &TExpr, size: u32) -> Slot {
+        let slot = self.b.alloc(size);
+        if value.ty.is_scalar() {
+            self.scalar(value);
+            self.b.stx(Size::DW, R_FP, slot.off, R0);
+        } else {
+            self.write_value(value, slot.off, slot.size);
+        }
+        slot
+    }
+
+    /// r0 = pointer to the value stored under `key`, or 0.
+    fn map_lookup(&mut self, map: MapId, key: &TExpr) {
+        let (index, key_ty, _) = self.map_info(map);
+        let mark = self.b.mark();
+        let key = self.stored(key, stored_size(&key_ty));
+        self.b.ld_map(R1, index);
+        self.b.stack_addr(R2, key.off);
+        self.b.call(helper::MAP_LOOKUP_ELEM);
+        self.b.release(mark);
+    }
+
+    /// r0 = the scalar stored under `key`, or 0.
+    pub fn map_read_scalar(&mut self, map: MapId, key: &TExpr) {
+        let absent = self.b.label();
+        let end = self.b.label();
+        self.map_lookup(map, key);
+        self.b.jmp_imm(BPF_JEQ, R0, 0, absent);
+        self.b.ldx(Size::DW, R0, R0, 0);
+        self.b.ja(end);
+        self.b.bind(absent);
+        self.b.mov_imm(R0, 0);
+        self.b.bind(end);
+    }
+
+    /// Copy the string/inet value stored under `key` to `r10 + dst` (`cap` bytes, zeros
+    /// when absent).
+    pub fn map_read_into(&mut self, map: MapId, key: &TExpr, dst: i16, cap: u32) {
+        let (_, _, value_ty) = self.map_info(map);
+        for i in (0..cap).step_by(8) {
+            self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
+        }
+        let absent = self.b.label();
+        self.map_lookup(map, key);
+        self.b.jmp_imm(BPF_JEQ, R0, 0, absent);
+        for i in (0..cap.min(stored_size(&value_ty))).step_by(8) {
+            self.b.ldx(Size::DW, R1, R0, i as i16);
+            self.b.stx(Size::DW, R_FP, dst.wrapping_add(i as i16), R1);
+        }
+        self.b.bind(absent);
+    }
+
+    /// `@map[key] = value`
+    pub fn map_assign(&mut self, map: MapId, key: &TExpr, value: &TExpr) {
+        let (index, key_ty, value_ty) = self.map_info(map);
+        let key = self.stored(key, stored_size(&key_ty));
+        let value = self.stored(value, stored_size(&value_ty));
+        self.b.ld_map(R1, index);
+        self.b.stack_addr(R2, key.off);
+        self.b.stack_addr(R3, value.off);
+        self.b.mov_imm(R4, BPF_ANY);
+        self.b.call(helper::MAP_UPDATE_ELEM);
+    }
+
+    /// `delete(@map[key])`
+    pub fn map_delete(&mut self, map: MapId, key: &TExpr) {
+        let (index, key_ty, _) = self.map_info(map);
+        let key = self.stored(key, stored_size(&key_ty));
+        self.b.ld_map(R1, index);
+        self.b.stack_addr(R2, key.off);
+        self.b.call(helper::MAP_DELETE_ELEM);
+    }
+}

@@ -1,0 +1,194 @@
+//! Kernel data access: `.`/`->` member access, `[]` indexing and `*` dereference, all
+//! folded into memory reads at offsets known from BTF.
+
+use super::kernel::{self, at_place, pointee};
+use super::tracefs::Field;
+use super::typed::*;
+use super::{Analyzer, Args, ProbeCx};
+use crate::ast::{self, ExprKind, Span};
+use crate::btf::TypeKind;
+
+impl Analyzer<'_> {
+    /// `base.field` / `base->field`. `.` on a pointer to a struct reads through it, as
+    /// newer bpftrace allows.
+    pub(super) fn member(
+        &mut self,
+        cx: &ProbeCx,
+        base: TExpr,
+        field: &str,
+        arrow: bool,
+        span: Span,
+    ) -> Option<TExpr> {
+        if let (
+            TExprKind::InMemory(Place {
+                base: Base::Ctx, ..
+            }),
+            Some(Args::Format(fields)),
+        ) = (&base.kind, &cx.args)
+        {
+            return self.format_field(fields, field, span);
+        }
+        let (agg, place) = match (&base.ty, base.kind) {
+            (
+                Type::Ptr {
+                    target, depth: 1, ..
+                },
+                kind,
+            ) if kernel::is_aggregate(self.btf, *target) => {
+                let target = *target;
+                let ptr = TExpr {
+                    kind,
+                    ty: base.ty.clone(),
+                    span: base.span,
+                };
+                (target, pointee(ptr, 0))
+            }
+            (Type::Mem { ty, .. }, TExprKind::InMemory(place))
+                if kernel::is_aggregate(self.btf, *ty) =>
+            {
+                if arrow && place.base != Base::Ctx {
+                    self.error(
+                        span,
+                        format!(
+                            "'->' on '{}', which is not a pointer; use '.'",
+                            base.ty.describe()
+                        ),
+                    );
+                    return None;
+                }
+                (*ty, place)
+            }
+            (ty, _) => {
+                self.error(
+                    span,
+                    format!(
+                        "cannot access member '{field}' of '{}': not a struct, union or pointer to one",
+                        ty.describe()
+                    ),
+                );
+                return None;
+            }
+        };
+        match kernel::member(self.btf, agg, field) {
+            Ok(m) => {
+                let place = Place {
+                    offset: place.offset.wrapping_add(m.byte_offset),
+                    ..place
+                };
+                Some(at_place(place, m.bitfield, m.ty, span))
+            }
+            Err(msg) => {
+                // Point at the member name, which ends the expression.
+                let len = field.len() as u32;
+                let at = if span.end - span.start > len {
+                    Span {
+                        start: span.end - len,
+                        end: span.end,
+                    }
+                } else {
+                    span
+                };
+                self.error(at, msg);
+                None
+            }
+        }
+    }
+
+    pub(super) fn index(
+        &mut self,
+        cx: &mut ProbeCx,
+        base: &ast::Expr,
+        index: &ast::Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let base = self.expr(cx, base)?;
+        let ExprKind::Int(i) = index.kind else {
+            self.error(index.span, "only constant array indexes are supported yet");
+            return None;
+        };
+        match (&base.ty, &base.kind) {
+            (Type::Mem { ty, .. }, TExprKind::InMemory(place)) => {
+                let TypeKind::Array { elem, len } = self.btf.kind(*ty) else {
+                    self.error(span, format!("cannot index '{}'", base.ty.describe()));
+                    return None;
+                };
+                if i >= len as u64 {
+                    self.error(
+                        index.span,
+                        format!("index {i} is out of bounds for '{}'", base.ty.describe()),
+                    );
+                    return None;
+                }
+                let ty = match kernel::value_type(self.btf, elem) {
+                    Ok(t) => t,
+                    Err(msg) => {
+                        self.error(span, msg);
+                        return None;
+                    }
+                };
+                let elem_size = self.btf.size_of(elem).unwrap_or(0) as u64;
+                let offset = place.offset.wrapping_add(i.wrapping_mul(elem_size) as u32);
+                Some(at_place(
+                    Place {
+                        base: place.base.clone(),
+                        offset,
+                    },
+                    None,
+                    ty,
+                    span,
+                ))
+            }
+            _ => self.deref(base, i, span),
+        }
+    }
+
+    /// `args->field` of a tracepoint whose record comes from its tracefs format file.
+    fn format_field(&mut self, fields: &[Field], name: &str, span: Span) -> Option<TExpr> {
+        let Some(field) = fields.iter().find(|f| f.name == name) else {
+            self.error(span, format!("the tracepoint has no argument '{name}'"));
+            return None;
+        };
+        match &field.ty {
+            Ok(ty) => {
+                let place = Place {
+                    base: Base::Ctx,
+                    offset: field.offset,
+                };
+                Some(at_place(place, None, ty.clone(), span))
+            }
+            Err(why) => {
+                self.error(span, why.clone());
+                None
+            }
+        }
+    }
+
+    /// `ptr[index]` and `*ptr`: the `index`-th element ptr points at.
+    pub(super) fn deref(&mut self, ptr: TExpr, index: u64, span: Span) -> Option<TExpr> {
+        let Type::Ptr { target, depth, .. } = ptr.ty else {
+            self.error(
+                span,
+                format!("cannot dereference '{}': not a pointer", ptr.ty.describe()),
+            );
+            return None;
+        };
+        let ty = if depth > 1 {
+            kernel::pointer_to(self.btf, target, depth - 1)
+        } else {
+            match kernel::value_type(self.btf, target) {
+                Ok(Type::Void) | Err(_) => {
+                    self.error(span, format!("cannot dereference '{}'", ptr.ty.describe()));
+                    return None;
+                }
+                Ok(t) => t,
+            }
+        };
+        let elem_size = if depth > 1 {
+            8
+        } else {
+            self.btf.size_of(target).unwrap_or(0) as u64
+        };
+        let offset = index.wrapping_mul(elem_size) as u32;
+        Some(at_place(pointee(ptr, offset), None, ty, span))
+    }
+}

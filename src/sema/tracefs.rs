@@ -1,0 +1,181 @@
+//! Tracepoint records described by tracefs `format` files, for events whose record type
+//! is not in BTF under its own name: events defined from a shared class
+//! (`DEFINE_EVENT`, e.g. `sched:sched_wakeup`) and the syscall tracepoints. This is where
+//! bpftrace itself takes tracepoint arguments from.
+
+use super::kernel;
+use super::typed::Type;
+use crate::btf::{Btf, TypeId};
+
+/// Where tracefs may be mounted.
+const TRACEFS_ROOTS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// One field of a tracepoint record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Field {
+    pub name: String,
+    /// Byte offset in the record (the program's context).
+    pub offset: u32,
+    /// The value type, or why the field cannot be read yet.
+    pub ty: Result<Type, String>,
+}
+
+/// The fields of `category:event` (without the `common_` header fields).
+pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>, String> {
+    let mut mounted = false;
+    for root in TRACEFS_ROOTS {
+        let events = format!("{root}/events");
+        if !std::path::Path::new(&events).is_dir() {
+            continue;
+        }
+        mounted = true;
+        if let Ok(text) = std::fs::read_to_string(format!("{events}/{category}/{event}/format")) {
+            return Ok(parse_format(btf, &text));
+        }
+    }
+    Err(if mounted {
+        "no such tracepoint in this kernel".into()
+    } else {
+        "its record is not in BTF and tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)".into()
+    })
+}
+
+/// Parse `field:<decl>;\toffset:N;\tsize:N;\tsigned:N;` lines.
+pub fn parse_format(btf: &Btf, text: &str) -> Vec<Field> {
+    let mut fields = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("field:") else {
+            continue;
+        };
+        let parts: Vec<&str> = rest.split(';').map(str::trim).collect();
+        let number = |key: &str| {
+            parts
+                .iter()
+                .find_map(|p| p.strip_prefix(key))
+                .and_then(|v| v.parse::<u32>().ok())
+        };
+        let (Some(offset), Some(size)) = (number("offset:"), number("size:")) else {
+            continue;
+        };
+        let signed = number("signed:") == Some(1);
+        let decl = parts[0];
+        let Some((ty_text, name)) = split_decl(decl) else {
+            continue;
+        };
+        if name.starts_with("common_") {
+            continue;
+        }
+        let ty = field_type(btf, ty_text, name, size, signed);
+        let name = name.split('[').next().unwrap_or(name).to_string();
+        fields.push(Field { name, offset, ty });
+    }
+    fields
+}
+
+/// `const char * filename` -> (`const char *`, `filename`); `char comm[16]` -> (`char`, `comm[16]`).
+fn split_decl(decl: &str) -> Option<(&str, &str)> {
+    let at = decl.rfind([' ', '*'])?;
+    Some((decl[..=at].trim(), decl[at + 1..].trim()))
+}
+
+fn field_type(
+    btf: &Btf,
+    ty_text: &str,
+    name: &str,
+    size: u32,
+    signed: bool,
+) -> Result<Type, String> {
+    if ty_text.starts_with("__data_loc") {
+        return Err(format!(
+            "'{name}' is a __data_loc field, which is not supported yet"
+        ));
+    }
+    let base = ty_text.replace("const ", "").replace("volatile ", "");
+    let depth = base.matches('*').count() as u8;
+    let base = base.trim_end_matches(['*', ' ']).trim();
+    if depth > 0 {
+        let target = btf.find_type(base).unwrap_or(TypeId::VOID);
+        return Ok(kernel::pointer_to(btf, target, depth));
+    }
+    if name.contains('[') {
+        return if base == "char" {
+            Ok(Type::Str {
+                size: size as usize,
+            })
+        } else {
+            Err(format!(
+                "array field '{name}' of '{base}' is not supported yet"
+            ))
+        };
+    }
+    // Syscall records widen every argument to an 8-byte unsigned slot; like bpftrace, read
+    // the declared C type (`int dfd` is a signed 4-byte int at the slot's start).
+    let declared = btf
+        .find_type(base)
+        .and_then(|id| kernel::value_type(btf, id).ok());
+    match (declared, size) {
+        (
+            Some(Type::Int {
+                size: width,
+                signed,
+            }),
+            _,
+        ) if width as u32 <= size => Ok(Type::Int {
+            size: width,
+            signed,
+        }),
+        (_, 1 | 2 | 4 | 8) => Ok(Type::Int {
+            size: size as u8,
+            signed,
+        }),
+        _ => Err(format!("{size}-byte field '{name}' is not supported")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sys_enter_openat` and `block_rq_issue` as the 6.18 host's tracefs shows them.
+    const OPENAT: &str = "name: sys_enter_openat\nID: 782\nformat:\n\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;\n\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;\n\n\tfield:int __syscall_nr;\toffset:8;\tsize:4;\tsigned:1;\n\tfield:int dfd;\toffset:16;\tsize:8;\tsigned:0;\n\tfield:const char * filename;\toffset:24;\tsize:8;\tsigned:0;\n\tfield:umode_t mode;\toffset:40;\tsize:8;\tsigned:0;\n";
+    const RQ_ISSUE: &str = "format:\n\tfield:char rwbs[10];\toffset:34;\tsize:10;\tsigned:0;\n\tfield:__data_loc char[] cmd;\toffset:60;\tsize:4;\tsigned:0;\n\tfield:u8 raw[4];\toffset:64;\tsize:4;\tsigned:0;\n";
+
+    fn btf() -> Btf {
+        Btf::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vmlinux-6.18.btf"),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn syscall_fields_have_their_declared_types() {
+        let fields = parse_format(&btf(), OPENAT);
+        let got: Vec<(&str, u32, String)> = fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.offset, f.ty.as_ref().unwrap().describe()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("__syscall_nr", 8, "int32".to_string()),
+                ("dfd", 16, "int32".to_string()),
+                ("filename", 24, "char *".to_string()),
+                ("mode", 40, "uint16".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn char_arrays_are_strings_and_unsupported_fields_say_why() {
+        let fields = parse_format(&btf(), RQ_ISSUE);
+        assert_eq!(fields[0].ty, Ok(Type::Str { size: 10 }));
+        assert_eq!(fields[1].name, "cmd");
+        assert!(fields[1].ty.as_ref().unwrap_err().contains("__data_loc"));
+        assert_eq!(fields[2].name, "raw");
+        assert!(fields[2]
+            .ty
+            .as_ref()
+            .unwrap_err()
+            .contains("not supported yet"));
+    }
+}
