@@ -17,11 +17,15 @@ mkdir -p "$out"
 vmrun=${VMRUN:-$repo/tests/vm/vmrun.sh}
 kernels=("$@")
 [[ ${#kernels[@]} -gt 0 ]] || kernels=(linux-image-6.1.0-56-cloud-amd64 linux-image-6.12.117+deb12-cloud-amd64-unsigned)
+"$repo/scripts/setup.sh"
+command -v tcptracer >/dev/null || [[ -x /usr/sbin/tcptracer ]] ||
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libbpf-tools >/dev/null
 tcptracer=$(command -v tcptracer || echo /usr/sbin/tcptracer)
 [[ -x $tcptracer ]] || { echo "run.sh: tcptracer missing: apt-get install libbpf-tools" >&2; exit 2; }
 
 if [[ -z ${RBT:-} ]]; then
   target=x86_64-unknown-linux-musl
+  rustup target list --installed | grep -qx $target || rustup target add $target
   (cd "$repo" && cargo build --release --target $target)
   RBT=$repo/target/$target/release/rbt
 fi

@@ -20,6 +20,7 @@ while getopts "k:n:" o; do
     *) exit 2 ;;
   esac
 done
+./scripts/setup.sh
 echo "== building rbt (release)"
 cargo build --release --locked --quiet
 work=$(mktemp -d)
