@@ -67,16 +67,11 @@ impl Gen<'_> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                let else_label = self.b.label();
-                let end = self.b.label();
-                self.branch(cond, else_label, false);
-                self.scalar(then);
-                self.b.ja(end);
-                self.b.bind(else_label);
-                self.scalar(otherwise);
-                self.b.bind(end);
-            }
+            } => self.if_else(
+                cond,
+                |g| g.scalar(then),
+                Some(|g: &mut Self| g.scalar(otherwise)),
+            ),
             TExprKind::Cast(inner) => {
                 self.scalar(inner);
                 if let Type::Int { size, signed } = e.ty {
@@ -380,6 +375,28 @@ impl Gen<'_> {
     }
 
     /// Jump to `target` when the truth of `e` equals `when`; fall through otherwise.
+    /// `cond ? then : otherwise` (an expression or an `if` statement): `then` falls
+    /// through; without an `otherwise` there is nothing to jump over.
+    pub fn if_else(
+        &mut self,
+        cond: &TExpr,
+        then: impl FnOnce(&mut Self),
+        otherwise: Option<impl FnOnce(&mut Self)>,
+    ) {
+        let else_label = self.b.label();
+        let end = self.b.label();
+        self.branch(cond, else_label, false);
+        then(self);
+        if let Some(otherwise) = otherwise {
+            self.b.ja(end);
+            self.b.bind(else_label);
+            otherwise(self);
+        } else {
+            self.b.bind(else_label);
+        }
+        self.b.bind(end);
+    }
+
     pub fn branch(&mut self, e: &TExpr, target: Label, when: bool) {
         match &e.kind {
             TExprKind::Unary {

@@ -183,16 +183,9 @@ impl Gen<'_> {
                 then,
                 otherwise,
             } => {
-                let else_label = self.b.label();
-                let end = self.b.label();
-                self.branch(cond, else_label, false);
-                self.stmts(then);
-                if !otherwise.is_empty() {
-                    self.b.ja(end);
-                }
-                self.b.bind(else_label);
-                self.stmts(otherwise);
-                self.b.bind(end);
+                let otherwise =
+                    (!otherwise.is_empty()).then_some(|g: &mut Self| g.stmts(otherwise));
+                self.if_else(cond, |g| g.stmts(then), otherwise);
             }
             TStmtKind::While { cond, body } => {
                 let top = self.b.label();
