@@ -17,19 +17,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// The sessions share the CPU and /dev/null writes: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const SYS_WRITE: u32 = 1;
 
+/// Skips (see `support::skip`) without root, x86_64 or raw_syscalls:sys_enter.
 fn skip(test: &str) -> bool {
-    let uid_root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .is_some_and(|u| u == "0");
-    let reason = if !uid_root {
+    let reason = if support::effective_uid() != 0 {
         Some("not running as root")
     } else if !cfg!(target_arch = "x86_64") {
         Some("the script filters on the x86_64 write syscall number")
@@ -40,16 +37,7 @@ fn skip(test: &str) -> bool {
     } else {
         None
     };
-    match reason {
-        None => false,
-        Some(r) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: {r} (CI is set, so this test must run)")
-        }
-        Some(r) => {
-            eprintln!("SKIP {test}: {r}");
-            true
-        }
-    }
+    support::skip_if(test, reason.map(String::from)).is_some()
 }
 
 /// The event source: numbered writes to /dev/null.
