@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod support;
+
 const BTF: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/vmlinux-6.18.btf");
 
 /// A scratch directory for one case; the command runs inside it, so file names in
@@ -241,26 +243,9 @@ fn output_file_in_missing_directory() {
 
 // ---- cases that depend on privileges or on this kernel ----
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .is_some_and(|uid| uid == "0")
-}
-
-/// Skips (printing why) unless root; under CI a missing facility is a failure.
+/// Skips (see `support::skip`) unless root.
 fn skip_unless_root(test: &str) -> bool {
-    if is_root() {
-        return false;
-    }
-    let reason = "not running as root";
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {reason} (CI is set, so this test must run)");
-    }
-    eprintln!("SKIP {test}: {reason}");
-    true
+    support::skip_if(test, support::not_root()).is_some()
 }
 
 /// `setpriv` drops to `nobody` with no capabilities: rbt must name the privilege.
@@ -345,12 +330,6 @@ fn output_file_rejects_writes() {
     check_failure("output_file_rejects_writes", out, 1);
 }
 
-fn kernel_has_kprobes() -> bool {
-    Path::new("/sys/bus/event_source/devices/kprobe").exists()
-        || Path::new("/sys/kernel/tracing/kprobe_events").exists()
-        || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists()
-}
-
 #[test]
 fn kprobes_missing_from_kernel() {
     // tcpaccept.bt on a kernel without CONFIG_KPROBES: the error comes before
@@ -358,7 +337,7 @@ fn kprobes_missing_from_kernel() {
     if skip_unless_root("kprobes_missing_from_kernel") {
         return;
     }
-    if kernel_has_kprobes() {
+    if support::kernel_has_kprobes() {
         eprintln!("SKIP kprobes_missing_from_kernel: this kernel has kprobes");
         return;
     }

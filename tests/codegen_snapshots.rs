@@ -2,6 +2,7 @@
 //! against the pinned 6.18 BTF so offsets (and so the snapshots) are stable.
 
 mod codegen_common;
+mod support;
 
 use codegen_common::*;
 use rbt::codegen::{self, CompileOptions};

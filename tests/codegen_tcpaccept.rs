@@ -5,6 +5,7 @@
 //! reason; it runs in the 6.1/6.12 VMs (see /work/shared/tools/vm).
 
 mod codegen_common;
+mod support;
 
 use codegen_common::*;
 use rbt::btf::Btf;
@@ -36,24 +37,13 @@ impl EventSink for Records {
     }
 }
 
-fn int_at(record: &[u8], offset: usize, size: usize) -> u64 {
-    let mut bytes = [0u8; 8];
-    bytes[..size].copy_from_slice(&record[offset..offset + size]);
-    u64::from_le_bytes(bytes)
-}
-
-fn has_kprobes() -> bool {
-    Path::new("/sys/bus/event_source/devices/kprobe").exists()
-        || Path::new("/sys/kernel/tracing/kprobe_events").exists()
-}
-
 #[test]
 fn tcpaccept_reports_loopback_accepts() {
     let test = "tcpaccept_reports_loopback_accepts";
     if skip_reason(test).is_some() {
         return;
     }
-    if !has_kprobes() {
+    if !support::kernel_has_kprobes() {
         // Not a CI failure: CI kernels have no kprobes (the VM run covers this test).
         eprintln!("SKIP {test}: kernel without kprobes (CONFIG_KPROBES)");
         return;

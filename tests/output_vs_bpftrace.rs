@@ -4,14 +4,11 @@
 //! bpftrace 0.17 (skips otherwise, fails under CI).
 
 mod bpftrace_ref;
-
-use std::cell::RefCell;
-use std::io::{self, Write};
-use std::rc::Rc;
+mod support;
 
 use rbt::event::{EventCatalog, EventKind};
 use rbt::format::PrintfFormat;
-use rbt::output::{ntop, render, Arg, OutputFormat, Printer};
+use rbt::output::{ntop, render, Arg, Capture, OutputFormat, Printer};
 
 /// A printf argument: how bpftrace writes it and what rbt decodes.
 enum Val {
@@ -252,23 +249,9 @@ fn printf_table_matches_bpftrace() {
     }
 }
 
-/// A writer the test reads back after the printer is done.
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 /// rbt's whole session for printfs without arguments, BEGIN and END attached.
 fn rbt_session(format: OutputFormat, texts: &[&str]) -> Vec<u8> {
-    let out = Shared::default();
+    let out = Capture::default();
     let mut printer = Printer::new(Box::new(out.clone()), format);
     let events = texts
         .iter()
@@ -283,8 +266,7 @@ fn rbt_session(format: OutputFormat, texts: &[&str]) -> Vec<u8> {
         printer.event(&catalog, &id.to_le_bytes()).unwrap();
     }
     printer.finish().unwrap();
-    let bytes = out.0.borrow().clone();
-    bytes
+    out.bytes()
 }
 
 #[test]

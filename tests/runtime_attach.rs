@@ -2,6 +2,7 @@
 //! the error naming the missing kernel option), and unknown tracepoints.
 
 mod runtime_common;
+mod support;
 
 use runtime_common::*;
 use std::os::fd::AsFd;
@@ -24,19 +25,20 @@ fn records_from(ring: &mut RingBuf, tgid: u32) -> Vec<Record> {
     out
 }
 
+/// One loopback connection, accepted: `inet_csk_accept` returns once.
+fn accept_once() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let _server = listener.accept().unwrap();
+}
+
 #[test]
 fn tracepoint_event_received_until_detached() {
     if skip_reason("tracepoint_event_received_until_detached").is_some() {
         return;
     }
     let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
-    let c = compiled(vec![program(
-        "tp_getpid",
-        ProgramType::Tracepoint,
-        vec![tp.clone()],
-        emit_record(1),
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_recorder("tp_getpid", ProgramType::Tracepoint, &tp, 1);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let me = std::process::id();
     let attachment = Attacher::new()
@@ -65,24 +67,13 @@ fn kretprobe_attaches_or_names_missing_config() {
         return;
     }
     let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
-    let c = compiled(vec![program(
-        "kr_accept",
-        ProgramType::Kprobe,
-        vec![kp.clone()],
-        emit_record(1),
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_recorder("kr_accept", ProgramType::Kprobe, &kp, 1);
     let result = Attacher::new().attach(&kp, loaded.programs[0].as_fd());
-    let has_kprobes = Path::new("/sys/bus/event_source/devices/kprobe").exists()
-        || Path::new("/sys/kernel/tracing/kprobe_events").exists()
-        || Path::new("/sys/kernel/debug/tracing/kprobe_events").exists();
-    if has_kprobes {
+    if support::kernel_has_kprobes() {
         let attachment =
             result.unwrap_or_else(|e| panic!("kernel has kprobes, attach failed: {e}"));
         let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let _server = listener.accept().unwrap(); // inet_csk_accept returns
+        accept_once();
         let got = records_from(&mut ring, std::process::id());
         assert_eq!(got.len(), 1, "one accept, one kretprobe hit: {got:?}");
         drop(attachment);
@@ -101,13 +92,7 @@ fn unknown_tracepoint_is_named() {
         return;
     }
     let tp = point(ProbeKind::Tracepoint, &["sock", "no_such_event"]);
-    let c = compiled(vec![program(
-        "tp_none",
-        ProgramType::Tracepoint,
-        vec![tp.clone()],
-        emit_record(1),
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_recorder("tp_none", ProgramType::Tracepoint, &tp, 1);
     let err = Attacher::new()
         .attach(&tp, loaded.programs[0].as_fd())
         .expect_err("no such tracepoint");
@@ -158,13 +143,7 @@ fn tracefs_kprobe_events_are_created_and_removed() {
     assert_eq!(rbt_events().len(), 1);
 
     let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
-    let c = compiled(vec![program(
-        "kr_accept",
-        ProgramType::Kprobe,
-        vec![kp.clone()],
-        emit_record(1),
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_recorder("kr_accept", ProgramType::Kprobe, &kp, 1);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let attachment = Attacher::with_tracefs_kprobes()
         .attach(&kp, loaded.programs[0].as_fd())
@@ -178,9 +157,7 @@ fn tracefs_kprobe_events_are_created_and_removed() {
         "{ours:?}"
     );
 
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let _client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-    let _server = listener.accept().unwrap();
+    accept_once();
     assert_eq!(
         records_from(&mut ring, std::process::id()).len(),
         1,
@@ -201,13 +178,7 @@ fn missing_kernel_function_is_named() {
         return;
     }
     let kp = point(ProbeKind::Kprobe, &["rbt_no_such_function"]);
-    let c = compiled(vec![program(
-        "k_none",
-        ProgramType::Kprobe,
-        vec![kp.clone()],
-        emit_record(1),
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_recorder("k_none", ProgramType::Kprobe, &kp, 1);
     let err = Attacher::new()
         .attach(&kp, loaded.programs[0].as_fd())
         .expect_err("no such function")
@@ -230,13 +201,7 @@ fn tracepoint_attach_mounts_tracefs() {
             !Path::new("/sys/kernel/tracing/events").exists(),
             "tracefs still mounted"
         );
-        let c = compiled(vec![program(
-            "tp_getpid",
-            ProgramType::Tracepoint,
-            vec![tp.clone()],
-            emit_record(1),
-        )]);
-        let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load_recorder("tp_getpid", ProgramType::Tracepoint, &tp, 1);
         let _a = Attacher::new()
             .attach(&tp, loaded.programs[0].as_fd())
             .unwrap_or_else(|e| panic!("{e}"));
@@ -256,19 +221,13 @@ fn tracepoint_attach_mounts_tracefs() {
          umount /sys/kernel/debug 2>/dev/null; exec '{}' tracepoint_attach_mounts_tracefs --exact --nocapture",
         exe.display()
     );
-    let out = std::process::Command::new("unshare")
+    let mut unshare = std::process::Command::new("unshare");
+    unshare
         .args(["-m", "--propagation", "private", "sh", "-c", &script])
-        .env(CHILD, "1")
-        .output();
-    let out = match out {
-        Ok(o) => o,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("unshare: {e}");
-            }
-            eprintln!("SKIP tracepoint_attach_mounts_tracefs: cannot run unshare: {e}");
-            return;
-        }
+        .env(CHILD, "1");
+    let Some(out) = support::output_or_skip("tracepoint_attach_mounts_tracefs", &mut unshare)
+    else {
+        return;
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -286,13 +245,7 @@ fn perf_event_ioctl_attach_path() {
         return;
     }
     let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
-    let c = compiled(vec![program(
-        "tp_getpid",
-        ProgramType::Tracepoint,
-        vec![tp],
-        emit_record(4),
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load_recorder("tp_getpid", ProgramType::Tracepoint, &tp, 4);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let tracefs = runtime::tracefs_root().unwrap_or_else(|e| panic!("{e}"));
     let id_path = tracefs.join("events/syscalls/sys_enter_getpid/id");

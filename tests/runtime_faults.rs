@@ -17,19 +17,16 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+mod support;
+
 /// The sessions share the CPU and /dev/null writes: one test at a time.
 static SERIAL: Mutex<()> = Mutex::new(());
 
 const SYS_WRITE: u32 = 1;
 
+/// Skips (see `support::skip`) without root, x86_64 or raw_syscalls:sys_enter.
 fn skip(test: &str) -> bool {
-    let uid_root = std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .is_some_and(|u| u == "0");
-    let reason = if !uid_root {
+    let reason = if support::effective_uid() != 0 {
         Some("not running as root")
     } else if !cfg!(target_arch = "x86_64") {
         Some("the script filters on the x86_64 write syscall number")
@@ -40,16 +37,7 @@ fn skip(test: &str) -> bool {
     } else {
         None
     };
-    match reason {
-        None => false,
-        Some(r) if std::env::var_os("CI").is_some() => {
-            panic!("{test}: {r} (CI is set, so this test must run)")
-        }
-        Some(r) => {
-            eprintln!("SKIP {test}: {r}");
-            true
-        }
-    }
+    support::skip_if(test, reason.map(String::from)).is_some()
 }
 
 /// The event source: numbered writes to /dev/null.
@@ -119,6 +107,32 @@ fn wait_attached(pid: u32) {
         }
         assert!(Instant::now() < deadline, "rbt {pid} never attached");
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// rbt running with `args`, its stdout collected on a thread, its probe attached.
+struct Session {
+    child: Child,
+    out: thread::JoinHandle<String>,
+}
+
+impl Session {
+    fn start(args: &[&str]) -> Session {
+        let mut child = spawn_rbt(args);
+        let out = collect(child.stdout.take().unwrap());
+        wait_attached(child.id());
+        Session { child, out }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (60 s at most) for rbt to exit: its status, stderr and parsed stdout.
+    fn finish(mut self) -> (std::process::ExitStatus, String, Seen) {
+        let status = wait_exit(&mut self.child, 60);
+        let stderr = stderr_of(&mut self.child);
+        (status, stderr, parse(&self.out.join().unwrap()))
     }
 }
 
@@ -209,9 +223,7 @@ fn stop_during_burst(test: &str, sig: &str) {
     const N: usize = 40_000; // fits the 1 MiB ring buffer (43690 records): none lost
     let mut writes = Writes::new(N);
     let script = writes.script(" END { printf(\"end\\n\"); }");
-    let mut child = spawn_rbt(&["-e", &script]);
-    let out = collect(child.stdout.take().unwrap());
-    wait_attached(child.id());
+    let session = Session::start(&["-e", &script]);
     let progress = Arc::new(AtomicU64::new(0));
     let p = progress.clone();
     let burst = thread::spawn(move || writes.write_range(1..=N, &p));
@@ -219,11 +231,9 @@ fn stop_during_burst(test: &str, sig: &str) {
         thread::yield_now();
     }
     let before_signal = progress.load(Ordering::Relaxed);
-    signal(child.id(), sig);
+    signal(session.pid(), sig);
     burst.join().unwrap();
-    let status = wait_exit(&mut child, 60);
-    let stderr = stderr_of(&mut child);
-    let seen = parse(&out.join().unwrap());
+    let (status, stderr, seen) = session.finish();
     eprintln!(
         "{test}: {} events printed, {} written before the signal, lost {}",
         seen.events.len(),
@@ -326,20 +336,18 @@ fn sigkill_leaves_no_kernel_objects() {
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let mut writes = Writes::new(100);
-    let mut child = spawn_rbt(&["-e", &writes.script("")]);
-    let out = collect(child.stdout.take().unwrap());
-    wait_attached(child.id());
+    let mut session = Session::start(&["-e", &writes.script("")]);
     writes.write_range(1..=100, &AtomicU64::new(0));
-    let (progs, maps, links) = bpf_objects(child.id());
+    let (progs, maps, links) = bpf_objects(session.pid());
     eprintln!("sigkill: rbt held progs {progs:?}, maps {maps:?}, links {links:?}");
     assert!(
         !progs.is_empty() && !maps.is_empty(),
         "no BPF objects found"
     );
     assert!(progs.iter().all(|&id| bpftool_has("prog", id)));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    drop(out.join());
+    session.child.kill().unwrap(); // SIGKILL
+    session.child.wait().unwrap();
+    drop(session.out.join());
     assert_released("prog", &progs);
     assert_released("map", &maps);
     assert_released("link", &links);
@@ -355,22 +363,15 @@ fn two_tracers_on_one_tracepoint_both_see_everything() {
     const N: usize = 5_000;
     let mut writes = Writes::new(N);
     let script = writes.script(" END { printf(\"end\\n\"); }");
-    let mut a = spawn_rbt(&["-e", &script]);
-    let mut b = spawn_rbt(&["-e", &script]);
-    let (out_a, out_b) = (
-        collect(a.stdout.take().unwrap()),
-        collect(b.stdout.take().unwrap()),
-    );
-    wait_attached(a.id());
-    wait_attached(b.id());
+    let a = Session::start(&["-e", &script]);
+    let b = Session::start(&["-e", &script]);
     writes.write_range(1..=N, &AtomicU64::new(0));
     thread::sleep(Duration::from_millis(500));
-    signal(a.id(), "INT");
-    signal(b.id(), "INT");
-    for (child, out) in [(&mut a, out_a), (&mut b, out_b)] {
-        let status = wait_exit(child, 60);
-        assert!(status.success(), "{status}: {}", stderr_of(child));
-        let seen = parse(&out.join().unwrap());
+    signal(a.pid(), "INT");
+    signal(b.pid(), "INT");
+    for session in [a, b] {
+        let (status, stderr, seen) = session.finish();
+        assert!(status.success(), "{status}: {stderr}");
         assert_eq!(seen.events.len(), N);
         assert_prefix(&seen.events);
         assert!(seen.end);
@@ -429,17 +430,14 @@ fn stopped_reader_counts_lost_events() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 100_000; // about three times what the 1 MiB ring buffer holds
     let mut writes = Writes::new(N);
-    let mut child = spawn_rbt(&["-e", &writes.script(" END { printf(\"end\\n\"); }")]);
-    let out = collect(child.stdout.take().unwrap());
-    wait_attached(child.id());
-    signal(child.id(), "STOP");
+    let session = Session::start(&["-e", &writes.script(" END { printf(\"end\\n\"); }")]);
+    let pid = session.pid();
+    signal(pid, "STOP");
     writes.write_range(1..=N, &AtomicU64::new(0));
-    signal(child.id(), "CONT");
+    signal(pid, "CONT");
     thread::sleep(Duration::from_millis(1500));
-    signal(child.id(), "INT");
-    let status = wait_exit(&mut child, 60);
-    let stderr = stderr_of(&mut child);
-    let seen = parse(&out.join().unwrap());
+    signal(pid, "INT");
+    let (status, stderr, seen) = session.finish();
     eprintln!(
         "stopped reader: generated {N}, printed {}, lost {}",
         seen.events.len(),
@@ -478,10 +476,8 @@ fn long_run_is_bounded_and_leaves_nothing_behind() {
     const N: usize = 100_000;
     const BATCH: usize = 10_000;
     let mut writes = Writes::new(N);
-    let mut child = spawn_rbt(&["-e", &writes.script(" END { printf(\"end\\n\"); }")]);
-    let pid = child.id();
-    let out = collect(child.stdout.take().unwrap());
-    wait_attached(pid);
+    let session = Session::start(&["-e", &writes.script(" END { printf(\"end\\n\"); }")]);
+    let pid = session.pid();
     let (progs, maps, links) = bpf_objects(pid);
     let progress = AtomicU64::new(0);
     let mut rss = Vec::new();
@@ -495,9 +491,7 @@ fn long_run_is_bounded_and_leaves_nothing_behind() {
     }
     thread::sleep(Duration::from_millis(500));
     signal(pid, "INT");
-    let status = wait_exit(&mut child, 60);
-    let stderr = stderr_of(&mut child);
-    let seen = parse(&out.join().unwrap());
+    let (status, stderr, seen) = session.finish();
     eprintln!(
         "100k run: VmRSS kB per 10k events {rss:?}; fds {fds:?}; printed {}, lost {}",
         seen.events.len(),

@@ -3,6 +3,7 @@
 //! so no concurrent test opens descriptors while we count.
 
 mod runtime_common;
+mod support;
 
 use runtime_common::*;
 use std::io;
@@ -37,12 +38,7 @@ fn everything_is_closed_after_drop() {
     }
     let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
     let c = compiled(vec![
-        program(
-            "BEGIN",
-            ProgramType::Special,
-            vec![point(ProbeKind::Begin, &[])],
-            emit_record(0),
-        ),
+        begin(emit_record(0)),
         program(
             "tp",
             ProgramType::Tracepoint,
@@ -52,7 +48,7 @@ fn everything_is_closed_after_drop() {
     ]);
     let before = open_fds();
     {
-        let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = load(&c);
         let _ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
         let _attachment = Attacher::new()
             .attach(&tp, loaded.programs[1].as_fd())

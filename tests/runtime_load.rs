@@ -2,10 +2,12 @@
 //! test runs. Needs root and a BPF-capable kernel (skips otherwise, fails under CI).
 
 mod runtime_common;
+mod support;
 
 use runtime_common::*;
 use std::os::fd::AsFd;
 
+use rbt::codegen::insn::{BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_RINGBUF};
 use rbt::sys;
 
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
@@ -99,30 +101,18 @@ fn verifier_rejection_returns_log() {
 
 #[test]
 fn load_patches_maps_and_reports_verifier_log() {
-    use rbt::ast::ProbeKind;
-    use rbt::codegen::ProgramType;
     if skip_reason("load_patches_maps_and_reports_verifier_log").is_some() {
         return;
     }
     // A good program referencing map 0 loads.
-    let good = compiled(vec![program(
-        "BEGIN",
-        ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
-        emit_record(0),
-    )]);
-    let loaded = rbt::runtime::load(&good).unwrap_or_else(|e| panic!("{e}"));
+    let good = compiled(vec![begin(emit_record(0))]);
+    let loaded = load(&good);
     assert_eq!((loaded.maps.len(), loaded.programs.len()), (2, 1));
 
     // A reference to a map that does not exist is an internal error, not a kernel call.
     let mut bad_map = emit_record(0);
     bad_map[7].imm = 9;
-    let c = compiled(vec![program(
-        "BEGIN",
-        ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
-        bad_map,
-    )]);
+    let c = compiled(vec![begin(bad_map)]);
     let err = rbt::runtime::load(&c)
         .expect_err("map 9 does not exist")
         .to_string();
@@ -132,12 +122,7 @@ fn load_patches_maps_and_reports_verifier_log() {
     );
 
     // An uninitialized register: the verifier's reason ends the message.
-    let c = compiled(vec![program(
-        "BEGIN",
-        ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
-        vec![ldx_dw(R0, R6, 0), exit()],
-    )]);
+    let c = compiled(vec![begin(vec![ldx_dw(R0, R6, 0), exit()])]);
     let err = rbt::runtime::load(&c)
         .expect_err("verifier must reject")
         .to_string();
@@ -154,16 +139,9 @@ fn load_patches_maps_and_reports_verifier_log() {
 /// told by an environment variable to do the unprivileged part.
 #[test]
 fn unprivileged_load_names_capabilities() {
-    use rbt::ast::ProbeKind;
-    use rbt::codegen::ProgramType;
     const CHILD: &str = "RBT_TEST_UNPRIVILEGED_CHILD";
     if std::env::var_os(CHILD).is_some() {
-        let c = compiled(vec![program(
-            "BEGIN",
-            ProgramType::Special,
-            vec![point(ProbeKind::Begin, &[])],
-            emit_record(0),
-        )]);
+        let c = compiled(vec![begin(emit_record(0))]);
         let err = rbt::runtime::load(&c).expect_err("nobody may not load BPF");
         println!("ERROR: {err}");
         return;
@@ -171,7 +149,8 @@ fn unprivileged_load_names_capabilities() {
     if skip_reason("unprivileged_load_names_capabilities").is_some() {
         return;
     }
-    let out = std::process::Command::new("setpriv")
+    let mut setpriv = std::process::Command::new("setpriv");
+    setpriv
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(std::env::current_exe().unwrap())
         .args([
@@ -179,17 +158,10 @@ fn unprivileged_load_names_capabilities() {
             "--exact",
             "--nocapture",
         ])
-        .env(CHILD, "1")
-        .output();
-    let out = match out {
-        Ok(o) => o,
-        Err(e) => {
-            if std::env::var_os("CI").is_some() {
-                panic!("setpriv: {e}");
-            }
-            eprintln!("SKIP unprivileged_load_names_capabilities: cannot run setpriv: {e}");
-            return;
-        }
+        .env(CHILD, "1");
+    let Some(out) = support::output_or_skip("unprivileged_load_names_capabilities", &mut setpriv)
+    else {
+        return;
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(

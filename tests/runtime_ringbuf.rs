@@ -2,13 +2,13 @@
 //! BPF_PROG_TEST_RUN, writes records that the consumer reads back in order.
 
 mod runtime_common;
+mod support;
 
 use runtime_common::*;
 use std::os::fd::AsFd;
 
-use rbt::ast::ProbeKind;
-use rbt::codegen::ProgramType;
-use rbt::runtime::{self, Next, RingBuf};
+use rbt::codegen::insn::Insn;
+use rbt::runtime::{Next, RingBuf};
 use rbt::sys;
 
 #[test]
@@ -16,21 +16,8 @@ fn begin_record_round_trip() {
     if skip_reason("begin_record_round_trip").is_some() {
         return;
     }
-    let c = compiled(vec![
-        program(
-            "BEGIN",
-            ProgramType::Special,
-            vec![point(ProbeKind::Begin, &[])],
-            emit_record(5),
-        ),
-        program(
-            "END",
-            ProgramType::Special,
-            vec![point(ProbeKind::End, &[])],
-            emit_record(6),
-        ),
-    ]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let c = compiled(vec![begin(emit_record(5)), end(emit_record(6))]);
+    let loaded = load(&c);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
 
     let mut got = Vec::new();
@@ -68,14 +55,9 @@ fn consumer_wraps_around_and_stops_on_request() {
         return;
     }
     // 4 KiB of ring, 40-byte slots (32 + header): 300 records wrap it about three times.
-    let mut c = compiled(vec![program(
-        "BEGIN",
-        ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
-        emit_record(9),
-    )]);
+    let mut c = compiled(vec![begin(emit_record(9))]);
     c.maps[0].max_entries = sys::page_size() as u32;
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let loaded = load(&c);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
     let mut seen = 0usize;
     for round in 0..100 {
@@ -114,22 +96,20 @@ fn discarded_records_are_skipped() {
     const SUBMIT: i32 = 132;
     const DISCARD: i32 = 133;
     // Reserve a record and discard it, then reserve, fill and submit a second one.
+    // r0 = a reserved 32-byte record; when there is none, skip the next `skip` insns.
+    let reserve = |insns: &mut Vec<Insn>, skip: i16| {
+        insns.extend(ld_map(R1, 0));
+        insns.extend([
+            mov_imm(R2, 32),
+            mov_imm(R3, 0),
+            call(RESERVE),
+            jeq_imm(R0, 0, skip),
+        ]);
+    };
     let mut insns = Vec::new();
-    insns.extend(ld_map(R1, 0));
-    insns.extend([
-        mov_imm(R2, 32),
-        mov_imm(R3, 0),
-        call(RESERVE),
-        jeq_imm(R0, 0, 16),
-    ]);
+    reserve(&mut insns, 16);
     insns.extend([mov_reg(R1, R0), mov_imm(R2, 0), call(DISCARD)]);
-    insns.extend(ld_map(R1, 0));
-    insns.extend([
-        mov_imm(R2, 32),
-        mov_imm(R3, 0),
-        call(RESERVE),
-        jeq_imm(R0, 0, 7),
-    ]);
+    reserve(&mut insns, 7);
     insns.extend([
         st_dw(R0, 0, 11),
         st_dw(R0, 8, 0),
@@ -138,13 +118,8 @@ fn discarded_records_are_skipped() {
     ]);
     insns.extend([mov_reg(R1, R0), mov_imm(R2, 0), call(SUBMIT)]);
     insns.extend([mov_imm(R0, 0), exit()]);
-    let c = compiled(vec![program(
-        "BEGIN",
-        ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
-        insns,
-    )]);
-    let loaded = runtime::load(&c).unwrap_or_else(|e| panic!("{e}"));
+    let c = compiled(vec![begin(insns)]);
+    let loaded = load(&c);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).expect("mmap ring buffer");
     for _ in 0..2 {
         assert_eq!(sys::prog_test_run(loaded.programs[0].as_fd()).unwrap(), 0);

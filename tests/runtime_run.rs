@@ -3,6 +3,7 @@
 //! and a closed output.
 
 mod runtime_common;
+mod support;
 
 use runtime_common::*;
 use std::io;
@@ -68,12 +69,7 @@ impl EventSink for Recorder {
 }
 
 fn session(probe: Option<(&[&str], i32)>, begin_id: i32) -> Compiled {
-    let mut programs = vec![program(
-        "BEGIN",
-        ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
-        emit_record(begin_id),
-    )];
+    let mut programs = vec![begin(emit_record(begin_id))];
     if let Some((target, id)) = probe {
         programs.push(program(
             "tp",
@@ -82,12 +78,7 @@ fn session(probe: Option<(&[&str], i32)>, begin_id: i32) -> Compiled {
             emit_record(id),
         ));
     }
-    programs.push(program(
-        "END",
-        ProgramType::Special,
-        vec![point(ProbeKind::End, &[])],
-        emit_record(END_ID),
-    ));
+    programs.push(end(emit_record(END_ID)));
     let mut c = compiled(programs);
     c.events = catalog();
     c

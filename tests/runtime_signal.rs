@@ -3,6 +3,7 @@
 //! this program (no libtest threads, so the signal reaches the session's signalfd).
 
 mod runtime_common;
+mod support;
 
 use runtime_common::*;
 use std::io::{self, BufRead, BufReader, Write};
@@ -47,12 +48,7 @@ fn child() {
         format: "%H\n".into(),
     };
     let mut c = compiled(vec![
-        program(
-            "BEGIN",
-            ProgramType::Special,
-            vec![point(ProbeKind::Begin, &[])],
-            emit_record(0),
-        ),
+        begin(emit_record(0)),
         program(
             "tp",
             ProgramType::Tracepoint,
@@ -62,12 +58,7 @@ fn child() {
             )],
             emit_record(1),
         ),
-        program(
-            "END",
-            ProgramType::Special,
-            vec![point(ProbeKind::End, &[])],
-            emit_record(2),
-        ),
+        end(emit_record(2)),
     ]);
     c.events = EventCatalog {
         events: vec![time(), time(), time()],

@@ -2,6 +2,7 @@
 //! checked against the pinned 6.18 BTF.
 
 mod codegen_common;
+mod support;
 
 use codegen_common::{pinned_btf, snapshot};
 use rbt::{diag, parser, sema};

@@ -1,6 +1,7 @@
 //! Types sema gives kernel data and builtins (bpftrace 0.17 rules), on the pinned BTF.
 
 mod codegen_common;
+mod support;
 
 use codegen_common::{pinned_btf, read};
 use rbt::ast::ProbeKind;

@@ -67,16 +67,11 @@ impl Gen<'_> {
                 cond,
                 then,
                 otherwise,
-            } => {
-                let else_label = self.b.label();
-                let end = self.b.label();
-                self.branch(cond, else_label, false);
-                self.scalar(then);
-                self.b.ja(end);
-                self.b.bind(else_label);
-                self.scalar(otherwise);
-                self.b.bind(end);
-            }
+            } => self.if_else(
+                cond,
+                |g| g.scalar(then),
+                Some(|g: &mut Self| g.scalar(otherwise)),
+            ),
             TExprKind::Cast(inner) => {
                 self.scalar(inner);
                 if let Type::Int { size, signed } = e.ty {
@@ -147,22 +142,10 @@ impl Gen<'_> {
 
     fn builtin(&mut self, b: Builtin) {
         match b {
-            Builtin::Pid | Builtin::Tid => {
-                self.b.call(helper::GET_CURRENT_PID_TGID);
-                if b == Builtin::Pid {
-                    self.b.alu_imm(BPF_RSH, R0, 32);
-                } else {
-                    self.b.zext32(R0);
-                }
-            }
-            Builtin::Uid | Builtin::Gid => {
-                self.b.call(helper::GET_CURRENT_UID_GID);
-                if b == Builtin::Gid {
-                    self.b.alu_imm(BPF_RSH, R0, 32);
-                } else {
-                    self.b.zext32(R0);
-                }
-            }
+            Builtin::Pid => self.half_of(helper::GET_CURRENT_PID_TGID, true),
+            Builtin::Tid => self.half_of(helper::GET_CURRENT_PID_TGID, false),
+            Builtin::Uid => self.half_of(helper::GET_CURRENT_UID_GID, false),
+            Builtin::Gid => self.half_of(helper::GET_CURRENT_UID_GID, true),
             Builtin::Nsecs => self.b.call(helper::KTIME_GET_NS),
             Builtin::Cpu => self.b.call(helper::GET_SMP_PROCESSOR_ID),
             Builtin::Retval | Builtin::Arg(_) => {
@@ -180,6 +163,16 @@ impl Gen<'_> {
     }
 
     /// After loading the raw bytes of a scalar: extract the bitfield, widen to 64 bits.
+    /// One of the two 32-bit ids that helper `func` packs into its u64 result.
+    fn half_of(&mut self, func: i32, upper: bool) {
+        self.b.call(func);
+        if upper {
+            self.b.alu_imm(BPF_RSH, R0, 32);
+        } else {
+            self.b.zext32(R0);
+        }
+    }
+
     fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
         let Type::Int { size, signed } = *ty else {
             return;
@@ -380,6 +373,28 @@ impl Gen<'_> {
     }
 
     /// Jump to `target` when the truth of `e` equals `when`; fall through otherwise.
+    /// `cond ? then : otherwise` (an expression or an `if` statement): `then` falls
+    /// through; without an `otherwise` there is nothing to jump over.
+    pub fn if_else(
+        &mut self,
+        cond: &TExpr,
+        then: impl FnOnce(&mut Self),
+        otherwise: Option<impl FnOnce(&mut Self)>,
+    ) {
+        let else_label = self.b.label();
+        let end = self.b.label();
+        self.branch(cond, else_label, false);
+        then(self);
+        if let Some(otherwise) = otherwise {
+            self.b.ja(end);
+            self.b.bind(else_label);
+            otherwise(self);
+        } else {
+            self.b.bind(else_label);
+        }
+        self.b.bind(end);
+    }
+
     pub fn branch(&mut self, e: &TExpr, target: Label, when: bool) {
         match &e.kind {
             TExprKind::Unary {

@@ -48,7 +48,19 @@ pub fn compile(
     if !diags.is_empty() {
         return Err(diags);
     }
-    let mut maps = vec![
+    let mut maps = standard_maps();
+    maps.extend(super::maps::map_specs(&program.maps));
+    Ok(Compiled {
+        programs,
+        maps,
+        events: EventCatalog { events },
+    })
+}
+
+/// The maps every compiled program has: the event ring buffer (index 0) and the
+/// lost-event counter (index 1).
+pub fn standard_maps() -> Vec<MapSpec> {
+    vec![
         MapSpec {
             name: "events".into(),
             map_type: BPF_MAP_TYPE_RINGBUF,
@@ -63,13 +75,7 @@ pub fn compile(
             value_size: 8,
             max_entries: 1,
         },
-    ];
-    maps.extend(super::maps::map_specs(&program.maps));
-    Ok(Compiled {
-        programs,
-        maps,
-        events: EventCatalog { events },
-    })
+    ]
 }
 
 /// A kernel-acceptable program name (alphanumerics, `_`, `.`; 15 chars), unique by index.
@@ -183,16 +189,9 @@ impl Gen<'_> {
                 then,
                 otherwise,
             } => {
-                let else_label = self.b.label();
-                let end = self.b.label();
-                self.branch(cond, else_label, false);
-                self.stmts(then);
-                if !otherwise.is_empty() {
-                    self.b.ja(end);
-                }
-                self.b.bind(else_label);
-                self.stmts(otherwise);
-                self.b.bind(end);
+                let otherwise =
+                    (!otherwise.is_empty()).then_some(|g: &mut Self| g.stmts(otherwise));
+                self.if_else(cond, |g| g.stmts(then), otherwise);
             }
             TStmtKind::While { cond, body } => {
                 let top = self.b.label();

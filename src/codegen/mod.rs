@@ -9,7 +9,7 @@ mod lower;
 mod maps;
 
 pub use disasm::disasm;
-pub use lower::compile;
+pub use lower::{compile, standard_maps};
 
 use crate::ast::AttachPoint;
 use crate::event::EventCatalog;

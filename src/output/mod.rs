@@ -10,6 +10,7 @@
 //! a tty), and because bpftrace ends its JSON lines and announcements with `std::endl`,
 //! those are flushed even under `-B full`.
 
+mod capture;
 mod inet;
 mod json;
 mod printf;
@@ -20,6 +21,7 @@ use std::io::{self, BufWriter, Write};
 
 use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
 
+pub use capture::Capture;
 pub use inet::ntop;
 pub use printf::{render, Arg};
 pub use time::{format_now, strftime};

@@ -8,28 +8,13 @@ use super::*;
 use crate::event::ArgLayout;
 use crate::format::PrintfFormat;
 
-/// A writer whose bytes the test can read after the printer wrote them.
-#[derive(Clone, Default)]
-struct Shared(Rc<RefCell<Vec<u8>>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
+/// What was printed, which must be UTF-8.
+fn text(out: &Capture) -> String {
+    String::from_utf8(out.bytes()).unwrap()
 }
 
-impl Shared {
-    fn text(&self) -> String {
-        String::from_utf8(self.0.borrow().clone()).unwrap()
-    }
-}
-
-fn printer(format: OutputFormat) -> (Printer, Shared) {
-    let out = Shared::default();
+fn printer(format: OutputFormat) -> (Printer, Capture) {
+    let out = Capture::default();
     (Printer::new(Box::new(out.clone()), format), out)
 }
 
@@ -101,14 +86,14 @@ fn text_session() {
     // bpftrace -e 'BEGIN{printf("x\n"); exit()}' | od -c  ->  "Attaching 1 probe...\nx\n\n\n"
     let ntop_col = format!("{:<39}", "::1");
     assert_eq!(
-        out.text(),
+        text(&out),
         format!(
             "Attaching 1 probe...\n4242   sshd           {ntop_col} 8080 \nLost 3 events\n\n\n"
         )
     );
     let (mut p, out) = printer(OutputFormat::Text);
     p.attached(2).unwrap();
-    assert_eq!(out.text(), "Attaching 2 probes...\n");
+    assert_eq!(text(&out), "Attaching 2 probes...\n");
 }
 
 #[test]
@@ -121,7 +106,7 @@ fn json_session() {
     p.finish().unwrap();
     // bpftrace -f json /tmp/m4.bt: attached_probes line, one line per printf, then "\n\n"
     assert_eq!(
-        out.text(),
+        text(&out),
         "{\"type\": \"attached_probes\", \"data\": {\"probes\": 2}}\n\
          {\"type\": \"printf\", \"data\": \"4242   sshd           \"}\n\
          {\"type\": \"lost_events\", \"data\": {\"events\": 5}}\n\n\n"
@@ -138,7 +123,7 @@ fn time_event_prints_local_time() {
     };
     p.event(&cat, &record(0, &[])).unwrap();
     p.finish().unwrap();
-    let text = out.text();
+    let text = text(&out);
     let b = text.as_bytes();
     assert_eq!(b.len(), 11, "{text:?}");
     assert!(b[..8].iter().enumerate().all(|(i, c)| if i % 3 == 2 {

@@ -49,6 +49,22 @@ pub fn lvalue(e: &Expr) -> Option<LValue> {
     }
 }
 
+/// `++`/`--` (`op`) applied to `target`, before or after it; the error message when the
+/// target is not a map or variable.
+fn inc_dec(op: &str, target: &Expr, prefix: bool, span: Span) -> Result<Expr, String> {
+    let Some(target) = lvalue(target) else {
+        return Err(format!(
+            "the {op} operator must be applied to a map or variable"
+        ));
+    };
+    let kind = ExprKind::IncDec {
+        target,
+        increment: op == "++",
+        prefix,
+    };
+    Ok(node(kind, span))
+}
+
 fn node(kind: ExprKind, span: Span) -> Expr {
     Expr { kind, span }
 }
@@ -207,27 +223,10 @@ impl<'s> P<'s> {
             Some(("&", _)) => UnaryOp::AddrOf,
             Some((p @ ("++" | "--"), rest)) => {
                 let (rest, target) = self.primary(rest).map_err(cut)?;
-                let Some(target) = lvalue(&target) else {
-                    return PError::msg(
-                        rest,
-                        0,
-                        format!("the {p} operator must be applied to a map or variable"),
-                    )
-                    .at(target.span)
-                    .fail();
+                return match inc_dec(p, &target, true, self.span(i, rest)) {
+                    Ok(e) => Ok((rest, e)),
+                    Err(msg) => PError::msg(rest, 0, msg).at(target.span).fail(),
                 };
-                let span = self.span(i, rest);
-                return Ok((
-                    rest,
-                    node(
-                        ExprKind::IncDec {
-                            target,
-                            increment: p == "++",
-                            prefix: true,
-                        },
-                        span,
-                    ),
-                ));
             }
             _ => return self.postfix(i),
         };
@@ -286,26 +285,11 @@ impl<'s> P<'s> {
                     i = rest;
                 }
                 "++" | "--" => {
-                    let Some(target) = lvalue(&e) else {
-                        return PError::msg(
-                            t,
-                            2,
-                            format!("the {p} operator must be applied to a map or variable"),
-                        )
-                        .fail();
-                    };
                     let span = e.span.to(self.span(t, rest));
-                    return Ok((
-                        rest,
-                        node(
-                            ExprKind::IncDec {
-                                target,
-                                increment: p == "++",
-                                prefix: false,
-                            },
-                            span,
-                        ),
-                    ));
+                    return match inc_dec(p, &e, false, span) {
+                        Ok(e) => Ok((rest, e)),
+                        Err(msg) => PError::msg(t, 2, msg).fail(),
+                    };
                 }
                 _ => break,
             }

@@ -118,15 +118,7 @@ impl Attacher {
                 Ok(())
             }
             ProbeKind::Tracepoint => {
-                let [category, name] = point.target.as_slice() else {
-                    return Err(RuntimeError::TracepointNotFound { probe });
-                };
-                let id = self
-                    .tracefs(&probe)?
-                    .join("events")
-                    .join(category)
-                    .join(name)
-                    .join("id");
+                let id = self.tracepoint_dir(point, &probe)?.join("id");
                 if !id.exists() {
                     return Err(RuntimeError::TracepointNotFound { probe });
                 }
@@ -156,20 +148,31 @@ impl Attacher {
         Ok((tracefs, kprobe_events))
     }
 
+    /// `events/<category>/<name>` of tracepoint `point` in tracefs.
+    fn tracepoint_dir(
+        &mut self,
+        point: &AttachPoint,
+        probe: &str,
+    ) -> Result<PathBuf, RuntimeError> {
+        let [category, name] = point.target.as_slice() else {
+            return Err(RuntimeError::TracepointNotFound {
+                probe: probe.to_string(),
+            });
+        };
+        Ok(self
+            .tracefs(probe)?
+            .join("events")
+            .join(category)
+            .join(name))
+    }
+
     fn attach_tracepoint(
         &mut self,
         point: &AttachPoint,
         prog: BorrowedFd<'_>,
     ) -> Result<Attachment, RuntimeError> {
         let probe = point.name();
-        let [category, name] = point.target.as_slice() else {
-            return Err(RuntimeError::TracepointNotFound { probe });
-        };
-        let dir = self
-            .tracefs(&probe)?
-            .join("events")
-            .join(category)
-            .join(name);
+        let dir = self.tracepoint_dir(point, &probe)?;
         let id = match fs::read_to_string(dir.join("id")) {
             Ok(s) => s
                 .trim()

@@ -4,14 +4,12 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::error::RuntimeError;
-use crate::codegen::insn::{Insn, PSEUDO_MAP_FD};
+use crate::codegen::insn::{Insn, BPF_MAP_TYPE_RINGBUF, PSEUDO_MAP_FD};
 use crate::codegen::{Compiled, ProgramType};
 use crate::sys;
 
 /// `BPF_LD | BPF_DW | BPF_IMM`: the first half of a 16-byte `LD_IMM64`.
 const LD_IMM64: u8 = 0x18;
-
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
 // `enum bpf_prog_type`
 const BPF_PROG_TYPE_KPROBE: u32 = 2;

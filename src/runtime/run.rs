@@ -17,6 +17,7 @@ use super::error::RuntimeError;
 use super::load::{load, Loaded};
 use super::ringbuf::{Next, RingBuf};
 use crate::ast::ProbeKind;
+use crate::codegen::insn::BPF_MAP_TYPE_RINGBUF;
 use crate::codegen::{Compiled, ProgramType};
 use crate::event::EventCatalog;
 use crate::{sys, timings};
@@ -25,7 +26,6 @@ use crate::{sys, timings};
 const POLL_TIMEOUT_MS: i32 = 100;
 
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 
 /// `rbt` command-line choices that shape the session.
 #[derive(Clone, Debug, Default)]

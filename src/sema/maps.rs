@@ -137,29 +137,18 @@ impl Analyzer<'_> {
         let (name, keys, target_span) = target;
         let id = self.map_id(name, target_span);
         let key = self.map_key(cx, id, keys, target_span)?;
-        let value = match op {
-            None => self.expr(cx, value)?,
-            Some(op) => {
-                // `@n++` / `@n += x` on a fresh map starts from an int64 zero.
-                self.maps[id.0].value.get_or_insert(Type::I64);
-                let read = ast::Expr {
-                    kind: ExprKind::Map {
-                        name: name.to_string(),
-                        keys: keys.to_vec(),
-                    },
-                    span: target_span,
-                };
-                let combined = ast::Expr {
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(read),
-                        rhs: Box::new(value.clone()),
-                    },
-                    span,
-                };
-                self.expr(cx, &combined)?
-            }
+        if op.is_some() {
+            // `@n++` / `@n += x` on a fresh map starts from an int64 zero.
+            self.maps[id.0].value.get_or_insert(Type::I64);
+        }
+        let target = ast::Expr {
+            kind: ExprKind::Map {
+                name: name.to_string(),
+                keys: keys.to_vec(),
+            },
+            span: target_span,
         };
+        let value = self.stored_value(cx, target, op, value, span)?;
         if !(value.ty.is_scalar() || matches!(value.ty, Type::Str { .. } | Type::Inet)) {
             self.error(
                 value.span,

@@ -144,24 +144,11 @@ impl Analyzer<'_> {
         value: &ast::Expr,
         span: Span,
     ) -> Option<TExpr> {
-        let value = match op {
-            None => self.expr(cx, value)?,
-            Some(op) => {
-                let read = ast::Expr {
-                    kind: ExprKind::Var(name.to_string()),
-                    span: target_span,
-                };
-                let combined = ast::Expr {
-                    kind: ExprKind::Binary {
-                        op,
-                        lhs: Box::new(read),
-                        rhs: Box::new(value.clone()),
-                    },
-                    span,
-                };
-                self.expr(cx, &combined)?
-            }
+        let target = ast::Expr {
+            kind: ExprKind::Var(name.to_string()),
+            span: target_span,
         };
+        let value = self.stored_value(cx, target, op, value, span)?;
         match &value.ty {
             Type::Void => {
                 self.error(value.span, "this expression has no value to assign");
@@ -176,6 +163,30 @@ impl Analyzer<'_> {
             }
             _ => Some(value),
         }
+    }
+
+    /// The value `target = value` stores, or for `target op= value` (and `++`, `--`) the
+    /// expression `target op value`, typed like any binary expression.
+    pub(super) fn stored_value(
+        &mut self,
+        cx: &mut ProbeCx,
+        target: ast::Expr,
+        op: Option<ast::BinOp>,
+        value: &ast::Expr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let Some(op) = op else {
+            return self.expr(cx, value);
+        };
+        let combined = ast::Expr {
+            kind: ExprKind::Binary {
+                op,
+                lhs: Box::new(target),
+                rhs: Box::new(value.clone()),
+            },
+            span,
+        };
+        self.expr(cx, &combined)
     }
 
     fn effect_call(

@@ -33,16 +33,9 @@ pub struct Dump {
     first: HashMap<(String, String), u32>,
 }
 
-/// Print `SKIP <test>: <reason>`, or fail when CI is set (CI has bpftool).
-pub fn skip_or_fail_because(test: &str, reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("{test}: {reason} (CI is set, so this must run)");
-    }
-    eprintln!("SKIP {test}: {reason}");
-}
-
+/// Skips `test` for want of bpftool (fails when CI is set: CI has bpftool).
 pub fn skip_or_fail(test: &str) {
-    skip_or_fail_because(
+    crate::support::skip(
         test,
         "bpftool is not installed (looked at /usr/sbin/bpftool and PATH)",
     );

@@ -3,12 +3,10 @@
 
 use std::process::{Command, Stdio};
 
-/// `Some(reason)` when real bpftrace cannot run here (not root, not installed). Panics
-/// instead under CI, where every facility must be present.
+/// `Some(reason)` when real bpftrace cannot run here (not root, not installed); see
+/// `support::skip`.
 pub fn skip_reason(test: &str) -> Option<String> {
-    let reason = if effective_uid() != 0 {
-        Some("not running as root".to_string())
-    } else {
+    let reason = crate::support::not_root().or_else(|| {
         match Command::new("bpftrace").arg("--version").output() {
             Ok(out) if String::from_utf8_lossy(&out.stdout).contains("v0.17") => None,
             Ok(out) => Some(format!(
@@ -17,25 +15,8 @@ pub fn skip_reason(test: &str) -> Option<String> {
             )),
             Err(e) => Some(format!("cannot run bpftrace: {e}")),
         }
-    };
-    if let Some(r) = &reason {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test}: {r} (CI is set, so this test must run)");
-        }
-        eprintln!("SKIP {test}: {r}");
-    }
-    reason
-}
-
-/// The effective uid, read from /proc (tests stay free of `unsafe`).
-pub fn effective_uid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u32::MAX)
+    });
+    crate::support::skip_if(test, reason)
 }
 
 /// Runs `bpftrace <args> -e <script>` to completion (the script must `exit()`); stdout.

@@ -1,5 +1,5 @@
 //! Shared by the codegen tests: the pipeline from script to `Compiled`, and the
-//! root/BPF skip rule.
+//! root/BPF skip reason.
 #![allow(dead_code)]
 
 use rbt::btf::Btf;
@@ -35,32 +35,24 @@ pub fn compile(file: &str, src: &str, btf: &Btf, options: &CompileOptions) -> Co
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The little-endian unsigned integer of `size` bytes at `offset` of an event record.
+pub fn int_at(record: &[u8], offset: usize, size: usize) -> u64 {
+    let mut bytes = [0u8; 8];
+    bytes[..size].copy_from_slice(&record[offset..offset + size]);
+    u64::from_le_bytes(bytes)
+}
+
 pub fn snapshot(name: &str, value: String) {
     insta::with_settings!({snapshot_path => "../../snapshots", prepend_module_to_snapshot => false}, {
         insta::assert_snapshot!(name, value)
     });
 }
 
-/// `Some(reason)` when this machine cannot load BPF programs; panics instead under CI.
+/// `Some(reason)` when this machine cannot load BPF programs (see `support::skip`).
 pub fn skip_reason(test: &str) -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse::<u32>().ok());
-    let reason = if euid != Some(0) {
-        Some("not running as root".to_string())
-    } else if !Path::new("/sys/kernel/btf/vmlinux").exists() {
-        Some("kernel without BTF (/sys/kernel/btf/vmlinux)".to_string())
-    } else {
-        None
-    };
-    if let Some(r) = &reason {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test}: {r} (CI is set, so this test must run)");
-        }
-        eprintln!("SKIP {test}: {r}");
-    }
-    reason
+    let reason = crate::support::not_root().or_else(|| {
+        (!Path::new("/sys/kernel/btf/vmlinux").exists())
+            .then(|| "kernel without BTF (/sys/kernel/btf/vmlinux)".to_string())
+    });
+    crate::support::skip_if(test, reason)
 }

@@ -1,37 +1,17 @@
-//! Shared by the runtime tests: the root/BPF skip rule and a few hand-built instructions.
+//! Shared by the runtime tests: the root/BPF skip reason and a few hand-built instructions.
 #![allow(dead_code)]
 
 use rbt::codegen::insn::{Insn, PSEUDO_MAP_FD};
 
-/// `Some(reason)` when this machine cannot run BPF tests. Panics instead under CI,
-/// where every facility must be present.
+/// `Some(reason)` when this machine cannot run BPF tests (see `support::skip`).
 pub fn skip_reason(test: &str) -> Option<String> {
-    let reason = if effective_uid() != 0 {
-        Some("not running as root".to_string())
-    } else {
-        // Probe: can this kernel create a BPF map for us at all?
+    // Probe: can this kernel create a BPF map for us at all?
+    let reason = crate::support::not_root().or_else(|| {
         rbt::sys::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, "rbt_probe")
             .err()
             .map(|e| format!("bpf() does not work here: {e}"))
-    };
-    if let Some(r) = &reason {
-        if std::env::var_os("CI").is_some() {
-            panic!("{test}: {r} (CI is set, so this test must run)");
-        }
-        eprintln!("SKIP {test}: {r}");
-    }
-    reason
-}
-
-/// The effective uid, read from /proc (tests stay free of `unsafe`).
-fn effective_uid() -> u32 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(u32::MAX)
+    });
+    crate::support::skip_if(test, reason)
 }
 
 pub const R0: u8 = 0;
@@ -114,11 +94,11 @@ pub fn emit_record(event_id: i32) -> Vec<Insn> {
 }
 
 use rbt::ast::{AttachPoint, ProbeKind};
-use rbt::codegen::{Compiled, MapSpec, ProgramCode, ProgramType};
+use rbt::codegen::{Compiled, ProgramCode, ProgramType};
 use rbt::diag::Span;
+use rbt::runtime::Loaded;
 
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+use rbt::codegen::insn::BPF_MAP_TYPE_ARRAY;
 
 pub fn point(kind: ProbeKind, target: &[&str]) -> AttachPoint {
     AttachPoint {
@@ -143,30 +123,51 @@ pub fn program(
     }
 }
 
-/// The maps codegen always emits: the event ring buffer (0) and the lost counter (1).
-pub fn standard_maps() -> Vec<MapSpec> {
-    vec![
-        MapSpec {
-            name: "events".into(),
-            map_type: BPF_MAP_TYPE_RINGBUF,
-            key_size: 0,
-            value_size: 0,
-            max_entries: 1 << 16,
-        },
-        MapSpec {
-            name: "lost".into(),
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: 8,
-            max_entries: 1,
-        },
-    ]
+/// A run-once BEGIN program.
+pub fn begin(insns: Vec<Insn>) -> ProgramCode {
+    program(
+        "BEGIN",
+        ProgramType::Special,
+        vec![point(ProbeKind::Begin, &[])],
+        insns,
+    )
+}
+
+/// A run-once END program.
+pub fn end(insns: Vec<Insn>) -> ProgramCode {
+    program(
+        "END",
+        ProgramType::Special,
+        vec![point(ProbeKind::End, &[])],
+        insns,
+    )
+}
+
+/// Loads `c`; an error fails the test.
+pub fn load(c: &Compiled) -> Loaded {
+    rbt::runtime::load(c).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Loads one program `name` for `at` that writes record `event_id` (see
+/// [`emit_record`]); it is `programs[0]`, its ring buffer `maps[0]`.
+pub fn load_recorder(
+    name: &str,
+    prog_type: ProgramType,
+    at: &AttachPoint,
+    event_id: i32,
+) -> Loaded {
+    load(&compiled(vec![program(
+        name,
+        prog_type,
+        vec![at.clone()],
+        emit_record(event_id),
+    )]))
 }
 
 pub fn compiled(programs: Vec<ProgramCode>) -> Compiled {
     Compiled {
         programs,
-        maps: standard_maps(),
+        maps: rbt::codegen::standard_maps(),
         events: Default::default(),
     }
 }
