@@ -22,16 +22,34 @@ data_lines() { # accept lines printed so far (they start with HH:MM:SS)
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
-wait_exit() { # wait_exit N: until no tracer in $pids runs, at most N/10 s
-  i=0
-  while [ $i -lt "$1" ]; do
-    any=0
-    for p in $pids; do alive "$p" && any=1; done
-    [ $any = 0 ] && return
+# poll_tracers N CHECK: every 0.1 s, at most N times, run "CHECK TRACER PID"
+# for every tracer (in $tracers, paired with $pids); stop once no CHECK
+# succeeds (succeeding means "still waiting for this one"). Sets $polls.
+poll_tracers() {
+  limit=$1 check=$2 polls=0
+  while [ $polls -lt "$limit" ]; do
+    waiting=0
+    set -- $pids
+    for t in $tracers; do
+      if $check "$t" "$1"; then waiting=1; fi
+      shift
+    done
+    [ $waiting = 0 ] && return
     sleep 0.1
-    i=$((i + 1))
+    polls=$((polls + 1))
   done
 }
+
+running() { alive "$2"; }
+
+header_pending() { # marks the time a tracer's column header appeared
+  if [ ! -e "$d/$1.up" ] && grep -q '^TIME' "$d/$1.out"; then up >"$d/$1.up"; fi
+  alive "$2" && [ ! -e "$d/$1.up" ]
+}
+
+events_pending() { alive "$2" && [ "$(data_lines "$d/$1.out")" -lt "$accepts" ]; }
+
+wait_exit() { poll_tracers "$1" running; } # wait_exit N: until no tracer runs, at most N/10 s
 
 # scenario NAME ACCEPTS WORKLOAD: ACCEPTS is how many accept lines each tracer
 # must print; WORKLOAD is shell code (its stdout is the ground truth).
@@ -50,21 +68,9 @@ scenario() {
     tracers="$tracers rbt-$v"
   done
   # Wait until every tracer printed its column header (or died).
-  i=0
-  while [ $i -lt 1200 ]; do
-    waiting=0
-    set -- $pids
-    for t in $tracers; do
-      if [ ! -e "$d/$t.up" ] && grep -q '^TIME' "$d/$t.out"; then up >"$d/$t.up"; fi
-      if alive "$1" && [ ! -e "$d/$t.up" ]; then waiting=1; fi
-      shift
-    done
-    [ $waiting = 0 ] && break
-    sleep 0.1
-    i=$((i + 1))
-  done
+  poll_tracers 1200 header_pending
   t_headers=$(up)
-  echo "scenario $name: headers after $i polls; running workload"
+  echo "scenario $name: headers after $polls polls; running workload"
   sh -c "$workload" >"$d/workload.out" 2>&1
   workload_rc=$?
   t_workload=$(up)
@@ -72,18 +78,7 @@ scenario() {
   if [ "$accepts" = 0 ]; then
     sleep 1
   else
-    i=0
-    while [ $i -lt 600 ]; do
-      waiting=0
-      set -- $pids
-      for t in $tracers; do
-        if alive "$1" && [ "$(data_lines "$d/$t.out")" -lt "$accepts" ]; then waiting=1; fi
-        shift
-      done
-      [ $waiting = 0 ] && break
-      sleep 0.1
-      i=$((i + 1))
-    done
+    poll_tracers 600 events_pending
   fi
   t_events=$(up)
   kill -INT $pids 2>/dev/null
