@@ -2,6 +2,7 @@
 //! Every node carries the [`Span`] of the text it came from.
 
 pub use crate::diag::Span;
+use crate::probes::Provider;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
@@ -18,20 +19,12 @@ pub struct Probe {
     pub span: Span,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProbeKind {
-    Begin,
-    End,
-    Kprobe,
-    Kretprobe,
-    Tracepoint,
-}
-
 /// One attach point: `kretprobe:inet_csk_accept`, `tracepoint:sock:inet_sock_set_state`, `BEGIN`.
-/// `target` holds the parts after the probe type (`["inet_csk_accept"]`, `["sock", "inet_sock_set_state"]`).
+/// `provider` is the probe type's registry entry (aliases resolved); `target` holds the
+/// parts after the type (`["inet_csk_accept"]`, `["sock", "inet_sock_set_state"]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct AttachPoint {
-    pub kind: ProbeKind,
+    pub provider: &'static Provider,
     pub target: Vec<String>,
     pub span: Span,
 }
@@ -39,14 +32,7 @@ pub struct AttachPoint {
 impl AttachPoint {
     /// The attach point as bpftrace spells it, e.g. `kretprobe:inet_csk_accept`.
     pub fn name(&self) -> String {
-        let kind = match self.kind {
-            ProbeKind::Begin => return "BEGIN".into(),
-            ProbeKind::End => return "END".into(),
-            ProbeKind::Kprobe => "kprobe",
-            ProbeKind::Kretprobe => "kretprobe",
-            ProbeKind::Tracepoint => "tracepoint",
-        };
-        std::iter::once(kind)
+        std::iter::once(self.provider.name)
             .chain(self.target.iter().map(String::as_str))
             .collect::<Vec<_>>()
             .join(":")

@@ -8,14 +8,17 @@
 //!           ─► output   decode events; printf/time/ntop; text and JSON
 //! ```
 
+pub mod abi;
 pub mod ast;
 pub mod btf;
+pub mod builtins;
 pub mod codegen;
 pub mod diag;
 pub mod event;
 pub mod format;
 pub mod output;
 pub mod parser;
+pub mod probes;
 pub mod runtime;
 pub mod sema;
 pub mod sys;

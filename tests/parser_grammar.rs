@@ -1,7 +1,7 @@
 //! Grammar details: precedence against bpftrace's own parser, the preprocessor,
 //! literals, attach points, spans, and the nesting limit.
 
-use rbt::ast::{ExprKind, ProbeKind, StmtKind};
+use rbt::ast::{ExprKind, StmtKind};
 use rbt::diag::Span;
 use rbt::parser::{dump, parse};
 
@@ -176,7 +176,7 @@ fn probes_and_attach_points() {
             "END"
         ]
     );
-    assert_eq!(p.probes[0].attach_points[2].kind, ProbeKind::Tracepoint);
+    assert_eq!(p.probes[0].attach_points[2].provider.name, "tracepoint");
     assert!(p.probes[0].predicate.is_some());
     assert!(err("tracepoint:sock {}").contains("write tracepoint:CATEGORY:EVENT"));
     assert!(err("BEGIN:x {}").contains("BEGIN takes no arguments"));

@@ -8,7 +8,6 @@ use runtime_common::*;
 use std::os::fd::AsFd;
 use std::path::Path;
 
-use rbt::ast::ProbeKind;
 use rbt::codegen::ProgramType;
 use rbt::runtime::{self, Attacher, Next, RingBuf};
 
@@ -37,7 +36,7 @@ fn tracepoint_event_received_until_detached() {
     if skip_reason("tracepoint_event_received_until_detached").is_some() {
         return;
     }
-    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    let tp = point("tracepoint", &["syscalls", "sys_enter_getpid"]);
     let loaded = load_recorder("tp_getpid", ProgramType::Tracepoint, &tp, 1);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let me = std::process::id();
@@ -66,7 +65,7 @@ fn kretprobe_attaches_or_names_missing_config() {
     if skip_reason("kretprobe_attaches_or_names_missing_config").is_some() {
         return;
     }
-    let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
+    let kp = point("kretprobe", &["inet_csk_accept"]);
     let loaded = load_recorder("kr_accept", ProgramType::Kprobe, &kp, 1);
     let result = Attacher::new().attach(&kp, loaded.programs[0].as_fd());
     if support::kernel_has_kprobes() {
@@ -91,7 +90,7 @@ fn unknown_tracepoint_is_named() {
     if skip_reason("unknown_tracepoint_is_named").is_some() {
         return;
     }
-    let tp = point(ProbeKind::Tracepoint, &["sock", "no_such_event"]);
+    let tp = point("tracepoint", &["sock", "no_such_event"]);
     let loaded = load_recorder("tp_none", ProgramType::Tracepoint, &tp, 1);
     let err = Attacher::new()
         .attach(&tp, loaded.programs[0].as_fd())
@@ -142,7 +141,7 @@ fn tracefs_kprobe_events_are_created_and_removed() {
         .unwrap();
     assert_eq!(rbt_events().len(), 1);
 
-    let kp = point(ProbeKind::Kretprobe, &["inet_csk_accept"]);
+    let kp = point("kretprobe", &["inet_csk_accept"]);
     let loaded = load_recorder("kr_accept", ProgramType::Kprobe, &kp, 1);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let attachment = Attacher::with_tracefs_kprobes()
@@ -177,7 +176,7 @@ fn missing_kernel_function_is_named() {
     if skip_reason("missing_kernel_function_is_named").is_some() {
         return;
     }
-    let kp = point(ProbeKind::Kprobe, &["rbt_no_such_function"]);
+    let kp = point("kprobe", &["rbt_no_such_function"]);
     let loaded = load_recorder("k_none", ProgramType::Kprobe, &kp, 1);
     let err = Attacher::new()
         .attach(&kp, loaded.programs[0].as_fd())
@@ -195,7 +194,7 @@ fn missing_kernel_function_is_named() {
 #[test]
 fn tracepoint_attach_mounts_tracefs() {
     const CHILD: &str = "RBT_TEST_TRACEFS_CHILD";
-    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    let tp = point("tracepoint", &["syscalls", "sys_enter_getpid"]);
     if std::env::var_os(CHILD).is_some() {
         assert!(
             !Path::new("/sys/kernel/tracing/events").exists(),
@@ -244,7 +243,7 @@ fn perf_event_ioctl_attach_path() {
     if skip_reason("perf_event_ioctl_attach_path").is_some() {
         return;
     }
-    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    let tp = point("tracepoint", &["syscalls", "sys_enter_getpid"]);
     let loaded = load_recorder("tp_getpid", ProgramType::Tracepoint, &tp, 4);
     let mut ring = RingBuf::new(loaded.maps[0].as_fd()).unwrap();
     let tracefs = runtime::tracefs_root().unwrap_or_else(|e| panic!("{e}"));
@@ -255,7 +254,7 @@ fn perf_event_ioctl_attach_path() {
         .parse()
         .unwrap();
     let me = std::process::id();
-    let perf = rbt::sys::perf_event_open(rbt::sys::PERF_TYPE_TRACEPOINT, id, None)
+    let perf = rbt::sys::perf_event_open(rbt::abi::perf_type::TRACEPOINT, id, None)
         .expect("perf_event_open");
     rbt::sys::perf_event_set_bpf(perf.as_fd(), loaded.programs[0].as_fd()).expect("SET_BPF");
     rbt::sys::perf_event_enable(perf.as_fd()).expect("ENABLE");

@@ -9,7 +9,6 @@ use runtime_common::*;
 use std::io;
 use std::os::fd::AsFd;
 
-use rbt::ast::ProbeKind;
 use rbt::codegen::ProgramType;
 use rbt::event::EventCatalog;
 use rbt::runtime::{self, Attacher, EventSink, Next, RingBuf, RunOptions};
@@ -36,7 +35,7 @@ fn everything_is_closed_after_drop() {
     if skip_reason("everything_is_closed_after_drop").is_some() {
         return;
     }
-    let tp = point(ProbeKind::Tracepoint, &["syscalls", "sys_enter_getpid"]);
+    let tp = point("tracepoint", &["syscalls", "sys_enter_getpid"]);
     let c = compiled(vec![
         begin(emit_record(0)),
         program(

@@ -7,7 +7,7 @@ mod support;
 use runtime_common::*;
 use std::os::fd::AsFd;
 
-use rbt::codegen::insn::{BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_RINGBUF};
+use rbt::abi::map_type;
 use rbt::sys;
 
 const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
@@ -17,7 +17,7 @@ fn map_create_update_lookup() {
     if skip_reason("map_create_update_lookup").is_some() {
         return;
     }
-    let map = sys::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 2, "rbt_test").expect("map_create");
+    let map = sys::map_create(map_type::ARRAY, 4, 8, 2, "rbt_test").expect("map_create");
     sys::map_update_elem(
         map.as_fd(),
         &1u32.to_ne_bytes(),
@@ -43,7 +43,7 @@ fn map_create_update_lookup() {
             info.value_size,
             info.max_entries
         ),
-        (BPF_MAP_TYPE_ARRAY, 4, 8, 2)
+        (map_type::ARRAY, 4, 8, 2)
     );
     // Out of range for an array map: absent, not an error.
     assert!(!sys::map_lookup_elem(map.as_fd(), &7u32.to_ne_bytes(), &mut value).expect("lookup"));
@@ -67,7 +67,7 @@ fn raw_tp_may_call_ringbuf_output() {
     if skip_reason("raw_tp_may_call_ringbuf_output").is_some() {
         return;
     }
-    let ring = sys::map_create(BPF_MAP_TYPE_RINGBUF, 0, 0, 4096, "rbt_ring").expect("ringbuf map");
+    let ring = sys::map_create(map_type::RINGBUF, 0, 0, 4096, "rbt_ring").expect("ringbuf map");
     let mut insns = emit_record(3);
     // patch the map reference by hand (runtime::load does this for codegen output)
     insns[7].imm = std::os::fd::AsRawFd::as_raw_fd(&ring);

@@ -7,7 +7,7 @@ mod support;
 use runtime_common::*;
 use std::os::fd::AsFd;
 
-use rbt::codegen::insn::Insn;
+use rbt::abi::insn::Insn;
 use rbt::runtime::{Next, RingBuf};
 use rbt::sys;
 

@@ -11,8 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rbt::ast::ProbeKind;
-use rbt::codegen::insn::Insn;
+use rbt::abi::insn::Insn;
 use rbt::codegen::{Compiled, ProgramType};
 use rbt::event::{EventCatalog, EventKind};
 use rbt::runtime::{self, EventSink, Next, RunOptions};
@@ -74,7 +73,7 @@ fn session(probe: Option<(&[&str], i32)>, begin_id: i32) -> Compiled {
         programs.push(program(
             "tp",
             ProgramType::Tracepoint,
-            vec![point(ProbeKind::Tracepoint, target)],
+            vec![point("tracepoint", target)],
             emit_record(id),
         ));
     }

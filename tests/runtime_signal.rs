@@ -9,7 +9,6 @@ use runtime_common::*;
 use std::io::{self, BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 
-use rbt::ast::ProbeKind;
 use rbt::codegen::ProgramType;
 use rbt::event::{EventCatalog, EventKind};
 use rbt::runtime::{self, EventSink, Next, RunOptions};
@@ -52,10 +51,7 @@ fn child() {
         program(
             "tp",
             ProgramType::Tracepoint,
-            vec![point(
-                ProbeKind::Tracepoint,
-                &["syscalls", "sys_enter_getpid"],
-            )],
+            vec![point("tracepoint", &["syscalls", "sys_enter_getpid"])],
             emit_record(1),
         ),
         end(emit_record(2)),

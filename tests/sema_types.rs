@@ -4,7 +4,6 @@ mod codegen_common;
 mod support;
 
 use codegen_common::{pinned_btf, read};
-use rbt::ast::ProbeKind;
 use rbt::sema::{self, Type, TypedProgram};
 use rbt::{diag, parser};
 
@@ -13,12 +12,12 @@ fn analyze(file: &str, src: &str) -> TypedProgram {
     sema::analyze(&ast, pinned_btf()).unwrap_or_else(|d| panic!("{}", diag::render(file, src, &d)))
 }
 
-/// `(name, type)` of each variable of the first probe of `kind`.
-fn vars(program: &TypedProgram, kind: ProbeKind) -> Vec<(String, String)> {
+/// `(name, type)` of each variable of the first probe of probe type `kind`.
+fn vars(program: &TypedProgram, kind: &str) -> Vec<(String, String)> {
     let probe = program
         .probes
         .iter()
-        .find(|p| p.kind == kind)
+        .find(|p| p.provider.name == kind)
         .expect("probe");
     probe
         .vars
@@ -48,7 +47,7 @@ fn tcpaccept_variables_have_kernel_widths() {
         "tests/data/upstream/head-e1b7c3934.bt",
     ] {
         let program = analyze(file, &read(file));
-        assert_eq!(vars(&program, ProbeKind::Kretprobe), expected, "{file}");
+        assert_eq!(vars(&program, "kretprobe"), expected, "{file}");
     }
 }
 
@@ -56,7 +55,7 @@ fn tcpaccept_variables_have_kernel_widths() {
 fn tracepoint_args_are_typed_from_the_event_record() {
     let src = "tracepoint:sock:inet_sock_set_state {\n  $old = args->oldstate;\n  $sport = args.sport;\n  $skaddr = args->skaddr;\n  $a = ntop(args->saddr_v6);\n}\n";
     let program = analyze("t.bt", src);
-    let got = vars(&program, ProbeKind::Tracepoint);
+    let got = vars(&program, "tracepoint");
     let types: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(types, ["int32", "uint16", "void *", "inet"]);
 }
@@ -65,7 +64,7 @@ fn tracepoint_args_are_typed_from_the_event_record() {
 fn builtins_and_arithmetic() {
     let src = "kprobe:tcp_sendmsg {\n  $p = pid;\n  $c = comm;\n  $a = arg2;\n  $n = -1;\n  $m = $n * 2;\n  $u = $p + $n;\n  $b = bswap((uint16)1);\n}\n";
     let program = analyze("t.bt", src);
-    let got: Vec<(String, String)> = vars(&program, ProbeKind::Kprobe);
+    let got: Vec<(String, String)> = vars(&program, "kprobe");
     let types: Vec<&str> = got.iter().map(|(_, t)| t.as_str()).collect();
     // Arithmetic is 64-bit, signed only when both operands are.
     assert_eq!(

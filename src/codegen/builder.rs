@@ -2,7 +2,7 @@
 //! macros), forward jumps through labels patched when the program is finished, and the
 //! 512-byte stack frame handed out in 8-byte-aligned slots.
 
-use super::insn::*;
+use crate::abi::insn::*;
 
 /// eBPF registers. r0 = return value, r1-r5 = helper arguments (clobbered by calls),
 /// r6-r9 callee-saved, r10 = read-only frame pointer.

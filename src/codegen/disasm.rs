@@ -2,8 +2,9 @@
 //! xlated`), each block headed by the script line it came from, then the maps and the
 //! event catalog.
 
-use super::insn::{helper, *};
 use super::{Compiled, ProgramType};
+use crate::abi::insn::{helper, *};
+use crate::abi::map_type;
 use crate::diag::line_col;
 use crate::event::{EventKind, ValueLayout};
 use crate::format::{Piece, PrintfFormat};
@@ -50,8 +51,8 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
     out.push_str("maps:\n");
     for (i, m) in compiled.maps.iter().enumerate() {
         let kind = match m.map_type {
-            BPF_MAP_TYPE_RINGBUF => "ringbuf".to_string(),
-            BPF_MAP_TYPE_ARRAY => "array".to_string(),
+            map_type::RINGBUF => "ringbuf".to_string(),
+            map_type::ARRAY => "array".to_string(),
             1 => "hash".to_string(),
             t => format!("type {t}"),
         };

@@ -5,14 +5,11 @@
 //! their destination on the stack.
 
 use super::builder::*;
-use super::insn::{helper, *};
 use super::lower::Gen;
+use super::Dest;
+use crate::abi::insn::{helper, *};
 use crate::ast::{BinOp, UnaryOp};
-use crate::sema::{Base, Bitfield, Builtin, Place, TExpr, TExprKind, Type};
-
-/// x86-64 `struct pt_regs` offsets: `ax` (return value) and the argument registers.
-const PT_REGS_AX: i16 = 80;
-const PT_REGS_ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
+use crate::sema::{Base, Bitfield, Place, TExpr, TExprKind, Type};
 
 impl Gen<'_> {
     /// Compute scalar `e` into r0.
@@ -21,7 +18,7 @@ impl Gen<'_> {
             return;
         }
         match &e.kind {
-            TExprKind::Builtin(b) => self.builtin(*b),
+            TExprKind::Call(call) => (call.builtin.lower)(self, call, Dest::Reg(R0)),
             TExprKind::Load { place, bitfield } => {
                 let mark = self.b.mark();
                 let size = bitfield.map_or(e.ty.size() as u32, |bf| bf.bytes);
@@ -42,17 +39,10 @@ impl Gen<'_> {
                 }
                 _ => self.cond_value(e),
             },
-            TExprKind::Binary { op, lhs, rhs } => match op {
-                BinOp::Eq
-                | BinOp::Ne
-                | BinOp::Lt
-                | BinOp::Le
-                | BinOp::Gt
-                | BinOp::Ge
-                | BinOp::LogicalAnd
-                | BinOp::LogicalOr => self.cond_value(e),
-                _ => {
-                    let alu = alu_op(*op, lhs.ty.is_signed());
+            TExprKind::Binary { op, lhs, rhs } => match alu_op(*op, lhs.ty.is_signed()) {
+                // Comparisons and logical operators.
+                None => self.cond_value(e),
+                Some(alu) => {
                     self.scalar(lhs);
                     match const_imm(rhs) {
                         Some(imm) => self.b.alu_imm(alu, R0, imm),
@@ -78,21 +68,11 @@ impl Gen<'_> {
                     self.normalize(R0, size as u32, signed);
                 }
             }
-            TExprKind::Bswap(inner) => {
-                self.scalar(inner);
-                // BPF_END zero-extends the swapped bytes; only signed values need widening.
-                let size = inner.ty.size() as u32;
-                if size > 1 {
-                    self.b.swap_to_be(R0, size as i32 * 8);
-                    if inner.ty.is_signed() {
-                        self.normalize(R0, size, true);
-                    }
-                }
-            }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
-            TExprKind::Int(_) | TExprKind::Var(_) => unreachable!("simple expressions"),
-            TExprKind::Str(_) | TExprKind::InMemory(_) | TExprKind::Ntop(_) => {
-                unreachable!("sema only gives scalar contexts scalar expressions")
+            // Constants and scalar variables are `simple`; sema gives scalar contexts
+            // nothing else.
+            TExprKind::Int(_) | TExprKind::Var(_) | TExprKind::Str(_) | TExprKind::InMemory(_) => {
+                self.misplaced_value(e, "a scalar")
             }
         }
     }
@@ -105,9 +85,8 @@ impl Gen<'_> {
             TExprKind::Var(id) if e.ty.is_scalar() => {
                 self.b.ldx(Size::DW, reg, R_FP, self.vars[id.0].off)
             }
-            TExprKind::Builtin(Builtin::Retval) => self.b.ldx(Size::DW, reg, R_CTX, PT_REGS_AX),
-            TExprKind::Builtin(Builtin::Arg(n)) => {
-                self.b.ldx(Size::DW, reg, R_CTX, PT_REGS_ARGS[*n as usize])
+            TExprKind::Call(call) if call.builtin.pure => {
+                (call.builtin.lower)(self, call, Dest::Reg(reg))
             }
             TExprKind::Load {
                 place:
@@ -126,6 +105,14 @@ impl Gen<'_> {
         true
     }
 
+    /// Reports an expression in a context sema never puts it in (an internal error).
+    fn misplaced_value(&mut self, e: &TExpr, context: &str) {
+        self.errors.push(format!(
+            "internal error: a '{}' expression lowered as {context}",
+            e.ty.describe()
+        ));
+    }
+
     /// r1 = `rhs`, keeping r0 (the left operand) intact.
     fn rhs_to_r1(&mut self, rhs: &TExpr) {
         if self.simple(rhs, R1) {
@@ -140,31 +127,8 @@ impl Gen<'_> {
         self.b.release(mark);
     }
 
-    fn builtin(&mut self, b: Builtin) {
-        match b {
-            Builtin::Pid => self.half_of(helper::GET_CURRENT_PID_TGID, true),
-            Builtin::Tid => self.half_of(helper::GET_CURRENT_PID_TGID, false),
-            Builtin::Uid => self.half_of(helper::GET_CURRENT_UID_GID, false),
-            Builtin::Gid => self.half_of(helper::GET_CURRENT_UID_GID, true),
-            Builtin::Nsecs => self.b.call(helper::KTIME_GET_NS),
-            Builtin::Cpu => self.b.call(helper::GET_SMP_PROCESSOR_ID),
-            Builtin::Retval | Builtin::Arg(_) => {
-                self.simple(
-                    &TExpr {
-                        kind: TExprKind::Builtin(b),
-                        ty: Type::U64,
-                        span: Default::default(),
-                    },
-                    R0,
-                );
-            }
-            Builtin::Comm => unreachable!("comm is a string"),
-        }
-    }
-
-    /// After loading the raw bytes of a scalar: extract the bitfield, widen to 64 bits.
     /// One of the two 32-bit ids that helper `func` packs into its u64 result.
-    fn half_of(&mut self, func: i32, upper: bool) {
+    pub fn half_of(&mut self, func: i32, upper: bool) {
         self.b.call(func);
         if upper {
             self.b.alu_imm(BPF_RSH, R0, 32);
@@ -173,6 +137,7 @@ impl Gen<'_> {
         }
     }
 
+    /// After loading the raw bytes of a scalar: extract the bitfield, widen to 64 bits.
     fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
         let Type::Int { size, signed } = *ty else {
             return;
@@ -203,7 +168,7 @@ impl Gen<'_> {
     }
 
     /// Widen the low `size` bytes of `reg` to 64 bits: sign-extend or zero-extend.
-    fn normalize(&mut self, reg: Reg, size: u32, signed: bool) {
+    pub fn normalize(&mut self, reg: Reg, size: u32, signed: bool) {
         if size >= 8 {
             return;
         }
@@ -219,7 +184,7 @@ impl Gen<'_> {
     }
 
     /// Copy `size` bytes at `place` into the stack at `r10 + dst`.
-    fn read_memory(&mut self, place: &Place, dst: i16, size: u32) {
+    pub fn read_memory(&mut self, place: &Place, dst: i16, size: u32) {
         match &place.base {
             Base::Kernel(ptr) => {
                 self.scalar(ptr);
@@ -264,13 +229,8 @@ impl Gen<'_> {
                         .st_imm(Size::W, R_FP, dst.wrapping_add((4 * i) as i16), imm);
                 }
             }
-            TExprKind::Builtin(Builtin::Comm) => {
-                for i in (16..cap).step_by(8) {
-                    self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
-                }
-                self.b.stack_addr(R1, dst);
-                self.b.mov_imm(R2, cap.min(16) as i32);
-                self.b.call(helper::GET_CURRENT_COMM);
+            TExprKind::Call(call) => {
+                (call.builtin.lower)(self, call, Dest::Stack { off: dst, cap })
             }
             TExprKind::Var(id) => {
                 let src = self.vars[id.0];
@@ -283,7 +243,6 @@ impl Gen<'_> {
                     }
                 }
             }
-            TExprKind::Ntop(addr) => self.ntop(addr, dst),
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
@@ -295,38 +254,9 @@ impl Gen<'_> {
                     self.read_memory(place, dst, size);
                 }
             }
-            _ => unreachable!("sema only allows strings and ntop() as in-memory values"),
+            _ => self.misplaced_value(e, "an in-memory value"),
         }
         self.b.release(mark);
-    }
-
-    /// The inet layout: u64 family (AF_INET 2 / AF_INET6 10), then 16 address bytes.
-    fn ntop(&mut self, addr: &TExpr, dst: i16) {
-        const AF_INET: i32 = 2;
-        const AF_INET6: i32 = 10;
-        self.b.st_imm(Size::DW, R_FP, dst + 8, 0);
-        self.b.st_imm(Size::DW, R_FP, dst + 16, 0);
-        match &addr.kind {
-            TExprKind::InMemory(place) => {
-                // sema admits only 4- and 16-byte arrays.
-                let len = match addr.ty {
-                    Type::Mem { size, .. } => size,
-                    _ => 4,
-                };
-                self.b.st_imm(
-                    Size::DW,
-                    R_FP,
-                    dst,
-                    if len == 16 { AF_INET6 } else { AF_INET },
-                );
-                self.read_memory(place, dst + 8, len);
-            }
-            _ => {
-                self.b.st_imm(Size::DW, R_FP, dst, AF_INET);
-                self.scalar(addr);
-                self.b.stx(Size::W, R_FP, dst + 8, R0);
-            }
-        }
     }
 
     /// Compare two strings (C `strcmp` semantics within their sizes) and jump to `equal`
@@ -461,8 +391,9 @@ fn const_imm(rhs: &TExpr) -> Option<i32> {
     }
 }
 
-fn alu_op(op: BinOp, signed: bool) -> u8 {
-    match op {
+/// The ALU operation of an arithmetic operator (`None` for comparisons and logic).
+fn alu_op(op: BinOp, signed: bool) -> Option<u8> {
+    Some(match op {
         BinOp::Add => BPF_ADD,
         BinOp::Sub => BPF_SUB,
         BinOp::Mul => BPF_MUL,
@@ -474,8 +405,15 @@ fn alu_op(op: BinOp, signed: bool) -> u8 {
         BinOp::Shl => BPF_LSH,
         BinOp::Shr if signed => BPF_ARSH,
         BinOp::Shr => BPF_RSH,
-        _ => unreachable!("not an arithmetic operator"),
-    }
+        BinOp::Eq
+        | BinOp::Ne
+        | BinOp::Lt
+        | BinOp::Le
+        | BinOp::Gt
+        | BinOp::Ge
+        | BinOp::LogicalAnd
+        | BinOp::LogicalOr => return None,
+    })
 }
 
 fn compare_op(op: BinOp, signed: bool) -> Option<u8> {

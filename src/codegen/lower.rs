@@ -8,12 +8,13 @@
 //! spilled operands, probe_read destinations.
 
 use super::builder::*;
-use super::insn::{helper, *};
-use super::{CompileOptions, Compiled, MapSpec, ProgramCode, ProgramType};
-use crate::ast::ProbeKind;
+use super::{CompileOptions, Compiled, Dest, MapSpec, ProgramCode};
+use crate::abi::insn::{helper, *};
+use crate::abi::map_type;
 use crate::diag::Diagnostic;
-use crate::event::{ArgLayout, EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
-use crate::sema::{TExpr, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
+use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
+use crate::probes::Timing;
+use crate::sema::{Call, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
 
 /// Map indexes (the `imm` of map loads): the event ring buffer and the lost-event counter.
 pub const MAP_EVENTS: u32 = 0;
@@ -33,11 +34,7 @@ pub fn compile(
         match lower_probe(probe, &program.maps, options, &mut events) {
             Ok(b) => programs.push(ProgramCode {
                 name: program_name(probe, index),
-                prog_type: match probe.kind {
-                    ProbeKind::Begin | ProbeKind::End => ProgramType::Special,
-                    ProbeKind::Kprobe | ProbeKind::Kretprobe => ProgramType::Kprobe,
-                    ProbeKind::Tracepoint => ProgramType::Tracepoint,
-                },
+                prog_type: probe.provider.prog_type,
                 attach_points: probe.attach_points.clone(),
                 insns: b.insns,
                 lines: b.lines,
@@ -63,14 +60,14 @@ pub fn standard_maps() -> Vec<MapSpec> {
     vec![
         MapSpec {
             name: "events".into(),
-            map_type: BPF_MAP_TYPE_RINGBUF,
+            map_type: map_type::RINGBUF,
             key_size: 0,
             value_size: 0,
             max_entries: RINGBUF_BYTES,
         },
         MapSpec {
             name: "lost".into(),
-            map_type: BPF_MAP_TYPE_ARRAY,
+            map_type: map_type::ARRAY,
             key_size: 4,
             value_size: 8,
             max_entries: 1,
@@ -81,12 +78,14 @@ pub fn standard_maps() -> Vec<MapSpec> {
 /// A kernel-acceptable program name (alphanumerics, `_`, `.`; 15 chars), unique by index.
 fn program_name(probe: &TypedProbe, index: usize) -> String {
     let first = &probe.attach_points[0];
-    let stem = match first.kind {
-        ProbeKind::Begin => "BEGIN".to_string(),
-        ProbeKind::End => "END".to_string(),
-        ProbeKind::Kprobe => format!("kp_{}", first.target.join("_")),
-        ProbeKind::Kretprobe => format!("kr_{}", first.target.join("_")),
-        ProbeKind::Tracepoint => format!("tp_{}", first.target.last().cloned().unwrap_or_default()),
+    // Named by the last part of the target: the function, the event.
+    let stem = match first.provider.timing {
+        Timing::Attached => format!(
+            "{}_{}",
+            first.provider.prog_prefix,
+            first.target.last().cloned().unwrap_or_default()
+        ),
+        Timing::Start | Timing::End => first.provider.prog_prefix.to_string(),
     };
     let suffix = format!("_{index}");
     let clean: String = stem
@@ -103,8 +102,26 @@ fn program_name(probe: &TypedProbe, index: usize) -> String {
     clean + &suffix
 }
 
-/// Per-program lowering state.
-pub(super) struct Gen<'a> {
+/// How a value of type `ty` is laid out in an event record (`None`: it has no value
+/// representation, e.g. a struct left in memory).
+pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
+    Some(match *ty {
+        Type::Int { size, signed } => ValueLayout::Int {
+            size: size as usize,
+            signed,
+        },
+        Type::Ptr { .. } => ValueLayout::Int {
+            size: 8,
+            signed: false,
+        },
+        Type::Str { size } => ValueLayout::Str { size },
+        Type::Inet => ValueLayout::Inet,
+        Type::Mem { .. } | Type::Void => return None,
+    })
+}
+
+/// Per-program lowering state, handed to each builtin's lowering.
+pub struct Gen<'a> {
     pub b: Builder,
     /// The stack slot of each `$variable`, by `VarId`.
     pub vars: Vec<Slot>,
@@ -113,6 +130,8 @@ pub(super) struct Gen<'a> {
     /// The program's `@maps`, by `MapId`.
     pub maps: &'a [TypedMap],
     events: &'a mut Vec<EventKind>,
+    /// Internal errors (a builtin lowered where its type rule never puts it).
+    pub(super) errors: Vec<String>,
 }
 
 fn lower_probe(
@@ -129,6 +148,7 @@ fn lower_probe(
         done,
         maps,
         events,
+        errors: Vec::new(),
     };
     g.b.source(probe.span.start);
     g.b.mov(R_CTX, R1);
@@ -141,7 +161,7 @@ fn lower_probe(
     }
     if let (Some(pid), false) = (
         options.pid_filter,
-        matches!(probe.kind, ProbeKind::Begin | ProbeKind::End),
+        probe.provider.timing != Timing::Attached,
     ) {
         g.b.call(helper::GET_CURRENT_PID_TGID);
         g.b.alu_imm(BPF_RSH, R0, 32);
@@ -156,10 +176,34 @@ fn lower_probe(
     g.b.bind(done);
     g.b.mov_imm(R0, 0);
     g.b.exit();
+    if let Some(error) = g.errors.into_iter().next() {
+        return Err(error);
+    }
     g.b.finish()
 }
 
 impl Gen<'_> {
+    /// Reports a builtin lowered into a destination its type rule does not produce.
+    pub fn misplaced(&mut self, call: &Call, dest: Dest) {
+        self.errors.push(format!(
+            "internal error: {} cannot be lowered into {dest:?}",
+            call.builtin.name
+        ));
+    }
+
+    /// Lowers a scalar builtin that `emit`s its value into r0, into `dest`'s register.
+    pub fn into_reg(&mut self, call: &Call, dest: Dest, emit: impl FnOnce(&mut Self)) {
+        match dest {
+            Dest::Reg(reg) => {
+                emit(self);
+                if reg != R0 {
+                    self.b.mov(reg, R0);
+                }
+            }
+            _ => self.misplaced(call, dest),
+        }
+    }
+
     fn stmts(&mut self, stmts: &[TStmt]) {
         for s in stmts {
             self.stmt(s);
@@ -203,100 +247,27 @@ impl Gen<'_> {
                 self.b.bind(end);
             }
             TStmtKind::Return => self.b.ja(self.done),
-            TStmtKind::Printf { format, args } => self.printf(format, args),
             TStmtKind::MapAssign { map, key, value } => self.map_assign(*map, key, value),
-            TStmtKind::MapDelete { map, key } => self.map_delete(*map, key),
-            // Maps are not printed at exit, so clearing them there changes nothing.
-            TStmtKind::ClearMap { .. } => {}
-            TStmtKind::Time { format } => {
-                let id = self.event(EventKind::Time {
-                    format: format.clone(),
-                });
-                self.emit_bare_event(id);
-            }
-            TStmtKind::Exit => {
-                let id = self.event(EventKind::Exit);
-                self.emit_bare_event(id);
-                self.b.ja(self.done);
-            }
+            TStmtKind::Call(call) => (call.builtin.lower)(self, call, Dest::Effect),
         }
         self.b.release(mark);
     }
 
-    fn event(&mut self, kind: EventKind) -> usize {
+    /// Adds an event record kind to the catalog; its id goes first in the record.
+    pub fn event(&mut self, kind: EventKind) -> usize {
         self.events.push(kind);
         self.events.len() - 1
     }
 
     /// A record with only the event id (`time`, `exit`).
-    fn emit_bare_event(&mut self, id: usize) {
+    pub fn emit_bare_event(&mut self, id: usize) {
         let rec = self.b.alloc(EVENT_ID_SIZE as u32);
         self.b.st_imm(Size::DW, R_FP, rec.off, id as i32);
         self.output(rec);
     }
 
-    fn printf(&mut self, format: &crate::format::PrintfFormat, args: &[TExpr]) {
-        let mut layout = Vec::new();
-        let mut offset = EVENT_ID_SIZE;
-        for arg in args {
-            let value = match arg.ty {
-                Type::Int { size, signed } => ValueLayout::Int {
-                    size: size as usize,
-                    signed,
-                },
-                Type::Ptr { .. } => ValueLayout::Int {
-                    size: 8,
-                    signed: false,
-                },
-                Type::Str { size } => ValueLayout::Str { size },
-                _ => ValueLayout::Inet,
-            };
-            let align = if matches!(value, ValueLayout::Int { .. }) {
-                value.size()
-            } else {
-                8
-            };
-            offset = offset.next_multiple_of(align);
-            layout.push(ArgLayout { offset, value });
-            offset += value.size().next_multiple_of(align);
-        }
-        let size = offset.next_multiple_of(8) as u32;
-        let id = self.event(EventKind::Printf {
-            format: format.clone(),
-            args: layout.clone(),
-        });
-        let rec = self.b.alloc(size);
-        // The whole record goes to the kernel, padding included: it must be initialized.
-        self.b.st_imm(Size::DW, R_FP, rec.off, id as i32);
-        // Strings and inet values fill their whole (8-aligned) space; zero the rest.
-        let filled = |word: usize| {
-            layout.iter().any(|a| {
-                !matches!(a.value, ValueLayout::Int { .. })
-                    && (a.offset..a.offset + a.value.size().next_multiple_of(8)).contains(&word)
-            })
-        };
-        for i in (EVENT_ID_SIZE..size as usize)
-            .step_by(8)
-            .filter(|&w| !filled(w))
-        {
-            self.b.st_imm(Size::DW, R_FP, rec.at(i as u32), 0);
-        }
-        for (arg, at) in args.iter().zip(&layout) {
-            let off = rec.at(at.offset as u32);
-            if arg.ty.is_scalar() {
-                let mark = self.b.mark();
-                self.scalar(arg);
-                self.b.release(mark);
-                self.b.stx(Size::of(at.value.size() as u32), R_FP, off, R0);
-            } else {
-                self.write_value(arg, off, at.value.size().next_multiple_of(8) as u32);
-            }
-        }
-        self.output(rec);
-    }
-
     /// `bpf_ringbuf_output(events, record)`; on failure count the loss in the `lost` map.
-    fn output(&mut self, rec: Slot) {
+    pub fn output(&mut self, rec: Slot) {
         let ok = self.b.label();
         self.b.ld_map(R1, MAP_EVENTS);
         self.b.stack_addr(R2, rec.off);

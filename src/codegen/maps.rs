@@ -3,9 +3,9 @@
 //! 8 bytes (u64); strings and inet values take their size rounded up to 8.
 
 use super::builder::*;
-use super::insn::{helper, *};
 use super::lower::Gen;
 use super::MapSpec;
+use crate::abi::insn::{helper, *};
 use crate::sema::{MapId, TExpr, Type, TypedMap};
 
 /// Map index (in `Compiled::maps`) of the first `@map`; 0 and 1 are the event ring
@@ -13,7 +13,6 @@ use crate::sema::{MapId, TExpr, Type, TypedMap};
 pub const FIRST_USER_MAP: u32 = 2;
 /// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
 pub const MAP_ENTRIES: u32 = 4096;
-const BPF_MAP_TYPE_HASH: u32 = 1;
 /// `map_update_elem` flag: create or replace.
 const BPF_ANY: i32 = 0;
 
@@ -31,7 +30,7 @@ pub fn map_specs(maps: &[TypedMap]) -> Vec<MapSpec> {
     maps.iter()
         .map(|m| MapSpec {
             name: format!("@{}", m.name),
-            map_type: BPF_MAP_TYPE_HASH,
+            map_type: crate::abi::map_type::HASH,
             key_size: stored_size(&m.key),
             value_size: stored_size(&m.value),
             max_entries: MAP_ENTRIES,

@@ -1,19 +1,19 @@
 //! Codegen: lower each typed probe to eBPF instructions, plus the maps and the event
 //! layouts the runtime needs. No LLVM: instructions are built directly (like ply).
 
-mod builder;
+pub mod builder;
 mod disasm;
 mod expr;
-pub mod insn;
 mod lower;
 mod maps;
 
 pub use disasm::disasm;
-pub use lower::{compile, standard_maps};
+pub use lower::{compile, standard_maps, value_layout, Gen};
 
+use crate::abi::insn::Insn;
+use crate::abi::prog_type;
 use crate::ast::AttachPoint;
 use crate::event::EventCatalog;
-use insn::Insn;
 
 /// Code generation choices from the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -26,10 +26,21 @@ pub struct CompileOptions {
 #[derive(Clone, Debug)]
 pub struct Compiled {
     pub programs: Vec<ProgramCode>,
-    /// Maps referenced by `LD_IMM64` instructions with `src` = [`insn::PSEUDO_MAP_FD`]
+    /// Maps referenced by `LD_IMM64` instructions with `src` = [`crate::abi::insn::PSEUDO_MAP_FD`]
     /// and `imm` = index into this list. Index 0 is always the event ring buffer.
     pub maps: Vec<MapSpec>,
     pub events: EventCatalog,
+}
+
+/// Where a builtin's lowering puts what it computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dest {
+    /// A scalar, in this register (r0 unless the builtin is `pure`).
+    Reg(builder::Reg),
+    /// A string or other in-memory value, filling `cap` bytes at `r10 + off`.
+    Stack { off: i16, cap: u32 },
+    /// Nothing: a statement, run for its effect.
+    Effect,
 }
 
 /// How the kernel runs a program.
@@ -42,6 +53,17 @@ pub enum ProgramType {
     /// `BEGIN`/`END`: `BPF_PROG_TYPE_RAW_TRACEPOINT`, run once from userspace with
     /// `BPF_PROG_TEST_RUN` so it shares the event path with every other probe.
     Special,
+}
+
+impl ProgramType {
+    /// The kernel's `bpf_prog_type` for it.
+    pub fn kernel_type(self) -> u32 {
+        match self {
+            ProgramType::Kprobe => prog_type::KPROBE,
+            ProgramType::Tracepoint => prog_type::TRACEPOINT,
+            ProgramType::Special => prog_type::RAW_TRACEPOINT,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

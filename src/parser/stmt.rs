@@ -5,43 +5,9 @@
 use super::error::{PError, PResult};
 use super::expr::{cut, lvalue};
 use super::{lex, P};
-use crate::ast::{AttachPoint, BinOp, Block, Probe, ProbeKind, Program, Stmt, StmtKind};
+use crate::ast::{AttachPoint, BinOp, Block, Probe, Program, Stmt, StmtKind};
 use crate::diag::{Diagnostic, Span};
-
-/// Probe types bpftrace knows that rbt does not run.
-const UNSUPPORTED_PROBES: &[&str] = &[
-    "uprobe",
-    "u",
-    "uretprobe",
-    "ur",
-    "usdt",
-    "U",
-    "profile",
-    "p",
-    "interval",
-    "i",
-    "software",
-    "s",
-    "hardware",
-    "h",
-    "watchpoint",
-    "w",
-    "asyncwatchpoint",
-    "aw",
-    "kfunc",
-    "f",
-    "kretfunc",
-    "fr",
-    "fentry",
-    "fexit",
-    "iter",
-    "it",
-    "rawtracepoint",
-    "rt",
-    "self",
-];
-
-const SUPPORTED: &str = "BEGIN, END, kprobe (k), kretprobe (kr) or tracepoint (t)";
+use crate::probes;
 
 fn compound_op(p: &str) -> Option<Option<BinOp>> {
     use BinOp::*;
@@ -200,7 +166,7 @@ impl<'s> P<'s> {
         // Probe types rbt does not run may name files (`uprobe:/bin/sh:f`): take
         // their paths whole so the one error is about the probe type.
         let ty = lex::ident(i).map_or("", |(w, _)| w);
-        let extra = if UNSUPPORTED_PROBES.contains(&ty) {
+        let extra = if probes::NOT_YET.contains(&ty) {
             "/"
         } else {
             ""
@@ -231,40 +197,30 @@ impl<'s> P<'s> {
                 .push(Diagnostic::error(span, msg));
             Ok((rest, None))
         };
-        let (kind, want) = match ty {
-            "BEGIN" => (ProbeKind::Begin, 0),
-            "END" => (ProbeKind::End, 0),
-            "kprobe" | "k" => (ProbeKind::Kprobe, 1),
-            "kretprobe" | "kr" => (ProbeKind::Kretprobe, 1),
-            "tracepoint" | "t" => (ProbeKind::Tracepoint, 2),
-            _ if UNSUPPORTED_PROBES.contains(&ty) => {
-                return bad(format!(
-                    "probe type '{ty}' is not supported by rbt (supported: {SUPPORTED})"
-                ));
-            }
-            _ => return bad(format!("unknown probe type '{ty}' (expected {SUPPORTED})")),
+        let Some(provider) = probes::lookup(ty) else {
+            let supported = probes::supported_list();
+            return bad(if probes::NOT_YET.contains(&ty) {
+                format!("probe type '{ty}' is not supported by rbt (supported: {supported})")
+            } else {
+                format!("unknown probe type '{ty}' (expected {supported})")
+            });
         };
-        let full = match kind {
-            ProbeKind::Kprobe | ProbeKind::Kretprobe => "kprobe:FUNCTION",
-            _ => "tracepoint:CATEGORY:EVENT",
-        };
-        let full = if kind == ProbeKind::Kretprobe {
-            "kretprobe:FUNCTION"
-        } else {
-            full
-        };
-        match want {
-            0 if !target.is_empty() => bad(format!("{ty} takes no arguments: write just '{ty}'")),
-            1 if target.is_empty() || target.iter().any(String::is_empty) || target.len() > 2 => {
-                bad(format!(
-                    "missing or malformed function in attach point '{text}': write {full}"
-                ))
-            }
-            2 if target.len() != 2 || target.iter().any(String::is_empty) => {
-                bad(format!("malformed attach point '{text}': write {full}"))
-            }
-            _ => Ok((rest, Some(AttachPoint { kind, target, span }))),
+        let (min, max) = provider.parts;
+        if max == 0 && !target.is_empty() {
+            return bad(format!("{ty} {}: write just '{ty}'", provider.malformed));
         }
+        if target.len() < min || target.len() > max || target.iter().any(String::is_empty) {
+            let usage = provider.usage;
+            return bad(format!("{} '{text}': write {usage}", provider.malformed));
+        }
+        Ok((
+            rest,
+            Some(AttachPoint {
+                provider,
+                target,
+                span,
+            }),
+        ))
     }
 
     /// `{ stmt; stmt; ... }`, recovering from bad statements.

@@ -4,17 +4,13 @@
 use std::os::fd::{AsFd, OwnedFd};
 
 use super::error::RuntimeError;
-use crate::codegen::insn::{Insn, BPF_MAP_TYPE_RINGBUF, PSEUDO_MAP_FD};
+use crate::abi::insn::{Insn, BPF_DW, BPF_IMM, BPF_LD, PSEUDO_MAP_FD};
+use crate::abi::map_type;
 use crate::codegen::{Compiled, ProgramType};
 use crate::sys;
 
-/// `BPF_LD | BPF_DW | BPF_IMM`: the first half of a 16-byte `LD_IMM64`.
-const LD_IMM64: u8 = 0x18;
-
-// `enum bpf_prog_type`
-const BPF_PROG_TYPE_KPROBE: u32 = 2;
-const BPF_PROG_TYPE_TRACEPOINT: u32 = 5;
-const BPF_PROG_TYPE_RAW_TRACEPOINT: u32 = 17;
+/// The first half of a 16-byte `LD_IMM64`.
+const LD_IMM64: u8 = BPF_LD | BPF_DW | BPF_IMM;
 
 /// Helpers such as `bpf_probe_read_kernel` are GPL-only, as for bpftrace.
 const LICENSE: &str = "GPL";
@@ -30,11 +26,7 @@ pub struct Loaded {
 
 /// The kernel program type for a codegen program type.
 pub fn kernel_prog_type(t: ProgramType) -> u32 {
-    match t {
-        ProgramType::Kprobe => BPF_PROG_TYPE_KPROBE,
-        ProgramType::Tracepoint => BPF_PROG_TYPE_TRACEPOINT,
-        ProgramType::Special => BPF_PROG_TYPE_RAW_TRACEPOINT,
-    }
+    t.kernel_type()
 }
 
 /// Creates every map and loads every program of `compiled`.
@@ -52,7 +44,7 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
             Some(libc::EPERM) => RuntimeError::Permission {
                 action: format!("create BPF map {}", spec.name),
             },
-            Some(libc::EINVAL) if spec.map_type == BPF_MAP_TYPE_RINGBUF => {
+            Some(libc::EINVAL) if spec.map_type == map_type::RINGBUF => {
                 RuntimeError::KernelTooOld {
                     feature: "BPF ring buffers",
                     version: "5.8",

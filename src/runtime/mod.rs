@@ -6,7 +6,7 @@ mod load;
 mod ringbuf;
 mod run;
 
-pub use attach::{tracefs_root, Attacher, Attachment};
+pub use attach::{attach_perf, tracefs_root, Attacher, Attachment, PerfAttachment};
 pub use error::RuntimeError;
 pub use load::{kernel_prog_type, load, Loaded};
 pub use ringbuf::{Next, RingBuf};

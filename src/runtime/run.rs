@@ -16,16 +16,14 @@ use super::attach::{Attacher, Attachment};
 use super::error::RuntimeError;
 use super::load::{load, Loaded};
 use super::ringbuf::{Next, RingBuf};
-use crate::ast::ProbeKind;
-use crate::codegen::insn::BPF_MAP_TYPE_RINGBUF;
-use crate::codegen::{Compiled, ProgramType};
+use crate::abi::map_type;
+use crate::codegen::Compiled;
 use crate::event::EventCatalog;
+use crate::probes::Timing;
 use crate::{sys, timings};
 
 /// How long one poll waits before the lost counter is checked again (as bpftrace).
 const POLL_TIMEOUT_MS: i32 = 100;
-
-const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 
 /// `rbt` command-line choices that shape the session.
 #[derive(Clone, Debug, Default)]
@@ -82,7 +80,7 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let signals =
         sys::SignalFd::new(&signals_wanted).map_err(|e| RuntimeError::sys("block signals", e))?;
-    if compiled.maps.first().map(|m| m.map_type) != Some(BPF_MAP_TYPE_RINGBUF) {
+    if compiled.maps.first().map(|m| m.map_type) != Some(map_type::RINGBUF) {
         return Err(RuntimeError::Internal(
             "map 0 is not the event ring buffer".into(),
         ));
@@ -108,7 +106,7 @@ pub fn run<S: EventSink + ?Sized>(
     // BEGIN fires before the other probes are attached; its records are first in the
     // ring buffer, so they print first. As with bpftrace, if attaching fails the error
     // is all that is printed.
-    session.run_special(ProbeKind::Begin)?;
+    session.run_special(Timing::Start)?;
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
@@ -139,7 +137,7 @@ pub fn run<S: EventSink + ?Sized>(
     if stop == Stop::OutputClosed {
         return Ok(());
     }
-    session.run_special(ProbeKind::End)?;
+    session.run_special(Timing::End)?;
     if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
     }
@@ -206,12 +204,14 @@ struct Session<'a, S: EventSink + ?Sized> {
 
 impl<S: EventSink + ?Sized> Session<'_, S> {
     /// Runs every BEGIN (or END) program once; their events wait in the ring buffer.
-    fn run_special(&mut self, kind: ProbeKind) -> Result<(), RuntimeError> {
+    fn run_special(&mut self, timing: Timing) -> Result<(), RuntimeError> {
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
-            if code.prog_type == ProgramType::Special
-                && code.attach_points.iter().any(|a| a.kind == kind)
+            if code
+                .attach_points
+                .iter()
+                .any(|a| a.provider.timing == timing)
             {
-                let what = if kind == ProbeKind::Begin {
+                let what = if timing == Timing::Start {
                     "run BEGIN"
                 } else {
                     "run END"
@@ -236,7 +236,11 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         let mut attacher = Attacher::new();
         let mut attachments = Vec::new();
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
-            if code.prog_type == ProgramType::Special {
+            if code
+                .attach_points
+                .iter()
+                .any(|a| a.provider.timing != Timing::Attached)
+            {
                 continue;
             }
             for point in &code.attach_points {
@@ -307,7 +311,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         if spec.key_size != 4 || spec.value_size != 8 {
             return Ok(());
         }
-        let slots = if spec.map_type == BPF_MAP_TYPE_PERCPU_ARRAY {
+        let slots = if spec.map_type == map_type::PERCPU_ARRAY {
             sys::possible_cpus()
         } else {
             1

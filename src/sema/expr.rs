@@ -3,56 +3,9 @@
 use super::kernel;
 use super::stmt::convert;
 use super::typed::*;
-use super::{Analyzer, Args, ProbeCx};
-use crate::ast::{self, BinOp, ExprKind, ProbeKind, Span, UnaryOp};
-use crate::btf::{TypeId, TypeKind};
-
-/// x86-64 `struct pt_regs` offsets of the first six integer arguments (di si dx cx r8 r9).
-pub const ARG_REGS: usize = 6;
-
-/// bpftrace builtins and functions rbt does not implement yet: named as such, not "unknown".
-const UNSUPPORTED_BUILTINS: &[&str] = &[
-    "elapsed", "cgroup", "curtask", "rand", "ctx", "func", "probe", "username", "kstack", "ustack",
-    "cpid", "sarg0", "sarg1", "sarg2", "jiffies", "numaid", "uptr", "kptr",
-];
-const UNSUPPORTED_FUNCS: &[&str] = &[
-    "print",
-    "count",
-    "sum",
-    "avg",
-    "min",
-    "max",
-    "hist",
-    "lhist",
-    "stats",
-    "str",
-    "kstack",
-    "ustack",
-    "ksym",
-    "usym",
-    "kaddr",
-    "uaddr",
-    "reg",
-    "system",
-    "cat",
-    "signal",
-    "strncmp",
-    "join",
-    "override",
-    "buf",
-    "sizeof",
-    "offsetof",
-    "zero",
-    "cgroupid",
-    "macaddr",
-    "strftime",
-    "path",
-    "cgroup_path",
-    "skboutput",
-    "uptr",
-    "kptr",
-    "unwatch",
-];
+use super::{Analyzer, Checker, ProbeCx};
+use crate::ast::{self, BinOp, ExprKind, Span, UnaryOp};
+use crate::builtins::{self, Builtin, Checked, Form, Site};
 
 impl Analyzer<'_> {
     pub(super) fn expr(&mut self, cx: &mut ProbeCx, e: &ast::Expr) -> Option<TExpr> {
@@ -133,107 +86,30 @@ impl Analyzer<'_> {
         Some(TExpr { kind, ty, span })
     }
 
+    /// A bare name: a builtin variable, else a kernel enumerator.
     fn builtin(&mut self, cx: &mut ProbeCx, name: &str, span: Span) -> Option<TExpr> {
-        let b = match name {
-            "pid" => Builtin::Pid,
-            "tid" => Builtin::Tid,
-            "uid" => Builtin::Uid,
-            "gid" => Builtin::Gid,
-            "nsecs" => Builtin::Nsecs,
-            "cpu" => Builtin::Cpu,
-            "comm" => Builtin::Comm,
-            "retval" => {
-                if cx.kind != ProbeKind::Kretprobe {
-                    self.error(
-                        span,
-                        "the retval builtin can only be used with kretprobe probes",
-                    );
-                    return None;
-                }
-                Builtin::Retval
-            }
-            "args" => {
-                let (ty, size) = match &cx.args {
-                    Some(Args::Btf(record)) => (*record, self.btf.size_of(*record).unwrap_or(0)),
-                    // Fields come from the format file (see `access::format_field`).
-                    Some(Args::Format(_)) => (TypeId::VOID, 0),
-                    None if cx.kind == ProbeKind::Tracepoint => {
-                        // The tracepoint itself was not found (reported at the probe).
-                        return None;
-                    }
-                    None => {
-                        self.error(
-                            span,
-                            "the args builtin can only be used with tracepoint probes",
-                        );
-                        return None;
-                    }
-                };
-                let name = if ty == TypeId::VOID {
-                    "args".to_string()
-                } else {
-                    self.btf.name_of(ty)
-                };
-                let ty = Type::Mem { ty, name, size };
-                let place = Place {
-                    base: Base::Ctx,
-                    offset: 0,
-                };
-                return Some(TExpr {
-                    kind: TExprKind::InMemory(place),
-                    ty,
-                    span,
-                });
-            }
-            _ => {
-                if let Some(n) = name
-                    .strip_prefix("arg")
-                    .and_then(|n| n.parse::<usize>().ok())
-                {
-                    if cx.kind != ProbeKind::Kprobe {
-                        self.error(
-                            span,
-                            format!("the {name} builtin can only be used with kprobe probes"),
-                        );
-                        return None;
-                    }
-                    if n >= ARG_REGS {
-                        self.error(
-                            span,
-                            format!(
-                                "{name}: only arg0..arg{} are passed in registers",
-                                ARG_REGS - 1
-                            ),
-                        );
-                        return None;
-                    }
-                    Builtin::Arg(n as u8)
-                } else if UNSUPPORTED_BUILTINS.contains(&name) {
-                    self.error(span, format!("the {name} builtin is not supported yet"));
-                    return None;
-                } else if let Some(v) = self.enumerator(name) {
-                    return Some(TExpr {
-                        kind: TExprKind::Int(v as u64),
-                        ty: Type::I64,
-                        span,
-                    });
-                } else {
-                    self.error(span, format!("unknown identifier '{name}'"));
-                    return None;
-                }
-            }
-        };
-        let ty = match b {
-            Builtin::Comm => Type::Str { size: 16 },
-            _ => Type::U64,
-        };
-        Some(TExpr {
-            kind: TExprKind::Builtin(b),
-            ty,
-            span,
-        })
+        if let Some((builtin, index)) = builtins::lookup(name, false) {
+            let site = Site {
+                name,
+                index,
+                args: &[],
+                span,
+            };
+            return self.checked_value(cx, builtin, &site);
+        }
+        if let Some(v) = self.enumerator(name) {
+            return Some(TExpr {
+                kind: TExprKind::Int(v as u64),
+                ty: Type::I64,
+                span,
+            });
+        }
+        let hint = did_you_mean(builtins::similar(name, false));
+        self.error(span, format!("unknown identifier '{name}'{hint}"));
+        None
     }
 
+    /// `name(args)` where a value is wanted.
     fn call(
         &mut self,
         cx: &mut ProbeCx,
@@ -241,108 +117,44 @@ impl Analyzer<'_> {
         args: &[ast::Expr],
         span: Span,
     ) -> Option<TExpr> {
-        match name {
-            "ntop" | "bswap" => {}
-            "printf" | "time" | "exit" | "delete" | "clear" => {
-                self.error(
-                    span,
-                    format!("{name}() has no value; call it as a statement"),
-                );
-                return None;
-            }
-            _ if UNSUPPORTED_FUNCS.contains(&name) => {
-                self.error(span, format!("the {name}() function is not supported yet"));
-                return None;
-            }
-            _ => {
-                self.error(span, format!("unknown function '{name}'"));
-                return None;
-            }
-        }
-        // `ntop(AF_INET, addr)`: the family must be a constant agreeing with the address.
-        let (family, arg) = match (name, args) {
-            (_, [arg]) => (None, arg),
-            ("ntop", [af, arg]) => {
-                let af = self.expr(cx, af)?;
-                match af.kind {
-                    TExprKind::Int(f @ (2 | 10)) => (Some(f), arg),
-                    _ => {
-                        self.error(
-                            af.span,
-                            "ntop(af, addr): af must be the constant AF_INET or AF_INET6",
-                        );
-                        return None;
-                    }
-                }
-            }
-            _ => {
-                self.error(span, format!("{name}() takes exactly one argument"));
-                return None;
-            }
+        let Some((builtin, index)) = builtins::lookup(name, true) else {
+            let hint = did_you_mean(builtins::similar(name, true));
+            self.error(span, format!("unknown function '{name}'{hint}"));
+            return None;
         };
-        let arg = self.expr(cx, arg)?;
-        if name == "bswap" {
-            if !matches!(arg.ty, Type::Int { .. }) {
-                self.error(
-                    arg.span,
-                    format!("bswap() expects an integer, not '{}'", arg.ty.describe()),
-                );
-                return None;
-            }
-            let ty = arg.ty.clone();
-            return Some(TExpr {
-                kind: TExprKind::Bswap(Box::new(arg)),
-                ty,
-                span,
-            });
-        }
-        // The address family ntop() will print: by width, as bpftrace decides it.
-        let implied = match &arg.ty {
-            Type::Int { .. } => Some(2),
-            Type::Mem { ty, .. } => match self.btf.kind(*ty) {
-                TypeKind::Array { elem, len } => {
-                    match self.btf.size_of(elem).unwrap_or(0) as u64 * len as u64 {
-                        4 => Some(2),
-                        16 => Some(10),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            },
-            _ => None,
-        };
-        if let (Some(f), Some(i)) = (family, implied) {
-            if f != i {
-                let (want, got) = if f == 2 {
-                    ("AF_INET", "an IPv6")
-                } else {
-                    ("AF_INET6", "an IPv4")
-                };
-                self.error(
-                    arg.span,
-                    format!(
-                        "ntop({want}, ...) given {got} address ('{}')",
-                        arg.ty.describe()
-                    ),
-                );
-                return None;
-            }
-        }
-        if implied.is_none() {
+        if builtin.form == Form::Statement {
             self.error(
-                arg.span,
-                format!(
-                    "ntop() expects an integer (IPv4) or a 4- or 16-byte array, not '{}'",
-                    arg.ty.describe()
-                ),
+                span,
+                format!("{name}() has no value; call it as a statement"),
             );
             return None;
         }
-        Some(TExpr {
-            kind: TExprKind::Ntop(Box::new(arg)),
-            ty: Type::Inet,
+        let site = Site {
+            name,
+            index,
+            args,
             span,
-        })
+        };
+        self.checked_value(cx, builtin, &site)
+    }
+
+    /// Runs `builtin`'s type rule where a value is wanted.
+    fn checked_value(
+        &mut self,
+        cx: &mut ProbeCx,
+        builtin: &'static Builtin,
+        site: &Site<'_>,
+    ) -> Option<TExpr> {
+        match (builtin.check)(&mut Checker { an: self, cx }, site)? {
+            Checked::Value(e) => Some(e),
+            Checked::Stmt(_) => {
+                self.error(
+                    site.span,
+                    format!("{}() has no value; call it as a statement", site.name),
+                );
+                None
+            }
+        }
     }
 
     fn unary(
@@ -540,4 +352,9 @@ pub(super) fn op_text(op: BinOp) -> &'static str {
         BinOp::LogicalAnd => "&&",
         BinOp::LogicalOr => "||",
     }
+}
+
+/// `"; did you mean 'NAME'?"` for a close registered name.
+fn did_you_mean(name: Option<&str>) -> String {
+    name.map_or_else(String::new, |n| format!("; did you mean '{n}'?"))
 }

@@ -8,7 +8,7 @@
 use super::stmt::convert;
 use super::typed::*;
 use super::{Analyzer, ProbeCx};
-use crate::ast::{self, ExprKind, ProbeKind, Span};
+use crate::ast::{self, ExprKind, Span};
 
 /// What the analysis knows about one map.
 #[derive(Clone, Debug)]
@@ -22,7 +22,7 @@ pub(super) struct MapState {
 }
 
 impl Analyzer<'_> {
-    fn map_id(&mut self, name: &str, span: Span) -> MapId {
+    pub(super) fn map_id(&mut self, name: &str, span: Span) -> MapId {
         if let Some(i) = self.maps.iter().position(|m| m.name == name) {
             return MapId(i);
         }
@@ -38,7 +38,7 @@ impl Analyzer<'_> {
 
     /// The key expression of `@name[keys]`, with the map's key type (scalars are keyed as
     /// u64; a map without `[...]` has the single key 0).
-    fn map_key(
+    pub(super) fn map_key(
         &mut self,
         cx: &mut ProbeCx,
         id: MapId,
@@ -187,35 +187,6 @@ impl Analyzer<'_> {
             key,
             value,
         })
-    }
-
-    /// `delete(@name[key])` and `clear(@name)` (in END only).
-    pub(super) fn map_call(
-        &mut self,
-        cx: &mut ProbeCx,
-        func: &str,
-        args: &[ast::Expr],
-        span: Span,
-    ) -> Option<TStmtKind> {
-        let [ast::Expr {
-            kind: ExprKind::Map { name, keys },
-            span: map_span,
-        }] = args
-        else {
-            self.error(span, format!("{func}() takes one map argument"));
-            return None;
-        };
-        let id = self.map_id(name, *map_span);
-        if func == "delete" {
-            let key = self.map_key(cx, id, keys, *map_span)?;
-            return Some(TStmtKind::MapDelete { map: id, key });
-        }
-        if cx.kind != ProbeKind::End || !keys.is_empty() {
-            self.error(span, "clear() is only supported as clear(@map) in END yet");
-            return None;
-        }
-        self.maps[id.0].cleared_in_end = true;
-        Some(TStmtKind::ClearMap { map: id })
     }
 
     /// bpftrace would print maps left at exit; until rbt can, each must be cleared in END.

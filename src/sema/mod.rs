@@ -10,18 +10,21 @@
 //! all.
 
 mod access;
+mod checker;
 mod expr;
 mod kernel;
 mod maps;
 mod stmt;
-mod tracefs;
+pub(crate) mod tracefs;
 pub mod typed;
 
+pub use checker::{statement, value, Checker};
 pub use typed::*;
 
-use crate::ast::{self, ProbeKind, Span};
+use crate::ast::{self, Span};
 use crate::btf::{Btf, TypeId, TypeKind};
 use crate::diag::Diagnostic;
+use crate::probes::Provider;
 use std::collections::{HashMap, HashSet};
 
 /// Type-check a parsed program against the kernel's types.
@@ -64,7 +67,7 @@ struct Analyzer<'a> {
 
 /// Per-probe state: what the context offers and the variables seen so far.
 struct ProbeCx {
-    kind: ProbeKind,
+    provider: &'static Provider,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
     vars: Vec<Var>,
@@ -77,7 +80,7 @@ struct ProbeCx {
 /// A tracepoint's record: the BTF type `struct trace_event_raw_<event>`, or the fields
 /// of its tracefs format file when BTF has no type of that name.
 #[derive(Clone, Debug, PartialEq)]
-enum Args {
+pub enum Args {
     Btf(TypeId),
     Format(Vec<tracefs::Field>),
 }
@@ -89,11 +92,11 @@ impl Analyzer<'_> {
 
     fn probe(&mut self, probe: &ast::Probe) -> Option<TypedProbe> {
         let first = probe.attach_points.first()?;
-        let kind = first.kind;
+        let provider = first.provider;
         let errors_before = self.diags.len();
         let mut args = None;
         for ap in &probe.attach_points {
-            if ap.kind != kind {
+            if ap.provider != provider {
                 self.error(
                     ap.span,
                     format!(
@@ -107,7 +110,7 @@ impl Analyzer<'_> {
             self.check_attach_point(ap, &mut args);
         }
         let mut cx = ProbeCx {
-            kind,
+            provider,
             args,
             vars: Vec::new(),
             by_name: HashMap::new(),
@@ -123,7 +126,7 @@ impl Analyzer<'_> {
             return None;
         }
         Some(TypedProbe {
-            kind,
+            provider,
             attach_points: probe.attach_points.clone(),
             predicate,
             body,
@@ -132,8 +135,8 @@ impl Analyzer<'_> {
         })
     }
 
-    /// Check that the kernel has what the attach point names; for tracepoints, find the
-    /// record type that `args` reads.
+    /// Check that the kernel has what the attach point names (its provider resolves it),
+    /// and that every attach point of one probe gives `args` the same record.
     fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<Args>) {
         if ap.target.iter().any(|t| t.contains('*') || t.contains('?')) {
             self.error(
@@ -142,48 +145,17 @@ impl Analyzer<'_> {
             );
             return;
         }
-        match ap.kind {
-            ProbeKind::Begin | ProbeKind::End => {}
-            ProbeKind::Kprobe | ProbeKind::Kretprobe => {
-                let func = ap.target.first().map(String::as_str).unwrap_or("");
-                if ap.target.len() != 1 {
-                    self.error(
-                        ap.span,
-                        format!("expected '{}:<function>'", kind_name(ap.kind)),
-                    );
-                } else if self.btf.find_func(func).is_none() {
-                    self.error(ap.span, format!("kernel function '{func}' not found"));
-                }
-            }
-            ProbeKind::Tracepoint => {
-                let [category, event] = ap.target.as_slice() else {
-                    self.error(ap.span, "expected 'tracepoint:<category>:<event>'");
-                    return;
-                };
-                let record = match self
-                    .btf
-                    .find_type(&format!("struct trace_event_raw_{event}"))
-                {
-                    Some(id) => Args::Btf(id),
-                    None => match tracefs::read_format(self.btf, category, event) {
-                        Ok(fields) => Args::Format(fields),
-                        Err(why) => {
-                            self.error(
-                                ap.span,
-                                format!("tracepoint '{category}:{event}' not found: {why}"),
-                            );
-                            return;
-                        }
-                    },
-                };
-                match args {
-                    Some(prev) if *prev != record => self.error(
-                        ap.span,
-                        "tracepoints with different argument records in one probe are not supported yet",
-                    ),
-                    _ => *args = Some(record),
-                }
-            }
+        let record = match (ap.provider.resolve)(self.btf, ap) {
+            Ok(resolved) => resolved.args,
+            Err(message) => return self.error(ap.span, message),
+        };
+        match (args.as_ref(), record) {
+            (Some(prev), Some(record)) if *prev != record => self.error(
+                ap.span,
+                "tracepoints with different argument records in one probe are not supported yet",
+            ),
+            (_, Some(record)) => *args = Some(record),
+            (_, None) => {}
         }
     }
 
@@ -217,15 +189,5 @@ impl Analyzer<'_> {
             );
             None
         }
-    }
-}
-
-fn kind_name(kind: ProbeKind) -> &'static str {
-    match kind {
-        ProbeKind::Begin => "BEGIN",
-        ProbeKind::End => "END",
-        ProbeKind::Kprobe => "kprobe",
-        ProbeKind::Kretprobe => "kretprobe",
-        ProbeKind::Tracepoint => "tracepoint",
     }
 }

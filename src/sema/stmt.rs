@@ -1,13 +1,10 @@
-//! Statements: assignments (with bpftrace's variable typing), control flow, and the
-//! calls that only make sense as statements (`printf`, `time`, `exit`).
+//! Statements: assignments (with bpftrace's variable typing), control flow, and
+//! builtins called as statements (their entries in `builtins/` type them).
 
 use super::typed::*;
-use super::{Analyzer, ProbeCx};
+use super::{Analyzer, Checker, ProbeCx};
 use crate::ast::{self, ExprKind, LValue, Span, StmtKind};
-use crate::format::{ArgClass, PrintfFormat};
-
-/// bpftrace's default `time()` format.
-pub const DEFAULT_TIME_FORMAT: &str = "%H:%M:%S\n";
+use crate::builtins::{self, Builtin, Checked, Site};
 
 impl Analyzer<'_> {
     pub(super) fn block(&mut self, cx: &mut ProbeCx, block: &ast::Block) -> Vec<TStmt> {
@@ -22,14 +19,18 @@ impl Analyzer<'_> {
         let span = stmt.span;
         let kind = match &stmt.kind {
             StmtKind::Expr(e) => match &e.kind {
-                ExprKind::Call { name, args }
-                    if matches!(
-                        name.as_str(),
-                        "printf" | "time" | "exit" | "delete" | "clear"
-                    ) =>
-                {
-                    self.effect_call(cx, name, args, e.span)?
-                }
+                ExprKind::Call { name, args } => match builtins::lookup(name, true) {
+                    Some((builtin, index)) => {
+                        let site = Site {
+                            name,
+                            index,
+                            args,
+                            span: e.span,
+                        };
+                        self.call_stmt(cx, builtin, &site)?
+                    }
+                    None => TStmtKind::Expr(self.expr(cx, e)?),
+                },
                 ExprKind::IncDec {
                     target, increment, ..
                 } => {
@@ -189,97 +190,20 @@ impl Analyzer<'_> {
         self.expr(cx, &combined)
     }
 
-    fn effect_call(
+    /// A builtin called as a statement: statements and functions alike (a function's
+    /// value is discarded).
+    fn call_stmt(
         &mut self,
         cx: &mut ProbeCx,
-        name: &str,
-        args: &[ast::Expr],
-        span: Span,
+        builtin: &'static Builtin,
+        site: &Site<'_>,
     ) -> Option<TStmtKind> {
-        match name {
-            "delete" | "clear" => self.map_call(cx, name, args, span),
-            "exit" => {
-                if !args.is_empty() {
-                    self.error(span, "exit() takes no arguments");
-                    return None;
-                }
-                Some(TStmtKind::Exit)
-            }
-            "time" => match args {
-                [] => Some(TStmtKind::Time {
-                    format: DEFAULT_TIME_FORMAT.into(),
-                }),
-                [ast::Expr {
-                    kind: ExprKind::Str(f),
-                    ..
-                }] => Some(TStmtKind::Time { format: f.clone() }),
-                _ => {
-                    self.error(span, "time() takes one string literal: the strftime format");
-                    None
-                }
+        Some(
+            match (builtin.check)(&mut Checker { an: self, cx }, site)? {
+                Checked::Value(e) => TStmtKind::Expr(e),
+                Checked::Stmt(kind) => kind,
             },
-            _ => self.printf(cx, args, span),
-        }
-    }
-
-    fn printf(&mut self, cx: &mut ProbeCx, args: &[ast::Expr], span: Span) -> Option<TStmtKind> {
-        let Some((fmt, rest)) = args.split_first() else {
-            self.error(span, "printf() needs a format string");
-            return None;
-        };
-        let ExprKind::Str(text) = &fmt.kind else {
-            self.error(fmt.span, "printf's first argument must be a string literal");
-            return None;
-        };
-        let args: Vec<_> = rest.iter().map(|a| self.expr(cx, a)).collect();
-        let format = match PrintfFormat::parse(text) {
-            Ok(f) => f,
-            Err(e) => {
-                self.error(fmt.span, format!("printf: {}", e.message));
-                return None;
-            }
-        };
-        let convs: Vec<_> = format.conversions().cloned().collect();
-        if convs.len() != args.len() {
-            let which = if args.len() > convs.len() {
-                "Too many"
-            } else {
-                "Not enough"
-            };
-            self.error(
-                span,
-                format!(
-                    "printf: {which} arguments for format string ({} supplied, {} expected)",
-                    args.len(),
-                    convs.len()
-                ),
-            );
-            return None;
-        }
-        let args: Vec<_> = args.into_iter().collect::<Option<_>>()?;
-        let mut ok = true;
-        for (conv, arg) in convs.iter().zip(&args) {
-            let fits = match conv.arg_class() {
-                ArgClass::Integer => arg.ty.is_scalar(),
-                ArgClass::String => matches!(arg.ty, Type::Str { .. } | Type::Inet),
-            };
-            if !fits {
-                let expected = match conv.arg_class() {
-                    ArgClass::Integer => "integer",
-                    ArgClass::String => "string",
-                };
-                self.error(
-                    arg.span,
-                    format!(
-                        "printf: %{} specifier expects a value of type {expected} ({} supplied)",
-                        conv.conv,
-                        arg.ty.describe()
-                    ),
-                );
-                ok = false;
-            }
-        }
-        ok.then_some(TStmtKind::Printf { format, args })
+        )
     }
 }
 

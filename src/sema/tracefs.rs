@@ -7,8 +7,7 @@ use super::kernel;
 use super::typed::Type;
 use crate::btf::{Btf, TypeId};
 
-/// Where tracefs may be mounted.
-const TRACEFS_ROOTS: &[&str] = &["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+use crate::abi::paths::TRACEFS_DIRS;
 
 /// One field of a tracepoint record.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,7 +22,7 @@ pub struct Field {
 /// The fields of `category:event` (without the `common_` header fields).
 pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>, String> {
     let mut mounted = false;
-    for root in TRACEFS_ROOTS {
+    for root in TRACEFS_DIRS {
         let events = format!("{root}/events");
         if !std::path::Path::new(&events).is_dir() {
             continue;

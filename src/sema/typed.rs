@@ -2,9 +2,11 @@
 //! every kernel member access is folded into a memory read at a known offset, and every
 //! expression carries its value type, so codegen never looks at BTF again.
 
-use crate::ast::{AttachPoint, BinOp, ProbeKind, Span};
+use crate::ast::{AttachPoint, BinOp, Span};
 use crate::btf::TypeId;
+use crate::builtins::Builtin;
 use crate::format::PrintfFormat;
+use crate::probes::Provider;
 
 #[derive(Clone, Debug)]
 pub struct TypedProgram {
@@ -28,7 +30,7 @@ pub struct MapId(pub usize);
 
 #[derive(Clone, Debug)]
 pub struct TypedProbe {
-    pub kind: ProbeKind,
+    pub provider: &'static Provider,
     pub attach_points: Vec<AttachPoint>,
     pub predicate: Option<TExpr>,
     pub body: Vec<TStmt>,
@@ -111,20 +113,27 @@ impl Type {
     }
 }
 
-/// Builtin values that come from helpers or the probe context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Builtin {
-    Pid,
-    Tid,
-    Uid,
-    Gid,
-    Nsecs,
-    Cpu,
-    Comm,
-    /// The function's return value (kretprobe).
-    Retval,
-    /// The n-th function argument (kprobe).
-    Arg(u8),
+/// A use of a registered builtin (variable, function or statement), typed by its entry
+/// in [`crate::builtins`], which also lowers it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Call {
+    pub builtin: &'static Builtin,
+    pub args: Vec<TExpr>,
+    pub payload: Payload,
+}
+
+/// What a builtin's type rule resolved at compile time, beyond its arguments.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Payload {
+    None,
+    /// A numbered builtin's number (`arg3`).
+    Index(u32),
+    /// A checked printf-style format.
+    Format(PrintfFormat),
+    /// A literal text argument (`time()`'s strftime format).
+    Text(String),
+    /// The map a map function works on.
+    Map(MapId),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -164,7 +173,8 @@ pub enum TExprKind {
     Int(u64),
     Str(String),
     Var(VarId),
-    Builtin(Builtin),
+    /// A builtin variable or function.
+    Call(Call),
     /// A scalar read from memory (`ty` gives its width and signedness).
     Load {
         place: Place,
@@ -188,10 +198,6 @@ pub enum TExprKind {
     },
     /// An integer conversion or pointer reinterpretation to `ty`.
     Cast(Box<TExpr>),
-    /// `ntop(x)`: the operand is an integer (IPv4) or an in-memory 4/16-byte array.
-    Ntop(Box<TExpr>),
-    /// `bswap(x)`: byte-swap at the operand's width.
-    Bswap(Box<TExpr>),
     /// `@map[key]`: the value, or zero (empty) when the key is absent.
     MapRead {
         map: MapId,
@@ -225,27 +231,12 @@ pub enum TStmtKind {
         body: Vec<TStmt>,
     },
     Return,
-    Printf {
-        format: PrintfFormat,
-        args: Vec<TExpr>,
-    },
     /// `@map[key] = value`; `value` already has the map's value type where it is a scalar.
     MapAssign {
         map: MapId,
         key: TExpr,
         value: TExpr,
     },
-    /// `delete(@map[key])`
-    MapDelete {
-        map: MapId,
-        key: TExpr,
-    },
-    /// `clear(@map)` in END: nothing to do in the kernel (maps are not printed at exit).
-    ClearMap {
-        map: MapId,
-    },
-    Time {
-        format: String,
-    },
-    Exit,
+    /// A builtin called as a statement (`printf`, `exit`, `delete`, ...).
+    Call(Call),
 }

@@ -9,7 +9,7 @@ use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
-use crate::codegen::insn::Insn;
+use crate::abi::insn::Insn;
 
 mod perf;
 mod process;
@@ -23,6 +23,8 @@ pub use ringbuf::*;
 const BPF_MAP_CREATE: u32 = 0;
 const BPF_MAP_LOOKUP_ELEM: u32 = 1;
 const BPF_MAP_UPDATE_ELEM: u32 = 2;
+const BPF_MAP_DELETE_ELEM: u32 = 3;
+const BPF_MAP_GET_NEXT_KEY: u32 = 4;
 const BPF_PROG_LOAD: u32 = 5;
 const BPF_PROG_TEST_RUN: u32 = 10;
 const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
@@ -147,13 +149,10 @@ pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
     Ok(info)
 }
 
-/// `bpf_map_type`s whose values are per CPU (lookups return one value per possible CPU).
-const PERCPU_MAP_TYPES: [u32; 4] = [5, 6, 10, 21];
-
 /// Bytes a lookup of `info`'s map writes: `value_size`, or for per-CPU maps that
 /// rounded up to 8, times the number of possible CPUs.
 pub fn map_value_bytes(info: &MapInfo) -> usize {
-    if PERCPU_MAP_TYPES.contains(&info.map_type) {
+    if crate::abi::map_type::PER_CPU.contains(&info.map_type) {
         (info.value_size as usize).next_multiple_of(8) * possible_cpus()
     } else {
         info.value_size as usize
@@ -162,7 +161,7 @@ pub fn map_value_bytes(info: &MapInfo) -> usize {
 
 /// The number of possible CPUs, from `/sys/devices/system/cpu/possible` (`0-3`, `0,2-5`).
 pub fn possible_cpus() -> usize {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible").unwrap_or_default();
+    let text = std::fs::read_to_string(crate::abi::paths::POSSIBLE_CPUS).unwrap_or_default();
     let n: usize = text
         .trim()
         .split(',')
@@ -176,12 +175,18 @@ pub fn possible_cpus() -> usize {
 
 /// Checks that `key` and `value` are at least as large as the kernel will access.
 fn check_elem_sizes(map: BorrowedFd<'_>, key: &[u8], value: usize) -> io::Result<()> {
+    check_sizes(map, key, Some(value))
+}
+
+/// Checks that `key` is at least as large as the map's keys.
+fn check_key_size(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<()> {
+    check_sizes(map, key, None)
+}
+
+fn check_sizes(map: BorrowedFd<'_>, key: &[u8], value: Option<usize>) -> io::Result<()> {
     let info = map_info(map)?;
-    if key.len() < info.key_size as usize
-        || key.is_empty()
-        || value < map_value_bytes(&info)
-        || value == 0
-    {
+    let value_short = value.is_some_and(|v| v < map_value_bytes(&info) || v == 0);
+    if key.len() < info.key_size as usize || key.is_empty() || value_short {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "key or value buffer smaller than the map's",
@@ -364,6 +369,85 @@ pub fn map_update_elem(
         ..Default::default()
     };
     bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+/// `BPF_MAP_DELETE_ELEM`: `Ok(false)` when the key is absent.
+pub fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<bool> {
+    check_key_size(map, key)?;
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.as_ptr() as u64,
+        ..Default::default()
+    };
+    match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (the first key for `None`) into
+/// `next`; `Ok(false)` when there is none.
+pub fn map_get_next_key(
+    map: BorrowedFd<'_>,
+    key: Option<&[u8]>,
+    next: &mut [u8],
+) -> io::Result<bool> {
+    check_key_size(map, next)?;
+    if let Some(key) = key {
+        check_key_size(map, key)?;
+    }
+    let mut attr = MapElemAttr {
+        map_fd: map.as_raw_fd() as u32,
+        key: key.map_or(0, |k| k.as_ptr() as u64),
+        value: next.as_mut_ptr() as u64,
+        ..Default::default()
+    };
+    match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// One entry of a hash or array map: its key, and its value (for per-CPU maps, one
+/// value per possible CPU, each in a slot of `value_size` rounded up to 8 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapEntry {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+impl MapEntry {
+    /// The per-CPU values of a per-CPU map's entry (`value_size` bytes each).
+    pub fn per_cpu(&self, value_size: usize) -> impl Iterator<Item = &[u8]> {
+        let slot = value_size.next_multiple_of(8).max(1);
+        self.value
+            .chunks(slot)
+            .map(move |c| &c[..value_size.min(c.len())])
+    }
+}
+
+/// Every entry of `map`, read with `BPF_MAP_GET_NEXT_KEY` and `BPF_MAP_LOOKUP_ELEM`.
+/// Keys deleted while iterating are skipped.
+pub fn map_entries(map: BorrowedFd<'_>) -> io::Result<Vec<MapEntry>> {
+    let info = map_info(map)?;
+    let mut entries = Vec::new();
+    let mut key: Option<Vec<u8>> = None;
+    loop {
+        let mut next = vec![0u8; info.key_size.max(1) as usize];
+        if !map_get_next_key(map, key.as_deref(), &mut next)? {
+            return Ok(entries);
+        }
+        let mut value = vec![0u8; map_value_bytes(&info)];
+        if map_lookup_elem(map, &next, &mut value)? {
+            entries.push(MapEntry {
+                key: next.clone(),
+                value,
+            });
+        }
+        key = Some(next);
+    }
 }
 
 /// `BPF_PROG_TEST_RUN` of a raw-tracepoint program with an empty context, once, on the

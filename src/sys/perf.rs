@@ -6,11 +6,6 @@ use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 use super::owned_fd;
 
-/// `BPF_PERF_EVENT` (`enum bpf_attach_type`): attach through a perf-event link.
-pub const BPF_PERF_EVENT: u32 = 41;
-/// `PERF_TYPE_TRACEPOINT`: `config` is a tracefs event id.
-pub const PERF_TYPE_TRACEPOINT: u32 = 2;
-
 const PERF_EVENT_IOC_ENABLE: libc::c_ulong = 0x2400;
 const PERF_EVENT_IOC_SET_BPF: libc::c_ulong = 0x4004_2408;
 const PERF_FLAG_FD_CLOEXEC: libc::c_ulong = 1 << 3;

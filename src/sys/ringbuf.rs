@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+use crate::abi::map_type;
 
 /// `BPF_RINGBUF_HDR_SZ`: each record starts with `u32 len` (plus flag bits) and `u32 pg_off`.
 pub const RINGBUF_HDR_SIZE: u64 = 8;
@@ -25,7 +25,7 @@ impl RingBufMemory {
         let page = page_size();
         let info = super::map_info(map)?;
         let size = info.max_entries as usize;
-        if info.map_type != BPF_MAP_TYPE_RINGBUF || !size.is_power_of_two() || size < page {
+        if info.map_type != map_type::RINGBUF || !size.is_power_of_two() || size < page {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "not a BPF ring buffer map",

@@ -1,13 +1,13 @@
 //! Shared by the runtime tests: the root/BPF skip reason and a few hand-built instructions.
 #![allow(dead_code)]
 
-use rbt::codegen::insn::{Insn, PSEUDO_MAP_FD};
+use rbt::abi::insn::{Insn, PSEUDO_MAP_FD};
 
 /// `Some(reason)` when this machine cannot run BPF tests (see `support::skip`).
 pub fn skip_reason(test: &str) -> Option<String> {
     // Probe: can this kernel create a BPF map for us at all?
     let reason = crate::support::not_root().or_else(|| {
-        rbt::sys::map_create(BPF_MAP_TYPE_ARRAY, 4, 8, 1, "rbt_probe")
+        rbt::sys::map_create(map_type::ARRAY, 4, 8, 1, "rbt_probe")
             .err()
             .map(|e| format!("bpf() does not work here: {e}"))
     });
@@ -93,16 +93,17 @@ pub fn emit_record(event_id: i32) -> Vec<Insn> {
     v
 }
 
-use rbt::ast::{AttachPoint, ProbeKind};
+use rbt::ast::AttachPoint;
 use rbt::codegen::{Compiled, ProgramCode, ProgramType};
 use rbt::diag::Span;
 use rbt::runtime::Loaded;
 
-use rbt::codegen::insn::BPF_MAP_TYPE_ARRAY;
+use rbt::abi::map_type;
 
-pub fn point(kind: ProbeKind, target: &[&str]) -> AttachPoint {
+/// An attach point of probe type `provider` (a name or alias, as scripts spell it).
+pub fn point(provider: &str, target: &[&str]) -> AttachPoint {
     AttachPoint {
-        kind,
+        provider: rbt::probes::lookup(provider).expect("a registered probe type"),
         target: target.iter().map(|s| s.to_string()).collect(),
         span: Span::default(),
     }
@@ -128,19 +129,14 @@ pub fn begin(insns: Vec<Insn>) -> ProgramCode {
     program(
         "BEGIN",
         ProgramType::Special,
-        vec![point(ProbeKind::Begin, &[])],
+        vec![point("BEGIN", &[])],
         insns,
     )
 }
 
 /// A run-once END program.
 pub fn end(insns: Vec<Insn>) -> ProgramCode {
-    program(
-        "END",
-        ProgramType::Special,
-        vec![point(ProbeKind::End, &[])],
-        insns,
-    )
+    program("END", ProgramType::Special, vec![point("END", &[])], insns)
 }
 
 /// Loads `c`; an error fails the test.

@@ -29,7 +29,7 @@ impl Insn {
 }
 
 /// `src` value of a `BPF_LD | BPF_DW | BPF_IMM` instruction whose `imm` is a map:
-/// codegen writes the map's index in [`super::Compiled::maps`]; the runtime replaces it with the map fd.
+/// codegen writes the map's index in `codegen::Compiled::maps`; the runtime replaces it with the map fd.
 pub const PSEUDO_MAP_FD: u8 = 1;
 
 // Opcode fields (kernel `include/uapi/linux/bpf_common.h` and `bpf.h`), shared by the
@@ -97,6 +97,7 @@ pub mod helper {
     pub const MAP_UPDATE_ELEM: i32 = 2;
     pub const MAP_DELETE_ELEM: i32 = 3;
     pub const KTIME_GET_NS: i32 = 5;
+    pub const GET_PRANDOM_U32: i32 = 7;
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_UID_GID: i32 = 15;
@@ -111,6 +112,7 @@ pub mod helper {
             MAP_UPDATE_ELEM => "map_update_elem",
             MAP_DELETE_ELEM => "map_delete_elem",
             KTIME_GET_NS => "ktime_get_ns",
+            GET_PRANDOM_U32 => "get_prandom_u32",
             GET_SMP_PROCESSOR_ID => "get_smp_processor_id",
             GET_CURRENT_PID_TGID => "get_current_pid_tgid",
             GET_CURRENT_UID_GID => "get_current_uid_gid",
@@ -121,7 +123,3 @@ pub mod helper {
         }
     }
 }
-
-/// Kernel `bpf_map_type` values codegen creates.
-pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
-pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;

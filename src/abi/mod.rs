@@ -1,0 +1,56 @@
+//! The kernel ABI, at the bottom of the crate: instruction encoding, `bpf_*` and
+//! `perf_*` enumerations, x86-64 register offsets and the filesystem paths the kernel
+//! exposes. Both codegen (which builds programs) and sys/runtime (which hand them to the
+//! kernel) import from here, so each constant has exactly one definition. Nothing here
+//! imports anything else of rbt.
+
+pub mod arch;
+pub mod insn;
+
+/// `enum bpf_map_type` values rbt creates or inspects.
+pub mod map_type {
+    pub const HASH: u32 = 1;
+    pub const ARRAY: u32 = 2;
+    pub const PERCPU_HASH: u32 = 5;
+    pub const PERCPU_ARRAY: u32 = 6;
+    pub const LRU_PERCPU_HASH: u32 = 10;
+    pub const PERCPU_CGROUP_STORAGE: u32 = 21;
+    pub const RINGBUF: u32 = 27;
+    /// Types whose lookups return one value per possible CPU.
+    pub const PER_CPU: [u32; 4] = [
+        PERCPU_HASH,
+        PERCPU_ARRAY,
+        LRU_PERCPU_HASH,
+        PERCPU_CGROUP_STORAGE,
+    ];
+}
+
+/// `enum bpf_prog_type` values rbt loads.
+pub mod prog_type {
+    pub const KPROBE: u32 = 2;
+    pub const TRACEPOINT: u32 = 5;
+    pub const PERF_EVENT: u32 = 7;
+    pub const RAW_TRACEPOINT: u32 = 17;
+}
+
+/// `BPF_PERF_EVENT` (`enum bpf_attach_type`): attach through a perf-event link.
+pub const BPF_PERF_EVENT: u32 = 41;
+
+/// `enum perf_type_id`.
+pub mod perf_type {
+    pub const HARDWARE: u32 = 0;
+    pub const SOFTWARE: u32 = 1;
+    /// `config` is a tracefs event id.
+    pub const TRACEPOINT: u32 = 2;
+}
+
+/// Where the kernel exposes tracing state.
+pub mod paths {
+    /// tracefs mount points, preferred first.
+    pub const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+    /// The kprobe PMU (Linux 4.17+): kprobes without tracefs state.
+    pub const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+    pub const KALLSYMS: &str = "/proc/kallsyms";
+    pub const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
+    pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+}

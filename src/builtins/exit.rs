@@ -1,0 +1,29 @@
+//! `exit()`: stop tracing. The record tells the runtime to stop; the program itself
+//! returns at once, as bpftrace's does.
+
+use super::{Builtin, Form};
+use crate::codegen::Dest;
+use crate::event::EventKind;
+use crate::sema::{statement, Payload};
+
+pub static EXIT: Builtin = Builtin {
+    name: "exit",
+    form: Form::Statement,
+    numbered: false,
+    check: |ck, site| {
+        if !site.args.is_empty() {
+            ck.error(site.span, "exit() takes no arguments");
+            return None;
+        }
+        statement(&EXIT, Vec::new(), Payload::None)
+    },
+    lower: |g, call, dest| {
+        if dest != Dest::Effect {
+            return g.misplaced(call, dest);
+        }
+        let id = g.event(EventKind::Exit);
+        g.emit_bare_event(id);
+        g.b.ja(g.done);
+    },
+    pure: false,
+};

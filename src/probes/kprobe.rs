@@ -1,0 +1,269 @@
+//! `kprobe:FUNCTION` and `kretprobe:FUNCTION`: dynamic probes on kernel function entry
+//! and return. The function must be in BTF (sema) and in kallsyms (preflight). Attached
+//! through the kprobe PMU (Linux 4.17+, no global tracefs state) or, without it, through
+//! named tracefs `kprobe_events`, which are removed again at exit (and stale ones of dead
+//! rbt processes at the next start).
+
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use super::{Context, Provider, Resolved, Timing};
+use crate::abi::{paths, perf_type};
+use crate::ast::AttachPoint;
+use crate::btf::Btf;
+use crate::codegen::ProgramType;
+use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::sys;
+
+pub static KPROBE: Provider = Provider {
+    name: "kprobe",
+    aliases: &["k"],
+    usage: "kprobe:FUNCTION",
+    parts: (1, 2),
+    malformed: "missing or malformed function in attach point",
+    timing: Timing::Attached,
+    prog_type: ProgramType::Kprobe,
+    prog_prefix: "kp",
+    context: &[Context::ArgRegs],
+    resolve,
+    check,
+    attach: attach_entry,
+};
+
+pub static KRETPROBE: Provider = Provider {
+    name: "kretprobe",
+    aliases: &["kr"],
+    usage: "kretprobe:FUNCTION",
+    parts: (1, 2),
+    malformed: "missing or malformed function in attach point",
+    timing: Timing::Attached,
+    prog_type: ProgramType::Kprobe,
+    prog_prefix: "kr",
+    context: &[Context::Retval],
+    resolve,
+    check,
+    attach: attach_return,
+};
+
+fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+    let [func] = point.target.as_slice() else {
+        return Err(format!("expected '{}:<function>'", point.provider.name));
+    };
+    if btf.find_func(func).is_none() {
+        return Err(format!("kernel function '{func}' not found"));
+    }
+    Ok(Resolved { args: None })
+}
+
+fn function(point: &AttachPoint) -> &str {
+    point.target.first().map_or("", String::as_str)
+}
+
+fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeError> {
+    let probe = point.name();
+    if attacher.tracefs_kprobes || !Path::new(paths::KPROBE_PMU).join("type").exists() {
+        legacy_kprobe_events(attacher, &probe)?;
+    }
+    let function = function(point);
+    if kernel_symbols_readable() && !kernel_has_symbol(function) {
+        return Err(not_found(&probe, function));
+    }
+    Ok(())
+}
+
+/// Without the kprobe PMU: the tracefs mount and its `kprobe_events`, if the kernel
+/// has kprobes at all (`register_kprobe` exists exactly when CONFIG_KPROBES is set).
+fn legacy_kprobe_events(
+    attacher: &mut Attacher,
+    probe: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), RuntimeError> {
+    if kernel_symbols_readable() && !kernel_has_symbol("register_kprobe") {
+        return Err(RuntimeError::NoKprobes {
+            probe: probe.to_string(),
+            config: "CONFIG_KPROBES",
+        });
+    }
+    let tracefs = attacher.tracefs(probe)?;
+    let kprobe_events = tracefs.join("kprobe_events");
+    if !kprobe_events.exists() {
+        return Err(RuntimeError::NoKprobes {
+            probe: probe.to_string(),
+            config: "CONFIG_KPROBE_EVENTS",
+        });
+    }
+    Ok((tracefs, kprobe_events))
+}
+
+fn attach_entry(
+    attacher: &mut Attacher,
+    point: &AttachPoint,
+    prog: BorrowedFd<'_>,
+) -> Result<Attachment, RuntimeError> {
+    attach_kprobe(attacher, point, false, prog)
+}
+
+fn attach_return(
+    attacher: &mut Attacher,
+    point: &AttachPoint,
+    prog: BorrowedFd<'_>,
+) -> Result<Attachment, RuntimeError> {
+    attach_kprobe(attacher, point, true, prog)
+}
+
+fn attach_kprobe(
+    attacher: &mut Attacher,
+    point: &AttachPoint,
+    retprobe: bool,
+    prog: BorrowedFd<'_>,
+) -> Result<Attachment, RuntimeError> {
+    let probe = point.name();
+    let function = function(point).to_string();
+    let pmu = Path::new(paths::KPROBE_PMU);
+    let pmu_type = if attacher.tracefs_kprobes {
+        None
+    } else {
+        read_number(&pmu.join("type"))
+    };
+    if let Some(pmu_type) = pmu_type {
+        let config = if retprobe {
+            let bit = retprobe_bit(pmu).ok_or_else(|| RuntimeError::Attach {
+                probe: probe.clone(),
+                source: io::Error::other("the kprobe PMU does not describe its retprobe bit"),
+            })?;
+            1u64 << bit
+        } else {
+            0
+        };
+        let name = CString::new(function.as_str()).map_err(|_| not_found(&probe, &function))?;
+        let perf = sys::perf_event_open(pmu_type as u32, config, Some(&name))
+            .map_err(|e| kprobe_error(&probe, &function, e))?;
+        let perf =
+            attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
+        return Ok(Attachment::perf(perf));
+    }
+    let (tracefs, kprobe_events) = legacy_kprobe_events(attacher, &probe)?;
+    if !attacher.stale_removed {
+        remove_stale_kprobe_events(&kprobe_events);
+        attacher.stale_removed = true;
+    }
+    let event = format!("rbt_{}_{}", std::process::id(), attacher.legacy_count);
+    attacher.legacy_count += 1;
+    let definition = format!(
+        "{}:kprobes/{event} {function}",
+        if retprobe { 'r' } else { 'p' }
+    );
+    append_line(&kprobe_events, &definition).map_err(|e| kprobe_error(&probe, &function, e))?;
+    // From here on, dropping `attachment` removes the event again.
+    let remove = format!("-:kprobes/{event}");
+    let mut attachment = Attachment::cleanup(move || {
+        let _ = append_line(&kprobe_events, &remove);
+    });
+    let id_path = tracefs.join("events/kprobes").join(&event).join("id");
+    let id = read_number(&id_path).ok_or_else(|| RuntimeError::Attach {
+        probe: probe.clone(),
+        source: io::Error::other(format!("cannot read {}", id_path.display())),
+    })?;
+    let perf = sys::perf_event_open(perf_type::TRACEPOINT, id, None).map_err(|source| {
+        RuntimeError::Attach {
+            probe: probe.clone(),
+            source,
+        }
+    })?;
+    attachment.set_perf(
+        attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?,
+    );
+    Ok(attachment)
+}
+
+fn not_found(probe: &str, function: &str) -> RuntimeError {
+    let exists = kernel_has_symbol(function);
+    RuntimeError::FunctionNotFound {
+        probe: probe.to_string(),
+        function: function.to_string(),
+        exists,
+    }
+}
+
+/// Explains a failed kprobe creation: missing or untraceable function, or privileges.
+fn kprobe_error(probe: &str, function: &str, source: io::Error) -> RuntimeError {
+    match source.raw_os_error() {
+        Some(libc::ENOENT)
+        | Some(libc::EINVAL)
+        | Some(libc::EADDRNOTAVAIL)
+        | Some(libc::EILSEQ) => not_found(probe, function),
+        _ => RuntimeError::Attach {
+            probe: probe.to_string(),
+            source,
+        },
+    }
+}
+
+/// Whether `/proc/kallsyms` lists `function` (tells "no such function" from "not traceable").
+fn kernel_has_symbol(function: &str) -> bool {
+    let Ok(text) = fs::read_to_string(paths::KALLSYMS) else {
+        return false;
+    };
+    text.lines().any(|l| {
+        let mut f = l.split_whitespace();
+        let (_, kind, name) = (f.next(), f.next(), f.next());
+        matches!(kind, Some("t") | Some("T")) && name == Some(function)
+    })
+}
+
+/// Whether `/proc/kallsyms` can be read and lists functions at all.
+fn kernel_symbols_readable() -> bool {
+    let mut first = [0u8; 64];
+    fs::File::open(paths::KALLSYMS)
+        .and_then(|mut f| f.read(&mut first))
+        .is_ok_and(|n| n > 0)
+}
+
+/// The `config` bit that makes a kprobe PMU event a return probe (`format/retprobe`
+/// holds e.g. `config:0`).
+fn retprobe_bit(pmu: &Path) -> Option<u32> {
+    let text = fs::read_to_string(pmu.join("format/retprobe")).ok()?;
+    text.trim().strip_prefix("config:")?.parse().ok()
+}
+
+fn read_number(path: &Path) -> Option<u64> {
+    fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    let mut f = fs::OpenOptions::new().append(true).open(path)?;
+    f.write_all(format!("{line}\n").as_bytes())
+}
+
+/// Removes `rbt_<pid>_<n>` kprobe events left behind by rbt processes that died
+/// without cleaning up.
+fn remove_stale_kprobe_events(kprobe_events: &Path) {
+    let Ok(text) = fs::read_to_string(kprobe_events) else {
+        return;
+    };
+    let stale: HashSet<String> = text
+        .lines()
+        .filter_map(|l| {
+            l.split_whitespace()
+                .next()?
+                .split_once(':')?
+                .1
+                .split('/')
+                .nth(1)
+                .map(str::to_string)
+        })
+        .filter(|name| {
+            let pid = name
+                .strip_prefix("rbt_")
+                .and_then(|r| r.split('_').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        })
+        .collect();
+    for name in stale {
+        let _ = append_line(kprobe_events, &format!("-:kprobes/{name}"));
+    }
+}

@@ -1,0 +1,59 @@
+//! `BEGIN` and `END`: run once, from user space, with `BPF_PROG_TEST_RUN` (see
+//! runtime/run.rs), so they need no kernel attach point at all.
+
+use std::os::fd::BorrowedFd;
+
+use super::{Provider, Resolved, Timing};
+use crate::ast::AttachPoint;
+use crate::btf::Btf;
+use crate::codegen::ProgramType;
+use crate::runtime::{Attacher, Attachment, RuntimeError};
+
+pub static BEGIN: Provider = Provider {
+    name: "BEGIN",
+    aliases: &[],
+    usage: "BEGIN",
+    parts: (0, 0),
+    malformed: "takes no arguments",
+    timing: Timing::Start,
+    prog_type: ProgramType::Special,
+    prog_prefix: "BEGIN",
+    context: &[],
+    resolve,
+    check,
+    attach,
+};
+
+pub static END: Provider = Provider {
+    name: "END",
+    aliases: &[],
+    usage: "END",
+    parts: (0, 0),
+    malformed: "takes no arguments",
+    timing: Timing::End,
+    prog_type: ProgramType::Special,
+    prog_prefix: "END",
+    context: &[],
+    resolve,
+    check,
+    attach,
+};
+
+fn resolve(_: &Btf, _: &AttachPoint) -> Result<Resolved, String> {
+    Ok(Resolved { args: None })
+}
+
+fn check(_: &mut Attacher, _: &AttachPoint) -> Result<(), RuntimeError> {
+    Ok(())
+}
+
+fn attach(
+    _: &mut Attacher,
+    point: &AttachPoint,
+    _: BorrowedFd<'_>,
+) -> Result<Attachment, RuntimeError> {
+    Err(RuntimeError::Internal(format!(
+        "{} is run, not attached",
+        point.name()
+    )))
+}

@@ -1,0 +1,97 @@
+//! `tracepoint:CATEGORY:EVENT`: a static kernel tracepoint. `args` is its record, typed
+//! from BTF's `struct trace_event_raw_<event>` or, without one, the tracefs format file;
+//! attached as a `PERF_TYPE_TRACEPOINT` perf event on the tracefs event id.
+
+use std::fs;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::PathBuf;
+
+use super::{Context, Provider, Resolved, Timing};
+use crate::abi::perf_type;
+use crate::ast::AttachPoint;
+use crate::btf::Btf;
+use crate::codegen::ProgramType;
+use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::sema::{tracefs, Args};
+use crate::sys;
+
+pub static TRACEPOINT: Provider = Provider {
+    name: "tracepoint",
+    aliases: &["t"],
+    usage: "tracepoint:CATEGORY:EVENT",
+    parts: (2, 2),
+    malformed: "malformed attach point",
+    timing: Timing::Attached,
+    prog_type: ProgramType::Tracepoint,
+    prog_prefix: "tp",
+    context: &[Context::Args],
+    resolve,
+    check,
+    attach,
+};
+
+fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+    let [category, event] = point.target.as_slice() else {
+        return Err("expected 'tracepoint:<category>:<event>'".into());
+    };
+    let record = match btf.find_type(&format!("struct trace_event_raw_{event}")) {
+        Some(id) => Args::Btf(id),
+        None => Args::Format(
+            tracefs::read_format(btf, category, event)
+                .map_err(|why| format!("tracepoint '{category}:{event}' not found: {why}"))?,
+        ),
+    };
+    Ok(Resolved { args: Some(record) })
+}
+
+/// `events/<category>/<name>` of the tracepoint in tracefs.
+fn event_dir(attacher: &mut Attacher, point: &AttachPoint) -> Result<PathBuf, RuntimeError> {
+    let probe = point.name();
+    let [category, name] = point.target.as_slice() else {
+        return Err(RuntimeError::TracepointNotFound { probe });
+    };
+    Ok(attacher
+        .tracefs(&probe)?
+        .join("events")
+        .join(category)
+        .join(name))
+}
+
+fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeError> {
+    if !event_dir(attacher, point)?.join("id").exists() {
+        return Err(RuntimeError::TracepointNotFound {
+            probe: point.name(),
+        });
+    }
+    Ok(())
+}
+
+fn attach(
+    attacher: &mut Attacher,
+    point: &AttachPoint,
+    prog: BorrowedFd<'_>,
+) -> Result<Attachment, RuntimeError> {
+    let probe = point.name();
+    let dir = event_dir(attacher, point)?;
+    let id = match fs::read_to_string(dir.join("id")) {
+        Ok(s) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| RuntimeError::TracepointNotFound {
+                probe: probe.clone(),
+            })?,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(RuntimeError::TracepointNotFound { probe })
+        }
+        Err(source) => return Err(RuntimeError::Attach { probe, source }),
+    };
+    let perf = sys::perf_event_open(perf_type::TRACEPOINT, id, None).map_err(|source| {
+        RuntimeError::Attach {
+            probe: probe.clone(),
+            source,
+        }
+    })?;
+    let perf = attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
+    Ok(Attachment::perf(perf))
+}
