@@ -96,13 +96,11 @@ pub static COMM: Builtin = Builtin {
 };
 
 fn lower_comm(g: &mut Gen<'_>, call: &Call, dest: Dest) {
-    let Dest::Stack { off, cap } = dest else {
+    let Dest::Mem { at, cap } = dest else {
         return g.misplaced(call, dest);
     };
-    for i in (16..cap).step_by(8) {
-        g.b.st_imm(Size::DW, R_FP, off.wrapping_add(i as i16), 0);
-    }
-    g.b.stack_addr(R1, off);
+    g.zero(at.at(16), cap.saturating_sub(16));
+    g.b.addr(R1, at);
     g.b.mov_imm(R2, cap.min(16) as i32);
     g.b.call(helper::GET_CURRENT_COMM);
 }

@@ -86,22 +86,21 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
 }
 
 fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
-    let (Dest::Stack { off: dst, .. }, [addr]) = (dest, call.args.as_slice()) else {
+    let (Dest::Mem { at, .. }, [addr]) = (dest, call.args.as_slice()) else {
         return g.misplaced(call, dest);
     };
-    g.b.st_imm(Size::DW, R_FP, dst + 8, 0);
-    g.b.st_imm(Size::DW, R_FP, dst + 16, 0);
+    g.zero(at.at(8), 16);
     match (&addr.kind, &addr.ty) {
         // sema admits only 4- and 16-byte arrays.
         (TExprKind::InMemory(place), Type::Mem { size, .. }) => {
             let family = if *size == 16 { AF_INET6 } else { AF_INET };
-            g.b.st_imm(Size::DW, R_FP, dst, family as i32);
-            g.read_memory(place, dst + 8, *size);
+            g.b.st_imm(Size::DW, at.base, at.off, family as i32);
+            g.read_memory(place, at.at(8), *size);
         }
         _ => {
-            g.b.st_imm(Size::DW, R_FP, dst, AF_INET as i32);
+            g.b.st_imm(Size::DW, at.base, at.off, AF_INET as i32);
             g.scalar(addr);
-            g.b.stx(Size::W, R_FP, dst + 8, R0);
+            g.b.stx(Size::W, at.base, at.off + 8, R0);
         }
     }
 }

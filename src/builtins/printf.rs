@@ -10,6 +10,10 @@ use crate::event::{ArgLayout, EventKind, ValueLayout, EVENT_ID_SIZE};
 use crate::format::{ArgClass, PrintfFormat};
 use crate::sema::{statement, Call, Checker, Payload};
 
+/// Records up to this size are built on the stack (leaving room for the operands'
+/// temporaries); larger ones in scratch space.
+const STACK_RECORD_MAX: u32 = 256;
+
 pub static PRINTF: Builtin = Builtin {
     name: "printf",
     form: Form::Statement,
@@ -107,9 +111,14 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         format: format.clone(),
         args: layout.clone(),
     });
-    let rec = g.b.alloc(size);
+    // A record too big for the stack is built in per-CPU scratch space.
+    let rec = if size > STACK_RECORD_MAX {
+        g.scratch(size)
+    } else {
+        Loc::stack(g.b.alloc(size).off)
+    };
     // The whole record goes to the kernel, padding included: it must be initialized.
-    g.b.st_imm(Size::DW, R_FP, rec.off, id as i32);
+    g.b.st_imm(Size::DW, rec.base, rec.off, id as i32);
     // Strings and inet values fill their whole (8-aligned) space; zero the rest.
     let filled = |word: usize| {
         layout.iter().any(|a| {
@@ -121,18 +130,18 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         .step_by(8)
         .filter(|&w| !filled(w))
     {
-        g.b.st_imm(Size::DW, R_FP, rec.at(i as u32), 0);
+        g.zero(rec.at(i as u32), 8);
     }
     for (arg, at) in args.iter().zip(&layout) {
-        let off = rec.at(at.offset as u32);
+        let to = rec.at(at.offset as u32);
         if arg.ty.is_scalar() {
             let mark = g.b.mark();
             g.scalar(arg);
             g.b.release(mark);
-            g.b.stx(Size::of(at.value.size() as u32), R_FP, off, R0);
+            g.b.stx(Size::of(at.value.size() as u32), to.base, to.off, R0);
         } else {
-            g.write_value(arg, off, at.value.size().next_multiple_of(8) as u32);
+            g.write_value(arg, to, at.value.size().next_multiple_of(8) as u32);
         }
     }
-    g.output(rec);
+    g.output_at(rec, size);
 }

@@ -14,6 +14,8 @@ pub const R3: Reg = 3;
 pub const R4: Reg = 4;
 /// Holds the program's context pointer for the whole program.
 pub const R_CTX: Reg = 6;
+/// Callee-saved: the per-CPU scratch space a statement builds a large value in.
+pub const R_SCRATCH: Reg = 9;
 pub const R_FP: Reg = 10;
 
 /// The kernel's per-program stack limit.
@@ -51,6 +53,27 @@ impl Size {
 /// A jump target, bound to an instruction index with [`Builder::bind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Label(usize);
+
+/// A location in memory a value is built at: `base + off`, where `base` is the frame
+/// pointer (a stack slot) or [`R_SCRATCH`] (per-CPU scratch space).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Loc {
+    pub base: Reg,
+    pub off: i16,
+}
+
+impl Loc {
+    pub fn stack(off: i16) -> Loc {
+        Loc { base: R_FP, off }
+    }
+    /// `delta` bytes further on.
+    pub fn at(self, delta: u32) -> Loc {
+        Loc {
+            base: self.base,
+            off: self.off.wrapping_add(delta as i16),
+        }
+    }
+}
 
 /// A stack slot: `r10 + off` (always negative), `size` bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,6 +253,16 @@ impl Builder {
             off,
             BPF_ADD as i32,
         ));
+    }
+    /// `dst = loc.base + loc.off`: a pointer to a location, for helper arguments.
+    pub fn addr(&mut self, dst: Reg, loc: Loc) {
+        if loc.base == R_FP {
+            return self.stack_addr(dst, loc.off);
+        }
+        self.mov(dst, loc.base);
+        if loc.off != 0 {
+            self.alu_imm(BPF_ADD, dst, loc.off as i32);
+        }
     }
     /// `dst = r10 + off`: a pointer to a stack slot, for helper arguments.
     pub fn stack_addr(&mut self, dst: Reg, off: i16) {

@@ -53,6 +53,7 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
         let kind = match m.map_type {
             map_type::RINGBUF => "ringbuf".to_string(),
             map_type::ARRAY => "array".to_string(),
+            map_type::PERCPU_ARRAY => "percpu_array".to_string(),
             1 => "hash".to_string(),
             t => format!("type {t}"),
         };

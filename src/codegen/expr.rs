@@ -23,7 +23,7 @@ impl Gen<'_> {
                 let mark = self.b.mark();
                 let size = bitfield.map_or(e.ty.size() as u32, |bf| bf.bytes);
                 let tmp = self.b.alloc(8);
-                self.read_memory(place, tmp.off, size);
+                self.read_memory(place, Loc::stack(tmp.off), size);
                 self.b.ldx(Size::of(size), R0, R_FP, tmp.off);
                 self.b.release(mark);
                 self.finish_load(R0, &e.ty, *bitfield);
@@ -183,8 +183,8 @@ impl Gen<'_> {
         }
     }
 
-    /// Copy `size` bytes at `place` into the stack at `r10 + dst`.
-    pub fn read_memory(&mut self, place: &Place, dst: i16, size: u32) {
+    /// Copy `size` bytes at `place` to `dst`.
+    pub fn read_memory(&mut self, place: &Place, dst: Loc, size: u32) {
         match &place.base {
             Base::Kernel(ptr) => {
                 self.scalar(ptr);
@@ -192,7 +192,7 @@ impl Gen<'_> {
                 if place.offset != 0 {
                     self.b.alu_imm(BPF_ADD, R3, place.offset as i32);
                 }
-                self.b.stack_addr(R1, dst);
+                self.b.addr(R1, dst);
                 self.b.mov_imm(R2, size as i32);
                 self.b.call(helper::PROBE_READ_KERNEL);
             }
@@ -206,17 +206,17 @@ impl Gen<'_> {
                         .find(|&p| at.is_multiple_of(p) && i + p <= size)
                         .unwrap_or(1);
                     self.b.ldx(Size::of(piece), R1, R_CTX, at as i16);
-                    self.b
-                        .stx(Size::of(piece), R_FP, dst.wrapping_add(i as i16), R1);
+                    let to = dst.at(i);
+                    self.b.stx(Size::of(piece), to.base, to.off, R1);
                     i += piece;
                 }
             }
         }
     }
 
-    /// Write string or inet value `e` into the stack at `r10 + dst`, filling `cap` bytes
-    /// (a multiple of 8) so none of it is left uninitialized.
-    pub fn write_value(&mut self, e: &TExpr, dst: i16, cap: u32) {
+    /// Write string or inet value `e` to `dst`, filling `cap` bytes (a multiple of 8) so
+    /// none of it is left uninitialized.
+    pub fn write_value(&mut self, e: &TExpr, dst: Loc, cap: u32) {
         let mark = self.b.mark();
         match &e.kind {
             TExprKind::Str(s) => {
@@ -225,30 +225,27 @@ impl Gen<'_> {
                 bytes.resize(cap as usize, 0);
                 for (i, word) in bytes.chunks(4).enumerate() {
                     let imm = i32::from_le_bytes([word[0], word[1], word[2], word[3]]);
-                    self.b
-                        .st_imm(Size::W, R_FP, dst.wrapping_add((4 * i) as i16), imm);
+                    let to = dst.at(4 * i as u32);
+                    self.b.st_imm(Size::W, to.base, to.off, imm);
                 }
             }
-            TExprKind::Call(call) => {
-                (call.builtin.lower)(self, call, Dest::Stack { off: dst, cap })
-            }
+            TExprKind::Call(call) => (call.builtin.lower)(self, call, Dest::Mem { at: dst, cap }),
             TExprKind::Var(id) => {
                 let src = self.vars[id.0];
                 for i in (0..cap).step_by(8) {
+                    let to = dst.at(i);
                     if i < src.size {
                         self.b.ldx(Size::DW, R1, R_FP, src.at(i));
-                        self.b.stx(Size::DW, R_FP, dst.wrapping_add(i as i16), R1);
+                        self.b.stx(Size::DW, to.base, to.off, R1);
                     } else {
-                        self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
+                        self.b.st_imm(Size::DW, to.base, to.off, 0);
                     }
                 }
             }
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
-                for i in (0..cap).step_by(8) {
-                    self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
-                }
+                self.zero(dst, cap);
                 let size = (e.ty.size() as u32).min(cap);
                 if size > 0 {
                     self.read_memory(place, dst, size);
@@ -257,6 +254,14 @@ impl Gen<'_> {
             _ => self.misplaced_value(e, "an in-memory value"),
         }
         self.b.release(mark);
+    }
+
+    /// Zero `len` bytes (a multiple of 8) at `dst`.
+    pub fn zero(&mut self, dst: Loc, len: u32) {
+        for i in (0..len).step_by(8) {
+            let to = dst.at(i);
+            self.b.st_imm(Size::DW, to.base, to.off, 0);
+        }
     }
 
     /// Compare two strings (C `strcmp` semantics within their sizes) and jump to `equal`
@@ -269,7 +274,7 @@ impl Gen<'_> {
         let mark = self.b.mark();
         let n = lhs.ty.size().min(rhs.ty.size()) as u32;
         let left = self.b.alloc(lhs.ty.size() as u32);
-        self.write_value(lhs, left.off, left.size);
+        self.write_value(lhs, Loc::stack(left.off), left.size);
         if let TExprKind::Str(lit) = &rhs.kind {
             let bytes = lit.as_bytes().iter().copied().chain(std::iter::once(0));
             for (i, byte) in bytes.take(n as usize).enumerate() {
@@ -278,7 +283,7 @@ impl Gen<'_> {
             }
         } else {
             let right = self.b.alloc(rhs.ty.size() as u32);
-            self.write_value(rhs, right.off, right.size);
+            self.write_value(rhs, Loc::stack(right.off), right.size);
             for i in 0..n {
                 self.b.ldx(Size::B, R1, R_FP, left.at(i));
                 self.b.ldx(Size::B, R2, R_FP, right.at(i));

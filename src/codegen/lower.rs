@@ -8,7 +8,7 @@
 //! spilled operands, probe_read destinations.
 
 use super::builder::*;
-use super::{CompileOptions, Compiled, Dest, MapSpec, ProgramCode};
+use super::{map_index, CompileOptions, Compiled, Dest, MapRole, MapSpec, ProgramCode};
 use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
 use crate::diag::Diagnostic;
@@ -16,9 +16,6 @@ use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
 use crate::probes::Timing;
 use crate::sema::{Call, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
 
-/// Map indexes (the `imm` of map loads): the event ring buffer and the lost-event counter.
-pub const MAP_EVENTS: u32 = 0;
-pub const MAP_LOST: u32 = 1;
 /// Size of the event ring buffer.
 pub const RINGBUF_BYTES: u32 = 1 << 20;
 
@@ -30,15 +27,20 @@ pub fn compile(
     let mut events = Vec::new();
     let mut programs = Vec::new();
     let mut diags = Vec::new();
+    let scratch_map = map_index::FIRST_USER + program.maps.len() as u32;
+    let mut scratch_size = 0;
     for (index, probe) in program.probes.iter().enumerate() {
-        match lower_probe(probe, &program.maps, options, &mut events) {
-            Ok(b) => programs.push(ProgramCode {
-                name: program_name(probe, index),
-                prog_type: probe.provider.prog_type,
-                attach_points: probe.attach_points.clone(),
-                insns: b.insns,
-                lines: b.lines,
-            }),
+        match lower_probe(probe, &program.maps, options, &mut events, scratch_map) {
+            Ok((b, scratch)) => {
+                scratch_size = scratch_size.max(scratch);
+                programs.push(ProgramCode {
+                    name: program_name(probe, index),
+                    prog_type: probe.provider.prog_type,
+                    attach_points: probe.attach_points.clone(),
+                    insns: b.insns,
+                    lines: b.lines,
+                })
+            }
             Err(msg) => diags.push(Diagnostic::error(probe.span, msg)),
         }
     }
@@ -47,6 +49,16 @@ pub fn compile(
     }
     let mut maps = standard_maps();
     maps.extend(super::maps::map_specs(&program.maps));
+    if scratch_size > 0 {
+        maps.push(MapSpec {
+            name: "scratch".into(),
+            map_type: map_type::PERCPU_ARRAY,
+            key_size: 4,
+            value_size: scratch_size,
+            max_entries: 1,
+            role: MapRole::Scratch,
+        });
+    }
     Ok(Compiled {
         programs,
         maps,
@@ -64,6 +76,7 @@ pub fn standard_maps() -> Vec<MapSpec> {
             key_size: 0,
             value_size: 0,
             max_entries: RINGBUF_BYTES,
+            role: MapRole::Events,
         },
         MapSpec {
             name: "lost".into(),
@@ -71,6 +84,7 @@ pub fn standard_maps() -> Vec<MapSpec> {
             key_size: 4,
             value_size: 8,
             max_entries: 1,
+            role: MapRole::Lost,
         },
     ]
 }
@@ -130,6 +144,9 @@ pub struct Gen<'a> {
     /// The program's `@maps`, by `MapId`.
     pub maps: &'a [TypedMap],
     events: &'a mut Vec<EventKind>,
+    /// Index of the per-CPU scratch map, and the bytes of it this program uses.
+    scratch_map: u32,
+    scratch_size: u32,
     /// Internal errors (a builtin lowered where its type rule never puts it).
     pub(super) errors: Vec<String>,
 }
@@ -139,7 +156,8 @@ fn lower_probe(
     maps: &[TypedMap],
     options: &CompileOptions,
     events: &mut Vec<EventKind>,
-) -> Result<Builder, String> {
+    scratch_map: u32,
+) -> Result<(Builder, u32), String> {
     let mut b = Builder::new();
     let done = b.label();
     let mut g = Gen {
@@ -148,6 +166,8 @@ fn lower_probe(
         done,
         maps,
         events,
+        scratch_map,
+        scratch_size: 0,
         errors: Vec::new(),
     };
     g.b.source(probe.span.start);
@@ -179,7 +199,7 @@ fn lower_probe(
     if let Some(error) = g.errors.into_iter().next() {
         return Err(error);
     }
-    g.b.finish()
+    Ok((g.b.finish()?, g.scratch_size))
 }
 
 impl Gen<'_> {
@@ -225,7 +245,7 @@ impl Gen<'_> {
                     self.scalar(value);
                     self.b.stx(Size::DW, R_FP, slot.off, R0);
                 } else {
-                    self.write_value(value, slot.off, slot.size);
+                    self.write_value(value, Loc::stack(slot.off), slot.size);
                 }
             }
             TStmtKind::If {
@@ -266,18 +286,44 @@ impl Gen<'_> {
         self.output(rec);
     }
 
+    /// `size` bytes of per-CPU scratch space for building one statement's value when it
+    /// would not fit the 512-byte stack: points [`R_SCRATCH`] at it. Scratch is one
+    /// region per program, used by one statement at a time.
+    pub fn scratch(&mut self, size: u32) -> Loc {
+        self.scratch_size = self.scratch_size.max(size.next_multiple_of(8));
+        let mark = self.b.mark();
+        let key = self.b.alloc(8);
+        self.b.st_imm(Size::DW, R_FP, key.off, 0);
+        self.b.ld_map(R1, self.scratch_map);
+        self.b.stack_addr(R2, key.off);
+        self.b.call(helper::MAP_LOOKUP_ELEM);
+        // An array's key 0 always exists; the verifier still wants the check.
+        self.b.jmp_imm(BPF_JEQ, R0, 0, self.done);
+        self.b.mov(R_SCRATCH, R0);
+        self.b.release(mark);
+        Loc {
+            base: R_SCRATCH,
+            off: 0,
+        }
+    }
+
     /// `bpf_ringbuf_output(events, record)`; on failure count the loss in the `lost` map.
     pub fn output(&mut self, rec: Slot) {
+        self.output_at(Loc::stack(rec.off), rec.size);
+    }
+
+    /// [`Gen::output`] of the `size`-byte record at `rec`.
+    pub fn output_at(&mut self, rec: Loc, size: u32) {
         let ok = self.b.label();
-        self.b.ld_map(R1, MAP_EVENTS);
-        self.b.stack_addr(R2, rec.off);
-        self.b.mov_imm(R3, rec.size as i32);
+        self.b.ld_map(R1, map_index::EVENTS);
+        self.b.addr(R2, rec);
+        self.b.mov_imm(R3, size as i32);
         self.b.mov_imm(R4, 0);
         self.b.call(helper::RINGBUF_OUTPUT);
         self.b.jmp_imm(BPF_JEQ, R0, 0, ok);
         let key = self.b.alloc(8);
         self.b.st_imm(Size::DW, R_FP, key.off, 0);
-        self.b.ld_map(R1, MAP_LOST);
+        self.b.ld_map(R1, map_index::LOST);
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_LOOKUP_ELEM);
         self.b.jmp_imm(BPF_JEQ, R0, 0, ok);

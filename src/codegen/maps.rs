@@ -4,13 +4,11 @@
 
 use super::builder::*;
 use super::lower::Gen;
-use super::MapSpec;
+use super::{map_index, value_layout, MapRole, MapSpec, MapValue, UserMap};
 use crate::abi::insn::{helper, *};
+use crate::event::ValueLayout;
 use crate::sema::{MapId, TExpr, Type, TypedMap};
 
-/// Map index (in `Compiled::maps`) of the first `@map`; 0 and 1 are the event ring
-/// buffer and the lost-event counter.
-pub const FIRST_USER_MAP: u32 = 2;
 /// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
 pub const MAP_ENTRIES: u32 = 4096;
 /// `map_update_elem` flag: create or replace.
@@ -34,15 +32,34 @@ pub fn map_specs(maps: &[TypedMap]) -> Vec<MapSpec> {
             key_size: stored_size(&m.key),
             value_size: stored_size(&m.value),
             max_entries: MAP_ENTRIES,
+            role: MapRole::User(UserMap {
+                name: format!("@{}", m.name),
+                key: m.keyed.then(|| stored_layout(&m.key)).flatten(),
+                value: MapValue::Plain(stored_layout(&m.value).unwrap_or(ValueLayout::Int {
+                    size: 8,
+                    signed: false,
+                })),
+            }),
         })
         .collect()
+}
+
+/// How a key or value of type `ty` is laid out in a map: scalars widened to 8 bytes.
+fn stored_layout(ty: &Type) -> Option<ValueLayout> {
+    match value_layout(ty)? {
+        ValueLayout::Int { signed, .. } => Some(ValueLayout::Int { size: 8, signed }),
+        ValueLayout::Str { .. } => Some(ValueLayout::Str {
+            size: stored_size(ty) as usize,
+        }),
+        other => Some(other),
+    }
 }
 
 impl Gen<'_> {
     fn map_info(&self, map: MapId) -> (u32, Type, Type) {
         let m = &self.maps[map.0];
         (
-            FIRST_USER_MAP + map.0 as u32,
+            map_index::FIRST_USER + map.0 as u32,
             m.key.clone(),
             m.value.clone(),
         )
@@ -55,7 +72,7 @@ impl Gen<'_> {
             self.scalar(value);
             self.b.stx(Size::DW, R_FP, slot.off, R0);
         } else {
-            self.write_value(value, slot.off, slot.size);
+            self.write_value(value, Loc::stack(slot.off), slot.size);
         }
         slot
     }
@@ -84,19 +101,18 @@ impl Gen<'_> {
         self.b.bind(end);
     }
 
-    /// Copy the string/inet value stored under `key` to `r10 + dst` (`cap` bytes, zeros
-    /// when absent).
-    pub fn map_read_into(&mut self, map: MapId, key: &TExpr, dst: i16, cap: u32) {
+    /// Copy the string/inet value stored under `key` to `dst` (`cap` bytes, zeros when
+    /// absent).
+    pub fn map_read_into(&mut self, map: MapId, key: &TExpr, dst: Loc, cap: u32) {
         let (_, _, value_ty) = self.map_info(map);
-        for i in (0..cap).step_by(8) {
-            self.b.st_imm(Size::DW, R_FP, dst.wrapping_add(i as i16), 0);
-        }
+        self.zero(dst, cap);
         let absent = self.b.label();
         self.map_lookup(map, key);
         self.b.jmp_imm(BPF_JEQ, R0, 0, absent);
         for i in (0..cap.min(stored_size(&value_ty))).step_by(8) {
+            let to = dst.at(i);
             self.b.ldx(Size::DW, R1, R0, i as i16);
-            self.b.stx(Size::DW, R_FP, dst.wrapping_add(i as i16), R1);
+            self.b.stx(Size::DW, to.base, to.off, R1);
         }
         self.b.bind(absent);
     }

@@ -13,7 +13,7 @@ pub use lower::{compile, standard_maps, value_layout, Gen};
 use crate::abi::insn::Insn;
 use crate::abi::prog_type;
 use crate::ast::AttachPoint;
-use crate::event::EventCatalog;
+use crate::event::{EventCatalog, ValueLayout};
 
 /// Code generation choices from the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -37,8 +37,8 @@ pub struct Compiled {
 pub enum Dest {
     /// A scalar, in this register (r0 unless the builtin is `pure`).
     Reg(builder::Reg),
-    /// A string or other in-memory value, filling `cap` bytes at `r10 + off`.
-    Stack { off: i16, cap: u32 },
+    /// A string or other in-memory value, filling `cap` bytes at `at`.
+    Mem { at: builder::Loc, cap: u32 },
     /// Nothing: a statement, run for its effect.
     Effect,
 }
@@ -79,6 +79,18 @@ pub struct ProgramCode {
     pub lines: Vec<(usize, u32)>,
 }
 
+/// The map catalog's layout: which index (the `imm` of a map load) holds which map.
+/// Scripts' `@maps` follow in [`crate::sema::MapId`] order, then the scratch map.
+pub mod map_index {
+    /// The event ring buffer.
+    pub const EVENTS: u32 = 0;
+    /// The lost-event counter.
+    pub const LOST: u32 = 1;
+    /// The first `@map`.
+    pub const FIRST_USER: u32 = 2;
+}
+
+/// One kernel map and what it is for, so the runtime can create, read and print it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapSpec {
     pub name: String,
@@ -87,4 +99,34 @@ pub struct MapSpec {
     pub key_size: u32,
     pub value_size: u32,
     pub max_entries: u32,
+    pub role: MapRole,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapRole {
+    /// The event ring buffer ([`map_index::EVENTS`]).
+    Events,
+    /// The lost-event counter ([`map_index::LOST`]).
+    Lost,
+    /// Per-CPU space for values larger than the 512-byte stack (see `Gen::scratch`).
+    Scratch,
+    /// A script's `@map`, read and printed by the runtime.
+    User(UserMap),
+}
+
+/// How a `@map`'s keys and values are laid out in the kernel map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UserMap {
+    /// As the script names it: `@start`, `@`.
+    pub name: String,
+    /// The key's layout; `None` for a map without `[...]` (its one key is 0).
+    pub key: Option<ValueLayout>,
+    pub value: MapValue,
+}
+
+/// What a `@map`'s value holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapValue {
+    /// A plain value (`@x = 1`, `@s = comm`), stored as laid out.
+    Plain(ValueLayout),
 }

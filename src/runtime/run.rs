@@ -17,7 +17,10 @@ use super::error::RuntimeError;
 use super::load::{load, Loaded};
 use super::ringbuf::{Next, RingBuf};
 use crate::abi::map_type;
-use crate::codegen::Compiled;
+use crate::codegen::{map_index, Compiled, MapRole};
+
+const EVENTS: usize = map_index::EVENTS as usize;
+const LOST: usize = map_index::LOST as usize;
 use crate::event::EventCatalog;
 use crate::probes::Timing;
 use crate::{sys, timings};
@@ -80,12 +83,12 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let signals =
         sys::SignalFd::new(&signals_wanted).map_err(|e| RuntimeError::sys("block signals", e))?;
-    if compiled.maps.first().map(|m| m.map_type) != Some(map_type::RINGBUF) {
+    if compiled.maps.get(EVENTS).map(|m| &m.role) != Some(&MapRole::Events) {
         return Err(RuntimeError::Internal(
             "map 0 is not the event ring buffer".into(),
         ));
     }
-    let ring = RingBuf::new(loaded.maps[0].as_fd())
+    let ring = RingBuf::new(loaded.maps[EVENTS].as_fd())
         .map_err(|e| RuntimeError::sys("map the event ring buffer", e))?;
     let mut session = Session {
         compiled,
@@ -273,7 +276,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         signals: &sys::SignalFd,
         child: &mut Option<Child>,
     ) -> Result<Stop, RuntimeError> {
-        let ring_fd = self.loaded.maps[0].as_fd();
+        let ring_fd = self.loaded.maps[EVENTS].as_fd();
         let mut first = true;
         loop {
             sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
@@ -303,12 +306,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         }
     }
 
-    /// Reads the lost-events counter (map 1, key 0) and reports what is new.
+    /// Reads the lost-events counter (key 0) and reports what is new.
     fn report_lost(&mut self) -> io::Result<()> {
-        let (Some(spec), Some(fd)) = (self.compiled.maps.get(1), self.loaded.maps.get(1)) else {
+        let (Some(spec), Some(fd)) = (self.compiled.maps.get(LOST), self.loaded.maps.get(LOST))
+        else {
             return Ok(());
         };
-        if spec.key_size != 4 || spec.value_size != 8 {
+        if spec.role != MapRole::Lost || spec.key_size != 4 || spec.value_size != 8 {
             return Ok(());
         }
         let slots = if spec.map_type == map_type::PERCPU_ARRAY {

@@ -14,6 +14,7 @@ use crate::ast::{self, ExprKind, Span};
 #[derive(Clone, Debug)]
 pub(super) struct MapState {
     pub name: String,
+    pub keyed: bool,
     pub key: Option<Type>,
     pub value: Option<Type>,
     /// Where the map is first used, for "never cleared" errors.
@@ -28,6 +29,7 @@ impl Analyzer<'_> {
         }
         self.maps.push(MapState {
             name: name.to_string(),
+            keyed: false,
             key: None,
             value: None,
             first_use: span,
@@ -45,6 +47,7 @@ impl Analyzer<'_> {
         keys: &[ast::Expr],
         span: Span,
     ) -> Option<TExpr> {
+        self.maps[id.0].keyed |= !keys.is_empty();
         let key = match keys {
             [] => TExpr {
                 kind: TExprKind::Int(0),
@@ -211,6 +214,7 @@ impl Analyzer<'_> {
             .iter()
             .map(|m| TypedMap {
                 name: m.name.clone(),
+                keyed: m.keyed,
                 key: m.key.clone().unwrap_or(Type::U64),
                 value: m.value.clone().unwrap_or(Type::U64),
             })

@@ -21,6 +21,8 @@ pub struct TypedProgram {
 pub struct TypedMap {
     /// Without the `@`.
     pub name: String,
+    /// Used with `[...]` (else its one key is 0).
+    pub keyed: bool,
     pub key: Type,
     pub value: Type,
 }

@@ -36,3 +36,21 @@ pub fn run_bpftrace(args: &[&str], script: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Runs `rbt <args> -e <script>` to completion (the script must `exit()`); stdout.
+pub fn run_rbt(args: &[&str], script: &str) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_rbt"))
+        .args(args)
+        .arg("-e")
+        .arg(script)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rbt");
+    assert!(
+        out.status.success(),
+        "rbt failed ({}):\n{}\nscript:\n{script}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
