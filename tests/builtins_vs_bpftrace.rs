@@ -66,3 +66,34 @@ fn printf_larger_than_the_stack_uses_scratch() {
     let expected = String::from_utf8_lossy(&run_bpftrace(&[], &two)).replace("bpftrace", "rbt");
     assert_eq!(String::from_utf8_lossy(&run_rbt(&[], &one)), expected);
 }
+
+/// A string literal of 64 or more characters is rejected with bpftrace 0.17's message
+/// (format strings are exempt).
+#[test]
+fn long_string_literals_are_rejected_like_bpftrace() {
+    if skip_reason("long_string_literals_are_rejected_like_bpftrace").is_some() {
+        return;
+    }
+    let run = |tracer: &str, script: &str| {
+        std::process::Command::new(tracer)
+            .args(["-e", script])
+            .output()
+            .expect("run tracer")
+    };
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let long = "y".repeat(64);
+    let script = format!("BEGIN {{ printf(\"%s\\n\", \"{long}\"); exit(); }}");
+    let (theirs, ours) = (run("bpftrace", &script), run(rbt, &script));
+    assert!(!theirs.status.success() && !ours.status.success());
+    let message = format!("String is too long (over 64 bytes): {long}");
+    assert!(String::from_utf8_lossy(&theirs.stderr).contains(&message));
+    assert!(String::from_utf8_lossy(&ours.stderr).contains(&message));
+    let ok = format!(
+        "BEGIN {{ printf(\"%s\\n\", \"{}\"); exit(); }}",
+        "y".repeat(63)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run_rbt(&[], &ok)),
+        String::from_utf8_lossy(&run_bpftrace(&[], &ok))
+    );
+}

@@ -19,7 +19,15 @@ impl Analyzer<'_> {
                 };
                 (TExprKind::Int(*v), ty)
             }
-            ExprKind::Str(s) => (TExprKind::Str(s.clone()), Type::Str { size: s.len() + 1 }),
+            ExprKind::Str(s) => {
+                // As bpftrace 0.17: format strings (taken by their builtins) are exempt.
+                if s.len() > STRING_SIZE - 1 {
+                    let msg = format!("String is too long (over {STRING_SIZE} bytes): {s}");
+                    self.error(span, msg);
+                    return None;
+                }
+                (TExprKind::Str(s.clone()), Type::Str { size: s.len() + 1 })
+            }
             ExprKind::Var(name) => match cx.by_name.get(name) {
                 Some(&id) => (TExprKind::Var(id), cx.vars[id.0].ty.clone()),
                 None => {

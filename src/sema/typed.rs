@@ -50,6 +50,10 @@ pub struct Var {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VarId(pub usize);
 
+/// bpftrace 0.17's string size (`STRING_SIZE` in types.h): string literals in values
+/// are at most 63 characters.
+pub const STRING_SIZE: usize = 64;
+
 /// The type of a value.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Type {
