@@ -7,7 +7,7 @@
 
 use super::stmt::convert;
 use super::typed::*;
-use super::{Analyzer, ProbeCx};
+use super::{Analyzer, Pass, ProbeCx};
 use crate::ast::{self, ExprKind, Span};
 
 /// What the analysis knows about one map.
@@ -113,7 +113,7 @@ impl Analyzer<'_> {
         let id = self.map_id(name, span);
         let key = self.map_key(cx, id, keys, span)?;
         let Some(ty) = self.maps[id.0].value.clone() else {
-            if !self.collecting {
+            if self.pass == Pass::Check {
                 self.error(span, format!("map @{name} is read but never assigned"));
             }
             return None;

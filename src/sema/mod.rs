@@ -27,23 +27,32 @@ use crate::diag::Diagnostic;
 use crate::probes::Provider;
 use std::collections::{HashMap, HashSet};
 
-/// Type-check a parsed program against the kernel's types.
+/// Type-check a parsed program against the kernel's types, in explicit passes:
+/// 1. resolve every attach point through its provider (once: tracefs is read once);
+/// 2. collect map types from all their uses (a read may precede the assignment in
+///    the text), discarding that pass's diagnostics;
+/// 3. type-check with the map types known, reporting everything;
+/// 4. whole-program checks (maps left to print at exit).
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut a = Analyzer {
         btf,
         diags: Vec::new(),
         enumerators: None,
         maps: Vec::new(),
-        collecting: true,
+        pass: Pass::CollectMaps,
     };
-    // First pass: learn every map's types from all its uses; its errors are repeated
-    // (with the map types known) by the second pass.
-    for p in &program.probes {
-        a.probe(p);
+    let contexts: Vec<_> = program.probes.iter().map(|p| a.resolve_probe(p)).collect();
+    for (p, context) in program.probes.iter().zip(&contexts) {
+        a.probe(p, context);
     }
     a.diags.clear();
-    a.collecting = false;
-    let probes: Vec<_> = program.probes.iter().filter_map(|p| a.probe(p)).collect();
+    a.pass = Pass::Check;
+    let probes: Vec<_> = program
+        .probes
+        .iter()
+        .zip(&contexts)
+        .filter_map(|(p, context)| a.probe(p, context))
+        .collect();
     a.check_maps_cleared();
     if a.diags.is_empty() {
         Ok(TypedProgram {
@@ -61,8 +70,23 @@ struct Analyzer<'a> {
     /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
     enumerators: Option<HashMap<String, i128>>,
     maps: Vec<maps::MapState>,
-    /// The first pass, which only collects map types.
-    collecting: bool,
+    pass: Pass,
+}
+
+/// The passes that walk probe bodies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pass {
+    /// Learn map types; nothing is reported (the check pass repeats every error).
+    CollectMaps,
+    /// Type-check with all map types known.
+    Check,
+}
+
+/// What resolving a probe's attach points found: the record `args` reads, and the
+/// errors to report at the probe.
+struct ProbeContext {
+    args: Option<Args>,
+    diags: Vec<Diagnostic>,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
@@ -90,25 +114,36 @@ impl Analyzer<'_> {
         self.diags.push(Diagnostic::error(span, message));
     }
 
-    fn probe(&mut self, probe: &ast::Probe) -> Option<TypedProbe> {
-        let first = probe.attach_points.first()?;
-        let provider = first.provider;
-        let errors_before = self.diags.len();
+    /// Pass 1: resolve the probe's attach points (errors kept for the probe's report).
+    fn resolve_probe(&mut self, probe: &ast::Probe) -> ProbeContext {
+        let outer = std::mem::take(&mut self.diags);
         let mut args = None;
-        for ap in &probe.attach_points {
-            if ap.provider != provider {
-                self.error(
-                    ap.span,
-                    format!(
-                        "mixing '{}' with '{}' in one probe is not supported yet; write two probes",
-                        ap.name(),
-                        first.name()
-                    ),
-                );
-                continue;
+        if let Some(first) = probe.attach_points.first() {
+            for ap in &probe.attach_points {
+                if ap.provider != first.provider {
+                    self.error(
+                        ap.span,
+                        format!(
+                            "mixing '{}' with '{}' in one probe is not supported yet; write two probes",
+                            ap.name(),
+                            first.name()
+                        ),
+                    );
+                    continue;
+                }
+                self.check_attach_point(ap, &mut args);
             }
-            self.check_attach_point(ap, &mut args);
         }
+        let diags = std::mem::replace(&mut self.diags, outer);
+        ProbeContext { args, diags }
+    }
+
+    /// Passes 2 and 3: type-check one probe's predicate and body.
+    fn probe(&mut self, probe: &ast::Probe, context: &ProbeContext) -> Option<TypedProbe> {
+        let provider = probe.attach_points.first()?.provider;
+        let errors_before = self.diags.len();
+        self.diags.extend(context.diags.iter().cloned());
+        let args = context.args.clone();
         let mut cx = ProbeCx {
             provider,
             args,
