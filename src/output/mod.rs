@@ -13,6 +13,7 @@
 mod capture;
 mod inet;
 mod json;
+pub mod maps;
 mod printf;
 mod sink;
 mod time;
