@@ -24,6 +24,19 @@ pub enum EventKind {
     Time { format: String },
     /// `exit()`: stop tracing, run END, exit.
     Exit,
+    /// `print(@map)`, `clear(@map)`, `zero(@map)`: done by user space when the record
+    /// arrives, as bpftrace's async actions. `map` indexes `Compiled::maps`.
+    MapOp { map: usize, op: MapOp },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOp {
+    /// Print the map: the last `top` entries of its order (0: all), values divided by `div`.
+    Print { top: u64, div: u64 },
+    /// Delete every entry.
+    Clear,
+    /// Set every entry's value to zero.
+    Zero,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

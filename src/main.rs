@@ -124,6 +124,7 @@ fn run(cli: Cli) -> Result<(), String> {
     timings::phase("sema");
     let options = codegen::CompileOptions {
         pid_filter: cli.pid,
+        map_entries: map_keys_max()?,
     };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
     timings::phase("codegen");
@@ -156,4 +157,18 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         (e, _) => format!("rbt: {e}\n"),
     })
+}
+
+/// `BPFTRACE_MAP_KEYS_MAX`: entries per map, as bpftrace reads it (0: the default).
+fn map_keys_max() -> Result<u32, String> {
+    const VAR: &str = "BPFTRACE_MAP_KEYS_MAX";
+    match std::env::var(VAR) {
+        Err(_) => Ok(0),
+        Ok(v) => match v.trim().parse::<u32>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
+            )),
+        },
+    }
 }

@@ -156,6 +156,7 @@ fn syscall_tracepoint_args_come_from_the_format_file() {
         &btf,
         &CompileOptions {
             pid_filter: Some(me),
+            ..Default::default()
         },
     );
     let opener = std::thread::spawn(|| {

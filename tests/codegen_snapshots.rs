@@ -45,6 +45,7 @@ fn pid_filter_guards_every_probe_but_begin_and_end() {
         "tests/data/upstream/v0.17.0.bt",
         &CompileOptions {
             pid_filter: Some(4242),
+            ..Default::default()
         },
     );
     let kretprobe = out

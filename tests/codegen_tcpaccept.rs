@@ -57,6 +57,7 @@ fn tcpaccept_reports_loopback_accepts() {
         &btf,
         &CompileOptions {
             pid_filter: Some(me),
+            ..Default::default()
         },
     );
 

@@ -60,6 +60,7 @@ fn pid_filtered_tcpaccept_passes_the_verifier() {
         "tests/data/upstream/v0.17.0.bt",
         &CompileOptions {
             pid_filter: Some(1),
+            ..Default::default()
         },
         2,
     );

@@ -111,10 +111,24 @@ fn unknown_tracepoint() {
 }
 
 #[test]
-fn maps_left_for_printing_at_exit_are_not_supported_yet() {
+fn aggregations_are_typed_as_bpftrace_types_them() {
     snapshot(
-        "sema_maps_printed_at_exit",
-        errors("BEGIN {\n  @starts[tid] = nsecs;\n}\n"),
+        "sema_aggregation_errors",
+        errors(concat!(
+            "BEGIN {\n",
+            "  @c = count();\n",
+            "  @c = hist(1);\n",
+            "  $x = count();\n",
+            "  @h = hist(comm);\n",
+            "  @l = lhist(1, 10, 5, 1);\n",
+            "  @s = sum(1, 2);\n",
+            "  @n = count();\n",
+            "  $y = @n + 1;\n",
+            "  @k[1] = 1;\n",
+            "  @k[1, 2] = 1;\n",
+            "  clear(@k[1]);\n",
+            "}\n"
+        )),
     );
 }
 
@@ -136,9 +150,9 @@ fn ntop_family_must_match_the_address() {
 }
 
 #[test]
-fn maps_must_be_cleared_at_end_and_assigned() {
+fn maps_must_be_assigned() {
     snapshot(
-        "sema_maps_not_cleared",
+        "sema_map_never_assigned",
         errors("BEGIN {\n  @a[1] = 2;\n  @b = @c;\n}\nEND {\n  clear(@b);\n}\n"),
     );
 }

@@ -8,6 +8,7 @@
 //! To add a builtin: write `builtins/<name>.rs` with one `Builtin` (or add it to its
 //! group's file) and list it in [`REGISTRY`].
 
+mod aggregations;
 mod bswap;
 mod context;
 mod exit;
@@ -43,6 +44,16 @@ pub static REGISTRY: &[&Builtin] = &[
     &exit::EXIT,
     &maps::DELETE,
     &maps::CLEAR,
+    &maps::ZERO,
+    &maps::PRINT,
+    &aggregations::COUNT,
+    &aggregations::SUM,
+    &aggregations::MIN,
+    &aggregations::MAX,
+    &aggregations::AVG,
+    &aggregations::STATS,
+    &aggregations::HIST,
+    &aggregations::LHIST,
 ];
 
 /// How a builtin is written and what it yields.
@@ -168,7 +179,8 @@ mod tests {
 
     #[test]
     fn suggestions_only_when_close() {
-        assert_eq!(similar("prinf", true), Some("printf"));
+        assert_eq!(similar("printff", true), Some("printf"));
+        assert_eq!(similar("hisst", true), Some("hist"));
         assert_eq!(similar("commm", false), Some("comm"));
         assert_eq!(similar("foo", true), None);
         assert_eq!(similar("nosuchvar", false), None);

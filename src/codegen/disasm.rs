@@ -80,6 +80,7 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
             }
             EventKind::Time { format } => writeln!(out, "  {i}: time {format:?}"),
             EventKind::Exit => writeln!(out, "  {i}: exit"),
+            EventKind::MapOp { map, op } => writeln!(out, "  {i}: {op:?} map {map}"),
         };
     }
     out

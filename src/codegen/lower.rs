@@ -27,7 +27,8 @@ pub fn compile(
     let mut events = Vec::new();
     let mut programs = Vec::new();
     let mut diags = Vec::new();
-    let scratch_map = map_index::FIRST_USER + program.maps.len() as u32;
+    let drops = u32::from(!program.maps.is_empty());
+    let scratch_map = map_index::FIRST_USER + program.maps.len() as u32 + drops;
     let mut scratch_size = 0;
     for (index, probe) in program.probes.iter().enumerate() {
         match lower_probe(probe, &program.maps, options, &mut events, scratch_map) {
@@ -48,7 +49,11 @@ pub fn compile(
         return Err(diags);
     }
     let mut maps = standard_maps();
-    maps.extend(super::maps::map_specs(&program.maps));
+    let entries = match options.map_entries {
+        0 => super::maps::MAP_ENTRIES,
+        n => n,
+    };
+    maps.extend(super::maps::map_specs(&program.maps, entries));
     if scratch_size > 0 {
         maps.push(MapSpec {
             name: "scratch".into(),
@@ -130,7 +135,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         },
         Type::Str { size } => ValueLayout::Str { size },
         Type::Inet => ValueLayout::Inet,
-        Type::Mem { .. } | Type::Void => return None,
+        Type::Mem { .. } | Type::Void | Type::Agg(_) => return None,
     })
 }
 

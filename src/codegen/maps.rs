@@ -1,20 +1,25 @@
-//! `@maps` as BPF hash maps: keys and values are built on the stack, then
-//! `map_lookup_elem` / `map_update_elem` / `map_delete_elem`. Scalar keys and values are
-//! 8 bytes (u64); strings and inet values take their size rounded up to 8.
+//! `@maps` as BPF maps: plain values in a hash map, aggregations in a per-CPU hash map
+//! (each CPU updates its own state without atomics; user space merges them). Keys are
+//! built on the stack: each part at an 8-aligned offset (integers as u64, strings at
+//! their size rounded up to 8), a keyless map's one key is a u64 0, and hist/lhist
+//! append a u64 bucket index. An update that fails (the map is full) is counted in the
+//! drops map, which the runtime reports.
 
 use super::builder::*;
 use super::lower::Gen;
-use super::{map_index, value_layout, MapRole, MapSpec, MapValue, UserMap};
+use super::{map_index, value_layout, Dest, MapRole, MapSpec, MapValue, UserMap};
 use crate::abi::insn::{helper, *};
-use crate::event::ValueLayout;
-use crate::sema::{MapId, TExpr, Type, TypedMap};
+use crate::abi::map_type;
+use crate::event::{ArgLayout, ValueLayout};
+use crate::sema::{Call, MapId, TExpr, TExprKind, Type, TypedMap};
 
 /// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
 pub const MAP_ENTRIES: u32 = 4096;
-/// `map_update_elem` flag: create or replace.
+/// `map_update_elem` flags: create or replace; create only.
 const BPF_ANY: i32 = 0;
+const BPF_NOEXIST: i32 = 1;
 
-/// Bytes a key or value of type `ty` takes in a map.
+/// Bytes a key part or value of type `ty` takes in a map.
 fn stored_size(ty: &Type) -> u32 {
     if ty.is_scalar() {
         8
@@ -23,28 +28,23 @@ fn stored_size(ty: &Type) -> u32 {
     }
 }
 
-/// The kernel map for each `@map`.
-pub fn map_specs(maps: &[TypedMap]) -> Vec<MapSpec> {
-    maps.iter()
-        .map(|m| MapSpec {
-            name: format!("@{}", m.name),
-            map_type: crate::abi::map_type::HASH,
-            key_size: stored_size(&m.key),
-            value_size: stored_size(&m.value),
-            max_entries: MAP_ENTRIES,
-            role: MapRole::User(UserMap {
-                name: format!("@{}", m.name),
-                key: m.keyed.then(|| stored_layout(&m.key)).flatten(),
-                value: MapValue::Plain(stored_layout(&m.value).unwrap_or(ValueLayout::Int {
-                    size: 8,
-                    signed: false,
-                })),
-            }),
-        })
-        .collect()
+/// The offsets and layouts of a key's parts, and the key's size.
+fn key_layout(parts: &[Type]) -> (Vec<ArgLayout>, u32) {
+    let mut offset = 0;
+    let mut layout = Vec::with_capacity(parts.len());
+    for part in parts {
+        if let Some(value) = stored_layout(part) {
+            layout.push(ArgLayout {
+                offset: offset as usize,
+                value,
+            });
+        }
+        offset += stored_size(part);
+    }
+    (layout, offset.max(8))
 }
 
-/// How a key or value of type `ty` is laid out in a map: scalars widened to 8 bytes.
+/// How a key part or value of type `ty` is laid out in a map: scalars widened to 8 bytes.
 fn stored_layout(ty: &Type) -> Option<ValueLayout> {
     match value_layout(ty)? {
         ValueLayout::Int { signed, .. } => Some(ValueLayout::Int { size: 8, signed }),
@@ -55,14 +55,85 @@ fn stored_layout(ty: &Type) -> Option<ValueLayout> {
     }
 }
 
+/// The kernel map for each `@map`, then the drops counter when there are any.
+pub fn map_specs(maps: &[TypedMap], entries: u32) -> Vec<MapSpec> {
+    let mut specs: Vec<MapSpec> = maps
+        .iter()
+        .map(|m| {
+            let (key, user_key_size) = key_layout(&m.key);
+            let (map_type, key_size, value) = match &m.value {
+                Type::Agg(kind) => {
+                    let bucket = if kind.bucketed() { 8 } else { 0 };
+                    let size = if m.keyed { user_key_size } else { 8 };
+                    (
+                        map_type::PERCPU_HASH,
+                        size + bucket,
+                        MapValue::Aggregate(*kind),
+                    )
+                }
+                ty => (
+                    map_type::HASH,
+                    user_key_size,
+                    MapValue::Plain(stored_layout(ty).unwrap_or(ValueLayout::Int {
+                        size: 8,
+                        signed: false,
+                    })),
+                ),
+            };
+            MapSpec {
+                name: format!("@{}", m.name),
+                map_type,
+                key_size,
+                value_size: stored_size(&m.value),
+                max_entries: entries,
+                role: MapRole::User(UserMap {
+                    name: format!("@{}", m.name),
+                    keyed: m.keyed,
+                    key,
+                    value,
+                }),
+            }
+        })
+        .collect();
+    if !specs.is_empty() {
+        specs.push(MapSpec {
+            name: "drops".into(),
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 1,
+            role: MapRole::Drops,
+        });
+    }
+    specs
+}
+
 impl Gen<'_> {
-    fn map_info(&self, map: MapId) -> (u32, Type, Type) {
-        let m = &self.maps[map.0];
-        (
-            map_index::FIRST_USER + map.0 as u32,
-            m.key.clone(),
-            m.value.clone(),
-        )
+    fn map_index(&self, map: MapId) -> u32 {
+        map_index::FIRST_USER + map.0 as u32
+    }
+
+    /// Builds `@map[parts]`'s key in a fresh stack slot, with `extra` more bytes after it
+    /// (a bucket index).
+    fn map_key(&mut self, map: MapId, parts: &[TExpr], extra: u32) -> (Slot, u32) {
+        let types = self.maps[map.0].key.clone();
+        let (layout, size) = key_layout(&types);
+        let key = self.b.alloc(size + extra);
+        if parts.is_empty() {
+            self.b.st_imm(Size::DW, R_FP, key.off, 0);
+        }
+        for ((part, at), ty) in parts.iter().zip(&layout).zip(&types) {
+            let to = key.at(at.offset as u32);
+            if part.ty.is_scalar() {
+                let mark = self.b.mark();
+                self.scalar(part);
+                self.b.release(mark);
+                self.b.stx(Size::DW, R_FP, to, R0);
+            } else {
+                self.write_value(part, Loc::stack(to), stored_size(ty));
+            }
+        }
+        (key, size)
     }
 
     /// Write `value` (scalar or in-memory) into a fresh stack slot of `size` bytes.
@@ -78,18 +149,17 @@ impl Gen<'_> {
     }
 
     /// r0 = pointer to the value stored under `key`, or 0.
-    fn map_lookup(&mut self, map: MapId, key: &TExpr) {
-        let (index, key_ty, _) = self.map_info(map);
+    fn map_lookup(&mut self, map: MapId, parts: &[TExpr]) {
         let mark = self.b.mark();
-        let key = self.stored(key, stored_size(&key_ty));
-        self.b.ld_map(R1, index);
+        let (key, _) = self.map_key(map, parts, 0);
+        self.b.ld_map(R1, self.map_index(map));
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_LOOKUP_ELEM);
         self.b.release(mark);
     }
 
     /// r0 = the scalar stored under `key`, or 0.
-    pub fn map_read_scalar(&mut self, map: MapId, key: &TExpr) {
+    pub fn map_read_scalar(&mut self, map: MapId, key: &[TExpr]) {
         let absent = self.b.label();
         let end = self.b.label();
         self.map_lookup(map, key);
@@ -103,13 +173,13 @@ impl Gen<'_> {
 
     /// Copy the string/inet value stored under `key` to `dst` (`cap` bytes, zeros when
     /// absent).
-    pub fn map_read_into(&mut self, map: MapId, key: &TExpr, dst: Loc, cap: u32) {
-        let (_, _, value_ty) = self.map_info(map);
+    pub fn map_read_into(&mut self, map: MapId, key: &[TExpr], dst: Loc, cap: u32) {
+        let stored = stored_size(&self.maps[map.0].value);
         self.zero(dst, cap);
         let absent = self.b.label();
         self.map_lookup(map, key);
         self.b.jmp_imm(BPF_JEQ, R0, 0, absent);
-        for i in (0..cap.min(stored_size(&value_ty))).step_by(8) {
+        for i in (0..cap.min(stored)).step_by(8) {
             let to = dst.at(i);
             self.b.ldx(Size::DW, R1, R0, i as i16);
             self.b.stx(Size::DW, to.base, to.off, R1);
@@ -117,24 +187,108 @@ impl Gen<'_> {
         self.b.bind(absent);
     }
 
-    /// `@map[key] = value`
-    pub fn map_assign(&mut self, map: MapId, key: &TExpr, value: &TExpr) {
-        let (index, key_ty, value_ty) = self.map_info(map);
-        let key = self.stored(key, stored_size(&key_ty));
-        let value = self.stored(value, stored_size(&value_ty));
-        self.b.ld_map(R1, index);
+    /// `@map[key] = value`; an aggregation value updates the map's state instead.
+    pub fn map_assign(&mut self, map: MapId, key: &[TExpr], value: &TExpr) {
+        if let TExprKind::Call(call) = &value.kind {
+            if matches!(value.ty, Type::Agg(_)) {
+                return self.map_aggregate(map, key, call);
+            }
+        }
+        let size = stored_size(&self.maps[map.0].value);
+        let (key, _) = self.map_key(map, key, 0);
+        let value = self.stored(value, size);
+        self.b.ld_map(R1, self.map_index(map));
         self.b.stack_addr(R2, key.off);
         self.b.stack_addr(R3, value.off);
         self.b.mov_imm(R4, BPF_ANY);
         self.b.call(helper::MAP_UPDATE_ELEM);
+        let stored = self.b.label();
+        self.b.jmp_imm(BPF_JEQ, R0, 0, stored);
+        self.count_drop();
+        self.b.bind(stored);
+    }
+
+    /// `@map[key] = agg(x)`: find (or create, zeroed) this CPU's state for the key and
+    /// let the aggregation fold the operand into it.
+    fn map_aggregate(&mut self, map: MapId, key: &[TExpr], call: &Call) {
+        let Type::Agg(kind) = self.maps[map.0].value else {
+            return self.misplaced(call, Dest::Effect);
+        };
+        let operand = self.b.alloc(8);
+        match call.args.first() {
+            Some(arg) => {
+                let mark = self.b.mark();
+                self.scalar(arg);
+                self.b.release(mark);
+                self.b.stx(Size::DW, R_FP, operand.off, R0);
+            }
+            None => self.b.st_imm(Size::DW, R_FP, operand.off, 0),
+        }
+        let bucket = if kind.bucketed() { 8 } else { 0 };
+        let (key, user_size) = self.map_key(map, key, bucket);
+        let found = self.b.label();
+        let end = self.b.label();
+        (call.builtin.lower)(
+            self,
+            call,
+            Dest::Prepare {
+                operand: operand.off,
+                at: Loc::stack(key.at(user_size)),
+                skip: end,
+            },
+        );
+        let index = self.map_index(map);
+        let lookup = |g: &mut Self| {
+            g.b.ld_map(R1, index);
+            g.b.stack_addr(R2, key.off);
+            g.b.call(helper::MAP_LOOKUP_ELEM);
+        };
+        lookup(self);
+        self.b.jmp_imm(BPF_JNE, R0, 0, found);
+        let zero = self.b.alloc(kind.slot_size());
+        self.zero(Loc::stack(zero.off), zero.size);
+        self.b.ld_map(R1, index);
+        self.b.stack_addr(R2, key.off);
+        self.b.stack_addr(R3, zero.off);
+        self.b.mov_imm(R4, BPF_NOEXIST);
+        self.b.call(helper::MAP_UPDATE_ELEM);
+        lookup(self);
+        self.b.jmp_imm(BPF_JNE, R0, 0, found);
+        self.count_drop();
+        self.b.ja(end);
+        self.b.bind(found);
+        (call.builtin.lower)(
+            self,
+            call,
+            Dest::State {
+                operand: operand.off,
+            },
+        );
+        self.b.bind(end);
     }
 
     /// `delete(@map[key])`
-    pub fn map_delete(&mut self, map: MapId, key: &TExpr) {
-        let (index, key_ty, _) = self.map_info(map);
-        let key = self.stored(key, stored_size(&key_ty));
-        self.b.ld_map(R1, index);
+    pub fn map_delete(&mut self, map: MapId, key: &[TExpr]) {
+        let (key, _) = self.map_key(map, key, 0);
+        self.b.ld_map(R1, self.map_index(map));
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_DELETE_ELEM);
+    }
+
+    /// Counts one map update that failed (the map is full) in the drops map.
+    fn count_drop(&mut self) {
+        let mark = self.b.mark();
+        let done = self.b.label();
+        let key = self.b.alloc(8);
+        self.b.st_imm(Size::DW, R_FP, key.off, 0);
+        self.b
+            .ld_map(R1, map_index::FIRST_USER + self.maps.len() as u32);
+        self.b.stack_addr(R2, key.off);
+        self.b.call(helper::MAP_LOOKUP_ELEM);
+        self.b.jmp_imm(BPF_JEQ, R0, 0, done);
+        self.b.mov_imm(R1, 1);
+        self.b.atomic_add64(R0, 0, R1);
+        self.b.bind(done);
+        self.b.release(mark);
     }
 }

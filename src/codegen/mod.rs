@@ -13,13 +13,16 @@ pub use lower::{compile, standard_maps, value_layout, Gen};
 use crate::abi::insn::Insn;
 use crate::abi::prog_type;
 use crate::ast::AttachPoint;
-use crate::event::{EventCatalog, ValueLayout};
+use crate::event::{ArgLayout, EventCatalog, ValueLayout};
+use crate::sema::AggKind;
 
 /// Code generation choices from the command line.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CompileOptions {
     /// `-p PID`: every probe except BEGIN/END returns early unless the current process is PID.
     pub pid_filter: Option<u32>,
+    /// Entries per `@map` (bpftrace's `BPFTRACE_MAP_KEYS_MAX`; 0 means its default, 4096).
+    pub map_entries: u32,
 }
 
 /// What the runtime gets from codegen: everything needed to load, attach and decode.
@@ -41,6 +44,17 @@ pub enum Dest {
     Mem { at: builder::Loc, cap: u32 },
     /// Nothing: a statement, run for its effect.
     Effect,
+    /// Before an aggregation's update (the operand is a u64 at `r10 + operand`): write
+    /// the bucket index to `at`, the key's last part (`hist`, `lhist`), or jump to `skip`
+    /// when the update would store nothing (`min`, `max`), so no entry is created.
+    Prepare {
+        operand: i16,
+        at: builder::Loc,
+        skip: builder::Label,
+    },
+    /// An aggregation's update: r0 points at this CPU's state for the key (zeroed when
+    /// new); fold in the operand (a u64 at `r10 + operand`).
+    State { operand: i16 },
 }
 
 /// How the kernel runs a program.
@@ -80,7 +94,8 @@ pub struct ProgramCode {
 }
 
 /// The map catalog's layout: which index (the `imm` of a map load) holds which map.
-/// Scripts' `@maps` follow in [`crate::sema::MapId`] order, then the scratch map.
+/// Scripts' `@maps` follow in [`crate::sema::MapId`] order, then (when there are any)
+/// the drops counter, then (when used) the scratch map.
 pub mod map_index {
     /// The event ring buffer.
     pub const EVENTS: u32 = 0;
@@ -110,6 +125,8 @@ pub enum MapRole {
     Lost,
     /// Per-CPU space for values larger than the 512-byte stack (see `Gen::scratch`).
     Scratch,
+    /// Map updates that failed because the map was full (one u64, after the `@maps`).
+    Drops,
     /// A script's `@map`, read and printed by the runtime.
     User(UserMap),
 }
@@ -119,8 +136,10 @@ pub enum MapRole {
 pub struct UserMap {
     /// As the script names it: `@start`, `@`.
     pub name: String,
-    /// The key's layout; `None` for a map without `[...]` (its one key is 0).
-    pub key: Option<ValueLayout>,
+    /// Used with `[...]`; a map without has the one key u64 0.
+    pub keyed: bool,
+    /// The key parts' offsets and layouts (hist/lhist keys end with a u64 bucket index).
+    pub key: Vec<ArgLayout>,
     pub value: MapValue,
 }
 
@@ -129,4 +148,6 @@ pub struct UserMap {
 pub enum MapValue {
     /// A plain value (`@x = 1`, `@s = comm`), stored as laid out.
     Plain(ValueLayout),
+    /// An aggregation's per-CPU state (layout in `builtins/aggregations.rs`).
+    Aggregate(AggKind),
 }

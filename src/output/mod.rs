@@ -20,7 +20,7 @@ mod time;
 
 use std::io::{self, BufWriter, Write};
 
-use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
+use crate::event::{EventCatalog, EventKind, MapOp, ValueLayout, EVENT_ID_SIZE};
 
 pub use capture::Capture;
 pub use inet::ntop;
@@ -82,6 +82,8 @@ pub enum Flow {
     Continue,
     /// `exit()` ran: stop tracing (bpftrace ignores the events still queued), run END.
     Exit,
+    /// The runtime is to print, clear or zero map `.0` (an index into `Compiled::maps`).
+    MapOp(usize, MapOp),
 }
 
 /// glibc's `BUFSIZ`, the buffer bpftrace gives stdout.
@@ -176,6 +178,7 @@ impl Printer {
                 None => eprintln!("ERROR: strftime returned 0"),
             },
             EventKind::Exit => return Ok(Flow::Exit),
+            EventKind::MapOp { map, op } => return Ok(Flow::MapOp(*map, *op)),
         }
         Ok(Flow::Continue)
     }
@@ -192,6 +195,25 @@ impl Printer {
     /// What bpftrace prints when tracing ends (two newlines, in both formats); flushes.
     pub fn finish(&mut self) -> io::Result<()> {
         self.out.write_all(b"\n\n")?;
+        self.out.flush()
+    }
+
+    /// `print(@map, top, div)`: the map as bpftrace prints it, in text or one JSON line.
+    pub fn print_map(&mut self, map: &maps::MapDump, top: u64, div: u64) -> io::Result<()> {
+        let mut text = String::new();
+        let top = usize::try_from(top).unwrap_or(usize::MAX);
+        match self.format {
+            OutputFormat::Text => maps::print_text(map, top, div, &mut text),
+            OutputFormat::Json => maps::print_json(map, top, div, &mut text),
+        }
+        self.write(text.as_bytes(), self.format == OutputFormat::Json)
+    }
+
+    /// Every map at exit (after [`Printer::finish`]'s newlines), in bpftrace's order; flushes.
+    pub fn exit_maps(&mut self, all: &[maps::MapDump]) -> io::Result<()> {
+        let mut text = String::new();
+        maps::print_all_at_exit(all, &mut text, self.format == OutputFormat::Json);
+        self.out.write_all(text.as_bytes())?;
         self.out.flush()
     }
 

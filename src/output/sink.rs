@@ -2,6 +2,7 @@
 
 use std::io;
 
+use super::maps::MapDump;
 use super::{Flow, Printer};
 use crate::event::EventCatalog;
 use crate::runtime::{EventSink, Next};
@@ -15,6 +16,7 @@ impl EventSink for Printer {
         Ok(match Printer::event(self, catalog, record)? {
             Flow::Continue => Next::Continue,
             Flow::Exit => Next::Stop,
+            Flow::MapOp(map, op) => Next::MapOp { map, op },
         })
     }
 
@@ -24,5 +26,13 @@ impl EventSink for Printer {
 
     fn finish(&mut self) -> io::Result<()> {
         Printer::finish(self)
+    }
+
+    fn print_map(&mut self, map: &MapDump, top: u64, div: u64) -> io::Result<()> {
+        Printer::print_map(self, map, top, div)
+    }
+
+    fn exit_maps(&mut self, maps: &[MapDump]) -> io::Result<()> {
+        Printer::exit_maps(self, maps)
     }
 }

@@ -3,6 +3,7 @@
 mod attach;
 mod error;
 mod load;
+pub mod maps;
 mod ringbuf;
 mod run;
 

@@ -28,6 +28,11 @@ pub struct RingBuf {
 pub enum Next {
     Continue,
     Stop,
+    /// Print, clear or zero map `map` (an index into `Compiled::maps`), then go on.
+    MapOp {
+        map: usize,
+        op: crate::event::MapOp,
+    },
 }
 
 impl RingBuf {

@@ -21,7 +21,9 @@ use crate::codegen::{map_index, Compiled, MapRole};
 
 const EVENTS: usize = map_index::EVENTS as usize;
 const LOST: usize = map_index::LOST as usize;
-use crate::event::EventCatalog;
+use super::maps;
+use crate::event::{EventCatalog, MapOp};
+use crate::output::maps::MapDump;
 use crate::probes::Timing;
 use crate::{sys, timings};
 
@@ -47,6 +49,14 @@ pub trait EventSink {
     fn lost(&mut self, count: u64) -> io::Result<()>;
     /// Prints what is printed at exit and flushes.
     fn finish(&mut self) -> io::Result<()>;
+    /// Prints one map for `print(@map, top, div)`.
+    fn print_map(&mut self, _map: &MapDump, _top: u64, _div: u64) -> io::Result<()> {
+        Ok(())
+    }
+    /// Prints the maps at exit, after [`EventSink::finish`], and flushes.
+    fn exit_maps(&mut self, _maps: &[MapDump]) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Why polling ended.
@@ -144,9 +154,83 @@ pub fn run<S: EventSink + ?Sized>(
     if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
     }
-    match session.sink.finish() {
+    let dumps = dump_all(compiled, &loaded)?;
+    report_drops(compiled, &loaded);
+    match session
+        .sink
+        .finish()
+        .and_then(|()| session.sink.exit_maps(&dumps))
+    {
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
+    }
+}
+
+/// Every `@map`, as bpftrace prints them at exit.
+fn dump_all(compiled: &Compiled, loaded: &Loaded) -> Result<Vec<MapDump>, RuntimeError> {
+    compiled
+        .maps
+        .iter()
+        .zip(&loaded.maps)
+        .filter_map(|(spec, fd)| Some((spec, maps::user_map(spec)?, fd)))
+        .map(|(spec, user, fd)| {
+            maps::dump(spec, user, fd.as_fd())
+                .map_err(|e| RuntimeError::sys(format!("read map {}", user.name), e))
+        })
+        .collect()
+}
+
+/// `print()`, `clear()` or `zero()` of map `index`, when its record arrives.
+fn map_op<S: EventSink + ?Sized>(
+    compiled: &Compiled,
+    loaded: &Loaded,
+    index: usize,
+    op: MapOp,
+    sink: &mut S,
+) -> io::Result<()> {
+    let (Some(spec), Some(fd)) = (compiled.maps.get(index), loaded.maps.get(index)) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("map operation on map {index}, which does not exist"),
+        ));
+    };
+    let Some(user) = maps::user_map(spec) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("map operation on {}, which is not a @map", spec.name),
+        ));
+    };
+    match op {
+        MapOp::Print { top, div } => sink.print_map(&maps::dump(spec, user, fd.as_fd())?, top, div),
+        MapOp::Clear => maps::clear(fd.as_fd()),
+        MapOp::Zero => maps::zero(fd.as_fd()),
+    }
+}
+
+/// Map updates lost to a full map are never silent: said once, on stderr, at exit.
+fn report_drops(compiled: &Compiled, loaded: &Loaded) {
+    let Some((_, fd)) = compiled
+        .maps
+        .iter()
+        .zip(&loaded.maps)
+        .find(|(spec, _)| spec.role == MapRole::Drops)
+    else {
+        return;
+    };
+    let mut value = [0u8; 8];
+    if let Ok(true) = sys::map_lookup_elem(fd.as_fd(), &0u32.to_ne_bytes(), &mut value) {
+        let dropped = u64::from_ne_bytes(value);
+        if dropped > 0 {
+            let limit = compiled
+                .maps
+                .iter()
+                .find(|m| maps::user_map(m).is_some())
+                .map_or(0, |m| m.max_entries);
+            eprintln!(
+                "WARNING: {dropped} map updates were dropped because a map was full \
+                 ({limit} entries; set BPFTRACE_MAP_KEYS_MAX to raise the limit)"
+            );
+        }
     }
 }
 
@@ -255,12 +339,20 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
 
     /// Prints every pending event, then any increase of the lost counter.
     fn drain(&mut self) -> Result<Option<Stop>, RuntimeError> {
-        let catalog = &self.compiled.events;
+        let (compiled, loaded) = (self.compiled, self.loaded);
         let sink = &mut *self.sink;
-        let consumed = self.ring.consume(|record| sink.event(catalog, record));
+        let consumed: io::Result<Next> =
+            self.ring
+                .consume(|record| match sink.event(&compiled.events, record)? {
+                    Next::MapOp { map, op } => {
+                        map_op(compiled, loaded, map, op, &mut *sink)?;
+                        Ok(Next::Continue)
+                    }
+                    next => Ok(next),
+                });
         let stop = match consumed {
             Ok(Next::Stop) => Some(Stop::Exit),
-            Ok(Next::Continue) => None,
+            Ok(Next::Continue | Next::MapOp { .. }) => None,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Some(Stop::OutputClosed)),
             Err(e) => return Err(RuntimeError::Output(e)),
         };

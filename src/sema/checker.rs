@@ -6,7 +6,7 @@ use super::{Analyzer, Args, ProbeCx};
 use crate::ast::{self, ExprKind, Span};
 use crate::btf::Btf;
 use crate::builtins::{Builtin, Checked, Site};
-use crate::probes::{self, Context, Provider, Timing};
+use crate::probes::{self, Context, Provider};
 
 pub struct Checker<'c, 'a> {
     pub(super) an: &'c mut Analyzer<'a>,
@@ -67,38 +67,33 @@ impl Checker<'_, '_> {
         None
     }
 
-    /// The map operand of a map function (`delete(@m[k])`, `clear(@m)`): its id and,
-    /// when it is indexed or `keyed` is asked for, its key.
-    pub fn map_operand(
-        &mut self,
-        site: &Site<'_>,
-        keyed: bool,
-    ) -> Option<(MapId, Option<TExpr>, bool)> {
-        let [ast::Expr {
-            kind: ExprKind::Map { name, keys },
-            span,
-        }] = site.args
-        else {
-            self.error(site.span, format!("{}() takes one map argument", site.name));
+    /// `@map[key]` as a map function's argument (`delete(@m[k])`): the map and its key
+    /// parts.
+    pub fn map_element(&mut self, arg: &ast::Expr) -> Option<(MapId, Vec<TExpr>)> {
+        let ExprKind::Map { name, keys } = &arg.kind else {
+            self.error(arg.span, "expected a map element (@map[key])");
             return None;
         };
-        let id = self.an.map_id(name, *span);
-        let key = if keyed {
-            Some(self.an.map_key(self.cx, id, keys, *span)?)
-        } else {
-            None
-        };
-        Some((id, key, !keys.is_empty()))
+        let id = self.an.map_id(name, arg.span);
+        let key = self.an.map_key(self.cx, id, keys, arg.span)?;
+        Some((id, key))
     }
 
-    /// Whether the probe runs at the end of tracing (`END`).
-    pub fn in_end_probe(&self) -> bool {
-        self.cx.provider.timing == Timing::End
+    /// A whole map as a map function's argument (`clear(@m)`, `print(@m)`): `@m`,
+    /// without a key.
+    pub fn whole_map(&mut self, arg: &ast::Expr, func: &str) -> Option<MapId> {
+        match &arg.kind {
+            ExprKind::Map { name, keys } if keys.is_empty() => Some(self.an.map_id(name, arg.span)),
+            _ => {
+                self.error(arg.span, format!("{func}() expects a map to be provided"));
+                None
+            }
+        }
     }
 
-    /// Records that `map` is cleared in END (so nothing of it is printed at exit).
-    pub fn cleared_in_end(&mut self, map: MapId) {
-        self.an.maps[map.0].cleared_in_end = true;
+    /// The value type map `id` holds, once known (after the collect pass).
+    pub fn map_value(&self, id: MapId) -> Option<&Type> {
+        self.an.maps[id.0].value.as_ref()
     }
 }
 

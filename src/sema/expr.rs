@@ -9,6 +9,8 @@ use crate::builtins::{self, Builtin, Checked, Form, Site};
 
 impl Analyzer<'_> {
     pub(super) fn expr(&mut self, cx: &mut ProbeCx, e: &ast::Expr) -> Option<TExpr> {
+        // Only the outermost expression of a map assignment may be an aggregation.
+        let aggregation_allowed = std::mem::take(&mut self.aggregation_allowed);
         let span = e.span;
         let (kind, ty) = match &e.kind {
             ExprKind::Int(v) => {
@@ -46,7 +48,17 @@ impl Analyzer<'_> {
                 return None;
             }
             ExprKind::Builtin(name) | ExprKind::Ident(name) => return self.builtin(cx, name, span),
-            ExprKind::Call { name, args } => return self.call(cx, name, args, span),
+            ExprKind::Call { name, args } => {
+                let value = self.call(cx, name, args, span)?;
+                if matches!(value.ty, Type::Agg(_)) && !aggregation_allowed {
+                    self.error(
+                        span,
+                        format!("{name}() should be directly assigned to a map"),
+                    );
+                    return None;
+                }
+                return Some(value);
+            }
             ExprKind::Unary { op, expr } => return self.unary(cx, *op, expr, span),
             ExprKind::Binary { op, lhs, rhs } => {
                 let lhs = self.expr(cx, lhs);
@@ -214,6 +226,16 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
+        if matches!(lhs.ty, Type::Agg(_)) || matches!(rhs.ty, Type::Agg(_)) {
+            let msg = format!(
+                "Type mismatch for '{}': comparing '{}' with '{}'",
+                op_text(op),
+                lhs.ty.describe(),
+                rhs.ty.describe()
+            );
+            self.error(span, msg);
+            return None;
+        }
         let strings = matches!(lhs.ty, Type::Str { .. }) && matches!(rhs.ty, Type::Str { .. });
         if strings && matches!(op, BinOp::Eq | BinOp::Ne) {
             let kind = TExprKind::Binary {

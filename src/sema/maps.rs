@@ -1,9 +1,10 @@
-//! `@maps` as state shared between probes: reads, assignments, `delete()`, and `clear()`
-//! in END. A map's key and value types come from its uses across the whole program (a
-//! first pass collects them, as bpftrace's passes do, so a read may come textually before
-//! the assignment). bpftrace prints every map left non-empty at exit; rbt cannot print
-//! maps yet, so a program must `clear()` each map in an END probe — then nothing is
-//! printed by bpftrace either, and scripts such as tcplife.bt and tcpretrans.bt run.
+//! `@maps`: state shared between probes and printed at exit. A map's key and value
+//! types come from all its uses across the program (the collect pass learns them, as
+//! bpftrace's passes do, so a read may come textually before the assignment). Keys are
+//! one or more parts (`@x[a, b]`): integers and pointers stored as 8-byte integers,
+//! strings at the largest size used. Values are integers, strings, inet values, or an
+//! aggregation's state (`count()`, `hist(x)`, ... — see `builtins/aggregations.rs`).
+//! Messages follow bpftrace 0.17's wording.
 
 use super::stmt::convert;
 use super::typed::*;
@@ -15,15 +16,13 @@ use crate::ast::{self, ExprKind, Span};
 pub(super) struct MapState {
     pub name: String,
     pub keyed: bool,
-    pub key: Option<Type>,
+    /// The key parts' types, once known.
+    pub key: Option<Vec<Type>>,
     pub value: Option<Type>,
-    /// Where the map is first used, for "never cleared" errors.
-    pub first_use: Span,
-    pub cleared_in_end: bool,
 }
 
 impl Analyzer<'_> {
-    pub(super) fn map_id(&mut self, name: &str, span: Span) -> MapId {
+    pub(super) fn map_id(&mut self, name: &str, _span: Span) -> MapId {
         if let Some(i) = self.maps.iter().position(|m| m.name == name) {
             return MapId(i);
         }
@@ -32,74 +31,69 @@ impl Analyzer<'_> {
             keyed: false,
             key: None,
             value: None,
-            first_use: span,
-            cleared_in_end: false,
         });
         MapId(self.maps.len() - 1)
     }
 
-    /// The key expression of `@name[keys]`, with the map's key type (scalars are keyed as
-    /// u64; a map without `[...]` has the single key 0).
+    /// The key parts of `@name[keys]`, typed as the map stores them (integers and
+    /// pointers as u64; strings at the map's size). A map without `[...]` has no parts.
     pub(super) fn map_key(
         &mut self,
         cx: &mut ProbeCx,
         id: MapId,
         keys: &[ast::Expr],
         span: Span,
-    ) -> Option<TExpr> {
+    ) -> Option<Vec<TExpr>> {
         self.maps[id.0].keyed |= !keys.is_empty();
-        let key = match keys {
-            [] => TExpr {
-                kind: TExprKind::Int(0),
-                ty: Type::U64,
-                span,
-            },
-            [key] => self.expr(cx, key)?,
-            [_, second, ..] => {
-                self.error(
-                    second.span,
-                    "maps with more than one key are not supported yet",
-                );
-                return None;
-            }
-        };
-        let key_ty = match &key.ty {
-            Type::Int { .. } | Type::Ptr { .. } => Type::U64,
-            Type::Str { size } => Type::Str { size: *size },
-            other => {
-                self.error(
-                    key.span,
-                    format!(
-                        "a map key must be an integer, pointer or string, not '{}'",
-                        other.describe()
-                    ),
-                );
-                return None;
-            }
-        };
+        let parts: Vec<_> = keys.iter().map(|k| self.expr(cx, k)).collect();
+        let parts: Vec<TExpr> = parts.into_iter().collect::<Option<_>>()?;
+        let mut types = Vec::with_capacity(parts.len());
+        for part in &parts {
+            types.push(match &part.ty {
+                Type::Int { .. } | Type::Ptr { .. } => Type::U64,
+                Type::Str { size } => Type::Str { size: *size },
+                other => {
+                    self.error(
+                        part.span,
+                        format!(
+                            "a map key must be an integer, pointer or string, not '{}'",
+                            other.describe()
+                        ),
+                    );
+                    return None;
+                }
+            });
+        }
         let state = &mut self.maps[id.0];
-        match (&state.key, &key_ty) {
-            (None, _) => state.key = Some(key_ty.clone()),
-            (Some(Type::Str { size: have }), Type::Str { size }) => {
-                let size = (*have).max(*size);
-                state.key = Some(Type::Str { size });
+        match &mut state.key {
+            None => state.key = Some(types.clone()),
+            Some(have) if have.len() == types.len() && have.iter().zip(&types).all(same_kind) => {
+                for (h, t) in have.iter_mut().zip(&types) {
+                    if let (Type::Str { size: a }, Type::Str { size: b }) = (&*h, t) {
+                        *h = Type::Str { size: (*a).max(*b) };
+                    }
+                }
             }
-            (Some(have), new) if have == new => {}
-            (Some(have), new) => {
+            Some(have) => {
                 let msg = format!(
-                    "map @{} is keyed by '{}' elsewhere, not '{}'",
+                    "Argument mismatch for @{}: trying to access with arguments: [{}] when map expects arguments: [{}]",
                     state.name,
-                    have.describe(),
-                    new.describe()
+                    describe_parts(&types),
+                    describe_parts(have)
                 );
-                self.error(key.span, msg);
+                self.error(span, msg);
                 return None;
             }
         }
-        Some(match key_ty {
-            Type::U64 => convert(key, &Type::U64),
-            _ => key,
-        })
+        Some(
+            parts
+                .into_iter()
+                .map(|p| match p.ty {
+                    Type::Int { .. } | Type::Ptr { .. } => convert(p, &Type::U64),
+                    _ => p,
+                })
+                .collect(),
+        )
     }
 
     /// `@name[key]` read: the stored value, or zero/empty when the key is absent.
@@ -119,16 +113,13 @@ impl Analyzer<'_> {
             return None;
         };
         Some(TExpr {
-            kind: TExprKind::MapRead {
-                map: id,
-                key: Box::new(key),
-            },
+            kind: TExprKind::MapRead { map: id, key },
             ty,
             span,
         })
     }
 
-    /// `@name[key] = value` (and `op=`, `++`, `--`).
+    /// `@name[key] = value` (and `op=`, `++`, `--`), including `@name[key] = count()`.
     pub(super) fn map_assign(
         &mut self,
         cx: &mut ProbeCx,
@@ -151,8 +142,14 @@ impl Analyzer<'_> {
             },
             span: target_span,
         };
-        let value = self.stored_value(cx, target, op, value, span)?;
-        if !(value.ty.is_scalar() || matches!(value.ty, Type::Str { .. } | Type::Inet)) {
+        // An aggregation may only be the whole value of a plain assignment.
+        self.aggregation_allowed = op.is_none();
+        let value = self.stored_value(cx, target, op, value, span);
+        self.aggregation_allowed = false;
+        let value = value?;
+        let storable = value.ty.is_scalar()
+            || matches!(value.ty, Type::Str { .. } | Type::Inet | Type::Agg(_));
+        if !storable {
             self.error(
                 value.span,
                 format!(
@@ -169,14 +166,17 @@ impl Analyzer<'_> {
                 size: (*have).max(*size),
             },
             (Some(have @ Type::Int { .. }), Type::Int { .. }) => have.clone(),
+            (Some(Type::Agg(have)), Type::Agg(new)) if have.same_aggregation(new) => {
+                Type::Agg(*have)
+            }
             (Some(have), ty) if have == ty => have.clone(),
             (Some(have), ty) => {
                 let msg = format!(
-                    "type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'",
+                    "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'",
                     ty.describe(),
                     have.describe()
                 );
-                self.error(span, msg);
+                self.error(target_span, msg);
                 return None;
             }
         };
@@ -192,22 +192,6 @@ impl Analyzer<'_> {
         })
     }
 
-    /// bpftrace would print maps left at exit; until rbt can, each must be cleared in END.
-    pub(super) fn check_maps_cleared(&mut self) {
-        for m in self.maps.clone() {
-            if !m.cleared_in_end {
-                self.error(
-                    m.first_use,
-                    format!(
-                        "printing maps at exit is not supported yet, and @{0} would be printed; \
-                         if @{0} only holds state, add `clear(@{0});` to an END probe",
-                        m.name
-                    ),
-                );
-            }
-        }
-    }
-
     /// The typed maps, in `MapId` order.
     pub(super) fn typed_maps(&self) -> Vec<TypedMap> {
         self.maps
@@ -215,9 +199,29 @@ impl Analyzer<'_> {
             .map(|m| TypedMap {
                 name: m.name.clone(),
                 keyed: m.keyed,
-                key: m.key.clone().unwrap_or(Type::U64),
+                key: m.key.clone().unwrap_or_default(),
                 value: m.value.clone().unwrap_or(Type::U64),
             })
             .collect()
     }
+}
+
+/// Whether two key part types are the same kind (strings of any size agree).
+fn same_kind((a, b): (&Type, &Type)) -> bool {
+    matches!((a, b), (Type::Str { .. }, Type::Str { .. })) || a == b
+}
+
+/// Key part types as bpftrace lists them: `unsigned int64, string[16]`.
+fn describe_parts(parts: &[Type]) -> String {
+    parts
+        .iter()
+        .map(|t| match t {
+            Type::Int {
+                size: 8,
+                signed: false,
+            } => "unsigned int64".to_string(),
+            other => other.describe(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -32,7 +32,7 @@ use std::collections::{HashMap, HashSet};
 /// 2. collect map types from all their uses (a read may precede the assignment in
 ///    the text), discarding that pass's diagnostics;
 /// 3. type-check with the map types known, reporting everything;
-/// 4. whole-program checks (maps left to print at exit).
+/// 4. the typed program, with every map's final types.
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut a = Analyzer {
         btf,
@@ -40,6 +40,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         enumerators: None,
         maps: Vec::new(),
         pass: Pass::CollectMaps,
+        aggregation_allowed: false,
     };
     let contexts: Vec<_> = program.probes.iter().map(|p| a.resolve_probe(p)).collect();
     for (p, context) in program.probes.iter().zip(&contexts) {
@@ -53,7 +54,6 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         .zip(&contexts)
         .filter_map(|(p, context)| a.probe(p, context))
         .collect();
-    a.check_maps_cleared();
     if a.diags.is_empty() {
         Ok(TypedProgram {
             probes,
@@ -71,6 +71,9 @@ struct Analyzer<'a> {
     enumerators: Option<HashMap<String, i128>>,
     maps: Vec<maps::MapState>,
     pass: Pass,
+    /// Set while typing the value of `@map[key] = ...`: the one place an aggregation
+    /// (`count()`) may stand.
+    aggregation_allowed: bool,
 }
 
 /// The passes that walk probe bodies.

@@ -200,6 +200,11 @@ impl Analyzer<'_> {
     ) -> Option<TStmtKind> {
         Some(
             match (builtin.check)(&mut Checker { an: self, cx }, site)? {
+                Checked::Value(e) if matches!(e.ty, Type::Agg(_)) => {
+                    let msg = format!("{}() should be directly assigned to a map", site.name);
+                    self.error(site.span, msg);
+                    return None;
+                }
                 Checked::Value(e) => TStmtKind::Expr(e),
                 Checked::Stmt(kind) => kind,
             },

@@ -23,7 +23,8 @@ pub struct TypedMap {
     pub name: String,
     /// Used with `[...]` (else its one key is 0).
     pub keyed: bool,
-    pub key: Type,
+    /// The key parts' types (empty for a map without `[...]`).
+    pub key: Vec<Type>,
     pub value: Type,
 }
 
@@ -67,6 +68,8 @@ pub enum Type {
         depth: u8,
         name: String,
     },
+    /// An aggregation's state in a map (`count()`, `hist(x)`): only ever a map value.
+    Agg(AggKind),
     /// A NUL-padded string buffer of `size` bytes (`comm`: 16, literals: length + 1).
     Str { size: usize },
     /// The result of `ntop()`: address family + 16 address bytes.
@@ -102,6 +105,7 @@ impl Type {
             Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
             Type::Inet => 24,
+            Type::Agg(kind) => kind.slot_size() as usize,
             Type::Mem { .. } | Type::Void => 0,
         }
     }
@@ -114,8 +118,57 @@ impl Type {
             Type::Ptr { name, .. } | Type::Mem { name, .. } => name.clone(),
             Type::Str { size } => format!("string[{size}]"),
             Type::Inet => "inet".into(),
+            Type::Agg(kind) => kind.name().into(),
             Type::Void => "none".into(),
         }
+    }
+}
+
+/// The aggregation functions, as a map value's type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggKind {
+    Count,
+    Sum { signed: bool },
+    Min,
+    Max,
+    Avg,
+    Stats,
+    Hist,
+    Lhist { min: i64, max: i64, step: i64 },
+}
+
+impl AggKind {
+    /// The name bpftrace gives the type in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            AggKind::Count => "count",
+            AggKind::Sum { .. } => "sum",
+            AggKind::Min => "min",
+            AggKind::Max => "max",
+            AggKind::Avg => "avg",
+            AggKind::Stats => "stats",
+            AggKind::Hist => "hist",
+            AggKind::Lhist { .. } => "lhist",
+        }
+    }
+
+    /// Bytes of state per key and CPU: one u64, or (avg, stats) a count and a total.
+    pub fn slot_size(self) -> u32 {
+        match self {
+            AggKind::Avg | AggKind::Stats => 16,
+            _ => 8,
+        }
+    }
+
+    /// Whether the map's key gets a u64 bucket index appended (hist, lhist).
+    pub fn bucketed(self) -> bool {
+        matches!(self, AggKind::Hist | AggKind::Lhist { .. })
+    }
+
+    /// Two uses agree on the aggregation (a sum's signedness and lhist's bounds are
+    /// taken from the first use).
+    pub fn same_aggregation(&self, other: &AggKind) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
     }
 }
 
@@ -140,6 +193,10 @@ pub enum Payload {
     Text(String),
     /// The map a map function works on.
     Map(MapId),
+    /// A map operation done by user space.
+    MapOp(MapId, crate::event::MapOp),
+    /// An aggregation function's kind (lhist's bounds included).
+    Agg(AggKind),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -204,10 +261,11 @@ pub enum TExprKind {
     },
     /// An integer conversion or pointer reinterpretation to `ty`.
     Cast(Box<TExpr>),
-    /// `@map[key]`: the value, or zero (empty) when the key is absent.
+    /// `@map[key]`: the value, or zero (empty) when the key is absent. `key` holds the
+    /// key parts (none for a map without `[...]`).
     MapRead {
         map: MapId,
-        key: Box<TExpr>,
+        key: Vec<TExpr>,
     },
 }
 
@@ -238,9 +296,10 @@ pub enum TStmtKind {
     },
     Return,
     /// `@map[key] = value`; `value` already has the map's value type where it is a scalar.
+    /// An aggregation value (`count()`) updates the map's state instead of replacing it.
     MapAssign {
         map: MapId,
-        key: TExpr,
+        key: Vec<TExpr>,
         value: TExpr,
     },
     /// A builtin called as a statement (`printf`, `exit`, `delete`, ...).
