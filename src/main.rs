@@ -1,7 +1,8 @@
 //! `rbt`: command line front door. Parses flags (bpftrace-compatible where bpftrace has
 //! the flag), runs the pipeline stage by stage, and renders every error once, here.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
@@ -83,6 +84,32 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes a `-d` stage's text to `-o FILE` or stdout. A closed pipe ends quietly, as
+/// during tracing; any other write error (a full disk) is an error.
+fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
+    let written = match output {
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?
+            .write_all(text.as_bytes())
+            .map_err(|e| (e, Some(path))),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| (e, None))
+        }
+    };
+    match written {
+        Ok(()) => Ok(()),
+        Err((e, _)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err((e, Some(path))) => Err(format!(
+            "rbt: cannot write output file {}: {e}\n",
+            path.display()
+        )),
+        Err((e, None)) => Err(format!("rbt: cannot write output: {e}\n")),
+    }
+}
+
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
     // Reading and indexing kernel BTF is the longest startup phase and needs nothing
@@ -112,8 +139,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let ast = parser::parse(&src).map_err(errors)?;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
-        print!("{}", parser::dump(&ast));
-        return Ok(());
+        return write_stage(cli.output.as_deref(), &parser::dump(&ast));
     }
     let btf = match btf_loader.map(|loader| loader.join()) {
         Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
@@ -128,8 +154,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
     timings::phase("codegen");
     if let Some(DebugStage::Codegen) = cli.debug {
-        print!("{}", codegen::disasm(&compiled, &src));
-        return Ok(());
+        return write_stage(cli.output.as_deref(), &codegen::disasm(&compiled, &src));
     }
 
     // The kernel types are the biggest allocation; free them before the session so

@@ -130,3 +130,83 @@ fn time_with_huge_width_prints_nothing() {
     assert_eq!(lines[1].len(), 62, "{stdout:?}");
     assert!(lines[1].starts_with("0000000"), "{stdout:?}");
 }
+
+// ---- 2. `-d ast|codegen` output ----
+
+/// A script whose `-d` dumps are far larger than a pipe's buffer.
+fn big_script(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("big.bt");
+    let mut src = String::new();
+    for i in 0..2000 {
+        src.push_str(&format!("BEGIN {{ printf(\"x %d\\n\", {i}); }}\n"));
+    }
+    std::fs::write(&path, src).unwrap();
+    path
+}
+
+#[test]
+fn debug_dump_to_a_closed_pipe_exits_quietly() {
+    let dir = scratch("debug_closed_pipe");
+    let script = big_script(&dir);
+    for stage in ["ast", "codegen"] {
+        let mut child = rbt()
+            .args(["--btf", BTF, "-d", stage])
+            .arg(&script)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // the reader is gone before rbt writes
+        let out = child.wait_with_output().unwrap();
+        assert_no_crash(stage, &out);
+        assert_eq!(out.status.code(), Some(0), "{stage}: {}", stderr_of(&out));
+        assert_eq!(stderr_of(&out), "", "{stage}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn debug_dump_to_a_full_disk_fails_clearly() {
+    let dir = scratch("debug_full_disk");
+    big_script(&dir);
+    for stage in ["ast", "codegen"] {
+        let out = rbt()
+            .current_dir(&dir)
+            .args(["--btf", BTF, "-d", stage, "big.bt"])
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        snapshot(&format!("debug_{stage}_full_disk"), &out);
+        let out = rbt()
+            .current_dir(&dir)
+            .args(["--btf", BTF, "-d", stage, "-o", "/dev/full", "big.bt"])
+            .output()
+            .unwrap();
+        snapshot(&format!("debug_{stage}_full_disk_o"), &out);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn debug_dump_honours_dash_o() {
+    let dir = scratch("debug_dash_o");
+    for stage in ["ast", "codegen"] {
+        let file = dir.join(format!("{stage}.txt"));
+        let out = rbt()
+            .args(["--btf", BTF, "-d", stage, "-o"])
+            .arg(&file)
+            .args(["-e", "BEGIN { printf(\"hi\\n\"); }"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+        assert_eq!(out.stdout, b"", "{stage}: the dump goes to -o, not stdout");
+        let dump = std::fs::read_to_string(&file).unwrap();
+        let first = if stage == "ast" {
+            "Program"
+        } else {
+            "program BEGIN_0"
+        };
+        assert!(dump.starts_with(first), "{stage}: {dump}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
