@@ -41,11 +41,11 @@ struct Cli {
     /// Keep messages quiet (no "Attaching N probes...")
     #[arg(short = 'q')]
     quiet: bool,
-    /// Only trace events of this process id
-    #[arg(short = 'p', value_name = "PID")]
+    /// Only trace events of this process id; exit when it exits
+    #[arg(short = 'p', value_name = "PID", value_parser = parse_pid)]
     pid: Option<u32>,
     /// Run CMD, trace while it runs, exit when it exits
-    #[arg(short = 'c', value_name = "CMD")]
+    #[arg(short = 'c', value_name = "CMD", conflicts_with = "pid")]
     command: Option<String>,
     /// Load and verify every program, attach nothing, exit
     #[arg(long = "dry-run")]
@@ -84,6 +84,67 @@ fn main() -> ExitCode {
     }
 }
 
+/// bpftrace 0.17's `parse_pid` (src/utils.cpp): a decimal in `[1, 4194304]` (the
+/// kernel's `PID_MAX_LIMIT`), with its messages.
+fn parse_pid(s: &str) -> Result<u32, String> {
+    const PID_MAX: i64 = 4 * 1024 * 1024;
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("pid '{s}' is not a valid decimal number"));
+    }
+    let pid: i64 = s
+        .parse()
+        .map_err(|_| format!("pid '{s}' outside of integer range"))?;
+    if !(1..=PID_MAX).contains(&pid) {
+        return Err(format!("pid '{s}' out of valid pid range [1,{PID_MAX}]"));
+    }
+    Ok(pid as u32)
+}
+
+/// The `-p` process, as a pidfd the session polls to end when the process exits.
+/// Checked before the script is read, as bpftrace does.
+fn watch_pid(pid: u32) -> Result<std::os::fd::OwnedFd, String> {
+    rbt::sys::pidfd_open(pid).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => format!("rbt: -p {pid}: no such process\n"),
+        _ => format!("rbt: -p {pid}: cannot watch the process: {e}\n"),
+    })
+}
+
+/// Shell words `sh -c` runs itself rather than as a program in `PATH`.
+const SHELL_BUILTINS: [&str; 8] = ["exec", "command", "eval", "cd", ".", ":", "set", "export"];
+
+/// Refuses a `-c` command whose program does not exist or is not executable, before
+/// anything is attached, as bpftrace 0.17 does (`ERROR: Failed to fork child: path
+/// '/nonexistent' does not exist or is not executable`). rbt runs the command with
+/// `sh -c`, so only the first word is checked, and not when the shell handles it.
+fn check_command(command: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = command.split_whitespace().next() else {
+        return Err("rbt: -c: the command is empty\n".into());
+    };
+    let shell_syntax = |c: char| "=$`'\"\\;&|<>(){}*?[~#".contains(c);
+    if SHELL_BUILTINS.contains(&program) || program.contains(shell_syntax) {
+        return Ok(());
+    }
+    let executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        executable(Path::new(program))
+    } else {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+        })
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "rbt: -c: path '{program}' does not exist or is not executable\n"
+        ))
+    }
+}
+
 /// Writes a `-d` stage's text to `-o FILE` or stdout. A closed pipe ends quietly, as
 /// during tracing; any other write error (a full disk) is an error.
 fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
@@ -118,6 +179,10 @@ fn run(cli: Cli) -> Result<(), String> {
         let path = cli.btf.clone();
         std::thread::spawn(move || btf::Btf::load(&path))
     });
+    let watch = cli.pid.map(watch_pid).transpose()?;
+    if let Some(command) = &cli.command {
+        check_command(command)?;
+    }
     let (name, src) = match (&cli.file, &cli.program) {
         (Some(path), _) => {
             let name = path.display().to_string();
@@ -174,6 +239,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
+        watch,
     };
     runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
         (runtime::RuntimeError::Output(e), Some(path)) => {

@@ -28,12 +28,16 @@ const POLL_TIMEOUT_MS: i32 = 100;
 const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 
 /// `rbt` command-line choices that shape the session.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
     /// `--dry-run`: load (and so verify) everything, attach nothing.
     pub dry_run: bool,
-    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits.
+    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits. It is killed
+    /// (with what it started) if the session ends first, as bpftrace kills its child.
     pub command: Option<String>,
+    /// `-p PID`: a pidfd of the traced process ([`sys::pidfd_open`]); the session ends
+    /// when it exits, as bpftrace's does.
+    pub watch: Option<std::os::fd::OwnedFd>,
 }
 
 /// Where the session's output goes (implemented by `output::Printer`).
@@ -112,7 +116,7 @@ pub fn run<S: EventSink + ?Sized>(
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
-    let mut child: Option<Child> = None;
+    let mut child = CommandChild(None);
     let mut stop = session.drain()?;
     if stop.is_none() {
         if let Some(command) = &opts.command {
@@ -122,9 +126,10 @@ pub fn run<S: EventSink + ?Sized>(
                         command: command.clone(),
                         source,
                     })?;
-            child = Some(spawned);
+            child.0 = Some(spawned);
         }
-        stop = Some(session.poll_loop(&signals, &mut child)?);
+        let watch = opts.watch.as_ref().map(|fd| fd.as_fd());
+        stop = Some(session.poll_loop(&signals, &mut child.0, watch)?);
     }
     drop(attachments); // detach before the final drain and END
     let stop = stop.unwrap_or(Stop::Exit);
@@ -185,6 +190,73 @@ fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
         .iter()
         .flat_map(|p| &p.attach_points)
         .try_for_each(|point| attacher.check(point))
+}
+
+/// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
+/// closed or failing output, an error), it is killed with every process it started
+/// (`sh -c` forks the command), as bpftrace 0.17 SIGKILLs its child on the way out.
+struct CommandChild(Option<Child>);
+
+impl Drop for CommandChild {
+    fn drop(&mut self) {
+        let Some(child) = &mut self.0 else {
+            return;
+        };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        // Stop the whole tree first so nothing forks while it is being killed, then
+        // look again for anything that was forked in between.
+        let first = descendants(child.id());
+        for &pid in &first {
+            let _ = sys::kill(pid, libc::SIGSTOP);
+        }
+        let mut all = descendants(child.id());
+        all.extend(first);
+        all.sort_unstable();
+        all.dedup();
+        for &pid in &all {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        let _ = child.wait();
+    }
+}
+
+/// `root` and all its descendants, from the parent pids in /proc/PID/stat.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may contain spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(pid, ppid)| ppid == parent && !tree.contains(&pid))
+                .map(|&(pid, _)| pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    tree
 }
 
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
@@ -268,11 +340,14 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         &mut self,
         signals: &sys::SignalFd,
         child: &mut Option<Child>,
+        watch: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Result<Stop, RuntimeError> {
         let ring_fd = self.loaded.maps[0].as_fd();
+        let mut fds = vec![ring_fd, signals.as_fd()];
+        fds.extend(watch);
         let mut first = true;
         loop {
-            sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
+            let ready = sys::poll_readable(&fds, POLL_TIMEOUT_MS)
                 .map_err(|e| RuntimeError::sys("poll the event ring buffer", e))?;
             if std::mem::take(&mut first) {
                 timings::phase("first poll");
@@ -287,6 +362,10 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 if signo != libc::SIGCHLD {
                     return Ok(Stop::Finish);
                 }
+            }
+            // The `-p` process exited (its pidfd is readable).
+            if ready.get(2) == Some(&true) {
+                return Ok(Stop::Finish);
             }
             if let Some(c) = child {
                 if c.try_wait()
