@@ -452,3 +452,99 @@ fn command_is_killed_on_an_output_error() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+// ---- 5. `--btf FILE` is read by its header ----
+
+/// Runs `rbt --btf FILE` on a BEGIN-only script; the answer must come at once.
+fn btf_file_case(name: &str, file: &std::path::Path) {
+    let started = Instant::now();
+    let out = rbt()
+        .arg("--btf")
+        .arg(file)
+        .args(["-d", "codegen", "-e", "BEGIN { exit(); }"])
+        .current_dir(file.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{name}: took {:?} (the file was read whole?)",
+        started.elapsed()
+    );
+    assert_eq!(out.status.code(), Some(1), "{name}: {}", stderr_of(&out));
+    assert_eq!(out.stdout, b"");
+    let text = stderr_of(&out).replace(&file.display().to_string(), "FILE");
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!(format!("rel_{name}"), text);
+    });
+}
+
+#[test]
+fn huge_file_that_is_not_btf() {
+    // 3 GB, sparse: the magic is checked on the first bytes, nothing more is read.
+    let dir = scratch("btf_huge");
+    let file = dir.join("huge.btf");
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(3 << 30)
+        .unwrap();
+    btf_file_case("btf_huge_not_btf", &file);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn btf_followed_by_a_gigabyte_of_zeros() {
+    // /sys/kernel/btf/vmlinux is exactly header + type + string sections long (its
+    // header's sizes add up to the file size), so anything after them is rejected.
+    let dir = scratch("btf_trailing");
+    let file = dir.join("trailing.btf");
+    std::fs::copy(BTF, &file).unwrap();
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len + (1 << 30))
+        .unwrap();
+    btf_file_case("btf_trailing_zeros", &file);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn btf_from_a_pipe() {
+    // Read through a pipe, the blob ends where its header says: an exact blob loads,
+    // one with bytes after it is rejected.
+    for (extra, ok) in [(&b""[..], true), (&b"\0"[..], false)] {
+        let mut child = rbt()
+            .args([
+                "--btf",
+                "/dev/stdin",
+                "-d",
+                "codegen",
+                "-e",
+                "BEGIN { exit(); }",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut blob = std::fs::read(BTF).unwrap();
+        blob.extend_from_slice(extra);
+        let writer = std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&blob);
+        });
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap();
+        assert_no_crash("btf_pipe", &out);
+        assert_eq!(out.status.success(), ok, "{}", stderr_of(&out));
+        if !ok {
+            assert!(
+                stderr_of(&out).contains("more bytes after them"),
+                "{}",
+                stderr_of(&out)
+            );
+        }
+    }
+}
