@@ -1,7 +1,7 @@
 //! `rbt`: command line front door. Parses flags (bpftrace-compatible where bpftrace has
 //! the flag), runs the pipeline stage by stage, and renders every error once, here.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -81,6 +81,29 @@ fn main() -> ExitCode {
             eprint!("{message}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// The script's text. Invalid UTF-8 is accepted inside comments (as bpftrace does);
+/// in a string literal it is a spanned error (bpftrace keeps such bytes raw, rbt's
+/// strings are UTF-8), anywhere else the file is taken for not being text.
+fn decode_script(name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    let shown = parser::source::lossy(&bytes);
+    match parser::source::decode(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) if e.in_string => {
+            let message = "invalid UTF-8 in a string literal (rbt's strings must be UTF-8 text)";
+            let at = diag::Span::new(e.offset, e.offset + 1);
+            Err(diag::render(
+                name,
+                &shown,
+                &[diag::Diagnostic::error(at, message)],
+            ))
+        }
+        Err(e) => Err(format!(
+            "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
+            e.offset
+        )),
     }
 }
 
@@ -185,15 +208,16 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     let (name, src) = match (&cli.file, &cli.program) {
         (Some(path), _) => {
-            let name = path.display().to_string();
-            let bytes = std::fs::read(path).map_err(|e| format!("rbt: {name}: {e}\n"))?;
-            let src = String::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
-                    e.utf8_error().valid_up_to()
-                )
-            })?;
-            (name, src)
+            // `-` is the script on stdin, as in bpftrace (which calls it `stdin`).
+            let (name, read) = if path.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                let read = std::io::stdin().read_to_end(&mut bytes).map(|_| bytes);
+                ("stdin".to_string(), read)
+            } else {
+                (path.display().to_string(), std::fs::read(path))
+            };
+            let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
+            (name.clone(), decode_script(&name, bytes)?)
         }
         (None, Some(program)) => ("stdin".to_string(), program.clone()),
         (None, None) => unreachable!("clap requires FILE or -e"),

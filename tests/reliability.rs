@@ -548,3 +548,93 @@ fn btf_from_a_pipe() {
         }
     }
 }
+
+// ---- 6. script on stdin, invalid UTF-8, closed stdout ----
+
+/// Runs rbt with `input` on stdin.
+fn rbt_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = rbt()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+#[test]
+fn script_on_stdin() {
+    // `echo 'BEGIN { foo(); }' | bpftrace -` names the script `stdin`:
+    // `stdin:1:9-12: ERROR: Unknown function: foo`.
+    let out = rbt_stdin(&["--btf", BTF, "-"], b"BEGIN { foo(); }\n");
+    assert_eq!(out.status.code(), Some(1));
+    snapshot("stdin_script_error", &out);
+    let out = rbt_stdin(&["--btf", BTF, "-d", "ast", "-"], b"BEGIN { exit(); }\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(out.stdout.starts_with(b"Program"));
+    if skip_unless_root("script_on_stdin") {
+        return;
+    }
+    // bpftrace 0.17: `Attaching 1 probe...`, `hi`, two newlines; exit 0.
+    let out = rbt_stdin(&["-"], b"BEGIN { printf(\"hi\\n\"); exit(); }\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"Attaching 1 probe...\nhi\n\n\n");
+}
+
+#[test]
+fn invalid_utf8_in_comments_is_accepted() {
+    // bpftrace 0.17 runs this (`// caf\xe9 \xff\xfe`, `/* \xc3\x28 */`) and prints `hi`.
+    let script = b"BEGIN { // caf\xe9 \xff\xfe\n /* \xc3\x28 */ printf(\"hi\\n\"); exit(); }\n";
+    let out = rbt_stdin(&["--btf", BTF, "-d", "ast", "-"], script);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    if skip_unless_root("invalid_utf8_in_comments_is_accepted") {
+        return;
+    }
+    let out = rbt_stdin(&["-"], script);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(out.stdout, b"Attaching 1 probe...\nhi\n\n\n");
+}
+
+#[test]
+fn invalid_utf8_in_a_string_literal() {
+    // bpftrace 0.17 keeps the bytes: `printf("a\xe9b\xffc\n")` prints a, 0xe9, b, 0xff,
+    // c (and `-f json` shows `a\uffffffe9b\uffffffffc\n`). rbt's strings are UTF-8, so it
+    // is a spanned error instead of a silently different string.
+    let out = rbt_stdin(
+        &["--btf", BTF, "-"],
+        b"BEGIN { printf(\"a\xe9b\xffc\\n\"); exit(); }\n",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.stdout, b"");
+    snapshot("invalid_utf8_in_string", &out);
+}
+
+#[test]
+fn closed_stdout() {
+    // bpftrace 0.17 with `>&-` exits 0 and prints nothing on stderr (its writes to fd 1
+    // fail with EBADF and are ignored); rbt's fd 1 is /dev/null then (Rust's runtime
+    // reopens closed standard descriptors), with the same result.
+    if skip_unless_root("closed_stdout") {
+        return;
+    }
+    let out = Command::new("sh")
+        .args([
+            "-c",
+            "exec \"$0\" -e 'BEGIN { printf(\"hi\\n\"); exit(); }' >&-",
+        ])
+        .arg(env!("CARGO_BIN_EXE_rbt"))
+        .output()
+        .unwrap();
+    assert_no_crash("closed_stdout", &out);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert_eq!(stderr_of(&out), "");
+}

@@ -10,6 +10,7 @@ mod expr;
 mod headers;
 mod lex;
 mod preprocess;
+pub mod source;
 mod stmt;
 
 pub use dump::dump;
