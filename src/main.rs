@@ -196,59 +196,27 @@ fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
-    // Reading and indexing kernel BTF is the longest startup phase and needs nothing
-    // from the script, so it runs while the script is read and parsed.
-    let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
-        let path = cli.btf.clone();
-        std::thread::spawn(move || btf::Btf::load(&path))
-    });
     let watch = cli.pid.map(watch_pid).transpose()?;
     if let Some(command) = &cli.command {
         check_command(command)?;
     }
-    let (name, src) = match (&cli.file, &cli.program) {
-        (Some(path), _) => {
-            // `-` is the script on stdin, as in bpftrace (which calls it `stdin`).
-            let (name, read) = if path.as_os_str() == "-" {
-                let mut bytes = Vec::new();
-                let read = std::io::stdin().read_to_end(&mut bytes).map(|_| bytes);
-                ("stdin".to_string(), read)
-            } else {
-                (path.display().to_string(), std::fs::read(path))
-            };
-            let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
-            (name.clone(), decode_script(&name, bytes)?)
+    // The later passes recurse once per level of the AST, which the parser lets grow
+    // to thousands of levels (long operator and `else if` chains), so they run on a
+    // thread with room for that; the session stays on the main thread (signals).
+    let compiled = std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("rbt-compile".into())
+            .stack_size(COMPILE_STACK);
+        match worker.spawn_scoped(scope, || compile(&cli)) {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => compile(&cli),
         }
-        (None, Some(program)) => ("stdin".to_string(), program.clone()),
-        (None, None) => unreachable!("clap requires FILE or -e"),
+    })?;
+    let Some(compiled) = compiled else {
+        return Ok(()); // -d printed its stage
     };
-    let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
-    timings::phase("read script");
-
-    let ast = parser::parse(&src).map_err(errors)?;
-    timings::phase("parse");
-    if let Some(DebugStage::Ast) = cli.debug {
-        return write_stage(cli.output.as_deref(), &parser::dump(&ast));
-    }
-    let btf = match btf_loader.map(|loader| loader.join()) {
-        Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
-        _ => return Err("rbt: the BTF loader thread died\n".into()),
-    };
-    timings::phase("wait for btf");
-    let typed = sema::analyze(&ast, &btf).map_err(errors)?;
-    timings::phase("sema");
-    let options = codegen::CompileOptions {
-        pid_filter: cli.pid,
-    };
-    let compiled = codegen::compile(&typed, &options).map_err(errors)?;
-    timings::phase("codegen");
-    if let Some(DebugStage::Codegen) = cli.debug {
-        return write_stage(cli.output.as_deref(), &codegen::disasm(&compiled, &src));
-    }
-
-    // The kernel types are the biggest allocation; free them before the session so
-    // they and the ring buffer never count together in the peak RSS.
-    drop((typed, btf, ast));
 
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
@@ -271,4 +239,61 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         (e, _) => format!("rbt: {e}\n"),
     })
+}
+
+/// Stack for [`compile`]: sema and codegen of a 4096-level AST need about 30 MiB in a
+/// debug build. Only the pages used are ever touched.
+const COMPILE_STACK: usize = 256 << 20;
+
+/// Reads, parses, checks and compiles the script; `None` when `-d` printed a stage.
+fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
+    // Reading and indexing kernel BTF is the longest startup phase and needs nothing
+    // from the script, so it runs while the script is read and parsed.
+    let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
+        let path = cli.btf.clone();
+        std::thread::spawn(move || btf::Btf::load(&path))
+    });
+    let (name, src) = match (&cli.file, &cli.program) {
+        (Some(path), _) => {
+            // `-` is the script on stdin, as in bpftrace (which calls it `stdin`).
+            let (name, read) = if path.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                let read = std::io::stdin().read_to_end(&mut bytes).map(|_| bytes);
+                ("stdin".to_string(), read)
+            } else {
+                (path.display().to_string(), std::fs::read(path))
+            };
+            let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
+            (name.clone(), decode_script(&name, bytes)?)
+        }
+        (None, Some(program)) => ("stdin".to_string(), program.clone()),
+        (None, None) => unreachable!("clap requires FILE or -e"),
+    };
+    let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
+    timings::phase("read script");
+
+    let ast = parser::parse(&src).map_err(errors)?;
+    timings::phase("parse");
+    if let Some(DebugStage::Ast) = cli.debug {
+        return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
+    }
+    let btf = match btf_loader.map(|loader| loader.join()) {
+        Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
+        _ => return Err("rbt: the BTF loader thread died\n".into()),
+    };
+    timings::phase("wait for btf");
+    let typed = sema::analyze(&ast, &btf).map_err(errors)?;
+    timings::phase("sema");
+    let options = codegen::CompileOptions {
+        pid_filter: cli.pid,
+    };
+    let compiled = codegen::compile(&typed, &options).map_err(errors)?;
+    timings::phase("codegen");
+    if let Some(DebugStage::Codegen) = cli.debug {
+        return write_stage(cli.output.as_deref(), &codegen::disasm(&compiled, &src))
+            .map(|()| None);
+    }
+    // The kernel types are the biggest allocation; they are freed here, before the
+    // session, so they and the ring buffer never count together in the peak RSS.
+    Ok(Some(compiled))
 }

@@ -638,3 +638,71 @@ fn closed_stdout() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
     assert_eq!(stderr_of(&out), "");
 }
+
+// ---- 7. long flat chains are not deep nesting ----
+
+/// Scripts bpftrace 0.17 runs (measured), with what they print.
+fn flat_chains() -> Vec<(&'static str, String, String)> {
+    let print = |e: &str| format!("BEGIN {{ $x = {e}; printf(\"%d\\n\", $x); exit(); }}");
+    let plus = vec!["1"; 130].join("+");
+    let or = vec!["0"; 130].join("||");
+    let mut else_if = String::from("BEGIN { $x = 5; if ($x == 0) { printf(\"0\\n\"); }");
+    for i in 1..200 {
+        else_if.push_str(&format!(" else if ($x == {i}) {{ printf(\"{i}\\n\"); }}"));
+    }
+    else_if.push_str(" exit(); }");
+    let mut defines = String::new();
+    for i in 0..70 {
+        defines.push_str(&format!("#define A{i} (A{} + 1)\n", i + 1));
+    }
+    defines.push_str("#define A70 1\nBEGIN { printf(\"%d\\n\", A0); exit(); }\n");
+    // Up to the limit: 4095 terms (bpftrace runs 5000 and crashes on 10000).
+    let long_plus = vec!["1"; 4095].join("+");
+    vec![
+        ("plus_130", print(&plus), "130".into()),
+        ("or_130", print(&or), "0".into()),
+        ("else_if_200", else_if, "5".into()),
+        ("define_70", defines, "71".into()),
+        ("plus_4095", print(&long_plus), "4095".into()),
+    ]
+}
+
+#[test]
+fn long_flat_chains_compile() {
+    for (name, src, _) in flat_chains() {
+        let out = rbt_stdin(&["--btf", BTF, "-d", "codegen", "-"], src.as_bytes());
+        assert_no_crash(name, &out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr_of(&out));
+    }
+}
+
+#[test]
+fn long_flat_chains_run() {
+    if skip_unless_root("long_flat_chains_run") {
+        return;
+    }
+    for (name, src, printed) in flat_chains() {
+        let out = rbt_stdin(&["-"], src.as_bytes());
+        assert_no_crash(name, &out);
+        assert_eq!(out.status.code(), Some(0), "{name}: {}", stderr_of(&out));
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("Attaching 1 probe...\n{printed}\n\n\n"),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn chains_past_the_height_limit_are_one_error() {
+    let src = format!("BEGIN {{ $x = {}; }}", vec!["1"; 5000].join("+"));
+    let out = rbt_stdin(&["--btf", BTF, "-"], src.as_bytes());
+    assert_no_crash("plus_5000", &out);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = stderr_of(&out);
+    assert_eq!(stderr.matches("error:").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("nested too deeply (the limit is 4096"),
+        "{stderr}"
+    );
+}
