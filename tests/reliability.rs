@@ -706,3 +706,40 @@ fn chains_past_the_height_limit_are_one_error() {
         "{stderr}"
     );
 }
+
+// ---- 8. running out of file descriptors ----
+
+#[test]
+fn out_of_file_descriptors_is_named() {
+    // bpftrace 0.17 under `ulimit -n 5`: `FATAL: dup(fd): Too many open files: please
+    // raise NOFILE`. rbt used to call it a verifier rejection.
+    if skip_unless_root("out_of_file_descriptors_is_named") {
+        return;
+    }
+    let script = r#"tracepoint:syscalls:sys_enter_nanosleep { printf("x\n"); } BEGIN { printf("b\n"); exit(); }"#;
+    let mut failed = 0;
+    for limit in 4..=12 {
+        let out = Command::new("sh")
+            .args([
+                "-c",
+                &format!("ulimit -n {limit} && exec \"$0\" -e '{script}'"),
+            ])
+            .arg(env!("CARGO_BIN_EXE_rbt"))
+            .output()
+            .unwrap();
+        assert_no_crash("ulimit", &out);
+        if out.status.success() {
+            continue;
+        }
+        failed += 1;
+        let stderr = stderr_of(&out);
+        assert!(!stderr.contains("verifier"), "ulimit -n {limit}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "out of file descriptors (too many open files; the limit is {limit}: raise it with `ulimit -n`)"
+            )) || stderr.contains("Too many open files"),
+            "ulimit -n {limit}: {stderr}"
+        );
+    }
+    assert!(failed > 0, "no limit from 4 to 12 was too low");
+}
