@@ -64,6 +64,11 @@ pub struct FormatError {
     pub message: String,
 }
 
+/// The largest width or precision C's printf takes: glibc fails with `EOVERFLOW` past it,
+/// and bpftrace 0.17 then aborts after attaching (`FATAL: format() error occurred: Value
+/// too large for defined data type`, measured with `printf("%2147483648d", 1)`).
+const C_INT_MAX: usize = i32::MAX as usize;
+
 /// Length modifiers bpftrace accepts before `d u o x X p`.
 const LENGTHS: [&str; 8] = ["hh", "h", "ll", "l", "j", "z", "t", ""];
 
@@ -102,6 +107,24 @@ impl PrintfFormat {
 
 /// bpftrace's conversion regex at `at` (which holds a `%`): the spec and the end offset.
 fn match_conversion(fmt: &str, at: usize) -> Result<Option<(ConvSpec, usize)>, FormatError> {
+    let found = match_spec(fmt, at)?;
+    if let Some((spec, end)) = &found {
+        for (what, value) in [("width", spec.width), ("precision", spec.precision)] {
+            if value.is_some_and(|v| v > C_INT_MAX) {
+                return Err(FormatError {
+                    offset: at,
+                    message: format!(
+                        "the {what} of '{}' is larger than C's printf allows ({C_INT_MAX})",
+                        &fmt[at..*end]
+                    ),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn match_spec(fmt: &str, at: usize) -> Result<Option<(ConvSpec, usize)>, FormatError> {
     let b = fmt.as_bytes();
     let mut i = at + 1;
     let mut spec = ConvSpec::default();
@@ -255,5 +278,22 @@ mod tests {
         assert_eq!(e.pieces[0], Piece::Literal("%%".into()));
         assert!(PrintfFormat::parse("x%%d").is_err());
         assert!(PrintfFormat::parse("%rx").is_err());
+    }
+
+    #[test]
+    fn rejects_widths_and_precisions_c_cannot_print() {
+        assert_eq!(convs("%2147483647d")[0].width, Some(2147483647));
+        assert_eq!(convs("%.2147483647s")[0].precision, Some(2147483647));
+        let e = PrintfFormat::parse("ab %99999999999999999999d").unwrap_err();
+        assert_eq!(e.offset, 3);
+        assert!(
+            e.message.contains("width of '%99999999999999999999d'"),
+            "{}",
+            e.message
+        );
+        let e = PrintfFormat::parse("%-.2147483648lx").unwrap_err();
+        assert!(e.message.contains("precision"), "{}", e.message);
+        // Not a conversion, so literal text (as in bpftrace).
+        assert!(PrintfFormat::parse("%99999999999999999999%").is_ok());
     }
 }

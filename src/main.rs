@@ -1,7 +1,8 @@
 //! `rbt`: command line front door. Parses flags (bpftrace-compatible where bpftrace has
 //! the flag), runs the pipeline stage by stage, and renders every error once, here.
 
-use std::path::PathBuf;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
@@ -40,11 +41,11 @@ struct Cli {
     /// Keep messages quiet (no "Attaching N probes...")
     #[arg(short = 'q')]
     quiet: bool,
-    /// Only trace events of this process id
-    #[arg(short = 'p', value_name = "PID")]
+    /// Only trace events of this process id; exit when it exits
+    #[arg(short = 'p', value_name = "PID", value_parser = parse_pid)]
     pid: Option<u32>,
     /// Run CMD, trace while it runs, exit when it exits
-    #[arg(short = 'c', value_name = "CMD")]
+    #[arg(short = 'c', value_name = "CMD", conflicts_with = "pid")]
     command: Option<String>,
     /// Load and verify every program, attach nothing, exit
     #[arg(long = "dry-run")]
@@ -83,8 +84,169 @@ fn main() -> ExitCode {
     }
 }
 
+/// The script's text. Invalid UTF-8 is accepted inside comments (as bpftrace does);
+/// in a string literal it is a spanned error (bpftrace keeps such bytes raw, rbt's
+/// strings are UTF-8), anywhere else the file is taken for not being text.
+fn decode_script(name: &str, bytes: Vec<u8>) -> Result<String, String> {
+    let shown = parser::source::lossy(&bytes);
+    match parser::source::decode(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) if e.in_string => {
+            let message = "invalid UTF-8 in a string literal (rbt's strings must be UTF-8 text)";
+            let at = diag::Span::new(e.offset, e.offset + 1);
+            Err(diag::render(
+                name,
+                &shown,
+                &[diag::Diagnostic::error(at, message)],
+            ))
+        }
+        Err(e) => Err(format!(
+            "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
+            e.offset
+        )),
+    }
+}
+
+/// bpftrace 0.17's `parse_pid` (src/utils.cpp): a decimal in `[1, 4194304]` (the
+/// kernel's `PID_MAX_LIMIT`), with its messages.
+fn parse_pid(s: &str) -> Result<u32, String> {
+    const PID_MAX: i64 = 4 * 1024 * 1024;
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("pid '{s}' is not a valid decimal number"));
+    }
+    let pid: i64 = s
+        .parse()
+        .map_err(|_| format!("pid '{s}' outside of integer range"))?;
+    if !(1..=PID_MAX).contains(&pid) {
+        return Err(format!("pid '{s}' out of valid pid range [1,{PID_MAX}]"));
+    }
+    Ok(pid as u32)
+}
+
+/// The `-p` process, as a pidfd the session polls to end when the process exits.
+/// Checked before the script is read, as bpftrace does.
+fn watch_pid(pid: u32) -> Result<std::os::fd::OwnedFd, String> {
+    rbt::sys::pidfd_open(pid).map_err(|e| match e.raw_os_error() {
+        Some(libc::ESRCH) => format!("rbt: -p {pid}: no such process\n"),
+        _ => format!("rbt: -p {pid}: cannot watch the process: {e}\n"),
+    })
+}
+
+/// Shell words `sh -c` runs itself rather than as a program in `PATH`.
+const SHELL_BUILTINS: [&str; 8] = ["exec", "command", "eval", "cd", ".", ":", "set", "export"];
+
+/// Refuses a `-c` command whose program does not exist or is not executable, before
+/// anything is attached, as bpftrace 0.17 does (`ERROR: Failed to fork child: path
+/// '/nonexistent' does not exist or is not executable`). rbt runs the command with
+/// `sh -c`, so only the first word is checked, and not when the shell handles it.
+fn check_command(command: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(program) = command.split_whitespace().next() else {
+        return Err("rbt: -c: the command is empty\n".into());
+    };
+    let shell_syntax = |c: char| "=$`'\"\\;&|<>(){}*?[~#".contains(c);
+    if SHELL_BUILTINS.contains(&program) || program.contains(shell_syntax) {
+        return Ok(());
+    }
+    let executable = |path: &Path| {
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        executable(Path::new(program))
+    } else {
+        std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
+        })
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(format!(
+            "rbt: -c: path '{program}' does not exist or is not executable\n"
+        ))
+    }
+}
+
+/// Writes a `-d` stage's text to `-o FILE` or stdout. A closed pipe ends quietly, as
+/// during tracing; any other write error (a full disk) is an error.
+fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
+    let written = match output {
+        Some(path) => std::fs::File::create(path)
+            .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?
+            .write_all(text.as_bytes())
+            .map_err(|e| (e, Some(path))),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .and_then(|()| out.flush())
+                .map_err(|e| (e, None))
+        }
+    };
+    match written {
+        Ok(()) => Ok(()),
+        Err((e, _)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err((e, Some(path))) => Err(format!(
+            "rbt: cannot write output file {}: {e}\n",
+            path.display()
+        )),
+        Err((e, None)) => Err(format!("rbt: cannot write output: {e}\n")),
+    }
+}
+
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    let watch = cli.pid.map(watch_pid).transpose()?;
+    if let Some(command) = &cli.command {
+        check_command(command)?;
+    }
+    // The later passes recurse once per level of the AST, which the parser lets grow
+    // to thousands of levels (long operator and `else if` chains), so they run on a
+    // thread with room for that; the session stays on the main thread (signals).
+    let compiled = std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("rbt-compile".into())
+            .stack_size(COMPILE_STACK);
+        match worker.spawn_scoped(scope, || compile(&cli)) {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => compile(&cli),
+        }
+    })?;
+    let Some(compiled) = compiled else {
+        return Ok(()); // -d printed its stage
+    };
+
+    let writer: Box<dyn std::io::Write> = match &cli.output {
+        Some(path) => Box::new(
+            std::fs::File::create(path)
+                .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout()),
+    };
+    let mut printer = Printer::new(writer, cli.format);
+    printer.set_buffer_mode(cli.buffering);
+    printer.set_quiet(cli.quiet);
+    let options = runtime::RunOptions {
+        dry_run: cli.dry_run,
+        command: cli.command.clone(),
+        watch,
+    };
+    runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
+        (runtime::RuntimeError::Output(e), Some(path)) => {
+            format!("rbt: cannot write output file {}: {e}\n", path.display())
+        }
+        (e, _) => format!("rbt: {e}\n"),
+    })
+}
+
+/// Stack for [`compile`]: sema and codegen of a 4096-level AST need about 30 MiB in a
+/// debug build. Only the pages used are ever touched.
+const COMPILE_STACK: usize = 256 << 20;
+
+/// Reads, parses, checks and compiles the script; `None` when `-d` printed a stage.
+fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     // Reading and indexing kernel BTF is the longest startup phase and needs nothing
     // from the script, so it runs while the script is read and parsed.
     let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
@@ -93,15 +255,16 @@ fn run(cli: Cli) -> Result<(), String> {
     });
     let (name, src) = match (&cli.file, &cli.program) {
         (Some(path), _) => {
-            let name = path.display().to_string();
-            let bytes = std::fs::read(path).map_err(|e| format!("rbt: {name}: {e}\n"))?;
-            let src = String::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "rbt: {name}: not a text file (invalid UTF-8 at byte {})\n",
-                    e.utf8_error().valid_up_to()
-                )
-            })?;
-            (name, src)
+            // `-` is the script on stdin, as in bpftrace (which calls it `stdin`).
+            let (name, read) = if path.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                let read = std::io::stdin().read_to_end(&mut bytes).map(|_| bytes);
+                ("stdin".to_string(), read)
+            } else {
+                (path.display().to_string(), std::fs::read(path))
+            };
+            let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
+            (name.clone(), decode_script(&name, bytes)?)
         }
         (None, Some(program)) => ("stdin".to_string(), program.clone()),
         (None, None) => unreachable!("clap requires FILE or -e"),
@@ -112,8 +275,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let ast = parser::parse(&src).map_err(errors)?;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
-        print!("{}", parser::dump(&ast));
-        return Ok(());
+        return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
     }
     let btf = match btf_loader.map(|loader| loader.join()) {
         Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
@@ -129,34 +291,12 @@ fn run(cli: Cli) -> Result<(), String> {
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
     timings::phase("codegen");
     if let Some(DebugStage::Codegen) = cli.debug {
-        print!("{}", codegen::disasm(&compiled, &src));
-        return Ok(());
+        return write_stage(cli.output.as_deref(), &codegen::disasm(&compiled, &src))
+            .map(|()| None);
     }
-
-    // The kernel types are the biggest allocation; free them before the session so
-    // they and the ring buffer never count together in the peak RSS.
-    drop((typed, btf, ast));
-
-    let writer: Box<dyn std::io::Write> = match &cli.output {
-        Some(path) => Box::new(
-            std::fs::File::create(path)
-                .map_err(|e| format!("rbt: cannot write output file {}: {e}\n", path.display()))?,
-        ),
-        None => Box::new(std::io::stdout()),
-    };
-    let mut printer = Printer::new(writer, cli.format);
-    printer.set_buffer_mode(cli.buffering);
-    printer.set_quiet(cli.quiet);
-    let options = runtime::RunOptions {
-        dry_run: cli.dry_run,
-        command: cli.command.clone(),
-    };
-    runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
-        (runtime::RuntimeError::Output(e), Some(path)) => {
-            format!("rbt: cannot write output file {}: {e}\n", path.display())
-        }
-        (e, _) => format!("rbt: {e}\n"),
-    })
+    // The kernel types are the biggest allocation; they are freed here, before the
+    // session, so they and the ring buffer never count together in the peak RSS.
+    Ok(Some(compiled))
 }
 
 /// `BPFTRACE_MAP_KEYS_MAX`: entries per map, as bpftrace reads it (0: the default).

@@ -507,3 +507,15 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn bytes_after_the_last_section_are_rejected() {
+    // The kernel's /sys/kernel/btf/vmlinux is exactly header + type + string sections.
+    let mut bytes = sample().bytes();
+    let end = bytes.len();
+    bytes.extend_from_slice(&[0; 3]);
+    assert_eq!(
+        err(bytes),
+        format!("not a raw BTF file: its sections end at byte {end}, but it has 3 more bytes after them")
+    );
+}

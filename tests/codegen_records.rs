@@ -120,6 +120,7 @@ fn tracepoint_args_are_read_from_the_context() {
     let opts = RunOptions {
         dry_run: false,
         command: Some("exec /bin/true".into()),
+        ..Default::default()
     };
     let (catalog, records) = run(src, &opts);
     assert_eq!(records.len(), 2, "one exec seen, then exit");

@@ -88,6 +88,7 @@ fn tcpaccept_reports_loopback_accepts() {
     let opts = RunOptions {
         dry_run: false,
         command: Some(command),
+        ..Default::default()
     };
     runtime::run(&compiled, &opts, &mut records).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&marker);

@@ -234,7 +234,7 @@ fn printf_table_matches_bpftrace() {
         let format = PrintfFormat::parse(&format!("{fmt}\n")).unwrap();
         let bytes: Vec<Vec<u8>> = vals.iter().map(Val::bytes).collect();
         let args: Vec<Arg> = vals.iter().zip(&bytes).map(|(v, b)| v.arg(b)).collect();
-        expected.push(String::from_utf8(render(&format, &args)).unwrap());
+        expected.push(String::from_utf8(render(&format, &args).to_vec()).unwrap());
     }
     script.push_str("  exit();\n}\n");
     let out = String::from_utf8(bpftrace_ref::run_bpftrace(&[], &script)).unwrap();

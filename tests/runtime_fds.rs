@@ -61,6 +61,7 @@ fn everything_is_closed_after_drop() {
     let opts = RunOptions {
         dry_run: false,
         command: Some("true".into()),
+        ..Default::default()
     };
     runtime::run(&c, &opts, &mut Discard).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(open_fds(), before, "after a whole session");

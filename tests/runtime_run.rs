@@ -99,6 +99,7 @@ fn command_runs_after_begin_and_ends_the_session() {
     let opts = RunOptions {
         dry_run: false,
         command: Some("exec sleep 0.2".into()),
+        ..Default::default()
     };
     let took = run(&c, &opts, &mut sink);
     assert!(
@@ -155,6 +156,7 @@ fn exit_in_begin_ends_before_polling() {
     let opts = RunOptions {
         dry_run: false,
         command: Some("sleep 60".into()),
+        ..Default::default()
     };
     let took = run(&c, &opts, &mut sink);
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -192,6 +194,7 @@ fn dry_run_loads_but_attaches_and_prints_nothing() {
         &RunOptions {
             dry_run: true,
             command: None,
+            ..Default::default()
         },
         &mut sink,
     );
@@ -204,6 +207,7 @@ fn dry_run_loads_but_attaches_and_prints_nothing() {
         &RunOptions {
             dry_run: true,
             command: None,
+            ..Default::default()
         },
         &mut sink,
     )
@@ -254,6 +258,7 @@ fn lost_counter_increase_is_reported() {
         &RunOptions {
             dry_run: false,
             command: Some("true".into()),
+            ..Default::default()
         },
         &mut sink,
     );

@@ -99,11 +99,47 @@ impl Btf {
     /// Read and index a raw BTF file: `/sys/kernel/btf/vmlinux`, or any standalone BTF
     /// blob such as `pahole --btf_encode_detached` writes. Split (module) BTF, which
     /// needs its base, is not supported. Errors name the file.
+    ///
+    /// Only the header is read before it is checked, and then only as many bytes as it
+    /// says the blob has, so a huge file that is not BTF costs nothing. Bytes past the
+    /// last section are an error (the kernel's files end exactly there).
     pub fn load(path: &Path) -> Result<Btf, BtfError> {
-        let bytes = std::fs::read(path).map_err(|source| BtfError::Io {
+        use std::io::Read;
+        let io = |source| BtfError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let mut bytes = Vec::with_capacity(parse::HEADER_LEN);
+        (&mut file)
+            .take(parse::HEADER_LEN as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        let end = parse::blob_end(&bytes).map_err(|e| e.in_file(path))?;
+        // A regular file's size is known (procfs says 0: unknown); a pipe's is not.
+        let size = file
+            .metadata()
+            .ok()
+            .filter(|m| m.is_file() && m.len() > 0)
+            .map(|m| m.len());
+        if let Some(size) = size.filter(|&size| size > end) {
+            return Err(parse::trailing_bytes(end, Some(size - end)).in_file(path));
+        }
+        let rest = end.saturating_sub(bytes.len() as u64);
+        bytes.reserve(
+            usize::try_from(
+                size.map_or(0, |s| s.min(end))
+                    .saturating_sub(bytes.len() as u64),
+            )
+            .unwrap_or(0),
+        );
+        (&mut file).take(rest).read_to_end(&mut bytes).map_err(io)?;
+        if size.is_none() && bytes.len() as u64 == end {
+            let mut one = [0u8; 1];
+            if file.read(&mut one).map_err(io)? > 0 {
+                return Err(parse::trailing_bytes(end, None).in_file(path));
+            }
+        }
         crate::timings::phase("btf read");
         Btf::from_bytes(bytes).map_err(|e| e.in_file(path))
     }

@@ -11,7 +11,7 @@ const MAGIC: u16 = 0xeb9f;
 const MAGIC_SWAPPED: u16 = 0x9feb;
 const VERSION: u8 = 1;
 /// `struct btf_header` as of version 1.
-const HEADER_LEN: usize = 24;
+pub(super) const HEADER_LEN: usize = 24;
 
 /// A validated blob's layout: type records (index = type id, 0 is void) and where the
 /// type and string sections lie in the blob.
@@ -25,7 +25,9 @@ fn malformed(msg: String) -> BtfError {
     BtfError::Malformed(msg)
 }
 
-pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
+/// Checks magic, version and header length, which need only the first 8 bytes.
+/// Returns the header length.
+fn check_header(bytes: &[u8]) -> Result<usize, BtfError> {
     let file_len = bytes.len();
     if file_len < 8 {
         return Err(malformed(format!(
@@ -58,6 +60,33 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
             "BTF header length at byte 4 is {hdr_len}, less than the minimum {HEADER_LEN}"
         )));
     }
+    Ok(hdr_len)
+}
+
+/// Where a blob starting with `head` (its first [`HEADER_LEN`] bytes, or all of a
+/// shorter file) ends by its header: the end of its last section. The header is
+/// checked first, so reading a file that is not BTF stops here.
+pub(super) fn blob_end(head: &[u8]) -> Result<u64, BtfError> {
+    let hdr_len = check_header(head)? as u64;
+    if head.len() < HEADER_LEN {
+        return Ok(head.len() as u64); // all there is; `parse` says what is missing
+    }
+    let end = |field: usize| u32_at(head, field) as u64 + u32_at(head, field + 4) as u64;
+    Ok(hdr_len + end(8).max(end(16)))
+}
+
+/// The error for bytes past the end of the last section (`extra` of them, if known).
+/// The kernel's own files (`/sys/kernel/btf/*`) are exactly header and sections long.
+pub(super) fn trailing_bytes(end: u64, extra: Option<u64>) -> BtfError {
+    let what = extra.map_or("more bytes".to_string(), |n| format!("{n} more bytes"));
+    malformed(format!(
+        "not a raw BTF file: its sections end at byte {end}, but it has {what} after them"
+    ))
+}
+
+pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
+    let file_len = bytes.len();
+    let hdr_len = check_header(bytes)?;
     if file_len < hdr_len {
         return Err(malformed(format!(
             "BTF is truncated: header is {hdr_len} bytes, file has {file_len}"
@@ -65,6 +94,10 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
     }
     let type_range = section(bytes, hdr_len, 8, "type data")?;
     let str_range = section(bytes, hdr_len, 16, "string data")?;
+    let end = hdr_len.max(type_range.end).max(str_range.end);
+    if file_len > end {
+        return Err(trailing_bytes(end as u64, Some((file_len - end) as u64)));
+    }
     let strings = &bytes[str_range.clone()];
     // Validated once here, so names can be handed out as &str later.
     if let Err(e) = std::str::from_utf8(strings) {

@@ -1,6 +1,8 @@
 //! bpftrace 0.17's JSON lines (`-f json`), written by hand: one object per message,
 //! `{"type": "<type>", "data": ...}` with a space after each colon and comma.
 
+use super::Rendered;
+
 /// bpftrace's `json_escape`: `"` `\` `\n` `\r` `\t` escaped by name, other bytes up to
 /// 0x1f as `\u00XX` — and, because it tests a signed `char`, every byte from 0x80 too, as
 /// `\u` plus the 8 hex digits of the sign-extended value (`é` is `\uffffffc3\uffffffa9`).
@@ -20,10 +22,10 @@ pub fn escape(bytes: &[u8], out: &mut Vec<u8>) {
 }
 
 /// `{"type": "printf", "data": "<escaped text>"}` and the like, with its newline.
-pub fn message(kind: &str, text: &[u8]) -> Vec<u8> {
-    let mut out = format!("{{\"type\": \"{kind}\", \"data\": \"").into_bytes();
-    escape(text, &mut out);
-    out.extend_from_slice(b"\"}\n");
+pub fn message(kind: &str, text: &Rendered) -> Rendered {
+    let mut out = Rendered::from(format!("{{\"type\": \"{kind}\", \"data\": \"").as_bytes());
+    out.append(text.map_bytes(escape));
+    out.push(b"\"}\n");
     out
 }
 
@@ -41,12 +43,13 @@ mod tests {
         // bpftrace -f json -e 'BEGIN { printf("a\"b\\c\td\re\x01f é\n"); exit(); }' printed
         // {"type": "printf", "data": "a\"b\\c\td\re\u0001f \uffffffc3\uffffffa9\n"}
         assert_eq!(
-            String::from_utf8(message("printf", "a\"b\\c\td\re\x01f é\n".as_bytes())).unwrap(),
+            String::from_utf8(message("printf", &"a\"b\\c\td\re\x01f é\n".as_bytes().into()).to_vec())
+                .unwrap(),
             "{\"type\": \"printf\", \"data\": \"a\\\"b\\\\c\\td\\re\\u0001f \\uffffffc3\\uffffffa9\\n\"}\n"
         );
         // time("%H:%M:%S ") under -f json printed {"type": "time", "data": "02:27:08 "}
         assert_eq!(
-            message("time", b"02:27:08 "),
+            message("time", &b"02:27:08 "[..].into()).to_vec(),
             b"{\"type\": \"time\", \"data\": \"02:27:08 \"}\n"
         );
         let mut out = Vec::new();

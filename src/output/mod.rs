@@ -24,7 +24,7 @@ use crate::event::{EventCatalog, EventKind, MapOp, ValueLayout, EVENT_ID_SIZE};
 
 pub use capture::Capture;
 pub use inet::ntop;
-pub use printf::{render, Arg};
+pub use printf::{render, Arg, Rendered};
 pub use time::{format_now, strftime};
 
 /// `-f text|json`.
@@ -174,7 +174,7 @@ impl Printer {
                 self.message("printf", &text)?;
             }
             EventKind::Time { format } => match time::format_now(format) {
-                Some(text) => self.message("time", text.as_bytes())?,
+                Some(text) => self.message("time", &Rendered::from(text.as_bytes()))?,
                 None => eprintln!("ERROR: strftime returned 0"),
             },
             EventKind::Exit => return Ok(Flow::Exit),
@@ -218,30 +218,34 @@ impl Printer {
     }
 
     /// A printf or time message: as it is in text, one JSON line otherwise.
-    fn message(&mut self, kind: &str, text: &[u8]) -> io::Result<()> {
+    fn message(&mut self, kind: &str, text: &Rendered) -> io::Result<()> {
         match self.format {
-            OutputFormat::Text => self.write(text, false),
-            OutputFormat::Json => self.write(&json::message(kind, text), true),
+            OutputFormat::Text => self.write_rendered(text, false),
+            OutputFormat::Json => self.write_rendered(&json::message(kind, text), true),
         }
     }
 
     /// Writes `bytes`; `endl` marks bpftrace's `std::endl` messages, which flush in any mode.
     fn write(&mut self, bytes: &[u8], endl: bool) -> io::Result<()> {
+        self.write_rendered(&Rendered::from(bytes), endl)
+    }
+
+    fn write_rendered(&mut self, text: &Rendered, endl: bool) -> io::Result<()> {
         match self.buffer {
             BufferMode::None => {
-                self.out.write_all(bytes)?;
+                text.write_to(&mut self.out)?;
                 self.out.flush()
             }
-            BufferMode::Line => match bytes.iter().rposition(|&b| b == b'\n') {
-                Some(last) => {
-                    self.out.write_all(&bytes[..=last])?;
+            BufferMode::Line => match text.after_last_newline() {
+                Some(split) => {
+                    text.write_range(&mut self.out, 0, split)?;
                     self.out.flush()?;
-                    self.out.write_all(&bytes[last + 1..])
+                    text.write_range(&mut self.out, split, usize::MAX)
                 }
-                None => self.out.write_all(bytes),
+                None => text.write_to(&mut self.out),
             },
             BufferMode::Full => {
-                self.out.write_all(bytes)?;
+                text.write_to(&mut self.out)?;
                 if endl {
                     self.out.flush()?;
                 }

@@ -10,7 +10,7 @@ fn s64(v: i64) -> Arg<'static> {
 
 fn fmt(f: &str, args: &[Arg]) -> String {
     let format = PrintfFormat::parse(f).unwrap();
-    String::from_utf8(render(&format, args)).unwrap()
+    String::from_utf8(render(&format, args).to_vec()).unwrap()
 }
 
 #[test]
@@ -179,7 +179,7 @@ fn c_flags_bpftrace_cannot_parse() {
         conv,
         ..Default::default()
     };
-    let mut out = Vec::new();
+    let mut out = Rendered::default();
     for (s, v) in [
         (spec(true, false, false, None, 'd'), 5),
         (spec(false, true, false, None, 'd'), 5),
@@ -189,10 +189,30 @@ fn c_flags_bpftrace_cannot_parse() {
         (spec(true, false, false, Some(5), 'd'), -3),
     ] {
         convert(&s, &s64(v), &mut out);
-        out.push(b'|');
+        out.push(b"|");
     }
     assert_eq!(
-        String::from_utf8(out).unwrap(),
+        String::from_utf8(out.to_vec()).unwrap(),
         "+5| 5|0xff|010|0XFF|   -3|"
     );
+}
+
+#[test]
+fn huge_widths_cost_no_memory() {
+    // bpftrace 0.17 prints printf("%1000000000d|\n", 1) as 999999999 spaces, `1|` and a
+    // newline (`| wc -c` counted 1000000025 bytes: 21 for `Attaching 1 probe...\n`, 2 for
+    // the closing newlines); the padding stays a count here.
+    let f = PrintfFormat::parse("%1000000000d|\n").unwrap();
+    let r = render(&f, &[s64(1)]);
+    assert_eq!(r.len(), 1_000_000_002);
+    assert_eq!(r.after_last_newline(), Some(1_000_000_002));
+    let f = PrintfFormat::parse("%-.2000000000d|").unwrap();
+    let r = render(&f, &[s64(-7)]);
+    assert_eq!(r.len(), 2_000_000_002);
+    let mut head = Vec::new();
+    r.write_range(&mut head, 0, 4).unwrap();
+    assert_eq!(head, b"-000");
+    let mut tail = Vec::new();
+    r.write_range(&mut tail, 2_000_000_000, usize::MAX).unwrap();
+    assert_eq!(tail, b"7|");
 }

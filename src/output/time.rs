@@ -59,7 +59,12 @@ fn conversion(spec: &str, t: &DateTime<FixedOffset>, zone: &str) -> (String, usi
     while b.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
     }
-    let width: usize = spec[digits..i].parse().unwrap_or(0);
+    // Anything as wide as the buffer makes strftime fail anyway, so the width is capped
+    // there (an unbounded one would be an unbounded allocation).
+    let width = spec[digits..i]
+        .parse::<usize>()
+        .map_or(TIME_BUFFER, |w| w.min(TIME_BUFFER));
+    let width = if digits == i { 0 } else { width };
     if let Some(b'E' | b'O') = b.get(i) {
         i += 1;
     }

@@ -71,11 +71,13 @@ fn node(kind: ExprKind, span: Span) -> Expr {
 
 impl<'s> P<'s> {
     pub(super) fn expr(&self, i: &'s str) -> PResult<'s, Expr> {
-        let _depth = self.enter(i)?;
+        // No level of its own: every way back into `expr` passes `cast_expr` or a
+        // block, which count, except the `?:` branches below.
         let (i, cond) = self.binary(i, 1)?;
         if self.peek(i) != Some("?") {
             return Ok((i, cond));
         }
+        let _depth = self.enter(i)?;
         let (i, _) = self.sym(i, "?")?;
         let (i, then) = self.expr(i).map_err(cut)?;
         let (i, _) = self.sym(i, ":").map_err(cut)?;
@@ -103,7 +105,7 @@ impl<'s> P<'s> {
                 break;
             }
             let (_, rest) = lex::punct(t).expect("matched above");
-            _depth.push(self.enter(t)?);
+            _depth.push(self.link(t)?);
             let (rest, rhs) = self.binary(rest, prec + 1).map_err(cut)?;
             let span = lhs.span.to(rhs.span);
             lhs = node(
@@ -253,7 +255,7 @@ impl<'s> P<'s> {
                 break;
             };
             if matches!(p, "." | "->" | "[") {
-                _depth.push(self.enter(t)?);
+                _depth.push(self.link(t)?);
             }
             match p {
                 "." | "->" => {

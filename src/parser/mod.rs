@@ -10,6 +10,7 @@ mod expr;
 mod headers;
 mod lex;
 mod preprocess;
+pub mod source;
 mod stmt;
 
 pub use dump::dump;
@@ -33,10 +34,17 @@ const BUILTINS: &[&str] = &[
     "ustack",
 ];
 
-/// Limit on nesting (parentheses, unary operators, blocks, `else if`) plus chained
-/// binary and postfix operators: deep enough for any real script, and it bounds the
-/// height of the AST so that later recursive passes cannot overflow their stacks.
-const MAX_DEPTH: usize = 128;
+/// Limit on real nesting: parentheses, unary operators and casts, blocks, macro
+/// expansions, `?:` branches (each costs the recursive descent a level of its stack).
+/// bpftrace has no such limit (5000 nested parentheses work); this one is far beyond
+/// any real script and keeps the parser's stack bounded.
+const MAX_DEPTH: usize = 256;
+
+/// Limit on the height of the AST: the nesting above plus the links of left-leaning
+/// chains (`1 + 1 + ...`, `a || b || ...`, `$s->a.b[0]`, `else if` branches), which
+/// the parser reads in a loop but later recursive passes walk one level per link.
+/// bpftrace 0.17 runs a 5000-term `1+1+...` and crashes (SIGSEGV) on 10000.
+const MAX_HEIGHT: usize = 4096;
 
 /// At most this many diagnostics are reported; later ones are usually follow-ups.
 const MAX_DIAGS: usize = 20;
@@ -49,8 +57,8 @@ pub fn is_builtin(name: &str) -> bool {
         })
 }
 
-/// Stack for the parser thread: nesting up to [`MAX_DEPTH`] needs about 1.5 MiB in
-/// a debug build (nom's results make large frames), more than a test thread has.
+/// Stack for the parser thread: nesting up to [`MAX_DEPTH`] needs about 6 MiB in a
+/// debug build (nom's results make large frames), more than a test thread has.
 const PARSER_STACK: usize = 32 << 20;
 
 /// Parse a whole script. Diagnostics' spans are byte offsets into `src`.
@@ -75,6 +83,7 @@ fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
     let shared = Shared {
         macros: &pre.macros,
         depth: Cell::new(0),
+        height: Cell::new(0),
         expanding: RefCell::new(Vec::new()),
         diags: RefCell::new(Vec::new()),
     };
@@ -99,7 +108,10 @@ fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
 /// State shared by the parser of the script and of each macro body it expands.
 struct Shared<'s> {
     macros: &'s Macros,
+    /// Real nesting, bounded by [`MAX_DEPTH`].
     depth: Cell<usize>,
+    /// Nesting plus chain links on the way here, bounded by [`MAX_HEIGHT`].
+    height: Cell<usize>,
     /// Macros being expanded: a macro is not expanded inside itself (as in C).
     expanding: RefCell<Vec<String>>,
     diags: RefCell<Vec<Diagnostic>>,
@@ -115,12 +127,18 @@ struct P<'s> {
     sh: &'s Shared<'s>,
 }
 
-/// Decrements the nesting depth when a nested construct is done.
-struct DepthGuard<'a>(&'a Cell<usize>);
+/// Gives back what [`P::enter`] or [`P::link`] counted when the construct is done.
+struct DepthGuard<'a> {
+    depth: Option<&'a Cell<usize>>,
+    height: &'a Cell<usize>,
+}
 
 impl Drop for DepthGuard<'_> {
     fn drop(&mut self) {
-        self.0.set(self.0.get() - 1);
+        if let Some(depth) = self.depth {
+            depth.set(depth.get() - 1);
+        }
+        self.height.set(self.height.get() - 1);
     }
 }
 
@@ -163,21 +181,40 @@ impl<'s> P<'s> {
         }
     }
 
+    /// One level of real nesting (the parser recurses): counts against both limits.
     fn enter(&self, i: &'s str) -> Result<DepthGuard<'s>, nom::Err<PError>> {
         let d = self.sh.depth.get() + 1;
         if d > MAX_DEPTH {
-            let len = lex::describe(i).2.max(1);
-            return PError::msg(
+            return self.too_deep(
                 i,
-                len,
-                format!(
-                    "nested too deeply (the limit is {MAX_DEPTH} levels of expressions and blocks)"
-                ),
-            )
-            .fail();
+                format!("the limit is {MAX_DEPTH} levels of parentheses, blocks and macros"),
+            );
         }
+        let mut guard = self.link(i)?;
         self.sh.depth.set(d);
-        Ok(DepthGuard(&self.sh.depth))
+        guard.depth = Some(&self.sh.depth);
+        Ok(guard)
+    }
+
+    /// One link of a chain the parser reads in a loop: counts against the height only.
+    fn link(&self, i: &'s str) -> Result<DepthGuard<'s>, nom::Err<PError>> {
+        let h = self.sh.height.get() + 1;
+        if h > MAX_HEIGHT {
+            return self.too_deep(
+                i,
+                format!("the limit is {MAX_HEIGHT} levels of operators, accesses and branches"),
+            );
+        }
+        self.sh.height.set(h);
+        Ok(DepthGuard {
+            depth: None,
+            height: &self.sh.height,
+        })
+    }
+
+    fn too_deep<T>(&self, i: &'s str, limit: String) -> Result<T, nom::Err<PError>> {
+        let len = lex::describe(i).2.max(1);
+        PError::msg(i, len, format!("nested too deeply ({limit})")).fail()
     }
 
     /// Turn a parse error into a diagnostic pointing into the script.

@@ -402,49 +402,61 @@ impl<'s> P<'s> {
         Ok((i, cond))
     }
 
-    /// `if (c) { } [else if (c) { }]... [else { }]`
+    /// `if (c) { } [else if (c) { }]... [else { }]`. The `else if` branches are read in
+    /// a loop (a long chain is not deep nesting), then nested as the AST has them.
     fn if_stmt(&self, i: &'s str) -> PResult<'s, Stmt> {
-        let _depth = self.enter(i)?;
-        let (rest, (_, kw)) = self.name(i, "if")?;
-        let (rest, cond) = self.paren_cond(rest)?;
-        let (rest, then) = self.block(rest).map_err(cut)?;
-        let mut span = kw.to(then.span);
+        let (mut rest, (_, mut kw)) = self.name(i, "if")?;
+        // Each `if`'s keyword span, condition and block; the links bound the AST height.
+        let mut branches = Vec::new();
+        let mut _links = Vec::new();
         let mut otherwise = None;
-        let mut rest = rest;
-        if let Ok((r, ("else", _))) = self.name(rest, "else") {
-            let t = lex::ws_lenient(r);
-            let (r, block) = if lex::ident(t).is_some_and(|(w, _)| w == "if") {
-                let (r, s) = self.if_stmt(t)?;
-                let span = s.span;
-                (
-                    r,
-                    Block {
-                        stmts: vec![s],
-                        span,
-                    },
-                )
-            } else {
-                self.block(t).map_err(|e| {
-                    cut(e.map(|e| PError {
-                        expected: vec!["{", "if"],
-                        ..e
-                    }))
-                })?
+        loop {
+            let (r, cond) = self.paren_cond(rest)?;
+            let (r, then) = self.block(r).map_err(cut)?;
+            branches.push((kw, cond, then));
+            rest = r;
+            let Ok((r, ("else", _))) = self.name(rest, "else") else {
+                break;
             };
-            span = span.to(block.span);
+            let t = lex::ws_lenient(r);
+            if let Some(("if", after)) = lex::ident(t) {
+                _links.push(self.link(t)?);
+                kw = self.span(t, after);
+                rest = after;
+                continue;
+            }
+            let (r, block) = self.block(t).map_err(|e| {
+                cut(e.map(|e| PError {
+                    expected: vec!["{", "if"],
+                    ..e
+                }))
+            })?;
             otherwise = Some(block);
             rest = r;
+            break;
         }
-        Ok((
-            rest,
-            Stmt {
+        let mut branches = branches.into_iter().rev().peekable();
+        loop {
+            let (kw, cond, then) = branches.next().expect("at least the first if");
+            let mut span = kw.to(then.span);
+            if let Some(block) = &otherwise {
+                span = span.to(block.span);
+            }
+            let stmt = Stmt {
                 kind: StmtKind::If {
                     cond,
                     then,
                     otherwise,
                 },
                 span,
-            },
-        ))
+            };
+            if branches.peek().is_none() {
+                return Ok((rest, stmt));
+            }
+            otherwise = Some(Block {
+                span: stmt.span,
+                stmts: vec![stmt],
+            });
+        }
     }
 }

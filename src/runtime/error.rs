@@ -60,6 +60,36 @@ impl RuntimeError {
     }
 }
 
+/// `e` as shown; running out of file descriptors (`EMFILE`, `ENFILE`), which rbt does
+/// under a low `ulimit -n` (every map, program and probe is one), says what to do.
+fn describe(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            let limit = open_files_limit().map_or(String::new(), |n| format!(" is {n}:"));
+            format!("out of file descriptors (too many open files; the limit{limit} raise it with `ulimit -n`)")
+        }
+        Some(libc::ENFILE) => {
+            "out of file descriptors (the system-wide limit on open files is reached)".to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
+/// The soft `RLIMIT_NOFILE`, from /proc/self/limits.
+fn open_files_limit() -> Option<String> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()
+        .map(str::to_string)
+}
+
+/// Whether `e` means no file descriptor was left.
+pub(crate) fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
 fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
 }
@@ -71,7 +101,9 @@ impl fmt::Display for RuntimeError {
                 f,
                 "cannot {action}: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
             ),
-            RuntimeError::MapCreate { map, source } => write!(f, "cannot create BPF map {map}: {source}"),
+            RuntimeError::MapCreate { map, source } => {
+                write!(f, "cannot create BPF map {map}: {}", describe(source))
+            }
             RuntimeError::Verifier { probe, source, log } => {
                 write!(f, "the kernel's BPF verifier rejected the program for {probe}: {source}")?;
                 // The closing statistics ("processed N insns ...") explain nothing.
@@ -106,9 +138,15 @@ impl fmt::Display for RuntimeError {
                 f,
                 "cannot attach {probe}: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
             ),
-            RuntimeError::Attach { probe, source } => write!(f, "cannot attach {probe}: {source}"),
-            RuntimeError::Command { command, source } => write!(f, "cannot run command '{command}': {source}"),
-            RuntimeError::Sys { action, source } => write!(f, "cannot {action}: {source}"),
+            RuntimeError::Attach { probe, source } => {
+                write!(f, "cannot attach {probe}: {}", describe(source))
+            }
+            RuntimeError::Command { command, source } => {
+                write!(f, "cannot run command '{command}': {}", describe(source))
+            }
+            RuntimeError::Sys { action, source } => {
+                write!(f, "cannot {action}: {}", describe(source))
+            }
             RuntimeError::KernelTooOld { feature, version } => write!(
                 f,
                 "this kernel does not support {feature} (rbt needs Linux {version} or newer)"

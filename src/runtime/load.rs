@@ -73,6 +73,9 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
                 RuntimeError::Permission {
                     action: format!("load the BPF program for {probe}"),
                 }
+            } else if super::error::out_of_fds(&e.errno) {
+                // Not the verifier's verdict: the new program's fd could not be made.
+                RuntimeError::sys(format!("load the BPF program for {probe}"), e.errno)
             } else {
                 RuntimeError::Verifier {
                     probe,

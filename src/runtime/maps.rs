@@ -6,7 +6,13 @@ use std::collections::HashMap;
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use crate::codegen::{MapRole, MapSpec, MapValue, UserMap};
+use std::os::fd::AsFd;
+
+use super::error::RuntimeError;
+use super::load::Loaded;
+use super::run::EventSink;
+use crate::codegen::{Compiled, MapRole, MapSpec, MapValue, UserMap};
+use crate::event::MapOp;
 use crate::event::{ArgLayout, ValueLayout};
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
 use crate::output::ntop;
@@ -101,6 +107,74 @@ pub fn dump(spec: &MapSpec, user: &UserMap, fd: BorrowedFd<'_>) -> io::Result<Ma
         }
     }
     Ok(dump)
+}
+
+/// Every `@map`, as bpftrace prints them at exit.
+pub fn dump_all(compiled: &Compiled, loaded: &Loaded) -> Result<Vec<MapDump>, RuntimeError> {
+    compiled
+        .maps
+        .iter()
+        .zip(&loaded.maps)
+        .filter_map(|(spec, fd)| Some((spec, user_map(spec)?, fd)))
+        .map(|(spec, user, fd)| {
+            dump(spec, user, fd.as_fd())
+                .map_err(|e| RuntimeError::sys(format!("read map {}", user.name), e))
+        })
+        .collect()
+}
+
+/// `print()`, `clear()` or `zero()` of map `index`, when its record arrives.
+pub fn map_op<S: EventSink + ?Sized>(
+    compiled: &Compiled,
+    loaded: &Loaded,
+    index: usize,
+    op: MapOp,
+    sink: &mut S,
+) -> io::Result<()> {
+    let (Some(spec), Some(fd)) = (compiled.maps.get(index), loaded.maps.get(index)) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("map operation on map {index}, which does not exist"),
+        ));
+    };
+    let Some(user) = user_map(spec) else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("map operation on {}, which is not a @map", spec.name),
+        ));
+    };
+    match op {
+        MapOp::Print { top, div } => sink.print_map(&dump(spec, user, fd.as_fd())?, top, div),
+        MapOp::Clear => clear(fd.as_fd()),
+        MapOp::Zero => zero(fd.as_fd()),
+    }
+}
+
+/// Map updates lost to a full map are never silent: said once, on stderr, at exit.
+pub fn report_drops(compiled: &Compiled, loaded: &Loaded) {
+    let Some((_, fd)) = compiled
+        .maps
+        .iter()
+        .zip(&loaded.maps)
+        .find(|(spec, _)| spec.role == MapRole::Drops)
+    else {
+        return;
+    };
+    let mut value = [0u8; 8];
+    if let Ok(true) = sys::map_lookup_elem(fd.as_fd(), &0u32.to_ne_bytes(), &mut value) {
+        let dropped = u64::from_ne_bytes(value);
+        if dropped > 0 {
+            let limit = compiled
+                .maps
+                .iter()
+                .find(|m| user_map(m).is_some())
+                .map_or(0, |m| m.max_entries);
+            eprintln!(
+                "WARNING: {dropped} map updates were dropped because a map was full \
+                 ({limit} entries; set BPFTRACE_MAP_KEYS_MAX to raise the limit)"
+            );
+        }
+    }
 }
 
 /// `clear(@map)`: delete every entry.

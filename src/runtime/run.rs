@@ -22,7 +22,7 @@ use crate::codegen::{map_index, Compiled, MapRole};
 const EVENTS: usize = map_index::EVENTS as usize;
 const LOST: usize = map_index::LOST as usize;
 use super::maps;
-use crate::event::{EventCatalog, MapOp};
+use crate::event::EventCatalog;
 use crate::output::maps::MapDump;
 use crate::probes::Timing;
 use crate::{sys, timings};
@@ -31,12 +31,16 @@ use crate::{sys, timings};
 const POLL_TIMEOUT_MS: i32 = 100;
 
 /// `rbt` command-line choices that shape the session.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct RunOptions {
     /// `--dry-run`: load (and so verify) everything, attach nothing.
     pub dry_run: bool,
-    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits.
+    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits. It is killed
+    /// (with what it started) if the session ends first, as bpftrace kills its child.
     pub command: Option<String>,
+    /// `-p PID`: a pidfd of the traced process ([`sys::pidfd_open`]); the session ends
+    /// when it exits, as bpftrace's does.
+    pub watch: Option<std::os::fd::OwnedFd>,
 }
 
 /// Where the session's output goes (implemented by `output::Printer`).
@@ -123,7 +127,7 @@ pub fn run<S: EventSink + ?Sized>(
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
-    let mut child: Option<Child> = None;
+    let mut child = CommandChild(None);
     let mut stop = session.drain()?;
     if stop.is_none() {
         if let Some(command) = &opts.command {
@@ -133,9 +137,10 @@ pub fn run<S: EventSink + ?Sized>(
                         command: command.clone(),
                         source,
                     })?;
-            child = Some(spawned);
+            child.0 = Some(spawned);
         }
-        stop = Some(session.poll_loop(&signals, &mut child)?);
+        let watch = opts.watch.as_ref().map(|fd| fd.as_fd());
+        stop = Some(session.poll_loop(&signals, &mut child.0, watch)?);
     }
     drop(attachments); // detach before the final drain and END
     let stop = stop.unwrap_or(Stop::Exit);
@@ -154,8 +159,8 @@ pub fn run<S: EventSink + ?Sized>(
     if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
     }
-    let dumps = dump_all(compiled, &loaded)?;
-    report_drops(compiled, &loaded);
+    let dumps = maps::dump_all(compiled, &loaded)?;
+    maps::report_drops(compiled, &loaded);
     match session
         .sink
         .finish()
@@ -163,74 +168,6 @@ pub fn run<S: EventSink + ?Sized>(
     {
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
-    }
-}
-
-/// Every `@map`, as bpftrace prints them at exit.
-fn dump_all(compiled: &Compiled, loaded: &Loaded) -> Result<Vec<MapDump>, RuntimeError> {
-    compiled
-        .maps
-        .iter()
-        .zip(&loaded.maps)
-        .filter_map(|(spec, fd)| Some((spec, maps::user_map(spec)?, fd)))
-        .map(|(spec, user, fd)| {
-            maps::dump(spec, user, fd.as_fd())
-                .map_err(|e| RuntimeError::sys(format!("read map {}", user.name), e))
-        })
-        .collect()
-}
-
-/// `print()`, `clear()` or `zero()` of map `index`, when its record arrives.
-fn map_op<S: EventSink + ?Sized>(
-    compiled: &Compiled,
-    loaded: &Loaded,
-    index: usize,
-    op: MapOp,
-    sink: &mut S,
-) -> io::Result<()> {
-    let (Some(spec), Some(fd)) = (compiled.maps.get(index), loaded.maps.get(index)) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("map operation on map {index}, which does not exist"),
-        ));
-    };
-    let Some(user) = maps::user_map(spec) else {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("map operation on {}, which is not a @map", spec.name),
-        ));
-    };
-    match op {
-        MapOp::Print { top, div } => sink.print_map(&maps::dump(spec, user, fd.as_fd())?, top, div),
-        MapOp::Clear => maps::clear(fd.as_fd()),
-        MapOp::Zero => maps::zero(fd.as_fd()),
-    }
-}
-
-/// Map updates lost to a full map are never silent: said once, on stderr, at exit.
-fn report_drops(compiled: &Compiled, loaded: &Loaded) {
-    let Some((_, fd)) = compiled
-        .maps
-        .iter()
-        .zip(&loaded.maps)
-        .find(|(spec, _)| spec.role == MapRole::Drops)
-    else {
-        return;
-    };
-    let mut value = [0u8; 8];
-    if let Ok(true) = sys::map_lookup_elem(fd.as_fd(), &0u32.to_ne_bytes(), &mut value) {
-        let dropped = u64::from_ne_bytes(value);
-        if dropped > 0 {
-            let limit = compiled
-                .maps
-                .iter()
-                .find(|m| maps::user_map(m).is_some())
-                .map_or(0, |m| m.max_entries);
-            eprintln!(
-                "WARNING: {dropped} map updates were dropped because a map was full \
-                 ({limit} entries; set BPFTRACE_MAP_KEYS_MAX to raise the limit)"
-            );
-        }
     }
 }
 
@@ -270,6 +207,73 @@ fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
         .iter()
         .flat_map(|p| &p.attach_points)
         .try_for_each(|point| attacher.check(point))
+}
+
+/// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
+/// closed or failing output, an error), it is killed with every process it started
+/// (`sh -c` forks the command), as bpftrace 0.17 SIGKILLs its child on the way out.
+struct CommandChild(Option<Child>);
+
+impl Drop for CommandChild {
+    fn drop(&mut self) {
+        let Some(child) = &mut self.0 else {
+            return;
+        };
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        // Stop the whole tree first so nothing forks while it is being killed, then
+        // look again for anything that was forked in between.
+        let first = descendants(child.id());
+        for &pid in &first {
+            let _ = sys::kill(pid, libc::SIGSTOP);
+        }
+        let mut all = descendants(child.id());
+        all.extend(first);
+        all.sort_unstable();
+        all.dedup();
+        for &pid in &all {
+            let _ = sys::kill(pid, libc::SIGKILL);
+        }
+        let _ = child.wait();
+    }
+}
+
+/// `root` and all its descendants, from the parent pids in /proc/PID/stat.
+fn descendants(root: u32) -> Vec<u32> {
+    let mut parents: Vec<(u32, u32)> = Vec::new();
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ...`; comm may contain spaces and parentheses.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse().ok());
+            if let Some(ppid) = ppid {
+                parents.push((pid, ppid));
+            }
+        }
+    }
+    let mut tree = vec![root];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|&&(pid, ppid)| ppid == parent && !tree.contains(&pid))
+                .map(|&(pid, _)| pid)
+                .collect::<Vec<_>>(),
+        );
+        i += 1;
+    }
+    tree
 }
 
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
@@ -345,7 +349,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             self.ring
                 .consume(|record| match sink.event(&compiled.events, record)? {
                     Next::MapOp { map, op } => {
-                        map_op(compiled, loaded, map, op, &mut *sink)?;
+                        maps::map_op(compiled, loaded, map, op, &mut *sink)?;
                         Ok(Next::Continue)
                     }
                     next => Ok(next),
@@ -367,11 +371,14 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         &mut self,
         signals: &sys::SignalFd,
         child: &mut Option<Child>,
+        watch: Option<std::os::fd::BorrowedFd<'_>>,
     ) -> Result<Stop, RuntimeError> {
         let ring_fd = self.loaded.maps[EVENTS].as_fd();
+        let mut fds = vec![ring_fd, signals.as_fd()];
+        fds.extend(watch);
         let mut first = true;
         loop {
-            sys::poll_readable(&[ring_fd, signals.as_fd()], POLL_TIMEOUT_MS)
+            let ready = sys::poll_readable(&fds, POLL_TIMEOUT_MS)
                 .map_err(|e| RuntimeError::sys("poll the event ring buffer", e))?;
             if std::mem::take(&mut first) {
                 timings::phase("first poll");
@@ -386,6 +393,10 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 if signo != libc::SIGCHLD {
                     return Ok(Stop::Finish);
                 }
+            }
+            // The `-p` process exited (its pidfd is readable).
+            if ready.get(2) == Some(&true) {
+                return Ok(Stop::Finish);
             }
             if let Some(c) = child {
                 if c.try_wait()

@@ -172,3 +172,29 @@ pub fn mount_tracefs(target: &std::path::Path) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `pidfd_open(pid, 0)`: a descriptor that polls readable once process `pid` has exited.
+/// `ESRCH` when there is no such process.
+pub fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: pidfd_open takes a pid and flags by value and touches no memory of ours.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0 as libc::c_uint) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(owned_fd(ret))
+}
+
+/// `kill(pid, signal)` for one process (never a group: `pid` must be positive).
+pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|&p| p > 0)
+        .ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: kill takes integers and touches no memory of ours; `pid > 0` names one
+    // process, so no process group or broadcast (`-1`) is signalled.
+    if unsafe { libc::kill(pid, signal) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
