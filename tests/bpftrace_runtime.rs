@@ -1822,15 +1822,13 @@ fn conformance_doc(
     for (i, c) in cases.iter().enumerate() {
         if accidental.contains(&c.id) && status(i, rbt) == Some(Status::Pass) {
             any = true;
-            let line = content_lines(&outcome[&(i, rbt)].output)
-                .next()
-                .unwrap_or("");
+            let line = matching_line(&c.expect, &outcome[&(i, rbt)].output).unwrap_or_default();
             let _ = writeln!(
                 d,
                 "- `{}` — EXPECT `{}` matched rbt's `{}`",
                 c.id,
                 one_line(&c.expect, 60),
-                one_line(line, 80)
+                one_line(&line, 80)
             );
         }
     }
