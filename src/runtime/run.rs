@@ -27,6 +27,9 @@ use crate::output::maps::MapDump;
 use crate::probes::Timing;
 use crate::{sys, timings};
 
+/// Set in the environment: print this line on stderr once every probe is attached.
+const NOTIFY_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
+
 /// How long one poll waits before the lost counter is checked again (as bpftrace).
 const POLL_TIMEOUT_MS: i32 = 100;
 
@@ -138,6 +141,10 @@ pub fn run<S: EventSink + ?Sized>(
                         source,
                     })?;
             child.0 = Some(spawned);
+        }
+        // bpftrace's signal to its runtime test framework that every probe is live.
+        if std::env::var_os(NOTIFY_ATTACHED).is_some() {
+            eprintln!("{NOTIFY_ATTACHED}");
         }
         let watch = opts.watch.as_ref().map(|fd| fd.as_fd());
         stop = Some(session.poll_loop(&signals, &mut child.0, watch)?);
