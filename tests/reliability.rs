@@ -362,7 +362,8 @@ fn command_with_grandchild(dir: &std::path::Path) -> (String, PathBuf) {
     (cmd, file)
 }
 
-const NANOSLEEP: &str = r#"tracepoint:syscalls:sys_enter_nanosleep { printf("x\n"); }"#;
+/// glibc sleeps with clock_nanosleep, so the command's `sleep 0.05` fires this.
+const NANOSLEEP: &str = r#"tracepoint:syscalls:sys_enter_clock_nanosleep { printf("x\n"); }"#;
 
 #[test]
 fn command_is_killed_on_sigint() {

@@ -1,5 +1,6 @@
-//! `exit()`: stop tracing. The record tells the runtime to stop; the program itself
-//! returns at once, as bpftrace's does.
+//! `exit()`: stop tracing. A flag in the status map and then a record tell the runtime
+//! to stop (the flag survives a full ring buffer); the program returns at once, as
+//! bpftrace's does.
 
 use super::{Builtin, Form};
 use crate::codegen::Dest;
@@ -21,6 +22,7 @@ pub static EXIT: Builtin = Builtin {
         if dest != Dest::Effect {
             return g.misplaced(call, dest);
         }
+        g.request_exit();
         let id = g.event(EventKind::Exit);
         g.emit_bare_event(id);
         g.b.ja(g.done);

@@ -45,9 +45,21 @@ impl Gen<'_> {
                 Some(alu) => {
                     self.scalar(lhs);
                     match const_imm(rhs) {
+                        // The verifier rejects a constant zero divisor and shifts past 63;
+                        // bpftrace 0.17 prints 0 for `1/0`, `1%0` and `1 << 64`.
+                        Some(imm) if undefined_constant_operation(alu, imm) => {
+                            self.b.mov_imm(R0, 0)
+                        }
                         Some(imm) => self.b.alu_imm(alu, R0, imm),
                         None => {
                             self.rhs_to_r1(rhs);
+                            if alu == BPF_MOD {
+                                // BPF leaves the dividend for `x % 0`; bpftrace gives 0.
+                                let nonzero = self.b.label();
+                                self.b.jmp_imm(BPF_JNE, R1, 0, nonzero);
+                                self.b.mov_imm(R0, 0);
+                                self.b.bind(nonzero);
+                            }
                             self.b.alu(alu, R0, R1);
                         }
                     }
@@ -385,6 +397,16 @@ impl Gen<'_> {
                     .jmp_imm(if when { BPF_JNE } else { BPF_JEQ }, R0, 0, target);
             }
         }
+    }
+}
+
+/// An operation whose constant right operand makes it undefined: division or modulo
+/// by zero, a shift by 64 or more (or a negative amount).
+fn undefined_constant_operation(alu: u8, imm: i32) -> bool {
+    match alu {
+        BPF_DIV | BPF_MOD => imm == 0,
+        BPF_LSH | BPF_RSH | BPF_ARSH => !(0..64).contains(&imm),
+        _ => false,
     }
 }
 

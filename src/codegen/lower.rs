@@ -88,7 +88,7 @@ pub fn standard_maps() -> Vec<MapSpec> {
             map_type: map_type::ARRAY,
             key_size: 4,
             value_size: 8,
-            max_entries: 1,
+            max_entries: 2,
             role: MapRole::Lost,
         },
     ]
@@ -282,6 +282,22 @@ impl Gen<'_> {
     pub fn event(&mut self, kind: EventKind) -> usize {
         self.events.push(kind);
         self.events.len() - 1
+    }
+
+    /// Sets the exit flag in the status array (`exit()`), before its record is sent.
+    pub fn request_exit(&mut self) {
+        let mark = self.b.mark();
+        let done = self.b.label();
+        let key = self.b.alloc(8);
+        self.b
+            .st_imm(Size::DW, R_FP, key.off, map_index::LOST_EXIT_FLAG as i32);
+        self.b.ld_map(R1, map_index::LOST);
+        self.b.stack_addr(R2, key.off);
+        self.b.call(helper::MAP_LOOKUP_ELEM);
+        self.b.jmp_imm(BPF_JEQ, R0, 0, done);
+        self.b.st_imm(Size::DW, R0, 0, 1);
+        self.b.bind(done);
+        self.b.release(mark);
     }
 
     /// A record with only the event id (`time`, `exit`).

@@ -99,8 +99,11 @@ pub struct ProgramCode {
 pub mod map_index {
     /// The event ring buffer.
     pub const EVENTS: u32 = 0;
-    /// The lost-event counter.
+    /// The status array: the lost-event counter (key 0) and the exit flag (key 1).
     pub const LOST: u32 = 1;
+    /// Key of the status array set by `exit()`, so stopping never depends on a record
+    /// that a full ring buffer can lose.
+    pub const LOST_EXIT_FLAG: u32 = 1;
     /// The first `@map`.
     pub const FIRST_USER: u32 = 2;
 }
@@ -121,7 +124,7 @@ pub struct MapSpec {
 pub enum MapRole {
     /// The event ring buffer ([`map_index::EVENTS`]).
     Events,
-    /// The lost-event counter ([`map_index::LOST`]).
+    /// The status array ([`map_index::LOST`]): lost events, the exit flag.
     Lost,
     /// Per-CPU space for values larger than the 512-byte stack (see `Gen::scratch`).
     Scratch,

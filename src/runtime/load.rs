@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::error::RuntimeError;
 use crate::abi::insn::{Insn, BPF_DW, BPF_IMM, BPF_LD, PSEUDO_MAP_FD};
 use crate::abi::map_type;
-use crate::codegen::{Compiled, ProgramType};
+use crate::codegen::{Compiled, ProgramCode, ProgramType};
 use crate::sys;
 
 /// The first half of a 16-byte `LD_IMM64`.
@@ -57,40 +57,47 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
         })?;
         maps.push(fd);
     }
-    let mut programs = Vec::with_capacity(compiled.programs.len());
-    for prog in &compiled.programs {
-        let insns = patch_map_fds(&prog.insns, &maps, &prog.name)?;
-        let probe = probe_label(prog);
-        let fd = sys::prog_load(
-            kernel_prog_type(prog.prog_type),
-            &insns,
-            LICENSE,
-            &prog.name,
-            0,
-        )
-        .map_err(|e| {
-            if e.errno.raw_os_error() == Some(libc::EPERM) {
-                RuntimeError::Permission {
-                    action: format!("load the BPF program for {probe}"),
-                }
-            } else if super::error::out_of_fds(&e.errno) {
-                // Not the verifier's verdict: the new program's fd could not be made.
-                RuntimeError::sys(format!("load the BPF program for {probe}"), e.errno)
-            } else {
-                RuntimeError::Verifier {
-                    probe,
-                    source: e.errno,
-                    log: e.verifier_log,
-                }
-            }
-        })?;
-        programs.push(fd);
-    }
+    let programs = compiled
+        .programs
+        .iter()
+        .map(|prog| load_program(prog, &maps))
+        .collect::<Result<_, _>>()?;
     Ok(Loaded { maps, programs })
 }
 
+/// Loads one program, its map references pointing at `maps` (also used to load a
+/// second copy: the kernel attaches a program to an event only once, and bpftrace runs
+/// a probe once per listed attach point, duplicates included).
+pub fn load_program(prog: &ProgramCode, maps: &[OwnedFd]) -> Result<OwnedFd, RuntimeError> {
+    let insns = patch_map_fds(&prog.insns, maps, &prog.name)?;
+    let probe = probe_label(prog);
+    sys::prog_load(
+        kernel_prog_type(prog.prog_type),
+        &insns,
+        LICENSE,
+        &prog.name,
+        0,
+    )
+    .map_err(|e| {
+        if e.errno.raw_os_error() == Some(libc::EPERM) {
+            RuntimeError::Permission {
+                action: format!("load the BPF program for {probe}"),
+            }
+        } else if super::error::out_of_fds(&e.errno) {
+            // Not the verifier's verdict: the new program's fd could not be made.
+            RuntimeError::sys(format!("load the BPF program for {probe}"), e.errno)
+        } else {
+            RuntimeError::Verifier {
+                probe,
+                source: e.errno,
+                log: e.verifier_log,
+            }
+        }
+    })
+}
+
 /// The attach points a program serves, as bpftrace spells them (`kprobe:a,kprobe:b`).
-pub(crate) fn probe_label(prog: &crate::codegen::ProgramCode) -> String {
+pub(crate) fn probe_label(prog: &ProgramCode) -> String {
     if prog.attach_points.is_empty() {
         return prog.name.clone();
     }

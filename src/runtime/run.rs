@@ -14,13 +14,14 @@ use std::process::{Child, Command};
 
 use super::attach::{Attacher, Attachment};
 use super::error::RuntimeError;
-use super::load::{load, Loaded};
+use super::load::{load, load_program, Loaded};
 use super::ringbuf::{Next, RingBuf};
 use crate::abi::map_type;
 use crate::codegen::{map_index, Compiled, MapRole};
 
 const EVENTS: usize = map_index::EVENTS as usize;
 const LOST: usize = map_index::LOST as usize;
+const EXIT_FLAG: u32 = map_index::LOST_EXIT_FLAG;
 use super::maps;
 use crate::event::EventCatalog;
 use crate::output::maps::MapDump;
@@ -341,8 +342,15 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             {
                 continue;
             }
+            let mut seen = std::collections::HashSet::new();
             for point in &code.attach_points {
-                attachments.push(attacher.attach(point, fd.as_fd())?);
+                if seen.insert(point.name()) {
+                    attachments.push(attacher.attach(point, fd.as_fd())?);
+                } else {
+                    // The attachment keeps its own reference to the copy.
+                    let copy = load_program(code, &self.loaded.maps)?;
+                    attachments.push(attacher.attach(point, copy.as_fd())?);
+                }
             }
         }
         Ok(attachments)
@@ -350,6 +358,9 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
 
     /// Prints every pending event, then any increase of the lost counter.
     fn drain(&mut self) -> Result<Option<Stop>, RuntimeError> {
+        // Read before consuming: records a probe wrote before it set the flag are then
+        // in the ring buffer to be printed.
+        let exit_requested = self.exit_requested();
         let (compiled, loaded) = (self.compiled, self.loaded);
         let sink = &mut *self.sink;
         let consumed: io::Result<Next> =
@@ -363,6 +374,8 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 });
         let stop = match consumed {
             Ok(Next::Stop) => Some(Stop::Exit),
+            // exit() ran but its record was lost (a full ring buffer).
+            Ok(Next::Continue | Next::MapOp { .. }) if exit_requested => Some(Stop::Exit),
             Ok(Next::Continue | Next::MapOp { .. }) => None,
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Some(Stop::OutputClosed)),
             Err(e) => return Err(RuntimeError::Output(e)),
@@ -414,6 +427,23 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 }
             }
         }
+    }
+
+    /// Whether a probe ran `exit()`: its flag in the status map (key 1), set before the
+    /// exit record is sent, so a full ring buffer cannot lose it.
+    fn exit_requested(&self) -> bool {
+        let (Some(spec), Some(fd)) = (self.compiled.maps.get(LOST), self.loaded.maps.get(LOST))
+        else {
+            return false;
+        };
+        if spec.role != MapRole::Lost || spec.max_entries <= EXIT_FLAG {
+            return false;
+        }
+        let mut value = [0u8; 8];
+        matches!(
+            sys::map_lookup_elem(fd.as_fd(), &EXIT_FLAG.to_ne_bytes(), &mut value),
+            Ok(true)
+        ) && value != [0; 8]
     }
 
     /// Reads the lost-events counter (key 0) and reports what is new.

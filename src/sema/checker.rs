@@ -2,7 +2,7 @@
 //! arguments, errors, kernel types, the probe's context and the maps.
 
 use super::typed::*;
-use super::{Analyzer, Args, ProbeCx};
+use super::{Analyzer, Args, Pass, ProbeCx};
 use crate::ast::{self, ExprKind, Span};
 use crate::btf::Btf;
 use crate::builtins::{Builtin, Checked, Site};
@@ -76,14 +76,29 @@ impl Checker<'_, '_> {
         };
         let id = self.an.map_id(name, arg.span);
         let key = self.an.map_key(self.cx, id, keys, arg.span)?;
+        self.defined(id, name, arg.span)?;
         Some((id, key))
+    }
+
+    /// A map only deleted from, cleared or printed, never assigned: bpftrace's
+    /// "Undefined map" (reported once the collect pass has seen every assignment).
+    fn defined(&mut self, id: MapId, name: &str, span: Span) -> Option<()> {
+        if self.an.maps[id.0].value.is_none() && self.an.pass == Pass::Check {
+            self.error(span, format!("Undefined map: @{name}"));
+            return None;
+        }
+        Some(())
     }
 
     /// A whole map as a map function's argument (`clear(@m)`, `print(@m)`): `@m`,
     /// without a key.
     pub fn whole_map(&mut self, arg: &ast::Expr, func: &str) -> Option<MapId> {
         match &arg.kind {
-            ExprKind::Map { name, keys } if keys.is_empty() => Some(self.an.map_id(name, arg.span)),
+            ExprKind::Map { name, keys } if keys.is_empty() => {
+                let id = self.an.map_id(name, arg.span);
+                self.defined(id, name, arg.span)?;
+                Some(id)
+            }
             _ => {
                 self.error(arg.span, format!("{func}() expects a map to be provided"));
                 None

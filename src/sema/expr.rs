@@ -262,6 +262,9 @@ impl Analyzer<'_> {
                 return None;
             }
         }
+        if let Some(scaled) = self.pointer_arithmetic(op, &lhs, &rhs, span) {
+            return Some(scaled);
+        }
         let ty = match op {
             BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Type::U64,
             BinOp::LogicalAnd | BinOp::LogicalOr => Type::U64,
@@ -273,6 +276,52 @@ impl Analyzer<'_> {
             rhs: Box::new(rhs),
         };
         Some(TExpr { kind, ty, span })
+    }
+
+    /// `ptr + n`, `n + ptr`, `ptr - n`: as in C (and bpftrace 0.17, where
+    /// `(uint32 *)0 + 2` is 8), `n` counts elements; the result keeps the pointer type.
+    fn pointer_arithmetic(
+        &mut self,
+        op: BinOp,
+        lhs: &TExpr,
+        rhs: &TExpr,
+        span: Span,
+    ) -> Option<TExpr> {
+        let (ptr, n) = match (op, &lhs.ty, &rhs.ty) {
+            (BinOp::Add | BinOp::Sub, Type::Ptr { .. }, Type::Int { .. }) => (lhs, rhs),
+            (BinOp::Add, Type::Int { .. }, Type::Ptr { .. }) => (rhs, lhs),
+            _ => return None,
+        };
+        let Type::Ptr { target, depth, .. } = &ptr.ty else {
+            return None;
+        };
+        let elem = if *depth > 1 {
+            8
+        } else {
+            self.btf.size_of(*target).unwrap_or(0).max(1)
+        };
+        let scaled = TExpr {
+            kind: TExprKind::Binary {
+                op: BinOp::Mul,
+                lhs: Box::new(n.clone()),
+                rhs: Box::new(TExpr {
+                    kind: TExprKind::Int(elem as u64),
+                    ty: Type::I64,
+                    span: n.span,
+                }),
+            },
+            ty: Type::I64,
+            span: n.span,
+        };
+        Some(TExpr {
+            kind: TExprKind::Binary {
+                op,
+                lhs: Box::new(ptr.clone()),
+                rhs: Box::new(scaled),
+            },
+            ty: ptr.ty.clone(),
+            span,
+        })
     }
 
     fn cast(

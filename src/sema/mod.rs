@@ -12,6 +12,7 @@
 mod access;
 mod checker;
 mod expr;
+mod finalize;
 mod kernel;
 mod maps;
 mod stmt;
@@ -32,7 +33,8 @@ use std::collections::{HashMap, HashSet};
 /// 2. collect map types from all their uses (a read may precede the assignment in
 ///    the text), discarding that pass's diagnostics;
 /// 3. type-check with the map types known, reporting everything;
-/// 4. the typed program, with every map's final types.
+/// 4. finalize each probe (variables take their final types) and hand over the typed
+///    program with every map's final types.
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
     let mut a = Analyzer {
         btf,
@@ -159,10 +161,12 @@ impl Analyzer<'_> {
             self.expect_scalar(&e, "a predicate")?;
             Some(e)
         });
-        let body = self.block(&mut cx, &probe.body);
+        let mut body = self.block(&mut cx, &probe.body);
         if self.diags.len() > errors_before {
             return None;
         }
+        let mut predicate = predicate;
+        finalize::probe(&mut body, predicate.as_mut(), &cx.vars);
         Some(TypedProbe {
             provider,
             attach_points: probe.attach_points.clone(),

@@ -118,7 +118,14 @@ impl Analyzer<'_> {
         let value = match (&stored, &value.ty) {
             (Type::Int { .. }, Type::Int { .. }) => convert(value, &stored),
             (Type::Ptr { name: a, .. }, Type::Ptr { name: b, .. }) if a == b => value,
-            (Type::Str { .. }, Type::Str { .. }) | (Type::Inet, Type::Inet) => value,
+            (Type::Str { size: have }, Type::Str { size }) => {
+                // The variable grows to its largest string (see `finalize`).
+                cx.vars[id.0].ty = Type::Str {
+                    size: (*have).max(*size),
+                };
+                value
+            }
+            (Type::Inet, Type::Inet) => value,
             _ => {
                 self.error(
                     span,

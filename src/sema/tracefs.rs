@@ -22,17 +22,27 @@ pub struct Field {
 /// The fields of `category:event` (without the `common_` header fields).
 pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>, String> {
     let mut mounted = false;
+    let mut denied = false;
     for root in TRACEFS_DIRS {
         let events = format!("{root}/events");
-        if !std::path::Path::new(&events).is_dir() {
-            continue;
+        match std::fs::metadata(&events) {
+            Ok(m) if m.is_dir() => mounted = true,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                denied = true;
+                continue;
+            }
+            _ => continue,
         }
-        mounted = true;
-        if let Ok(text) = std::fs::read_to_string(format!("{events}/{category}/{event}/format")) {
-            return Ok(parse_format(btf, &text));
+        match std::fs::read_to_string(format!("{events}/{category}/{event}/format")) {
+            Ok(text) => return Ok(parse_format(btf, &text)),
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = true,
+            Err(_) => {}
         }
     }
-    Err(if mounted {
+    Err(if denied {
+        // /sys/kernel/tracing is mode 0700: an unprivileged user cannot even see it.
+        "its record is not in BTF and tracefs (/sys/kernel/tracing) cannot be read: permission denied (run as root)".into()
+    } else if mounted {
         "no such tracepoint in this kernel".into()
     } else {
         "its record is not in BTF and tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)".into()
