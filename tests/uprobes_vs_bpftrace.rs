@@ -9,7 +9,7 @@
 mod bpftrace_ref;
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -216,13 +216,12 @@ fn maps_addresses_and_libraries_match_bpftrace() {
     );
 }
 
-/// Runs `tracer -p PID script` on a waiting `rbtup_pie`, releases the target once the
-/// tracer says it attached, and returns what the tracer printed until it exited.
+/// Runs `tracer -p PID script` on a waiting `rbtup_pie` (it starts its calls once it
+/// sees the uprobe) and returns what the tracer printed until it exited with it.
 fn trace_running(tracer: &str, dir: &Path, script: &str) -> String {
     let mut target = Command::new("./rbtup_pie")
         .arg("wait")
         .current_dir(dir)
-        .stdin(Stdio::piped())
         .spawn()
         .expect("start rbtup_pie");
     let mut child = Command::new(tracer)
@@ -233,26 +232,12 @@ fn trace_running(tracer: &str, dir: &Path, script: &str) -> String {
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"));
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("read the tracer");
-    // Both print "Attaching N probes..." before attaching: wait for the N perf events.
-    let probes: usize = first.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while perf_events(child.id()) < probes {
-        assert!(Instant::now() < deadline, "{tracer} -p never attached");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    // Attached: let the target run its calls and exit; the tracer exits with it.
-    let mut stdin = target.stdin.take().unwrap();
-    stdin.write_all(b"go\n").unwrap();
-    drop(stdin);
-    assert!(target.wait().unwrap().success(), "rbtup_pie failed");
+    let mut stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
-        let mut rest = String::new();
-        stdout.read_to_string(&mut rest).map(|_| rest)
+        let mut all = String::new();
+        stdout.read_to_string(&mut all).map(|_| all)
     });
+    let status = target.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -261,20 +246,11 @@ fn trace_running(tracer: &str, dir: &Path, script: &str) -> String {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    first + &reader.join().unwrap().expect("read the tracer")
-}
-
-/// How many perf event descriptors process `pid` holds.
-fn perf_events(pid: u32) -> usize {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return 0;
-    };
-    fds.flatten()
-        .filter(|fd| {
-            std::fs::read_link(fd.path())
-                .is_ok_and(|l| l.to_string_lossy().contains("[perf_event]"))
-        })
-        .count()
+    assert!(
+        status.success(),
+        "rbtup_pie never saw {tracer}'s uprobe: {status}"
+    );
+    reader.join().unwrap().expect("read the tracer")
 }
 
 #[test]
