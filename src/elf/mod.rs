@@ -231,6 +231,26 @@ mod tests {
         assert!(offset < bytes.len() as u64);
     }
 
+    /// A non-PIE layout: text loaded from file offset 0x1000 at 0x401000.
+    #[test]
+    fn maps_addresses_through_their_segment() {
+        let mut bytes = vec![0u8; 64 + 56];
+        bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        bytes[16] = 2;
+        bytes[32] = 64; // e_phoff
+        bytes[54] = 56; // e_phentsize
+        bytes[56] = 1; // e_phnum
+        let ph = &mut bytes[64..];
+        ph[0] = 1; // PT_LOAD
+        ph[8..16].copy_from_slice(&0x1000u64.to_le_bytes());
+        ph[16..24].copy_from_slice(&0x40_1000u64.to_le_bytes());
+        ph[40..48].copy_from_slice(&0x100u64.to_le_bytes());
+        let elf = parse(&bytes).unwrap();
+        assert_eq!(elf.file_offset(0x40_1010), Some(0x1010));
+        assert_eq!(elf.file_offset(0x40_1100), None);
+        assert_eq!(elf.file_offset(0x1010), None);
+    }
+
     #[test]
     fn rejects_other_files() {
         assert_eq!(parse(b"#!/bin/sh\n").unwrap_err(), ElfError::NotElf);
