@@ -14,6 +14,7 @@ pub mod btf;
 pub mod builtins;
 pub mod codegen;
 pub mod diag;
+pub mod elf;
 pub mod event;
 pub mod format;
 pub mod output;

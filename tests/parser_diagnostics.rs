@@ -18,7 +18,7 @@ const CASES: &[(&str, &str)] = &[
     ("unknown_probe_type", "kprobee:tcp_connect { exit(); }\n"),
     (
         "unsupported_probe_type",
-        "uprobe:/bin/bash:readline { exit(); }\n",
+        "usdt:/bin/bash:readline { exit(); }\n",
     ),
     (
         "missing_close_brace",

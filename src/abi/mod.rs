@@ -50,6 +50,8 @@ pub mod paths {
     pub const TRACEFS_DIRS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
     /// The kprobe PMU (Linux 4.17+): kprobes without tracefs state.
     pub const KPROBE_PMU: &str = "/sys/bus/event_source/devices/kprobe";
+    /// The uprobe PMU (Linux 4.17+): uprobes without tracefs state.
+    pub const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe";
     pub const KALLSYMS: &str = "/proc/kallsyms";
     pub const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
     pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";

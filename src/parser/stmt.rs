@@ -163,14 +163,9 @@ impl<'s> P<'s> {
     /// probe body is still checked.
     fn attach_point(&self, i: &'s str) -> PResult<'s, Option<AttachPoint>> {
         let (i, ()) = self.ws(i)?;
-        // Probe types rbt does not run may name files (`uprobe:/bin/sh:f`): take
-        // their paths whole so the one error is about the probe type.
+        // Some probe types name files (`uprobe:/bin/sh:f`): take their paths whole.
         let ty = lex::ident(i).map_or("", |(w, _)| w);
-        let extra = if probes::NOT_YET.contains(&ty) {
-            "/"
-        } else {
-            ""
-        };
+        let extra = if probes::takes_path(ty) { "/" } else { "" };
         let len = i
             .find(|c: char| {
                 !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c) || extra.contains(c))

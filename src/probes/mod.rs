@@ -10,6 +10,7 @@
 mod kprobe;
 mod special;
 mod tracepoint;
+mod uprobe;
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -27,15 +28,13 @@ pub static REGISTRY: &[&Provider] = &[
     &kprobe::KPROBE,
     &kprobe::KRETPROBE,
     &tracepoint::TRACEPOINT,
+    &uprobe::UPROBE,
+    &uprobe::URETPROBE,
 ];
 
 /// Probe types bpftrace 0.17 has and rbt does not run yet (with their aliases): named
 /// as such in errors rather than "unknown".
 pub const NOT_YET: &[&str] = &[
-    "uprobe",
-    "u",
-    "uretprobe",
-    "ur",
     "usdt",
     "U",
     "profile",
@@ -146,6 +145,13 @@ pub fn lookup(name: &str) -> Option<&'static Provider> {
         .iter()
         .copied()
         .find(|p| p.name == name || p.aliases.contains(&name))
+}
+
+/// Whether the attach point of probe type `ty` may hold file paths (`uprobe:/bin/sh:f`),
+/// read from its usage (`PATH`); types rbt does not run yet take paths whole too, so
+/// the one error is about the probe type.
+pub fn takes_path(ty: &str) -> bool {
+    NOT_YET.contains(&ty) || lookup(ty).is_some_and(|p| p.usage.contains(":PATH:"))
 }
 
 /// The probe types rbt runs, as error messages list them:

@@ -74,6 +74,46 @@ pub fn perf_event_open(
     }
 }
 
+/// `perf_event_open(2)` on the uprobe PMU (`type_`): a probe at file `offset` of `path`
+/// (`config1`/`config2`), in process `pid` or, for -1, every process (on CPU 0, as
+/// libbpf attaches: the BPF program then runs wherever the probe is hit).
+pub fn perf_event_open_uprobe(
+    type_: u32,
+    config: u64,
+    path: &std::ffi::CStr,
+    offset: u64,
+    pid: i32,
+) -> io::Result<OwnedFd> {
+    let attr = PerfEventAttr {
+        type_,
+        size: PERF_ATTR_SIZE,
+        config,
+        sample_period: 1,
+        wakeup_events: 1,
+        config1: path.as_ptr() as u64,
+        config2: offset,
+        ..Default::default()
+    };
+    let cpu = if pid == -1 { 0 } else { -1 };
+    // SAFETY: `attr` is a valid `perf_event_attr` prefix whose `size` field matches its
+    // length; `config1` points to the NUL-terminated `path`, borrowed for the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const PerfEventAttr,
+            pid,
+            cpu,
+            -1,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(owned_fd(ret))
+    }
+}
+
 fn ioctl_int(fd: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_int) -> io::Result<()> {
     // SAFETY: both perf ioctls used here take an integer argument (not a pointer), and
     // `fd` is a live descriptor for the duration of the call.
