@@ -330,9 +330,12 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         Ok(())
     }
 
+    /// Attaches every attach point in script order, then (as bpftrace) the types that
+    /// fire newest first in reverse order, so programs sharing an event run in script order.
     fn attach_all(&mut self) -> Result<Vec<Attachment>, RuntimeError> {
         let mut attacher = Attacher::new();
         let mut attachments = Vec::new();
+        let mut points = Vec::new();
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
             if code
                 .attach_points
@@ -341,9 +344,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             {
                 continue;
             }
-            for point in &code.attach_points {
-                attachments.push(attacher.attach(point, fd.as_fd())?);
-            }
+            points.extend(code.attach_points.iter().map(|point| (point, fd)));
+        }
+        let (reversed, forward): (Vec<_>, Vec<_>) = points
+            .into_iter()
+            .partition(|(point, _)| point.provider.attached_in_reverse());
+        for (point, fd) in forward.into_iter().chain(reversed.into_iter().rev()) {
+            attachments.push(attacher.attach(point, fd.as_fd())?);
         }
         Ok(attachments)
     }
