@@ -136,3 +136,31 @@ fn attach_profile(
     let sample = timer(point).map_err(RuntimeError::Internal)?;
     attach_sampling(point, &sample, &online_cpus()?, prog)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::Span;
+
+    fn sample(provider: &'static Provider, unit: &str, n: &str) -> Result<(u64, bool), String> {
+        let point = AttachPoint {
+            provider,
+            target: vec![unit.to_string(), n.to_string()],
+            span: Span::new(0, 0),
+        };
+        timer(&point).map(|s| (s.period, s.freq))
+    }
+
+    #[test]
+    fn units_become_periods_or_frequencies() {
+        assert_eq!(sample(&INTERVAL, "s", "2"), Ok((2_000_000_000, false)));
+        assert_eq!(sample(&INTERVAL, "ms", "100"), Ok((100_000_000, false)));
+        assert_eq!(sample(&PROFILE, "us", "1e3"), Ok((1_000_000, false)));
+        assert_eq!(sample(&PROFILE, "hz", "99"), Ok((99, true)));
+        assert_eq!(sample(&INTERVAL, "ms", "0x10"), Ok((16_000_000, false)));
+        assert!(sample(&INTERVAL, "xs", "1").is_err());
+        assert!(sample(&INTERVAL, "s", "0").is_err());
+        assert!(sample(&INTERVAL, "s", "abc").is_err());
+        assert!(sample(&INTERVAL, "s", "9223372037").is_err());
+    }
+}
