@@ -86,11 +86,40 @@ const EXACT: &[&str] = &[
        software:faults:1 /cpu == 0/ { if (@probe1_ready == 1 && @probe2_ready == 1) { @go = 1; } }"#,
 ];
 
+/// A gentle page-faulting loop pinned to CPU 0 (programs started and exiting), so the
+/// `software:faults /cpu == 0/` script never waits on an idle machine; killed on drop.
+struct FaultsOnCpu0(std::process::Child);
+
+impl FaultsOnCpu0 {
+    fn start() -> FaultsOnCpu0 {
+        let child = Command::new("taskset")
+            .args([
+                "-c",
+                "0",
+                "sh",
+                "-c",
+                "while :; do /bin/true; sleep 0.01; done",
+            ])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("run taskset (util-linux)");
+        FaultsOnCpu0(child)
+    }
+}
+
+impl Drop for FaultsOnCpu0 {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn timer_output_matches_bpftrace() {
     if bpftrace_ref::skip_reason("timer_output_matches_bpftrace").is_some() {
         return;
     }
+    let _faults = FaultsOnCpu0::start();
     let mut failures = Vec::new();
     for script in EXACT {
         for args in [&[][..], &["-f", "json"][..]] {
