@@ -44,6 +44,35 @@ pub mod perf_type {
     pub const TRACEPOINT: u32 = 2;
 }
 
+/// `enum perf_sw_ids`: `config` of `PERF_TYPE_SOFTWARE` events.
+pub mod perf_sw {
+    pub const CPU_CLOCK: u64 = 0;
+    pub const TASK_CLOCK: u64 = 1;
+    pub const PAGE_FAULTS: u64 = 2;
+    pub const CONTEXT_SWITCHES: u64 = 3;
+    pub const CPU_MIGRATIONS: u64 = 4;
+    pub const PAGE_FAULTS_MIN: u64 = 5;
+    pub const PAGE_FAULTS_MAJ: u64 = 6;
+    pub const ALIGNMENT_FAULTS: u64 = 7;
+    pub const EMULATION_FAULTS: u64 = 8;
+    pub const DUMMY: u64 = 9;
+    pub const BPF_OUTPUT: u64 = 10;
+}
+
+/// `enum perf_hw_id`: `config` of `PERF_TYPE_HARDWARE` events.
+pub mod perf_hw {
+    pub const CPU_CYCLES: u64 = 0;
+    pub const INSTRUCTIONS: u64 = 1;
+    pub const CACHE_REFERENCES: u64 = 2;
+    pub const CACHE_MISSES: u64 = 3;
+    pub const BRANCH_INSTRUCTIONS: u64 = 4;
+    pub const BRANCH_MISSES: u64 = 5;
+    pub const BUS_CYCLES: u64 = 6;
+    pub const STALLED_CYCLES_FRONTEND: u64 = 7;
+    pub const STALLED_CYCLES_BACKEND: u64 = 8;
+    pub const REF_CPU_CYCLES: u64 = 9;
+}
+
 /// Where the kernel exposes tracing state.
 pub mod paths {
     /// tracefs mount points, preferred first.
@@ -54,5 +83,9 @@ pub mod paths {
     pub const UPROBE_PMU: &str = "/sys/bus/event_source/devices/uprobe";
     pub const KALLSYMS: &str = "/proc/kallsyms";
     pub const POSSIBLE_CPUS: &str = "/sys/devices/system/cpu/possible";
+    /// CPUs that run now: per-CPU perf events (profile, software) open one per CPU here.
+    pub const ONLINE_CPUS: &str = "/sys/devices/system/cpu/online";
+    /// The highest `sample_freq` the kernel accepts for perf events.
+    pub const PERF_MAX_SAMPLE_RATE: &str = "/proc/sys/kernel/perf_event_max_sample_rate";
     pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 }

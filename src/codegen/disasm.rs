@@ -17,6 +17,7 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
             ProgramType::Kprobe => "kprobe",
             ProgramType::Tracepoint => "tracepoint",
             ProgramType::Special => "raw_tracepoint, run once",
+            ProgramType::PerfEvent => "perf_event",
         };
         let points: Vec<_> = p.attach_points.iter().map(|a| a.name()).collect();
         let _ = writeln!(

@@ -67,6 +67,9 @@ pub enum ProgramType {
     /// `BEGIN`/`END`: `BPF_PROG_TYPE_RAW_TRACEPOINT`, run once from userspace with
     /// `BPF_PROG_TEST_RUN` so it shares the event path with every other probe.
     Special,
+    /// `BPF_PROG_TYPE_PERF_EVENT`: sampling perf events (interval, profile, software,
+    /// hardware); the context is `struct bpf_perf_event_data`.
+    PerfEvent,
 }
 
 impl ProgramType {
@@ -76,6 +79,7 @@ impl ProgramType {
             ProgramType::Kprobe => prog_type::KPROBE,
             ProgramType::Tracepoint => prog_type::TRACEPOINT,
             ProgramType::Special => prog_type::RAW_TRACEPOINT,
+            ProgramType::PerfEvent => prog_type::PERF_EVENT,
         }
     }
 }

@@ -57,6 +57,22 @@ pub fn is_builtin(name: &str) -> bool {
         })
 }
 
+/// `text`, all of it, as an integer literal (`_` separators, hex, octal, `1e6`, C
+/// suffixes: bpftrace reads the numbers in attach points such as `interval:ms:100` with
+/// its literal parser). The error says why it is not one.
+pub fn integer_literal(text: &str) -> Result<u64, String> {
+    let not_integer = || format!("'{text}' is not an integer");
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return Err(not_integer());
+    }
+    match lex::integer(text) {
+        Ok(("", value)) => Ok(value),
+        Ok(_) => Err(not_integer()),
+        Err(nom::Err::Error(e) | nom::Err::Failure(e)) => Err(e.msg.unwrap_or_else(not_integer)),
+        Err(nom::Err::Incomplete(_)) => Err(not_integer()),
+    }
+}
+
 /// Stack for the parser thread: nesting up to [`MAX_DEPTH`] needs about 6 MiB in a
 /// debug build (nom's results make large frames), more than a test thread has.
 const PARSER_STACK: usize = 32 << 20;

@@ -8,7 +8,9 @@
 //! [`REGISTRY`].
 
 mod kprobe;
+mod perf_event;
 mod special;
+mod timer;
 mod tracepoint;
 mod uprobe;
 
@@ -30,6 +32,21 @@ pub static REGISTRY: &[&Provider] = &[
     &tracepoint::TRACEPOINT,
     &uprobe::UPROBE,
     &uprobe::URETPROBE,
+    &timer::INTERVAL,
+    &timer::PROFILE,
+    &perf_event::SOFTWARE,
+    &perf_event::HARDWARE,
+];
+
+/// Probe types whose programs run newest-attached first when several share an event
+/// (the kernel adds software perf events to the head of a list): the runtime attaches
+/// them last to first, so they fire in script order, as bpftrace 0.17 does
+/// (`attach_reverse`).
+pub static ATTACHED_IN_REVERSE: &[&Provider] = &[
+    &kprobe::KPROBE,
+    &uprobe::UPROBE,
+    &uprobe::URETPROBE,
+    &perf_event::SOFTWARE,
 ];
 
 /// Probe types bpftrace 0.17 has and rbt does not run yet (with their aliases): named
@@ -37,14 +54,6 @@ pub static REGISTRY: &[&Provider] = &[
 pub const NOT_YET: &[&str] = &[
     "usdt",
     "U",
-    "profile",
-    "p",
-    "interval",
-    "i",
-    "software",
-    "s",
-    "hardware",
-    "h",
     "watchpoint",
     "w",
     "asyncwatchpoint",
@@ -124,6 +133,11 @@ pub struct Provider {
 impl Provider {
     pub fn offers(&self, context: Context) -> bool {
         self.context.contains(&context)
+    }
+
+    /// Whether it is attached after the others, in reverse (see [`ATTACHED_IN_REVERSE`]).
+    pub fn attached_in_reverse(&self) -> bool {
+        ATTACHED_IN_REVERSE.contains(&self)
     }
 }
 

@@ -25,7 +25,8 @@ pub struct PerfAttachment {
 
 /// One live attachment.
 pub struct Attachment {
-    perf: Option<PerfAttachment>,
+    /// One per perf event: per-CPU probes (profile, software) have one per online CPU.
+    perf: Vec<PerfAttachment>,
     /// Undoes global state the attachment created (a tracefs kprobe event), after detaching.
     cleanup: Option<Box<dyn FnOnce()>>,
 }
@@ -42,8 +43,13 @@ impl std::fmt::Debug for Attachment {
 impl Attachment {
     /// An attachment that is nothing but its perf event.
     pub fn perf(perf: PerfAttachment) -> Attachment {
+        Attachment::perfs(vec![perf])
+    }
+
+    /// An attachment made of several perf events (one per CPU), detached together.
+    pub fn perfs(perf: Vec<PerfAttachment>) -> Attachment {
         Attachment {
-            perf: Some(perf),
+            perf,
             cleanup: None,
         }
     }
@@ -51,19 +57,19 @@ impl Attachment {
     /// An attachment (perf event still to come) whose drop runs `cleanup`.
     pub fn cleanup(cleanup: impl FnOnce() + 'static) -> Attachment {
         Attachment {
-            perf: None,
+            perf: Vec::new(),
             cleanup: Some(Box::new(cleanup)),
         }
     }
 
     pub fn set_perf(&mut self, perf: PerfAttachment) {
-        self.perf = Some(perf);
+        self.perf = vec![perf];
     }
 }
 
 impl Drop for Attachment {
     fn drop(&mut self) {
-        self.perf = None;
+        self.perf.clear();
         if let Some(cleanup) = self.cleanup.take() {
             cleanup();
         }

@@ -30,6 +30,15 @@ pub enum RuntimeError {
         function: String,
         exists: bool,
     },
+    /// A `hardware` probe where the CPU counts nothing: `pmu` false when the system has
+    /// no hardware PMU at all (a VM without one), true when it lacks just this event.
+    NoHardwareEvent {
+        probe: String,
+        event: String,
+        pmu: bool,
+    },
+    /// A `sample_freq` above the kernel's `perf_event_max_sample_rate`.
+    SampleRate { probe: String, hz: u64, max: u64 },
     /// No such tracepoint under tracefs.
     TracepointNotFound { probe: String },
     /// tracefs (needed for tracepoints and legacy kprobes) is not reachable.
@@ -129,6 +138,18 @@ impl fmt::Display for RuntimeError {
             RuntimeError::FunctionNotFound { probe, function, exists: true } => write!(
                 f,
                 "cannot attach {probe}: kernel function {function} cannot be traced (inlined, notrace or blacklisted)"
+            ),
+            RuntimeError::NoHardwareEvent { probe, pmu: false, .. } => write!(
+                f,
+                "cannot attach {probe}: this system has no hardware performance counters (no hardware PMU; perf_event_open of PERF_TYPE_HARDWARE fails)"
+            ),
+            RuntimeError::NoHardwareEvent { probe, event, pmu: true } => write!(
+                f,
+                "cannot attach {probe}: this CPU's performance counters do not count {event}"
+            ),
+            RuntimeError::SampleRate { probe, hz, max } => write!(
+                f,
+                "cannot attach {probe}: {hz} Hz is above the kernel's limit of {max} Hz (sysctl kernel.perf_event_max_sample_rate)"
             ),
             RuntimeError::TracepointNotFound { probe } => {
                 write!(f, "cannot attach {probe}: no such tracepoint in this kernel")

@@ -331,9 +331,12 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         Ok(())
     }
 
+    /// Attaches every attach point in script order, then (as bpftrace) the types that
+    /// fire newest first in reverse order, so programs sharing an event run in script order.
     fn attach_all(&mut self) -> Result<Vec<Attachment>, RuntimeError> {
         let mut attacher = Attacher::new();
         let mut attachments = Vec::new();
+        let mut points = Vec::new();
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
             if code
                 .attach_points
@@ -342,15 +345,20 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             {
                 continue;
             }
-            let mut seen = std::collections::HashSet::new();
-            for point in &code.attach_points {
-                if seen.insert(point.name()) {
-                    attachments.push(attacher.attach(point, fd.as_fd())?);
-                } else {
-                    // The attachment keeps its own reference to the copy.
-                    let copy = load_program(code, &self.loaded.maps)?;
-                    attachments.push(attacher.attach(point, copy.as_fd())?);
-                }
+            points.extend(code.attach_points.iter().map(|point| (point, code, fd)));
+        }
+        let (reversed, forward): (Vec<_>, Vec<_>) = points
+            .into_iter()
+            .partition(|(point, _, _)| point.provider.attached_in_reverse());
+        let mut seen = std::collections::HashSet::new();
+        for (point, code, fd) in forward.into_iter().chain(reversed.into_iter().rev()) {
+            if seen.insert((code.name.as_str(), point.name())) {
+                attachments.push(attacher.attach(point, fd.as_fd())?);
+            } else {
+                // The kernel attaches a program to an event once: a duplicated attach
+                // point gets a copy (its attachment keeps the copy alive).
+                let copy = load_program(code, &self.loaded.maps)?;
+                attachments.push(attacher.attach(point, copy.as_fd())?);
             }
         }
         Ok(attachments)

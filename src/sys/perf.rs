@@ -134,3 +134,46 @@ pub fn perf_event_set_bpf(perf: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Res
 pub fn perf_event_enable(perf: BorrowedFd<'_>) -> io::Result<()> {
     ioctl_int(perf, PERF_EVENT_IOC_ENABLE, 0)
 }
+
+/// `perf_event_attr.flags` bit 0: created disabled (enabled once the program is attached).
+const ATTR_FLAG_DISABLED: u64 = 1 << 0;
+/// `perf_event_attr.flags` bit 10: `sample_period` holds a frequency in Hz.
+const ATTR_FLAG_FREQ: u64 = 1 << 10;
+
+/// `perf_event_open(2)` for a sampling event of all processes (`pid` -1) on `cpu`: the
+/// BPF program runs every `period` events, or `period` times a second when `freq`
+/// (timers, profile, software and hardware counters). Created disabled.
+pub fn perf_event_open_sampling(
+    type_: u32,
+    config: u64,
+    period: u64,
+    freq: bool,
+    cpu: u32,
+) -> io::Result<OwnedFd> {
+    let attr = PerfEventAttr {
+        type_,
+        size: PERF_ATTR_SIZE,
+        config,
+        sample_period: period,
+        flags: ATTR_FLAG_DISABLED | if freq { ATTR_FLAG_FREQ } else { 0 },
+        ..Default::default()
+    };
+    let cpu = libc::c_int::try_from(cpu).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `attr` is a complete `perf_event_attr` prefix whose `size` field matches
+    // its length and holds no pointers; the other arguments are plain integers.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_perf_event_open,
+            &attr as *const PerfEventAttr,
+            -1,
+            cpu,
+            -1,
+            PERF_FLAG_FD_CLOEXEC,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(owned_fd(ret))
+    }
+}
