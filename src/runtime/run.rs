@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::process::{Child, Command};
 
-use super::attach::{Attacher, Attachment};
+use super::attach::{close_in_parallel, detach_all, Attacher, Attachment};
 use super::error::RuntimeError;
 use super::load::{load, Loaded};
 use super::ringbuf::{Next, RingBuf};
@@ -149,7 +149,8 @@ pub fn run<S: EventSink + ?Sized>(
         let watch = opts.watch.as_ref().map(|fd| fd.as_fd());
         stop = Some(session.poll_loop(&signals, &mut child.0, watch)?);
     }
-    drop(attachments); // detach before the final drain and END
+    detach_all(attachments); // before the final drain and END
+    timings::phase("detach");
     let stop = stop.unwrap_or(Stop::Exit);
     let stop = match stop {
         Stop::Finish => session.drain()?.unwrap_or(Stop::Finish),
@@ -168,14 +169,18 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let dumps = maps::dump_all(compiled, &loaded)?;
     maps::report_drops(compiled, &loaded);
-    match session
+    let done = match session
         .sink
         .finish()
         .and_then(|()| session.sink.exit_maps(&dumps))
     {
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
-    }
+    };
+    drop(session);
+    close_in_parallel(loaded.programs);
+    timings::phase("unload");
+    done
 }
 
 /// `CAP_SYS_ADMIN`, or `CAP_BPF` with `CAP_PERFMON`: what loading tracing programs takes.
