@@ -1,7 +1,7 @@
 //! Wildcards, lists of attach points, the `probe` builtin and `-l` against the real
 //! bpftrace 0.17 on this host: same scripts, same bytes on stdout ("Attaching N
 //! probes..." included), same errors in meaning. The tracing scripts trace the
-//! deterministic workload (tests/data/workload/rbtwl.c, comm "rbtwl") run with `-c`.
+//! deterministic workload (tests/data/workload/rbtwl.c, built as comm "rbtwlw") run with `-c`.
 //! Attaching the ~360 `syscalls:sys_enter_*` tracepoints is quick, but detaching them
 //! takes the kernel ~20-25 s under either tracer (an RCU grace period per tracepoint),
 //! so only one test traces them.
@@ -12,7 +12,7 @@ mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 const RBT: &str = env!("CARGO_BIN_EXE_rbt");
 
@@ -38,8 +38,11 @@ fn stdout_of(tracer: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Stdout of bpftrace and of rbt for the same arguments.
+/// Stdout of bpftrace and of rbt for the same arguments. One comparison at a time:
+/// the scripts filter on the workload's comm, which another test's workload shares.
 fn both(args: &[&str]) -> (String, String) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     (stdout_of("bpftrace", args), stdout_of(RBT, args))
 }
 
@@ -48,8 +51,12 @@ fn workload() -> Option<&'static str> {
     static BUILT: OnceLock<Option<String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let out: PathBuf =
+            // Its comm is its file name, "rbtwlw": other tests' (and other users')
+            // workloads on this host run as "rbtwl".
+            let dir: PathBuf =
                 std::env::temp_dir().join(format!("rbtwl-wild-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let out = dir.join("rbtwlw");
             let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workload/rbtwl.c");
             let status = Command::new("gcc")
                 .args(["-static", "-O1", "-o"])
@@ -87,7 +94,7 @@ fn probe_counts_over_every_syscall_entry_match() {
     let Some(wl) = workload_or_skip("probe_counts_over_every_syscall_entry_match") else {
         return;
     };
-    let script = r#"tracepoint:syscalls:sys_enter_* /comm == "rbtwl"/ { @[probe] = count(); }"#;
+    let script = r#"tracepoint:syscalls:sys_enter_* /comm == "rbtwlw"/ { @[probe] = count(); }"#;
     let (expected, got) = both(&["-c", wl, "-e", script]);
     // Same probe count (hundreds of tracepoints), on the first line.
     assert_eq!(expected.lines().next(), got.lines().next());
@@ -109,13 +116,18 @@ fn lists_of_tracepoints_with_different_records_match() {
     let scripts = [
         // `count` and `fd` are in both records, at different offsets in none, but the
         // records are different types; every count differs, so the order is fixed.
-        r#"tracepoint:syscalls:sys_enter_write,tracepoint:syscalls:sys_enter_read /comm == "rbtwl"/ { @[probe, args->fd] = count(); @bytes[probe] = sum(args->count); }"#,
-        r#"tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_enter_close /comm == "rbtwl"/ { printf("%s fd=%d\n", probe, args->fd); }"#,
-        r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_close /comm == "rbtwl"/ { @[probe] = count(); }"#,
-        r#"BEGIN, tracepoint:syscalls:sys_enter_close /comm == "rbtwl"/ { @n = count(); }"#,
+        r#"tracepoint:syscalls:sys_enter_write,tracepoint:syscalls:sys_enter_read /comm == "rbtwlw"/ { @[probe, args->fd] = count(); @bytes[probe] = sum(args->count); }"#,
+        r#"tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { printf("%s fd=%d\n", probe, args->fd); }"#,
+        r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_close /comm == "rbtwlw"/ { @[probe] = count(); }"#,
+        r#"BEGIN, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { @n = count(); }"#,
     ];
     for script in scripts {
         let (expected, got) = both(&["-c", wl, "-e", script]);
+        // The workload was traced (not two empty outputs compared).
+        assert!(
+            expected.contains("sys_enter_") || expected.contains("@n: 2"),
+            "{expected}"
+        );
         assert_eq!(expected, got, "{script}");
     }
 }

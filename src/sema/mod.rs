@@ -63,7 +63,12 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
     a.diags.clear();
     a.pass = Pass::Check;
     let probes: Vec<_> = units.iter().filter_map(|u| a.probe(u).0).collect();
-    expansion_errors.append(&mut a.diags);
+    // A body checked once per attach point reports its errors once.
+    for d in a.diags.drain(..) {
+        if !expansion_errors.contains(&d) {
+            expansion_errors.push(d);
+        }
+    }
     if expansion_errors.is_empty() {
         Ok(TypedProgram {
             probes,
