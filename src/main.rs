@@ -202,6 +202,7 @@ fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
     if cli.list {
         return list_probes(&cli);
     }
@@ -318,22 +319,21 @@ fn list_probes(cli: &Cli) -> Result<(), String> {
     write_stage(cli.output.as_deref(), &listing)
 }
 
+/// A limit from the environment as bpftrace reads one (`get_uint64_env_var`; 0 is taken).
+fn env_limit(var: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(var) {
+        Err(_) => Ok(default),
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            format!("rbt: Env var '{var}' did not contain a valid uint64_t, or was zero-valued.\n")
+        }),
+    }
+}
+
 /// bpftrace's `BPFTRACE_MAX_PROBES` (default 512): the most attach points a session may
 /// have, checked before anything is loaded, with bpftrace's message.
 fn check_probe_limit(compiled: &rbt::codegen::Compiled) -> Result<(), String> {
     const VAR: &str = "BPFTRACE_MAX_PROBES";
-    let limit = match std::env::var(VAR) {
-        Err(_) => 512,
-        Ok(v) => match v.trim().parse::<u64>() {
-            // bpftrace takes 0 (every probe is then over the limit).
-            Ok(n) => n,
-            Err(_) => {
-                return Err(format!(
-                    "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
-                ))
-            }
-        },
-    };
+    let limit = env_limit(VAR, 512)?;
     let probes: usize = compiled
         .programs
         .iter()

@@ -221,6 +221,13 @@ fn errors_match_in_meaning() {
         "Can't attach to 3 probes because it exceeds the current limit of 2 probes.\n\
          You can increase the limit through the BPFTRACE_MAX_PROBES environment variable",
     );
+    // Programs made per attach point (`probe`), counted per script attach point.
+    both_fail_saying(
+        &["-e", "BEGIN { @[probe] = count(); } t:sched:sched_switch,t:sched:sched_wakeup { @[probe] = count(); } t:sched:sched_waking, t:sched:sched_wakeup_new { @[probe] = count(); }"],
+        &[("BPFTRACE_MAX_BPF_PROGS", "3")],
+        "Your program is trying to generate more than 4 BPF programs, which exceeds the current limit of 3.\n\
+         You can increase the limit through the BPFTRACE_MAX_BPF_PROGS environment variable.",
+    );
     both_fail_saying(
         &["-e", "tracepoint:sched:sched_switch { }"],
         &[("BPFTRACE_MAX_PROBES", "x")],

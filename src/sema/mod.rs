@@ -47,9 +47,14 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
+    // The script's attach point behind each program made per attach point.
+    let mut expanded = Vec::new();
     for p in &program.probes {
         for group in a.resolve_probe(p, &mut expansion_errors) {
             let (_, per_point) = a.probe(&group);
+            if per_point {
+                expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
+            }
             if per_point && group.points.len() > 1 {
                 for one in group.split() {
                     a.probe(&one);
@@ -59,6 +64,9 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
                 units.push(group);
             }
         }
+    }
+    if let Some(too_many) = program_limit(&expanded) {
+        return Err(vec![too_many]);
     }
     a.diags.clear();
     a.pass = Pass::Check;
@@ -77,6 +85,32 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
     } else {
         Err(expansion_errors)
     }
+}
+
+/// bpftrace's `BPFTRACE_MAX_BPF_PROGS` (default 512; main rejects a malformed value):
+/// the most programs made per attach point. Counted as bpftrace 0.17 counts them: only
+/// those, one script attach point at a time (all its matches at once), reporting the
+/// running total at the first attach point over the limit.
+fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
+    let limit = std::env::var("BPFTRACE_MAX_BPF_PROGS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(512);
+    let mut total = 0u64;
+    for (i, span) in spans.iter().enumerate() {
+        total += 1;
+        if total > limit && spans.get(i + 1) != Some(span) {
+            return Some(Diagnostic::error(
+                *span,
+                format!(
+                    "Your program is trying to generate more than {total} BPF programs, which \
+                     exceeds the current limit of {limit}.\nYou can increase the limit through \
+                     the BPFTRACE_MAX_BPF_PROGS environment variable."
+                ),
+            ));
+        }
+    }
+    None
 }
 
 struct Analyzer<'a> {
