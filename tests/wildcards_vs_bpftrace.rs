@@ -122,13 +122,15 @@ fn lists_of_tracepoints_with_different_records_match() {
         r#"BEGIN, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { @n = count(); }"#,
     ];
     for script in scripts {
-        let (expected, got) = both(&["-c", wl, "-e", script]);
-        // The workload was traced (not two empty outputs compared).
-        assert!(
-            expected.contains("sys_enter_") || expected.contains("@n: 2"),
-            "{expected}"
-        );
-        assert_eq!(expected, got, "{script}");
+        for format in ["text", "json"] {
+            let (expected, got) = both(&["-f", format, "-c", wl, "-e", script]);
+            // The workload was traced (not two empty outputs compared).
+            assert!(
+                expected.contains("sys_enter_") || expected.contains("@n"),
+                "{expected}"
+            );
+            assert_eq!(expected, got, "{format}: {script}");
+        }
     }
 }
 
