@@ -16,10 +16,10 @@ use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
     about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM"
 )]
 struct Cli {
-    /// Script file to run (bpftrace dialect)
+    /// Script file to run (bpftrace dialect); with -l, the probes to list
     #[arg(
         value_name = "FILE",
-        required_unless_present = "program",
+        required_unless_present_any = ["program", "list"],
         conflicts_with = "program"
     )]
     file: Option<PathBuf>,
@@ -50,6 +50,12 @@ struct Cli {
     /// Load and verify every program, attach nothing, exit
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// List the probes FILE names as a pattern (all without one), like bpftrace -l
+    #[arg(short = 'l', conflicts_with = "program")]
+    list: bool,
+    /// Verbose: with -l, each tracepoint's fields
+    #[arg(short = 'v')]
+    verbose: bool,
     /// Kernel BTF to read types from
     #[arg(
         long = "btf",
@@ -196,6 +202,10 @@ fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
+    if cli.list {
+        return list_probes(&cli);
+    }
     let watch = cli.pid.map(watch_pid).transpose()?;
     if let Some(command) = &cli.command {
         check_command(command)?;
@@ -217,6 +227,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let Some(compiled) = compiled else {
         return Ok(()); // -d printed its stage
     };
+    check_probe_limit(&compiled)?;
 
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
@@ -297,6 +308,45 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     // The kernel types are the biggest allocation; they are freed here, before the
     // session, so they and the ring buffer never count together in the peak RSS.
     Ok(Some(compiled))
+}
+
+/// `-l [PATTERN]`: the matching probes on stdout, warnings (an unreadable list) on stderr.
+fn list_probes(cli: &Cli) -> Result<(), String> {
+    let pattern = cli.file.as_ref().map(|p| p.to_string_lossy().into_owned());
+    let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), cli.verbose)
+        .map_err(|e| format!("rbt: {e}\n"))?;
+    eprint!("{warnings}");
+    write_stage(cli.output.as_deref(), &listing)
+}
+
+/// A limit from the environment as bpftrace reads one (`get_uint64_env_var`; 0 is taken).
+fn env_limit(var: &str, default: u64) -> Result<u64, String> {
+    match std::env::var(var) {
+        Err(_) => Ok(default),
+        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
+            format!("rbt: Env var '{var}' did not contain a valid uint64_t, or was zero-valued.\n")
+        }),
+    }
+}
+
+/// bpftrace's `BPFTRACE_MAX_PROBES` (default 512): the most attach points a session may
+/// have, checked before anything is loaded, with bpftrace's message.
+fn check_probe_limit(compiled: &rbt::codegen::Compiled) -> Result<(), String> {
+    const VAR: &str = "BPFTRACE_MAX_PROBES";
+    let limit = env_limit(VAR, 512)?;
+    let probes: usize = compiled
+        .programs
+        .iter()
+        .map(|p| p.attach_points.len())
+        .sum();
+    if probes as u64 > limit {
+        return Err(format!(
+            "rbt: Can't attach to {probes} probes because it exceeds the current limit of {limit} probes.\n\
+             You can increase the limit through the {VAR} environment variable, but BE CAREFUL \
+             since a high number of probes attached can cause your system to crash.\n"
+        ));
+    }
+    Ok(())
 }
 
 /// `BPFTRACE_MAP_KEYS_MAX`: entries per map, as bpftrace reads it (0: the default).

@@ -169,7 +169,10 @@ fn workload_maps_match_bpftrace() {
     let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
     // The workload really ran under both: the first script counts its 67 writes.
     let probe = run("bpftrace", &["-c", &workload], scripts[0]).unwrap();
-    assert!(probe.contains(&format!("@[{comm}]: 67")), "workload not traced:\n{probe}");
+    assert!(
+        probe.contains(&format!("@[{comm}]: 67")),
+        "workload not traced:\n{probe}"
+    );
     let failures = compare_all(&scripts, &["-c", &workload]);
     let _ = std::fs::remove_file(&workload);
     check(failures, WORKLOAD_SCRIPTS.len());

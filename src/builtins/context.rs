@@ -171,6 +171,8 @@ pub static ARGS: Builtin = Builtin {
 
 fn check_args(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     ck.requires(Context::Args, site)?;
+    // Each tracepoint has its own record: one program per attach point, as bpftrace.
+    ck.per_attach_point();
     let (ty, size) = match ck.args_record()? {
         Args::Btf(record) => (*record, ck.btf().size_of(*record).unwrap_or(0)),
         // Fields come from the format file (see `sema::access`).

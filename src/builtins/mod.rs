@@ -15,6 +15,7 @@ mod exit;
 mod maps;
 mod ntop;
 mod printf;
+mod probe;
 mod rand;
 mod time;
 
@@ -36,6 +37,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::RETVAL,
     &context::ARG,
     &context::ARGS,
+    &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,
     &bswap::BSWAP,

@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use super::{Context, Provider, Resolved, Timing};
+use super::{Context, Expand, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Btf;
@@ -32,6 +32,7 @@ pub static KPROBE: Provider = Provider {
     resolve,
     check,
     attach: attach_entry,
+    expand: Some(FUNCTIONS),
 };
 
 pub static KRETPROBE: Provider = Provider {
@@ -47,6 +48,16 @@ pub static KRETPROBE: Provider = Provider {
     resolve,
     check,
     attach: attach_return,
+    expand: Some(FUNCTIONS),
+};
+
+/// Kernel functions that can be probed, as bpftrace expands `kprobe:` wildcards: tracefs
+/// `available_filter_functions`, modules stripped (`func [mod]`).
+const FUNCTIONS: Expand = Expand {
+    candidates: || super::tracefs_file("available_filter_functions"),
+    strip_module: true,
+    none_found: |point| format!("no kernel function matches '{}'", point.name()),
+    params: None,
 };
 
 fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {

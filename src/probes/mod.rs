@@ -8,11 +8,13 @@
 //! [`REGISTRY`].
 
 mod kprobe;
+pub mod list;
 mod perf_event;
 mod special;
 mod timer;
 mod tracepoint;
 mod uprobe;
+pub mod wildcard;
 
 use std::fmt;
 use std::os::fd::BorrowedFd;
@@ -128,6 +130,71 @@ pub struct Provider {
     pub check: CheckFn,
     /// Runtime: attach a loaded program (not called for `Start`/`End` probes).
     pub attach: AttachFn,
+    /// Where wildcards in the target expand from (`None`: the type has no wildcards).
+    pub expand: Option<Expand>,
+}
+
+/// How a provider's wildcards expand (bpftrace's `ProbeMatcher`): the candidates, one a
+/// line as `target` parts joined by `:` (`sched:sched_switch`, `vfs_read`).
+pub struct Expand {
+    /// Every target the kernel offers (tracefs `available_events`, ...), or why not.
+    pub candidates: fn() -> Result<String, String>,
+    /// Candidates carry a trailing ` [module]` to drop (`available_filter_functions`).
+    pub strip_module: bool,
+    /// The error for a pattern that matches nothing.
+    pub none_found: fn(&AttachPoint) -> String,
+    /// For `-lv`: the parameters of one matched target, as bpftrace lists them.
+    pub params: Option<fn(&str) -> Vec<String>>,
+}
+
+/// The attach points `point` denotes: itself, or with a wildcard in its target every
+/// matching target of its provider, sorted as bpftrace sorts them (byte order).
+pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
+    let Some(how) = &point.provider.expand else {
+        return Ok(vec![point.clone()]);
+    };
+    if !point.target.iter().any(|t| wildcard::has_wildcard(t)) {
+        return Ok(vec![point.clone()]);
+    }
+    let found = matches(how, &point.target.join(":"))?;
+    if found.is_empty() {
+        return Err((how.none_found)(point));
+    }
+    let parts = point.target.len().max(1);
+    Ok(found
+        .into_iter()
+        .map(|m| AttachPoint {
+            provider: point.provider,
+            target: m.splitn(parts, ':').map(str::to_string).collect(),
+            span: point.span,
+        })
+        .collect())
+}
+
+/// A tracefs file (`available_events`) from the first mounted tracefs.
+fn tracefs_file(name: &str) -> Result<String, String> {
+    let mut why =
+        String::from("tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)");
+    for root in crate::abi::paths::TRACEFS_DIRS {
+        let path = format!("{root}/{name}");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => return Ok(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                // As bpftrace words it (strerror, without Rust's "(os error N)").
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or(&e).to_string();
+                why = format!("Could not read symbols from {path}: {e}");
+            }
+        }
+    }
+    Err(why)
+}
+
+/// The candidates of `how` matching `pattern`.
+fn matches(how: &Expand, pattern: &str) -> Result<std::collections::BTreeSet<String>, String> {
+    let list = (how.candidates)()?;
+    Ok(wildcard::matching_lines(pattern, &list, how.strip_module))
 }
 
 impl Provider {

@@ -27,6 +27,7 @@ pub static SOFTWARE: Provider = Provider {
     context: &[],
     resolve: resolve_software,
     check: check_software,
+    expand: None,
     attach: attach_software,
 };
 
@@ -42,6 +43,7 @@ pub static HARDWARE: Provider = Provider {
     context: &[],
     resolve: resolve_hardware,
     check: check_hardware,
+    expand: None,
     attach: attach_hardware,
 };
 

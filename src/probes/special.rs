@@ -22,6 +22,7 @@ pub static BEGIN: Provider = Provider {
     resolve,
     check,
     attach,
+    expand: None,
 };
 
 pub static END: Provider = Provider {
@@ -37,6 +38,7 @@ pub static END: Provider = Provider {
     resolve,
     check,
     attach,
+    expand: None,
 };
 
 fn resolve(_: &Btf, _: &AttachPoint) -> Result<Resolved, String> {

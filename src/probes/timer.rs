@@ -26,6 +26,7 @@ pub static INTERVAL: Provider = Provider {
     context: &[],
     resolve,
     check: check_interval,
+    expand: None,
     attach: attach_interval,
 };
 
@@ -41,6 +42,7 @@ pub static PROFILE: Provider = Provider {
     context: &[],
     resolve,
     check: check_profile,
+    expand: None,
     attach: attach_profile,
 };
 

@@ -7,7 +7,8 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
-use super::{Context, Provider, Resolved, Timing};
+use super::{Context, Expand, Provider, Resolved, Timing};
+use crate::abi::paths::TRACEFS_DIRS;
 use crate::abi::perf_type;
 use crate::ast::AttachPoint;
 use crate::btf::Btf;
@@ -29,7 +30,32 @@ pub static TRACEPOINT: Provider = Provider {
     resolve,
     check,
     attach,
+    expand: Some(Expand {
+        candidates: || super::tracefs_file("available_events"),
+        strip_module: false,
+        none_found: |point| format!("tracepoints not found: {}", point.target.join(":")),
+        params: Some(format_params),
+    }),
 };
+
+/// `-lv`: the `field:` declarations of the event's format file, after its header (as
+/// bpftrace's `get_tracepoints_params`): `int __syscall_nr`, `const char * filename`.
+fn format_params(target: &str) -> Vec<String> {
+    let Some((category, event)) = target.split_once(':') else {
+        return Vec::new();
+    };
+    let text = TRACEFS_DIRS.iter().find_map(|root| {
+        fs::read_to_string(format!("{root}/events/{category}/{event}/format")).ok()
+    });
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip_while(|l| !l.is_empty())
+        .filter_map(|l| l.strip_prefix("\tfield:"))
+        .map(|l| l.split(';').next().unwrap_or(l).to_string())
+        .collect()
+}
 
 fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
     let [category, event] = point.target.as_slice() else {

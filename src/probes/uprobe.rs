@@ -35,6 +35,7 @@ pub static UPROBE: Provider = Provider {
     context: &[Context::ArgRegs],
     resolve: resolve_entry,
     check,
+    expand: None,
     attach: attach_entry,
 };
 
@@ -50,6 +51,7 @@ pub static URETPROBE: Provider = Provider {
     context: &[Context::Retval],
     resolve: resolve_return,
     check,
+    expand: None,
     attach: attach_return,
 };
 

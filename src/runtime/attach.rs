@@ -76,6 +76,38 @@ impl Drop for Attachment {
     }
 }
 
+/// Detaches every attachment. Closing a tracepoint's perf event (and freeing its
+/// program) waits in the kernel for an RCU grace period, about 40 ms each; closing them
+/// from several threads lets the waits overlap, so hundreds of probes detach in a
+/// fraction of the time (bpftrace closes them one by one). Cleanups (tracefs kprobe
+/// events) still run after their event is closed.
+pub fn detach_all(mut attachments: Vec<Attachment>) {
+    let perfs: Vec<PerfAttachment> = attachments
+        .iter_mut()
+        .flat_map(|a| std::mem::take(&mut a.perf))
+        .collect();
+    close_in_parallel(perfs);
+    drop(attachments);
+}
+
+/// Drops `items` (file descriptors) from a few threads at once; see [`detach_all`].
+pub fn close_in_parallel<T: Send>(mut items: Vec<T>) {
+    const THREADS: usize = 16;
+    const SERIAL_BELOW: usize = 8;
+    if items.len() < SERIAL_BELOW {
+        return;
+    }
+    let chunk = items.len().div_ceil(THREADS);
+    std::thread::scope(|scope| {
+        while !items.is_empty() {
+            let part = items.split_off(items.len().saturating_sub(chunk));
+            // A thread that cannot start drops its part right here (the closure is
+            // dropped with it).
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || drop(part));
+        }
+    });
+}
+
 /// Attaches probes, remembering what it learned about the system across attach points.
 #[derive(Debug, Default)]
 pub struct Attacher {

@@ -12,7 +12,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::process::{Child, Command};
 
-use super::attach::{Attacher, Attachment};
+use super::attach::{close_in_parallel, detach_all, Attacher, Attachment};
 use super::error::RuntimeError;
 use super::load::{load, load_program, Loaded};
 use super::ringbuf::{Next, RingBuf};
@@ -150,12 +150,16 @@ pub fn run<S: EventSink + ?Sized>(
         let watch = opts.watch.as_ref().map(|fd| fd.as_fd());
         stop = Some(session.poll_loop(&signals, &mut child.0, watch)?);
     }
-    drop(attachments); // detach before the final drain and END
+    detach_all(attachments); // before the final drain and END
+    timings::phase("detach");
     let stop = stop.unwrap_or(Stop::Exit);
     let stop = match stop {
         Stop::Finish => session.drain()?.unwrap_or(Stop::Finish),
         Stop::Exit => {
             session.ring.discard_pending();
+            session
+                .forget_lost()
+                .map_err(|e| RuntimeError::sys("read the lost-events counter", e))?;
             Stop::Exit
         }
         Stop::OutputClosed => Stop::OutputClosed,
@@ -169,14 +173,18 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let dumps = maps::dump_all(compiled, &loaded)?;
     maps::report_drops(compiled, &loaded);
-    match session
+    let done = match session
         .sink
         .finish()
         .and_then(|()| session.sink.exit_maps(&dumps))
     {
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
-    }
+    };
+    drop(session);
+    close_in_parallel(loaded.programs);
+    timings::phase("unload");
+    done
 }
 
 /// `CAP_SYS_ADMIN`, or `CAP_BPF` with `CAP_PERFMON`: what loading tracing programs takes.
@@ -456,12 +464,33 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
 
     /// Reads the lost-events counter (key 0) and reports what is new.
     fn report_lost(&mut self) -> io::Result<()> {
+        match self.lost_total()? {
+            Some(total) if total > self.lost_seen => {
+                let delta = total - self.lost_seen;
+                self.lost_seen = total;
+                self.sink.lost(delta)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// After `exit()`: events lost since are not reported (bpftrace stops reading its
+    /// buffers at `exit()`; probes that keep firing until detached fill the ring).
+    fn forget_lost(&mut self) -> io::Result<()> {
+        if let Some(total) = self.lost_total()? {
+            self.lost_seen = self.lost_seen.max(total);
+        }
+        Ok(())
+    }
+
+    /// The lost-events counter summed over CPUs (`None`: the program has none).
+    fn lost_total(&self) -> io::Result<Option<u64>> {
         let (Some(spec), Some(fd)) = (self.compiled.maps.get(LOST), self.loaded.maps.get(LOST))
         else {
-            return Ok(());
+            return Ok(None);
         };
         if spec.role != MapRole::Lost || spec.key_size != 4 || spec.value_size != 8 {
-            return Ok(());
+            return Ok(None);
         }
         let slots = if spec.map_type == map_type::PERCPU_ARRAY {
             sys::possible_cpus()
@@ -470,17 +499,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         };
         let mut value = vec![0u8; 8 * slots];
         if !sys::map_lookup_elem(fd.as_fd(), &0u32.to_ne_bytes(), &mut value)? {
-            return Ok(());
+            return Ok(None);
         }
-        let total: u64 = value
-            .chunks_exact(8)
-            .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
-            .sum();
-        if total > self.lost_seen {
-            let delta = total - self.lost_seen;
-            self.lost_seen = total;
-            self.sink.lost(delta)?;
-        }
-        Ok(())
+        Ok(Some(
+            value
+                .chunks_exact(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
+                .sum(),
+        ))
     }
 }

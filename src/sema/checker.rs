@@ -31,6 +31,14 @@ impl Checker<'_, '_> {
         self.cx.provider
     }
 
+    /// The attach point the probe's program serves, for a value that is constant per
+    /// attach point (`probe`, a tracepoint's `args`): asks sema for one program per
+    /// attach point, and while the probe still has several, answers with the first.
+    pub fn per_attach_point(&mut self) -> &ast::AttachPoint {
+        self.cx.per_attach_point = true;
+        &self.cx.attach_points[0]
+    }
+
     /// The tracepoint record `args` reads, when the probe has one.
     pub fn args_record(&self) -> Option<&Args> {
         self.cx.args.as_ref()

@@ -29,7 +29,10 @@ use crate::probes::Provider;
 use std::collections::{HashMap, HashSet};
 
 /// Type-check a parsed program against the kernel's types, in explicit passes:
-/// 1. resolve every attach point through its provider (once: tracefs is read once);
+/// 1. expand every attach point's wildcards and resolve it through its provider (once:
+///    tracefs is read once), grouping a probe's attach points into programs: one per
+///    probe type, and one per attach point when the body uses a value constant per
+///    attach point (`probe`, a tracepoint's `args`), as bpftrace 0.17 expands them;
 /// 2. collect map types from all their uses (a read may precede the assignment in
 ///    the text), discarding that pass's diagnostics;
 /// 3. type-check with the map types known, reporting everything;
@@ -44,26 +47,72 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         pass: Pass::CollectMaps,
         aggregation_allowed: false,
     };
-    let contexts: Vec<_> = program.probes.iter().map(|p| a.resolve_probe(p)).collect();
-    for (p, context) in program.probes.iter().zip(&contexts) {
-        a.probe(p, context);
+    let mut expansion_errors = Vec::new();
+    let mut units = Vec::new();
+    // The script's attach point behind each program made per attach point.
+    let mut expanded = Vec::new();
+    for p in &program.probes {
+        for group in a.resolve_probe(p, &mut expansion_errors) {
+            let (_, per_point) = a.probe(&group);
+            if per_point {
+                expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
+            }
+            if per_point && group.points.len() > 1 {
+                for one in group.split() {
+                    a.probe(&one);
+                    units.push(one);
+                }
+            } else {
+                units.push(group);
+            }
+        }
+    }
+    if let Some(too_many) = program_limit(&expanded) {
+        return Err(vec![too_many]);
     }
     a.diags.clear();
     a.pass = Pass::Check;
-    let probes: Vec<_> = program
-        .probes
-        .iter()
-        .zip(&contexts)
-        .filter_map(|(p, context)| a.probe(p, context))
-        .collect();
-    if a.diags.is_empty() {
+    let probes: Vec<_> = units.iter().filter_map(|u| a.probe(u).0).collect();
+    // A body checked once per attach point reports its errors once.
+    for d in a.diags.drain(..) {
+        if !expansion_errors.contains(&d) {
+            expansion_errors.push(d);
+        }
+    }
+    if expansion_errors.is_empty() {
         Ok(TypedProgram {
             probes,
             maps: a.typed_maps(),
         })
     } else {
-        Err(a.diags)
+        Err(expansion_errors)
     }
+}
+
+/// bpftrace's `BPFTRACE_MAX_BPF_PROGS` (default 512; main rejects a malformed value):
+/// the most programs made per attach point. Counted as bpftrace 0.17 counts them: only
+/// those, one script attach point at a time (all its matches at once), reporting the
+/// running total at the first attach point over the limit.
+fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
+    let limit = std::env::var("BPFTRACE_MAX_BPF_PROGS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(512);
+    let mut total = 0u64;
+    for (i, span) in spans.iter().enumerate() {
+        total += 1;
+        if total > limit && spans.get(i + 1) != Some(span) {
+            return Some(Diagnostic::error(
+                *span,
+                format!(
+                    "Your program is trying to generate more than {total} BPF programs, which \
+                     exceeds the current limit of {limit}.\nYou can increase the limit through \
+                     the BPFTRACE_MAX_BPF_PROGS environment variable."
+                ),
+            ));
+        }
+    }
+    None
 }
 
 struct Analyzer<'a> {
@@ -87,16 +136,34 @@ enum Pass {
     Check,
 }
 
-/// What resolving a probe's attach points found: the record `args` reads, and the
-/// errors to report at the probe.
-struct ProbeContext {
-    args: Option<Args>,
-    diags: Vec<Diagnostic>,
+/// One program's share of a probe: attach points of one probe type, each resolved
+/// (the record `args` reads, the errors to report at the probe).
+struct Unit<'p> {
+    probe: &'p ast::Probe,
+    points: Vec<(ast::AttachPoint, Option<Args>, Vec<Diagnostic>)>,
+}
+
+impl Unit<'_> {
+    /// One unit per attach point.
+    fn split(self) -> Vec<Self> {
+        let probe = self.probe;
+        self.points
+            .into_iter()
+            .map(|point| Unit {
+                probe,
+                points: vec![point],
+            })
+            .collect()
+    }
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
 struct ProbeCx {
     provider: &'static Provider,
+    /// The attach points the program serves (at least one).
+    attach_points: Vec<ast::AttachPoint>,
+    /// The body used a value constant per attach point (see `Checker::per_attach_point`).
+    per_attach_point: bool,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
     vars: Vec<Var>,
@@ -119,39 +186,57 @@ impl Analyzer<'_> {
         self.diags.push(Diagnostic::error(span, message));
     }
 
-    /// Pass 1: resolve the probe's attach points (errors kept for the probe's report).
-    fn resolve_probe(&mut self, probe: &ast::Probe) -> ProbeContext {
-        let outer = std::mem::take(&mut self.diags);
-        let mut args = None;
-        if let Some(first) = probe.attach_points.first() {
-            for ap in &probe.attach_points {
-                if ap.provider != first.provider {
-                    self.error(
-                        ap.span,
-                        format!(
-                            "mixing '{}' with '{}' in one probe is not supported yet; write two probes",
-                            ap.name(),
-                            first.name()
-                        ),
-                    );
+    /// Pass 1: expand the probe's attach points and resolve each, grouped by probe type
+    /// in order of first appearance (expansion errors go to `errors`).
+    fn resolve_probe<'p>(
+        &mut self,
+        probe: &'p ast::Probe,
+        errors: &mut Vec<Diagnostic>,
+    ) -> Vec<Unit<'p>> {
+        let mut units: Vec<Unit<'p>> = Vec::new();
+        for ap in &probe.attach_points {
+            let expanded = match crate::probes::expand(ap) {
+                Ok(points) => points,
+                Err(message) => {
+                    errors.push(Diagnostic::error(ap.span, message));
                     continue;
                 }
-                self.check_attach_point(ap, &mut args);
+            };
+            for point in expanded {
+                let outer = std::mem::take(&mut self.diags);
+                let record = self.check_attach_point(&point);
+                let diags = std::mem::replace(&mut self.diags, outer);
+                let resolved = (point, record, diags);
+                match units
+                    .iter_mut()
+                    .find(|u| u.points[0].0.provider == resolved.0.provider)
+                {
+                    Some(unit) => unit.points.push(resolved),
+                    None => units.push(Unit {
+                        probe,
+                        points: vec![resolved],
+                    }),
+                }
             }
         }
-        let diags = std::mem::replace(&mut self.diags, outer);
-        ProbeContext { args, diags }
+        units
     }
 
-    /// Passes 2 and 3: type-check one probe's predicate and body.
-    fn probe(&mut self, probe: &ast::Probe, context: &ProbeContext) -> Option<TypedProbe> {
-        let provider = probe.attach_points.first()?.provider;
+    /// Passes 2 and 3: type-check one program's share of a probe: its predicate and
+    /// body. Also says whether the body asked for one program per attach point.
+    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, bool) {
+        let probe = unit.probe;
+        let provider = unit.points[0].0.provider;
         let errors_before = self.diags.len();
-        self.diags.extend(context.diags.iter().cloned());
-        let args = context.args.clone();
+        for (_, _, diags) in &unit.points {
+            self.diags.extend(diags.iter().cloned());
+        }
+        let attach_points: Vec<_> = unit.points.iter().map(|(p, _, _)| p.clone()).collect();
         let mut cx = ProbeCx {
             provider,
-            args,
+            attach_points: attach_points.clone(),
+            per_attach_point: false,
+            args: unit.points.iter().find_map(|(_, args, _)| args.clone()),
             vars: Vec::new(),
             by_name: HashMap::new(),
             untyped: HashSet::new(),
@@ -163,41 +248,41 @@ impl Analyzer<'_> {
         });
         let mut body = self.block(&mut cx, &probe.body);
         if self.diags.len() > errors_before {
-            return None;
+            return (None, cx.per_attach_point);
         }
         let mut predicate = predicate;
         finalize::probe(&mut body, predicate.as_mut(), &cx.vars);
-        Some(TypedProbe {
+        let typed = TypedProbe {
             provider,
-            attach_points: probe.attach_points.clone(),
+            attach_points,
             predicate,
             body,
             vars: cx.vars,
             span: probe.span,
-        })
+        };
+        (Some(typed), cx.per_attach_point)
     }
 
-    /// Check that the kernel has what the attach point names (its provider resolves it),
-    /// and that every attach point of one probe gives `args` the same record.
-    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<Args>) {
-        if ap.target.iter().any(|t| t.contains('*') || t.contains('?')) {
+    /// Check that the kernel has what the attach point names (its provider resolves
+    /// it); the record `args` reads there.
+    fn check_attach_point(&mut self, ap: &ast::AttachPoint) -> Option<Args> {
+        if ap
+            .target
+            .iter()
+            .any(|t| crate::probes::wildcard::has_wildcard(t))
+        {
             self.error(
                 ap.span,
-                format!("wildcards in '{}' are not supported yet", ap.name()),
+                format!("wildcards in '{}' are not supported", ap.name()),
             );
-            return;
+            return None;
         }
-        let record = match (ap.provider.resolve)(self.btf, ap) {
+        match (ap.provider.resolve)(self.btf, ap) {
             Ok(resolved) => resolved.args,
-            Err(message) => return self.error(ap.span, message),
-        };
-        match (args.as_ref(), record) {
-            (Some(prev), Some(record)) if *prev != record => self.error(
-                ap.span,
-                "tracepoints with different argument records in one probe are not supported yet",
-            ),
-            (_, Some(record)) => *args = Some(record),
-            (_, None) => {}
+            Err(message) => {
+                self.error(ap.span, message);
+                None
+            }
         }
     }
 

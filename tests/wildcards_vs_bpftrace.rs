@@ -1,0 +1,238 @@
+//! Wildcards, lists of attach points, the `probe` builtin and `-l` against the real
+//! bpftrace 0.17 on this host: same scripts, same bytes on stdout ("Attaching N
+//! probes..." included), same errors in meaning. The tracing scripts trace the
+//! deterministic workload (tests/data/workload/rbtwl.c, built as comm "rbtwlw") run with `-c`.
+//! Attaching the ~360 `syscalls:sys_enter_*` tracepoints is quick, but detaching them
+//! takes the kernel ~20-25 s under either tracer (an RCU grace period per tracepoint),
+//! so only one test traces them.
+//! Needs root, bpftrace 0.17, tracefs and gcc (skips otherwise, fails under CI).
+
+mod bpftrace_ref;
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+const RBT: &str = env!("CARGO_BIN_EXE_rbt");
+
+/// Runs `tracer args` with `env`, stdin closed.
+fn run(tracer: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(tracer)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
+}
+
+/// Stdout of a run that must succeed.
+fn stdout_of(tracer: &str, args: &[&str]) -> String {
+    let out = run(tracer, args, &[]);
+    assert!(
+        out.status.success(),
+        "{tracer} {args:?} failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stdout of bpftrace and of rbt for the same arguments. One comparison at a time:
+/// the scripts filter on the workload's comm, which another test's workload shares.
+fn both(args: &[&str]) -> (String, String) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    (stdout_of("bpftrace", args), stdout_of(RBT, args))
+}
+
+/// The workload, built once (static, so its syscalls do not depend on the dynamic loader).
+fn workload() -> Option<&'static str> {
+    static BUILT: OnceLock<Option<String>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // Its comm is its file name, "rbtwlw": other tests' (and other users')
+            // workloads on this host run as "rbtwl".
+            let dir: PathBuf =
+                std::env::temp_dir().join(format!("rbtwl-wild-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let out = dir.join("rbtwlw");
+            let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workload/rbtwl.c");
+            let status = Command::new("gcc")
+                .args(["-static", "-O1", "-o"])
+                .arg(&out)
+                .arg(src)
+                .status();
+            match status {
+                Ok(s) if s.success() => Some(out.to_string_lossy().into_owned()),
+                _ => None,
+            }
+        })
+        .as_deref()
+}
+
+/// The workload, or `None` after reporting the skip.
+fn workload_or_skip(test: &str) -> Option<&'static str> {
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return None;
+    }
+    let built = workload();
+    if built.is_none() {
+        support::skip(test, "cannot build the workload with gcc -static");
+    }
+    built
+}
+
+fn sorted_lines(s: &str) -> Vec<&str> {
+    let mut lines: Vec<&str> = s.lines().collect();
+    lines.sort_unstable();
+    lines
+}
+
+#[test]
+fn probe_counts_over_every_syscall_entry_match() {
+    let Some(wl) = workload_or_skip("probe_counts_over_every_syscall_entry_match") else {
+        return;
+    };
+    let script = r#"tracepoint:syscalls:sys_enter_* /comm == "rbtwlw"/ { @[probe] = count(); }"#;
+    let (expected, got) = both(&["-c", wl, "-e", script]);
+    // Same probe count (hundreds of tracepoints), on the first line.
+    assert_eq!(expected.lines().next(), got.lines().next());
+    assert!(expected.starts_with("Attaching ") && expected.lines().count() > 10);
+    // Entries with equal counts print in the kernel's hash order, which differs between
+    // the tracers: compare the lines sorted.
+    assert_eq!(
+        sorted_lines(&expected),
+        sorted_lines(&got),
+        "--- bpftrace\n{expected}--- rbt\n{got}"
+    );
+}
+
+#[test]
+fn lists_of_tracepoints_with_different_records_match() {
+    let Some(wl) = workload_or_skip("lists_of_tracepoints_with_different_records_match") else {
+        return;
+    };
+    let scripts = [
+        // `count` and `fd` are in both records, at different offsets in none, but the
+        // records are different types; every count differs, so the order is fixed.
+        r#"tracepoint:syscalls:sys_enter_write,tracepoint:syscalls:sys_enter_read /comm == "rbtwlw"/ { @[probe, args->fd] = count(); @bytes[probe] = sum(args->count); }"#,
+        r#"tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { printf("%s fd=%d\n", probe, args->fd); }"#,
+        r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_close /comm == "rbtwlw"/ { @[probe] = count(); }"#,
+        r#"BEGIN, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { @n = count(); }"#,
+    ];
+    for script in scripts {
+        for format in ["text", "json"] {
+            let (expected, got) = both(&["-f", format, "-c", wl, "-e", script]);
+            // The workload was traced (not two empty outputs compared).
+            assert!(
+                expected.contains("sys_enter_") || expected.contains("@n"),
+                "{expected}"
+            );
+            assert_eq!(expected, got, "{format}: {script}");
+        }
+    }
+}
+
+#[test]
+fn attach_counts_match() {
+    if bpftrace_ref::skip_reason("attach_counts_match").is_some() {
+        return;
+    }
+    let scripts = [
+        "tracepoint:sched:sched* { }",
+        "tracepoint:*:sys_enter_openat { }",
+        "t:syscalls:sys_enter_open* { }",
+        "t:sys*:sys_exit_read { }",
+        "tracepoint:sched:sched_switch, tracepoint:sched:sched_wak* { }",
+        "BEGIN, tracepoint:sched:sched_process_e* { }",
+    ];
+    for script in scripts {
+        let (expected, got) = both(&["-c", "/bin/true", "-e", script]);
+        assert!(expected.starts_with("Attaching "), "{expected}");
+        assert_eq!(expected, got, "{script}");
+    }
+}
+
+#[test]
+fn listings_match() {
+    if bpftrace_ref::skip_reason("listings_match").is_some() {
+        return;
+    }
+    let cases: &[&[&str]] = &[
+        &["-l", "tracepoint:sched:*"],
+        &["-l", "t:syscalls:sys_enter_open*"],
+        &["-l", "tracepoint:sched*"],
+        &["-l", "t*:sched:sched_switch"],
+        &[
+            "-l",
+            "tracepoint:syscalls:sys_enter_read,tracepoint:sched:sched_switch",
+        ],
+        &["-l", "software:*"],
+        &["-l", "iter:*"],
+        &["-l"],
+        &["-lv", "tracepoint:syscalls:sys_enter_openat"],
+        &["-lv", "t:sched:sched_s*"],
+    ];
+    for args in cases {
+        let (expected, got) = both(args);
+        assert!(!expected.is_empty(), "bpftrace {args:?} lists nothing");
+        assert_eq!(expected, got, "{args:?}");
+    }
+}
+
+/// Runs a failing case under both; their stderr, which must both contain `needle`.
+fn both_fail_saying(args: &[&str], env: &[(&str, &str)], needle: &str) {
+    for tracer in ["bpftrace", RBT] {
+        let out = run(tracer, args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{tracer} {args:?} succeeded");
+        assert!(
+            stderr.contains(needle),
+            "{tracer} {args:?}: expected {needle:?} in:\n{stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("Attaching"));
+    }
+}
+
+#[test]
+fn errors_match_in_meaning() {
+    if bpftrace_ref::skip_reason("errors_match_in_meaning").is_some() {
+        return;
+    }
+    let nothing = "tracepoints not found: syscalls:sys_enter_nosuchx*";
+    both_fail_saying(
+        &["-e", "tracepoint:syscalls:sys_enter_nosuchx* { }"],
+        &[],
+        nothing,
+    );
+    both_fail_saying(
+        &[
+            "-e",
+            "tracepoint:syscalls:sys_enter_nosuchx*, tracepoint:syscalls:sys_enter_read { }",
+        ],
+        &[],
+        nothing,
+    );
+    both_fail_saying(
+        &[
+            "-e",
+            "t:sched:sched_switch, t:sched:sched_wakeup, t:sched:sched_waking { }",
+        ],
+        &[("BPFTRACE_MAX_PROBES", "2")],
+        "Can't attach to 3 probes because it exceeds the current limit of 2 probes.\n\
+         You can increase the limit through the BPFTRACE_MAX_PROBES environment variable",
+    );
+    // Programs made per attach point (`probe`), counted per script attach point.
+    both_fail_saying(
+        &["-e", "BEGIN { @[probe] = count(); } t:sched:sched_switch,t:sched:sched_wakeup { @[probe] = count(); } t:sched:sched_waking, t:sched:sched_wakeup_new { @[probe] = count(); }"],
+        &[("BPFTRACE_MAX_BPF_PROGS", "3")],
+        "Your program is trying to generate more than 4 BPF programs, which exceeds the current limit of 3.\n\
+         You can increase the limit through the BPFTRACE_MAX_BPF_PROGS environment variable.",
+    );
+    both_fail_saying(
+        &["-e", "tracepoint:sched:sched_switch { }"],
+        &[("BPFTRACE_MAX_PROBES", "x")],
+        "Env var 'BPFTRACE_MAX_PROBES' did not contain a valid uint64_t",
+    );
+}
