@@ -14,7 +14,7 @@ mod golden;
 
 use golden::compare::compare;
 use golden::normalize::normalize;
-use golden::scenarios::{Scenario, SCENARIOS};
+use golden::scenarios::{Scenario, MAP_SCENARIOS, SCENARIOS};
 use golden::vm;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -101,13 +101,18 @@ fn golden_vm() {
     report(&format!("golden_vm: testing {}{note}", rbt.display()));
     let acceptload = vm::build_acceptload().unwrap_or_else(|e| panic!("{e}"));
     let versions = vm::versions();
-    let mut files = vec![rbt.clone(), acceptload, repo_path("tests/vm/golden.sh")];
+    let mut files = vec![
+        rbt.clone(),
+        acceptload,
+        repo_path("tests/vm/golden.sh"),
+        repo_path("tests/vm/vfsread.bt"),
+    ];
     files.extend(
         versions
             .iter()
             .map(|v| repo_path(&format!("tests/data/upstream/{v}.bt"))),
     );
-    let script = vm::run_script(&rbt_name, &versions, SCENARIOS);
+    let script = vm::run_script(&rbt_name, &versions, SCENARIOS, MAP_SCENARIOS);
 
     let mut tally = Tally {
         passed: 0,
@@ -158,6 +163,14 @@ fn golden_vm() {
                     .or_default()
                     .push((release.clone(), n));
             }
+        }
+        for sc in MAP_SCENARIOS {
+            let what = format!("{release} {}", sc.name);
+            let result = match boot.results.get(sc.name) {
+                None => Err("no results from the VM".to_string()),
+                Some(files) => check_map_scenario(sc.workload_key, &Run(files)),
+            };
+            tally.check(&what, result);
         }
         report(&format!(
             "TIME {release}: boot + {} scenarios {:.1} s (per scenario, start to stop in the VM: {})",
@@ -252,6 +265,25 @@ fn check_rbt(tracer: &str, reference_ok: bool, run: &Run) -> Result<(), String> 
         )),
         Ok(()) => Ok(()),
     }
+}
+
+/// Both tracers exited cleanly and printed the same maps (see tests/golden/maps.rs).
+fn check_map_scenario(workload_key: &str, run: &Run) -> Result<(), String> {
+    let get = |f: &str| run.get(f);
+    for tracer in ["bpftrace", "rbt"] {
+        let rc = rc_of(get("meta"), tracer);
+        if rc != Some(0) {
+            let err = head(get(&format!("{tracer}.err")), 20);
+            return Err(format!("{tracer} exited {rc:?}; stderr:\n{err}"));
+        }
+    }
+    golden::maps::compare(get("bpftrace.out"), get("rbt.out"), workload_key).map_err(|e| {
+        format!(
+            "{e}\n--- bpftrace\n{}\n--- rbt\n{}",
+            head(get("bpftrace.out"), 40),
+            head(get("rbt.out"), 40)
+        )
+    })
 }
 
 fn accepts_made(workload_out: &str) -> usize {

@@ -2,6 +2,7 @@
 //! comparator, and the snapshot normalizer (used by tests/golden_vm.rs).
 
 pub mod compare;
+pub mod maps;
 pub mod normalize;
 pub mod scenarios;
 pub mod vm;

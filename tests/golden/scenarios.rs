@@ -61,3 +61,24 @@ pub const SCENARIOS: &[Scenario] = &[
         workload: "acceptload -c 1 -x -n 3 -l 4:8090:8",
     },
 ];
+
+/// A map scenario: bpftrace and rbt run the same script (in /bin) at once on a workload;
+/// the maps they print at exit are compared (tests/golden/maps.rs).
+pub struct MapScenario {
+    pub name: &'static str,
+    pub script: &'static str,
+    /// Shell code run in the VM.
+    pub workload: &'static str,
+    /// The map key whose events only the workload makes: both tracers see all of them.
+    pub workload_key: &'static str,
+}
+
+/// issue 12's tutorial check: vfs_read latency histograms per comm. Each `cat` of the
+/// same file makes the same reads, so both tracers count the same `@ns[cat]` events;
+/// the latencies themselves differ between the tracers.
+pub const MAP_SCENARIOS: &[MapScenario] = &[MapScenario {
+    name: "maps-vfs_read-hist",
+    script: "/bin/vfsread.bt",
+    workload: "for i in 1 2 3 4 5 6 7 8 9 10; do cat /bin/golden.sh >/dev/null; done",
+    workload_key: "@ns[cat]",
+}];

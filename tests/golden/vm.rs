@@ -1,7 +1,7 @@
 //! Runs the golden scenarios in a VM (tests/vm/vmrun.sh boots a Debian kernel
 //! with kprobes under qemu TCG) and brings back every tracer's output.
 
-use super::scenarios::Scenario;
+use super::scenarios::{MapScenario, Scenario};
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -95,7 +95,12 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// The /run.sh the VM executes: every scenario, in order.
-pub fn run_script(rbt_name: &str, versions: &[String], scenarios: &[Scenario]) -> String {
+pub fn run_script(
+    rbt_name: &str,
+    versions: &[String],
+    scenarios: &[Scenario],
+    map_scenarios: &[MapScenario],
+) -> String {
     let mut s = format!(
         ". /bin/golden.sh\nRBT=/bin/{rbt_name}\nVERSIONS={}\n",
         shell_quote(&versions.join(" "))
@@ -105,6 +110,14 @@ pub fn run_script(rbt_name: &str, versions: &[String], scenarios: &[Scenario]) -
             "scenario {} {} {}\n",
             sc.name,
             sc.accepts,
+            shell_quote(sc.workload)
+        );
+    }
+    for sc in map_scenarios {
+        s += &format!(
+            "map_scenario {} {} {}\n",
+            sc.name,
+            sc.script,
             shell_quote(sc.workload)
         );
     }

@@ -117,13 +117,56 @@ scenario() {
   t_end=$(up)
   echo "start=$t_start headers=$t_headers workload=$t_workload events=$t_events end=$t_end workload_rc=$workload_rc$meta" >"$d/meta"
   echo "scenario $name: done ($(cat "$d/meta"))"
+  send_chunk "$name" "$d"
+}
+
+# send_chunk NAME DIR: every file of DIR to the host, as one chunk.
+send_chunk() {
   {
-    echo "@@CHUNK $name"
-    for f in "$d"/*; do
+    echo "@@CHUNK $1"
+    for f in "$2"/*; do
       printf '@@FILE %s %s\n' "${f##*/}" "$(wc -c <"$f")"
       cat "$f"
       echo
     done | gzip -c | base64
     echo "@@CHUNK-END"
   } >"${GOLDEN_SINK:-/dev/ttyS1}"
+}
+
+attach_pending() { alive "$2" && ! grep -q __BPFTRACE_NOTIFY_PROBES_ATTACHED "$d/$1.err"; }
+
+# map_scenario NAME SCRIPT WORKLOAD: bpftrace and rbt run the same SCRIPT at the same
+# time (each says on stderr when its probes are attached), WORKLOAD runs, one SIGINT
+# stops both (bpftrace gets a second one if it missed the first); maps print at exit.
+map_scenario() {
+  name=$1 script=$2 workload=$3
+  d=${GOLDEN_DIR:-/tmp/golden}/$name
+  rm -rf "$d" && mkdir -p "$d"
+  echo "map scenario $name: starting tracers"
+  __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 bpftrace "$script" >"$d/bpftrace.out" 2>"$d/bpftrace.err" &
+  pids=$!
+  __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 "$RBT" "$script" >"$d/rbt.out" 2>"$d/rbt.err" &
+  pids="$pids $!"
+  tracers="bpftrace rbt"
+  poll_tracers 1200 attach_pending
+  sh -c "$workload" >"$d/workload.out" 2>&1
+  workload_rc=$?
+  set -- $pids
+  kill -INT "$2" "$1" 2>/dev/null
+  wait_exit 100
+  if alive "$1"; then kill -INT "$1"; fi
+  wait_exit 400
+  meta="workload_rc=$workload_rc"
+  for t in $tracers; do
+    if alive "$1"; then
+      kill -KILL "$1"
+      echo "$t did not exit within 50 s of SIGINT (killed)" >>"$d/$t.err"
+    fi
+    wait "$1"
+    meta="$meta ${t}_rc=$?"
+    shift
+  done
+  echo "$meta" >"$d/meta"
+  echo "map scenario $name: done ($meta)"
+  send_chunk "$name" "$d"
 }
