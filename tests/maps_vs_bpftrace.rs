@@ -102,27 +102,12 @@ fn begin_maps_match_bpftrace() {
     check(compare_all(BEGIN_SCRIPTS, &[]), BEGIN_SCRIPTS.len());
 }
 
-/// The workload, built once (static, so its syscalls do not depend on the dynamic loader).
+/// The workload, built once under a name unique to this test process, so other
+/// workloads on the machine are not counted.
 fn workload() -> Option<&'static PathBuf> {
     static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
     BUILT
-        .get_or_init(|| {
-            // Its comm is what the scripts filter on: unique to this test process, so
-            // other workloads on the machine are not counted.
-            let dir = std::env::temp_dir().join(format!("rbt-maps-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).ok()?;
-            let out = dir.join(workload_comm());
-            let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workload/rbtwl.c");
-            let status = Command::new("gcc")
-                .args(["-static", "-O1", "-o"])
-                .arg(&out)
-                .arg(src)
-                .status();
-            match status {
-                Ok(s) if s.success() => Some(out),
-                _ => None,
-            }
-        })
+        .get_or_init(|| bpftrace_ref::build_workload(&workload_comm()))
         .as_ref()
 }
 

@@ -10,7 +10,6 @@
 mod bpftrace_ref;
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, OnceLock};
 
@@ -51,22 +50,9 @@ fn workload() -> Option<&'static str> {
     static BUILT: OnceLock<Option<String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            // Its comm is its file name, "rbtwlw": other tests' (and other users')
-            // workloads on this host run as "rbtwl".
-            let dir: PathBuf =
-                std::env::temp_dir().join(format!("rbtwl-wild-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).ok()?;
-            let out = dir.join("rbtwlw");
-            let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workload/rbtwl.c");
-            let status = Command::new("gcc")
-                .args(["-static", "-O1", "-o"])
-                .arg(&out)
-                .arg(src)
-                .status();
-            match status {
-                Ok(s) if s.success() => Some(out.to_string_lossy().into_owned()),
-                _ => None,
-            }
+            // Its comm is its file name, "rbtwlw": other tests' workloads are "rbtwl...".
+            let out = bpftrace_ref::build_workload("rbtwlw")?;
+            Some(out.to_string_lossy().into_owned())
         })
         .as_deref()
 }

@@ -54,15 +54,24 @@ pub fn perf_event_open(
         config1: name.map_or(0, |n| n.as_ptr() as u64),
         ..Default::default()
     };
+    // `name` is borrowed for the whole call.
+    open(&attr, -1, 0)
+}
+
+/// The one `perf_event_open(2)` call: `attr` for process `pid` (-1: all) on `cpu`
+/// (-1: any).
+fn open(attr: &PerfEventAttr, pid: libc::c_int, cpu: libc::c_int) -> io::Result<OwnedFd> {
     const _: () = assert!(size_of::<PerfEventAttr>() == PERF_ATTR_SIZE as usize);
-    // SAFETY: `attr` is a valid `perf_event_attr` prefix whose `size` field matches its
-    // length; `config1` points to a NUL-terminated string that outlives the call.
+    // SAFETY: `attr` is a complete `perf_event_attr` prefix whose `size` field matches
+    // its length (asserted above); its only pointer, `config1` (a kprobe function name or
+    // a uprobe path), points to a NUL-terminated string the caller borrows across this
+    // call; the other arguments are plain integers.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_perf_event_open,
-            &attr as *const PerfEventAttr,
-            -1,
-            0,
+            attr as *const PerfEventAttr,
+            pid,
+            cpu,
             -1,
             PERF_FLAG_FD_CLOEXEC,
         )
@@ -95,23 +104,8 @@ pub fn perf_event_open_uprobe(
         ..Default::default()
     };
     let cpu = if pid == -1 { 0 } else { -1 };
-    // SAFETY: `attr` is a valid `perf_event_attr` prefix whose `size` field matches its
-    // length; `config1` points to the NUL-terminated `path`, borrowed for the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const PerfEventAttr,
-            pid,
-            cpu,
-            -1,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(owned_fd(ret))
-    }
+    // `path` is borrowed for the whole call.
+    open(&attr, pid, cpu)
 }
 
 fn ioctl_int(fd: BorrowedFd<'_>, request: libc::c_ulong, arg: libc::c_int) -> io::Result<()> {
@@ -159,21 +153,5 @@ pub fn perf_event_open_sampling(
         ..Default::default()
     };
     let cpu = libc::c_int::try_from(cpu).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: `attr` is a complete `perf_event_attr` prefix whose `size` field matches
-    // its length and holds no pointers; the other arguments are plain integers.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            &attr as *const PerfEventAttr,
-            -1,
-            cpu,
-            -1,
-            PERF_FLAG_FD_CLOEXEC,
-        )
-    };
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(owned_fd(ret))
-    }
+    open(&attr, -1, cpu)
 }

@@ -54,3 +54,20 @@ pub fn run_rbt(args: &[&str], script: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Builds the deterministic workload (tests/data/workload/rbtwl.c) static — so its
+/// syscalls do not depend on the dynamic loader — as `name` in a fresh directory: its
+/// comm is `name` (at most 15 bytes), which the tests' scripts filter on. `None` when
+/// gcc cannot build it.
+pub fn build_workload(name: &str) -> Option<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("rbt-workload-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).ok()?;
+    let out = dir.join(name);
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workload/rbtwl.c");
+    let status = Command::new("gcc")
+        .args(["-static", "-O1", "-o"])
+        .arg(&out)
+        .arg(src)
+        .status();
+    matches!(status, Ok(s) if s.success()).then_some(out)
+}
