@@ -136,3 +136,39 @@ fn exit_survives_a_full_ring_buffer() {
         );
     }
 }
+
+/// A `char[16]` tracepoint field at an offset that is not 8-aligned
+/// (oom_score_adj_update's `comm` is at 12) is copied in pieces both the context and the
+/// stack accept (the verifier rejected bitesize.bt's `args->comm`, at 44, before).
+#[test]
+fn unaligned_string_fields_of_tracepoints() {
+    if skip_reason("unaligned_string_fields_of_tracepoints").is_some() {
+        return;
+    }
+    let name = format!("rbtoom{:x}", std::process::id() % 0x10000);
+    let dir = std::env::temp_dir().join(format!("rbt-oom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (src, bin) = (dir.join("oom.c"), dir.join(&name));
+    std::fs::write(
+        &src,
+        "#include <fcntl.h>\n#include <unistd.h>\nint main(void) { for (int i = 0; i < 3; i++) { int fd = open(\"/proc/self/oom_score_adj\", O_WRONLY); if (fd < 0 || write(fd, \"5\", 1) != 1) return 1; close(fd); } return 0; }\n",
+    )
+    .unwrap();
+    let built = Command::new("gcc").arg("-o").arg(&bin).arg(&src).status();
+    if !built.is_ok_and(|s| s.success()) {
+        support::skip(
+            "unaligned_string_fields_of_tracepoints",
+            "cannot build with gcc",
+        );
+        return;
+    }
+    let script = format!(
+        "tracepoint:oom:oom_score_adj_update /comm == \"{name}\"/ {{ @[args->comm] = count(); printf(\"%s %d\\n\", args->comm, args->oom_score_adj); }}"
+    );
+    let bin = bin.to_string_lossy().into_owned();
+    let expected = String::from_utf8_lossy(&run_bpftrace(&["-c", &bin], &script)).into_owned();
+    let got = String::from_utf8_lossy(&run_rbt(&["-c", &bin], &script)).into_owned();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(expected.contains(&format!("@[{name}]: 3")), "{expected}");
+    assert_eq!(got, expected);
+}

@@ -212,10 +212,16 @@ impl Gen<'_> {
                 // Context loads must be naturally aligned: copy in the widest aligned pieces.
                 let mut i = 0;
                 while i < size {
+                    // Both the context load and the store must be naturally aligned.
                     let at = place.offset + i;
-                    let piece = [8, 4, 2, 1]
+                    let to = i64::from(dst.off) + i64::from(i);
+                    let piece = [8u32, 4, 2, 1]
                         .into_iter()
-                        .find(|&p| at.is_multiple_of(p) && i + p <= size)
+                        .find(|&p| {
+                            at.is_multiple_of(p)
+                                && to.rem_euclid(i64::from(p)) == 0
+                                && i + p <= size
+                        })
                         .unwrap_or(1);
                     self.b.ldx(Size::of(piece), R1, R_CTX, at as i16);
                     let to = dst.at(i);
