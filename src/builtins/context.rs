@@ -99,7 +99,9 @@ fn lower_comm(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     let Dest::Mem { at, cap } = dest else {
         return g.misplaced(call, dest);
     };
-    g.zero(at.at(16), cap.saturating_sub(16));
+    // Older kernels (6.1) copy the name without zero padding: zero it all first, as
+    // bpftrace does, so equal names make equal map keys.
+    g.zero(at, cap);
     g.b.addr(R1, at);
     g.b.mov_imm(R2, cap.min(16) as i32);
     g.b.call(helper::GET_CURRENT_COMM);

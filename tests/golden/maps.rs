@@ -45,6 +45,22 @@ pub fn parse(output: &str) -> Result<(Vec<String>, Maps), String> {
     Ok((order, maps))
 }
 
+/// Every `@map[key]` header line, in order (duplicates kept).
+fn parse_keys(output: &str) -> Vec<String> {
+    let section = output.split_once("\n\n\n").map_or("", |(_, s)| s);
+    section
+        .lines()
+        .filter(|l| l.starts_with('@'))
+        .map(|l| {
+            l.split(": ")
+                .next()
+                .unwrap_or(l)
+                .trim_end_matches(':')
+                .to_string()
+        })
+        .collect()
+}
+
 /// `[4, 8)      3 |@@@@     |`: bpftrace's hist layout (label padded to 16, count to 8,
 /// a 52-character bar between pipes).
 fn hist_line(line: &str) -> Option<(String, u64)> {
@@ -64,10 +80,25 @@ fn hist_line(line: &str) -> Option<(String, u64)> {
 pub fn compare(reference: &str, rbt: &str, workload_key: &str) -> Result<(), String> {
     let (ref_order, ref_maps) = parse(reference).map_err(|e| format!("bpftrace: {e}"))?;
     let (order, maps) = parse(rbt).map_err(|e| format!("rbt: {e}"))?;
-    if ref_order != order {
+    // A map can be empty in one run and not the other (reads in flight at exit): only
+    // the maps both printed must come in the same order.
+    let shared = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|m| b.contains(m)).cloned().collect()
+    };
+    if shared(&ref_order, &order) != shared(&order, &ref_order) || order.is_empty() {
         return Err(format!(
             "maps in another order: bpftrace {ref_order:?}, rbt {order:?}"
         ));
+    }
+    // Each key once (a hist key printed twice means keys that differ in hidden bytes).
+    for (name, out) in [
+        ("bpftrace", parse_keys(reference)),
+        ("rbt", parse_keys(rbt)),
+    ] {
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(dup) = out.iter().find(|k| !seen.insert(k.as_str())) {
+            return Err(format!("{name} printed {dup} twice"));
+        }
     }
     let total = |maps: &Maps| -> Option<u64> {
         maps.get(workload_key)
@@ -110,6 +141,12 @@ mod tests {
         assert!(compare(OUT, &other, "@ns[cat]").is_err());
         let missing = OUT.replace("\n\n\n", "\n");
         assert!(compare(OUT, &missing, "@ns[cat]").is_err());
+    }
+
+    #[test]
+    fn a_key_printed_twice_fails() {
+        let other = OUT.replace("\n@start", "\n@ns[cat]: \n[1K, 2K)               3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n@start");
+        assert!(compare(OUT, &other, "@ns[cat]").is_err());
     }
 
     #[test]
