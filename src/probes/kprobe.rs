@@ -64,10 +64,33 @@ fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
     let [func] = point.target.as_slice() else {
         return Err(format!("expected '{}:<function>'", point.provider.name));
     };
-    if btf.find_func(func).is_none() {
+    // A kprobe needs no types: a function is probeable when the kernel can trace it,
+    // with or without a BTF record (static or inlined-elsewhere functions such as 6.1's
+    // `blk_account_io_start` have none; module functions have theirs in module BTF).
+    if btf.find_func(func).is_none() && !traceable(func) {
         return Err(format!("kernel function '{func}' not found"));
     }
     Ok(Resolved { args: None })
+}
+
+/// Whether the kernel lists `func` as traceable: in tracefs `available_filter_functions`
+/// when it can be read (as bpftrace checks), else as a function in kallsyms.
+fn traceable(func: &str) -> bool {
+    static TRACEABLE: std::sync::OnceLock<Option<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let listed = TRACEABLE.get_or_init(|| {
+        let text = super::tracefs_file("available_filter_functions").ok()?;
+        Some(
+            text.lines()
+                .filter_map(|l| l.split_whitespace().next())
+                .map(str::to_string)
+                .collect(),
+        )
+    });
+    match listed {
+        Some(names) => names.contains(func),
+        None => kernel_has_symbol(func),
+    }
 }
 
 fn function(point: &AttachPoint) -> &str {
