@@ -9,7 +9,7 @@ use super::lower::Gen;
 use super::Dest;
 use crate::abi::insn::{helper, *};
 use crate::ast::{BinOp, UnaryOp};
-use crate::sema::{Base, Bitfield, Place, TExpr, TExprKind, Type};
+use crate::sema::{Base, Bitfield, Place, Space, TExpr, TExprKind, Type};
 
 impl Gen<'_> {
     /// Compute scalar `e` into r0.
@@ -186,7 +186,7 @@ impl Gen<'_> {
     /// Copy `size` bytes at `place` to `dst`.
     pub fn read_memory(&mut self, place: &Place, dst: Loc, size: u32) {
         match &place.base {
-            Base::Kernel(ptr) => {
+            Base::Mem { ptr, space } => {
                 self.scalar(ptr);
                 self.b.mov(R3, R0);
                 if place.offset != 0 {
@@ -194,7 +194,7 @@ impl Gen<'_> {
                 }
                 self.b.addr(R1, dst);
                 self.b.mov_imm(R2, size as i32);
-                self.b.call(helper::PROBE_READ_KERNEL);
+                self.b.call(probe_read_helper(*space, false));
             }
             Base::Ctx => {
                 // Context loads must be naturally aligned: copy in the widest aligned pieces.
@@ -446,5 +446,19 @@ fn negate(op: BinOp) -> BinOp {
         BinOp::Le => BinOp::Gt,
         BinOp::Gt => BinOp::Le,
         other => other,
+    }
+}
+
+/// The helper reading memory (or, with `str`, a NUL-terminated string) in `space`, as
+/// bpftrace 0.17's `selectProbeReadHelper` picks it: the legacy `probe_read` when the
+/// space is unset.
+pub fn probe_read_helper(space: Space, str: bool) -> i32 {
+    match (space, str) {
+        (Space::Kernel, false) => helper::PROBE_READ_KERNEL,
+        (Space::Kernel, true) => helper::PROBE_READ_KERNEL_STR,
+        (Space::User, false) => helper::PROBE_READ_USER,
+        (Space::User, true) => helper::PROBE_READ_USER_STR,
+        (Space::Unset, false) => helper::PROBE_READ,
+        (Space::Unset, true) => helper::PROBE_READ_STR,
     }
 }

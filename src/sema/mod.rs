@@ -89,6 +89,7 @@ enum Pass {
 /// errors to report at the probe.
 struct ProbeContext {
     args: Option<Args>,
+    args_space: Space,
     diags: Vec<Diagnostic>,
 }
 
@@ -97,6 +98,8 @@ struct ProbeCx {
     provider: &'static Provider,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
+    /// The address space of pointers in `args`.
+    args_space: Space,
     vars: Vec<Var>,
     by_name: HashMap<String, VarId>,
     /// Variables whose first assignment failed to type: reading them reports nothing
@@ -121,6 +124,7 @@ impl Analyzer<'_> {
     fn resolve_probe(&mut self, probe: &ast::Probe) -> ProbeContext {
         let outer = std::mem::take(&mut self.diags);
         let mut args = None;
+        let mut args_space = Space::Unset;
         if let Some(first) = probe.attach_points.first() {
             for ap in &probe.attach_points {
                 if ap.provider != first.provider {
@@ -134,11 +138,17 @@ impl Analyzer<'_> {
                     );
                     continue;
                 }
-                self.check_attach_point(ap, &mut args);
+                if let Some(space) = self.check_attach_point(ap, &mut args) {
+                    args_space = space;
+                }
             }
         }
         let diags = std::mem::replace(&mut self.diags, outer);
-        ProbeContext { args, diags }
+        ProbeContext {
+            args,
+            args_space,
+            diags,
+        }
     }
 
     /// Passes 2 and 3: type-check one probe's predicate and body.
@@ -150,6 +160,7 @@ impl Analyzer<'_> {
         let mut cx = ProbeCx {
             provider,
             args,
+            args_space: context.args_space,
             vars: Vec::new(),
             by_name: HashMap::new(),
             untyped: HashSet::new(),
@@ -174,18 +185,26 @@ impl Analyzer<'_> {
     }
 
     /// Check that the kernel has what the attach point names (its provider resolves it),
-    /// and that every attach point of one probe gives `args` the same record.
-    fn check_attach_point(&mut self, ap: &ast::AttachPoint, args: &mut Option<Args>) {
+    /// and that every attach point of one probe gives `args` the same record; returns
+    /// the space of the record's pointers.
+    fn check_attach_point(
+        &mut self,
+        ap: &ast::AttachPoint,
+        args: &mut Option<Args>,
+    ) -> Option<Space> {
         if ap.target.iter().any(|t| t.contains('*') || t.contains('?')) {
             self.error(
                 ap.span,
                 format!("wildcards in '{}' are not supported yet", ap.name()),
             );
-            return;
+            return None;
         }
-        let record = match (ap.provider.resolve)(self.btf, ap) {
-            Ok(resolved) => resolved.args,
-            Err(message) => return self.error(ap.span, message),
+        let (record, space) = match (ap.provider.resolve)(self.btf, ap) {
+            Ok(resolved) => (resolved.args, resolved.args_space),
+            Err(message) => {
+                self.error(ap.span, message);
+                return None;
+            }
         };
         match (args.as_ref(), record) {
             (Some(prev), Some(record)) if *prev != record => self.error(
@@ -195,6 +214,7 @@ impl Analyzer<'_> {
             (_, Some(record)) => *args = Some(record),
             (_, None) => {}
         }
+        Some(space)
     }
 
     /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).

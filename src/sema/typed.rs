@@ -61,12 +61,14 @@ pub enum Type {
     /// An integer of `size` bytes (1, 2, 4, 8); in registers always widened to 64 bits
     /// by its signedness.
     Int { size: u8, signed: bool },
-    /// A kernel pointer: `depth` levels of `*` over BTF type `target` (`struct sock *` is
-    /// `{ target: struct sock, depth: 1 }`); `name` as the user would write it.
+    /// A pointer: `depth` levels of `*` over BTF type `target` (`struct sock *` is
+    /// `{ target: struct sock, depth: 1 }`); `name` as the user would write it; `space`
+    /// says which probe_read helper reads through it.
     Ptr {
         target: TypeId,
         depth: u8,
         name: String,
+        space: Space,
     },
     /// An aggregation's state in a map (`count()`, `hist(x)`): only ever a map value.
     Agg(AggKind),
@@ -206,11 +208,36 @@ pub struct TExpr {
     pub span: Span,
 }
 
+/// The address space a pointer points into (bpftrace's `AddrSpace`): it picks the read
+/// helper. Syscall tracepoint arguments are user pointers, kprobe and other tracepoint
+/// data kernel ones; `Unset` (bpftrace's `none`, e.g. BEGIN casting an integer) reads
+/// with the legacy `bpf_probe_read`, as bpftrace does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Space {
+    Kernel,
+    User,
+    Unset,
+}
+
+impl Space {
+    /// bpftrace's rule for a binary operation: the left side's space unless it is
+    /// unset; two different set spaces give unset.
+    pub fn combine(self, other: Space) -> Space {
+        match (self, other) {
+            (Space::Unset, s) => s,
+            (s, Space::Unset) => s,
+            (a, b) if a == b => a,
+            _ => Space::Unset,
+        }
+    }
+}
+
 /// Where a value in memory lives.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Base {
-    /// Kernel memory at the pointer this expression computes (read with probe_read_kernel).
-    Kernel(Box<TExpr>),
+    /// Memory at the pointer this expression computes, read with the probe_read helper
+    /// of its address space.
+    Mem { ptr: Box<TExpr>, space: Space },
     /// The probe's context (a tracepoint's `args`), read directly.
     Ctx,
 }

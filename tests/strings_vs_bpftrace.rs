@@ -1,0 +1,118 @@
+//! Strings and address spaces end to end: rbt and the real bpftrace 0.17 run the same
+//! scripts on this host and must print the same bytes. BEGIN-only scripts hold
+//! constants; the tracepoint scripts read user memory (a syscall's `const char *`
+//! argument) of the project's deterministic workload (tests/data/workload/rbtwl.c,
+//! comm "rbtwl", opens /dev/null and /dev/zero) run by each tracer with `-c`.
+//! Needs root, bpftrace 0.17, tracefs and gcc (skips otherwise, fails under CI).
+
+mod bpftrace_ref;
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// Runs `tracer args -e script`; its stdout, or why it failed.
+fn run(tracer: &str, args: &[&str], script: &str, tail: &[&str]) -> Result<String, String> {
+    let out = Command::new(tracer)
+        .args(args)
+        .arg("-e")
+        .arg(script)
+        .args(tail)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {tracer}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{tracer} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Runs every script under both tracers with `args`; a description of each difference.
+fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let mut failures = Vec::new();
+    for script in scripts {
+        let expected = match run("bpftrace", args, script, &[]) {
+            Ok(out) => out,
+            Err(e) => panic!("bpftrace must run the script {script:?}: {e}"),
+        };
+        match run(rbt, args, script, &[]) {
+            Ok(got) if got == expected => {}
+            Ok(got) => failures.push(format!(
+                "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
+            )),
+            Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
+        }
+    }
+    failures
+}
+
+fn check(failures: Vec<String>, cases: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {} comparisons differ:\n{}",
+        failures.len(),
+        cases,
+        failures.join("\n")
+    );
+}
+
+/// The workload, built once (static, so its syscalls do not depend on the dynamic
+/// loader) in a directory of its own so that its comm is "rbtwl".
+fn workload() -> Option<&'static PathBuf> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let dir = std::env::temp_dir().join(format!("rbt-strings-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).ok()?;
+            let out = dir.join("rbtwl");
+            let src = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/workload/rbtwl.c");
+            let status = Command::new("gcc")
+                .args(["-static", "-O1", "-o"])
+                .arg(&out)
+                .arg(src)
+                .status();
+            match status {
+                Ok(s) if s.success() => Some(out),
+                _ => None,
+            }
+        })
+        .as_ref()
+}
+
+const OPENAT: &str = "tracepoint:syscalls:sys_enter_openat /comm == \"rbtwl\"/";
+
+/// Scripts over the workload's two openat calls, each `OPENAT { BODY }`.
+const WORKLOAD_BODIES: &[&str] = &[
+    // Issue 18: syscall arguments are user pointers, read with probe_read_user.
+    "printf(\"%d %d %c\\n\", *args->filename, args->filename[1], args->filename[5]);",
+    "printf(\"%d\\n\", *(uint8 *)args->filename);",
+];
+
+fn workload_scripts(bodies: &[&str]) -> Vec<String> {
+    bodies
+        .iter()
+        .map(|b| format!("{OPENAT} {{ {b} }}"))
+        .collect()
+}
+
+#[test]
+fn user_pointers_match_bpftrace() {
+    let test = "user_pointers_match_bpftrace";
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return;
+    }
+    let Some(workload) = workload() else {
+        support::skip(test, "cannot build the workload with gcc -static");
+        return;
+    };
+    let workload = workload.to_string_lossy().into_owned();
+    let scripts = workload_scripts(WORKLOAD_BODIES);
+    let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
+    check(compare_all(&scripts, &["-c", &workload]), scripts.len());
+}
