@@ -92,7 +92,32 @@ const WORKLOAD_BODIES: &[&str] = &[
     // Issue 18: syscall arguments are user pointers, read with probe_read_user.
     "printf(\"%d %d %c\\n\", *args->filename, args->filename[1], args->filename[5]);",
     "printf(\"%d\\n\", *(uint8 *)args->filename);",
+    // str() of a user pointer: whole, limited (n + 1 bytes with the NUL), as map keys
+    // and values, compared.
+    "printf(\"%s\\n\", str(args->filename));",
+    "printf(\"[%s] [%s] [%s]\\n\", str(args->filename, 3), str(args->filename, 0), str(args->filename, 100));",
+    "@[str(args->filename)] = sum(args->flags + 1);",
+    "@s = str(args->filename);",
+    "@[comm, str(args->filename, 6)] = sum(args->flags + 1);",
+    "$s = str(args->filename); if ($s == \"/dev/zero\") { printf(\"zero\\n\"); } printf(\"%d\\n\", $s == \"/dev/null\");",
+    "printf(\"%d %d %d\\n\", strncmp(str(args->filename), \"/dev/nul\", 8), strncmp(str(args->filename), \"/dev/zzz\", 5), strncmp(str(args->filename), \"/dev/zzz\", 6));",
 ];
+
+/// BEGIN-only scripts: str() of address 0 (an unset address space), strncmp of
+/// literals.
+const BEGIN_SCRIPTS: &[&str] = &[
+    "BEGIN { printf(\"[%s]\\n\", str(0)); exit(); }",
+    "BEGIN { $s = str(0, 3); printf(\"[%s]\\n\", $s); @m = str(0); exit(); }",
+    "BEGIN { printf(\"%d %d %d %d\\n\", strncmp(\"abc\", \"abd\", 2), strncmp(\"abc\", \"abd\", 3), strncmp(\"abc\", \"abc\", 0), strncmp(\"ab\", \"abc\", 10)); exit(); }",
+];
+
+#[test]
+fn begin_strings_match_bpftrace() {
+    if bpftrace_ref::skip_reason("begin_strings_match_bpftrace").is_some() {
+        return;
+    }
+    check(compare_all(BEGIN_SCRIPTS, &[]), BEGIN_SCRIPTS.len());
+}
 
 fn workload_scripts(bodies: &[&str]) -> Vec<String> {
     bodies

@@ -16,6 +16,8 @@ mod maps;
 mod ntop;
 mod printf;
 mod rand;
+mod str;
+mod strncmp;
 mod time;
 
 use std::fmt;
@@ -38,6 +40,8 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::ARGS,
     &rand::RAND,
     &ntop::NTOP,
+    &str::STR,
+    &strncmp::STRNCMP,
     &bswap::BSWAP,
     &printf::PRINTF,
     &time::TIME,

@@ -264,15 +264,23 @@ impl Gen<'_> {
         }
     }
 
-    /// Compare two strings (C `strcmp` semantics within their sizes) and jump to `equal`
-    /// or `differ`. Against a literal, the bytes are immediates.
-    fn str_equal(&mut self, lhs: &TExpr, rhs: &TExpr, equal: Label, differ: Label) {
+    /// Compare two strings (C `strcmp` semantics within their sizes and at most `limit`
+    /// bytes) and jump to `equal` or `differ`. Against a literal, the bytes are
+    /// immediates.
+    pub fn str_equal(
+        &mut self,
+        lhs: &TExpr,
+        rhs: &TExpr,
+        limit: Option<u32>,
+        equal: Label,
+        differ: Label,
+    ) {
         let (lhs, rhs) = match lhs.kind {
             TExprKind::Str(_) => (rhs, lhs),
             _ => (lhs, rhs),
         };
         let mark = self.b.mark();
-        let n = lhs.ty.size().min(rhs.ty.size()) as u32;
+        let n = (lhs.ty.size().min(rhs.ty.size()) as u32).min(limit.unwrap_or(u32::MAX));
         let left = self.b.alloc(lhs.ty.size() as u32);
         self.write_value(lhs, Loc::stack(left.off), left.size);
         if let TExprKind::Str(lit) = &rhs.kind {
@@ -360,9 +368,9 @@ impl Gen<'_> {
             } if matches!(lhs.ty, Type::Str { .. }) => {
                 let fall = self.b.label();
                 if (*op == BinOp::Eq) == when {
-                    self.str_equal(lhs, rhs, target, fall);
+                    self.str_equal(lhs, rhs, None, target, fall);
                 } else {
-                    self.str_equal(lhs, rhs, fall, target);
+                    self.str_equal(lhs, rhs, None, fall, target);
                 }
                 self.b.bind(fall);
             }

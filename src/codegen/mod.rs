@@ -8,6 +8,7 @@ mod lower;
 mod maps;
 
 pub use disasm::disasm;
+pub use expr::probe_read_helper;
 pub use lower::{compile, standard_maps, value_layout, Gen};
 
 use crate::abi::insn::Insn;

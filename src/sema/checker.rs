@@ -91,6 +91,11 @@ impl Checker<'_, '_> {
         }
     }
 
+    /// The address space bpftrace gives `e` (which probe_read helper reads through it).
+    pub fn space_of(&self, e: &TExpr) -> Space {
+        self.an.space_of(self.cx, e)
+    }
+
     /// The value type map `id` holds, once known (after the collect pass).
     pub fn map_value(&self, id: MapId) -> Option<&Type> {
         self.an.maps[id.0].value.as_ref()

@@ -400,7 +400,7 @@ impl Analyzer<'_> {
     /// The address space bpftrace 0.17 gives a value (integers carry one too: a
     /// syscall tracepoint's integer field is a user address). Builtins such as `arg0`
     /// have the probe type's space, which is also what a cast of an unset one takes.
-    fn space_of(&self, cx: &ProbeCx, e: &TExpr) -> Space {
+    pub(super) fn space_of(&self, cx: &ProbeCx, e: &TExpr) -> Space {
         if let Type::Ptr { space, .. } = e.ty {
             return space;
         }

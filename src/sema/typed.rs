@@ -199,6 +199,10 @@ pub enum Payload {
     MapOp(MapId, crate::event::MapOp),
     /// An aggregation function's kind (lhist's bounds included).
     Agg(AggKind),
+    /// The address space a builtin reads its operand's memory in (`str()`).
+    Space(Space),
+    /// A constant byte count (`strncmp()`'s length).
+    Count(u64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
