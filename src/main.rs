@@ -17,12 +17,11 @@ use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 )]
 struct Cli {
     /// Script file to run (bpftrace dialect)
-    #[arg(
-        value_name = "FILE",
-        required_unless_present = "program",
-        conflicts_with = "program"
-    )]
+    #[arg(value_name = "FILE", required_unless_present = "program")]
     file: Option<PathBuf>,
+    /// Positional parameters for the script ($1, $2, ...)
+    #[arg(value_name = "ARG")]
+    params: Vec<String>,
     /// Program text to run instead of a file
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
@@ -253,8 +252,16 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
         let path = cli.btf.clone();
         std::thread::spawn(move || btf::Btf::load(&path))
     });
+    // With -e, every word after the options is a parameter (clap gives the first to FILE).
+    let params: Vec<String> = match (&cli.program, &cli.file) {
+        (Some(_), Some(first)) => std::iter::once(first.to_string_lossy().into_owned())
+            .chain(cli.params.iter().cloned())
+            .collect(),
+        _ => cli.params.clone(),
+    };
     let (name, src) = match (&cli.file, &cli.program) {
-        (Some(path), _) => {
+        (_, Some(program)) => ("stdin".to_string(), program.clone()),
+        (Some(path), None) => {
             // `-` is the script on stdin, as in bpftrace (which calls it `stdin`).
             let (name, read) = if path.as_os_str() == "-" {
                 let mut bytes = Vec::new();
@@ -266,13 +273,13 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
             let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
             (name.clone(), decode_script(&name, bytes)?)
         }
-        (None, Some(program)) => ("stdin".to_string(), program.clone()),
         (None, None) => unreachable!("clap requires FILE or -e"),
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
 
-    let ast = parser::parse(&src).map_err(errors)?;
+    let mut ast = parser::parse(&src).map_err(errors)?;
+    ast.params = params;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);

@@ -7,7 +7,7 @@ use super::{Builtin, Checked, Form, Site};
 use crate::abi::insn::{BPF_ADD, BPF_JLE};
 use crate::codegen::builder::*;
 use crate::codegen::{probe_read_helper, Dest, Gen};
-use crate::sema::{value, Call, Checker, Payload, Space, TExprKind, Type, STRING_SIZE};
+use crate::sema::{value, Call, Checker, Payload, Space, TExpr, TExprKind, Type, STRING_SIZE};
 
 pub static STR: Builtin = Builtin {
     name: "str",
@@ -22,6 +22,9 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     if !(1..=2).contains(&site.args.len()) {
         ck.error(site.span, "str() takes one or two arguments");
         return None;
+    }
+    if let Some(text) = ck.param_text(&site.args[0], site.span) {
+        return param_string(ck, site, text.ok()?);
     }
     let ptr = ck.expr(&site.args[0]);
     let len = site.args.get(1).map(|n| ck.expr(n));
@@ -73,6 +76,41 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         Type::Str { size: STRING_SIZE },
         site.span,
     )
+}
+
+/// `str($1 [, n])`: the parameter's text, a constant (at most 63 bytes, or `n`).
+fn param_string(ck: &mut Checker<'_, '_>, site: &Site<'_>, mut text: String) -> Option<Checked> {
+    if let Some(len) = site.args.get(1) {
+        let len = ck.expr(len)?;
+        let TExprKind::Int(n) = len.kind else {
+            ck.error(
+                len.span,
+                "str() of a positional parameter takes a constant length",
+            );
+            return None;
+        };
+        if (n as i64) < 0 {
+            ck.error(
+                site.span,
+                format!("strcannot use negative length ({})", n as i64),
+            );
+            return None;
+        }
+        let keep = usize::try_from(n).unwrap_or(usize::MAX).min(text.len());
+        text.truncate(floor_char_boundary(&text, keep));
+    }
+    let keep = text.len().min(STRING_SIZE - 1);
+    text.truncate(floor_char_boundary(&text, keep));
+    Some(Checked::Value(TExpr {
+        kind: TExprKind::Str(text),
+        ty: Type::Str { size: STRING_SIZE },
+        span: site.span,
+    }))
+}
+
+/// The largest char boundary of `s` at or below `i` (truncation is by bytes, as in C).
+fn floor_char_boundary(s: &str, i: usize) -> usize {
+    (0..=i).rev().find(|&j| s.is_char_boundary(j)).unwrap_or(0)
 }
 
 fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {

@@ -73,6 +73,7 @@ impl<'s> P<'s> {
         }
         Program {
             probes,
+            params: Vec::new(),
             span: Span::new(0, self.text.len()),
         }
     }

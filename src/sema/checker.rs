@@ -91,6 +91,12 @@ impl Checker<'_, '_> {
         }
     }
 
+    /// The text of `str(arg)` when `arg` is a positional parameter (see
+    /// `sema::params`): `Some(Err(()))` after reporting a misuse.
+    pub fn param_text(&mut self, arg: &ast::Expr, span: Span) -> Option<Result<String, ()>> {
+        self.an.param_text(arg, span)
+    }
+
     /// The address space bpftrace gives `e` (which probe_read helper reads through it).
     pub fn space_of(&self, e: &TExpr) -> Space {
         self.an.space_of(self.cx, e)

@@ -39,6 +39,8 @@ impl Analyzer<'_> {
                     return None;
                 }
             },
+            ExprKind::Param(n) => return self.param_number(*n, span),
+            ExprKind::ParamCount => return Some(self.param_count(span)),
             ExprKind::Map { name, keys } => return self.map_read(cx, name, keys, span),
             ExprKind::IncDec { .. } => {
                 self.error(

@@ -14,6 +14,7 @@ mod checker;
 mod expr;
 mod kernel;
 mod maps;
+mod params;
 mod stmt;
 pub(crate) mod tracefs;
 pub mod typed;
@@ -41,6 +42,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         maps: Vec::new(),
         pass: Pass::CollectMaps,
         aggregation_allowed: false,
+        params: program.params.clone(),
     };
     let contexts: Vec<_> = program.probes.iter().map(|p| a.resolve_probe(p)).collect();
     for (p, context) in program.probes.iter().zip(&contexts) {
@@ -74,6 +76,8 @@ struct Analyzer<'a> {
     /// Set while typing the value of `@map[key] = ...`: the one place an aggregation
     /// (`count()`) may stand.
     aggregation_allowed: bool,
+    /// The positional parameters `$1`.. denote.
+    params: Vec<String>,
 }
 
 /// The passes that walk probe bodies.
