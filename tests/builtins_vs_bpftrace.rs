@@ -97,3 +97,24 @@ fn long_string_literals_are_rejected_like_bpftrace() {
         String::from_utf8_lossy(&run_bpftrace(&[], &ok))
     );
 }
+
+/// `numaid`, `cgroup` (both tracers run in the test's cgroup) and `curtask`, a kernel
+/// `struct task_struct *` read through with `->`.
+#[test]
+fn task_builtins_match_bpftrace() {
+    if skip_reason("task_builtins_match_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"BEGIN {
+        printf("%d %d %d\n", numaid, numaid + 1, curtask > 0);
+        $t = curtask;
+        printf("%d %d %d\n", $t->pid == pid, curtask->tgid == pid, curtask->real_parent->tgid > 0);
+        printf("%d %d\n", cgroup, cgroup == cgroup);
+        @c[cgroup] = count();
+        exit();
+    }"#;
+    assert_eq!(
+        String::from_utf8_lossy(&run_rbt(&[], script)),
+        String::from_utf8_lossy(&run_bpftrace(&[], script))
+    );
+}
