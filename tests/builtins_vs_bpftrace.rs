@@ -118,3 +118,22 @@ fn task_builtins_match_bpftrace() {
         String::from_utf8_lossy(&run_bpftrace(&[], script))
     );
 }
+
+/// `elapsed` counts nanoseconds from just before BEGIN (the start-time map): positive,
+/// far below a second in BEGIN, and growing.
+#[test]
+fn elapsed_matches_bpftrace() {
+    if skip_reason("elapsed_matches_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"BEGIN {
+        $e = elapsed;
+        printf("%d %d %d\n", $e > 10, $e < 1000000000, elapsed >= $e);
+        @e = elapsed > 0;
+        exit();
+    }"#;
+    assert_eq!(
+        String::from_utf8_lossy(&run_rbt(&[], script)),
+        String::from_utf8_lossy(&run_bpftrace(&[], script))
+    );
+}

@@ -100,6 +100,8 @@ const WORKLOAD_BODIES: &[&str] = &[
     "@s = str(args->filename);",
     "@[comm, str(args->filename, 6)] = sum(args->flags + 1);",
     "$s = str(args->filename); if ($s == \"/dev/zero\") { printf(\"zero\\n\"); } printf(\"%d\\n\", $s == \"/dev/null\");",
+    // elapsed in an attached probe: the start time is there before the workload runs.
+    "printf(\"%d\\n\", elapsed > 1000 && elapsed < 10000000000);",
     // curtask is a kernel pointer: its comm is read with probe_read_kernel.
     "printf(\"%s %d\\n\", curtask->comm, strncmp(curtask->comm, \"rbtwl\", 5));",
     "printf(\"%d %d %d\\n\", strncmp(str(args->filename), \"/dev/nul\", 8), strncmp(str(args->filename), \"/dev/zzz\", 5), strncmp(str(args->filename), \"/dev/zzz\", 6));",

@@ -111,6 +111,7 @@ pub mod helper {
     pub const PROBE_READ_USER_STR: i32 = 114;
     pub const PROBE_READ_KERNEL_STR: i32 = 115;
     pub const GET_CURRENT_CGROUP_ID: i32 = 80;
+    pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const RINGBUF_OUTPUT: i32 = 130;
 
     /// The helper's kernel name, for disassembly.
@@ -128,6 +129,7 @@ pub mod helper {
             GET_CURRENT_TASK => "get_current_task",
             GET_NUMA_NODE_ID => "get_numa_node_id",
             GET_CURRENT_CGROUP_ID => "get_current_cgroup_id",
+            KTIME_GET_BOOT_NS => "ktime_get_boot_ns",
             PROBE_READ => "probe_read",
             PROBE_READ_STR => "probe_read_str",
             PROBE_READ_USER => "probe_read_user",

@@ -11,6 +11,7 @@
 mod aggregations;
 mod bswap;
 mod context;
+mod elapsed;
 mod exit;
 mod maps;
 mod ntop;
@@ -33,6 +34,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::UID,
     &context::GID,
     &context::NSECS,
+    &elapsed::ELAPSED,
     &context::CPU,
     &context::COMM,
     &context::NUMAID,

@@ -96,7 +96,8 @@ pub struct ProgramCode {
 
 /// The map catalog's layout: which index (the `imm` of a map load) holds which map.
 /// Scripts' `@maps` follow in [`crate::sema::MapId`] order, then (when there are any)
-/// the drops counter, then (when used) the scratch map.
+/// the drops counter, then (when used) the scratch map, then (when `elapsed` is used)
+/// the start-time map.
 pub mod map_index {
     /// The event ring buffer.
     pub const EVENTS: u32 = 0;
@@ -128,6 +129,9 @@ pub enum MapRole {
     Scratch,
     /// Map updates that failed because the map was full (one u64, after the `@maps`).
     Drops,
+    /// The boot-clock time tracing started, written by the runtime before BEGIN and
+    /// read by `elapsed` (bpftrace's elapsed map; after the scratch map).
+    Elapsed,
     /// A script's `@map`, read and printed by the runtime.
     User(UserMap),
 }

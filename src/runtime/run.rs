@@ -126,6 +126,7 @@ pub fn run<S: EventSink + ?Sized>(
     // BEGIN fires before the other probes are attached; its records are first in the
     // ring buffer, so they print first. As with bpftrace, if attaching fails the error
     // is all that is printed.
+    session.store_start_time()?;
     session.run_special(Timing::Start)?;
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
@@ -414,6 +415,20 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 }
             }
         }
+    }
+
+    /// Writes the boot-clock time into the start-time map, if there is one (`elapsed`
+    /// counts from here, just before BEGIN, as in bpftrace).
+    fn store_start_time(&mut self) -> Result<(), RuntimeError> {
+        for (spec, fd) in self.compiled.maps.iter().zip(&self.loaded.maps) {
+            if spec.role == MapRole::Elapsed {
+                let now =
+                    sys::boottime_ns().map_err(|e| RuntimeError::sys("read the boot clock", e))?;
+                sys::map_update_elem(fd.as_fd(), &0u32.to_ne_bytes(), &now.to_ne_bytes(), 0)
+                    .map_err(|e| RuntimeError::sys("write the start time", e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Reads the lost-events counter (key 0) and reports what is new.

@@ -198,3 +198,18 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// `clock_gettime(CLOCK_BOOTTIME)` in nanoseconds: the clock `bpf_ktime_get_boot_ns`
+/// reads, so user space can hand programs a start time (`elapsed`).
+pub fn boottime_ns() -> io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live, initialized timespec the call only writes.
+    let ret = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
+}
