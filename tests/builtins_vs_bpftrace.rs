@@ -137,3 +137,31 @@ fn elapsed_matches_bpftrace() {
         String::from_utf8_lossy(&run_bpftrace(&[], script))
     );
 }
+
+/// `username` prints the uid's name from /etc/passwd, in printf, as a map key and
+/// value, in text and JSON; comparing it with a string is bpftrace's type error.
+#[test]
+fn username_matches_bpftrace() {
+    if skip_reason("username_matches_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"BEGIN { printf("%s|%d\n", username, uid); @u = username; @[username, 1] = count(); $u = username; printf("%s\n", $u); exit(); }"#;
+    for args in [&[][..], &["-f", "json"][..]] {
+        assert_eq!(
+            String::from_utf8_lossy(&run_rbt(args, script)),
+            String::from_utf8_lossy(&run_bpftrace(args, script))
+        );
+    }
+    let bad = r#"BEGIN { $u = username; printf("%d\n", $u == "root"); exit(); }"#;
+    let run = |tracer: &str| {
+        std::process::Command::new(tracer)
+            .args(["-e", bad])
+            .output()
+            .expect("run tracer")
+    };
+    let (theirs, ours) = (run("bpftrace"), run(env!("CARGO_BIN_EXE_rbt")));
+    assert!(!theirs.status.success() && !ours.status.success());
+    let message = "Type mismatch for '==': comparing 'username' with 'string[5]'";
+    assert!(String::from_utf8_lossy(&theirs.stderr).contains(message));
+    assert!(String::from_utf8_lossy(&ours.stderr).contains(message));
+}

@@ -116,6 +116,31 @@ pub static CURTASK: Builtin = Builtin {
     pure: false,
 };
 
+/// `username`: the current uid, printed by user space as the user's name.
+pub static USERNAME: Builtin = Builtin {
+    name: "username",
+    form: Form::Variable,
+    numbered: false,
+    check: |_, site| {
+        value(
+            &USERNAME,
+            Vec::new(),
+            Payload::None,
+            Type::Username,
+            site.span,
+        )
+    },
+    lower: |g, call, dest| {
+        let Dest::Mem { at, cap } = dest else {
+            return g.misplaced(call, dest);
+        };
+        g.zero(at.at(8), cap.saturating_sub(8));
+        g.half_of(helper::GET_CURRENT_UID_GID, false);
+        g.b.stx(Size::DW, at.base, at.off, R0);
+    },
+    pure: false,
+};
+
 /// `comm`: the task's name, 16 bytes as the kernel keeps it.
 pub static COMM: Builtin = Builtin {
     name: "comm",

@@ -37,6 +37,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &elapsed::ELAPSED,
     &context::CPU,
     &context::COMM,
+    &context::USERNAME,
     &context::NUMAID,
     &context::CGROUP,
     &context::CURTASK,

@@ -228,7 +228,8 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
-        if matches!(lhs.ty, Type::Agg(_)) || matches!(rhs.ty, Type::Agg(_)) {
+        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username);
+        if opaque(&lhs.ty) || opaque(&rhs.ty) {
             let msg = format!(
                 "Type mismatch for '{}': comparing '{}' with '{}'",
                 op_text(op),

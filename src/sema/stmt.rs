@@ -118,7 +118,9 @@ impl Analyzer<'_> {
         let value = match (&stored, &value.ty) {
             (Type::Int { .. }, Type::Int { .. }) => convert(value, &stored),
             (Type::Ptr { name: a, .. }, Type::Ptr { name: b, .. }) if a == b => value,
-            (Type::Str { .. }, Type::Str { .. }) | (Type::Inet, Type::Inet) => value,
+            (Type::Str { .. }, Type::Str { .. })
+            | (Type::Inet, Type::Inet)
+            | (Type::Username, Type::Username) => value,
             _ => {
                 self.error(
                     span,

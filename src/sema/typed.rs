@@ -76,6 +76,8 @@ pub enum Type {
     Str { size: usize },
     /// The result of `ntop()`: address family + 16 address bytes.
     Inet,
+    /// `username`: a uid (u64) kept in memory, printed as the user's name.
+    Username,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
     /// as the operand of `.`/`->`, `[]` or `ntop()`.
     Mem { ty: TypeId, name: String, size: u32 },
@@ -107,6 +109,7 @@ impl Type {
             Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
             Type::Inet => 24,
+            Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Mem { .. } | Type::Void => 0,
         }
@@ -120,6 +123,7 @@ impl Type {
             Type::Ptr { name, .. } | Type::Mem { name, .. } => name.clone(),
             Type::Str { size } => format!("string[{size}]"),
             Type::Inet => "inet".into(),
+            Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Void => "none".into(),
         }
