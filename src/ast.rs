@@ -10,6 +10,9 @@ pub struct Program {
     /// The positional parameters (`$1`..): command-line arguments after the script,
     /// set by the caller after parsing.
     pub params: Vec<String>,
+    /// Bytes of a `str()` value (bpftrace's BPFTRACE_STRLEN, default 64), set by the
+    /// caller like `params`.
+    pub str_size: usize,
     pub span: Span,
 }
 

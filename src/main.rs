@@ -248,6 +248,7 @@ const COMPILE_STACK: usize = 256 << 20;
 fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     // Reading and indexing kernel BTF is the longest startup phase and needs nothing
     // from the script, so it runs while the script is read and parsed.
+    let str_size = str_size()?;
     let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
         let path = cli.btf.clone();
         std::thread::spawn(move || btf::Btf::load(&path))
@@ -280,6 +281,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
 
     let mut ast = parser::parse(&src).map_err(errors)?;
     ast.params = params;
+    ast.str_size = str_size;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
@@ -304,6 +306,25 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     // The kernel types are the biggest allocation; they are freed here, before the
     // session, so they and the ring buffer never count together in the peak RSS.
     Ok(Some(compiled))
+}
+
+/// `BPFTRACE_STRLEN`: bytes of a `str()` value, as bpftrace 0.17 reads and limits it.
+fn str_size() -> Result<usize, String> {
+    const VAR: &str = "BPFTRACE_STRLEN";
+    match std::env::var(VAR) {
+        Err(_) => Ok(sema::STRING_SIZE),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 200 => Err(format!(
+                "rbt: '{VAR}' {n} exceeds the current maximum of 200 bytes.\n\
+                 This limitation is because strings are currently stored on the 512 byte BPF stack.\n\
+                 Long strings will be pursued in: https://github.com/iovisor/bpftrace/issues/305\n"
+            )),
+            Ok(n) if n > 0 => Ok(n as usize),
+            _ => Err(format!(
+                "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
+            )),
+        },
+    }
 }
 
 /// `BPFTRACE_MAP_KEYS_MAX`: entries per map, as bpftrace reads it (0: the default).

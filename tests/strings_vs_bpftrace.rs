@@ -145,3 +145,57 @@ fn user_pointers_match_bpftrace() {
     let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
     check(compare_all(&scripts, &["-c", &workload]), scripts.len());
 }
+
+/// `BPFTRACE_STRLEN` sizes `str()` values (user pointers and positional parameters);
+/// above 200 both tracers refuse to start.
+#[test]
+fn strlen_env_matches_bpftrace() {
+    let test = "strlen_env_matches_bpftrace";
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return;
+    }
+    let Some(workload) = workload() else {
+        support::skip(test, "cannot build the workload with gcc -static");
+        return;
+    };
+    let workload = workload.to_string_lossy().into_owned();
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let run = |tracer: &str, strlen: &str, args: &[&str]| {
+        Command::new(tracer)
+            .env("BPFTRACE_STRLEN", strlen)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
+    };
+    let traced = format!(
+        "{OPENAT} {{ printf(\"%s\\n\", str(args->filename)); @[str(args->filename)] = sum(args->flags + 1); }}"
+    );
+    let cases: [(&str, Vec<&str>); 3] = [
+        ("8", vec!["-c", &workload, "-e", &traced]),
+        ("100", vec!["-c", &workload, "-e", &traced]),
+        (
+            "5",
+            vec![
+                "-e",
+                "BEGIN { printf(\"%s|\\n\", str($1)); exit(); }",
+                "abcdefgh",
+            ],
+        ),
+    ];
+    for (strlen, args) in &cases {
+        let (theirs, ours) = (run("bpftrace", strlen, args), run(rbt, strlen, args));
+        assert!(theirs.status.success(), "bpftrace must run {args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "BPFTRACE_STRLEN={strlen} {args:?}"
+        );
+    }
+    let script = ["-e", "BEGIN { exit(); }"];
+    let (theirs, ours) = (run("bpftrace", "201", &script), run(rbt, "201", &script));
+    let message = "'BPFTRACE_STRLEN' 201 exceeds the current maximum of 200 bytes.";
+    assert!(String::from_utf8_lossy(&theirs.stderr).contains(message));
+    assert!(!ours.status.success() && String::from_utf8_lossy(&ours.stderr).contains(message));
+    assert!(theirs.stdout.is_empty() && ours.stdout.is_empty());
+}

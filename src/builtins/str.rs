@@ -1,13 +1,13 @@
 //! `str(p [, n])`: the NUL-terminated string at `p`, read with the probe_read_*_str
 //! helper of `p`'s address space. As in bpftrace 0.17 the value is always a
-//! `string[64]` (its default BPFTRACE_STRLEN); `n`, any integer expression, limits the
-//! read to `min(n + 1, 64)` bytes (the helper writes the terminating NUL itself).
+//! `string[BPFTRACE_STRLEN]` (64 by default); `n`, any integer expression, limits the
+//! read to `min(n + 1, BPFTRACE_STRLEN)` bytes (the helper writes the NUL itself).
 
 use super::{Builtin, Checked, Form, Site};
 use crate::abi::insn::{BPF_ADD, BPF_JLE};
 use crate::codegen::builder::*;
 use crate::codegen::{probe_read_helper, Dest, Gen};
-use crate::sema::{value, Call, Checker, Payload, Space, TExpr, TExprKind, Type, STRING_SIZE};
+use crate::sema::{value, Call, Checker, Payload, Space, TExpr, TExprKind, Type};
 
 pub static STR: Builtin = Builtin {
     name: "str",
@@ -69,11 +69,12 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         Space::Unset => ck.provider().space,
         space => space,
     };
+    let size = ck.str_size();
     value(
         &STR,
         args,
-        Payload::Space(space),
-        Type::Str { size: STRING_SIZE },
+        Payload::Read { space, size },
+        Type::Str { size },
         site.span,
     )
 }
@@ -99,11 +100,12 @@ fn param_string(ck: &mut Checker<'_, '_>, site: &Site<'_>, mut text: String) -> 
         let keep = usize::try_from(n).unwrap_or(usize::MAX).min(text.len());
         text.truncate(floor_char_boundary(&text, keep));
     }
-    let keep = text.len().min(STRING_SIZE - 1);
+    let size = ck.str_size();
+    let keep = text.len().min(size - 1);
     text.truncate(floor_char_boundary(&text, keep));
     Some(Checked::Value(TExpr {
         kind: TExprKind::Str(text),
-        ty: Type::Str { size: STRING_SIZE },
+        ty: Type::Str { size },
         span: site.span,
     }))
 }
@@ -114,10 +116,10 @@ fn floor_char_boundary(s: &str, i: usize) -> usize {
 }
 
 fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
-    let (Dest::Mem { at, cap }, Payload::Space(space)) = (dest, &call.payload) else {
+    let (Dest::Mem { at, cap }, &Payload::Read { space, size }) = (dest, &call.payload) else {
         return g.misplaced(call, dest);
     };
-    let size = cap.min(STRING_SIZE as u32);
+    let size = cap.min(size as u32);
     g.zero(at, cap);
     let mark = g.b.mark();
     let ptr = g.b.alloc(8);
@@ -138,6 +140,6 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     }
     g.b.ldx(Size::DW, R3, R_FP, ptr.off);
     g.b.addr(R1, at);
-    g.b.call(probe_read_helper(*space, true));
+    g.b.call(probe_read_helper(space, true));
     g.b.release(mark);
 }

@@ -74,6 +74,7 @@ impl<'s> P<'s> {
         Program {
             probes,
             params: Vec::new(),
+            str_size: crate::sema::STRING_SIZE,
             span: Span::new(0, self.text.len()),
         }
     }

@@ -97,6 +97,11 @@ impl Checker<'_, '_> {
         self.an.param_text(arg, span)
     }
 
+    /// Bytes of a `str()` value (BPFTRACE_STRLEN).
+    pub fn str_size(&self) -> usize {
+        self.an.str_size
+    }
+
     /// The address space bpftrace gives `e` (which probe_read helper reads through it).
     pub fn space_of(&self, e: &TExpr) -> Space {
         self.an.space_of(self.cx, e)

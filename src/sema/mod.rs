@@ -44,6 +44,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         pass: Pass::CollectMaps,
         aggregation_allowed: false,
         params: program.params.clone(),
+        str_size: program.str_size,
     };
     let contexts: Vec<_> = program.probes.iter().map(|p| a.resolve_probe(p)).collect();
     for (p, context) in program.probes.iter().zip(&contexts) {
@@ -79,6 +80,8 @@ struct Analyzer<'a> {
     aggregation_allowed: bool,
     /// The positional parameters `$1`.. denote.
     params: Vec<String>,
+    /// Bytes of a `str()` value.
+    str_size: usize,
 }
 
 /// The passes that walk probe bodies.

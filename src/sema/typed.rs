@@ -203,8 +203,11 @@ pub enum Payload {
     MapOp(MapId, crate::event::MapOp),
     /// An aggregation function's kind (lhist's bounds included).
     Agg(AggKind),
-    /// The address space a builtin reads its operand's memory in (`str()`).
-    Space(Space),
+    /// Where and how many bytes a builtin reads at its operand (`str()`).
+    Read {
+        space: Space,
+        size: usize,
+    },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
 }
