@@ -92,6 +92,10 @@ const WORKLOAD_BODIES: &[&str] = &[
     // Issue 18: syscall arguments are user pointers, read with probe_read_user.
     "printf(\"%d %d %c\\n\", *args->filename, args->filename[1], args->filename[5]);",
     "printf(\"%d\\n\", *(uint8 *)args->filename);",
+    // kptr()/uptr() override the space (a user address read as kernel memory fails);
+    // a variable keeps its first value's space.
+    "printf(\"[%s] [%s] %d %d %d\\n\", str(kptr(args->filename)), str(uptr(args->filename)), *kptr(args->filename), *uptr(args->filename), *(uint8 *)kptr(args->filename));",
+    "$p = (uint64)args->filename; printf(\"[%s] [%s]\\n\", str($p), str(uptr($p)));",
     // str() of a user pointer: whole, limited (n + 1 bytes with the NUL), as map keys
     // and values, compared.
     "printf(\"%s\\n\", str(args->filename));",
@@ -111,6 +115,7 @@ const WORKLOAD_BODIES: &[&str] = &[
 /// literals.
 const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { printf(\"[%s]\\n\", str(0)); exit(); }",
+    "BEGIN { printf(\"%d\\n\", kptr(5) + uptr(3)); exit(); }",
     "BEGIN { $s = str(0, 3); printf(\"[%s]\\n\", $s); @m = str(0); exit(); }",
     "BEGIN { printf(\"%d %d %d %d\\n\", strncmp(\"abc\", \"abd\", 2), strncmp(\"abc\", \"abd\", 3), strncmp(\"abc\", \"abc\", 0), strncmp(\"ab\", \"abc\", 10)); exit(); }",
 ];

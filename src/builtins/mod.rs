@@ -8,6 +8,7 @@
 //! To add a builtin: write `builtins/<name>.rs` with one `Builtin` (or add it to its
 //! group's file) and list it in [`REGISTRY`].
 
+mod addrspace;
 mod aggregations;
 mod bswap;
 mod context;
@@ -47,6 +48,8 @@ pub static REGISTRY: &[&Builtin] = &[
     &rand::RAND,
     &ntop::NTOP,
     &str::STR,
+    &addrspace::KPTR,
+    &addrspace::UPTR,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
     &printf::PRINTF,

@@ -418,9 +418,13 @@ impl Analyzer<'_> {
             TExprKind::Binary { lhs, rhs, .. } => {
                 self.space_of(cx, lhs).combine(self.space_of(cx, rhs))
             }
+            TExprKind::Var(id) => cx.vars.get(id.0).map_or(Space::Unset, |v| v.space),
+            TExprKind::Call(Call {
+                payload: Payload::InSpace(space),
+                ..
+            }) => *space,
             TExprKind::Int(_)
             | TExprKind::Str(_)
-            | TExprKind::Var(_)
             | TExprKind::Call(_)
             | TExprKind::Ternary { .. }
             | TExprKind::MapRead { .. } => Space::Unset,

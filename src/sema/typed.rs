@@ -46,6 +46,9 @@ pub struct TypedProbe {
 pub struct Var {
     pub name: String,
     pub ty: Type,
+    /// The address space of its first value (an integer holding a user address stays
+    /// one: bpftrace keeps the space in the variable's type).
+    pub space: Space,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -203,6 +206,8 @@ pub enum Payload {
     MapOp(MapId, crate::event::MapOp),
     /// An aggregation function's kind (lhist's bounds included).
     Agg(AggKind),
+    /// The address space a builtin puts its value in (`kptr()`, `uptr()`).
+    InSpace(Space),
     /// Where and how many bytes a builtin reads at its operand (`str()`).
     Read {
         space: Space,
