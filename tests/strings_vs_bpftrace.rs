@@ -204,3 +204,52 @@ fn strlen_env_matches_bpftrace() {
     assert!(!ours.status.success() && String::from_utf8_lossy(&ours.stderr).contains(message));
     assert!(theirs.stdout.is_empty() && ours.stdout.is_empty());
 }
+
+/// The message of the first diagnostic on stderr (after `ERROR: ` or `error: `).
+fn message(stderr: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
+        .find_map(|l| {
+            l.split_once("ERROR: ")
+                .or_else(|| l.split_once("error: "))
+                .map(|(_, m)| m.to_string())
+        })
+}
+
+/// Misuses of str(), strncmp() and kptr() are rejected by both tracers with the same
+/// message (rbt's location format differs by design).
+#[test]
+fn string_errors_match_bpftrace() {
+    if bpftrace_ref::skip_reason("string_errors_match_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        "BEGIN { printf(\"%s\\n\", str(\"x\")); exit(); }",
+        "BEGIN { printf(\"%s\\n\", str(1, -1)); exit(); }",
+        "BEGIN { printf(\"%d\\n\", strncmp(\"abc\", \"abc\", -1)); exit(); }",
+        "BEGIN { $n = 2; printf(\"%d\\n\", strncmp(\"abc\", \"abc\", $n)); exit(); }",
+        "BEGIN { printf(\"%d\\n\", kptr(\"a\")); exit(); }",
+        "BEGIN { $u = username; printf(\"%d\\n\", $u == \"root\"); exit(); }",
+    ];
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let mut failures = Vec::new();
+    for script in scripts {
+        let run = |tracer: &str| {
+            Command::new(tracer)
+                .args(["-e", script])
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
+        };
+        let (theirs, ours) = (run("bpftrace"), run(rbt));
+        assert!(!theirs.status.success(), "bpftrace accepts {script}");
+        let want = message(&theirs.stderr);
+        assert!(want.is_some(), "bpftrace gave no message for {script}");
+        let have = message(&ours.stderr);
+        if ours.status.success() || want != have {
+            failures.push(format!("{script}: bpftrace {want:?}, rbt {have:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
