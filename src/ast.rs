@@ -13,6 +13,8 @@ pub struct Program {
     /// Bytes of a `str()` value (bpftrace's BPFTRACE_STRLEN, default 64), set by the
     /// caller like `params`.
     pub str_size: usize,
+    /// Whether a `-c` command runs (`cpid` needs one), set by the caller like `params`.
+    pub child: bool,
     pub span: Span,
 }
 

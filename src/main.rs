@@ -282,6 +282,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     let mut ast = parser::parse(&src).map_err(errors)?;
     ast.params = params;
     ast.str_size = str_size;
+    ast.child = cli.command.is_some();
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);

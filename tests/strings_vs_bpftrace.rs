@@ -205,6 +205,26 @@ fn strlen_env_matches_bpftrace() {
     assert!(theirs.stdout.is_empty() && ours.stdout.is_empty());
 }
 
+/// `cpid` is the `-c` command's pid, known in BEGIN already: filtering on it sees the
+/// workload's own syscalls. (Not compared: the raw syscall count, which differs by the
+/// few syscalls of rbt's start gate, a shell that execs the command.)
+#[test]
+fn cpid_matches_bpftrace() {
+    let test = "cpid_matches_bpftrace";
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return;
+    }
+    let Some(workload) = workload() else {
+        support::skip(test, "cannot build the workload with gcc -static");
+        return;
+    };
+    let workload = workload.to_string_lossy().into_owned();
+    let script = "BEGIN { @b = cpid > 0; } \
+        tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf(\"%s %s\\n\", comm, str(args->filename)); } \
+        tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @g = count(); }";
+    check(compare_all(&[script], &["-c", &workload]), 1);
+}
+
 /// The message of the first diagnostic on stderr (after `ERROR: ` or `error: `).
 fn message(stderr: &[u8]) -> Option<String> {
     String::from_utf8_lossy(stderr)
@@ -231,6 +251,7 @@ fn string_errors_match_bpftrace() {
         "BEGIN { $n = 2; printf(\"%d\\n\", strncmp(\"abc\", \"abc\", $n)); exit(); }",
         "BEGIN { printf(\"%d\\n\", kptr(\"a\")); exit(); }",
         "BEGIN { $u = username; printf(\"%d\\n\", $u == \"root\"); exit(); }",
+        "BEGIN { printf(\"%d\\n\", cpid); exit(); }",
     ];
     let rbt = env!("CARGO_BIN_EXE_rbt");
     let mut failures = Vec::new();

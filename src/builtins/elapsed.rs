@@ -5,6 +5,7 @@
 use super::{Builtin, Form};
 use crate::abi::insn::{helper, BPF_SUB};
 use crate::codegen::builder::*;
+use crate::codegen::runtime_value;
 use crate::sema::{value, Payload, Type};
 
 pub static ELAPSED: Builtin = Builtin {
@@ -16,7 +17,7 @@ pub static ELAPSED: Builtin = Builtin {
         g.into_reg(call, dest, |g| {
             let mark = g.b.mark();
             let start = g.b.alloc(8);
-            g.start_time();
+            g.runtime_value(runtime_value::START_NS);
             g.b.stx(Size::DW, R_FP, start.off, R0);
             g.b.call(helper::KTIME_GET_BOOT_NS);
             g.b.ldx(Size::DW, R1, R_FP, start.off);

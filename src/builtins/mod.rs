@@ -12,6 +12,7 @@ mod addrspace;
 mod aggregations;
 mod bswap;
 mod context;
+mod cpid;
 mod elapsed;
 mod exit;
 mod maps;
@@ -36,6 +37,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::GID,
     &context::NSECS,
     &elapsed::ELAPSED,
+    &cpid::CPID,
     &context::CPU,
     &context::COMM,
     &context::USERNAME,

@@ -8,7 +8,9 @@
 //! spilled operands, probe_read destinations.
 
 use super::builder::*;
-use super::{map_index, CompileOptions, Compiled, Dest, MapRole, MapSpec, ProgramCode};
+use super::{
+    map_index, runtime_value, CompileOptions, Compiled, Dest, MapRole, MapSpec, ProgramCode,
+};
 use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
 use crate::diag::Diagnostic;
@@ -30,12 +32,12 @@ pub fn compile(
     let drops = u32::from(!program.maps.is_empty());
     let scratch_map = map_index::FIRST_USER + program.maps.len() as u32 + drops;
     let mut scratch_size = 0;
-    let mut uses_elapsed = false;
+    let mut uses_runtime = false;
     for (index, probe) in program.probes.iter().enumerate() {
         match lower_probe(probe, &program.maps, options, &mut events, scratch_map) {
             Ok((b, scratch, elapsed)) => {
                 scratch_size = scratch_size.max(scratch);
-                uses_elapsed |= elapsed;
+                uses_runtime |= elapsed;
                 programs.push(ProgramCode {
                     name: program_name(probe, index),
                     prog_type: probe.provider.prog_type,
@@ -56,8 +58,8 @@ pub fn compile(
         n => n,
     };
     maps.extend(super::maps::map_specs(&program.maps, entries));
-    // The start-time map is the one after scratch, so scratch exists when it does.
-    if uses_elapsed {
+    // The runtime-values map is the one after scratch, so scratch exists when it does.
+    if uses_runtime {
         scratch_size = scratch_size.max(8);
     }
     if scratch_size > 0 {
@@ -70,14 +72,14 @@ pub fn compile(
             role: MapRole::Scratch,
         });
     }
-    if uses_elapsed {
+    if uses_runtime {
         maps.push(MapSpec {
-            name: "elapsed".into(),
+            name: "runtime".into(),
             map_type: map_type::ARRAY,
             key_size: 4,
             value_size: 8,
-            max_entries: 1,
-            role: MapRole::Elapsed,
+            max_entries: runtime_value::COUNT,
+            role: MapRole::Runtime,
         });
     }
     Ok(Compiled {
@@ -169,8 +171,9 @@ pub struct Gen<'a> {
     /// Index of the per-CPU scratch map, and the bytes of it this program uses.
     scratch_map: u32,
     scratch_size: u32,
-    /// Whether the program reads the start-time map (`elapsed`), at `scratch_map + 1`.
-    uses_elapsed: bool,
+    /// Whether the program reads the runtime-values map (`elapsed`, `cpid`), at
+    /// `scratch_map + 1`.
+    uses_runtime: bool,
     /// Internal errors (a builtin lowered where its type rule never puts it).
     pub(super) errors: Vec<String>,
 }
@@ -192,7 +195,7 @@ fn lower_probe(
         events,
         scratch_map,
         scratch_size: 0,
-        uses_elapsed: false,
+        uses_runtime: false,
         errors: Vec::new(),
     };
     g.b.source(probe.span.start);
@@ -224,7 +227,7 @@ fn lower_probe(
     if let Some(error) = g.errors.into_iter().next() {
         return Err(error);
     }
-    Ok((g.b.finish()?, g.scratch_size, g.uses_elapsed))
+    Ok((g.b.finish()?, g.scratch_size, g.uses_runtime))
 }
 
 impl Gen<'_> {
@@ -332,13 +335,13 @@ impl Gen<'_> {
         }
     }
 
-    /// r0 = the boot-clock time (ns) user space stored when tracing started (0 if
-    /// unset), for `elapsed`; the map is created because this is called.
-    pub fn start_time(&mut self) {
-        self.uses_elapsed = true;
+    /// r0 = slot `index` of the values user space stores before BEGIN (0 if unset;
+    /// see [`super::runtime_value`]); the map is created because this is called.
+    pub fn runtime_value(&mut self, index: u32) {
+        self.uses_runtime = true;
         let mark = self.b.mark();
         let key = self.b.alloc(8);
-        self.b.st_imm(Size::DW, R_FP, key.off, 0);
+        self.b.st_imm(Size::DW, R_FP, key.off, index as i32);
         self.b.ld_map(R1, self.scratch_map + 1);
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_LOOKUP_ELEM);

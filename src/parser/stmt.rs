@@ -75,6 +75,7 @@ impl<'s> P<'s> {
             probes,
             params: Vec::new(),
             str_size: crate::sema::STRING_SIZE,
+            child: false,
             span: Span::new(0, self.text.len()),
         }
     }

@@ -8,7 +8,7 @@
 //! Signals arrive through a signalfd polled next to the ring buffer, so no work runs in
 //! a signal handler.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, Command};
 
@@ -17,6 +17,7 @@ use super::error::RuntimeError;
 use super::load::{load, Loaded};
 use super::ringbuf::{Next, RingBuf};
 use crate::abi::map_type;
+use crate::codegen::runtime_value::{CHILD_PID as RUNTIME_CHILD_PID, START_NS as RUNTIME_START_NS};
 use crate::codegen::{map_index, Compiled, MapRole};
 
 const EVENTS: usize = map_index::EVENTS as usize;
@@ -126,22 +127,28 @@ pub fn run<S: EventSink + ?Sized>(
     // BEGIN fires before the other probes are attached; its records are first in the
     // ring buffer, so they print first. As with bpftrace, if attaching fails the error
     // is all that is printed.
-    session.store_start_time()?;
+    // The -c command starts now, held at a gate until every probe is attached, so its
+    // pid (`cpid`) is known to BEGIN, as in bpftrace (which forks its child early).
+    let mut child = CommandChild(None);
+    let mut gate = None;
+    if let Some(command) = &opts.command {
+        let (spawned, writer) = spawn_gated(command)?;
+        session.store_runtime_value(RUNTIME_CHILD_PID, u64::from(spawned.id()))?;
+        child.0 = Some(spawned);
+        gate = Some(writer);
+    }
+    let now = sys::boottime_ns().map_err(|e| RuntimeError::sys("read the boot clock", e))?;
+    session.store_runtime_value(RUNTIME_START_NS, now)?;
     session.run_special(Timing::Start)?;
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
-    let mut child = CommandChild(None);
     let mut stop = session.drain()?;
     if stop.is_none() {
-        if let Some(command) = &opts.command {
-            let spawned =
-                sys::spawn_with_default_signals(Command::new("/bin/sh").arg("-c").arg(command))
-                    .map_err(|source| RuntimeError::Command {
-                        command: command.clone(),
-                        source,
-                    })?;
-            child.0 = Some(spawned);
+        if let Some(mut writer) = gate.take() {
+            writer
+                .write_all(b"\n")
+                .map_err(|e| RuntimeError::sys("start the command", e))?;
         }
         // bpftrace's signal to its runtime test framework that every probe is live.
         if std::env::var_os(NOTIFY_ATTACHED).is_some() {
@@ -215,6 +222,40 @@ fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
         .iter()
         .flat_map(|p| &p.attach_points)
         .try_for_each(|point| attacher.check(point))
+}
+
+/// Starts `sh` for the `-c` command and waits until it is set up (it says so on
+/// descriptor 4, so its own start-up is never traced); it then waits on descriptor 3
+/// (a pipe) before it runs the command: writing a line to the returned end lets it go
+/// (closing it unwritten makes it exit). A simple command (words only) is exec'd in place, so the child's pid
+/// is the command's (`cpid`, as bpftrace, which execs its command); anything else runs
+/// under `sh -c`.
+fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeError> {
+    let failed = |source| RuntimeError::Command {
+        command: command.to_string(),
+        source,
+    };
+    let (reader, writer) = std::io::pipe().map_err(failed)?;
+    let (mut ready, ready_writer) = std::io::pipe().map_err(failed)?;
+    let simple = command
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " \t/._-+,:@".contains(c));
+    let run = if simple {
+        "exec $0"
+    } else {
+        "exec /bin/sh -c \"$0\""
+    };
+    let script = format!("echo >&4; exec 4>&-; read _ <&3 || exit 1; exec 3<&-; {run}");
+    let spawned = sys::spawn_with_default_signals(
+        Command::new("/bin/sh").arg("-c").arg(script).arg(command),
+        &[reader.as_fd(), ready_writer.as_fd()],
+    )
+    .map_err(failed)?;
+    drop(ready_writer);
+    // One line when it is ready, or end of file if it died first (its exit is seen later).
+    let mut line = [0u8; 1];
+    let _ = std::io::Read::read(&mut ready, &mut line);
+    Ok((spawned, writer))
 }
 
 /// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
@@ -417,15 +458,13 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         }
     }
 
-    /// Writes the boot-clock time into the start-time map, if there is one (`elapsed`
-    /// counts from here, just before BEGIN, as in bpftrace).
-    fn store_start_time(&mut self) -> Result<(), RuntimeError> {
+    /// Writes slot `index` of the runtime-values map, if the programs have one
+    /// (`elapsed` counts from the start time written just before BEGIN, as in bpftrace).
+    fn store_runtime_value(&mut self, index: u32, value: u64) -> Result<(), RuntimeError> {
         for (spec, fd) in self.compiled.maps.iter().zip(&self.loaded.maps) {
-            if spec.role == MapRole::Elapsed {
-                let now =
-                    sys::boottime_ns().map_err(|e| RuntimeError::sys("read the boot clock", e))?;
-                sys::map_update_elem(fd.as_fd(), &0u32.to_ne_bytes(), &now.to_ne_bytes(), 0)
-                    .map_err(|e| RuntimeError::sys("write the start time", e))?;
+            if spec.role == MapRole::Runtime {
+                sys::map_update_elem(fd.as_fd(), &index.to_ne_bytes(), &value.to_ne_bytes(), 0)
+                    .map_err(|e| RuntimeError::sys("write the runtime values map", e))?;
             }
         }
         Ok(())

@@ -97,6 +97,11 @@ impl Checker<'_, '_> {
         self.an.param_text(arg, span)
     }
 
+    /// Whether a `-c` command runs (for `cpid`).
+    pub fn has_child(&self) -> bool {
+        self.an.child
+    }
+
     /// Bytes of a `str()` value (BPFTRACE_STRLEN).
     pub fn str_size(&self) -> usize {
         self.an.str_size

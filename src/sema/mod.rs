@@ -45,6 +45,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         aggregation_allowed: false,
         params: program.params.clone(),
         str_size: program.str_size,
+        child: program.child,
     };
     let contexts: Vec<_> = program.probes.iter().map(|p| a.resolve_probe(p)).collect();
     for (p, context) in program.probes.iter().zip(&contexts) {
@@ -82,6 +83,8 @@ struct Analyzer<'a> {
     params: Vec<String>,
     /// Bytes of a `str()` value.
     str_size: usize,
+    /// Whether a `-c` command runs.
+    child: bool,
 }
 
 /// The passes that walk probe bodies.
