@@ -239,7 +239,8 @@ fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeErr
     let (mut ready, ready_writer) = std::io::pipe().map_err(failed)?;
     let simple = command
         .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " \t/._-+,:@".contains(c));
+        .all(|c| c.is_ascii_alphanumeric() || " \t/._-+,:@".contains(c))
+        && command.split_whitespace().next().is_some_and(is_program);
     let run = if simple {
         "exec $0"
     } else {
@@ -256,6 +257,20 @@ fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeErr
     let mut line = [0u8; 1];
     let _ = std::io::Read::read(&mut ready, &mut line);
     Ok((spawned, writer))
+}
+
+/// Whether `exec WORD` runs a program: a path, or a name found on `PATH` (not a
+/// shell builtin such as `exec` or `cd`).
+fn is_program(word: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if word.contains('/') {
+        return true;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(word))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
