@@ -1,6 +1,6 @@
 //! `elapsed`: nanoseconds since tracing started, as bpftrace 0.17 computes it: the
 //! boot clock now (`bpf_ktime_get_boot_ns`) minus the boot-clock time user space
-//! stored in the start-time map just before BEGIN ran.
+//! stored in the runtime-values map just before BEGIN ran.
 
 use super::{Builtin, Form};
 use crate::abi::insn::{helper, BPF_SUB};

@@ -39,8 +39,9 @@ const POLL_TIMEOUT_MS: i32 = 100;
 pub struct RunOptions {
     /// `--dry-run`: load (and so verify) everything, attach nothing.
     pub dry_run: bool,
-    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits. It is killed
-    /// (with what it started) if the session ends first, as bpftrace kills its child.
+    /// `-c CMD`: started before BEGIN but held until every probe is attached (see
+    /// `spawn_gated`); stop when it exits. It is killed (with what it started) if the
+    /// session ends first, as bpftrace kills its child.
     pub command: Option<String>,
     /// `-p PID`: a pidfd of the traced process ([`sys::pidfd_open`]); the session ends
     /// when it exits, as bpftrace's does.
