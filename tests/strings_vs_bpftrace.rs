@@ -2,7 +2,8 @@
 //! scripts on this host and must print the same bytes. BEGIN-only scripts hold
 //! constants; the tracepoint scripts read user memory (a syscall's `const char *`
 //! argument) of the project's deterministic workload (tests/data/workload/rbtwl.c,
-//! comm "rbtwl", opens /dev/null and /dev/zero) run by each tracer with `-c`.
+//! comm "rbtwl", opens /dev/null and /dev/zero) run by each tracer with `-c` and
+//! picked out by `pid == cpid`.
 //! Needs root, bpftrace 0.17, tracefs and gcc (skips otherwise, fails under CI).
 
 mod bpftrace_ref;
@@ -85,7 +86,9 @@ fn workload() -> Option<&'static PathBuf> {
         .as_ref()
 }
 
-const OPENAT: &str = "tracepoint:syscalls:sys_enter_openat /comm == \"rbtwl\"/";
+/// Filtered by `cpid`, not comm, so that workloads other tests (or other users of the
+/// host) run at the same time are not seen.
+const OPENAT: &str = "tracepoint:syscalls:sys_enter_openat /pid == cpid/";
 
 /// Scripts over the workload's two openat calls, each `OPENAT { BODY }`.
 const WORKLOAD_BODIES: &[&str] = &[
