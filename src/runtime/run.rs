@@ -125,9 +125,6 @@ pub fn run<S: EventSink + ?Sized>(
     if let Err(e) = session.sink.attached(probes) {
         return quiet_if_closed(e);
     }
-    // BEGIN fires before the other probes are attached; its records are first in the
-    // ring buffer, so they print first. As with bpftrace, if attaching fails the error
-    // is all that is printed.
     // The -c command starts now, held at a gate until every probe is attached, so its
     // pid (`cpid`) is known to BEGIN, as in bpftrace (which forks its child early).
     let mut child = CommandChild(None);
@@ -140,6 +137,9 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let now = sys::boottime_ns().map_err(|e| RuntimeError::sys("read the boot clock", e))?;
     session.store_runtime_value(RUNTIME_START_NS, now)?;
+    // BEGIN fires before the other probes are attached; its records are first in the
+    // ring buffer, so they print first. As with bpftrace, if attaching fails the error
+    // is all that is printed.
     session.run_special(Timing::Start)?;
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
@@ -228,9 +228,9 @@ fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
 /// Starts `sh` for the `-c` command and waits until it is set up (it says so on
 /// descriptor 4, so its own start-up is never traced); it then waits on descriptor 3
 /// (a pipe) before it runs the command: writing a line to the returned end lets it go
-/// (closing it unwritten makes it exit). A simple command (words only) is exec'd in place, so the child's pid
-/// is the command's (`cpid`, as bpftrace, which execs its command); anything else runs
-/// under `sh -c`.
+/// (closing it unwritten makes it exit). A simple command (plain words, a program
+/// first) is exec'd in place, so the child's pid is the command's (`cpid`, as
+/// bpftrace, which execs its command); anything else runs under `sh -c`.
 fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeError> {
     let failed = |source| RuntimeError::Command {
         command: command.to_string(),
