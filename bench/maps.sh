@@ -32,12 +32,12 @@ start() {
   echo "maps.sh: $1 did not attach: $(cat "$3.err")" >&2
   exit 1
 }
-stop() { # SIGINT, then ms until exit
+stop() { # SIGINT, then the ms until exit in $elapsed (not a subshell: it must wait)
   local t0
   t0=$(now_ms)
   kill -INT "$pid"
   wait "$pid" || true
-  echo $(($(now_ms) - t0))
+  elapsed=$(($(now_ms) - t0))
 }
 median() { sort -g | awk '{v[NR] = $1} END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
@@ -50,10 +50,11 @@ for i in $(seq "$runs"); do
     bin=$RBT; [[ $t == bpftrace ]] && bin=bpftrace
     start "$bin" "$count_script" "$out/maps-$t.out"
     storm[$t]+="$("$out/storm" "$storm_n") "
-    stop >/dev/null
+    stop
     BPFTRACE_MAP_KEYS_MAX=$((keys * 2)) start "$bin" "$keys_script" "$out/keys-$t.out"
     "$out/storm" "$keys" >/dev/null
-    print[$t]+="$(stop) "
+    stop
+    print[$t]+="$elapsed "
     lines=$(grep -c '^@\[' "$out/keys-$t.out" || true)
     [[ $lines -eq $keys ]] || echo "maps.sh: $t printed $lines of $keys keys" >&2
   done

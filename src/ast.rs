@@ -7,6 +7,14 @@ use crate::probes::Provider;
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
     pub probes: Vec<Probe>,
+    /// The positional parameters (`$1`..): command-line arguments after the script,
+    /// set by the caller after parsing.
+    pub params: Vec<String>,
+    /// Bytes of a `str()` value (bpftrace's BPFTRACE_STRLEN, default 64), set by the
+    /// caller like `params`.
+    pub str_size: usize,
+    /// Whether a `-c` command runs (`cpid` needs one), set by the caller like `params`.
+    pub child: bool,
     pub span: Span,
 }
 
@@ -99,6 +107,10 @@ pub enum ExprKind {
     Str(String),
     /// `$name` (without the `$`)
     Var(String),
+    /// `$1`, `$2`, ...: a positional parameter (a command-line argument after the script).
+    Param(u64),
+    /// `$#`: the number of positional parameters.
+    ParamCount,
     /// `@name[keys]` read
     Map {
         name: String,

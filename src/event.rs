@@ -55,6 +55,8 @@ pub enum ValueLayout {
     /// The result of `ntop()`: `u64` address family (2 or 10) then 16 address bytes
     /// (IPv4 uses the first 4) — 24 bytes in all, as bpftrace lays out its inet type.
     Inet,
+    /// A `username`: the u64 uid, printed as the user's name.
+    Username,
 }
 
 impl ValueLayout {
@@ -62,6 +64,7 @@ impl ValueLayout {
         match *self {
             ValueLayout::Int { size, .. } | ValueLayout::Str { size } => size,
             ValueLayout::Inet => 24,
+            ValueLayout::Username => 8,
         }
     }
 }

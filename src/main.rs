@@ -19,10 +19,12 @@ struct Cli {
     /// Script file to run (bpftrace dialect); with -l, the probes to list
     #[arg(
         value_name = "FILE",
-        required_unless_present_any = ["program", "list"],
-        conflicts_with = "program"
+        required_unless_present_any = ["program", "list"]
     )]
     file: Option<PathBuf>,
+    /// Positional parameters for the script ($1, $2, ...)
+    #[arg(value_name = "ARG")]
+    params: Vec<String>,
     /// Program text to run instead of a file
     #[arg(short = 'e', value_name = "PROGRAM")]
     program: Option<String>,
@@ -260,12 +262,21 @@ const COMPILE_STACK: usize = 256 << 20;
 fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     // Reading and indexing kernel BTF is the longest startup phase and needs nothing
     // from the script, so it runs while the script is read and parsed.
+    let str_size = str_size()?;
     let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
         let path = cli.btf.clone();
         std::thread::spawn(move || btf::Btf::load(&path))
     });
+    // With -e, every word after the options is a parameter (clap gives the first to FILE).
+    let params: Vec<String> = match (&cli.program, &cli.file) {
+        (Some(_), Some(first)) => std::iter::once(first.to_string_lossy().into_owned())
+            .chain(cli.params.iter().cloned())
+            .collect(),
+        _ => cli.params.clone(),
+    };
     let (name, src) = match (&cli.file, &cli.program) {
-        (Some(path), _) => {
+        (_, Some(program)) => ("stdin".to_string(), program.clone()),
+        (Some(path), None) => {
             // `-` is the script on stdin, as in bpftrace (which calls it `stdin`).
             let (name, read) = if path.as_os_str() == "-" {
                 let mut bytes = Vec::new();
@@ -277,13 +288,15 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
             let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
             (name.clone(), decode_script(&name, bytes)?)
         }
-        (None, Some(program)) => ("stdin".to_string(), program.clone()),
         (None, None) => unreachable!("clap requires FILE or -e"),
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
 
-    let ast = parser::parse(&src).map_err(errors)?;
+    let mut ast = parser::parse(&src).map_err(errors)?;
+    ast.params = params;
+    ast.str_size = str_size;
+    ast.child = cli.command.is_some();
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
@@ -347,6 +360,25 @@ fn check_probe_limit(compiled: &rbt::codegen::Compiled) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `BPFTRACE_STRLEN`: bytes of a `str()` value, as bpftrace 0.17 reads and limits it.
+fn str_size() -> Result<usize, String> {
+    const VAR: &str = "BPFTRACE_STRLEN";
+    match std::env::var(VAR) {
+        Err(_) => Ok(sema::STRING_SIZE),
+        Ok(v) => match v.trim().parse::<u64>() {
+            Ok(n) if n > 200 => Err(format!(
+                "rbt: '{VAR}' {n} exceeds the current maximum of 200 bytes.\n\
+                 This limitation is because strings are currently stored on the 512 byte BPF stack.\n\
+                 Long strings will be pursued in: https://github.com/iovisor/bpftrace/issues/305\n"
+            )),
+            Ok(n) if n > 0 => Ok(n as usize),
+            _ => Err(format!(
+                "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
+            )),
+        },
+    }
 }
 
 /// `BPFTRACE_MAP_KEYS_MAX`: entries per map, as bpftrace reads it (0: the default).

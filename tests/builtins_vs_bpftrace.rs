@@ -97,3 +97,71 @@ fn long_string_literals_are_rejected_like_bpftrace() {
         String::from_utf8_lossy(&run_bpftrace(&[], &ok))
     );
 }
+
+/// `numaid`, `cgroup` (both tracers run in the test's cgroup) and `curtask`, a kernel
+/// `struct task_struct *` read through with `->`.
+#[test]
+fn task_builtins_match_bpftrace() {
+    if skip_reason("task_builtins_match_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"BEGIN {
+        printf("%d %d %d\n", numaid, numaid + 1, curtask > 0);
+        $t = curtask;
+        printf("%d %d %d\n", $t->pid == pid, curtask->tgid == pid, curtask->real_parent->tgid > 0);
+        printf("%d %d\n", cgroup, cgroup == cgroup);
+        @c[cgroup] = count();
+        exit();
+    }"#;
+    assert_eq!(
+        String::from_utf8_lossy(&run_rbt(&[], script)),
+        String::from_utf8_lossy(&run_bpftrace(&[], script))
+    );
+}
+
+/// `elapsed` counts nanoseconds from just before BEGIN (the start-time map): positive,
+/// far below a second in BEGIN, and growing.
+#[test]
+fn elapsed_matches_bpftrace() {
+    if skip_reason("elapsed_matches_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"BEGIN {
+        $e = elapsed;
+        printf("%d %d %d\n", $e > 10, $e < 1000000000, elapsed >= $e);
+        @e = elapsed > 0;
+        exit();
+    }"#;
+    assert_eq!(
+        String::from_utf8_lossy(&run_rbt(&[], script)),
+        String::from_utf8_lossy(&run_bpftrace(&[], script))
+    );
+}
+
+/// `username` prints the uid's name from /etc/passwd, in printf, as a map key and
+/// value, in text and JSON; comparing it with a string is bpftrace's type error.
+#[test]
+fn username_matches_bpftrace() {
+    if skip_reason("username_matches_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"BEGIN { printf("%s|%d\n", username, uid); @u = username; @[username, 1] = count(); $u = username; printf("%s\n", $u); exit(); }"#;
+    for args in [&[][..], &["-f", "json"][..]] {
+        assert_eq!(
+            String::from_utf8_lossy(&run_rbt(args, script)),
+            String::from_utf8_lossy(&run_bpftrace(args, script))
+        );
+    }
+    let bad = r#"BEGIN { $u = username; printf("%d\n", $u == "root"); exit(); }"#;
+    let run = |tracer: &str| {
+        std::process::Command::new(tracer)
+            .args(["-e", bad])
+            .output()
+            .expect("run tracer")
+    };
+    let (theirs, ours) = (run("bpftrace"), run(env!("CARGO_BIN_EXE_rbt")));
+    assert!(!theirs.status.success() && !ours.status.success());
+    let message = "Type mismatch for '==': comparing 'username' with 'string[5]'";
+    assert!(String::from_utf8_lossy(&theirs.stderr).contains(message));
+    assert!(String::from_utf8_lossy(&ours.stderr).contains(message));
+}

@@ -56,7 +56,7 @@ const CASES: &[(&str, &str)] = &[
     ("unclosed_predicate", "BEGIN /pid == 1 { exit(); }\n"),
     ("else_alone", "BEGIN { else { exit(); } }\n"),
     ("keyword_as_value", "BEGIN { $x = while; }\n"),
-    ("positional_parameter", "BEGIN { printf(\"%d\\n\", $1); }\n"),
+    ("positional_parameter", "BEGIN { printf(\"%d\\n\", $0); }\n"),
     (
         "unsupported_statement",
         "BEGIN { unroll (3) { exit(); } }\n",

@@ -102,7 +102,16 @@ pub mod helper {
     pub const GET_CURRENT_PID_TGID: i32 = 14;
     pub const GET_CURRENT_UID_GID: i32 = 15;
     pub const GET_CURRENT_COMM: i32 = 16;
+    pub const GET_CURRENT_TASK: i32 = 35;
+    pub const GET_NUMA_NODE_ID: i32 = 42;
+    pub const PROBE_READ: i32 = 4;
+    pub const PROBE_READ_STR: i32 = 45;
+    pub const PROBE_READ_USER: i32 = 112;
     pub const PROBE_READ_KERNEL: i32 = 113;
+    pub const PROBE_READ_USER_STR: i32 = 114;
+    pub const PROBE_READ_KERNEL_STR: i32 = 115;
+    pub const GET_CURRENT_CGROUP_ID: i32 = 80;
+    pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const RINGBUF_OUTPUT: i32 = 130;
 
     /// The helper's kernel name, for disassembly.
@@ -117,7 +126,16 @@ pub mod helper {
             GET_CURRENT_PID_TGID => "get_current_pid_tgid",
             GET_CURRENT_UID_GID => "get_current_uid_gid",
             GET_CURRENT_COMM => "get_current_comm",
+            GET_CURRENT_TASK => "get_current_task",
+            GET_NUMA_NODE_ID => "get_numa_node_id",
+            GET_CURRENT_CGROUP_ID => "get_current_cgroup_id",
+            KTIME_GET_BOOT_NS => "ktime_get_boot_ns",
+            PROBE_READ => "probe_read",
+            PROBE_READ_STR => "probe_read_str",
+            PROBE_READ_USER => "probe_read_user",
             PROBE_READ_KERNEL => "probe_read_kernel",
+            PROBE_READ_USER_STR => "probe_read_user_str",
+            PROBE_READ_KERNEL_STR => "probe_read_kernel_str",
             RINGBUF_OUTPUT => "ringbuf_output",
             _ => "unknown",
         }

@@ -9,7 +9,9 @@ use crate::btf::TypeId;
 use crate::codegen::builder::*;
 use crate::codegen::{Dest, Gen};
 use crate::probes::Context;
-use crate::sema::{value, Args, Base, Call, Checker, Payload, Place, TExpr, TExprKind, Type};
+use crate::sema::{
+    pointer_to, value, Args, Base, Call, Checker, Payload, Place, TExpr, TExprKind, Type,
+};
 
 pub static PID: Builtin = Builtin {
     name: "pid",
@@ -74,6 +76,68 @@ pub static CPU: Builtin = Builtin {
     numbered: false,
     check: |_, site| value(&CPU, Vec::new(), Payload::None, Type::U64, site.span),
     lower: |g, call, dest| g.into_reg(call, dest, |g| g.b.call(helper::GET_SMP_PROCESSOR_ID)),
+    pure: false,
+};
+
+/// `numaid`: the NUMA node the probe runs on.
+pub static NUMAID: Builtin = Builtin {
+    name: "numaid",
+    form: Form::Variable,
+    numbered: false,
+    check: |_, site| value(&NUMAID, Vec::new(), Payload::None, Type::U64, site.span),
+    lower: |g, call, dest| g.into_reg(call, dest, |g| g.b.call(helper::GET_NUMA_NODE_ID)),
+    pure: false,
+};
+
+/// `cgroup`: the current task's cgroup v2 id.
+pub static CGROUP: Builtin = Builtin {
+    name: "cgroup",
+    form: Form::Variable,
+    numbered: false,
+    check: |_, site| value(&CGROUP, Vec::new(), Payload::None, Type::U64, site.span),
+    lower: |g, call, dest| g.into_reg(call, dest, |g| g.b.call(helper::GET_CURRENT_CGROUP_ID)),
+    pure: false,
+};
+
+/// `curtask`: the current `struct task_struct *`, a kernel pointer (bpftrace 0.17 types
+/// it so when BTF has the struct).
+pub static CURTASK: Builtin = Builtin {
+    name: "curtask",
+    form: Form::Variable,
+    numbered: false,
+    check: |ck, site| {
+        let ty = match ck.btf().find_type("struct task_struct") {
+            Some(task) => pointer_to(ck.btf(), task, 1),
+            None => Type::U64,
+        };
+        value(&CURTASK, Vec::new(), Payload::None, ty, site.span)
+    },
+    lower: |g, call, dest| g.into_reg(call, dest, |g| g.b.call(helper::GET_CURRENT_TASK)),
+    pure: false,
+};
+
+/// `username`: the current uid, printed by user space as the user's name.
+pub static USERNAME: Builtin = Builtin {
+    name: "username",
+    form: Form::Variable,
+    numbered: false,
+    check: |_, site| {
+        value(
+            &USERNAME,
+            Vec::new(),
+            Payload::None,
+            Type::Username,
+            site.span,
+        )
+    },
+    lower: |g, call, dest| {
+        let Dest::Mem { at, cap } = dest else {
+            return g.misplaced(call, dest);
+        };
+        g.zero(at.at(8), cap.saturating_sub(8));
+        g.half_of(helper::GET_CURRENT_UID_GID, false);
+        g.b.stx(Size::DW, at.base, at.off, R0);
+    },
     pure: false,
 };
 

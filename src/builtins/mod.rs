@@ -8,15 +8,20 @@
 //! To add a builtin: write `builtins/<name>.rs` with one `Builtin` (or add it to its
 //! group's file) and list it in [`REGISTRY`].
 
+mod addrspace;
 mod aggregations;
 mod bswap;
 mod context;
+mod cpid;
+mod elapsed;
 mod exit;
 mod maps;
 mod ntop;
 mod printf;
 mod probe;
 mod rand;
+mod str;
+mod strncmp;
 mod time;
 
 use std::fmt;
@@ -32,14 +37,24 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::UID,
     &context::GID,
     &context::NSECS,
+    &elapsed::ELAPSED,
+    &cpid::CPID,
     &context::CPU,
     &context::COMM,
+    &context::USERNAME,
+    &context::NUMAID,
+    &context::CGROUP,
+    &context::CURTASK,
     &context::RETVAL,
     &context::ARG,
     &context::ARGS,
     &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,
+    &str::STR,
+    &addrspace::KPTR,
+    &addrspace::UPTR,
+    &strncmp::STRNCMP,
     &bswap::BSWAP,
     &printf::PRINTF,
     &time::TIME,

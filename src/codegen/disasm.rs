@@ -94,6 +94,7 @@ fn value_text(v: ValueLayout) -> String {
         }
         ValueLayout::Str { size } => format!("str[{size}]"),
         ValueLayout::Inet => "inet".into(),
+        ValueLayout::Username => "username".into(),
     }
 }
 

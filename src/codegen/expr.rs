@@ -9,7 +9,7 @@ use super::lower::Gen;
 use super::Dest;
 use crate::abi::insn::{helper, *};
 use crate::ast::{BinOp, UnaryOp};
-use crate::sema::{Base, Bitfield, Place, TExpr, TExprKind, Type};
+use crate::sema::{Base, Bitfield, Place, Space, TExpr, TExprKind, Type};
 
 impl Gen<'_> {
     /// Compute scalar `e` into r0.
@@ -198,7 +198,7 @@ impl Gen<'_> {
     /// Copy `size` bytes at `place` to `dst`.
     pub fn read_memory(&mut self, place: &Place, dst: Loc, size: u32) {
         match &place.base {
-            Base::Kernel(ptr) => {
+            Base::Mem { ptr, space } => {
                 self.scalar(ptr);
                 self.b.mov(R3, R0);
                 if place.offset != 0 {
@@ -206,7 +206,7 @@ impl Gen<'_> {
                 }
                 self.b.addr(R1, dst);
                 self.b.mov_imm(R2, size as i32);
-                self.b.call(helper::PROBE_READ_KERNEL);
+                self.b.call(probe_read_helper(*space, false));
             }
             Base::Ctx => {
                 // Context loads must be naturally aligned: copy in the widest aligned pieces.
@@ -282,15 +282,23 @@ impl Gen<'_> {
         }
     }
 
-    /// Compare two strings (C `strcmp` semantics within their sizes) and jump to `equal`
-    /// or `differ`. Against a literal, the bytes are immediates.
-    fn str_equal(&mut self, lhs: &TExpr, rhs: &TExpr, equal: Label, differ: Label) {
+    /// Compare two strings (C `strcmp` semantics within their sizes and at most `limit`
+    /// bytes) and jump to `equal` or `differ`. Against a literal, the bytes are
+    /// immediates.
+    pub fn str_equal(
+        &mut self,
+        lhs: &TExpr,
+        rhs: &TExpr,
+        limit: Option<u32>,
+        equal: Label,
+        differ: Label,
+    ) {
         let (lhs, rhs) = match lhs.kind {
             TExprKind::Str(_) => (rhs, lhs),
             _ => (lhs, rhs),
         };
         let mark = self.b.mark();
-        let n = lhs.ty.size().min(rhs.ty.size()) as u32;
+        let n = (lhs.ty.size().min(rhs.ty.size()) as u32).min(limit.unwrap_or(u32::MAX));
         let left = self.b.alloc(lhs.ty.size() as u32);
         self.write_value(lhs, Loc::stack(left.off), left.size);
         if let TExprKind::Str(lit) = &rhs.kind {
@@ -378,9 +386,9 @@ impl Gen<'_> {
             } if matches!(lhs.ty, Type::Str { .. }) => {
                 let fall = self.b.label();
                 if (*op == BinOp::Eq) == when {
-                    self.str_equal(lhs, rhs, target, fall);
+                    self.str_equal(lhs, rhs, None, target, fall);
                 } else {
-                    self.str_equal(lhs, rhs, fall, target);
+                    self.str_equal(lhs, rhs, None, fall, target);
                 }
                 self.b.bind(fall);
             }
@@ -474,5 +482,19 @@ fn negate(op: BinOp) -> BinOp {
         BinOp::Le => BinOp::Gt,
         BinOp::Gt => BinOp::Le,
         other => other,
+    }
+}
+
+/// The helper reading memory (or, with `str`, a NUL-terminated string) in `space`, as
+/// bpftrace 0.17's `selectProbeReadHelper` picks it: the legacy `probe_read` when the
+/// space is unset.
+pub fn probe_read_helper(space: Space, str: bool) -> i32 {
+    match (space, str) {
+        (Space::Kernel, false) => helper::PROBE_READ_KERNEL,
+        (Space::Kernel, true) => helper::PROBE_READ_KERNEL_STR,
+        (Space::User, false) => helper::PROBE_READ_USER,
+        (Space::User, true) => helper::PROBE_READ_USER_STR,
+        (Space::Unset, false) => helper::PROBE_READ,
+        (Space::Unset, true) => helper::PROBE_READ_STR,
     }
 }

@@ -8,7 +8,9 @@
 //! spilled operands, probe_read destinations.
 
 use super::builder::*;
-use super::{map_index, CompileOptions, Compiled, Dest, MapRole, MapSpec, ProgramCode};
+use super::{
+    map_index, runtime_value, CompileOptions, Compiled, Dest, MapRole, MapSpec, ProgramCode,
+};
 use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
 use crate::diag::Diagnostic;
@@ -30,10 +32,12 @@ pub fn compile(
     let drops = u32::from(!program.maps.is_empty());
     let scratch_map = map_index::FIRST_USER + program.maps.len() as u32 + drops;
     let mut scratch_size = 0;
+    let mut uses_runtime = false;
     for (index, probe) in program.probes.iter().enumerate() {
         match lower_probe(probe, &program.maps, options, &mut events, scratch_map) {
-            Ok((b, scratch)) => {
+            Ok((b, scratch, elapsed)) => {
                 scratch_size = scratch_size.max(scratch);
+                uses_runtime |= elapsed;
                 programs.push(ProgramCode {
                     name: program_name(probe, index),
                     prog_type: probe.provider.prog_type,
@@ -54,6 +58,10 @@ pub fn compile(
         n => n,
     };
     maps.extend(super::maps::map_specs(&program.maps, entries));
+    // The runtime-values map is the one after scratch, so scratch exists when it does.
+    if uses_runtime {
+        scratch_size = scratch_size.max(8);
+    }
     if scratch_size > 0 {
         maps.push(MapSpec {
             name: "scratch".into(),
@@ -62,6 +70,16 @@ pub fn compile(
             value_size: scratch_size,
             max_entries: 1,
             role: MapRole::Scratch,
+        });
+    }
+    if uses_runtime {
+        maps.push(MapSpec {
+            name: "runtime".into(),
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: runtime_value::COUNT,
+            role: MapRole::Runtime,
         });
     }
     Ok(Compiled {
@@ -135,6 +153,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         },
         Type::Str { size } => ValueLayout::Str { size },
         Type::Inet => ValueLayout::Inet,
+        Type::Username => ValueLayout::Username,
         Type::Mem { .. } | Type::Void | Type::Agg(_) => return None,
     })
 }
@@ -152,6 +171,9 @@ pub struct Gen<'a> {
     /// Index of the per-CPU scratch map, and the bytes of it this program uses.
     scratch_map: u32,
     scratch_size: u32,
+    /// Whether the program reads the runtime-values map (`elapsed`, `cpid`), at
+    /// `scratch_map + 1`.
+    uses_runtime: bool,
     /// Internal errors (a builtin lowered where its type rule never puts it).
     pub(super) errors: Vec<String>,
 }
@@ -162,7 +184,7 @@ fn lower_probe(
     options: &CompileOptions,
     events: &mut Vec<EventKind>,
     scratch_map: u32,
-) -> Result<(Builder, u32), String> {
+) -> Result<(Builder, u32, bool), String> {
     let mut b = Builder::new();
     let done = b.label();
     let mut g = Gen {
@@ -173,6 +195,7 @@ fn lower_probe(
         events,
         scratch_map,
         scratch_size: 0,
+        uses_runtime: false,
         errors: Vec::new(),
     };
     g.b.source(probe.span.start);
@@ -204,7 +227,7 @@ fn lower_probe(
     if let Some(error) = g.errors.into_iter().next() {
         return Err(error);
     }
-    Ok((g.b.finish()?, g.scratch_size))
+    Ok((g.b.finish()?, g.scratch_size, g.uses_runtime))
 }
 
 impl Gen<'_> {
@@ -326,6 +349,23 @@ impl Gen<'_> {
             base: R_SCRATCH,
             off: 0,
         }
+    }
+
+    /// r0 = slot `index` of the values user space stores before BEGIN (0 if unset;
+    /// see [`super::runtime_value`]); the map is created because this is called.
+    pub fn runtime_value(&mut self, index: u32) {
+        self.uses_runtime = true;
+        let mark = self.b.mark();
+        let key = self.b.alloc(8);
+        self.b.st_imm(Size::DW, R_FP, key.off, index as i32);
+        self.b.ld_map(R1, self.scratch_map + 1);
+        self.b.stack_addr(R2, key.off);
+        self.b.call(helper::MAP_LOOKUP_ELEM);
+        let missing = self.b.label();
+        self.b.jmp_imm(BPF_JEQ, R0, 0, missing);
+        self.b.ldx(Size::DW, R0, R0, 0);
+        self.b.bind(missing);
+        self.b.release(mark);
     }
 
     /// `bpf_ringbuf_output(events, record)`; on failure count the loss in the `lost` map.

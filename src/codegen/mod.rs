@@ -8,6 +8,7 @@ mod lower;
 mod maps;
 
 pub use disasm::disasm;
+pub use expr::probe_read_helper;
 pub use lower::{compile, standard_maps, value_layout, Gen};
 
 use crate::abi::insn::Insn;
@@ -99,7 +100,8 @@ pub struct ProgramCode {
 
 /// The map catalog's layout: which index (the `imm` of a map load) holds which map.
 /// Scripts' `@maps` follow in [`crate::sema::MapId`] order, then (when there are any)
-/// the drops counter, then (when used) the scratch map.
+/// the drops counter, then (when used) the scratch map, then (when `elapsed` or `cpid`
+/// is used) the runtime-values map.
 pub mod map_index {
     /// The event ring buffer.
     pub const EVENTS: u32 = 0;
@@ -110,6 +112,16 @@ pub mod map_index {
     pub const LOST_EXIT_FLAG: u32 = 1;
     /// The first `@map`.
     pub const FIRST_USER: u32 = 2;
+}
+
+/// The slots of the runtime-values map ([`MapRole::Runtime`]).
+pub mod runtime_value {
+    /// Boot-clock ns when tracing started.
+    pub const START_NS: u32 = 0;
+    /// The `-c` command's pid.
+    pub const CHILD_PID: u32 = 1;
+    /// Number of slots.
+    pub const COUNT: u32 = 2;
 }
 
 /// One kernel map and what it is for, so the runtime can create, read and print it.
@@ -134,6 +146,10 @@ pub enum MapRole {
     Scratch,
     /// Map updates that failed because the map was full (one u64, after the `@maps`).
     Drops,
+    /// Values the runtime writes before BEGIN, by [`runtime_value`] index: the
+    /// boot-clock start time (`elapsed`, bpftrace's elapsed map) and the `-c` child's
+    /// pid (`cpid`). After the scratch map.
+    Runtime,
     /// A script's `@map`, read and printed by the runtime.
     User(UserMap),
 }

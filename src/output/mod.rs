@@ -17,6 +17,7 @@ pub mod maps;
 mod printf;
 mod sink;
 mod time;
+mod username;
 
 use std::io::{self, BufWriter, Write};
 
@@ -26,6 +27,7 @@ pub use capture::Capture;
 pub use inet::ntop;
 pub use printf::{render, Arg, Rendered};
 pub use time::{format_now, strftime};
+pub use username::username;
 
 /// `-f text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -286,6 +288,9 @@ fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Va
             Value::Text(bytes[..end].to_vec())
         }
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
+        ValueLayout::Username => Value::Text(
+            username(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))).into_bytes(),
+        ),
     })
 }
 

@@ -129,6 +129,8 @@ impl Dumper {
             ExprKind::Int(v) => self.line(depth, &format!("int: {v}")),
             ExprKind::Str(s) => self.line(depth, &format!("string: {}", escaped(s))),
             ExprKind::Var(name) => self.line(depth, &format!("variable: ${name}")),
+            ExprKind::Param(n) => self.line(depth, &format!("param: ${n}")),
+            ExprKind::ParamCount => self.line(depth, "param: $#"),
             ExprKind::Map { name, keys } => self.map(depth, name, keys),
             ExprKind::Builtin(name) => self.line(depth, &format!("builtin: {name}")),
             ExprKind::Ident(name) => self.line(depth, &format!("identifier: {name}")),

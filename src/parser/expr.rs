@@ -318,16 +318,31 @@ impl<'s> P<'s> {
                     rest,
                     node(ExprKind::Var(name.to_string()), self.span(i, rest)),
                 )),
-                None if i[1..].starts_with(|c: char| c.is_ascii_digit() || c == '#') => {
+                None if i[1..].starts_with('#') => {
+                    let rest = &i[2..];
+                    Ok((rest, node(ExprKind::ParamCount, self.span(i, rest))))
+                }
+                None if i[1..].starts_with(|c: char| c.is_ascii_digit()) => {
                     let n = 1 + i[1..]
-                        .find(|c: char| !c.is_ascii_alphanumeric() && c != '#')
+                        .find(|c: char| !c.is_ascii_digit())
                         .unwrap_or(i.len() - 1);
-                    PError::msg(
-                        i,
-                        n,
-                        format!("positional parameter '{}' is not supported", &i[..n]),
-                    )
-                    .fail()
+                    let rest = &i[n..];
+                    // bpftrace 0.17's parser: parameters are numbered from 1.
+                    match i[1..n].parse::<i64>() {
+                        Ok(v) if v >= 1 => {
+                            Ok((rest, node(ExprKind::Param(v as u64), self.span(i, rest))))
+                        }
+                        _ => PError::msg(
+                            i,
+                            n,
+                            format!(
+                                "param {} is out of integer range [1, {}]",
+                                &i[..n],
+                                i64::MAX
+                            ),
+                        )
+                        .fail(),
+                    }
                 }
                 None => PError::msg(i, 1, "'$' must be followed by a variable name").fail(),
             };

@@ -73,6 +73,9 @@ impl<'s> P<'s> {
         }
         Program {
             probes,
+            params: Vec::new(),
+            str_size: crate::sema::STRING_SIZE,
+            child: false,
             span: Span::new(0, self.text.len()),
         }
     }

@@ -17,6 +17,7 @@ use crate::ast::AttachPoint;
 use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::sema::Space;
 use crate::sys;
 
 pub static KPROBE: Provider = Provider {
@@ -29,6 +30,7 @@ pub static KPROBE: Provider = Provider {
     prog_type: ProgramType::Kprobe,
     prog_prefix: "kp",
     context: &[Context::ArgRegs],
+    space: Space::Kernel,
     resolve,
     check,
     attach: attach_entry,
@@ -45,6 +47,7 @@ pub static KRETPROBE: Provider = Provider {
     prog_type: ProgramType::Kprobe,
     prog_prefix: "kr",
     context: &[Context::Retval],
+    space: Space::Kernel,
     resolve,
     check,
     attach: attach_return,
@@ -70,7 +73,10 @@ fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
     if btf.find_func(func).is_none() && !traceable(func) {
         return Err(format!("kernel function '{func}' not found"));
     }
-    Ok(Resolved { args: None })
+    Ok(Resolved {
+        args: None,
+        args_space: Space::Kernel,
+    })
 }
 
 /// Whether the kernel lists `func` as traceable: in tracefs `available_filter_functions`

@@ -23,7 +23,7 @@ use crate::ast::AttachPoint;
 use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::runtime::{Attacher, Attachment, RuntimeError};
-use crate::sema::Args;
+use crate::sema::{Args, Space};
 
 /// Every probe type rbt runs, in the order messages list them.
 pub static REGISTRY: &[&Provider] = &[
@@ -100,6 +100,9 @@ pub enum Context {
 pub struct Resolved {
     /// The record `args` reads (tracepoints).
     pub args: Option<Args>,
+    /// The address space of pointers in that record (syscall arguments are user
+    /// pointers).
+    pub args_space: Space,
 }
 
 pub type ResolveFn = fn(&Btf, &AttachPoint) -> Result<Resolved, String>;
@@ -124,6 +127,9 @@ pub struct Provider {
     /// Stem of kernel program names (15 chars max in all): `kp`, `tp`.
     pub prog_prefix: &'static str,
     pub context: &'static [Context],
+    /// The address space of pointers the probe's data gives (bpftrace's
+    /// `find_addrspace`): `arg0`, casts of integers.
+    pub space: Space,
     /// Sema: does the target exist, and what does its context hold.
     pub resolve: ResolveFn,
     /// Runtime preflight, without side effects: can the target be attached.

@@ -13,9 +13,11 @@ use crate::ast::AttachPoint;
 use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::sema::Space;
 use crate::{parser, sys};
 
 pub static SOFTWARE: Provider = Provider {
+    space: Space::Unset,
     name: "software",
     aliases: &["s"],
     usage: "software:EVENT or software:EVENT:COUNT",
@@ -32,6 +34,7 @@ pub static SOFTWARE: Provider = Provider {
 };
 
 pub static HARDWARE: Provider = Provider {
+    space: Space::Unset,
     name: "hardware",
     aliases: &["h"],
     usage: "hardware:EVENT or hardware:EVENT:COUNT",
@@ -137,11 +140,17 @@ fn resolve_software(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
                 .into(),
         );
     }
-    Ok(Resolved { args: None })
+    Ok(Resolved {
+        args: None,
+        args_space: Space::Unset,
+    })
 }
 
 fn resolve_hardware(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
-    event(HARDWARE_EVENTS, point).map(|_| Resolved { args: None })
+    event(HARDWARE_EVENTS, point).map(|_| Resolved {
+        args: None,
+        args_space: Space::Unset,
+    })
 }
 
 fn check_software(_: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeError> {

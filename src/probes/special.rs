@@ -8,6 +8,7 @@ use crate::ast::AttachPoint;
 use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::runtime::{Attacher, Attachment, RuntimeError};
+use crate::sema::Space;
 
 pub static BEGIN: Provider = Provider {
     name: "BEGIN",
@@ -19,6 +20,7 @@ pub static BEGIN: Provider = Provider {
     prog_type: ProgramType::Special,
     prog_prefix: "BEGIN",
     context: &[],
+    space: Space::Unset,
     resolve,
     check,
     attach,
@@ -35,6 +37,7 @@ pub static END: Provider = Provider {
     prog_type: ProgramType::Special,
     prog_prefix: "END",
     context: &[],
+    space: Space::Unset,
     resolve,
     check,
     attach,
@@ -42,7 +45,10 @@ pub static END: Provider = Provider {
 };
 
 fn resolve(_: &Btf, _: &AttachPoint) -> Result<Resolved, String> {
-    Ok(Resolved { args: None })
+    Ok(Resolved {
+        args: None,
+        args_space: Space::Unset,
+    })
 }
 
 fn check(_: &mut Attacher, _: &AttachPoint) -> Result<(), RuntimeError> {

@@ -13,8 +13,10 @@ use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::parser;
 use crate::runtime::{Attacher, Attachment, RuntimeError};
+use crate::sema::Space;
 
 pub static INTERVAL: Provider = Provider {
+    space: Space::Unset,
     name: "interval",
     aliases: &["i"],
     usage: "interval:UNIT:N (UNIT: s, ms, us or hz)",
@@ -31,6 +33,7 @@ pub static INTERVAL: Provider = Provider {
 };
 
 pub static PROFILE: Provider = Provider {
+    space: Space::Unset,
     name: "profile",
     aliases: &["p"],
     usage: "profile:UNIT:N (UNIT: s, ms, us or hz)",
@@ -90,7 +93,10 @@ fn timer(point: &AttachPoint) -> Result<Sample, String> {
 }
 
 fn resolve(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
-    timer(point).map(|_| Resolved { args: None })
+    timer(point).map(|_| Resolved {
+        args: None,
+        args_space: Space::Unset,
+    })
 }
 
 /// A frequency above `perf_event_max_sample_rate` would fail `perf_event_open` with a

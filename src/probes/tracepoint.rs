@@ -14,7 +14,7 @@ use crate::ast::AttachPoint;
 use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
-use crate::sema::{tracefs, Args};
+use crate::sema::{tracefs, Args, Space};
 use crate::sys;
 
 pub static TRACEPOINT: Provider = Provider {
@@ -27,6 +27,7 @@ pub static TRACEPOINT: Provider = Provider {
     prog_type: ProgramType::Tracepoint,
     prog_prefix: "tp",
     context: &[Context::Args],
+    space: Space::Kernel,
     resolve,
     check,
     attach,
@@ -68,7 +69,16 @@ fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
                 .map_err(|why| format!("tracepoint '{category}:{event}' not found: {why}"))?,
         ),
     };
-    Ok(Resolved { args: Some(record) })
+    // bpftrace 0.17: the syscalls category's pointer arguments point into user memory.
+    let args_space = if category == "syscalls" {
+        Space::User
+    } else {
+        Space::Kernel
+    };
+    Ok(Resolved {
+        args: Some(record),
+        args_space,
+    })
 }
 
 /// `events/<category>/<name>` of the tracepoint in tracefs.

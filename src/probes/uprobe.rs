@@ -21,9 +21,11 @@ use crate::btf::Btf;
 use crate::codegen::ProgramType;
 use crate::elf::{self, ObjectKind};
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::sema::Space;
 use crate::sys;
 
 pub static UPROBE: Provider = Provider {
+    space: Space::User,
     name: "uprobe",
     aliases: &["u"],
     usage: "uprobe:PATH:FUNCTION",
@@ -40,6 +42,7 @@ pub static UPROBE: Provider = Provider {
 };
 
 pub static URETPROBE: Provider = Provider {
+    space: Space::User,
     name: "uretprobe",
     aliases: &["ur"],
     usage: "uretprobe:PATH:FUNCTION",
@@ -219,11 +222,17 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
 }
 
 fn resolve_entry(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
-    locate(point, false).map(|_| Resolved { args: None })
+    locate(point, false).map(|_| Resolved {
+        args: None,
+        args_space: Space::User,
+    })
 }
 
 fn resolve_return(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
-    locate(point, true).map(|_| Resolved { args: None })
+    locate(point, true).map(|_| Resolved {
+        args: None,
+        args_space: Space::User,
+    })
 }
 
 fn no_pmu(probe: String) -> RuntimeError {

@@ -15,7 +15,7 @@ use crate::codegen::{Compiled, MapRole, MapSpec, MapValue, UserMap};
 use crate::event::MapOp;
 use crate::event::{ArgLayout, ValueLayout};
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
-use crate::output::ntop;
+use crate::output::{ntop, username};
 use crate::sema::AggKind;
 use crate::sys;
 
@@ -244,6 +244,7 @@ fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             Ok(inet) => Scalar::Str(ntop(inet)),
             Err(_) => Scalar::Str(String::new()),
         },
+        ValueLayout::Username => Scalar::Str(username(u64_at(bytes, 0))),
     }
 }
 

@@ -8,7 +8,7 @@
 //! Signals arrive through a signalfd polled next to the ring buffer, so no work runs in
 //! a signal handler.
 
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::process::{Child, Command};
 
@@ -17,6 +17,7 @@ use super::error::RuntimeError;
 use super::load::{load, load_program, Loaded};
 use super::ringbuf::{Next, RingBuf};
 use crate::abi::map_type;
+use crate::codegen::runtime_value::{CHILD_PID as RUNTIME_CHILD_PID, START_NS as RUNTIME_START_NS};
 use crate::codegen::{map_index, Compiled, MapRole};
 
 const EVENTS: usize = map_index::EVENTS as usize;
@@ -39,8 +40,9 @@ const POLL_TIMEOUT_MS: i32 = 100;
 pub struct RunOptions {
     /// `--dry-run`: load (and so verify) everything, attach nothing.
     pub dry_run: bool,
-    /// `-c CMD`: run `sh -c CMD` once attached; stop when it exits. It is killed
-    /// (with what it started) if the session ends first, as bpftrace kills its child.
+    /// `-c CMD`: started before BEGIN but held until every probe is attached (see
+    /// `spawn_gated`); stop when it exits. It is killed (with what it started) if the
+    /// session ends first, as bpftrace kills its child.
     pub command: Option<String>,
     /// `-p PID`: a pidfd of the traced process ([`sys::pidfd_open`]); the session ends
     /// when it exits, as bpftrace's does.
@@ -124,6 +126,18 @@ pub fn run<S: EventSink + ?Sized>(
     if let Err(e) = session.sink.attached(probes) {
         return quiet_if_closed(e);
     }
+    // The -c command starts now, held at a gate until every probe is attached, so its
+    // pid (`cpid`) is known to BEGIN, as in bpftrace (which forks its child early).
+    let mut child = CommandChild(None);
+    let mut gate = None;
+    if let Some(command) = &opts.command {
+        let (spawned, writer) = spawn_gated(command)?;
+        session.store_runtime_value(RUNTIME_CHILD_PID, u64::from(spawned.id()))?;
+        child.0 = Some(spawned);
+        gate = Some(writer);
+    }
+    let now = sys::boottime_ns().map_err(|e| RuntimeError::sys("read the boot clock", e))?;
+    session.store_runtime_value(RUNTIME_START_NS, now)?;
     // BEGIN fires before the other probes are attached; its records are first in the
     // ring buffer, so they print first. As with bpftrace, if attaching fails the error
     // is all that is printed.
@@ -131,17 +145,12 @@ pub fn run<S: EventSink + ?Sized>(
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
-    let mut child = CommandChild(None);
     let mut stop = session.drain()?;
     if stop.is_none() {
-        if let Some(command) = &opts.command {
-            let spawned =
-                sys::spawn_with_default_signals(Command::new("/bin/sh").arg("-c").arg(command))
-                    .map_err(|source| RuntimeError::Command {
-                        command: command.clone(),
-                        source,
-                    })?;
-            child.0 = Some(spawned);
+        if let Some(mut writer) = gate.take() {
+            writer
+                .write_all(b"\n")
+                .map_err(|e| RuntimeError::sys("start the command", e))?;
         }
         // bpftrace's signal to its runtime test framework that every probe is live.
         if std::env::var_os(NOTIFY_ATTACHED).is_some() {
@@ -223,6 +232,55 @@ fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
         .iter()
         .flat_map(|p| &p.attach_points)
         .try_for_each(|point| attacher.check(point))
+}
+
+/// Starts `sh` for the `-c` command and waits until it is set up (it says so on
+/// descriptor 4, so its own start-up is never traced); it then waits on descriptor 3
+/// (a pipe) before it runs the command: writing a line to the returned end lets it go
+/// (closing it unwritten makes it exit). A simple command (plain words, a program
+/// first) is exec'd in place, so the child's pid is the command's (`cpid`, as
+/// bpftrace, which execs its command); anything else runs under `sh -c`.
+fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeError> {
+    let failed = |source| RuntimeError::Command {
+        command: command.to_string(),
+        source,
+    };
+    let (reader, writer) = std::io::pipe().map_err(failed)?;
+    let (mut ready, ready_writer) = std::io::pipe().map_err(failed)?;
+    let simple = command
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || " \t/._-+,:@".contains(c))
+        && command.split_whitespace().next().is_some_and(is_program);
+    let run = if simple {
+        "exec $0"
+    } else {
+        "exec /bin/sh -c \"$0\""
+    };
+    let script = format!("echo >&4; exec 4>&-; read _ <&3 || exit 1; exec 3<&-; {run}");
+    let spawned = sys::spawn_with_default_signals(
+        Command::new("/bin/sh").arg("-c").arg(script).arg(command),
+        &[reader.as_fd(), ready_writer.as_fd()],
+    )
+    .map_err(failed)?;
+    drop(ready_writer);
+    // One line when it is ready, or end of file if it died first (its exit is seen later).
+    let mut line = [0u8; 1];
+    let _ = std::io::Read::read(&mut ready, &mut line);
+    Ok((spawned, writer))
+}
+
+/// Whether `exec WORD` runs a program: a path, or a name found on `PATH` (not a
+/// shell builtin such as `exec` or `cd`).
+fn is_program(word: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    if word.contains('/') {
+        return true;
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(word))
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
@@ -443,6 +501,18 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 }
             }
         }
+    }
+
+    /// Writes slot `index` of the runtime-values map, if the programs have one
+    /// (`elapsed` counts from the start time written just before BEGIN, as in bpftrace).
+    fn store_runtime_value(&mut self, index: u32, value: u64) -> Result<(), RuntimeError> {
+        for (spec, fd) in self.compiled.maps.iter().zip(&self.loaded.maps) {
+            if spec.role == MapRole::Runtime {
+                sys::map_update_elem(fd.as_fd(), &index.to_ne_bytes(), &value.to_ne_bytes(), 0)
+                    .map_err(|e| RuntimeError::sys("write the runtime values map", e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether a probe ran `exit()`: its flag in the status map (key 1), set before the

@@ -26,7 +26,7 @@ impl Analyzer<'_> {
             Some(Args::Format(fields)),
         ) = (&base.kind, &cx.args)
         {
-            return self.format_field(fields, field, span);
+            return self.format_field(fields, field, cx.args_space, span);
         }
         let (agg, place) = match (&base.ty, base.kind) {
             (
@@ -75,7 +75,7 @@ impl Analyzer<'_> {
                     offset: place.offset.wrapping_add(m.byte_offset),
                     ..place
                 };
-                Some(at_place(place, m.bitfield, m.ty, span))
+                Some(at_place(place, m.bitfield, m.ty, cx.args_space, span))
             }
             Err(msg) => {
                 // Point at the member name, which ends the expression.
@@ -135,6 +135,7 @@ impl Analyzer<'_> {
                     },
                     None,
                     ty,
+                    cx.args_space,
                     span,
                 ))
             }
@@ -143,7 +144,13 @@ impl Analyzer<'_> {
     }
 
     /// `args->field` of a tracepoint whose record comes from its tracefs format file.
-    fn format_field(&mut self, fields: &[Field], name: &str, span: Span) -> Option<TExpr> {
+    fn format_field(
+        &mut self,
+        fields: &[Field],
+        name: &str,
+        space: Space,
+        span: Span,
+    ) -> Option<TExpr> {
         let Some(field) = fields.iter().find(|f| f.name == name) else {
             self.error(span, format!("the tracepoint has no argument '{name}'"));
             return None;
@@ -154,7 +161,7 @@ impl Analyzer<'_> {
                     base: Base::Ctx,
                     offset: field.offset,
                 };
-                Some(at_place(place, None, ty.clone(), span))
+                Some(at_place(place, None, ty.clone(), space, span))
             }
             Err(why) => {
                 self.error(span, why.clone());
@@ -189,6 +196,8 @@ impl Analyzer<'_> {
             self.btf.size_of(target).unwrap_or(0) as u64
         };
         let offset = index.wrapping_mul(elem_size) as u32;
-        Some(at_place(pointee(ptr, offset), None, ty, span))
+        let place = pointee(ptr, offset);
+        // The context's space is irrelevant: the place is behind a pointer.
+        Some(at_place(place, None, ty, Space::Unset, span))
     }
 }

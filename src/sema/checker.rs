@@ -114,6 +114,27 @@ impl Checker<'_, '_> {
         }
     }
 
+    /// The text of `str(arg)` when `arg` is a positional parameter (see
+    /// `sema::params`): `Some(Err(()))` after reporting a misuse.
+    pub fn param_text(&mut self, arg: &ast::Expr, span: Span) -> Option<Result<String, ()>> {
+        self.an.param_text(arg, span)
+    }
+
+    /// Whether a `-c` command runs (for `cpid`).
+    pub fn has_child(&self) -> bool {
+        self.an.child
+    }
+
+    /// Bytes of a `str()` value (BPFTRACE_STRLEN).
+    pub fn str_size(&self) -> usize {
+        self.an.str_size
+    }
+
+    /// The address space bpftrace gives `e` (which probe_read helper reads through it).
+    pub fn space_of(&self, e: &TExpr) -> Space {
+        self.an.space_of(self.cx, e)
+    }
+
     /// The value type map `id` holds, once known (after the collect pass).
     pub fn map_value(&self, id: MapId) -> Option<&Type> {
         self.an.maps[id.0].value.as_ref()

@@ -39,6 +39,8 @@ impl Analyzer<'_> {
                     return None;
                 }
             },
+            ExprKind::Param(n) => return self.param_number(*n, span),
+            ExprKind::ParamCount => return Some(self.param_count(span)),
             ExprKind::Map { name, keys } => return self.map_read(cx, name, keys, span),
             ExprKind::IncDec { .. } => {
                 self.error(
@@ -226,7 +228,8 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
-        if matches!(lhs.ty, Type::Agg(_)) || matches!(rhs.ty, Type::Agg(_)) {
+        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username);
+        if opaque(&lhs.ty) || opaque(&rhs.ty) {
             let msg = format!(
                 "Type mismatch for '{}': comparing '{}' with '{}'",
                 op_text(op),
@@ -368,6 +371,13 @@ impl Analyzer<'_> {
             kernel::pointer_to(self.btf, target, to.pointer_depth)
         };
         let inner = inner?;
+        // bpftrace 0.17: a cast keeps its operand's address space, else takes the
+        // probe type's.
+        let space = match self.space_of(cx, &inner) {
+            Space::Unset => cx.provider.space,
+            space => space,
+        };
+        let ty = kernel::in_space(ty, space);
         if !inner.ty.is_scalar() {
             self.error(
                 inner.span,
@@ -436,4 +446,37 @@ pub(super) fn op_text(op: BinOp) -> &'static str {
 /// `"; did you mean 'NAME'?"` for a close registered name.
 fn did_you_mean(name: Option<&str>) -> String {
     name.map_or_else(String::new, |n| format!("; did you mean '{n}'?"))
+}
+
+impl Analyzer<'_> {
+    /// The address space bpftrace 0.17 gives a value (integers carry one too: a
+    /// syscall tracepoint's integer field is a user address). Builtins such as `arg0`
+    /// have the probe type's space, which is also what a cast of an unset one takes.
+    pub(super) fn space_of(&self, cx: &ProbeCx, e: &TExpr) -> Space {
+        if let Type::Ptr { space, .. } = e.ty {
+            return space;
+        }
+        match &e.kind {
+            TExprKind::Load { place, .. } | TExprKind::InMemory(place) => match &place.base {
+                Base::Mem { space, .. } => *space,
+                Base::Ctx => cx.args_space,
+            },
+            TExprKind::Cast(inner) | TExprKind::Unary { expr: inner, .. } => {
+                self.space_of(cx, inner)
+            }
+            TExprKind::Binary { lhs, rhs, .. } => {
+                self.space_of(cx, lhs).combine(self.space_of(cx, rhs))
+            }
+            TExprKind::Var(id) => cx.vars.get(id.0).map_or(Space::Unset, |v| v.space),
+            TExprKind::Call(Call {
+                payload: Payload::InSpace(space),
+                ..
+            }) => *space,
+            TExprKind::Int(_)
+            | TExprKind::Str(_)
+            | TExprKind::Call(_)
+            | TExprKind::Ternary { .. }
+            | TExprKind::MapRead { .. } => Space::Unset,
+        }
+    }
 }

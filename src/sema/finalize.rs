@@ -49,7 +49,7 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
         TExprKind::Int(_) | TExprKind::Str(_) => {}
         TExprKind::Call(call) => call.args.iter_mut().for_each(|a| expr(a, vars)),
         TExprKind::Load { place, .. } | TExprKind::InMemory(place) => {
-            if let Base::Kernel(ptr) = &mut place.base {
+            if let Base::Mem { ptr, .. } = &mut place.base {
                 expr(ptr, vars);
             }
         }

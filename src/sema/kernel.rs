@@ -1,7 +1,7 @@
 //! Kernel types from BTF as sema sees them: value types of members, member access folded
 //! into memory reads, casts to kernel type names.
 
-use super::typed::{Base, Bitfield, Place, TExpr, TExprKind, Type};
+use super::typed::{Base, Bitfield, Place, Space, TExpr, TExprKind, Type};
 use crate::btf::{Btf, TypeId, TypeKind};
 
 /// The value type of a value of BTF type `id`: integers/enums/pointers become scalars,
@@ -67,6 +67,7 @@ pub fn pointer_to(btf: &Btf, target: TypeId, depth: u8) -> Type {
         target,
         depth,
         name: format!("{base} {}", "*".repeat(depth as usize)),
+        space: Space::Kernel,
     }
 }
 
@@ -134,13 +135,21 @@ pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, Strin
 }
 
 /// The expression reading a value of type `ty` at `place`: a scalar load, or the place
-/// itself for aggregates.
+/// itself for aggregates. A pointer read from memory points into that memory's address
+/// space (bpftrace carries the space through `->`, `[]` and `*`); `ctx` is the space of
+/// pointers in the probe's context record.
 pub fn at_place(
     place: Place,
     bitfield: Option<Bitfield>,
     ty: Type,
+    ctx: Space,
     span: crate::ast::Span,
 ) -> TExpr {
+    let space = match &place.base {
+        Base::Mem { space, .. } => *space,
+        Base::Ctx => ctx,
+    };
+    let ty = in_space(ty, space);
     let kind = match ty {
         Type::Mem { .. } | Type::Str { .. } => TExprKind::InMemory(place),
         _ => TExprKind::Load { place, bitfield },
@@ -150,9 +159,34 @@ pub fn at_place(
 
 /// The place a pointer value points at.
 pub fn pointee(ptr: TExpr, offset: u32) -> Place {
+    let space = match ptr.ty {
+        Type::Ptr { space, .. } => space,
+        _ => Space::Unset,
+    };
     Place {
-        base: Base::Kernel(Box::new(ptr)),
+        base: Base::Mem {
+            ptr: Box::new(ptr),
+            space,
+        },
         offset,
+    }
+}
+
+/// `ty` with its pointer (if it is one) in address space `space`.
+pub fn in_space(ty: Type, space: Space) -> Type {
+    match ty {
+        Type::Ptr {
+            target,
+            depth,
+            name,
+            ..
+        } => Type::Ptr {
+            target,
+            depth,
+            name,
+            space,
+        },
+        other => other,
     }
 }
 

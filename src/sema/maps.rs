@@ -52,6 +52,7 @@ impl Analyzer<'_> {
             types.push(match &part.ty {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
+                Type::Username => Type::Username,
                 other => {
                     self.error(
                         part.span,
@@ -148,7 +149,10 @@ impl Analyzer<'_> {
         self.aggregation_allowed = false;
         let value = value?;
         let storable = value.ty.is_scalar()
-            || matches!(value.ty, Type::Str { .. } | Type::Inet | Type::Agg(_));
+            || matches!(
+                value.ty,
+                Type::Str { .. } | Type::Inet | Type::Username | Type::Agg(_)
+            );
         if !storable {
             self.error(
                 value.span,

@@ -15,11 +15,13 @@ mod expr;
 mod finalize;
 mod kernel;
 mod maps;
+mod params;
 mod stmt;
 pub(crate) mod tracefs;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
+pub use kernel::{in_space, pointer_to};
 pub use typed::*;
 
 use crate::ast::{self, Span};
@@ -46,6 +48,9 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         maps: Vec::new(),
         pass: Pass::CollectMaps,
         aggregation_allowed: false,
+        params: program.params.clone(),
+        str_size: program.str_size,
+        child: program.child,
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
@@ -125,6 +130,12 @@ struct Analyzer<'a> {
     /// Set while typing the value of `@map[key] = ...`: the one place an aggregation
     /// (`count()`) may stand.
     aggregation_allowed: bool,
+    /// The positional parameters `$1`.. denote.
+    params: Vec<String>,
+    /// Bytes of a `str()` value.
+    str_size: usize,
+    /// Whether a `-c` command runs.
+    child: bool,
 }
 
 /// The passes that walk probe bodies.
@@ -140,7 +151,7 @@ enum Pass {
 /// (the record `args` reads, the errors to report at the probe).
 struct Unit<'p> {
     probe: &'p ast::Probe,
-    points: Vec<(ast::AttachPoint, Option<Args>, Vec<Diagnostic>)>,
+    points: Vec<(ast::AttachPoint, Resolution, Vec<Diagnostic>)>,
 }
 
 impl Unit<'_> {
@@ -157,6 +168,15 @@ impl Unit<'_> {
     }
 }
 
+/// What resolving one attach point found for its probe's context.
+#[derive(Clone, Debug, Default)]
+struct Resolution {
+    /// The record `args` reads (tracepoints).
+    args: Option<Args>,
+    /// The address space of the record's pointers.
+    args_space: Space,
+}
+
 /// Per-probe state: what the context offers and the variables seen so far.
 struct ProbeCx {
     provider: &'static Provider,
@@ -166,6 +186,8 @@ struct ProbeCx {
     per_attach_point: bool,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
+    /// The address space of pointers in `args`.
+    args_space: Space,
     vars: Vec<Var>,
     by_name: HashMap<String, VarId>,
     /// Variables whose first assignment failed to type: reading them reports nothing
@@ -236,7 +258,12 @@ impl Analyzer<'_> {
             provider,
             attach_points: attach_points.clone(),
             per_attach_point: false,
-            args: unit.points.iter().find_map(|(_, args, _)| args.clone()),
+            args: unit.points.iter().find_map(|(_, r, _)| r.args.clone()),
+            args_space: unit
+                .points
+                .iter()
+                .find(|(_, r, _)| r.args.is_some())
+                .map_or(Space::Unset, |(_, r, _)| r.args_space),
             vars: Vec::new(),
             by_name: HashMap::new(),
             untyped: HashSet::new(),
@@ -264,8 +291,8 @@ impl Analyzer<'_> {
     }
 
     /// Check that the kernel has what the attach point names (its provider resolves
-    /// it); the record `args` reads there.
-    fn check_attach_point(&mut self, ap: &ast::AttachPoint) -> Option<Args> {
+    /// it): the record `args` reads there and the space of its pointers.
+    fn check_attach_point(&mut self, ap: &ast::AttachPoint) -> Resolution {
         if ap
             .target
             .iter()
@@ -275,13 +302,16 @@ impl Analyzer<'_> {
                 ap.span,
                 format!("wildcards in '{}' are not supported", ap.name()),
             );
-            return None;
+            return Resolution::default();
         }
         match (ap.provider.resolve)(self.btf, ap) {
-            Ok(resolved) => resolved.args,
+            Ok(resolved) => Resolution {
+                args: resolved.args,
+                args_space: resolved.args_space,
+            },
             Err(message) => {
                 self.error(ap.span, message);
-                None
+                Resolution::default()
             }
         }
     }

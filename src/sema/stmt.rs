@@ -107,9 +107,11 @@ impl Analyzer<'_> {
         };
         let Some(&id) = cx.by_name.get(name) else {
             let id = VarId(cx.vars.len());
+            let space = self.space_of(cx, &value);
             cx.vars.push(Var {
                 name: name.clone(),
                 ty: value.ty.clone(),
+                space,
             });
             cx.by_name.insert(name.clone(), id);
             return Some(TStmtKind::Assign { var: id, value });
@@ -125,7 +127,7 @@ impl Analyzer<'_> {
                 };
                 value
             }
-            (Type::Inet, Type::Inet) => value,
+            (Type::Inet, Type::Inet) | (Type::Username, Type::Username) => value,
             _ => {
                 self.error(
                     span,

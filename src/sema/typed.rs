@@ -46,6 +46,9 @@ pub struct TypedProbe {
 pub struct Var {
     pub name: String,
     pub ty: Type,
+    /// The address space of its first value (an integer holding a user address stays
+    /// one: bpftrace keeps the space in the variable's type).
+    pub space: Space,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,12 +64,14 @@ pub enum Type {
     /// An integer of `size` bytes (1, 2, 4, 8); in registers always widened to 64 bits
     /// by its signedness.
     Int { size: u8, signed: bool },
-    /// A kernel pointer: `depth` levels of `*` over BTF type `target` (`struct sock *` is
-    /// `{ target: struct sock, depth: 1 }`); `name` as the user would write it.
+    /// A pointer: `depth` levels of `*` over BTF type `target` (`struct sock *` is
+    /// `{ target: struct sock, depth: 1 }`); `name` as the user would write it; `space`
+    /// says which probe_read helper reads through it.
     Ptr {
         target: TypeId,
         depth: u8,
         name: String,
+        space: Space,
     },
     /// An aggregation's state in a map (`count()`, `hist(x)`): only ever a map value.
     Agg(AggKind),
@@ -74,6 +79,8 @@ pub enum Type {
     Str { size: usize },
     /// The result of `ntop()`: address family + 16 address bytes.
     Inet,
+    /// `username`: a uid (u64) kept in memory, printed as the user's name.
+    Username,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
     /// as the operand of `.`/`->`, `[]` or `ntop()`.
     Mem { ty: TypeId, name: String, size: u32 },
@@ -105,6 +112,7 @@ impl Type {
             Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
             Type::Inet => 24,
+            Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Mem { .. } | Type::Void => 0,
         }
@@ -118,6 +126,7 @@ impl Type {
             Type::Ptr { name, .. } | Type::Mem { name, .. } => name.clone(),
             Type::Str { size } => format!("string[{size}]"),
             Type::Inet => "inet".into(),
+            Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Void => "none".into(),
         }
@@ -197,6 +206,15 @@ pub enum Payload {
     MapOp(MapId, crate::event::MapOp),
     /// An aggregation function's kind (lhist's bounds included).
     Agg(AggKind),
+    /// The address space a builtin puts its value in (`kptr()`, `uptr()`).
+    InSpace(Space),
+    /// Where and how many bytes a builtin reads at its operand (`str()`).
+    Read {
+        space: Space,
+        size: usize,
+    },
+    /// A constant byte count (`strncmp()`'s length).
+    Count(u64),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -206,11 +224,37 @@ pub struct TExpr {
     pub span: Span,
 }
 
+/// The address space a pointer points into (bpftrace's `AddrSpace`): it picks the read
+/// helper. Syscall tracepoint arguments are user pointers, kprobe and other tracepoint
+/// data kernel ones; `Unset` (bpftrace's `none`, e.g. BEGIN casting an integer) reads
+/// with the legacy `bpf_probe_read`, as bpftrace does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Space {
+    Kernel,
+    User,
+    #[default]
+    Unset,
+}
+
+impl Space {
+    /// bpftrace's rule for a binary operation: the left side's space unless it is
+    /// unset; two different set spaces give unset.
+    pub fn combine(self, other: Space) -> Space {
+        match (self, other) {
+            (Space::Unset, s) => s,
+            (s, Space::Unset) => s,
+            (a, b) if a == b => a,
+            _ => Space::Unset,
+        }
+    }
+}
+
 /// Where a value in memory lives.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Base {
-    /// Kernel memory at the pointer this expression computes (read with probe_read_kernel).
-    Kernel(Box<TExpr>),
+    /// Memory at the pointer this expression computes, read with the probe_read helper
+    /// of its address space.
+    Mem { ptr: Box<TExpr>, space: Space },
     /// The probe's context (a tracepoint's `args`), read directly.
     Ctx,
 }

@@ -121,17 +121,27 @@ impl Drop for SignalFd {
 
 /// Spawns `cmd` with an empty signal mask, undoing the blocking [`SignalFd`] did (a
 /// blocked mask is inherited across exec and would make the child ignore Ctrl-C).
+/// The child gets a copy of `extra[i]` as its descriptor `3 + i` (the `-c` gates).
 pub fn spawn_with_default_signals(
     cmd: &mut std::process::Command,
+    extra: &[BorrowedFd<'_>],
 ) -> io::Result<std::process::Child> {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the closure runs between fork and exec and only calls sigemptyset and
-    // pthread_sigmask on a local set, both async-signal-safe; it allocates nothing.
+    let fds: Vec<i32> = extra.iter().map(|fd| fd.as_raw_fd()).collect();
+    // SAFETY: the closure runs between fork and exec and only calls sigemptyset,
+    // pthread_sigmask (on a local set) and dup2 (of descriptors the parent keeps open
+    // until spawn returns, onto 3.. which no other source uses), all
+    // async-signal-safe; it allocates nothing (`fds` was built before the fork).
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             let mut set: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut set);
             libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            for (i, &fd) in fds.iter().enumerate() {
+                if libc::dup2(fd, 3 + i as i32) < 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
@@ -197,4 +207,19 @@ pub fn kill(pid: u32, signal: libc::c_int) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// `clock_gettime(CLOCK_BOOTTIME)` in nanoseconds: the clock `bpf_ktime_get_boot_ns`
+/// reads, so user space can hand programs a start time (`elapsed`).
+pub fn boottime_ns() -> io::Result<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a live, initialized timespec the call only writes.
+    let ret = unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
