@@ -64,6 +64,13 @@ impl SignalFd {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
+        // A signal inherited as ignored (as `cmd &` in a non-interactive shell leaves
+        // SIGINT) is discarded, not queued for the signalfd: take the default disposition.
+        for &signal in signals {
+            // SAFETY: SIG_DFL installs no handler code, and the signal is blocked, so its
+            // default action cannot run before the signalfd consumes it.
+            unsafe { libc::signal(signal, libc::SIG_DFL) };
+        }
         // SAFETY: `set` is initialized; -1 asks for a new descriptor.
         let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
         if fd < 0 {
