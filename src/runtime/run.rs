@@ -182,6 +182,7 @@ pub fn run<S: EventSink + ?Sized>(
     }
     let dumps = maps::dump_all(compiled, &loaded)?;
     maps::report_drops(compiled, &loaded);
+    timings::phase("read maps");
     let done = match session
         .sink
         .finish()
@@ -190,6 +191,7 @@ pub fn run<S: EventSink + ?Sized>(
         Ok(()) => Ok(()),
         Err(e) => quiet_if_closed(e),
     };
+    timings::phase("print maps");
     drop(session);
     close_in_parallel(loaded.programs);
     timings::phase("unload");
