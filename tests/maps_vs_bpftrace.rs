@@ -162,3 +162,37 @@ fn workload_maps_match_bpftrace() {
     let _ = std::fs::remove_file(&workload);
     check(failures, WORKLOAD_SCRIPTS.len());
 }
+
+/// `BPFTRACE_MAP_KEYS_MAX` limits every map as in bpftrace, and the updates a full map
+/// drops are reported once on stderr (bpftrace drops them silently).
+#[test]
+fn full_maps_drop_updates_and_say_so() {
+    if bpftrace_ref::skip_reason("full_maps_drop_updates_and_say_so").is_some() {
+        return;
+    }
+    let script = "BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; @c[1] = count(); @c[1] = count(); @c[2] = count(); @c[3] = count(); exit(); }";
+    let with_limit = |tracer: &str| {
+        Command::new(tracer)
+            .args(["-e", script])
+            .env("BPFTRACE_MAP_KEYS_MAX", "2")
+            .output()
+            .expect("run tracer")
+    };
+    let (theirs, ours) = (
+        with_limit("bpftrace"),
+        with_limit(env!("CARGO_BIN_EXE_rbt")),
+    );
+    assert!(theirs.status.success() && ours.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&ours.stdout),
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    let stderr = String::from_utf8_lossy(&ours.stderr);
+    assert_eq!(
+        stderr
+            .matches("WARNING: 2 map updates were dropped")
+            .count(),
+        1,
+        "{stderr}"
+    );
+}
