@@ -10,26 +10,12 @@ mod bpftrace_ref;
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 
 /// Runs `tracer args -e script`; its stdout, or why it failed.
 fn run(tracer: &str, args: &[&str], script: &str) -> Result<String, String> {
-    let out = Command::new(tracer)
-        .args(args)
-        .arg("-e")
-        .arg(script)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {tracer}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{tracer} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    bpftrace_ref::run_tracer(tracer, args, script, &[])
 }
 
 /// Runs every script under both tracers with `args` (text, then `-f json`) and returns

@@ -8,6 +8,7 @@
 mod bpftrace_ref;
 mod support;
 
+use bpftrace_ref::error_message as message;
 use std::process::{Command, Output, Stdio};
 
 fn run(tracer: &str, pre: &[&str], post: &[&str]) -> Output {
@@ -17,18 +18,6 @@ fn run(tracer: &str, pre: &[&str], post: &[&str]) -> Output {
         .stdin(Stdio::null())
         .output()
         .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
-}
-
-/// The message of the first diagnostic on stderr (after `ERROR: ` or `error: `).
-fn message(stderr: &[u8]) -> Option<String> {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
-        .find_map(|l| {
-            l.split_once("ERROR: ")
-                .or_else(|| l.split_once("error: "))
-                .map(|(_, m)| m.to_string())
-        })
 }
 
 /// (script, parameters)

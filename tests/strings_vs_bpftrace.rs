@@ -9,29 +9,11 @@
 mod bpftrace_ref;
 mod support;
 
+use bpftrace_ref::error_message as message;
+use bpftrace_ref::run_tracer as run;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-
-/// Runs `tracer args -e script`; its stdout, or why it failed.
-fn run(tracer: &str, args: &[&str], script: &str, tail: &[&str]) -> Result<String, String> {
-    let out = Command::new(tracer)
-        .args(args)
-        .arg("-e")
-        .arg(script)
-        .args(tail)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {tracer}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "{tracer} exited with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
 
 /// Runs every script under both tracers with `args`; a description of each difference.
 fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
@@ -226,18 +208,6 @@ fn cpid_matches_bpftrace() {
         tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf(\"%s %s\\n\", comm, str(args->filename)); } \
         tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @g = count(); }";
     check(compare_all(&[script], &["-c", &workload]), 1);
-}
-
-/// The message of the first diagnostic on stderr (after `ERROR: ` or `error: `).
-fn message(stderr: &[u8]) -> Option<String> {
-    String::from_utf8_lossy(stderr)
-        .lines()
-        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
-        .find_map(|l| {
-            l.split_once("ERROR: ")
-                .or_else(|| l.split_once("error: "))
-                .map(|(_, m)| m.to_string())
-        })
 }
 
 /// Misuses of str(), strncmp() and kptr() are rejected by both tracers with the same

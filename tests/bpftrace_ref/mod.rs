@@ -71,3 +71,41 @@ pub fn build_workload(name: &str) -> Option<std::path::PathBuf> {
         .status();
     matches!(status, Ok(s) if s.success()).then_some(out)
 }
+
+/// Runs `tracer args -e script tail...` to completion; its stdout, or why it failed.
+pub fn run_tracer(
+    tracer: &str,
+    args: &[&str],
+    script: &str,
+    tail: &[&str],
+) -> Result<String, String> {
+    let out = Command::new(tracer)
+        .args(args)
+        .arg("-e")
+        .arg(script)
+        .args(tail)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {tracer}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{tracer} exited with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The message of the first diagnostic on stderr (after bpftrace's `ERROR: ` or rbt's
+/// `error: `).
+pub fn error_message(stderr: &[u8]) -> Option<String> {
+    String::from_utf8_lossy(stderr)
+        .lines()
+        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
+        .find_map(|l| {
+            l.split_once("ERROR: ")
+                .or_else(|| l.split_once("error: "))
+                .map(|(_, m)| m.to_string())
+        })
+}
