@@ -133,7 +133,7 @@ fn lower_map_op(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         return g.misplaced(call, dest);
     };
     let id = g.event(EventKind::MapOp {
-        map: (map_index::FIRST_USER as usize) + map.0,
+        map: map_index::user(map.0) as usize,
         op: *op,
     });
     g.emit_bare_event(id);

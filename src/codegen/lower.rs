@@ -29,8 +29,7 @@ pub fn compile(
     let mut events = Vec::new();
     let mut programs = Vec::new();
     let mut diags = Vec::new();
-    let drops = u32::from(!program.maps.is_empty());
-    let scratch_map = map_index::FIRST_USER + program.maps.len() as u32 + drops;
+    let scratch_map = map_index::scratch(program.maps.len());
     let mut scratch_size = 0;
     let mut uses_runtime = false;
     for (index, probe) in program.probes.iter().enumerate() {

@@ -110,7 +110,7 @@ pub fn map_specs(maps: &[TypedMap], entries: u32) -> Vec<MapSpec> {
 
 impl Gen<'_> {
     fn map_index(&self, map: MapId) -> u32 {
-        map_index::FIRST_USER + map.0 as u32
+        map_index::user(map.0)
     }
 
     /// Builds `@map[parts]`'s key in a fresh stack slot, with `extra` more bytes after it
@@ -281,8 +281,7 @@ impl Gen<'_> {
         let done = self.b.label();
         let key = self.b.alloc(8);
         self.b.st_imm(Size::DW, R_FP, key.off, 0);
-        self.b
-            .ld_map(R1, map_index::FIRST_USER + self.maps.len() as u32);
+        self.b.ld_map(R1, map_index::drops(self.maps.len()));
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_LOOKUP_ELEM);
         self.b.jmp_imm(BPF_JEQ, R0, 0, done);

@@ -112,6 +112,22 @@ pub mod map_index {
     pub const LOST_EXIT_FLAG: u32 = 1;
     /// The first `@map`.
     pub const FIRST_USER: u32 = 2;
+
+    /// Script map `id` (a [`crate::sema::MapId`]'s number).
+    pub fn user(id: usize) -> u32 {
+        FIRST_USER + id as u32
+    }
+
+    /// The drops counter, right after the `user_maps` script maps (present when there
+    /// are any).
+    pub fn drops(user_maps: usize) -> u32 {
+        user(user_maps)
+    }
+
+    /// The scratch map, after the drops counter; the runtime-values map follows it.
+    pub fn scratch(user_maps: usize) -> u32 {
+        drops(user_maps) + u32::from(user_maps > 0)
+    }
 }
 
 /// The slots of the runtime-values map ([`MapRole::Runtime`]).
