@@ -149,7 +149,6 @@ const SHELL_BUILTINS: [&str; 8] = ["exec", "command", "eval", "cd", ".", ":", "s
 /// '/nonexistent' does not exist or is not executable`). rbt runs the command with
 /// `sh -c`, so only the first word is checked, and not when the shell handles it.
 fn check_command(command: &str) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
     let Some(program) = command.split_whitespace().next() else {
         return Err("rbt: -c: the command is empty\n".into());
     };
@@ -157,15 +156,10 @@ fn check_command(command: &str) -> Result<(), String> {
     if SHELL_BUILTINS.contains(&program) || program.contains(shell_syntax) {
         return Ok(());
     }
-    let executable = |path: &Path| {
-        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
     let found = if program.contains('/') {
-        executable(Path::new(program))
+        runtime::is_executable(Path::new(program))
     } else {
-        std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|dir| executable(&dir.join(program)))
-        })
+        runtime::on_path(program)
     };
     if found {
         Ok(())

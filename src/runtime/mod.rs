@@ -11,4 +11,4 @@ pub use attach::{attach_perf, tracefs_root, Attacher, Attachment, PerfAttachment
 pub use error::RuntimeError;
 pub use load::{kernel_prog_type, load, Loaded};
 pub use ringbuf::{Next, RingBuf};
-pub use run::{run, EventSink, RunOptions};
+pub use run::{is_executable, on_path, run, EventSink, RunOptions};

@@ -15,19 +15,19 @@ use std::process::{Child, Command};
 use super::attach::{close_in_parallel, detach_all, Attacher, Attachment};
 use super::error::RuntimeError;
 use super::load::{load, load_program, Loaded};
+use super::maps;
 use super::ringbuf::{Next, RingBuf};
 use crate::abi::map_type;
 use crate::codegen::runtime_value::{CHILD_PID as RUNTIME_CHILD_PID, START_NS as RUNTIME_START_NS};
 use crate::codegen::{map_index, Compiled, MapRole};
-
-const EVENTS: usize = map_index::EVENTS as usize;
-const LOST: usize = map_index::LOST as usize;
-const EXIT_FLAG: u32 = map_index::LOST_EXIT_FLAG;
-use super::maps;
 use crate::event::EventCatalog;
 use crate::output::maps::MapDump;
 use crate::probes::Timing;
 use crate::{sys, timings};
+
+const EVENTS: usize = map_index::EVENTS as usize;
+const LOST: usize = map_index::LOST as usize;
+const EXIT_FLAG: u32 = map_index::LOST_EXIT_FLAG;
 
 /// Set in the environment: print this line on stderr once every probe is attached.
 const NOTIFY_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
@@ -274,15 +274,19 @@ fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeErr
 /// Whether `exec WORD` runs a program: a path, or a name found on `PATH` (not a
 /// shell builtin such as `exec` or `cd`).
 fn is_program(word: &str) -> bool {
+    word.contains('/') || on_path(word)
+}
+
+/// Whether `path` is an executable file.
+pub fn is_executable(path: &std::path::Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    if word.contains('/') {
-        return true;
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).any(|dir| {
-        std::fs::metadata(dir.join(word))
-            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    })
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// Whether `name` is an executable file in one of the `PATH` directories.
+pub fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name))))
 }
 
 /// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
