@@ -356,17 +356,12 @@ pub fn map_lookup_elem(map: BorrowedFd<'_>, key: &[u8], value: &mut [u8]) -> io:
     // The kernel reads `key_size` bytes of `key` and writes a whole value (per CPU for
     // per-CPU maps) into `value`: make sure both buffers are that large.
     check_elem_sizes(map, key, value.len())?;
-    let mut attr = MapElemAttr {
-        map_fd: map.as_raw_fd() as u32,
-        key: key.as_ptr() as u64,
-        value: value.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    match bpf(BPF_MAP_LOOKUP_ELEM, &mut attr) {
-        Ok(_) => Ok(true),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-        Err(e) => Err(e),
-    }
+    elem_op(
+        BPF_MAP_LOOKUP_ELEM,
+        map,
+        key.as_ptr() as u64,
+        value.as_mut_ptr() as u64,
+    )
 }
 
 /// `BPF_MAP_UPDATE_ELEM` with `flags` = `BPF_ANY` (0), `BPF_NOEXIST` (1) or `BPF_EXIST` (2).
@@ -390,40 +385,7 @@ pub fn map_update_elem(
 /// `BPF_MAP_DELETE_ELEM`: `Ok(false)` when the key is absent.
 pub fn map_delete_elem(map: BorrowedFd<'_>, key: &[u8]) -> io::Result<bool> {
     check_key_size(map, key)?;
-    let mut attr = MapElemAttr {
-        map_fd: map.as_raw_fd() as u32,
-        key: key.as_ptr() as u64,
-        ..Default::default()
-    };
-    match bpf(BPF_MAP_DELETE_ELEM, &mut attr) {
-        Ok(_) => Ok(true),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// `BPF_MAP_GET_NEXT_KEY`: writes the key after `key` (the first key for `None`) into
-/// `next`; `Ok(false)` when there is none.
-pub fn map_get_next_key(
-    map: BorrowedFd<'_>,
-    key: Option<&[u8]>,
-    next: &mut [u8],
-) -> io::Result<bool> {
-    check_key_size(map, next)?;
-    if let Some(key) = key {
-        check_key_size(map, key)?;
-    }
-    let mut attr = MapElemAttr {
-        map_fd: map.as_raw_fd() as u32,
-        key: key.map_or(0, |k| k.as_ptr() as u64),
-        value: next.as_mut_ptr() as u64,
-        ..Default::default()
-    };
-    match bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
-        Ok(_) => Ok(true),
-        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-        Err(e) => Err(e),
-    }
+    elem_op(BPF_MAP_DELETE_ELEM, map, key.as_ptr() as u64, 0)
 }
 
 /// Every entry with `BPF_MAP_LOOKUP_BATCH` (Linux 5.6+): thousands of entries per
