@@ -4,16 +4,13 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::BorrowedFd;
-
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 
 use super::error::RuntimeError;
 use super::load::Loaded;
 use super::run::EventSink;
 use crate::codegen::{Compiled, MapRole, MapSpec, MapValue, UserMap};
-use crate::event::MapOp;
-use crate::event::{ArgLayout, ValueLayout};
+use crate::event::{ArgLayout, MapOp, ValueLayout};
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
 use crate::output::{ntop, username};
 use crate::sema::AggKind;
