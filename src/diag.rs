@@ -32,6 +32,8 @@ pub struct Diagnostic {
     pub message: String,
     pub span: Span,
     pub notes: Vec<String>,
+    /// Printed as `warning:`; tracing goes on (an attach point bpftrace drops, ...).
+    pub warning: bool,
 }
 
 impl Diagnostic {
@@ -40,6 +42,13 @@ impl Diagnostic {
             message: message.into(),
             span,
             notes: Vec::new(),
+            warning: false,
+        }
+    }
+    pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            warning: true,
+            ..Diagnostic::error(span, message)
         }
     }
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
@@ -78,7 +87,8 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
     for d in diags {
         let start = floor_char_boundary(src, (d.span.start as usize).min(src.len()));
         let (line, col) = line_col(src, start);
-        let _ = writeln!(out, "{file}:{line}:{col}: error: {}", d.message);
+        let severity = if d.warning { "warning" } else { "error" };
+        let _ = writeln!(out, "{file}:{line}:{col}: {severity}: {}", d.message);
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);
         let end = floor_char_boundary(src, (d.span.end as usize).clamp(start, line_end));

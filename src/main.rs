@@ -301,6 +301,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     };
     timings::phase("wait for btf");
     let typed = sema::analyze(&ast, &btf).map_err(errors)?;
+    eprint!("{}", diag::render(&name, &src, &typed.warnings));
     timings::phase("sema");
     let options = codegen::CompileOptions {
         pid_filter: cli.pid,
@@ -346,6 +347,11 @@ fn check_probe_limit(compiled: &rbt::codegen::Compiled) -> Result<(), String> {
         .iter()
         .map(|p| p.attach_points.len())
         .sum();
+    if probes == 0 {
+        // bpftrace 0.17 says so on stdout and fails (every attach point was dropped).
+        println!("No probes to attach");
+        return Err(String::new());
+    }
     if probes as u64 > limit {
         return Err(format!(
             "rbt: Can't attach to {probes} probes because it exceeds the current limit of {limit} probes.\n\

@@ -130,6 +130,9 @@ pub struct Provider {
     /// The address space of pointers the probe's data gives (bpftrace's
     /// `find_addrspace`): `arg0`, casts of integers.
     pub space: Space,
+    /// Why an attach point bpftrace 0.17 drops instead of rejecting is absent (a uprobe
+    /// symbol the binary lacks): the script runs without it, with a warning.
+    pub absent: Option<fn(&AttachPoint) -> Option<String>>,
     /// Sema: does the target exist, and what does its context hold.
     pub resolve: ResolveFn,
     /// Runtime preflight, without side effects: can the target be attached.

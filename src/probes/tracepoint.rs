@@ -28,6 +28,7 @@ pub static TRACEPOINT: Provider = Provider {
     prog_prefix: "tp",
     context: &[Context::Args],
     space: Space::Kernel,
+    absent: None,
     resolve,
     check,
     attach,

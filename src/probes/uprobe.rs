@@ -35,6 +35,7 @@ pub static UPROBE: Provider = Provider {
     prog_type: ProgramType::Kprobe,
     prog_prefix: "up",
     context: &[Context::ArgRegs],
+    absent: Some(absent_entry),
     resolve: resolve_entry,
     check,
     expand: None,
@@ -52,6 +53,7 @@ pub static URETPROBE: Provider = Provider {
     prog_type: ProgramType::Kprobe,
     prog_prefix: "ur",
     context: &[Context::Retval],
+    absent: Some(absent_return),
     resolve: resolve_return,
     check,
     expand: None,
@@ -152,6 +154,9 @@ fn binary(target: &str) -> Result<PathBuf, Unusable> {
     Err(why)
 }
 
+/// How `locate` ends the message for a symbol the binary lacks.
+const NO_SYMBOL: &str = ": attach point skipped, as bpftrace skips it";
+
 /// Finds the file and offset `point` names; the message is the script's error.
 fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
     let kind = point.provider.name;
@@ -186,7 +191,7 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
         Function::Symbol(name, offset) => {
             let symbol = elf
                 .symbol(name)
-                .ok_or_else(|| format!("'{shown}' has no symbol '{name}': no probes to attach"))?;
+                .ok_or_else(|| format!("'{shown}' has no symbol '{name}'{NO_SYMBOL}"))?;
             (symbol, offset)
         }
         Function::Address(addr) => {
@@ -219,6 +224,24 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
         .file_offset(symbol.value)
         .ok_or_else(|| format!("'{}' in '{shown}' is not in a loaded segment", symbol.name))?;
     Ok(Location { path, offset })
+}
+
+/// bpftrace 0.17 looks a symbol the binary lacks up as C++ overloads (`name(...)`), and
+/// runs without the attach point when none matches; rbt has no demangler, so it drops
+/// the attach point whenever the symbol is missing.
+fn absent(point: &AttachPoint, retprobe: bool) -> Option<String> {
+    match locate(point, retprobe) {
+        Err(why) if why.ends_with(NO_SYMBOL) => Some(why),
+        _ => None,
+    }
+}
+
+fn absent_entry(point: &AttachPoint) -> Option<String> {
+    absent(point, false)
+}
+
+fn absent_return(point: &AttachPoint) -> Option<String> {
+    absent(point, true)
 }
 
 fn resolve_entry(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {

@@ -44,6 +44,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
     let mut a = Analyzer {
         btf,
         diags: Vec::new(),
+        warnings: Vec::new(),
         enumerators: None,
         maps: Vec::new(),
         pass: Pass::CollectMaps,
@@ -88,6 +89,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         Ok(TypedProgram {
             probes,
             maps: a.typed_maps(),
+            warnings: std::mem::take(&mut a.warnings),
         })
     } else {
         Err(expansion_errors)
@@ -123,6 +125,7 @@ fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
 struct Analyzer<'a> {
     btf: &'a Btf,
     diags: Vec<Diagnostic>,
+    warnings: Vec<Diagnostic>,
     /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
     enumerators: Option<HashMap<String, i128>>,
     maps: Vec<maps::MapState>,
@@ -217,6 +220,10 @@ impl Analyzer<'_> {
     ) -> Vec<Unit<'p>> {
         let mut units: Vec<Unit<'p>> = Vec::new();
         for ap in &probe.attach_points {
+            if let Some(why) = ap.provider.absent.and_then(|absent| absent(ap)) {
+                self.warnings.push(Diagnostic::warning(ap.span, why));
+                continue;
+            }
             let expanded = match crate::probes::expand(ap) {
                 Ok(points) => points,
                 Err(message) => {

@@ -13,6 +13,8 @@ pub struct TypedProgram {
     pub probes: Vec<TypedProbe>,
     /// The `@maps`, indexed by [`MapId`].
     pub maps: Vec<TypedMap>,
+    /// For stderr: what the script runs without (attach points bpftrace drops).
+    pub warnings: Vec<crate::diag::Diagnostic>,
 }
 
 /// A `@map`: BPF hash map state shared by all probes. Scalar keys are stored as u64;
