@@ -1,0 +1,252 @@
+//! The 38 tools of Debian's bpftrace 0.17 package (`/usr/sbin/*.bt`), each with where
+//! it can run, the workload that makes it print something real, and what of its output
+//! varies between two tracers watching the same events.
+//!
+//! Workloads are `sh` scripts run in a scratch directory once both tracers are live.
+//! Programs they run are reached through symlinks named `rbtmark-*` (a process's comm is
+//! the name it was exec'd by), so the tools' lines for them are told apart from the
+//! rest of the machine's.
+
+use super::normalize::{Rules, CLOCK, EXACT, HIST_COUNTS, MAP_VALUE};
+
+/// Where a tool's probes can be served.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Site {
+    /// This host (tracepoints, uprobes, interval, profile, software events).
+    Host,
+    /// Only a kernel with kprobes: the VM of tests/vm.
+    Vm,
+}
+
+pub struct Tool {
+    pub name: &'static str,
+    pub site: Site,
+    /// Run by `sh` in the scratch directory once both tracers print their headers.
+    pub workload: &'static str,
+    pub rules: Rules,
+    /// How long the tools run after the workload (interval tools need their ticks).
+    pub settle_ms: u64,
+    /// Why a difference is inherent, for docs/TOOLS.md ("" when nothing is masked).
+    pub masked: &'static str,
+}
+
+const fn host(
+    name: &'static str,
+    workload: &'static str,
+    rules: Rules,
+    masked: &'static str,
+) -> Tool {
+    Tool {
+        name,
+        site: Site::Host,
+        workload,
+        rules,
+        settle_ms: 500,
+        masked,
+    }
+}
+
+const fn vm(name: &'static str) -> Tool {
+    Tool {
+        name,
+        site: Site::Vm,
+        workload: "",
+        rules: EXACT,
+        settle_ms: 0,
+        masked: "",
+    }
+}
+
+/// Lines naming the workload, sorted; with the tool's `header` lines on top.
+const fn snoop(header: usize, mask: &'static [(&'static str, &'static str)]) -> Rules {
+    Rules {
+        keep: Some("rbtmark"),
+        header,
+        mask,
+        sort: true,
+        collapse: false,
+    }
+}
+
+/// Everything is system-wide: only the layout can be compared.
+const fn layout(header: usize, mask: &'static [(&'static str, &'static str)]) -> Rules {
+    Rules {
+        keep: None,
+        header,
+        mask,
+        sort: false,
+        collapse: true,
+    }
+}
+
+/// A hist/lhist bucket label (`[4, 8)`, `[1K, 2K)`, `(..., 0)`).
+const BUCKET: (&str, &str) = (r"^[\[(][^|]*\|BAR\|$", "BUCKET N |BAR|");
+/// Any map entry line with a plain value.
+const ANY_ENTRY: (&str, &str) = (r"^@.*: -?\d+$", "@ENTRY: N");
+/// A TLS handshake and one HTTP request through openssl's own client and server.
+const SSL_WORKLOAD: &str = "ln -s /usr/bin/openssl rbtmark-ssl
+./rbtmark-ssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj /CN=rbt -days 1 2>/dev/null
+./rbtmark-ssl s_server -accept 127.0.0.1:44330 -cert c.pem -key k.pem -naccept 1 -www >/dev/null 2>&1 &
+sleep 0.5
+printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ./rbtmark-ssl s_client -connect 127.0.0.1:44330 -quiet >/dev/null 2>&1
+wait";
+/// Every number.
+const NUMBERS: (&str, &str) = (r"\d+(\.\d+)?", "N");
+
+pub static TOOLS: &[Tool] = &[
+    host(
+        "bashreadline",
+        "printf 'echo rbtmark-readline\\nexit\\n' | script -qec 'bash --norc -i' /dev/null >/dev/null",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
+    vm("biolatency"),
+    vm("biosnoop"),
+    vm("biostacks"),
+    host(
+        "bitesize",
+        "ln -s /bin/dd rbtmark-dd && ./rbtmark-dd if=/dev/zero of=rbt-blocks bs=4k count=16 oflag=direct 2>/dev/null",
+        layout(2, &[HIST_COUNTS, BUCKET]),
+        "bucket counts and the set of buckets (the disk's other writers)",
+    ),
+    vm("capable"),
+    host(
+        "cpuwalk",
+        "timeout 1 sh -c 'while :; do :; done' & timeout 1 sh -c 'while :; do :; done'; wait",
+        layout(2, &[HIST_COUNTS]),
+        "bucket counts (samples)",
+    ),
+    vm("dcsnoop"),
+    host(
+        "execsnoop",
+        "ln -s /bin/sh rbtmark-sh && ./rbtmark-sh -c '/bin/echo rbtmark-exec a \"b c\" >/dev/null'",
+        snoop(2, &[(r"^\d+ +", "MS ")]),
+        "TIME(ms) (time since the tracer started)",
+    ),
+    host(
+        "gethostlatency",
+        "ln -s /usr/bin/getent rbtmark-host && ./rbtmark-host ahosts localhost >/dev/null",
+        snoop(2, &[CLOCK, (r"rbtmark-host +\d+", "rbtmark-host LAT")]),
+        "TIME, LATms",
+    ),
+    host(
+        "killsnoop",
+        "ln -s /bin/sh rbtmark-kill && ./rbtmark-kill -c 'sleep 5 & kill -0 $!; kill $!; kill -9 999999 2>/dev/null; wait'",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
+    host("loads", "sleep 1.2", layout(2, &[CLOCK, NUMBERS]), "the load averages, TIME"),
+    vm("mdflush"),
+    host(
+        "naptime",
+        "ln -s /usr/bin/python3 rbtmark-nap && ./rbtmark-nap -c 'import ctypes; t=(ctypes.c_long*2)(0,20000000); ctypes.CDLL(None).syscall(35, t, None)'",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
+    vm("oomkill"),
+    host(
+        "opensnoop",
+        "cat /tmp/rbtmark-open-1 rbtmark-open-2 2>/dev/null; : > rbtmark-open-3; cat rbtmark-open-3",
+        snoop(2, &[]),
+        "",
+    ),
+    host(
+        "pidpersec",
+        "for i in 1 2 3 4 5; do /bin/true; done; sleep 1.2",
+        layout(2, &[CLOCK, (r"@: \d+$", "@: N")]),
+        "TIME, the system-wide rate",
+    ),
+    host("runqlat", "sleep 0.3", layout(2, &[HIST_COUNTS, BUCKET]), "bucket counts and set"),
+    host("runqlen", "sleep 0.3", layout(2, &[HIST_COUNTS, BUCKET]), "bucket counts and set"),
+    host(
+        "setuids",
+        "ln -s /usr/bin/setpriv rbtmark-uid && ./rbtmark-uid --reuid=0 --regid=0 --clear-groups true",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
+    host(
+        "ssllatency",
+        SSL_WORKLOAD,
+        layout(1, &[HIST_COUNTS, BUCKET, (r"^(@\w+)\[.*\]: $", "$1[KEY]: ")]),
+        "counts and latency buckets",
+    ),
+    host(
+        "sslsnoop",
+        SSL_WORKLOAD,
+        snoop(2, &[(r"^\d+ +(\d+ +\S+) +\d+ ", "US $1 LAT ")]),
+        "TIME(us), LAT(us)",
+    ),
+    host(
+        "statsnoop",
+        "stat /tmp/rbtmark-stat-1 2>/dev/null; ls rbtmark-stat-2 2>/dev/null; :",
+        snoop(2, &[]),
+        "",
+    ),
+    vm("swapin"),
+    host(
+        "syncsnoop",
+        "ln -s /bin/sync rbtmark-sync && ./rbtmark-sync",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
+    host(
+        "syscount",
+        "ln -s /bin/ls rbtmark-ls && ./rbtmark-ls >/dev/null",
+        layout(2, &[ANY_ENTRY]),
+        "keys and counts (system-wide top 10)",
+    ),
+    vm("tcpaccept"),
+    vm("tcpconnect"),
+    host(
+        "tcpdrop",
+        "python3 -c 'import socket; s=socket.socket(); s.settimeout(1)\ntry: s.connect((\"127.0.0.1\", 9))\nexcept OSError: pass'",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
+    vm("tcplife"),
+    vm("tcpretrans"),
+    vm("tcpsynbl"),
+    host(
+        "threadsnoop",
+        "ln -s /usr/bin/python3 rbtmark-thr && ./rbtmark-thr -c 'import threading; t=threading.Thread(target=len, args=[()]); t.start(); t.join()'",
+        snoop(2, &[CLOCK]),
+        "",
+    ),
+    vm("undump"),
+    vm("vfscount"),
+    vm("vfsstat"),
+    host(
+        "writeback",
+        "dd if=/dev/zero of=rbt-dirty bs=64k count=16 2>/dev/null; sync",
+        Rules {
+            keep: Some(" sync "),
+            header: 2,
+            mask: &[CLOCK, NUMBERS],
+            sort: true,
+            collapse: true,
+        },
+        "TIME, DEVICE, PAGES, ms; only the workload's `sync` writebacks kept",
+    ),
+    vm("xfsdist"),
+];
+
+#[test]
+fn every_packaged_tool_has_one_entry() {
+    let names: Vec<_> = TOOLS.iter().map(|t| t.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "one entry per tool, sorted");
+    assert_eq!(TOOLS.len(), 38, "Debian's bpftrace 0.17 ships 38 tools");
+    if let Ok(dir) = std::fs::read_dir("/usr/sbin") {
+        let mut packaged: Vec<String> = dir
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|n| n.strip_suffix(".bt").map(str::to_string))
+            .collect();
+        packaged.sort();
+        if !packaged.is_empty() {
+            assert_eq!(packaged, names, "the tools in /usr/sbin");
+        }
+    }
+    let _ = MAP_VALUE;
+}

@@ -1,0 +1,203 @@
+//! What two tracers running the same tool on the same events must agree on. The events
+//! a tool prints are filtered to the workload's (other processes on the machine differ
+//! between any two runs), the fields that inherently vary between two tracers (times,
+//! latencies, counts of system-wide events) are masked, and what remains — headers,
+//! line layout, the workload's events and their number, map keys — must be equal.
+
+use fancy_regex::Regex;
+
+/// How one tool's output is normalised.
+pub struct Rules {
+    /// Event lines kept: those matching this (`None`: every line). Header lines (the
+    /// first `header` lines) and the maps printed at exit are always kept.
+    pub keep: Option<&'static str>,
+    /// Lines at the top always kept (the `Attaching` line plus the tool's own headers).
+    pub header: usize,
+    /// `(regex, replacement)` applied to every kept line: the fields that vary.
+    pub mask: &'static [(&'static str, &'static str)],
+    /// Kept event lines are compared as a sorted list: two tracers read per-CPU buffers
+    /// in their own order, so events of a migrating process may interleave differently.
+    pub sort: bool,
+    /// A run of identical masked lines counts once (a hist whose bucket set depends on
+    /// system-wide timing; `interval` output whose number of ticks differs by one).
+    pub collapse: bool,
+}
+
+/// Exactly the output, nothing masked.
+pub const EXACT: Rules = Rules {
+    keep: None,
+    header: 0,
+    mask: &[],
+    sort: false,
+    collapse: false,
+};
+
+/// `12:34:56` (`time()`), the leading field of most tools.
+pub const CLOCK: (&str, &str) = (r"\b\d\d:\d\d:\d\d\b", "HH:MM:SS");
+/// The count and bar of a hist/lhist bucket line (bpftrace's 52-column bar).
+pub const HIST_COUNTS: (&str, &str) = (r"^(\S.{15}) *\d+ \|[@ ]{52}\|$", "$1 N |BAR|");
+/// The value of a map entry line `@x[key]: 123`.
+pub const MAP_VALUE: (&str, &str) = (r"^(@[^:]*): -?\d+$", "$1: N");
+
+/// The normalised text of `output` under `rules`.
+pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
+    let keep = rules
+        .keep
+        .map(|k| Regex::new(k).map_err(|e| format!("keep regex {k:?}: {e}")))
+        .transpose()?;
+    let masks = rules
+        .mask
+        .iter()
+        .map(|(re, with)| {
+            Regex::new(re)
+                .map(|re| (re, *with))
+                .map_err(|e| format!("mask regex {re:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let masked = |line: &str| {
+        masks.iter().fold(line.to_string(), |line, (re, with)| {
+            re.replace_all(&line, *with).into_owned()
+        })
+    };
+    // The maps come after the blank lines bpftrace prints at exit.
+    let (events, maps) = match output.split_once("\n\n\n") {
+        Some((events, maps)) => (events, Some(maps)),
+        None => (output, None),
+    };
+    let mut lines: Vec<String> = events.lines().take(rules.header).map(masked).collect();
+    let mut kept: Vec<String> = events
+        .lines()
+        .skip(rules.header)
+        .filter(|l| keep.as_ref().is_none_or(|k| k.is_match(l).unwrap_or(false)))
+        .map(masked)
+        .collect();
+    if rules.sort {
+        kept.sort();
+    }
+    lines.extend(kept);
+    if let Some(maps) = maps {
+        lines.push("--- maps at exit ---".into());
+        lines.extend(maps.lines().map(masked));
+    }
+    if rules.collapse {
+        lines.dedup();
+    }
+    Ok(lines.join("\n"))
+}
+
+/// `Ok` when both outputs normalise to the same text; else the first difference.
+pub fn compare(reference: &str, ours: &str, rules: &Rules) -> Result<(), String> {
+    let (a, b) = (normalize(reference, rules)?, normalize(ours, rules)?);
+    if a == b {
+        return Ok(());
+    }
+    let (al, bl): (Vec<_>, Vec<_>) = (a.lines().collect(), b.lines().collect());
+    let at = al.iter().zip(&bl).take_while(|(x, y)| x == y).count();
+    Err(format!(
+        "normalised outputs differ at line {} ({} vs {} lines):\n  bpftrace: {:?}\n  rbt:      {:?}",
+        at + 1,
+        al.len(),
+        bl.len(),
+        al.get(at).unwrap_or(&"<end>"),
+        bl.get(at).unwrap_or(&"<end>"),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SNOOP: Rules = Rules {
+        keep: Some("rbtmark"),
+        header: 2,
+        mask: &[CLOCK],
+        sort: true,
+        collapse: false,
+    };
+    // Real statsnoop.bt output under bpftrace 0.17 (this host), other processes' lines
+    // included.
+    const STATSNOOP: &str = "Attaching 10 probes...\n\
+PID    COMM             ERR PATH\n\
+21620  bash               0 /usr/bin/stat\n\
+21623  stat               2 /tmp/rbtmark-1\n\
+21624  ls                 2 /tmp/rbtmark-2\n\
+21624  ls                 2 /tmp/rbtmark-2\n";
+
+    fn replace(text: &str, from: &str, to: &str) -> String {
+        assert!(text.contains(from), "{from:?} not in the sample");
+        text.replacen(from, to, 1)
+    }
+
+    #[test]
+    fn other_processes_and_order_do_not_matter() {
+        let other = replace(STATSNOOP, "21620  bash               0 /usr/bin/stat\n", "");
+        let reordered = replace(
+            &other,
+            "21623  stat               2 /tmp/rbtmark-1\n21624  ls                 2 /tmp/rbtmark-2\n",
+            "21624  ls                 2 /tmp/rbtmark-2\n21623  stat               2 /tmp/rbtmark-1\n",
+        );
+        compare(STATSNOOP, &reordered, &SNOOP).unwrap();
+    }
+
+    #[test]
+    fn a_missing_event_fails() {
+        let missing = replace(
+            STATSNOOP,
+            "21624  ls                 2 /tmp/rbtmark-2\n",
+            "",
+        );
+        assert!(compare(STATSNOOP, &missing, &SNOOP).is_err());
+    }
+
+    #[test]
+    fn a_wrong_field_or_layout_fails() {
+        let errno = replace(STATSNOOP, "stat               2", "stat               0");
+        assert!(compare(STATSNOOP, &errno, &SNOOP).is_err());
+        let layout = replace(STATSNOOP, "21623  stat  ", "21623 stat   ");
+        assert!(compare(STATSNOOP, &layout, &SNOOP).is_err());
+        let header = replace(STATSNOOP, "ERR PATH", "ERR  PATH");
+        assert!(compare(STATSNOOP, &header, &SNOOP).is_err());
+    }
+
+    // bpftrace 0.17's `@usecs = hist(...)` at exit, as runqlat.bt prints it here.
+    const HIST: &str =
+        "Attaching 5 probes...\nTracing CPU scheduler... Hit Ctrl-C to end.\n\n\n@usecs: \n\
+[0]                   12 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\
+[1]                    3 |@@@@@@@@@@@@@                                       |\n\
+[2, 4)                 1 |@@@@                                                |\n\n";
+
+    const HISTS: Rules = Rules {
+        keep: None,
+        header: 2,
+        mask: &[HIST_COUNTS],
+        sort: false,
+        collapse: false,
+    };
+
+    #[test]
+    fn hist_counts_are_masked_but_buckets_and_layout_are_not() {
+        let counts = replace(HIST, "  12 |", "  11 |");
+        compare(HIST, &counts, &HISTS).unwrap();
+        let bucket = replace(HIST, "[2, 4)  ", "[4, 8)  ");
+        assert!(compare(HIST, &bucket, &HISTS).is_err());
+        let bar = replace(HIST, " |\n[2", "|\n[2");
+        assert!(compare(HIST, &bar, &HISTS).is_err());
+        let no_maps = HIST.split("\n\n\n").next().unwrap();
+        assert!(compare(HIST, no_maps, &HISTS).is_err());
+    }
+
+    #[test]
+    fn map_values_mask_only_the_value() {
+        const MAPS: Rules = Rules {
+            keep: None,
+            header: 1,
+            mask: &[MAP_VALUE],
+            sort: false,
+            collapse: false,
+        };
+        let a = "Attaching 1 probe...\n\n\n@[rbtwl]: 5\n@[bash]: 17\n";
+        compare(a, &replace(a, "17", "19"), &MAPS).unwrap();
+        assert!(compare(a, &replace(a, "@[bash]", "@[sh]"), &MAPS).is_err());
+        assert!(compare(a, &replace(a, "@[bash]: 17\n", ""), &MAPS).is_err());
+    }
+}

@@ -1,0 +1,310 @@
+//! bpftrace's own tools (Debian's bpftrace 0.17 package, `/usr/sbin/*.bt`), unchanged,
+//! under rbt and under real bpftrace at the same time on this host, on a workload that
+//! makes each print something real; outputs compared after tests/tools/normalize.rs.
+//!
+//! Each host tool (tests/tools/cases.rs) runs once: both tracers start on it (`-B line`,
+//! so their headers show when they are live), the workload runs when both printed their
+//! headers, then both get SIGINT. `tests/tools/host_passing.txt` is the gate: a tool
+//! listed there that differs fails this test. `RBT_TOOLS_WRITE=1` regenerates
+//! docs/TOOLS.md from this run (and the VM results in tests/tools/vm_results.txt).
+//! `RBT_TOOLS_ONLY=a,b` runs only those tools; `RBT_TOOLS_KEEP=DIR` keeps the outputs.
+
+mod bpftrace_ref;
+mod support;
+mod tools;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tools::cases::{Site, Tool, TOOLS};
+
+/// What one side-by-side run showed.
+enum Outcome {
+    Equal,
+    Differs(String),
+    /// bpftrace itself does not start here (the kernel lacks what the tool needs);
+    /// rbt's error, which must be one clear message too.
+    NeitherStarts {
+        bpftrace: String,
+        rbt: String,
+    },
+    /// bpftrace does not start here but rbt does (rbt needs no kernel headers).
+    OnlyRbtStarts(String),
+    RbtFails(String),
+}
+
+impl Outcome {
+    fn passed(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Equal | Outcome::NeitherStarts { .. } | Outcome::OnlyRbtStarts(_)
+        )
+    }
+}
+
+fn tool_path(name: &str) -> PathBuf {
+    Path::new("/usr/sbin").join(format!("{name}.bt"))
+}
+
+fn spawn(tracer: &str, tool: &Path, dir: &Path, side: &str) -> std::io::Result<Child> {
+    let out = std::fs::File::create(dir.join(format!("{side}.out")))?;
+    let err = std::fs::File::create(dir.join(format!("{side}.err")))?;
+    Command::new(tracer)
+        .args(["-B", "line"])
+        .arg(tool)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    String::from_utf8_lossy(&std::fs::read(dir.join(file)).unwrap_or_default()).into_owned()
+}
+
+/// Waits until `child` printed `lines` lines (it is live) or exited (it failed).
+fn wait_live(child: &mut Child, dir: &Path, side: &str, lines: usize) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if read(dir, &format!("{side}.out")).lines().count() >= lines.max(1) {
+            return true;
+        }
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn interrupt_and_wait(child: &mut Child) -> Result<(), String> {
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err("did not exit within 30 s of SIGINT".into());
+            }
+        }
+    }
+}
+
+fn stderr_of(dir: &Path, side: &str) -> String {
+    read(dir, &format!("{side}.err"))
+        .lines()
+        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn run_tool(tool: &Tool, dir: &Path) -> Outcome {
+    let path = tool_path(tool.name);
+    let (mut theirs, mut ours) = match (
+        spawn("bpftrace", &path, dir, "bpftrace"),
+        spawn(env!("CARGO_BIN_EXE_rbt"), &path, dir, "rbt"),
+    ) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(e), _) | (_, Err(e)) => return Outcome::RbtFails(format!("cannot start: {e}")),
+    };
+    let header = tool.rules.header;
+    let bpftrace_live = wait_live(&mut theirs, dir, "bpftrace", header);
+    let rbt_live = wait_live(&mut ours, dir, "rbt", header);
+    if bpftrace_live && rbt_live {
+        let status = Command::new("timeout")
+            .args(["60", "sh", "-c", tool.workload])
+            .current_dir(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !matches!(status, Ok(s) if s.success()) {
+            let _ = (theirs.kill(), ours.kill(), theirs.wait(), ours.wait());
+            return Outcome::Differs(format!("the workload failed: {status:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(tool.settle_ms));
+    }
+    let stopped = (
+        interrupt_and_wait(&mut theirs),
+        interrupt_and_wait(&mut ours),
+    );
+    let (b_out, r_out) = (read(dir, "bpftrace.out"), read(dir, "rbt.out"));
+    match (bpftrace_live, rbt_live) {
+        (false, false) => {
+            return Outcome::NeitherStarts {
+                bpftrace: stderr_of(dir, "bpftrace"),
+                rbt: stderr_of(dir, "rbt"),
+            }
+        }
+        (true, false) => return Outcome::RbtFails(stderr_of(dir, "rbt")),
+        (false, true) => return Outcome::OnlyRbtStarts(stderr_of(dir, "bpftrace")),
+        (true, true) => {}
+    }
+    if let (_, Err(e)) | (Err(e), _) = stopped {
+        return Outcome::Differs(e);
+    }
+    match tools::normalize::compare(&b_out, &r_out, &tool.rules) {
+        Ok(()) => Outcome::Equal,
+        Err(why) => Outcome::Differs(why),
+    }
+}
+
+fn gate() -> Vec<String> {
+    std::fs::read_to_string("tests/tools/host_passing.txt")
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn host_tools_match_bpftrace() {
+    const TEST: &str = "host_tools_match_bpftrace";
+    if bpftrace_ref::skip_reason(TEST).is_some() {
+        return;
+    }
+    if !tool_path("opensnoop").exists() {
+        support::skip(TEST, "bpftrace's tools are not installed in /usr/sbin");
+        return;
+    }
+    let only: Option<Vec<String>> = std::env::var("RBT_TOOLS_ONLY")
+        .ok()
+        .map(|v| v.split(',').map(str::to_string).collect());
+    let keep = std::env::var_os("RBT_TOOLS_KEEP").map(PathBuf::from);
+    let scratch = std::env::temp_dir().join(format!("rbt-tools-{}", std::process::id()));
+    let mut results = Vec::new();
+    for tool in TOOLS.iter().filter(|t| t.site == Site::Host) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|n| n == tool.name))
+        {
+            continue;
+        }
+        let dir = scratch.join(tool.name);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch directory");
+        let outcome = run_tool(tool, &dir);
+        let line = match &outcome {
+            Outcome::Equal => "equal".to_string(),
+            Outcome::Differs(why) => format!("DIFFERS: {why}"),
+            Outcome::NeitherStarts { bpftrace, rbt } => {
+                format!("neither starts:\n  bpftrace: {bpftrace}\n  rbt: {rbt}")
+            }
+            Outcome::RbtFails(why) => format!("RBT FAILS: {why}"),
+            Outcome::OnlyRbtStarts(why) => format!("only rbt starts; bpftrace: {why}"),
+        };
+        eprintln!("{:<16} {line}", tool.name);
+        if let Some(keep) = &keep {
+            let _ = std::fs::create_dir_all(keep);
+            for side in ["bpftrace", "rbt"] {
+                for ext in ["out", "err"] {
+                    let name = format!("{side}.{ext}");
+                    let _ =
+                        std::fs::copy(dir.join(&name), keep.join(format!("{}.{name}", tool.name)));
+                }
+            }
+        }
+        results.push((tool, outcome));
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    if std::env::var_os("RBT_TOOLS_WRITE").is_some() {
+        std::fs::write("docs/TOOLS.md", table(&results)).expect("write docs/TOOLS.md");
+    }
+    let failed: Vec<_> = gate()
+        .into_iter()
+        .filter(|name| results.iter().any(|(t, o)| t.name == name && !o.passed()))
+        .collect();
+    let passed = results.iter().filter(|(_, o)| o.passed()).count();
+    eprintln!("{passed}/{} host tools pass", results.len());
+    assert!(
+        failed.is_empty(),
+        "gated tools that no longer match bpftrace: {failed:?}"
+    );
+    for name in gate() {
+        assert!(
+            TOOLS.iter().any(|t| t.name == name && t.site == Site::Host),
+            "{name} in host_passing.txt is not a host tool"
+        );
+    }
+}
+
+/// `tool<TAB>kernel<TAB>result` lines the VM suite wrote.
+fn vm_results() -> Vec<(String, String, String)> {
+    std::fs::read_to_string("tests/tools/vm_results.txt")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, '\t');
+            Some((
+                parts.next()?.to_string(),
+                parts.next()?.to_string(),
+                parts.next()?.to_string(),
+            ))
+        })
+        .collect()
+}
+
+fn table(results: &[(&Tool, Outcome)]) -> String {
+    let mut md = String::from(
+        "# bpftrace's tools under rbt\n\n\
+         Generated by `RBT_TOOLS_WRITE=1 cargo test --test tools_vs_bpftrace` (host) from one \
+         side-by-side run of rbt and real bpftrace 0.17 per tool on the same events \
+         (tests/tools/cases.rs has each workload and normalisation; tests/tools/normalize.rs \
+         the comparison). VM columns come from tests/tools/vm_results.txt.\n\n\
+         | tool | site | host (6.18) | 6.1 | 6.12 | normalised | notes |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let vm = vm_results();
+    for tool in TOOLS {
+        let host = match results.iter().find(|(t, _)| t.name == tool.name) {
+            Some((_, Outcome::Equal)) => "equal".to_string(),
+            Some((_, Outcome::NeitherStarts { .. })) => "neither starts".to_string(),
+            Some((_, Outcome::Differs(_))) => "**differs**".to_string(),
+            Some((_, Outcome::RbtFails(_))) => "**rbt fails**".to_string(),
+            Some((_, Outcome::OnlyRbtStarts(_))) => "rbt starts, bpftrace does not".to_string(),
+            None if tool.site == Site::Vm => "no kprobes".to_string(),
+            None => "not run".to_string(),
+        };
+        let note = match results.iter().find(|(t, _)| t.name == tool.name) {
+            Some((_, Outcome::Differs(why))) => first_line(why),
+            Some((_, Outcome::RbtFails(why))) => first_line(why),
+            Some((_, Outcome::NeitherStarts { rbt, bpftrace })) => format!(
+                "bpftrace: {}; rbt: {}",
+                first_line(bpftrace),
+                first_line(rbt)
+            ),
+            Some((_, Outcome::OnlyRbtStarts(why))) => format!("bpftrace: {}", first_line(why)),
+            _ => String::new(),
+        };
+        let on = |kernel: &str| {
+            vm.iter()
+                .find(|(t, k, _)| t == tool.name && k == kernel)
+                .map_or("–".to_string(), |(_, _, r)| r.clone())
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {:?} | {host} | {} | {} | {} | {} |",
+            tool.name,
+            tool.site,
+            on("6.1"),
+            on("6.12"),
+            tool.masked,
+            note.replace('|', "\\|")
+        );
+    }
+    md
+}
+
+fn first_line(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.chars().take(160).collect()
+}
