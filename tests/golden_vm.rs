@@ -10,7 +10,10 @@
 //!                            bpftrace in rbt's place (every comparison must pass)
 //!      RBT_VM_CACHE    where kernels and the base initramfs are cached
 
+mod bpftrace_ref;
 mod golden;
+mod support;
+mod tools;
 
 use golden::compare::compare;
 use golden::normalize::normalize;
@@ -112,7 +115,11 @@ fn golden_vm() {
             .iter()
             .map(|v| repo_path(&format!("tests/data/upstream/{v}.bt"))),
     );
-    let script = vm::run_script(&rbt_name, &versions, SCENARIOS, MAP_SCENARIOS);
+    files.extend(golden::tools::files().unwrap_or_else(|e| panic!("{e}")));
+    let script =
+        vm::run_script(&rbt_name, &versions, SCENARIOS, MAP_SCENARIOS) + &golden::tools::script();
+    let tool_gate = tools::outcome::gate(golden::tools::GATE);
+    let mut tool_results = String::new();
 
     let mut tally = Tally {
         passed: 0,
@@ -172,6 +179,23 @@ fn golden_vm() {
             };
             tally.check(&what, result);
         }
+        let series = golden::tools::kernel_series(&release);
+        for tool in golden::tools::vm_tools() {
+            let name = golden::tools::scenario_name(tool);
+            let outcome = golden::tools::judge(tool, boot.results.get(&name));
+            let line = format!("{release} {name}: {} {}", outcome.cell(), outcome.summary());
+            if tool_gate.iter().any(|g| g == tool.name) {
+                let result = if outcome.passed() {
+                    Ok(())
+                } else {
+                    Err(outcome.summary())
+                };
+                tally.check(&format!("{release} {name}"), result);
+            } else {
+                report(&format!("TOOL {line} (not gated)"));
+            }
+            tool_results += &format!("{}\t{series}\t{}\n", tool.name, outcome.cell());
+        }
         report(&format!(
             "TIME {release}: boot + {} scenarios {:.1} s (per scenario, start to stop in the VM: {})",
             SCENARIOS.len(),
@@ -207,6 +231,9 @@ fn golden_vm() {
                 insta::assert_snapshot!(format!("vm-bpftrace-{}", sc.name), out)
             });
         }
+    }
+    if std::env::var_os("RBT_TOOLS_WRITE").is_some() {
+        std::fs::write(repo_path(golden::tools::RESULTS), &tool_results).expect("write vm results");
     }
     assert!(
         tally.failed.is_empty(),

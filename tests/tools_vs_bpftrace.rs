@@ -18,30 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tools::cases::{Site, Tool, TOOLS};
-
-/// What one side-by-side run showed.
-enum Outcome {
-    Equal,
-    Differs(String),
-    /// bpftrace itself does not start here (the kernel lacks what the tool needs);
-    /// rbt's error, which must be one clear message too.
-    NeitherStarts {
-        bpftrace: String,
-        rbt: String,
-    },
-    /// bpftrace does not start here but rbt does (rbt needs no kernel headers).
-    OnlyRbtStarts(String),
-    RbtFails(String),
-}
-
-impl Outcome {
-    fn passed(&self) -> bool {
-        matches!(
-            self,
-            Outcome::Equal | Outcome::NeitherStarts { .. } | Outcome::OnlyRbtStarts(_)
-        )
-    }
-}
+use tools::outcome::{gate, Outcome};
 
 fn tool_path(name: &str) -> PathBuf {
     Path::new("/usr/sbin").join(format!("{name}.bt"))
@@ -97,14 +74,6 @@ fn interrupt_and_wait(child: &mut Child) -> Result<(), String> {
     }
 }
 
-fn stderr_of(dir: &Path, side: &str) -> String {
-    read(dir, &format!("{side}.err"))
-        .lines()
-        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn run_tool(tool: &Tool, dir: &Path) -> Outcome {
     let path = tool_path(tool.name);
     let (mut theirs, mut ours) = match (
@@ -135,36 +104,20 @@ fn run_tool(tool: &Tool, dir: &Path) -> Outcome {
         interrupt_and_wait(&mut theirs),
         interrupt_and_wait(&mut ours),
     );
-    let (b_out, r_out) = (read(dir, "bpftrace.out"), read(dir, "rbt.out"));
-    match (bpftrace_live, rbt_live) {
-        (false, false) => {
-            return Outcome::NeitherStarts {
-                bpftrace: stderr_of(dir, "bpftrace"),
-                rbt: stderr_of(dir, "rbt"),
-            }
+    if bpftrace_live && rbt_live {
+        if let (_, Err(e)) | (Err(e), _) = stopped {
+            return Outcome::Differs(e);
         }
-        (true, false) => return Outcome::RbtFails(stderr_of(dir, "rbt")),
-        (false, true) => return Outcome::OnlyRbtStarts(stderr_of(dir, "bpftrace")),
-        (true, true) => {}
     }
-    if let (_, Err(e)) | (Err(e), _) = stopped {
-        return Outcome::Differs(e);
-    }
-    match tools::normalize::compare(&b_out, &r_out, &tool.rules) {
-        Ok(()) => Outcome::Equal,
-        Err(why) => Outcome::Differs(why),
-    }
+    Outcome::judge(
+        tool,
+        (bpftrace_live, rbt_live),
+        (&read(dir, "bpftrace.out"), &read(dir, "rbt.out")),
+        (&read(dir, "bpftrace.err"), &read(dir, "rbt.err")),
+    )
 }
 
-fn gate() -> Vec<String> {
-    std::fs::read_to_string("tests/tools/host_passing.txt")
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(str::to_string)
-        .collect()
-}
+const HOST_GATE: &str = "tests/tools/host_passing.txt";
 
 #[test]
 fn host_tools_match_bpftrace() {
@@ -193,16 +146,7 @@ fn host_tools_match_bpftrace() {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("scratch directory");
         let outcome = run_tool(tool, &dir);
-        let line = match &outcome {
-            Outcome::Equal => "equal".to_string(),
-            Outcome::Differs(why) => format!("DIFFERS: {why}"),
-            Outcome::NeitherStarts { bpftrace, rbt } => {
-                format!("neither starts:\n  bpftrace: {bpftrace}\n  rbt: {rbt}")
-            }
-            Outcome::RbtFails(why) => format!("RBT FAILS: {why}"),
-            Outcome::OnlyRbtStarts(why) => format!("only rbt starts; bpftrace: {why}"),
-        };
-        eprintln!("{:<16} {line}", tool.name);
+        eprintln!("{:<16} {} {}", tool.name, outcome.cell(), outcome.summary());
         if let Some(keep) = &keep {
             let _ = std::fs::create_dir_all(keep);
             for side in ["bpftrace", "rbt"] {
@@ -219,7 +163,7 @@ fn host_tools_match_bpftrace() {
     if std::env::var_os("RBT_TOOLS_WRITE").is_some() {
         std::fs::write("docs/TOOLS.md", table(&results)).expect("write docs/TOOLS.md");
     }
-    let failed: Vec<_> = gate()
+    let failed: Vec<_> = gate(HOST_GATE)
         .into_iter()
         .filter(|name| results.iter().any(|(t, o)| t.name == name && !o.passed()))
         .collect();
@@ -229,7 +173,7 @@ fn host_tools_match_bpftrace() {
         failed.is_empty(),
         "gated tools that no longer match bpftrace: {failed:?}"
     );
-    for name in gate() {
+    for name in gate(HOST_GATE) {
         assert!(
             TOOLS.iter().any(|t| t.name == name && t.site == Site::Host),
             "{name} in host_passing.txt is not a host tool"
@@ -265,26 +209,13 @@ fn table(results: &[(&Tool, Outcome)]) -> String {
     );
     let vm = vm_results();
     for tool in TOOLS {
-        let host = match results.iter().find(|(t, _)| t.name == tool.name) {
-            Some((_, Outcome::Equal)) => "equal".to_string(),
-            Some((_, Outcome::NeitherStarts { .. })) => "neither starts".to_string(),
-            Some((_, Outcome::Differs(_))) => "**differs**".to_string(),
-            Some((_, Outcome::RbtFails(_))) => "**rbt fails**".to_string(),
-            Some((_, Outcome::OnlyRbtStarts(_))) => "rbt starts, bpftrace does not".to_string(),
-            None if tool.site == Site::Vm => "no kprobes".to_string(),
-            None => "not run".to_string(),
+        let found = results.iter().find(|(t, _)| t.name == tool.name);
+        let host = match found {
+            Some((_, o)) => o.cell(),
+            None if tool.site == Site::Vm => "no kprobes",
+            None => "not run",
         };
-        let note = match results.iter().find(|(t, _)| t.name == tool.name) {
-            Some((_, Outcome::Differs(why))) => first_line(why),
-            Some((_, Outcome::RbtFails(why))) => first_line(why),
-            Some((_, Outcome::NeitherStarts { rbt, bpftrace })) => format!(
-                "bpftrace: {}; rbt: {}",
-                first_line(bpftrace),
-                first_line(rbt)
-            ),
-            Some((_, Outcome::OnlyRbtStarts(why))) => format!("bpftrace: {}", first_line(why)),
-            _ => String::new(),
-        };
+        let note = found.map(|(_, o)| o.summary()).unwrap_or_default();
         let on = |kernel: &str| {
             vm.iter()
                 .find(|(t, k, _)| t == tool.name && k == kernel)
@@ -302,9 +233,4 @@ fn table(results: &[(&Tool, Outcome)]) -> String {
         );
     }
     md
-}
-
-fn first_line(text: &str) -> String {
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    line.chars().take(160).collect()
 }

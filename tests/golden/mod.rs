@@ -5,4 +5,5 @@ pub mod compare;
 pub mod maps;
 pub mod normalize;
 pub mod scenarios;
+pub mod tools;
 pub mod vm;

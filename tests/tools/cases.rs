@@ -7,7 +7,7 @@
 //! the name it was exec'd by), so the tools' lines for them are told apart from the
 //! rest of the machine's.
 
-use super::normalize::{Rules, CLOCK, EXACT, HIST_COUNTS, MAP_VALUE};
+use super::normalize::{Rules, CLOCK, HIST_COUNTS, MAP_VALUE};
 
 /// Where a tool's probes can be served.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -46,14 +46,23 @@ const fn host(
     }
 }
 
-const fn vm(name: &'static str) -> Tool {
+/// A kprobe tool, run in the VM (busybox userland; `acceptload` from tests/vm and the
+/// workload program `rbtmark-wl` are in its /bin). Busybox copied to
+/// `/tmp/busybox-rbtmark` runs the applet its first argument names (its own name starts
+/// with `busybox`) under a comm of the workload's.
+const fn vm(
+    name: &'static str,
+    workload: &'static str,
+    rules: Rules,
+    masked: &'static str,
+) -> Tool {
     Tool {
         name,
         site: Site::Vm,
-        workload: "",
-        rules: EXACT,
+        workload,
+        rules,
         settle_ms: 0,
-        masked: "",
+        masked,
     }
 }
 
@@ -90,6 +99,14 @@ const SSL_WORKLOAD: &str = "ln -s /usr/bin/openssl rbtmark-ssl
 sleep 0.5
 printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ./rbtmark-ssl s_client -connect 127.0.0.1:44330 -quiet >/dev/null 2>&1
 wait";
+/// Everything but the tool's header lines, exactly.
+const EXACT_AFTER_HEADER: Rules = Rules {
+    keep: None,
+    header: 2,
+    mask: &[],
+    sort: false,
+    collapse: false,
+};
 /// Every number.
 const NUMBERS: (&str, &str) = (r"\d+(\.\d+)?", "N");
 
@@ -100,23 +117,48 @@ pub static TOOLS: &[Tool] = &[
         snoop(2, &[CLOCK]),
         "TIME",
     ),
-    vm("biolatency"),
-    vm("biosnoop"),
-    vm("biostacks"),
+    vm(
+        "biolatency",
+        "true",
+        layout(1, &[HIST_COUNTS, BUCKET]),
+        "bucket counts and set (no disk in the VM)",
+    ),
+    vm(
+        "biosnoop",
+        "true",
+        snoop(2, &[]),
+        "",
+    ),
+    vm(
+        "biostacks",
+        "true",
+        layout(1, &[HIST_COUNTS, BUCKET]),
+        "bucket counts and set",
+    ),
     host(
         "bitesize",
         "ln -s /bin/dd rbtmark-dd && ./rbtmark-dd if=/dev/zero of=rbt-blocks bs=4k count=16 oflag=direct 2>/dev/null",
         layout(2, &[HIST_COUNTS, BUCKET]),
         "bucket counts and the set of buckets (the disk's other writers)",
     ),
-    vm("capable"),
+    vm(
+        "capable",
+        "cp /bin/busybox /tmp/busybox-rbtmark; touch /tmp/capf; /tmp/busybox-rbtmark chown 1 /tmp/capf",
+        snoop(2, &[CLOCK]),
+        "TIME",
+    ),
     host(
         "cpuwalk",
         "timeout 1 sh -c 'while :; do :; done' & timeout 1 sh -c 'while :; do :; done'; wait",
         layout(2, &[HIST_COUNTS]),
         "bucket counts (samples)",
     ),
-    vm("dcsnoop"),
+    vm(
+        "dcsnoop",
+        "cp /bin/busybox /tmp/busybox-rbtmark; /tmp/busybox-rbtmark ls /tmp/rbtmark-nonexistent 2>/dev/null; true",
+        snoop(2, &[(r"^\\d+ +", "MS ")]),
+        "TIME(ms)",
+    ),
     host(
         "execsnoop",
         "ln -s /bin/sh rbtmark-sh && ./rbtmark-sh -c '/bin/echo rbtmark-exec a \"b c\" >/dev/null'",
@@ -136,14 +178,24 @@ pub static TOOLS: &[Tool] = &[
         "TIME",
     ),
     host("loads", "sleep 1.2", layout(2, &[CLOCK, NUMBERS]), "the load averages, TIME"),
-    vm("mdflush"),
+    vm(
+        "mdflush",
+        "true",
+        snoop(2, &[]),
+        "",
+    ),
     host(
         "naptime",
         "ln -s /usr/bin/python3 rbtmark-nap && ./rbtmark-nap -c 'import ctypes; t=(ctypes.c_long*2)(0,20000000); ctypes.CDLL(None).syscall(35, t, None)'",
         snoop(2, &[CLOCK]),
         "TIME",
     ),
-    vm("oomkill"),
+    vm(
+        "oomkill",
+        "true",
+        snoop(1, &[]),
+        "",
+    ),
     host(
         "opensnoop",
         "cat /tmp/rbtmark-open-1 rbtmark-open-2 2>/dev/null; : > rbtmark-open-3; cat rbtmark-open-3",
@@ -182,7 +234,12 @@ pub static TOOLS: &[Tool] = &[
         snoop(2, &[]),
         "",
     ),
-    vm("swapin"),
+    vm(
+        "swapin",
+        "true",
+        layout(1, &[CLOCK]),
+        "TIME",
+    ),
     host(
         "syncsnoop",
         "ln -s /bin/sync rbtmark-sync && ./rbtmark-sync",
@@ -195,26 +252,66 @@ pub static TOOLS: &[Tool] = &[
         layout(2, &[ANY_ENTRY]),
         "keys and counts (system-wide top 10)",
     ),
-    vm("tcpaccept"),
-    vm("tcpconnect"),
+    vm(
+        "tcpaccept",
+        "acceptload -c 1 -n 3 -l 4:8110:128",
+        snoop(3, &[CLOCK]),
+        "TIME",
+    ),
+    vm(
+        "tcpconnect",
+        "acceptload -c 1 -n 3 -l 4:8111:128",
+        snoop(4, &[CLOCK]),
+        "TIME",
+    ),
     host(
         "tcpdrop",
         "python3 -c 'import socket; s=socket.socket(); s.settimeout(1)\ntry: s.connect((\"127.0.0.1\", 9))\nexcept OSError: pass'",
         snoop(2, &[CLOCK]),
         "TIME",
     ),
-    vm("tcplife"),
-    vm("tcpretrans"),
-    vm("tcpsynbl"),
+    vm(
+        "tcplife",
+        "acceptload -c 1 -n 3 -l 4:8112:128",
+        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \\d+$", " MS")], sort: true, collapse: false },
+        "MS",
+    ),
+    vm(
+        "tcpretrans",
+        "acceptload -c 1 -n 3 -l 4:8113:128",
+        snoop(3, &[CLOCK]),
+        "TIME",
+    ),
+    vm(
+        "tcpsynbl",
+        "acceptload -c 1 -n 3 -l 4:8114:128",
+        EXACT_AFTER_HEADER,
+        "",
+    ),
     host(
         "threadsnoop",
         "ln -s /usr/bin/python3 rbtmark-thr && ./rbtmark-thr -c 'import threading; t=threading.Thread(target=len, args=[()]); t.start(); t.join()'",
         snoop(2, &[CLOCK]),
         "",
     ),
-    vm("undump"),
-    vm("vfscount"),
-    vm("vfsstat"),
+    vm(
+        "undump",
+        "true",
+        snoop(3, &[]),
+        "",
+    ),
+    vm(
+        "vfscount",
+        "rbtmark-wl",
+        layout(2, &[ANY_ENTRY]),
+        "keys and counts (system-wide)",
+    ),
+    vm(
+        "vfsstat",
+        "rbtmark-wl; sleep 1.2",
+        layout(2, &[CLOCK, NUMBERS]),
+        "TIME, counts (system-wide)",
+    ),
     host(
         "writeback",
         "dd if=/dev/zero of=rbt-dirty bs=64k count=16 2>/dev/null; sync",
@@ -227,7 +324,12 @@ pub static TOOLS: &[Tool] = &[
         },
         "TIME, DEVICE, PAGES, ms; only the workload's `sync` writebacks kept",
     ),
-    vm("xfsdist"),
+    vm(
+        "xfsdist",
+        "true",
+        layout(2, &[HIST_COUNTS, BUCKET]),
+        "bucket counts and set",
+    ),
 ];
 
 #[test]
