@@ -104,6 +104,8 @@ impl Analyzer<'_> {
                 return self.member(cx, base, field, *arrow, span);
             }
             ExprKind::Index { expr, index } => return self.index(cx, expr, index, span),
+            ExprKind::Tuple(elems) => return self.tuple(cx, elems, span),
+            ExprKind::TupleElem { expr, index } => return self.tuple_elem(cx, expr, *index, span),
         };
         Some(TExpr { kind, ty, span })
     }
@@ -228,7 +230,7 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
-        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username);
+        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username | Type::Tuple(_));
         if opaque(&lhs.ty) || opaque(&rhs.ty) {
             let msg = format!(
                 "Type mismatch for '{}': comparing '{}' with '{}'",
@@ -476,6 +478,8 @@ impl Analyzer<'_> {
             | TExprKind::Str(_)
             | TExprKind::Call(_)
             | TExprKind::Ternary { .. }
+            | TExprKind::Tuple(_)
+            | TExprKind::TupleElem { .. }
             | TExprKind::MapRead { .. } => Space::Unset,
         }
     }

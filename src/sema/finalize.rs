@@ -1,7 +1,8 @@
 //! The last pass over a checked probe: a string variable is as large as the largest
 //! string assigned to it anywhere in the probe (as in bpftrace 0.17, where
 //! `$s = "none"; $s = "established";` prints `established`), so every read of it takes
-//! the variable's final type, also reads that come before the longer assignment.
+//! the variable's final type, also reads that come before the longer assignment (and
+//! likewise a tuple variable, whose string elements grow).
 
 use super::typed::*;
 
@@ -42,7 +43,7 @@ fn block(stmts: &mut [TStmt], vars: &[Var]) {
 fn expr(e: &mut TExpr, vars: &[Var]) {
     match &mut e.kind {
         TExprKind::Var(id) => {
-            if let (Type::Str { .. }, Some(var)) = (&e.ty, vars.get(id.0)) {
+            if let (Type::Str { .. } | Type::Tuple(_), Some(var)) = (&e.ty, vars.get(id.0)) {
                 e.ty = var.ty.clone();
             }
         }
@@ -68,5 +69,18 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
             expr(otherwise, vars);
         }
         TExprKind::MapRead { key, .. } => key.iter_mut().for_each(|k| expr(k, vars)),
+        // A tuple holding a variable takes its final type too.
+        TExprKind::Tuple(elems) => {
+            elems.iter_mut().for_each(|x| expr(x, vars));
+            e.ty = Type::Tuple(elems.iter().map(|x| x.ty.clone()).collect());
+        }
+        TExprKind::TupleElem { expr: base, index } => {
+            expr(base, vars);
+            if let Type::Tuple(elems) = &base.ty {
+                if let Some(ty) = elems.get(*index) {
+                    e.ty = ty.clone();
+                }
+            }
+        }
     }
 }

@@ -18,6 +18,7 @@ mod maps;
 mod params;
 mod stmt;
 pub(crate) mod tracefs;
+mod tuples;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
