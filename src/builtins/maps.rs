@@ -92,8 +92,14 @@ fn check_print(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         ck.error(site.span, "print() expects a map to be provided");
         return None;
     };
-    if !matches!(arg.kind, ExprKind::Map { .. }) {
-        return check_print_value(ck, site, arg);
+    match &arg.kind {
+        ExprKind::Map { keys, .. } if !keys.is_empty() => {
+            let msg = "The map passed to print() should not be indexed by a key";
+            ck.error(site.span, msg);
+            return None;
+        }
+        ExprKind::Map { .. } => {}
+        _ => return check_print_value(ck, site, arg),
     }
     let map = ck.whole_map(arg, "print")?;
     let mut numbers = [0u64; 2];

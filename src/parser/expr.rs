@@ -372,10 +372,10 @@ impl<'s> P<'s> {
             if self.peek(rest) == Some(",") {
                 // `(a, b, ...)`: a tuple (bpftrace's grammar wants two or more elements).
                 let (rest, _) = self.sym(rest, ",")?;
-                let (rest, more) = self.args(rest, ")")?;
-                if more.is_empty() {
-                    return PError::expected(rest, "a tuple element").fail();
+                if self.peek(rest) == Some(")") {
+                    return PError::expected(lex::ws_lenient(rest), "a tuple element").fail();
                 }
+                let (rest, more) = self.args(rest, ")")?;
                 let elems = std::iter::once(e).chain(more).collect();
                 return Ok((rest, node(ExprKind::Tuple(elems), self.span(i, rest))));
             }
