@@ -124,3 +124,73 @@ fn fits_into(value: &Type, into: &Type) -> bool {
         _ => value == into,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(size: u8) -> Type {
+        Type::Int { size, signed: true }
+    }
+
+    #[test]
+    fn layout_matches_bpftrace_sizeof() {
+        // Measured with bpftrace 0.17 `print(sizeof(...))` (and upstream's
+        // tests/runtime/tuples "tuple struct sizing" and "complex tuple 4").
+        let s = |n| Type::Str { size: n };
+        let cases = [
+            (vec![int(1), int(8), int(1), int(8)], 32),
+            (vec![int(1), int(2), int(4)], 8),
+            (vec![int(4), int(2), int(1)], 8),
+            (
+                vec![
+                    int(1),
+                    int(1),
+                    s(7),
+                    int(8),
+                    int(4),
+                    int(8),
+                    int(1),
+                    int(2),
+                    s(4),
+                ],
+                48,
+            ),
+            (
+                vec![
+                    s(2),
+                    int(2),
+                    s(4),
+                    int(1),
+                    int(8),
+                    Type::Tuple(vec![int(1), s(2)]),
+                    int(4),
+                ],
+                32,
+            ),
+            (vec![s(2), s(2)], 4),
+        ];
+        for (elems, size) in cases {
+            assert_eq!(tuple_layout(&elems).size, size, "{elems:?}");
+        }
+        let l = tuple_layout(&[s(2), int(2), s(4), int(1), int(8)]);
+        assert_eq!(l.offsets, [0, 2, 4, 8, 16]);
+    }
+
+    #[test]
+    fn strings_widen_and_must_fit() {
+        let mut stored = Type::Tuple(vec![int(8), Type::Str { size: 2 }]);
+        let wider = Type::Tuple(vec![int(8), Type::Str { size: 7 }]);
+        widen(&mut stored, &wider);
+        assert_eq!(stored, wider);
+        assert!(fits_into(
+            &Type::Tuple(vec![int(8), Type::Str { size: 3 }]),
+            &stored
+        ));
+        assert!(!fits_into(
+            &Type::Tuple(vec![int(1), Type::Str { size: 3 }]),
+            &stored
+        ));
+        assert!(!fits_into(&Type::Tuple(vec![int(8)]), &stored));
+    }
+}
