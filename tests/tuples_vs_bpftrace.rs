@@ -71,6 +71,9 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { @t = (1, \"a\"); print(@t.1); print(@t.0 + 1); $x = @t.0; print($x); exit(); }",
     "BEGIN { @k[1, \"a\"] = (10, \"x\"); @k[2, \"b\"] = (20, \"yy\"); @k[-1, \"c\"] = (-30, \"zzz\"); @s[\"b\"] = (\"q\", 1); @s[\"a\"] = (\"r\", 2); exit(); }",
     "BEGIN { @m[1] = (5, \"a\"); @m[2] = (7, \"b\"); @m[3] = (-9, \"c\"); print(@m); print(@m, 1); print(@m, 0, 2); exit(); }",
+    // A tuple holding a variable grows with it, also when it grows later in a loop.
+    "BEGIN { $i = 0; $s = \"a\"; while ($i < 2) { $t = ($s, 1); print($t); $s = \"abcdefgh\"; $i++; } @m = ($s, 5); @m = (\"x\", 6); exit(); }",
+    "BEGIN { @x[(int8)1] = ((int16)1, \"aa\"); @x[2] = ((int16)-1, \"b\"); exit(); }",
     "BEGIN { $i = 0; while ($i < 3) { @w[$i] = ($i, $i * 2); $i++; } if (@w[1].1 == 2) { print(@w[2].1); } exit(); }",
 ];
 
@@ -131,6 +134,7 @@ fn tuple_errors_match_bpftrace() {
         "BEGIN { $t = (1, 2); printf(\"%d\\n\", $t); exit(); }",
         "BEGIN { $t = (1, 2); print($t + 1); exit(); }",
         "BEGIN { print(5, 2); exit(); }",
+        "BEGIN { $t = nsecs > 0 ? (1, \"a\") : (2, \"b\"); print($t); exit(); }",
         "BEGIN { @x[1] = 2; print(@x[1]); exit(); }",
     ];
     let rbt = env!("CARGO_BIN_EXE_rbt");

@@ -78,6 +78,10 @@ impl Analyzer<'_> {
                 let otherwise = self.expr(cx, otherwise);
                 let (cond, then, otherwise) = (cond?, then?, otherwise?);
                 self.expect_scalar(&cond, "a condition")?;
+                if matches!(then.ty, Type::Tuple(_)) {
+                    self.error(span, "Ternary return type unsupported tuple");
+                    return None;
+                }
                 if !(then.ty.is_scalar() && otherwise.ty.is_scalar()) {
                     self.error(
                         span,

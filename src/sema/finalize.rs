@@ -6,11 +6,47 @@
 
 use super::typed::*;
 
-pub(super) fn probe(stmts: &mut [TStmt], pred: Option<&mut TExpr>, vars: &[Var]) {
-    if let Some(pred) = pred {
-        expr(pred, vars);
+pub(super) fn probe(stmts: &mut [TStmt], mut pred: Option<&mut TExpr>, vars: &mut [Var]) {
+    // A tuple holding a variable grows with it, and so does a tuple variable it is
+    // assigned to (bpftrace's passes repeat until types settle): repeat until no
+    // variable grows. Sizes only grow, up to the largest string, so this ends.
+    loop {
+        if let Some(pred) = pred.as_mut() {
+            expr(pred, vars);
+        }
+        block(stmts, vars);
+        if !widen_tuple_vars(stmts, vars) {
+            break;
+        }
     }
-    block(stmts, vars);
+}
+
+/// Grows each tuple variable to hold the tuples assigned to it; whether any grew.
+fn widen_tuple_vars(stmts: &[TStmt], vars: &mut [Var]) -> bool {
+    let mut grew = false;
+    for s in stmts {
+        match &s.kind {
+            TStmtKind::Assign { var, value } => {
+                if let Some(v) = vars.get_mut(var.0) {
+                    let before = v.ty.clone();
+                    super::tuples::widen(&mut v.ty, &value.ty);
+                    grew |= v.ty != before;
+                }
+            }
+            TStmtKind::If {
+                then, otherwise, ..
+            } => {
+                grew |= widen_tuple_vars(then, vars);
+                grew |= widen_tuple_vars(otherwise, vars);
+            }
+            TStmtKind::While { body, .. } => grew |= widen_tuple_vars(body, vars),
+            TStmtKind::Expr(_)
+            | TStmtKind::Return
+            | TStmtKind::MapAssign { .. }
+            | TStmtKind::Call(_) => {}
+        }
+    }
+    grew
 }
 
 fn block(stmts: &mut [TStmt], vars: &[Var]) {

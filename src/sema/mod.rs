@@ -279,7 +279,7 @@ impl Analyzer<'_> {
             return (None, cx.per_attach_point);
         }
         let mut predicate = predicate;
-        finalize::probe(&mut body, predicate.as_mut(), &cx.vars);
+        finalize::probe(&mut body, predicate.as_mut(), &mut cx.vars);
         let typed = TypedProbe {
             provider,
             attach_points,
