@@ -74,6 +74,7 @@ const BEGIN_SCRIPTS: &[&str] = &[
     // A tuple holding a variable grows with it, also when it grows later in a loop.
     "BEGIN { $i = 0; $s = \"a\"; while ($i < 2) { $t = ($s, 1); print($t); $s = \"abcdefgh\"; $i++; } @m = ($s, 5); @m = (\"x\", 6); exit(); }",
     "BEGIN { @x[(int8)1] = ((int16)1, \"aa\"); @x[2] = ((int16)-1, \"b\"); exit(); }",
+    "BEGIN { $t = ((uint8 *)16, 1); print($t); @p = $t; exit(); }",
     "BEGIN { $i = 0; while ($i < 3) { @w[$i] = ($i, $i * 2); $i++; } if (@w[1].1 == 2) { print(@w[2].1); } exit(); }",
 ];
 

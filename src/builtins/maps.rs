@@ -146,7 +146,11 @@ fn check_print_value(
         return None;
     }
     let value = ck.expr(arg)?;
-    if !(value.ty.is_scalar() || matches!(value.ty, Type::Str { .. } | Type::Tuple(_))) {
+    // As bpftrace 0.17: pointers are not printable (inside a tuple they print as ints).
+    if !matches!(
+        value.ty,
+        Type::Int { .. } | Type::Str { .. } | Type::Tuple(_)
+    ) {
         let msg = format!(
             "{} type passed to print() is not printable",
             value.ty.describe()

@@ -2,9 +2,9 @@
 //! types come from all its uses across the program (the collect pass learns them, as
 //! bpftrace's passes do, so a read may come textually before the assignment). Keys are
 //! one or more parts (`@x[a, b]`): integers and pointers stored as 8-byte integers,
-//! strings at the largest size used. Values are integers, strings, inet values, or an
-//! aggregation's state (`count()`, `hist(x)`, ... — see `builtins/aggregations.rs`).
-//! Messages follow bpftrace 0.17's wording.
+//! strings at the largest size used; tuples are not keys. Values are integers, strings,
+//! inet values, tuples, or an aggregation's state (`count()`, `hist(x)`, ... — see
+//! `builtins/aggregations.rs`). Messages follow bpftrace 0.17's wording.
 
 use super::stmt::convert;
 use super::typed::*;
