@@ -75,6 +75,9 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { $i = 0; $s = \"a\"; while ($i < 2) { $t = ($s, 1); print($t); $s = \"abcdefgh\"; $i++; } @m = ($s, 5); @m = (\"x\", 6); exit(); }",
     "BEGIN { @x[(int8)1] = ((int16)1, \"aa\"); @x[2] = ((int16)-1, \"b\"); exit(); }",
     "BEGIN { $t = ((uint8 *)16, 1); print($t); @p = $t; exit(); }",
+    "BEGIN { $t = ((int8)1, ntop(0x0100007f), 1, username, ntop(0x0200007f)); print($t); @t = $t; print($t.1); print(username); print(ntop(0x0300007f)); exit(); }",
+    // clear(), zero() and delete() of tuple maps.
+    "BEGIN { @t = (1, \"a\"); @u[1] = (2, \"b\"); @u[2] = (3, \"c\"); zero(@t); clear(@u); @u[5] = (4, \"d\"); delete(@u[5]); @v[1] = (1, 1); zero(@v); exit(); }",
     "BEGIN { $i = 0; while ($i < 3) { @w[$i] = ($i, $i * 2); $i++; } if (@w[1].1 == 2) { print(@w[2].1); } exit(); }",
 ];
 

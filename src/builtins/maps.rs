@@ -147,10 +147,11 @@ fn check_print_value(
     }
     let value = ck.expr(arg)?;
     // As bpftrace 0.17: pointers are not printable (inside a tuple they print as ints).
-    if !matches!(
+    let printable = matches!(
         value.ty,
-        Type::Int { .. } | Type::Str { .. } | Type::Tuple(_)
-    ) {
+        Type::Int { .. } | Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Username
+    );
+    if !printable {
         let msg = format!(
             "{} type passed to print() is not printable",
             value.ty.describe()

@@ -19,11 +19,15 @@ impl Analyzer<'_> {
         let elems: Vec<_> = elems.iter().map(|e| self.expr(cx, e)).collect();
         let elems: Vec<TExpr> = elems.into_iter().collect::<Option<_>>()?;
         for e in &elems {
-            if !(e.ty.is_scalar() || matches!(e.ty, Type::Str { .. } | Type::Tuple(_))) {
+            let storable = matches!(
+                e.ty,
+                Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Username
+            );
+            if !(e.ty.is_scalar() || storable) {
                 self.error(
                     e.span,
                     format!(
-                        "a tuple element must be an integer, pointer, string or tuple, not '{}'",
+                        "a tuple element must be an integer, pointer, string, inet, username or tuple, not '{}'",
                         e.ty.describe()
                     ),
                 );

@@ -148,11 +148,12 @@ impl Type {
         }
     }
     /// Alignment inside a tuple, as bpftrace's `SizedType::GetAlignment`: strings 1,
-    /// tuples their largest element's, values of up to 2 bytes their size, up to 4
-    /// bytes 4, else 8.
+    /// tuples their largest element's, values of up to 2 bytes their size, byte arrays
+    /// (inet) and values up to 4 bytes 4, else 8.
     pub fn alignment(&self) -> u32 {
         match self {
             Type::Str { .. } => 1,
+            Type::Inet => 4,
             Type::Tuple(elems) => tuple_layout(elems).align,
             other => match other.size() {
                 0 => 1,
