@@ -105,16 +105,24 @@ fn workload_tuples_match_bpftrace() {
         return;
     };
     let workload = workload.to_string_lossy().into_owned();
-    let script = "tracepoint:syscalls:sys_enter_write /comm == \"rbtwl\"/ { @t[comm] = (args->fd, args->count, comm); @n[args->count] = (comm, (int32)args->fd); } tracepoint:syscalls:sys_enter_close /comm == \"rbtwl\"/ { $c = (args->fd, comm); print($c); print(args->fd); print(@t[comm].1); }"
-        .replace("\"rbtwl\"", &format!("\"{comm}\""));
-    let traced = bpftrace_ref::run_tracer("bpftrace", &["-c", &workload], &script, &[]).unwrap();
+    let scripts: Vec<String> = [
+        "tracepoint:syscalls:sys_enter_write /comm == \"rbtwl\"/ { @t[comm] = (args->fd, args->count, comm); @n[args->count] = (comm, (int32)args->fd); } tracepoint:syscalls:sys_enter_close /comm == \"rbtwl\"/ { $c = (args->fd, comm); print($c); print(args->fd); print(@t[comm].1); }",
+        // Strings read from user memory inside a tuple, elements as map keys and values.
+        "tracepoint:syscalls:sys_enter_openat /comm == \"rbtwl\"/ { $t = (str(args->filename), comm, (int16)args->flags, str(args->filename)); print($t); @o[$t.0] = ($t.2, $t.1); print($t.3); }",
+    ]
+    .iter()
+    .map(|s| s.replace("\"rbtwl\"", &format!("\"{comm}\"")))
+    .collect();
+    let traced =
+        bpftrace_ref::run_tracer("bpftrace", &["-c", &workload], &scripts[0], &[]).unwrap();
     assert!(
         traced.contains(&format!("@t[{comm}]: (")),
         "workload not traced:\n{traced}"
     );
-    let failures = compare_all(&[&script], &["-c", &workload]);
+    let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
+    let failures = compare_all(&scripts, &["-c", &workload]);
     let _ = std::fs::remove_file(&workload);
-    check(failures, 1);
+    check(failures, scripts.len());
 }
 
 /// Misuses of tuples and print() get bpftrace's message from rbt, at a location in the
