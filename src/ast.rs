@@ -150,6 +150,13 @@ pub enum ExprKind {
         field: String,
         arrow: bool,
     },
+    /// `(a, b, ...)`: a tuple of two or more values.
+    Tuple(Vec<Expr>),
+    /// `e.0`: element `index` of a tuple.
+    TupleElem {
+        expr: Box<Expr>,
+        index: u64,
+    },
     /// `e[index]`
     Index {
         expr: Box<Expr>,

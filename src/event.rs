@@ -27,6 +27,9 @@ pub enum EventKind {
     /// `print(@map)`, `clear(@map)`, `zero(@map)`: done by user space when the record
     /// arrives, as bpftrace's async actions. `map` indexes `Compiled::maps`.
     MapOp { map: usize, op: MapOp },
+    /// `print(value)` of a value that is not a map: the value at offset 8, printed as
+    /// bpftrace prints a map value (`5`, `(1, abc)`; JSON `{"type": "value", ...}`).
+    PrintValue { value: ValueLayout },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,14 +42,14 @@ pub enum MapOp {
     Zero,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgLayout {
     /// Byte offset within the record.
     pub offset: usize,
     pub value: ValueLayout,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ValueLayout {
     /// An integer of `size` bytes (1, 2, 4 or 8), little-endian.
     Int { size: usize, signed: bool },
@@ -57,6 +60,9 @@ pub enum ValueLayout {
     Inet,
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
+    /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
+    /// `sema::tuple_layout`).
+    Tuple { size: usize, elems: Vec<ArgLayout> },
 }
 
 impl ValueLayout {
@@ -65,6 +71,7 @@ impl ValueLayout {
             ValueLayout::Int { size, .. } | ValueLayout::Str { size } => size,
             ValueLayout::Inet => 24,
             ValueLayout::Username => 8,
+            ValueLayout::Tuple { size, .. } => size,
         }
     }
 }

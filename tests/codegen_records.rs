@@ -66,7 +66,7 @@ fn begin_records_follow_the_catalog_layout() {
     };
     let r = &records[0];
     assert_eq!(int_at(r, 0, 8), 0, "event id");
-    let values: Vec<ValueLayout> = args.iter().map(|a| a.value).collect();
+    let values: Vec<ValueLayout> = args.iter().map(|a| a.value.clone()).collect();
     assert_eq!(
         values,
         [

@@ -61,7 +61,7 @@ const CASES: &[(&str, &str)] = &[
         "unsupported_statement",
         "BEGIN { unroll (3) { exit(); } }\n",
     ),
-    ("tuple", "BEGIN { $t = (1, 2); }\n"),
+    ("tuple", "BEGIN { $t = (1, ); }\n"),
     ("bad_directive", "#incldue <linux/socket.h>\nBEGIN { }\n"),
     (
         "missing_semicolon_between_calls",

@@ -156,3 +156,12 @@ fn maps_must_be_assigned() {
         errors("BEGIN {\n  @a[1] = 2;\n  @b = @c;\n}\nEND {\n  clear(@b);\n}\n"),
     );
 }
+
+#[test]
+fn tuple_errors() {
+    // Messages as bpftrace 0.17 words them (tests/tuples_vs_bpftrace.rs compares them).
+    snapshot(
+        "sema_tuple_errors",
+        errors("BEGIN {\n  $t = (1, \"a\");\n  print($t.5);\n  $t = 5;\n  $u = (1, 2);\n  $u = (1, \"a\");\n  @[(1, 2)] = 1;\n  $i = 1;\n  print($i.0);\n}\n"),
+    );
+}

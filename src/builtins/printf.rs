@@ -8,11 +8,11 @@ use crate::codegen::builder::*;
 use crate::codegen::{value_layout, Dest, Gen};
 use crate::event::{ArgLayout, EventKind, ValueLayout, EVENT_ID_SIZE};
 use crate::format::{ArgClass, PrintfFormat};
-use crate::sema::{statement, Call, Checker, Payload};
+use crate::sema::{statement, Call, Checker, Payload, Type};
 
 /// Records up to this size are built on the stack (leaving room for the operands'
 /// temporaries); larger ones in scratch space.
-const STACK_RECORD_MAX: u32 = 256;
+pub(super) const STACK_RECORD_MAX: u32 = 256;
 
 pub static PRINTF: Builtin = Builtin {
     name: "printf",
@@ -62,7 +62,11 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     for (conv, arg) in convs.iter().zip(&args) {
         let fits = match conv.arg_class() {
             ArgClass::Integer => arg.ty.is_scalar(),
-            ArgClass::String => !arg.ty.is_scalar() && value_layout(&arg.ty).is_some(),
+            ArgClass::String => {
+                !arg.ty.is_scalar()
+                    && !matches!(arg.ty, Type::Tuple(_))
+                    && value_layout(&arg.ty).is_some()
+            }
         };
         if !fits {
             let expected = match conv.arg_class() {
@@ -74,7 +78,11 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
                 format!(
                     "printf: %{} specifier expects a value of type {expected} ({} supplied)",
                     conv.conv,
-                    arg.ty.describe()
+                    match arg.ty {
+                        // bpftrace names the kind here, not the element types.
+                        Type::Tuple(_) => "tuple".to_string(),
+                        _ => arg.ty.describe(),
+                    }
                 ),
             );
             ok = false;
@@ -103,8 +111,9 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
             8
         };
         offset = offset.next_multiple_of(align);
+        let size = value.size();
         layout.push(ArgLayout { offset, value });
-        offset += value.size().next_multiple_of(align);
+        offset += size.next_multiple_of(align);
     }
     let size = offset.next_multiple_of(8) as u32;
     let id = g.event(EventKind::Printf {

@@ -70,7 +70,7 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
             EventKind::Printf { format, args } => {
                 let args: Vec<_> = args
                     .iter()
-                    .map(|a| format!("{}@{}", value_text(a.value), a.offset))
+                    .map(|a| format!("{}@{}", value_text(&a.value), a.offset))
                     .collect();
                 writeln!(
                     out,
@@ -82,19 +82,29 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
             EventKind::Time { format } => writeln!(out, "  {i}: time {format:?}"),
             EventKind::Exit => writeln!(out, "  {i}: exit"),
             EventKind::MapOp { map, op } => writeln!(out, "  {i}: {op:?} map {map}"),
+            EventKind::PrintValue { value } => {
+                writeln!(out, "  {i}: print {}@8", value_text(value))
+            }
         };
     }
     out
 }
 
-fn value_text(v: ValueLayout) -> String {
-    match v {
+fn value_text(v: &ValueLayout) -> String {
+    match *v {
         ValueLayout::Int { size, signed } => {
             format!("{}{}", if signed { "s" } else { "u" }, size * 8)
         }
         ValueLayout::Str { size } => format!("str[{size}]"),
         ValueLayout::Inet => "inet".into(),
         ValueLayout::Username => "username".into(),
+        ValueLayout::Tuple { ref elems, .. } => {
+            let elems: Vec<_> = elems
+                .iter()
+                .map(|e| format!("{}@{}", value_text(&e.value), e.offset))
+                .collect();
+            format!("({})", elems.join(", "))
+        }
     }
 }
 

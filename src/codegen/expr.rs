@@ -81,11 +81,14 @@ impl Gen<'_> {
                 }
             }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
+            TExprKind::TupleElem { expr, index } => self.tuple_elem_scalar(expr, *index, &e.ty),
             // Constants and scalar variables are `simple`; sema gives scalar contexts
             // nothing else.
-            TExprKind::Int(_) | TExprKind::Var(_) | TExprKind::Str(_) | TExprKind::InMemory(_) => {
-                self.misplaced_value(e, "a scalar")
-            }
+            TExprKind::Int(_)
+            | TExprKind::Var(_)
+            | TExprKind::Str(_)
+            | TExprKind::InMemory(_)
+            | TExprKind::Tuple(_) => self.misplaced_value(e, "a scalar"),
         }
     }
 
@@ -118,7 +121,7 @@ impl Gen<'_> {
     }
 
     /// Reports an expression in a context sema never puts it in (an internal error).
-    fn misplaced_value(&mut self, e: &TExpr, context: &str) {
+    pub fn misplaced_value(&mut self, e: &TExpr, context: &str) {
         self.errors.push(format!(
             "internal error: a '{}' expression lowered as {context}",
             e.ty.describe()
@@ -261,6 +264,8 @@ impl Gen<'_> {
                 }
             }
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
+            TExprKind::Tuple(elems) => self.write_tuple(elems, &e.ty, dst, cap),
+            TExprKind::TupleElem { expr, index } => self.tuple_elem_into(expr, *index, dst, cap),
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
                 self.zero(dst, cap);

@@ -14,7 +14,7 @@ use super::{
 use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
 use crate::diag::Diagnostic;
-use crate::event::{EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
+use crate::event::{ArgLayout, EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
 use crate::probes::Timing;
 use crate::sema::{Call, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
 
@@ -141,6 +141,23 @@ fn program_name(probe: &TypedProbe, index: usize) -> String {
 /// How a value of type `ty` is laid out in an event record (`None`: it has no value
 /// representation, e.g. a struct left in memory).
 pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
+    if let Type::Tuple(elems) = ty {
+        let layout = crate::sema::tuple_layout(elems);
+        let elems = elems
+            .iter()
+            .zip(&layout.offsets)
+            .map(|(e, &offset)| {
+                Some(ArgLayout {
+                    offset: offset as usize,
+                    value: value_layout(e)?,
+                })
+            })
+            .collect::<Option<_>>()?;
+        return Some(ValueLayout::Tuple {
+            size: layout.size as usize,
+            elems,
+        });
+    }
     Some(match *ty {
         Type::Int { size, signed } => ValueLayout::Int {
             size: size as usize,
@@ -153,7 +170,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Str { size } => ValueLayout::Str { size },
         Type::Inet => ValueLayout::Inet,
         Type::Username => ValueLayout::Username,
-        Type::Mem { .. } | Type::Void | Type::Agg(_) => return None,
+        Type::Mem { .. } | Type::Void | Type::Agg(_) | Type::Tuple(_) => return None,
     })
 }
 
@@ -271,6 +288,11 @@ impl Gen<'_> {
                 if value.ty.is_scalar() {
                     self.scalar(value);
                     self.b.stx(Size::DW, R_FP, slot.off, R0);
+                } else if let Type::Tuple(_) = value.ty {
+                    // As bpftrace 0.17 copies a tuple: its own bytes (a narrower one in
+                    // its own layout) over the start of the variable, the rest kept.
+                    let cap = (value.ty.size() as u32).next_multiple_of(8).min(slot.size);
+                    self.write_value(value, Loc::stack(slot.off), cap);
                 } else {
                     self.write_value(value, Loc::stack(slot.off), slot.size);
                 }

@@ -6,6 +6,7 @@ mod disasm;
 mod expr;
 mod lower;
 mod maps;
+mod tuples;
 
 pub use disasm::disasm;
 pub use expr::probe_read_helper;
@@ -183,7 +184,7 @@ pub struct UserMap {
 }
 
 /// What a `@map`'s value holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapValue {
     /// A plain value (`@x = 1`, `@s = comm`), stored as laid out.
     Plain(ValueLayout),

@@ -168,7 +168,7 @@ impl Printer {
                                 record.len()
                             ))
                         })?;
-                        decode(id, n, arg.value, bytes)
+                        decode(id, n, &arg.value, bytes)
                     })
                     .collect::<io::Result<Vec<Value>>>()?;
                 let args: Vec<Arg> = values.iter().map(Value::arg).collect();
@@ -181,6 +181,19 @@ impl Printer {
             },
             EventKind::Exit => return Ok(Flow::Exit),
             EventKind::MapOp { map, op } => return Ok(Flow::MapOp(*map, *op)),
+            EventKind::PrintValue { value } => {
+                let size = value.size();
+                let Some(bytes) = record.get(EVENT_ID_SIZE..EVENT_ID_SIZE + size) else {
+                    return Err(invalid(format!(
+                        "event {id}: a {size}-byte print() value is outside the {}-byte record",
+                        record.len()
+                    )));
+                };
+                let json = self.format == OutputFormat::Json;
+                let mut text = String::new();
+                maps::print_value(&maps::decode(value, bytes, true), json, &mut text);
+                self.write(text.as_bytes(), json)?;
+            }
         }
         Ok(Flow::Continue)
     }
@@ -272,8 +285,8 @@ impl Value {
     }
 }
 
-fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Value> {
-    Ok(match layout {
+fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<Value> {
+    Ok(match *layout {
         ValueLayout::Int {
             size: 1 | 2 | 4 | 8,
             signed,
@@ -291,6 +304,11 @@ fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Va
         ValueLayout::Username => Value::Text(
             username(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))).into_bytes(),
         ),
+        ValueLayout::Tuple { .. } => {
+            return Err(invalid(format!(
+                "event {id}: argument {n} is a tuple, which printf does not take"
+            )))
+        }
     })
 }
 

@@ -178,6 +178,16 @@ impl Dumper {
                 self.expr(depth + 1, expr);
                 self.line(depth + 1, field);
             }
+            ExprKind::Tuple(elems) => {
+                self.line(depth, "tuple");
+                for e in elems {
+                    self.expr(depth + 1, e);
+                }
+            }
+            ExprKind::TupleElem { expr, index } => {
+                self.line(depth, &format!(".{index}"));
+                self.expr(depth + 1, expr);
+            }
             ExprKind::Index { expr, index } => {
                 self.line(depth, "[]");
                 self.expr(depth + 1, expr);

@@ -259,9 +259,26 @@ impl<'s> P<'s> {
             }
             match p {
                 "." | "->" => {
-                    if p == "." && lex::ws_lenient(rest).starts_with(|c: char| c.is_ascii_digit()) {
-                        return PError::msg(t, 1, "tuple element access ('.0') is not supported")
-                            .fail();
+                    let after = lex::ws_lenient(rest);
+                    if p == "." && after.starts_with(|c: char| c.is_ascii_digit()) {
+                        // `$t.0`: only decimal digits, so `$t.1.0` is two accesses.
+                        let n = after
+                            .find(|c: char| !c.is_ascii_digit())
+                            .unwrap_or(after.len());
+                        let (digits, rest) = after.split_at(n);
+                        let Ok(index) = digits.parse::<u64>() else {
+                            return PError::msg(after, n, "tuple index is too large").fail();
+                        };
+                        let span = e.span.to(self.span(after, rest));
+                        e = node(
+                            ExprKind::TupleElem {
+                                expr: Box::new(e),
+                                index,
+                            },
+                            span,
+                        );
+                        i = rest;
+                        continue;
                     }
                     let (rest, (field, fspan)) = self.name(rest, "a field name").map_err(cut)?;
                     let span = e.span.to(fspan);
@@ -353,7 +370,14 @@ impl<'s> P<'s> {
         if c == '(' {
             let (rest, e) = self.expr(&i[1..]).map_err(cut)?;
             if self.peek(rest) == Some(",") {
-                return PError::msg(i, 1, "tuples are not supported").fail();
+                // `(a, b, ...)`: a tuple (bpftrace's grammar wants two or more elements).
+                let (rest, _) = self.sym(rest, ",")?;
+                if self.peek(rest) == Some(")") {
+                    return PError::expected(lex::ws_lenient(rest), "a tuple element").fail();
+                }
+                let (rest, more) = self.args(rest, ")")?;
+                let elems = std::iter::once(e).chain(more).collect();
+                return Ok((rest, node(ExprKind::Tuple(elems), self.span(i, rest))));
             }
             let (rest, _) = self.sym(rest, ")").map_err(cut)?;
             return Ok((rest, e));

@@ -10,9 +10,8 @@ use super::error::RuntimeError;
 use super::load::Loaded;
 use super::run::EventSink;
 use crate::codegen::{Compiled, MapRole, MapSpec, MapValue, UserMap};
-use crate::event::{ArgLayout, MapOp, ValueLayout};
+use crate::event::{ArgLayout, MapOp};
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
-use crate::output::{ntop, username};
 use crate::sema::AggKind;
 use crate::sys;
 
@@ -27,7 +26,7 @@ pub fn user_map(spec: &MapSpec) -> Option<&UserMap> {
 /// Everything in `@map` now, decoded and merged over CPUs.
 pub fn dump(spec: &MapSpec, user: &UserMap, fd: BorrowedFd<'_>) -> io::Result<MapDump> {
     let entries = sys::map_entries(fd)?;
-    let kind = kind_of(user.value);
+    let kind = kind_of(&user.value);
     let mut dump = MapDump {
         name: user.name.clone(),
         kind,
@@ -36,9 +35,9 @@ pub fn dump(spec: &MapSpec, user: &UserMap, fd: BorrowedFd<'_>) -> io::Result<Ma
     };
     let value_size = spec.value_size as usize;
     match user.value {
-        MapValue::Plain(layout) => {
+        MapValue::Plain(ref layout) => {
             for e in &entries {
-                let value = out::MapValue::Scalar(scalar(layout, &e.value, true));
+                let value = out::MapValue::Scalar(out::decode(layout, &e.value, true));
                 dump.entries.push((key_parts(user, &e.key), value));
             }
         }
@@ -190,8 +189,8 @@ pub fn zero(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-fn kind_of(value: MapValue) -> MapKind {
-    match value {
+fn kind_of(value: &MapValue) -> MapKind {
+    match *value {
         MapValue::Plain(_) => MapKind::Plain,
         MapValue::Aggregate(agg) => match agg {
             AggKind::Count => MapKind::Count,
@@ -219,30 +218,7 @@ fn key_parts(user: &UserMap, key: &[u8]) -> Vec<Scalar> {
 
 fn field(part: &ArgLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
     let end = (part.offset + part.value.size()).min(bytes.len());
-    scalar(part.value, &bytes[part.offset.min(end)..end], unsigned_ok)
-}
-
-/// One value of `layout`; unsigned integers stay unsigned only where `unsigned_ok`.
-fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
-    match layout {
-        ValueLayout::Int { signed, .. } => {
-            let v = u64_at(bytes, 0);
-            if signed || !unsigned_ok {
-                Scalar::Int(v as i64)
-            } else {
-                Scalar::UInt(v)
-            }
-        }
-        ValueLayout::Str { .. } => {
-            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-            Scalar::Str(String::from_utf8_lossy(&bytes[..end]).into_owned())
-        }
-        ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
-            Ok(inet) => Scalar::Str(ntop(inet)),
-            Err(_) => Scalar::Str(String::new()),
-        },
-        ValueLayout::Username => Scalar::Str(username(u64_at(bytes, 0))),
-    }
+    out::decode(&part.value, &bytes[part.offset.min(end)..end], unsigned_ok)
 }
 
 /// The u64 at `offset` of each CPU's state.

@@ -78,6 +78,10 @@ impl Analyzer<'_> {
                 let otherwise = self.expr(cx, otherwise);
                 let (cond, then, otherwise) = (cond?, then?, otherwise?);
                 self.expect_scalar(&cond, "a condition")?;
+                if matches!(then.ty, Type::Tuple(_)) {
+                    self.error(span, "Ternary return type unsupported tuple");
+                    return None;
+                }
                 if !(then.ty.is_scalar() && otherwise.ty.is_scalar()) {
                     self.error(
                         span,
@@ -104,6 +108,8 @@ impl Analyzer<'_> {
                 return self.member(cx, base, field, *arrow, span);
             }
             ExprKind::Index { expr, index } => return self.index(cx, expr, index, span),
+            ExprKind::Tuple(elems) => return self.tuple(cx, elems, span),
+            ExprKind::TupleElem { expr, index } => return self.tuple_elem(cx, expr, *index, span),
         };
         Some(TExpr { kind, ty, span })
     }
@@ -228,7 +234,7 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
-        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username);
+        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username | Type::Tuple(_));
         if opaque(&lhs.ty) || opaque(&rhs.ty) {
             let msg = format!(
                 "Type mismatch for '{}': comparing '{}' with '{}'",
@@ -476,6 +482,8 @@ impl Analyzer<'_> {
             | TExprKind::Str(_)
             | TExprKind::Call(_)
             | TExprKind::Ternary { .. }
+            | TExprKind::Tuple(_)
+            | TExprKind::TupleElem { .. }
             | TExprKind::MapRead { .. } => Space::Unset,
         }
     }

@@ -1,15 +1,52 @@
 //! The last pass over a checked probe: a string variable is as large as the largest
 //! string assigned to it anywhere in the probe (as in bpftrace 0.17, where
 //! `$s = "none"; $s = "established";` prints `established`), so every read of it takes
-//! the variable's final type, also reads that come before the longer assignment.
+//! the variable's final type, also reads that come before the longer assignment (and
+//! likewise a tuple variable, whose string elements grow).
 
 use super::typed::*;
 
-pub(super) fn probe(stmts: &mut [TStmt], pred: Option<&mut TExpr>, vars: &[Var]) {
-    if let Some(pred) = pred {
-        expr(pred, vars);
+pub(super) fn probe(stmts: &mut [TStmt], mut pred: Option<&mut TExpr>, vars: &mut [Var]) {
+    // A tuple holding a variable grows with it, and so does a tuple variable it is
+    // assigned to (bpftrace's passes repeat until types settle): repeat until no
+    // variable grows. Sizes only grow, up to the largest string, so this ends.
+    loop {
+        if let Some(pred) = pred.as_mut() {
+            expr(pred, vars);
+        }
+        block(stmts, vars);
+        if !widen_tuple_vars(stmts, vars) {
+            break;
+        }
     }
-    block(stmts, vars);
+}
+
+/// Grows each tuple variable to hold the tuples assigned to it; whether any grew.
+fn widen_tuple_vars(stmts: &[TStmt], vars: &mut [Var]) -> bool {
+    let mut grew = false;
+    for s in stmts {
+        match &s.kind {
+            TStmtKind::Assign { var, value } => {
+                if let Some(v) = vars.get_mut(var.0) {
+                    let before = v.ty.clone();
+                    super::tuples::widen(&mut v.ty, &value.ty);
+                    grew |= v.ty != before;
+                }
+            }
+            TStmtKind::If {
+                then, otherwise, ..
+            } => {
+                grew |= widen_tuple_vars(then, vars);
+                grew |= widen_tuple_vars(otherwise, vars);
+            }
+            TStmtKind::While { body, .. } => grew |= widen_tuple_vars(body, vars),
+            TStmtKind::Expr(_)
+            | TStmtKind::Return
+            | TStmtKind::MapAssign { .. }
+            | TStmtKind::Call(_) => {}
+        }
+    }
+    grew
 }
 
 fn block(stmts: &mut [TStmt], vars: &[Var]) {
@@ -42,7 +79,7 @@ fn block(stmts: &mut [TStmt], vars: &[Var]) {
 fn expr(e: &mut TExpr, vars: &[Var]) {
     match &mut e.kind {
         TExprKind::Var(id) => {
-            if let (Type::Str { .. }, Some(var)) = (&e.ty, vars.get(id.0)) {
+            if let (Type::Str { .. } | Type::Tuple(_), Some(var)) = (&e.ty, vars.get(id.0)) {
                 e.ty = var.ty.clone();
             }
         }
@@ -68,5 +105,18 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
             expr(otherwise, vars);
         }
         TExprKind::MapRead { key, .. } => key.iter_mut().for_each(|k| expr(k, vars)),
+        // A tuple holding a variable takes its final type too.
+        TExprKind::Tuple(elems) => {
+            elems.iter_mut().for_each(|x| expr(x, vars));
+            e.ty = Type::Tuple(elems.iter().map(|x| x.ty.clone()).collect());
+        }
+        TExprKind::TupleElem { expr: base, index } => {
+            expr(base, vars);
+            if let Type::Tuple(elems) = &base.ty {
+                if let Some(ty) = elems.get(*index) {
+                    e.ty = ty.clone();
+                }
+            }
+        }
     }
 }

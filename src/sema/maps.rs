@@ -2,9 +2,9 @@
 //! types come from all its uses across the program (the collect pass learns them, as
 //! bpftrace's passes do, so a read may come textually before the assignment). Keys are
 //! one or more parts (`@x[a, b]`): integers and pointers stored as 8-byte integers,
-//! strings at the largest size used. Values are integers, strings, inet values, or an
-//! aggregation's state (`count()`, `hist(x)`, ... — see `builtins/aggregations.rs`).
-//! Messages follow bpftrace 0.17's wording.
+//! strings at the largest size used; tuples are not keys. Values are integers, strings,
+//! inet values, tuples, or an aggregation's state (`count()`, `hist(x)`, ... — see
+//! `builtins/aggregations.rs`). Messages follow bpftrace 0.17's wording.
 
 use super::stmt::convert;
 use super::typed::*;
@@ -53,6 +53,13 @@ impl Analyzer<'_> {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
                 Type::Username => Type::Username,
+                Type::Tuple(_) => {
+                    self.error(
+                        span,
+                        "tuple cannot be used as a map key. Try a multi-key associative array instead (eg `@map[$1, $2] = ...)`.",
+                    );
+                    return None;
+                }
                 other => {
                     self.error(
                         part.span,
@@ -151,7 +158,7 @@ impl Analyzer<'_> {
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
-                Type::Str { .. } | Type::Inet | Type::Username | Type::Agg(_)
+                Type::Str { .. } | Type::Inet | Type::Username | Type::Agg(_) | Type::Tuple(_)
             );
         if !storable {
             self.error(
@@ -163,6 +170,18 @@ impl Analyzer<'_> {
             );
             return None;
         }
+        if let (Some(have @ Type::Tuple(_)), Type::Tuple(_)) = (&self.maps[id.0].value, &value.ty) {
+            // The value keeps its own layout, written into a zeroed map value (as
+            // bpftrace 0.17 copies it).
+            let mut ty = have.clone();
+            self.store_tuple(&mut ty, &value.ty, target_span)?;
+            self.maps[id.0].value = Some(ty);
+            return Some(TStmtKind::MapAssign {
+                map: id,
+                key,
+                value,
+            });
+        }
         let state = &mut self.maps[id.0];
         let stored = match (&state.value, &value.ty) {
             (None, ty) => ty.clone(),
@@ -173,6 +192,7 @@ impl Analyzer<'_> {
             (Some(Type::Agg(have)), Type::Agg(new)) if have.same_aggregation(new) => {
                 Type::Agg(*have)
             }
+
             (Some(have), ty) if have == ty => have.clone(),
             (Some(have), ty) => {
                 let msg = format!(

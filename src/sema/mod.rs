@@ -18,6 +18,7 @@ mod maps;
 mod params;
 mod stmt;
 pub(crate) mod tracefs;
+mod tuples;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
@@ -285,7 +286,7 @@ impl Analyzer<'_> {
             return (None, cx.per_attach_point);
         }
         let mut predicate = predicate;
-        finalize::probe(&mut body, predicate.as_mut(), &cx.vars);
+        finalize::probe(&mut body, predicate.as_mut(), &mut cx.vars);
         let typed = TypedProbe {
             provider,
             attach_points,

@@ -127,12 +127,19 @@ impl Analyzer<'_> {
                 };
                 value
             }
+            (Type::Tuple(_), Type::Tuple(_)) => {
+                // Widened as bpftrace does; the value keeps its own layout (see codegen).
+                let mut ty = stored.clone();
+                self.store_tuple(&mut ty, &value.ty, span)?;
+                cx.vars[id.0].ty = ty;
+                value
+            }
             (Type::Inet, Type::Inet) | (Type::Username, Type::Username) => value,
             _ => {
                 self.error(
                     span,
                     format!(
-                        "type mismatch for ${name}: trying to assign value of type '{}' when variable already contains a value of type '{}'",
+                        "Type mismatch for ${name}: trying to assign value of type '{}' when variable already contains a value of type '{}'",
                         value.ty.describe(),
                         stored.describe()
                     ),

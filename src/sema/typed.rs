@@ -86,8 +86,37 @@ pub enum Type {
     /// A struct, union or array that stays in (kernel or context) memory: only usable
     /// as the operand of `.`/`->`, `[]` or `ntop()`.
     Mem { ty: TypeId, name: String, size: u32 },
+    /// A tuple `(a, b, ...)`: its elements laid out as a C struct (see [`tuple_layout`]).
+    Tuple(Vec<Type>),
     /// The value of a call that returns nothing (`printf`, `exit`).
     Void,
+}
+
+/// Where a tuple's elements lie, as bpftrace 0.17 lays them out (struct.cpp
+/// `CreateTuple`, LLVM's struct layout): each element at the next multiple of its
+/// alignment, the size rounded up to the largest alignment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TupleLayout {
+    pub offsets: Vec<u32>,
+    pub size: u32,
+    pub align: u32,
+}
+
+pub fn tuple_layout(elems: &[Type]) -> TupleLayout {
+    let mut offsets = Vec::with_capacity(elems.len());
+    let (mut offset, mut align) = (0u32, 1u32);
+    for e in elems {
+        let a = e.alignment();
+        align = align.max(a);
+        offset = offset.next_multiple_of(a);
+        offsets.push(offset);
+        offset += e.size() as u32;
+    }
+    TupleLayout {
+        offsets,
+        size: offset.next_multiple_of(align),
+        align,
+    }
 }
 
 impl Type {
@@ -116,7 +145,24 @@ impl Type {
             Type::Inet => 24,
             Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
+            Type::Tuple(elems) => tuple_layout(elems).size as usize,
             Type::Mem { .. } | Type::Void => 0,
+        }
+    }
+    /// Alignment inside a tuple, as bpftrace's `SizedType::GetAlignment`: strings 1,
+    /// tuples their largest element's, values of up to 2 bytes their size, byte arrays
+    /// (inet) and values up to 4 bytes 4, else 8.
+    pub fn alignment(&self) -> u32 {
+        match self {
+            Type::Str { .. } => 1,
+            Type::Inet => 4,
+            Type::Tuple(elems) => tuple_layout(elems).align,
+            other => match other.size() {
+                0 => 1,
+                n @ (1 | 2) => n as u32,
+                3 | 4 => 4,
+                _ => 8,
+            },
         }
     }
     /// The type as bpftrace names it in messages.
@@ -130,6 +176,10 @@ impl Type {
             Type::Inet => "inet".into(),
             Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
+            Type::Tuple(elems) => {
+                let elems: Vec<_> = elems.iter().map(Type::describe).collect();
+                format!("({})", elems.join(","))
+            }
             Type::Void => "none".into(),
         }
     }
@@ -307,6 +357,13 @@ pub enum TExprKind {
     },
     /// An integer conversion or pointer reinterpretation to `ty`.
     Cast(Box<TExpr>),
+    /// `(a, b, ...)`, laid out as its type's [`tuple_layout`].
+    Tuple(Vec<TExpr>),
+    /// Element `index` of a tuple value.
+    TupleElem {
+        expr: Box<TExpr>,
+        index: usize,
+    },
     /// `@map[key]`: the value, or zero (empty) when the key is absent. `key` holds the
     /// key parts (none for a map without `[...]`).
     MapRead {

@@ -58,7 +58,7 @@ fn string(s: &str, out: &mut String) {
 }
 
 /// Ints bare (divided), strings quoted, tuples as `[a,b]` without spaces.
-fn scalar(s: &Scalar, div: u64, out: &mut String) {
+pub(super) fn scalar(s: &Scalar, div: u64, out: &mut String) {
     match s {
         Scalar::Str(s) => string(s, out),
         Scalar::Tuple(elems) => {

@@ -60,6 +60,67 @@ pub use merge::{merge_count, merge_max, merge_min, merge_sum};
 
 use std::cmp::Ordering;
 
+use crate::event::ValueLayout;
+
+/// One key part or plain value from its bytes (`layout.size()` of them): integers
+/// little-endian of their size, sign-extended when signed (unsigned ones stay
+/// unsigned only where `unsigned_ok`, as in values, not keys), strings up to their
+/// first NUL, tuples element by element.
+pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
+    let int = |size: usize, signed: bool| {
+        let mut word = [0u8; 8];
+        let n = size.min(8).min(bytes.len());
+        word[..n].copy_from_slice(&bytes[..n]);
+        let v = u64::from_le_bytes(word);
+        let shift = 64 - 8 * size.clamp(1, 8) as u32;
+        match signed {
+            true => ((v << shift) as i64) >> shift,
+            false => v as i64,
+        }
+    };
+    match layout {
+        &ValueLayout::Int { size, signed } => {
+            let v = int(size, signed);
+            if signed || !unsigned_ok {
+                Scalar::Int(v)
+            } else {
+                Scalar::UInt(v as u64)
+            }
+        }
+        ValueLayout::Str { .. } => {
+            let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+            Scalar::Str(String::from_utf8_lossy(&bytes[..end]).into_owned())
+        }
+        ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
+            Ok(inet) => Scalar::Str(crate::output::ntop(inet)),
+            Err(_) => Scalar::Str(String::new()),
+        },
+        ValueLayout::Username => Scalar::Str(crate::output::username(int(8, false) as u64)),
+        ValueLayout::Tuple { elems, .. } => Scalar::Tuple(
+            elems
+                .iter()
+                .map(|e| {
+                    let end = (e.offset + e.value.size()).min(bytes.len());
+                    decode(&e.value, &bytes[e.offset.min(end)..end], unsigned_ok)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// `print(value)` of a non-map value, as bpftrace 0.17 prints it: the value as in a
+/// map (`5`, `abc`, `(1, abc)`) and a newline; in JSON `{"type": "value", "data": 5}`.
+pub fn print_value(value: &Scalar, json: bool, out: &mut String) {
+    if json {
+        out.push_str("{\"type\": \"value\", \"data\": ");
+        json::scalar(value, 1, out);
+        out.push_str("}\n");
+    } else {
+        text::scalar(value, 1, out);
+        out.push('\n');
+    }
+}
+
 /// One key part or plain map value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scalar {

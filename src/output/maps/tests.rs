@@ -309,3 +309,53 @@ fn exit_order() {
         "{\"type\": \"map\", \"data\": {\"@a\": 2}}\n{\"type\": \"map\", \"data\": {\"@b\": 1}}\n"
     );
 }
+
+#[test]
+fn print_value_as_bpftrace() {
+    use crate::event::{ArgLayout, ValueLayout};
+    // bpftrace 0.17: `print(((int8)-1, (uint64)-1, (uint16)7, "a"))` printed
+    // `(-1, 18446744073709551615, 7, a)`; with -f json
+    // `{"type": "value", "data": [-1,18446744073709551615,7,"a"]}`.
+    let at = |offset, value| ArgLayout { offset, value };
+    let layout = ValueLayout::Tuple {
+        size: 24,
+        elems: vec![
+            at(
+                0,
+                ValueLayout::Int {
+                    size: 1,
+                    signed: true,
+                },
+            ),
+            at(
+                8,
+                ValueLayout::Int {
+                    size: 8,
+                    signed: false,
+                },
+            ),
+            at(
+                16,
+                ValueLayout::Int {
+                    size: 2,
+                    signed: false,
+                },
+            ),
+            at(18, ValueLayout::Str { size: 2 }),
+        ],
+    };
+    let mut bytes = vec![0u8; 24];
+    bytes[0] = 0xff;
+    bytes[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
+    bytes[16] = 7;
+    bytes[18] = b'a';
+    let value = decode(&layout, &bytes, true);
+    let (mut text, mut json) = (String::new(), String::new());
+    print_value(&value, false, &mut text);
+    print_value(&value, true, &mut json);
+    assert_eq!(text, "(-1, 18446744073709551615, 7, a)\n");
+    assert_eq!(
+        json,
+        "{\"type\": \"value\", \"data\": [-1,18446744073709551615,7,\"a\"]}\n"
+    );
+}
