@@ -4,7 +4,7 @@
 //! the gate; `RBT_TOOLS_WRITE=1` records every result in tests/tools/vm_results.txt
 //! for docs/TOOLS.md.
 
-use crate::tools::cases::{Site, Tool, TOOLS};
+use crate::tools::cases::{Site, Tool, TOOLS, VM_SCRIPTS};
 use crate::tools::outcome::Outcome;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,16 +12,28 @@ use std::path::PathBuf;
 pub const GATE: &str = "tests/tools/vm_passing.txt";
 pub const RESULTS: &str = "tests/tools/vm_results.txt";
 
+/// The packaged tools that need kprobes, then the project's own VM scripts.
 pub fn vm_tools() -> impl Iterator<Item = &'static Tool> {
-    TOOLS.iter().filter(|t| t.site == Site::Vm)
+    TOOLS
+        .iter()
+        .filter(|t| t.site == Site::Vm)
+        .chain(VM_SCRIPTS)
+}
+
+/// Where a tool's script is on the host.
+fn source(tool: &Tool) -> PathBuf {
+    if VM_SCRIPTS.iter().any(|t| t.name == tool.name) {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vm"))
+            .join(format!("{}.bt", tool.name))
+    } else {
+        PathBuf::from(format!("/usr/sbin/{}.bt", tool.name))
+    }
 }
 
 /// The files the tools need in the VM's /bin: each tool as packaged and the workload
 /// program (`rbtmark-wl`, the static deterministic workload).
 pub fn files() -> Result<Vec<PathBuf>, String> {
-    let mut files: Vec<PathBuf> = vm_tools()
-        .map(|t| PathBuf::from(format!("/usr/sbin/{}.bt", t.name)))
-        .collect();
+    let mut files: Vec<PathBuf> = vm_tools().map(source).collect();
     if let Some(missing) = files.iter().find(|f| !f.exists()) {
         return Err(format!(
             "{} is not installed (bpftrace's tools)",

@@ -332,6 +332,20 @@ pub static TOOLS: &[Tool] = &[
     ),
 ];
 
+/// Scripts of the project's own that run in the VM like the tools (tests/vm/NAME.bt).
+pub static VM_SCRIPTS: &[Tool] = &[vm(
+    "kprobe_wildcards",
+    "acceptload -c 1 -n 4 -l 4:8120:128 -l 6:8121:128 >/dev/null; rbtmark-wl",
+    Rules {
+        keep: None,
+        header: 1,
+        mask: &[],
+        sort: false,
+        collapse: false,
+    },
+    "",
+)];
+
 #[test]
 fn every_packaged_tool_has_one_entry() {
     let names: Vec<_> = TOOLS.iter().map(|t| t.name).collect();
