@@ -48,6 +48,8 @@ pub struct RunOptions {
     /// `-p PID`: a pidfd of the traced process ([`sys::pidfd_open`]); the session ends
     /// when it exits, as bpftrace's does.
     pub watch: Option<std::os::fd::OwnedFd>,
+    /// `--metrics ADDR`: served from when the probes are attached until exit printing.
+    pub metrics: Option<crate::metrics::Endpoint>,
 }
 
 /// Where the session's output goes (implemented by `output::Printer`).
@@ -117,6 +119,7 @@ pub fn run<S: EventSink + ?Sized>(
         ring,
         sink,
         lost_seen: 0,
+        metrics: None,
     };
 
     let probes = compiled
@@ -146,6 +149,10 @@ pub fn run<S: EventSink + ?Sized>(
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
+    if let Some(endpoint) = &opts.metrics {
+        let serving = crate::metrics::Serving::start(endpoint, compiled, &loaded.maps, probes);
+        session.metrics = Some(serving.map_err(|e| RuntimeError::sys("serve --metrics", e))?);
+    }
     let mut stop = session.drain()?;
     if stop.is_none() {
         if let Some(mut writer) = gate.take() {
@@ -180,6 +187,9 @@ pub fn run<S: EventSink + ?Sized>(
     session.run_special(Timing::End)?;
     if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
+    }
+    if let Some(serving) = session.metrics.take() {
+        serving.stop(); // no scrape reads the maps from here on
     }
     let dumps = maps::dump_all(compiled, &loaded)?;
     maps::report_drops(compiled, &loaded);
@@ -252,6 +262,8 @@ struct Session<'a, S: EventSink + ?Sized> {
     sink: &'a mut S,
     /// The lost-events counter as last reported.
     lost_seen: u64,
+    /// The `--metrics` server, once the probes are attached.
+    metrics: Option<crate::metrics::Serving>,
 }
 
 impl<S: EventSink + ?Sized> Session<'_, S> {
@@ -324,10 +336,12 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         let exit_requested = self.exit_requested();
         let (compiled, loaded) = (self.compiled, self.loaded);
         let sink = &mut *self.sink;
+        let metrics = self.metrics.as_ref();
         let consumed: io::Result<Next> =
             self.ring
                 .consume(|record| match sink.event(&compiled.events, record)? {
                     Next::MapOp { map, op } => {
+                        let _no_scrape = metrics.map(crate::metrics::Serving::lock);
                         maps::map_op(compiled, loaded, map, op, &mut *sink)?;
                         Ok(Next::Continue)
                     }
