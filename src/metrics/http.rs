@@ -29,7 +29,10 @@ const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     let active = Arc::new(AtomicUsize::new(0));
     while !shared.stopped.load(Ordering::SeqCst) {
-        if !matches!(sys::poll_readable(&[listener.as_fd()], POLL_MS).as_deref(), Ok([true])) {
+        if !matches!(
+            sys::poll_readable(&[listener.as_fd()], POLL_MS).as_deref(),
+            Ok([true])
+        ) {
             continue;
         }
         let Ok((stream, _)) = listener.accept() else {
@@ -70,15 +73,30 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
     }
     let body = method == Some("GET");
     if !body && method != Some("HEAD") {
-        return respond(&mut stream, "405 Method Not Allowed", "GET /metrics\n", true);
+        return respond(
+            &mut stream,
+            "405 Method Not Allowed",
+            "GET /metrics\n",
+            true,
+        );
     }
     let path = target.unwrap_or("/").split('?').next().unwrap_or("/");
     if path != "/metrics" {
-        return respond(&mut stream, "404 Not Found", "metrics are at /metrics\n", body);
+        return respond(
+            &mut stream,
+            "404 Not Found",
+            "metrics are at /metrics\n",
+            body,
+        );
     }
     match scrape(shared) {
         Some(text) => respond(&mut stream, "200 OK", &text, body),
-        None => respond(&mut stream, "503 Service Unavailable", "tracing ended\n", body),
+        None => respond(
+            &mut stream,
+            "503 Service Unavailable",
+            "tracing ended\n",
+            body,
+        ),
     }
 }
 

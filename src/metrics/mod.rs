@@ -184,8 +184,14 @@ fn scrape(shared: &Shared) -> Option<String> {
                 let name = text::metric_name(&user.name, &mut taken);
                 match dump_with_sums(spec, user, fd.as_fd()) {
                     Ok((dump, sums)) => {
-                        let left_out =
-                            text::family(&mut out, &name, &dump, &user.labels, &sums, src.max_series);
+                        let left_out = text::family(
+                            &mut out,
+                            &name,
+                            &dump,
+                            &user.labels,
+                            &sums,
+                            src.max_series,
+                        );
                         *dropped.entry(user.name.clone()).or_insert(0) += left_out;
                     }
                     Err(e) => {
@@ -202,7 +208,13 @@ fn scrape(shared: &Shared) -> Option<String> {
     Some(out)
 }
 
-fn own_metrics(out: &mut String, probes: usize, lost: u64, drops: u64, dropped: &HashMap<String, u64>) {
+fn own_metrics(
+    out: &mut String,
+    probes: usize,
+    lost: u64,
+    drops: u64,
+    dropped: &HashMap<String, u64>,
+) {
     let version = env!("CARGO_PKG_VERSION");
     let bpftrace = crate::BPFTRACE_COMPAT;
     let _ = write!(
@@ -213,14 +225,14 @@ fn own_metrics(out: &mut String, probes: usize, lost: u64, drops: u64, dropped: 
          # HELP rbt_probes_attached Attach points of the running script\n\
          # TYPE rbt_probes_attached gauge\n\
          rbt_probes_attached {probes}\n\
-         # HELP rbt_lost_events Events the kernel could not queue (ring buffer full)\n\
-         # TYPE rbt_lost_events counter\n\
+         # HELP rbt_lost_events_total Events the kernel could not queue (ring buffer full)\n\
+         # TYPE rbt_lost_events_total counter\n\
          rbt_lost_events_total {lost}\n\
-         # HELP rbt_map_update_drops Map updates lost because a map was full\n\
-         # TYPE rbt_map_update_drops counter\n\
+         # HELP rbt_map_update_drops_total Map updates lost because a map was full\n\
+         # TYPE rbt_map_update_drops_total counter\n\
          rbt_map_update_drops_total {drops}\n\
-         # HELP rbt_metrics_dropped_series Series left out of scrapes by --metrics-max-series\n\
-         # TYPE rbt_metrics_dropped_series counter\n"
+         # HELP rbt_metrics_dropped_series_total Series left out of scrapes by --metrics-max-series\n\
+         # TYPE rbt_metrics_dropped_series_total counter\n"
     );
     let mut names: Vec<_> = dropped.iter().collect();
     names.sort();

@@ -49,8 +49,7 @@ pub fn label_name(name: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || out.starts_with("__")
-    {
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) || out.starts_with("__") {
         out.insert(0, 'k');
     }
     if out == "le" || out == "quantile" {
@@ -84,7 +83,12 @@ fn labels(names: &[String], key: &[Scalar]) -> String {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, "{}=\"{}\"", label_name(&name), escape(&scalar_text(part)));
+        let _ = write!(
+            out,
+            "{}=\"{}\"",
+            label_name(&name),
+            escape(&scalar_text(part))
+        );
     }
     out
 }
@@ -154,15 +158,21 @@ pub fn family(
     };
     let kind = match first {
         MapValue::Count(_) | MapValue::Sum(_) | MapValue::USum(_) => "counter",
-        MapValue::Scalar(Scalar::Int(_) | Scalar::UInt(_)) | MapValue::Min(_) | MapValue::Max(_) => {
-            "gauge"
-        }
+        MapValue::Scalar(Scalar::Int(_) | Scalar::UInt(_))
+        | MapValue::Min(_)
+        | MapValue::Max(_) => "gauge",
         MapValue::Avg { .. } | MapValue::Stats { .. } => "summary",
         MapValue::Hist(_) | MapValue::Lhist { .. } => "histogram",
         MapValue::Scalar(Scalar::Str(_) | Scalar::Tuple(_)) => return 0,
     };
-    let _ = writeln!(out, "# HELP {name} bpftrace map {}", map.name);
-    let _ = writeln!(out, "# TYPE {name} {kind}");
+    // In text format 0.0.4 a counter's family is named with its `_total`.
+    let family = if kind == "counter" {
+        format!("{name}_total")
+    } else {
+        name.to_string()
+    };
+    let _ = writeln!(out, "# HELP {family} bpftrace map {}", map.name);
+    let _ = writeln!(out, "# TYPE {family} {kind}");
     for (i, (key, value)) in map.entries.iter().take(max_series).enumerate() {
         let open = labels(label_names, key);
         let plain = close(&open);
@@ -207,7 +217,10 @@ mod tests {
         assert_eq!(metric_name("@", &mut taken), "rbt_at");
         assert_eq!(metric_name("@bytes_total", &mut taken), "rbt_bytes");
         assert_eq!(metric_name("@bytes", &mut taken), "rbt_bytes_map");
-        assert_eq!(metric_name("@lost_events", &mut taken), "rbt_lost_events_map");
+        assert_eq!(
+            metric_name("@lost_events", &mut taken),
+            "rbt_lost_events_map"
+        );
         assert_eq!(label_name("__x"), "k__x");
         assert_eq!(label_name("le"), "le_");
     }
@@ -239,7 +252,10 @@ mod tests {
         let mut out = String::new();
         let dropped = family(&mut out, "rbt_c", &map, &["pid".into()], &[], 3);
         assert_eq!(dropped, 2);
-        assert_eq!(out.lines().filter(|l| l.starts_with("rbt_c_total")).count(), 3);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("rbt_c_total")).count(),
+            3
+        );
         assert!(out.contains("rbt_c_total{pid=\"0\"} 1\n"), "{out}");
     }
 }

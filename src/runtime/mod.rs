@@ -9,8 +9,8 @@ mod ringbuf;
 mod run;
 
 pub use attach::{attach_perf, tracefs_root, Attacher, Attachment, PerfAttachment};
+pub use child::{is_executable, on_path};
 pub use error::RuntimeError;
 pub use load::{kernel_prog_type, load, Loaded};
 pub use ringbuf::{Next, RingBuf};
-pub use child::{is_executable, on_path};
 pub use run::{run, EventSink, RunOptions};
