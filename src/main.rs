@@ -73,6 +73,9 @@ struct Cli {
     /// in rbt_metrics_dropped_series_total)
     #[arg(long = "metrics-max-series", value_name = "N", default_value_t = rbt::metrics::DEFAULT_MAX_SERIES)]
     metrics_max_series: usize,
+    /// With -f json: wrap each line with host, timestamps and typed keys (docs/JSON.md)
+    #[arg(long = "json-envelope")]
+    json_envelope: bool,
     /// Print the version, as bpftrace does (`bpftrace v0.17.0`), with rbt's own
     #[arg(short = 'V', long = "version")]
     version: bool,
@@ -225,6 +228,9 @@ fn run(cli: Cli) -> Result<(), String> {
         return write_stage(None, &version_line());
     }
     env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
+    if cli.json_envelope && cli.format != OutputFormat::Json {
+        return Err("rbt: --json-envelope wraps JSON lines: it needs -f json\n".into());
+    }
     if cli.list {
         return list_probes(&cli);
     }
@@ -266,6 +272,9 @@ fn run(cli: Cli) -> Result<(), String> {
     let mut printer = Printer::new(writer, cli.format);
     printer.set_buffer_mode(cli.buffering);
     printer.set_quiet(cli.quiet);
+    if cli.json_envelope {
+        printer.set_envelope(rbt::output::envelope::Envelope::new());
+    }
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
