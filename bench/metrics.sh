@@ -48,10 +48,10 @@ for i in $(seq "$runs"); do
   keys=$(grep -c '^rbt_calls_total' "$out/metrics.txt" || true)
   run_lat=""
   for _ in $(seq "$scrapes"); do
-    run_lat+="$(curl -sf -o /dev/null -w '%{time_total}' "$url") "
+    run_lat+="$(curl -sf -o /dev/null -w '%{time_total}' "$url" || echo failed) "
   done
   lat+="$run_lat"
-  maxes+="$(tr ' ' '\n' | grep . | sort -g | tail -1 <<<"$run_lat") "
+  maxes+="$(tr ' ' '\n' <<<"$run_lat" | grep . | sort -g | tail -1) "
   t[quiet]+="$("$out/storm" "$storm_n") "
   (while curl -sf -o /dev/null "$url"; do :; done) &
   scraper=$!

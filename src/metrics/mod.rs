@@ -167,41 +167,40 @@ impl Drop for Serving {
     }
 }
 
-/// The whole exposition now; `None` once stopped.
+/// The whole exposition now; `None` once stopped. The maps are read under the lock,
+/// the text is written after it is released, so `print`/`clear` wait only for reads.
 fn scrape(shared: &Shared) -> Option<String> {
-    let _held = shared.lock.lock().unwrap_or_else(|p| p.into_inner());
-    if shared.stopped.load(Ordering::SeqCst) {
-        return None;
-    }
     let src = &shared.sources;
+    let (mut lost, mut drops) = (0u64, 0u64);
+    let mut read = Vec::new();
+    {
+        let _held = shared.lock.lock().unwrap_or_else(|p| p.into_inner());
+        if shared.stopped.load(Ordering::SeqCst) {
+            return None;
+        }
+        for (spec, fd) in &src.maps {
+            match &spec.role {
+                MapRole::User(user) => read.push((user, dump_with_sums(spec, user, fd.as_fd()))),
+                MapRole::Lost => lost = read_sum(spec, fd, 0),
+                MapRole::Drops => drops = read_sum(spec, fd, 0),
+                _ => {}
+            }
+        }
+    }
     let mut out = String::new();
     let mut taken = std::collections::HashSet::new();
     let mut dropped = src.dropped.lock().unwrap_or_else(|p| p.into_inner());
-    let (mut lost, mut drops) = (0u64, 0u64);
-    for (spec, fd) in &src.maps {
-        match &spec.role {
-            MapRole::User(user) => {
-                let name = text::metric_name(&user.name, &mut taken);
-                match dump_with_sums(spec, user, fd.as_fd()) {
-                    Ok((dump, sums)) => {
-                        let left_out = text::family(
-                            &mut out,
-                            &name,
-                            &dump,
-                            &user.labels,
-                            &sums,
-                            src.max_series,
-                        );
-                        *dropped.entry(user.name.clone()).or_insert(0) += left_out;
-                    }
-                    Err(e) => {
-                        let _ = writeln!(out, "# {name}: cannot read {}: {e}", user.name);
-                    }
-                }
+    for (user, dumped) in read {
+        let name = text::metric_name(&user.name, &mut taken);
+        match dumped {
+            Ok((dump, sums)) => {
+                let labels = &user.labels;
+                let left_out = text::family(&mut out, &name, &dump, labels, &sums, src.max_series);
+                *dropped.entry(user.name.clone()).or_insert(0) += left_out;
             }
-            MapRole::Lost => lost = read_sum(spec, fd, 0),
-            MapRole::Drops => drops = read_sum(spec, fd, 0),
-            _ => {}
+            Err(e) => {
+                let _ = writeln!(out, "# {name}: cannot read {}: {e}", user.name);
+            }
         }
     }
     own_metrics(&mut out, src.probes, lost, drops, &dropped);
