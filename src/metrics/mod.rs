@@ -183,7 +183,8 @@ fn scrape(shared: &Shared) -> Option<String> {
                 MapRole::User(user) => read.push((user, dump_with_sums(spec, user, fd.as_fd()))),
                 MapRole::Lost => lost = read_sum(spec, fd, 0),
                 MapRole::Drops => drops = read_sum(spec, fd, 0),
-                _ => {}
+                // Not copied by `start`: nothing of them is exported.
+                MapRole::Events | MapRole::Scratch | MapRole::Runtime => {}
             }
         }
     }
@@ -257,6 +258,7 @@ fn read_sum(spec: &MapSpec, fd: &OwnedFd, key: u32) -> u64 {
             .chunks_exact(spec.value_size.max(8) as usize)
             .map(|c| u64::from_ne_bytes(c[..8].try_into().unwrap_or_default()))
             .sum(),
-        _ => 0,
+        // Not there yet, or unreadable: nothing counted to report.
+        Ok(false) | Err(_) => 0,
     }
 }

@@ -140,7 +140,14 @@ fn buckets(value: &MapValue) -> Option<Vec<(String, u64)>> {
                     .collect(),
             )
         }
-        _ => None,
+        MapValue::Scalar(_)
+        | MapValue::Count(_)
+        | MapValue::Sum(_)
+        | MapValue::USum(_)
+        | MapValue::Min(_)
+        | MapValue::Max(_)
+        | MapValue::Avg { .. }
+        | MapValue::Stats { .. } => None,
     }
 }
 

@@ -225,7 +225,20 @@ fn key_names(keys: &[ast::Expr]) -> Vec<String> {
         ExprKind::Builtin(n) | ExprKind::Var(n) | ExprKind::Member { field: n, .. } => {
             Some(n.clone())
         }
-        _ => None,
+        // No one name to give the part.
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Param(_)
+        | ExprKind::ParamCount
+        | ExprKind::Map { .. }
+        | ExprKind::Ident(_)
+        | ExprKind::Call { .. }
+        | ExprKind::Unary { .. }
+        | ExprKind::Binary { .. }
+        | ExprKind::Ternary { .. }
+        | ExprKind::Cast { .. }
+        | ExprKind::Index { .. }
+        | ExprKind::IncDec { .. } => None,
     };
     let names: Vec<Option<String>> = keys.iter().map(simple).collect();
     names
