@@ -371,3 +371,38 @@ fn series_past_the_cap_are_counted_as_dropped() {
     assert!(not_found.starts_with("HTTP/1.1 404"), "{not_found}");
     assert!(not_allowed.starts_with("HTTP/1.1 405"), "{not_allowed}");
 }
+
+/// `:PORT` (every interface), `127.0.0.1:PORT` and `[::1]:PORT` (where this host has
+/// IPv6 loopback) all serve.
+#[test]
+fn address_forms_serve() {
+    const TEST: &str = "address_forms_serve";
+    if support::skip_if(TEST, support::not_root()).is_some() || parser_missing(TEST) {
+        return;
+    }
+    let port = |host: &str| {
+        let probe = TcpListener::bind(format!("{host}:0")).ok()?;
+        Some(probe.local_addr().ok()?.port())
+    };
+    let mut forms = Vec::new();
+    if let Some(p) = port("127.0.0.1") {
+        forms.push((format!(":{p}"), format!("127.0.0.1:{p}")));
+    }
+    if let Some(p) = port("127.0.0.1") {
+        forms.push((format!("127.0.0.1:{p}"), format!("127.0.0.1:{p}")));
+    }
+    match port("[::1]") {
+        Some(p) => forms.push((format!("[::1]:{p}"), format!("[::1]:{p}"))),
+        None => support::skip(TEST, "no IPv6 loopback: [::1] not tried"),
+    }
+    for (flag, connect) in forms {
+        let child = start(
+            env!("CARGO_BIN_EXE_rbt"),
+            &["--metrics", &flag],
+            "BEGIN { @x = 42; }",
+        );
+        let samples = parse(&scrape(&connect));
+        interrupt(child);
+        assert_eq!(value(&samples, "rbt_x", ""), Some(42.0), "--metrics {flag}");
+    }
+}
