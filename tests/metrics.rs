@@ -406,3 +406,50 @@ fn address_forms_serve() {
         assert_eq!(value(&samples, "rbt_x", ""), Some(42.0), "--metrics {flag}");
     }
 }
+
+/// A client that sends nothing, and one that sends a byte a second (never finishing its
+/// request), are both closed about 5 s after connecting; scrapes meanwhile are served.
+#[test]
+fn hung_clients_are_cut_off() {
+    const TEST: &str = "hung_clients_are_cut_off";
+    if support::skip_if(TEST, support::not_root()).is_some() || parser_missing(TEST) {
+        return;
+    }
+    let addr = free_addr();
+    let child = start(
+        env!("CARGO_BIN_EXE_rbt"),
+        &["--metrics", &addr],
+        "BEGIN { @x = 1; }",
+    );
+    let begun = Instant::now();
+    let silent = TcpStream::connect(&addr).expect("connect");
+    let mut trickle = TcpStream::connect(&addr).expect("connect");
+    let closed_after = |mut s: TcpStream| {
+        std::thread::spawn(move || {
+            s.set_read_timeout(Some(Duration::from_secs(15)))
+                .expect("timeout");
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf); // EOF or reset when the server closes it
+            begun.elapsed()
+        })
+    };
+    let writer = trickle.try_clone().expect("clone");
+    let silent = closed_after(silent);
+    let trickled = closed_after(writer);
+    for _ in 0..8 {
+        if trickle.write_all(b"G").is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    let samples = parse(&scrape(&addr));
+    let (silent, trickled) = (silent.join().expect("join"), trickled.join().expect("join"));
+    interrupt(child);
+    assert_eq!(value(&samples, "rbt_x", ""), Some(1.0));
+    for (what, after) in [("silent", silent), ("trickling", trickled)] {
+        assert!(
+            after >= Duration::from_secs(4) && after < Duration::from_secs(8),
+            "{what} client closed after {after:?}"
+        );
+    }
+}

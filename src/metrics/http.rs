@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::{scrape, Shared};
 use crate::sys;
@@ -101,11 +101,19 @@ fn serve(mut stream: TcpStream, shared: &Shared) -> io::Result<()> {
 }
 
 /// The request head up to the blank line; `None` if it is not text, too long, or the
-/// client stops sending first (a timeout is an error: the connection is just closed).
+/// client stops sending first. The whole head must come within [`CLIENT_TIMEOUT`] (a
+/// byte now and then does not keep a connection); a timeout is an error: the connection
+/// is just closed.
 fn read_head(stream: &mut TcpStream) -> io::Result<Option<String>> {
+    let deadline = Instant::now() + CLIENT_TIMEOUT;
     let mut head = Vec::new();
     let mut chunk = [0u8; 1024];
     loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::ErrorKind::TimedOut.into());
+        }
+        stream.set_read_timeout(Some(left))?;
         let n = stream.read(&mut chunk)?;
         if n == 0 {
             return Ok(None);
