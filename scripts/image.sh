@@ -61,5 +61,5 @@ cat >"$work/oci/manifest.json" <<JSON
 [{"Config":"blobs/sha256/$config","RepoTags":["rbt:latest"],"Layers":["blobs/sha256/$layer"]}]
 JSON
 mkdir -p "$(dirname "$out")"
-tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/oci" -cf "$out" .
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -C "$work/oci" -cf "$out" oci-layout index.json manifest.json blobs
 echo "image: no docker/podman daemon; wrote the OCI image archive $out (docker load -i / podman load -i)"

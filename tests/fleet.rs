@@ -112,6 +112,84 @@ fn as_bpftrace(tracer: &std::path::Path, script: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Lists the image archive's files (argv[1]: `docker save` or scripts/image.sh output,
+/// both with a `manifest.json`) and extracts `usr/bin/bpftrace` to argv[2].
+const EXTRACT_IMAGE: &str = r#"
+import io, json, sys, tarfile
+outer = tarfile.open(sys.argv[1])
+plain = lambda name: name[2:] if name.startswith("./") else name
+member = lambda name: next(m for m in outer.getmembers() if plain(m.name) == name)
+manifest = json.load(outer.extractfile(member("manifest.json")))
+for layer in manifest[0]["Layers"]:
+    inner = tarfile.open(fileobj=io.BytesIO(outer.extractfile(member(layer)).read()))
+    for m in inner.getmembers():
+        if m.isfile():
+            name = plain(m.name)
+            print(name)
+            if name == "usr/bin/bpftrace":
+                with open(sys.argv[2], "wb") as out:
+                    out.write(inner.extractfile(m).read())
+"#;
+
+/// Whether an ELF file has no `PT_INTERP` program header: statically linked.
+fn is_static_elf(bytes: &[u8]) -> bool {
+    let u16_at = |o: usize| u16::from_le_bytes([bytes[o], bytes[o + 1]]) as usize;
+    let u64_at = |o: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&bytes[o..o + 8]);
+        u64::from_le_bytes(b) as usize
+    };
+    assert_eq!(&bytes[..5], b"\x7fELF\x02", "not a 64-bit ELF");
+    let (phoff, phentsize, phnum) = (u64_at(0x20), u16_at(0x36), u16_at(0x38));
+    const PT_INTERP: u32 = 3;
+    (0..phnum).all(|i| {
+        let at = phoff + i * phentsize;
+        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) != PT_INTERP
+    })
+}
+
+/// The image scripts/image.sh builds (the Dockerfile's `rbt` stage): only the static rbt
+/// at usr/bin/bpftrace and LICENSE; run from it under that name, `pidof bpftrace` finds
+/// it and SIGINT prints what bpftrace prints. scripts/test.sh builds the image first.
+#[test]
+fn the_image_holds_only_a_static_bpftrace_that_behaves_like_bpftrace() {
+    const TEST: &str = "the_image_holds_only_a_static_bpftrace_that_behaves_like_bpftrace";
+    let image = concat!(env!("CARGO_MANIFEST_DIR"), "/target/image/rbt-image.tar");
+    if !std::path::Path::new(image).exists() {
+        support::skip(
+            TEST,
+            "no target/image/rbt-image.tar (scripts/image.sh builds it)",
+        );
+        return;
+    }
+    if skip_reason(TEST).is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rbt-image-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let bin = dir.join("rbt-from-image");
+    let files = stdout(
+        Command::new("python3")
+            .args(["-c", EXTRACT_IMAGE, image])
+            .arg(&bin),
+    );
+    let mut files: Vec<&str> = files.lines().collect();
+    files.sort_unstable();
+    assert_eq!(files, ["LICENSE", "usr/bin/bpftrace"]);
+    assert!(
+        is_static_elf(&std::fs::read(&bin).expect("read")),
+        "not static"
+    );
+    std::fs::set_permissions(&bin, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let which = stdout(Command::new("sh").args(["-c", "command -v bpftrace"]));
+    let script = "BEGIN { @started = 1; @c[\"x\"] = count(); }";
+    let expected = as_bpftrace(std::path::Path::new(which.trim()), script);
+    let got = as_bpftrace(&bin, script);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(got, expected);
+}
+
 #[test]
 fn named_bpftrace_it_answers_pidof_and_prints_maps_on_sigint() {
     const TEST: &str = "named_bpftrace_it_answers_pidof_and_prints_maps_on_sigint";
