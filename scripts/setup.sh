@@ -20,3 +20,9 @@ if [[ ! -e /sys/kernel/tracing/events ]]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || echo "setup: could not mount tracefs at /sys/kernel/tracing"
 fi
 cargo fetch --locked >/dev/null
+# tests/metrics.rs parses rbt's --metrics output with Prometheus' Python client's parser.
+if ! python3 -c 'import prometheus_client' 2>/dev/null; then
+  echo "setup: installing prometheus-client (PyPI)"
+  python3 -m pip install --quiet prometheus-client 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages prometheus-client
+fi

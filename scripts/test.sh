@@ -6,4 +6,5 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+./scripts/image.sh # the container image; tests/fleet.rs runs its binary
 cargo test --locked -- --test-threads=1

@@ -8,6 +8,9 @@
 //!           ─► output   decode events; printf/time/ntop; text and JSON
 //! ```
 
+/// The bpftrace release whose language, output and options rbt reproduces.
+pub const BPFTRACE_COMPAT: &str = "0.17.0";
+
 pub mod abi;
 pub mod ast;
 pub mod btf;
@@ -17,6 +20,7 @@ pub mod diag;
 pub mod elf;
 pub mod event;
 pub mod format;
+pub mod metrics;
 pub mod output;
 pub mod parser;
 pub mod probes;

@@ -12,14 +12,14 @@ use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 #[derive(Parser, Debug)]
 #[command(
     name = "rbt",
-    version,
+    disable_version_flag = true,
     about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM"
 )]
 struct Cli {
     /// Script file to run (bpftrace dialect); with -l, the probes to list
     #[arg(
         value_name = "FILE",
-        required_unless_present_any = ["program", "list"]
+        required_unless_present_any = ["program", "list", "version"]
     )]
     file: Option<PathBuf>,
     /// Positional parameters for the script ($1, $2, ...)
@@ -65,6 +65,20 @@ struct Cli {
         default_value = "/sys/kernel/btf/vmlinux"
     )]
     btf: PathBuf,
+    /// Serve the maps as Prometheus metrics on http://ADDR/metrics while tracing
+    /// (`:9435`, `127.0.0.1:9435`, `[::1]:9435`)
+    #[arg(long = "metrics", value_name = "ADDR")]
+    metrics: Option<String>,
+    /// With --metrics: the most keys of one map exported per scrape (the rest are counted
+    /// in rbt_metrics_dropped_series_total)
+    #[arg(long = "metrics-max-series", value_name = "N", default_value_t = rbt::metrics::DEFAULT_MAX_SERIES)]
+    metrics_max_series: usize,
+    /// With -f json: wrap each line with host, timestamps and typed keys (docs/JSON.md)
+    #[arg(long = "json-envelope")]
+    json_envelope: bool,
+    /// Print the version, as bpftrace does (`bpftrace v0.17.0`), with rbt's own
+    #[arg(short = 'V', long = "version")]
+    version: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -196,12 +210,35 @@ fn write_stage(output: Option<&Path>, text: &str) -> Result<(), String> {
     }
 }
 
+/// `--version`: bpftrace's form first, which wrappers match at the start of the output
+/// (PCP's pmdabpftrace: `bpftrace v(\d+)\.(\d+)\.(\d+)`, or `v(\d+)...` after the first
+/// word), so they read the bpftrace version rbt is compatible with; then rbt's own.
+fn version_line() -> String {
+    format!(
+        "bpftrace v{} (rbt v{}, compatible with bpftrace {})\n",
+        rbt::BPFTRACE_COMPAT,
+        env!("CARGO_PKG_VERSION"),
+        rbt::BPFTRACE_COMPAT
+    )
+}
+
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
 fn run(cli: Cli) -> Result<(), String> {
+    if cli.version {
+        return write_stage(None, &version_line());
+    }
     env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
+    if cli.json_envelope && cli.format != OutputFormat::Json {
+        return Err("rbt: --json-envelope wraps JSON lines: it needs -f json\n".into());
+    }
     if cli.list {
         return list_probes(&cli);
     }
+    let metrics = cli
+        .metrics
+        .as_deref()
+        .map(|addr| rbt::metrics::bind(addr, cli.metrics_max_series))
+        .transpose()?;
     let watch = cli.pid.map(watch_pid).transpose()?;
     if let Some(command) = &cli.command {
         check_command(command)?;
@@ -235,10 +272,14 @@ fn run(cli: Cli) -> Result<(), String> {
     let mut printer = Printer::new(writer, cli.format);
     printer.set_buffer_mode(cli.buffering);
     printer.set_quiet(cli.quiet);
+    if cli.json_envelope {
+        printer.set_envelope(rbt::output::envelope::Envelope::new());
+    }
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
         watch,
+        metrics,
     };
     runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
         (runtime::RuntimeError::Output(e), Some(path)) => {

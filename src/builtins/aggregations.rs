@@ -284,9 +284,9 @@ fn update(g: &mut Gen<'_>, kind: AggKind, operand: i16) {
         g.b.stx(Size::DW, R0, off, R1);
     };
     match kind {
-        AggKind::Count | AggKind::Hist | AggKind::Lhist { .. } => add(g, 0, false),
+        AggKind::Count => add(g, 0, false),
         AggKind::Sum { .. } => add(g, 0, true),
-        AggKind::Avg | AggKind::Stats => {
+        AggKind::Avg | AggKind::Stats | AggKind::Hist | AggKind::Lhist { .. } => {
             add(g, 0, false);
             add(g, 8, true);
         }

@@ -90,6 +90,7 @@ pub fn map_specs(maps: &[TypedMap], entries: u32) -> Vec<MapSpec> {
                     name: format!("@{}", m.name),
                     keyed: m.keyed,
                     key,
+                    labels: m.labels.clone(),
                     value,
                 }),
             }

@@ -180,6 +180,8 @@ pub struct UserMap {
     pub keyed: bool,
     /// The key parts' offsets and layouts (hist/lhist keys end with a u64 bucket index).
     pub key: Vec<ArgLayout>,
+    /// A name for each key part (the `--metrics` labels).
+    pub labels: Vec<String>,
     pub value: MapValue,
 }
 

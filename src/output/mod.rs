@@ -11,6 +11,7 @@
 //! those are flushed even under `-B full`.
 
 mod capture;
+pub mod envelope;
 mod inet;
 mod json;
 pub mod maps;
@@ -97,6 +98,8 @@ pub struct Printer {
     buffer: BufferMode,
     /// `-q`: no "Attaching N probes..." announcement (bpftrace's `bt_quiet`).
     quiet: bool,
+    /// `--json-envelope` (with `-f json`): every line wrapped, no blank lines.
+    envelope: Option<envelope::Envelope>,
 }
 
 impl Printer {
@@ -106,6 +109,14 @@ impl Printer {
             format,
             buffer: BufferMode::Line,
             quiet: false,
+            envelope: None,
+        }
+    }
+
+    /// Wraps every JSON line in `envelope` (docs/JSON.md); only with `-f json`.
+    pub fn set_envelope(&mut self, envelope: envelope::Envelope) {
+        if self.format == OutputFormat::Json {
+            self.envelope = Some(envelope);
         }
     }
 
@@ -123,7 +134,9 @@ impl Printer {
             return Ok(());
         }
         let text = match self.format {
-            OutputFormat::Json => json::counter("attached_probes", "probes", probes as u64),
+            OutputFormat::Json => {
+                self.wrap(json::counter("attached_probes", "probes", probes as u64))
+            }
             OutputFormat::Text if probes == 1 => b"Attaching 1 probe...\n".to_vec(),
             OutputFormat::Text => format!("Attaching {probes} probes...\n").into_bytes(),
         };
@@ -201,7 +214,7 @@ impl Printer {
     /// `Lost N events`: records the kernel could not queue.
     pub fn lost(&mut self, count: u64) -> io::Result<()> {
         let text = match self.format {
-            OutputFormat::Json => json::counter("lost_events", "events", count),
+            OutputFormat::Json => self.wrap(json::counter("lost_events", "events", count)),
             OutputFormat::Text => format!("Lost {count} events\n").into_bytes(),
         };
         self.write(&text, true)
@@ -209,7 +222,9 @@ impl Printer {
 
     /// What bpftrace prints when tracing ends (two newlines, in both formats); flushes.
     pub fn finish(&mut self) -> io::Result<()> {
-        self.out.write_all(b"\n\n")?;
+        if self.envelope.is_none() {
+            self.out.write_all(b"\n\n")?;
+        }
         self.out.flush()
     }
 
@@ -221,12 +236,25 @@ impl Printer {
             OutputFormat::Text => maps::print_text(map, top, div, &mut text),
             OutputFormat::Json => maps::print_json(map, top, div, &mut text),
         }
+        if self.envelope.is_some() {
+            let wrapped = self.wrap_map(map, top, div, &text);
+            return self.write(&wrapped, true);
+        }
         self.write(text.as_bytes(), self.format == OutputFormat::Json)
     }
 
     /// Every map at exit (after [`Printer::finish`]'s newlines), in bpftrace's order; flushes.
     pub fn exit_maps(&mut self, all: &[maps::MapDump]) -> io::Result<()> {
         let mut text = String::new();
+        if self.envelope.is_some() {
+            for map in maps::exit_order(all) {
+                let mut line = String::new();
+                maps::print_json(map, 0, 0, &mut line);
+                let wrapped = self.wrap_map(map, 0, 0, &line);
+                self.out.write_all(&wrapped)?;
+            }
+            return self.out.flush();
+        }
         maps::print_all_at_exit(all, &mut text, self.format == OutputFormat::Json);
         self.out.write_all(text.as_bytes())?;
         self.out.flush()
@@ -236,8 +264,30 @@ impl Printer {
     fn message(&mut self, kind: &str, text: &Rendered) -> io::Result<()> {
         match self.format {
             OutputFormat::Text => self.write_rendered(text, false),
+            OutputFormat::Json if self.envelope.is_some() => {
+                let line = self.wrap(json::message(kind, text).to_vec());
+                self.write(&line, true)
+            }
             OutputFormat::Json => self.write_rendered(&json::message(kind, text), true),
         }
+    }
+
+    /// One JSON line in the envelope, if there is one.
+    fn wrap(&self, line: Vec<u8>) -> Vec<u8> {
+        match &self.envelope {
+            Some(e) => e.wrap(&line, None),
+            None => line,
+        }
+    }
+
+    /// A map's JSON `line` in the envelope with its typed entries (empty map: nothing).
+    fn wrap_map(&self, map: &maps::MapDump, top: usize, div: u64, line: &str) -> Vec<u8> {
+        let (Some(e), false) = (&self.envelope, line.is_empty()) else {
+            return line.as_bytes().to_vec();
+        };
+        let mut entries = String::new();
+        maps::print_json_entries(map, top, div, &mut entries);
+        e.wrap(line.as_bytes(), Some((&map.name, &entries)))
     }
 
     /// Writes `bytes`; `endl` marks bpftrace's `std::endl` messages, which flush in any mode.

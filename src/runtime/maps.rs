@@ -25,7 +25,18 @@ pub fn user_map(spec: &MapSpec) -> Option<&UserMap> {
 
 /// Everything in `@map` now, decoded and merged over CPUs.
 pub fn dump(spec: &MapSpec, user: &UserMap, fd: BorrowedFd<'_>) -> io::Result<MapDump> {
+    dump_with_sums(spec, user, fd).map(|(dump, _)| dump)
+}
+
+/// [`dump`], plus each entry's total of the values a hist/lhist counted (the sum of its
+/// buckets' totals, read in the same pass; 0 for other maps): `--metrics`' `_sum`.
+pub fn dump_with_sums(
+    spec: &MapSpec,
+    user: &UserMap,
+    fd: BorrowedFd<'_>,
+) -> io::Result<(MapDump, Vec<i64>)> {
     let entries = sys::map_entries(fd)?;
+    let mut sums: Vec<i64> = Vec::new();
     let kind = kind_of(&user.value);
     let mut dump = MapDump {
         name: user.name.clone(),
@@ -60,8 +71,11 @@ pub fn dump(spec: &MapSpec, user: &UserMap, fd: BorrowedFd<'_>) -> io::Result<Ma
                         _ => out::MapValue::Hist(Vec::new()),
                     };
                     dump.entries.push((key_parts(user, user_key), value));
+                    sums.push(0);
                     dump.entries.len() - 1
                 });
+                let total = out::merge_sum(&signed(&slots(e, value_size, 8)));
+                sums[at] = sums[at].wrapping_add(total);
                 if let out::MapValue::Hist(buckets) | out::MapValue::Lhist { buckets, .. } =
                     &mut dump.entries[at].1
                 {
@@ -102,7 +116,8 @@ pub fn dump(spec: &MapSpec, user: &UserMap, fd: BorrowedFd<'_>) -> io::Result<Ma
             }
         }
     }
-    Ok(dump)
+    sums.resize(dump.entries.len(), 0);
+    Ok((dump, sums))
 }
 
 /// Every `@map`, as bpftrace prints them at exit.

@@ -1,6 +1,7 @@
 //! Runtime: load programs and maps, attach, run BEGIN, poll the ring buffer, run END.
 
 mod attach;
+mod child;
 mod error;
 mod load;
 pub mod maps;
@@ -8,7 +9,8 @@ mod ringbuf;
 mod run;
 
 pub use attach::{attach_perf, tracefs_root, Attacher, Attachment, PerfAttachment};
+pub use child::{is_executable, on_path};
 pub use error::RuntimeError;
 pub use load::{kernel_prog_type, load, Loaded};
 pub use ringbuf::{Next, RingBuf};
-pub use run::{is_executable, on_path, run, EventSink, RunOptions};
+pub use run::{run, EventSink, RunOptions};

@@ -10,9 +10,10 @@
 
 use std::io::{self, Write};
 use std::os::fd::AsFd;
-use std::process::{Child, Command};
+use std::process::Child;
 
 use super::attach::{close_in_parallel, detach_all, Attacher, Attachment};
+use super::child::{spawn_gated, CommandChild};
 use super::error::RuntimeError;
 use super::load::{load, load_program, Loaded};
 use super::maps;
@@ -47,6 +48,8 @@ pub struct RunOptions {
     /// `-p PID`: a pidfd of the traced process ([`sys::pidfd_open`]); the session ends
     /// when it exits, as bpftrace's does.
     pub watch: Option<std::os::fd::OwnedFd>,
+    /// `--metrics ADDR`: served from when the probes are attached until exit printing.
+    pub metrics: Option<crate::metrics::Endpoint>,
 }
 
 /// Where the session's output goes (implemented by `output::Printer`).
@@ -116,6 +119,7 @@ pub fn run<S: EventSink + ?Sized>(
         ring,
         sink,
         lost_seen: 0,
+        metrics: None,
     };
 
     let probes = compiled
@@ -145,6 +149,10 @@ pub fn run<S: EventSink + ?Sized>(
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
+    if let Some(endpoint) = &opts.metrics {
+        let serving = crate::metrics::Serving::start(endpoint, compiled, &loaded.maps, probes);
+        session.metrics = Some(serving.map_err(|e| RuntimeError::sys("serve --metrics", e))?);
+    }
     let mut stop = session.drain()?;
     if stop.is_none() {
         if let Some(mut writer) = gate.take() {
@@ -179,6 +187,9 @@ pub fn run<S: EventSink + ?Sized>(
     session.run_special(Timing::End)?;
     if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
+    }
+    if let Some(serving) = session.metrics.take() {
+        serving.stop(); // no scrape reads the maps from here on
     }
     let dumps = maps::dump_all(compiled, &loaded)?;
     maps::report_drops(compiled, &loaded);
@@ -236,126 +247,6 @@ fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
         .try_for_each(|point| attacher.check(point))
 }
 
-/// Starts `sh` for the `-c` command and waits until it is set up (it says so on
-/// descriptor 4, so its own start-up is never traced); it then waits on descriptor 3
-/// (a pipe) before it runs the command: writing a line to the returned end lets it go
-/// (closing it unwritten makes it exit). A simple command (plain words, a program
-/// first) is exec'd in place, so the child's pid is the command's (`cpid`, as
-/// bpftrace, which execs its command); anything else runs under `sh -c`.
-fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeError> {
-    let failed = |source| RuntimeError::Command {
-        command: command.to_string(),
-        source,
-    };
-    let (reader, writer) = std::io::pipe().map_err(failed)?;
-    let (mut ready, ready_writer) = std::io::pipe().map_err(failed)?;
-    let simple = command
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " \t/._-+,:@".contains(c))
-        && command.split_whitespace().next().is_some_and(is_program);
-    let run = if simple {
-        "exec $0"
-    } else {
-        "exec /bin/sh -c \"$0\""
-    };
-    let script = format!("echo >&4; exec 4>&-; read _ <&3 || exit 1; exec 3<&-; {run}");
-    let spawned = sys::spawn_with_default_signals(
-        Command::new("/bin/sh").arg("-c").arg(script).arg(command),
-        &[reader.as_fd(), ready_writer.as_fd()],
-    )
-    .map_err(failed)?;
-    drop(ready_writer);
-    // One line when it is ready, or end of file if it died first (its exit is seen later).
-    let mut line = [0u8; 1];
-    let _ = std::io::Read::read(&mut ready, &mut line);
-    Ok((spawned, writer))
-}
-
-/// Whether `exec WORD` runs a program: a path, or a name found on `PATH` (not a
-/// shell builtin such as `exec` or `cd`).
-fn is_program(word: &str) -> bool {
-    word.contains('/') || on_path(word)
-}
-
-/// Whether `path` is an executable file.
-pub fn is_executable(path: &std::path::Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// Whether `name` is an executable file in one of the `PATH` directories.
-pub fn on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| is_executable(&dir.join(name))))
-}
-
-/// The `-c` command while it runs. Dropped while it still runs (Ctrl-C, `exit()`, a
-/// closed or failing output, an error), it is killed with every process it started
-/// (`sh -c` forks the command), as bpftrace 0.17 SIGKILLs its child on the way out.
-struct CommandChild(Option<Child>);
-
-impl Drop for CommandChild {
-    fn drop(&mut self) {
-        let Some(child) = &mut self.0 else {
-            return;
-        };
-        if !matches!(child.try_wait(), Ok(None)) {
-            return;
-        }
-        // Stop the whole tree first so nothing forks while it is being killed, then
-        // look again for anything that was forked in between.
-        let first = descendants(child.id());
-        for &pid in &first {
-            let _ = sys::kill(pid, libc::SIGSTOP);
-        }
-        let mut all = descendants(child.id());
-        all.extend(first);
-        all.sort_unstable();
-        all.dedup();
-        for &pid in &all {
-            let _ = sys::kill(pid, libc::SIGKILL);
-        }
-        let _ = child.wait();
-    }
-}
-
-/// `root` and all its descendants, from the parent pids in /proc/PID/stat.
-fn descendants(root: u32) -> Vec<u32> {
-    let mut parents: Vec<(u32, u32)> = Vec::new();
-    if let Ok(dir) = std::fs::read_dir("/proc") {
-        for entry in dir.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-                continue;
-            };
-            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-                continue;
-            };
-            // `pid (comm) state ppid ...`; comm may contain spaces and parentheses.
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-                .and_then(|p| p.parse().ok());
-            if let Some(ppid) = ppid {
-                parents.push((pid, ppid));
-            }
-        }
-    }
-    let mut tree = vec![root];
-    let mut i = 0;
-    while i < tree.len() {
-        let parent = tree[i];
-        tree.extend(
-            parents
-                .iter()
-                .filter(|&&(pid, ppid)| ppid == parent && !tree.contains(&pid))
-                .map(|&(pid, _)| pid)
-                .collect::<Vec<_>>(),
-        );
-        i += 1;
-    }
-    tree
-}
-
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
     if e.kind() == io::ErrorKind::BrokenPipe {
         Ok(())
@@ -371,6 +262,8 @@ struct Session<'a, S: EventSink + ?Sized> {
     sink: &'a mut S,
     /// The lost-events counter as last reported.
     lost_seen: u64,
+    /// The `--metrics` server, once the probes are attached.
+    metrics: Option<crate::metrics::Serving>,
 }
 
 impl<S: EventSink + ?Sized> Session<'_, S> {
@@ -443,10 +336,12 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         let exit_requested = self.exit_requested();
         let (compiled, loaded) = (self.compiled, self.loaded);
         let sink = &mut *self.sink;
+        let metrics = self.metrics.as_ref();
         let consumed: io::Result<Next> =
             self.ring
                 .consume(|record| match sink.event(&compiled.events, record)? {
                     Next::MapOp { map, op } => {
+                        let _no_scrape = metrics.map(crate::metrics::Serving::lock);
                         maps::map_op(compiled, loaded, map, op, &mut *sink)?;
                         Ok(Next::Continue)
                     }

@@ -18,6 +18,8 @@ pub(super) struct MapState {
     pub keyed: bool,
     /// The key parts' types, once known.
     pub key: Option<Vec<Type>>,
+    /// Names for the key parts, from the first use's key expressions ([`key_names`]).
+    pub labels: Vec<String>,
     pub value: Option<Type>,
 }
 
@@ -30,6 +32,7 @@ impl Analyzer<'_> {
             name: name.to_string(),
             keyed: false,
             key: None,
+            labels: Vec::new(),
             value: None,
         });
         MapId(self.maps.len() - 1)
@@ -74,7 +77,10 @@ impl Analyzer<'_> {
         }
         let state = &mut self.maps[id.0];
         match &mut state.key {
-            None => state.key = Some(types.clone()),
+            None => {
+                state.key = Some(types.clone());
+                state.labels = key_names(keys);
+            }
             Some(have) if have.len() == types.len() && have.iter().zip(&types).all(same_kind) => {
                 for (h, t) in have.iter_mut().zip(&types) {
                     if let (Type::Str { size: a }, Type::Str { size: b }) = (&*h, t) {
@@ -224,10 +230,47 @@ impl Analyzer<'_> {
                 name: m.name.clone(),
                 keyed: m.keyed,
                 key: m.key.clone().unwrap_or_default(),
+                labels: m.labels.clone(),
                 value: m.value.clone().unwrap_or(Type::U64),
             })
             .collect()
     }
+}
+
+/// Names for a map's key parts, for `--metrics` labels: a builtin (`comm`, `pid`), a
+/// variable or a member (`args->filename`: `filename`) names its part; any other
+/// expression, or a name used twice, is `keyN` (N the part's position).
+fn key_names(keys: &[ast::Expr]) -> Vec<String> {
+    let simple = |e: &ast::Expr| match &e.kind {
+        ExprKind::Builtin(n) | ExprKind::Var(n) | ExprKind::Member { field: n, .. } => {
+            Some(n.clone())
+        }
+        // No one name to give the part.
+        ExprKind::Int(_)
+        | ExprKind::Str(_)
+        | ExprKind::Param(_)
+        | ExprKind::ParamCount
+        | ExprKind::Map { .. }
+        | ExprKind::Ident(_)
+        | ExprKind::Call { .. }
+        | ExprKind::Unary { .. }
+        | ExprKind::Binary { .. }
+        | ExprKind::Ternary { .. }
+        | ExprKind::Cast { .. }
+        | ExprKind::Index { .. }
+        | ExprKind::IncDec { .. }
+        | ExprKind::Tuple(_)
+        | ExprKind::TupleElem { .. } => None,
+    };
+    let names: Vec<Option<String>> = keys.iter().map(simple).collect();
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match n {
+            Some(n) if names.iter().filter(|m| m.as_ref() == Some(n)).count() == 1 => n.clone(),
+            _ => format!("key{i}"),
+        })
+        .collect()
 }
 
 /// Whether two key part types are the same kind (strings of any size agree).

@@ -27,6 +27,8 @@ pub struct TypedMap {
     pub keyed: bool,
     /// The key parts' types (empty for a map without `[...]`).
     pub key: Vec<Type>,
+    /// A name for each key part (metrics labels), as `sema::maps::key_names` gives them.
+    pub labels: Vec<String>,
     pub value: Type,
 }
 
@@ -213,10 +215,11 @@ impl AggKind {
         }
     }
 
-    /// Bytes of state per key and CPU: one u64, or (avg, stats) a count and a total.
+    /// Bytes of state per key and CPU: one u64, or a count and a total (avg, stats;
+    /// hist and lhist keep each bucket's total for `--metrics`' `_sum`).
     pub fn slot_size(self) -> u32 {
         match self {
-            AggKind::Avg | AggKind::Stats => 16,
+            AggKind::Avg | AggKind::Stats | AggKind::Hist | AggKind::Lhist { .. } => 16,
             _ => 8,
         }
     }

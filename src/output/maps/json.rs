@@ -48,6 +48,29 @@ pub(super) fn map(map: &MapDump, shown: &[usize], div: u64, out: &mut String) {
     out.push_str("}}\n");
 }
 
+/// `--json-envelope`'s `entries`: `[{"key": [part, ...], "value": V}, ...]`, key parts
+/// typed (ints bare, strings quoted; `[]` for a keyless map), values as in [`map`].
+pub(super) fn entries(map: &MapDump, shown: &[usize], div: u64, out: &mut String) {
+    out.push('[');
+    for (n, &i) in shown.iter().enumerate() {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        let (key, value) = &map.entries[i];
+        out.push_str("{\"key\": [");
+        for (p, part) in key.iter().enumerate() {
+            if p > 0 {
+                out.push_str(", ");
+            }
+            scalar(part, 1, out);
+        }
+        out.push_str("], \"value\": ");
+        self::value(value, div, out);
+        out.push('}');
+    }
+    out.push(']');
+}
+
 /// A quoted string with bpftrace's `json_escape` (bytes from 0x80 as `\uffffffXX`).
 fn string(s: &str, out: &mut String) {
     let mut escaped = Vec::with_capacity(s.len() + 2);

@@ -202,11 +202,21 @@ pub fn print_json(map: &MapDump, top: usize, div: u64, out: &mut String) {
     json::map(map, &shown(map, top), div_arg(div), out);
 }
 
-/// All maps as bpftrace prints them at exit, after its `"\n\n"`: sorted by name.
-pub fn print_all_at_exit(maps: &[MapDump], out: &mut String, json: bool) {
+/// [`print_json`]'s entries with typed keys, for `--json-envelope`.
+pub fn print_json_entries(map: &MapDump, top: usize, div: u64, out: &mut String) {
+    json::entries(map, &shown(map, top), div_arg(div), out);
+}
+
+/// The maps in the order bpftrace prints them at exit: by name, bytewise.
+pub fn exit_order(maps: &[MapDump]) -> Vec<&MapDump> {
     let mut order: Vec<&MapDump> = maps.iter().collect();
     order.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
-    for map in order {
+    order
+}
+
+/// All maps as bpftrace prints them at exit, after its `"\n\n"`: sorted by name.
+pub fn print_all_at_exit(maps: &[MapDump], out: &mut String, json: bool) {
+    for map in exit_order(maps) {
         if json {
             print_json(map, 0, 0, out);
         } else {
