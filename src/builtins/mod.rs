@@ -11,10 +11,12 @@
 mod addrspace;
 mod aggregations;
 mod bswap;
+mod buf;
 mod context;
 mod cpid;
 mod elapsed;
 mod exit;
+mod join;
 mod maps;
 mod ntop;
 mod printf;
@@ -23,6 +25,8 @@ mod rand;
 mod str;
 mod strncmp;
 mod time;
+
+pub use join::{JOIN_ARGS, JOIN_ARG_SIZE};
 
 use std::fmt;
 
@@ -52,6 +56,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &rand::RAND,
     &ntop::NTOP,
     &str::STR,
+    &buf::BUF,
     &addrspace::KPTR,
     &addrspace::UPTR,
     &strncmp::STRNCMP,
@@ -59,6 +64,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &printf::PRINTF,
     &time::TIME,
     &exit::EXIT,
+    &join::JOIN,
     &maps::DELETE,
     &maps::CLEAR,
     &maps::ZERO,

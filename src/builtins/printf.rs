@@ -7,8 +7,8 @@ use crate::ast::ExprKind;
 use crate::codegen::builder::*;
 use crate::codegen::{value_layout, Dest, Gen};
 use crate::event::{ArgLayout, EventKind, ValueLayout, EVENT_ID_SIZE};
-use crate::format::{ArgClass, PrintfFormat};
-use crate::sema::{statement, Call, Checker, Payload};
+use crate::format::{ArgClass, BufferStyle, PrintfFormat};
+use crate::sema::{statement, Call, Checker, Payload, Type};
 
 /// Records up to this size are built on the stack (leaving room for the operands'
 /// temporaries); larger ones in scratch space.
@@ -62,19 +62,26 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     for (conv, arg) in convs.iter().zip(&args) {
         let fits = match conv.arg_class() {
             ArgClass::Integer => arg.ty.is_scalar(),
-            ArgClass::String => !arg.ty.is_scalar() && value_layout(&arg.ty).is_some(),
+            ArgClass::String => {
+                !arg.ty.is_scalar()
+                    && !matches!(arg.ty, Type::Buf { .. })
+                    && value_layout(&arg.ty).is_some()
+            }
+            ArgClass::Buffer => matches!(arg.ty, Type::Buf { .. }),
         };
         if !fits {
             let expected = match conv.arg_class() {
                 ArgClass::Integer => "integer",
                 ArgClass::String => "string",
+                ArgClass::Buffer => "buffer",
             };
             ck.error(
                 arg.span,
                 format!(
-                    "printf: %{} specifier expects a value of type {expected} ({} supplied)",
+                    "printf: %{}{} specifier expects a value of type {expected} ({} supplied)",
                     conv.conv,
-                    arg.ty.describe()
+                    buffer_suffix(conv),
+                    supplied(&arg.ty)
                 ),
             );
             ok = false;
@@ -84,6 +91,25 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         return None;
     }
     statement(&PRINTF, args, Payload::Format(format))
+}
+
+/// `x` of `%rx`, `h` of `%rh` (bpftrace names the conversion as written).
+fn buffer_suffix(conv: &crate::format::ConvSpec) -> &'static str {
+    match (conv.conv, conv.buffer) {
+        ('r', BufferStyle::EscapedHex) => "x",
+        ('r', BufferStyle::Hex) => "h",
+        _ => "",
+    }
+}
+
+/// The argument's type as bpftrace's format check names it: pointers count as
+/// integers, values printed as text (inet, username) as strings.
+fn supplied(ty: &Type) -> &'static str {
+    match ty {
+        Type::Int { .. } | Type::Ptr { .. } => "integer",
+        Type::Str { .. } | Type::Inet | Type::Username => "string",
+        other => super::join::kind_name(other),
+    }
 }
 
 fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {

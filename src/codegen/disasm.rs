@@ -80,6 +80,7 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
                 )
             }
             EventKind::Time { format } => writeln!(out, "  {i}: time {format:?}"),
+            EventKind::Join { delim } => writeln!(out, "  {i}: join {delim:?}"),
             EventKind::Exit => writeln!(out, "  {i}: exit"),
             EventKind::MapOp { map, op } => writeln!(out, "  {i}: {op:?} map {map}"),
         };
@@ -93,6 +94,7 @@ fn value_text(v: ValueLayout) -> String {
             format!("{}{}", if signed { "s" } else { "u" }, size * 8)
         }
         ValueLayout::Str { size } => format!("str[{size}]"),
+        ValueLayout::Buf { size } => format!("buf[{size}]"),
         ValueLayout::Inet => "inet".into(),
         ValueLayout::Username => "username".into(),
     }

@@ -151,6 +151,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
             signed: false,
         },
         Type::Str { size } => ValueLayout::Str { size },
+        Type::Buf { size } => ValueLayout::Buf { size },
         Type::Inet => ValueLayout::Inet,
         Type::Username => ValueLayout::Username,
         Type::Mem { .. } | Type::Void | Type::Agg(_) => return None,

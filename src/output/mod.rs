@@ -179,6 +179,17 @@ impl Printer {
                 Some(text) => self.message("time", &Rendered::from(text.as_bytes()))?,
                 None => eprintln!("ERROR: strftime returned 0"),
             },
+            EventKind::Join { delim } => {
+                // bpftrace ends the text line with `std::endl`: flushed in any mode.
+                let mut text = join(record, delim.as_bytes());
+                match self.format {
+                    OutputFormat::Text => {
+                        text.push(b'\n');
+                        self.write(&text, true)?;
+                    }
+                    OutputFormat::Json => self.message("join", &Rendered::from(&text[..]))?,
+                }
+            }
             EventKind::Exit => return Ok(Flow::Exit),
             EventKind::MapOp { map, op } => return Ok(Flow::MapOp(*map, *op)),
         }
@@ -261,6 +272,7 @@ impl Printer {
 enum Value {
     Int(Arg<'static>),
     Text(Vec<u8>),
+    Buf(Vec<u8>),
 }
 
 impl Value {
@@ -268,6 +280,7 @@ impl Value {
         match self {
             Value::Int(arg) => *arg,
             Value::Text(bytes) => Arg::Str(bytes),
+            Value::Buf(bytes) => Arg::Buf(bytes),
         }
     }
 }
@@ -287,11 +300,30 @@ fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Va
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             Value::Text(bytes[..end].to_vec())
         }
+        ValueLayout::Buf { .. } => Value::Buf(ValueLayout::buffer(bytes).to_vec()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(
             username(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))).into_bytes(),
         ),
     })
+}
+
+/// A `join()` record's strings up to the first empty one, `delim` between them.
+fn join(record: &[u8], delim: &[u8]) -> Vec<u8> {
+    use crate::builtins::{JOIN_ARGS, JOIN_ARG_SIZE};
+    let strings = record.get(EVENT_ID_SIZE..).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, arg) in strings.chunks(JOIN_ARG_SIZE).take(JOIN_ARGS).enumerate() {
+        let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+        if end == 0 {
+            break;
+        }
+        if i > 0 {
+            out.extend_from_slice(delim);
+        }
+        out.extend_from_slice(&arg[..end]);
+    }
+    out
 }
 
 fn invalid(message: String) -> io::Error {

@@ -11,6 +11,7 @@ use super::load::Loaded;
 use super::run::EventSink;
 use crate::codegen::{Compiled, MapRole, MapSpec, MapValue, UserMap};
 use crate::event::{ArgLayout, MapOp, ValueLayout};
+use crate::format::BufferStyle;
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
 use crate::output::{ntop, username};
 use crate::sema::AggKind;
@@ -236,6 +237,9 @@ fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
         ValueLayout::Str { .. } => {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             Scalar::Str(String::from_utf8_lossy(&bytes[..end]).into_owned())
+        }
+        ValueLayout::Buf { .. } => {
+            Scalar::Str(BufferStyle::Ascii.format(ValueLayout::buffer(bytes)))
         }
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
             Ok(inet) => Scalar::Str(ntop(inet)),

@@ -53,6 +53,7 @@ impl Analyzer<'_> {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
                 Type::Username => Type::Username,
+                Type::Buf { size } => Type::Buf { size: *size },
                 other => {
                     self.error(
                         part.span,
@@ -151,7 +152,7 @@ impl Analyzer<'_> {
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
-                Type::Str { .. } | Type::Inet | Type::Username | Type::Agg(_)
+                Type::Str { .. } | Type::Buf { .. } | Type::Inet | Type::Username | Type::Agg(_)
             );
         if !storable {
             self.error(

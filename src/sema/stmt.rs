@@ -128,6 +128,7 @@ impl Analyzer<'_> {
                 value
             }
             (Type::Inet, Type::Inet) | (Type::Username, Type::Username) => value,
+            (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,
             _ => {
                 self.error(
                     span,

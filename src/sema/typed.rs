@@ -77,6 +77,8 @@ pub enum Type {
     Agg(AggKind),
     /// A NUL-padded string buffer of `size` bytes (`comm`: 16, literals: length + 1).
     Str { size: usize },
+    /// The result of `buf()`: a length byte, then `size` bytes of data.
+    Buf { size: usize },
     /// The result of `ntop()`: address family + 16 address bytes.
     Inet,
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
@@ -111,6 +113,7 @@ impl Type {
             Type::Int { size, .. } => *size as usize,
             Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
+            Type::Buf { size } => 1 + *size,
             Type::Inet => 24,
             Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
@@ -125,6 +128,7 @@ impl Type {
             }
             Type::Ptr { name, .. } | Type::Mem { name, .. } => name.clone(),
             Type::Str { size } => format!("string[{size}]"),
+            Type::Buf { size } => format!("buffer[{}]", size + 1),
             Type::Inet => "inet".into(),
             Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
@@ -215,6 +219,11 @@ pub enum Payload {
     },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
+    /// `join()`: the delimiter, and the space the array and its strings are read in.
+    Join {
+        delim: String,
+        space: Space,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
