@@ -1,0 +1,193 @@
+//! Functions end to end (`join`, `buf` and printf's `%r`, ...): rbt and the real
+//! bpftrace 0.17 run the same scripts on this host and must print the same bytes, in
+//! text and `-f json`, and reject the same bad scripts with the same message. The
+//! tracepoint scripts trace the exec of a command each tracer starts with `-c` (picked
+//! out by `pid == cpid`), whose arguments the test chooses; `/bin/true` prints nothing,
+//! so nothing races the tracer's own output.
+//! Needs root, bpftrace 0.17 and tracefs (skips otherwise, fails under CI).
+
+mod bpftrace_ref;
+mod support;
+
+use bpftrace_ref::{error_message, run_tracer};
+use std::process::{Command, Stdio};
+
+/// Runs every script under both tracers with `args`, in text and `-f json`; a
+/// description of each difference.
+fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let mut failures = Vec::new();
+    for script in scripts {
+        for json in [false, true] {
+            let mut args = args.to_vec();
+            if json {
+                args.extend(["-f", "json"]);
+            }
+            let expected = match run_tracer("bpftrace", &args, script, &[]) {
+                Ok(out) => out,
+                Err(e) => panic!("bpftrace must run the script {script:?}: {e}"),
+            };
+            match run_tracer(rbt, &args, script, &[]) {
+                Ok(got) if got == expected => {}
+                Ok(got) => failures.push(format!(
+                    "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
+                )),
+                Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
+            }
+        }
+    }
+    failures
+}
+
+fn check(failures: Vec<String>, comparisons: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {comparisons} comparisons differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The first error each tracer reports for `script`; both must reject it.
+fn errors(script: &str) -> (String, String) {
+    let run = |tracer: &str| {
+        let out = Command::new(tracer)
+            .args(["-e", script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tracer");
+        assert!(!out.status.success(), "{tracer} accepted {script}");
+        error_message(&out.stderr).unwrap_or_else(|| panic!("{tracer}: no error for {script}"))
+    };
+    (run("bpftrace"), run(env!("CARGO_BIN_EXE_rbt")))
+}
+
+fn compare_errors(scripts: &[&str]) {
+    let failures: Vec<String> = scripts
+        .iter()
+        .filter_map(|s| {
+            let (theirs, ours) = errors(s);
+            (theirs != ours).then(|| format!("{s}\n  bpftrace: {theirs}\n  rbt:      {ours}"))
+        })
+        .collect();
+    check(failures, scripts.len());
+}
+
+/// The command `-c` runs: `/bin/true` with these arguments (one space between them, as
+/// bpftrace splits `-c` at every space).
+fn true_with(args: &[String]) -> String {
+    std::iter::once("/bin/true".to_string())
+        .chain(args.iter().cloned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn skip_unless_tracepoints(test: &str) -> bool {
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return true;
+    }
+    let events = "/sys/kernel/tracing/events/syscalls/sys_enter_execve";
+    if !std::path::Path::new(events).exists() {
+        support::skip(test, &format!("no tracepoint {events}"));
+        return true;
+    }
+    false
+}
+
+const JOIN_SCRIPTS: &[&str] = &[
+    "tracepoint:syscalls:sys_enter_execve /pid == cpid/ { join(args->argv); }",
+    "tracepoint:syscalls:sys_enter_execve /pid == cpid/ { join(args->argv, \", \"); join(args->argv, \"\"); join(args->argv, \"\\t\\\"\"); }",
+    "tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf(\"<\"); join(args->argv, \"-\"); printf(\">\\n\"); }",
+];
+
+/// `join(args->argv)` on an exec with known arguments: all printed, as bpftrace does.
+#[test]
+fn join_matches_bpftrace() {
+    if skip_unless_tracepoints("join_matches_bpftrace") {
+        return;
+    }
+    let words: Vec<String> = ["a", "bb", "c-c", "d.d"].map(String::from).to_vec();
+    let cmd = true_with(&words);
+    check(
+        compare_all(JOIN_SCRIPTS, &["-c", &cmd]),
+        JOIN_SCRIPTS.len() * 2,
+    );
+}
+
+/// bpftrace reads 16 elements of the array and at most 1023 bytes of each string.
+#[test]
+fn join_limits_match_bpftrace() {
+    if skip_unless_tracepoints("join_limits_match_bpftrace") {
+        return;
+    }
+    let many: Vec<String> = (1..=20).map(|i| format!("arg{i}")).collect();
+    let long = vec!["x".repeat(1100), "after".to_string()];
+    let mut failures = Vec::new();
+    for words in [many, long] {
+        failures.extend(compare_all(&JOIN_SCRIPTS[..1], &["-c", &true_with(&words)]));
+    }
+    check(failures, 4);
+}
+
+const BUF_BEGIN_SCRIPTS: &[&str] = &[
+    r#"BEGIN { printf("[%r] [%rx] [%rh]\n", buf("ab\x01~ \x7f", 6), buf("ab\x01", 3), buf("ab\x01", 3)); exit(); }"#,
+    r#"BEGIN { printf("[%10r|%-10rx|%.3rh]\n", buf("ab", 2), buf("ab", 2), buf("abcd", 4)); exit(); }"#,
+    r#"BEGIN { printf("%r|\n", buf("abc", 100)); printf("%r|\n", buf("ab", 0)); exit(); }"#,
+    r#"BEGIN { $n = 2; printf("%r|\n", buf("abcdef", $n)); $n = 200; printf("%r|\n", buf("abcdef", $n)); exit(); }"#,
+    r#"BEGIN { printf("%r|%rh\n", buf(0, 4), buf(0, 2)); exit(); }"#,
+    r#"BEGIN { @b = buf("a\x02\"c", 4); @k[buf("xy", 2)] = 1; @k[buf("\ny", 2)] = 2; $v = buf("q\n", 2); printf("%r\n", $v); exit(); }"#,
+    r#"BEGIN { @b = buf("a\x02c", 3); print(@b); exit(); }"#,
+];
+
+#[test]
+fn buf_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("buf_matches_bpftrace").is_some() {
+        return;
+    }
+    check(
+        compare_all(BUF_BEGIN_SCRIPTS, &[]),
+        BUF_BEGIN_SCRIPTS.len() * 2,
+    );
+}
+
+/// `buf()` of user memory: the exec'd path, with constant and run-time lengths.
+#[test]
+fn buf_of_user_memory_matches_bpftrace() {
+    if skip_unless_tracepoints("buf_of_user_memory_matches_bpftrace") {
+        return;
+    }
+    let scripts = [
+        r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("%r|%rx|%rh\n", buf(args->filename, 10), buf(args->filename, 4), buf(args->filename, 9)); }"#,
+        r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { $n = 5; printf("%r\n", buf(args->filename, $n)); @[buf(args->filename, 4)] = count(); }"#,
+    ];
+    check(
+        compare_all(&scripts, &["-c", "/bin/true"]),
+        scripts.len() * 2,
+    );
+}
+
+#[test]
+fn function_errors_match_bpftrace() {
+    if bpftrace_ref::skip_reason("function_errors_match_bpftrace").is_some() {
+        return;
+    }
+    compare_errors(&[
+        "BEGIN { join(comm); }",
+        "BEGIN { join(ntop(0)); }",
+        "BEGIN { join(0, 1); }",
+        "BEGIN { join(0, comm); }",
+        "BEGIN { join(); }",
+        "BEGIN { join(0, \",\", 1); }",
+        r#"BEGIN { printf("%r\n", buf("abc")); }"#,
+        r#"BEGIN { printf("%r\n", buf(comm, -1)); }"#,
+        r#"BEGIN { printf("%r\n", buf(comm, comm)); }"#,
+        r#"BEGIN { printf("%r\n", buf()); }"#,
+        r#"BEGIN { printf("%r\n", buf(1, 2, 3)); }"#,
+        r#"BEGIN { printf("%r\n", buf(ntop(0), 4)); }"#,
+        r#"BEGIN { printf("%r\n", buf(*curtask, 3)); }"#,
+        r#"BEGIN { printf("%s\n", buf(comm, 3)); }"#,
+        r#"BEGIN { printf("%rx\n", comm); }"#,
+        r#"BEGIN { printf("%d\n", buf(comm, 3)); }"#,
+        r#"BEGIN { @x[buf("ab", 2)] = 1; @x[buf("abc", 3)] = 2; }"#,
+    ]);
+}
