@@ -19,6 +19,12 @@ pub enum EventKind {
         format: PrintfFormat,
         args: Vec<ArgLayout>,
     },
+    /// `cat(fmt, args...)`: laid out as printf; user space prints the file the
+    /// formatted text names.
+    Cat {
+        format: PrintfFormat,
+        args: Vec<ArgLayout>,
+    },
     /// `time(fmt)`: no payload; userspace formats its local wall-clock time on receipt
     /// (as bpftrace does). `format` is the strftime string (bpftrace's default: `"%H:%M:%S\n"`).
     Time { format: String },

@@ -235,6 +235,7 @@ fn run(cli: Cli) -> Result<(), String> {
     let mut printer = Printer::new(writer, cli.format);
     printer.set_buffer_mode(cli.buffering);
     printer.set_quiet(cli.quiet);
+    printer.set_cat_bytes_max(cat_bytes_max()?);
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
@@ -372,6 +373,24 @@ fn str_size() -> Result<usize, String> {
                 "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
             )),
         },
+    }
+}
+
+/// `BPFTRACE_CAT_BYTES_MAX`: bytes `cat()` prints of a file (bpftrace reads it with
+/// `istream >> uint64_t`: leading digits count, zero is allowed).
+fn cat_bytes_max() -> Result<u64, String> {
+    const VAR: &str = "BPFTRACE_CAT_BYTES_MAX";
+    match std::env::var(VAR) {
+        Err(_) => Ok(rbt::output::CAT_BYTES_MAX),
+        Ok(v) => {
+            let v = v.trim_start();
+            let digits = v.len() - v.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            v[..digits].parse::<u64>().map_err(|_| {
+                format!(
+                    "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
+                )
+            })
+        }
     }
 }
 

@@ -189,5 +189,74 @@ fn function_errors_match_bpftrace() {
         r#"BEGIN { printf("%rx\n", comm); }"#,
         r#"BEGIN { printf("%d\n", buf(comm, 3)); }"#,
         r#"BEGIN { @x[buf("ab", 2)] = 1; @x[buf("abc", 3)] = 2; }"#,
+        "BEGIN { cat(); }",
+        "BEGIN { cat(1); }",
+        r#"BEGIN { cat("%d"); }"#,
+        r#"BEGIN { cat("x", 1); }"#,
+        r#"BEGIN { cat("%d", comm); }"#,
+        "BEGIN { printf(1); }",
+        "BEGIN { printf(); }",
     ]);
+}
+
+/// Runs `tracer args -e script` with `env`; stdout and stderr without bpftrace's
+/// RLIMIT_MEMLOCK line.
+fn run_with_env(
+    tracer: &str,
+    args: &[&str],
+    script: &str,
+    env: &[(&str, &str)],
+) -> (String, String) {
+    let out = Command::new(tracer)
+        .args(args)
+        .args(["-e", script])
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run tracer");
+    assert!(out.status.success(), "{tracer} failed on {script}");
+    let stderr = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
+/// `cat()` prints the named file as it is (no newline), at most
+/// BPFTRACE_CAT_BYTES_MAX bytes; a file it cannot read is an error on stderr.
+#[test]
+fn cat_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("cat_matches_bpftrace").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("rbt-cat-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("f1.txt"), "line1\n\"tab\"\there\nlast").unwrap();
+    let d = dir.display();
+    let scripts = [
+        format!(r#"BEGIN {{ cat("{d}/f1.txt"); printf("|\n"); cat("{d}/f%d.txt", 1); exit(); }}"#),
+        format!(
+            r#"BEGIN {{ cat("{d}/f%s.txt", "1"); cat("{d}/none%d", 7); cat("{d}"); printf("|\n"); exit(); }}"#
+        ),
+    ];
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let mut failures = Vec::new();
+    let mut comparisons = 0;
+    for script in &scripts {
+        for env in [&[][..], &[("BPFTRACE_CAT_BYTES_MAX", "8")][..]] {
+            for args in [&[][..], &["-f", "json"][..]] {
+                comparisons += 1;
+                let theirs = run_with_env("bpftrace", args, script, env);
+                let ours = run_with_env(rbt, args, script, env);
+                if theirs != ours {
+                    failures.push(format!(
+                        "{env:?} {args:?} {script}\n--- bpftrace\n{theirs:?}\n--- rbt\n{ours:?}"
+                    ));
+                }
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    check(failures, comparisons);
 }

@@ -12,6 +12,7 @@ mod addrspace;
 mod aggregations;
 mod bswap;
 mod buf;
+mod cat;
 mod context;
 mod cpid;
 mod elapsed;
@@ -62,6 +63,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &strncmp::STRNCMP,
     &bswap::BSWAP,
     &printf::PRINTF,
+    &cat::CAT,
     &time::TIME,
     &exit::EXIT,
     &join::JOIN,

@@ -24,19 +24,40 @@ pub static PRINTF: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
+    check_format(ck, site, &PRINTF)
+}
+
+/// The type rule of a statement taking a printf-style format and its arguments
+/// (`printf`, `cat`, `system`), worded as bpftrace 0.17's (`NAME: Too many arguments`).
+pub(super) fn check_format(
+    ck: &mut Checker<'_, '_>,
+    site: &Site<'_>,
+    builtin: &'static Builtin,
+) -> Option<Checked> {
+    let name = site.name;
     let Some((fmt, rest)) = site.args.split_first() else {
-        ck.error(site.span, "printf() needs a format string");
+        ck.error(
+            site.span,
+            format!("{name}() requires at least one argument (0 provided)"),
+        );
         return None;
     };
     let ExprKind::Str(text) = &fmt.kind else {
-        ck.error(fmt.span, "printf's first argument must be a string literal");
+        let fmt = ck.expr(fmt)?;
+        ck.error(
+            site.span,
+            format!(
+                "{name}() expects a string literal ({} provided)",
+                super::join::kind_name(&fmt.ty)
+            ),
+        );
         return None;
     };
     let args: Vec<_> = rest.iter().map(|a| ck.expr(a)).collect();
     let format = match PrintfFormat::parse(text) {
         Ok(f) => f,
         Err(e) => {
-            ck.error(fmt.span, format!("printf: {}", e.message));
+            ck.error(fmt.span, format!("{name}: {}", e.message));
             return None;
         }
     };
@@ -50,7 +71,7 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         ck.error(
             site.span,
             format!(
-                "printf: {which} arguments for format string ({} supplied, {} expected)",
+                "{name}: {which} arguments for format string ({} supplied, {} expected)",
                 args.len(),
                 convs.len()
             ),
@@ -78,7 +99,7 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
             ck.error(
                 arg.span,
                 format!(
-                    "printf: %{}{} specifier expects a value of type {expected} ({} supplied)",
+                    "{name}: %{}{} specifier expects a value of type {expected} ({} supplied)",
                     conv.conv,
                     buffer_suffix(conv),
                     supplied(&arg.ty)
@@ -90,7 +111,7 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     if !ok {
         return None;
     }
-    statement(&PRINTF, args, Payload::Format(format))
+    statement(builtin, args, Payload::Format(format))
 }
 
 /// `x` of `%rx`, `h` of `%rh` (bpftrace names the conversion as written).
@@ -113,6 +134,20 @@ fn supplied(ty: &Type) -> &'static str {
 }
 
 fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
+    lower_format(g, call, dest, |format, args| EventKind::Printf {
+        format,
+        args,
+    });
+}
+
+/// Lowers a formatted statement: one record with the arguments laid out for the
+/// format, of the kind `kind` makes.
+pub(super) fn lower_format(
+    g: &mut Gen<'_>,
+    call: &Call,
+    dest: Dest,
+    kind: fn(PrintfFormat, Vec<ArgLayout>) -> EventKind,
+) {
     let (Dest::Effect, Payload::Format(format)) = (dest, &call.payload) else {
         return g.misplaced(call, dest);
     };
@@ -133,10 +168,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         offset += value.size().next_multiple_of(align);
     }
     let size = offset.next_multiple_of(8) as u32;
-    let id = g.event(EventKind::Printf {
-        format: format.clone(),
-        args: layout.clone(),
-    });
+    let id = g.event(kind(format.clone(), layout.clone()));
     // A record too big for the stack is built in per-CPU scratch space.
     let rec = if size > STACK_RECORD_MAX {
         g.scratch(size)

@@ -80,6 +80,9 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
                 )
             }
             EventKind::Time { format } => writeln!(out, "  {i}: time {format:?}"),
+            EventKind::Cat { format, .. } => {
+                writeln!(out, "  {i}: cat {:?}", format_text(format))
+            }
             EventKind::Join { delim } => writeln!(out, "  {i}: join {delim:?}"),
             EventKind::Exit => writeln!(out, "  {i}: exit"),
             EventKind::MapOp { map, op } => writeln!(out, "  {i}: {op:?} map {map}"),

@@ -11,6 +11,7 @@
 //! those are flushed even under `-B full`.
 
 mod capture;
+mod cat;
 mod inet;
 mod json;
 pub mod maps;
@@ -24,6 +25,7 @@ use std::io::{self, BufWriter, Write};
 use crate::event::{EventCatalog, EventKind, MapOp, ValueLayout, EVENT_ID_SIZE};
 
 pub use capture::Capture;
+pub use cat::DEFAULT_BYTES_MAX as CAT_BYTES_MAX;
 pub use inet::ntop;
 pub use printf::{render, Arg, Rendered};
 pub use time::{format_now, strftime};
@@ -97,6 +99,8 @@ pub struct Printer {
     buffer: BufferMode,
     /// `-q`: no "Attaching N probes..." announcement (bpftrace's `bt_quiet`).
     quiet: bool,
+    /// Bytes `cat()` prints of a file at most (`BPFTRACE_CAT_BYTES_MAX`).
+    cat_bytes_max: u64,
 }
 
 impl Printer {
@@ -106,7 +110,13 @@ impl Printer {
             format,
             buffer: BufferMode::Line,
             quiet: false,
+            cat_bytes_max: cat::DEFAULT_BYTES_MAX,
         }
+    }
+
+    /// `BPFTRACE_CAT_BYTES_MAX`.
+    pub fn set_cat_bytes_max(&mut self, max: u64) {
+        self.cat_bytes_max = max;
     }
 
     pub fn set_quiet(&mut self, quiet: bool) {
@@ -148,32 +158,17 @@ impl Printer {
         };
         match kind {
             EventKind::Printf { format, args } => {
-                if args.len() != format.conversions().count() {
-                    return Err(invalid(format!(
-                        "event {id}: {} arguments for {} printf conversions",
-                        args.len(),
-                        format.conversions().count()
-                    )));
-                }
-                let values = args
-                    .iter()
-                    .enumerate()
-                    .map(|(n, arg)| {
-                        let size = arg.value.size();
-                        let bytes = arg.offset.checked_add(size).and_then(|end| record.get(arg.offset..end));
-                        let bytes = bytes.ok_or_else(|| {
-                            invalid(format!(
-                                "event {id}: argument {n} ({size} bytes at offset {}) is outside the {}-byte record",
-                                arg.offset,
-                                record.len()
-                            ))
-                        })?;
-                        decode(id, n, arg.value, bytes)
-                    })
-                    .collect::<io::Result<Vec<Value>>>()?;
-                let args: Vec<Arg> = values.iter().map(Value::arg).collect();
-                let text = render(format, &args);
+                let text = formatted(id, format, args, record)?;
                 self.message("printf", &text)?;
+            }
+            EventKind::Cat { format, args } => {
+                let path = formatted(id, format, args, record)?.to_vec();
+                let (text, error) = cat::read(&path, self.cat_bytes_max);
+                if let Some(error) = error {
+                    self.out.flush()?;
+                    eprintln!("{error}");
+                }
+                self.message("cat", &Rendered::from(&text[..]))?;
             }
             EventKind::Time { format } => match time::format_now(format) {
                 Some(text) => self.message("time", &Rendered::from(text.as_bytes()))?,
@@ -266,6 +261,43 @@ impl Printer {
             }
         }
     }
+}
+
+/// `format` rendered with the arguments of `record` laid out as `args`.
+fn formatted(
+    id: u64,
+    format: &crate::format::PrintfFormat,
+    args: &[crate::event::ArgLayout],
+    record: &[u8],
+) -> io::Result<Rendered> {
+    if args.len() != format.conversions().count() {
+        return Err(invalid(format!(
+            "event {id}: {} arguments for {} printf conversions",
+            args.len(),
+            format.conversions().count()
+        )));
+    }
+    let values = args
+        .iter()
+        .enumerate()
+        .map(|(n, arg)| {
+            let size = arg.value.size();
+            let bytes = arg
+                .offset
+                .checked_add(size)
+                .and_then(|end| record.get(arg.offset..end));
+            let bytes = bytes.ok_or_else(|| {
+                invalid(format!(
+                    "event {id}: argument {n} ({size} bytes at offset {}) is outside the {}-byte record",
+                    arg.offset,
+                    record.len()
+                ))
+            })?;
+            decode(id, n, arg.value, bytes)
+        })
+        .collect::<io::Result<Vec<Value>>>()?;
+    let args: Vec<Arg> = values.iter().map(Value::arg).collect();
+    Ok(render(format, &args))
 }
 
 /// A decoded argument that owns what [`Arg`] borrows.
