@@ -25,6 +25,12 @@ pub enum EventKind {
         format: PrintfFormat,
         args: Vec<ArgLayout>,
     },
+    /// `system(fmt, args...)`: laid out as printf; user space runs the formatted
+    /// command with `sh -c` and prints what it writes to stdout.
+    System {
+        format: PrintfFormat,
+        args: Vec<ArgLayout>,
+    },
     /// `time(fmt)`: no payload; userspace formats its local wall-clock time on receipt
     /// (as bpftrace does). `format` is the strftime string (bpftrace's default: `"%H:%M:%S\n"`).
     Time { format: String },

@@ -52,6 +52,9 @@ struct Cli {
     /// Load and verify every program, attach nothing, exit
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// Allow unsafe builtin functions (system, signal)
+    #[arg(long = "unsafe")]
+    allow_unsafe: bool,
     /// List the probes FILE names as a pattern (all without one), like bpftrace -l
     #[arg(short = 'l', conflicts_with = "program")]
     list: bool,
@@ -292,6 +295,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     ast.params = params;
     ast.str_size = str_size;
     ast.child = cli.command.is_some();
+    ast.allow_unsafe = cli.allow_unsafe;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);

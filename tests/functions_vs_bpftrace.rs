@@ -48,10 +48,11 @@ fn check(failures: Vec<String>, comparisons: usize) {
     );
 }
 
-/// The first error each tracer reports for `script`; both must reject it.
-fn errors(script: &str) -> (String, String) {
+/// The first error each tracer reports for `args -e script`; both must reject it.
+fn errors(args: &[&str], script: &str) -> (String, String) {
     let run = |tracer: &str| {
         let out = Command::new(tracer)
+            .args(args)
             .args(["-e", script])
             .stdin(Stdio::null())
             .output()
@@ -62,11 +63,11 @@ fn errors(script: &str) -> (String, String) {
     (run("bpftrace"), run(env!("CARGO_BIN_EXE_rbt")))
 }
 
-fn compare_errors(scripts: &[&str]) {
+fn compare_errors(args: &[&str], scripts: &[&str]) {
     let failures: Vec<String> = scripts
         .iter()
         .filter_map(|s| {
-            let (theirs, ours) = errors(s);
+            let (theirs, ours) = errors(args, s);
             (theirs != ours).then(|| format!("{s}\n  bpftrace: {theirs}\n  rbt:      {ours}"))
         })
         .collect();
@@ -171,32 +172,35 @@ fn function_errors_match_bpftrace() {
     if bpftrace_ref::skip_reason("function_errors_match_bpftrace").is_some() {
         return;
     }
-    compare_errors(&[
-        "BEGIN { join(comm); }",
-        "BEGIN { join(ntop(0)); }",
-        "BEGIN { join(0, 1); }",
-        "BEGIN { join(0, comm); }",
-        "BEGIN { join(); }",
-        "BEGIN { join(0, \",\", 1); }",
-        r#"BEGIN { printf("%r\n", buf("abc")); }"#,
-        r#"BEGIN { printf("%r\n", buf(comm, -1)); }"#,
-        r#"BEGIN { printf("%r\n", buf(comm, comm)); }"#,
-        r#"BEGIN { printf("%r\n", buf()); }"#,
-        r#"BEGIN { printf("%r\n", buf(1, 2, 3)); }"#,
-        r#"BEGIN { printf("%r\n", buf(ntop(0), 4)); }"#,
-        r#"BEGIN { printf("%r\n", buf(*curtask, 3)); }"#,
-        r#"BEGIN { printf("%s\n", buf(comm, 3)); }"#,
-        r#"BEGIN { printf("%rx\n", comm); }"#,
-        r#"BEGIN { printf("%d\n", buf(comm, 3)); }"#,
-        r#"BEGIN { @x[buf("ab", 2)] = 1; @x[buf("abc", 3)] = 2; }"#,
-        "BEGIN { cat(); }",
-        "BEGIN { cat(1); }",
-        r#"BEGIN { cat("%d"); }"#,
-        r#"BEGIN { cat("x", 1); }"#,
-        r#"BEGIN { cat("%d", comm); }"#,
-        "BEGIN { printf(1); }",
-        "BEGIN { printf(); }",
-    ]);
+    compare_errors(
+        &[],
+        &[
+            "BEGIN { join(comm); }",
+            "BEGIN { join(ntop(0)); }",
+            "BEGIN { join(0, 1); }",
+            "BEGIN { join(0, comm); }",
+            "BEGIN { join(); }",
+            "BEGIN { join(0, \",\", 1); }",
+            r#"BEGIN { printf("%r\n", buf("abc")); }"#,
+            r#"BEGIN { printf("%r\n", buf(comm, -1)); }"#,
+            r#"BEGIN { printf("%r\n", buf(comm, comm)); }"#,
+            r#"BEGIN { printf("%r\n", buf()); }"#,
+            r#"BEGIN { printf("%r\n", buf(1, 2, 3)); }"#,
+            r#"BEGIN { printf("%r\n", buf(ntop(0), 4)); }"#,
+            r#"BEGIN { printf("%r\n", buf(*curtask, 3)); }"#,
+            r#"BEGIN { printf("%s\n", buf(comm, 3)); }"#,
+            r#"BEGIN { printf("%rx\n", comm); }"#,
+            r#"BEGIN { printf("%d\n", buf(comm, 3)); }"#,
+            r#"BEGIN { @x[buf("ab", 2)] = 1; @x[buf("abc", 3)] = 2; }"#,
+            "BEGIN { cat(); }",
+            "BEGIN { cat(1); }",
+            r#"BEGIN { cat("%d"); }"#,
+            r#"BEGIN { cat("x", 1); }"#,
+            r#"BEGIN { cat("%d", comm); }"#,
+            "BEGIN { printf(1); }",
+            "BEGIN { printf(); }",
+        ],
+    );
 }
 
 /// Runs `tracer args -e script` with `env`; stdout and stderr without bpftrace's
@@ -259,4 +263,70 @@ fn cat_matches_bpftrace() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     check(failures, comparisons);
+}
+
+/// `system()` (with `--unsafe`) runs the command through `sh` and prints its stdout,
+/// in order with the other messages.
+#[test]
+fn system_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("system_matches_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        r#"BEGIN { system("echo hi %d; echo x", 5); printf("after\n"); system("printf '%s|'", "a\tb"); exit(); }"#,
+        r#"BEGIN { printf("<"); system("printf abc"); printf(">\n"); system("exit 3"); exit(); }"#,
+    ];
+    check(compare_all(&scripts, &["--unsafe"]), scripts.len() * 2);
+}
+
+/// `signal()` (with `--unsafe`) signals the current task: the `-c` command, signalled
+/// as it execs, ends at once instead of sleeping 30 s, under both tracers.
+#[test]
+fn signal_matches_bpftrace() {
+    if skip_unless_tracepoints("signal_matches_bpftrace") {
+        return;
+    }
+    let scripts = [
+        r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("sent\n"); signal("TERM"); }"#,
+        r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { $s = 9; signal($s); printf("sent\n"); }"#,
+    ];
+    let start = std::time::Instant::now();
+    let failures = compare_all(&scripts, &["--unsafe", "-c", "/bin/sleep 30"]);
+    // Four runs per tracer; without the signal each would take 30 s.
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "a command was not signalled ({:?})",
+        start.elapsed()
+    );
+    check(failures, scripts.len() * 2);
+}
+
+#[test]
+fn unsafe_function_errors_match_bpftrace() {
+    if bpftrace_ref::skip_reason("unsafe_function_errors_match_bpftrace").is_some() {
+        return;
+    }
+    compare_errors(
+        &[],
+        &[
+            r#"BEGIN { system("echo hi %d", 5); exit(); }"#,
+            r#"BEGIN { signal("KILL"); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal(9); }"#,
+        ],
+    );
+    compare_errors(
+        &["--unsafe"],
+        &[
+            r#"BEGIN { signal("KILL"); }"#,
+            r#"interval:s:1 { signal(1); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal("FOO"); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal(0); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal(65); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal(comm); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal(); }"#,
+            r#"tracepoint:syscalls:sys_enter_getpid { signal(1, 2); }"#,
+            r#"BEGIN { system(1); }"#,
+            r#"BEGIN { system("%d"); }"#,
+        ],
+    );
 }

@@ -23,8 +23,10 @@ mod ntop;
 mod printf;
 mod probe;
 mod rand;
+mod signal;
 mod str;
 mod strncmp;
+mod system;
 mod time;
 
 pub use join::{JOIN_ARGS, JOIN_ARG_SIZE};
@@ -64,6 +66,8 @@ pub static REGISTRY: &[&Builtin] = &[
     &bswap::BSWAP,
     &printf::PRINTF,
     &cat::CAT,
+    &system::SYSTEM,
+    &signal::SIGNAL,
     &time::TIME,
     &exit::EXIT,
     &join::JOIN,

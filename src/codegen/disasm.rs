@@ -80,6 +80,9 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
                 )
             }
             EventKind::Time { format } => writeln!(out, "  {i}: time {format:?}"),
+            EventKind::System { format, .. } => {
+                writeln!(out, "  {i}: system {:?}", format_text(format))
+            }
             EventKind::Cat { format, .. } => {
                 writeln!(out, "  {i}: cat {:?}", format_text(format))
             }

@@ -17,6 +17,7 @@ mod json;
 pub mod maps;
 mod printf;
 mod sink;
+mod system;
 mod time;
 mod username;
 
@@ -160,6 +161,12 @@ impl Printer {
             EventKind::Printf { format, args } => {
                 let text = formatted(id, format, args, record)?;
                 self.message("printf", &text)?;
+            }
+            EventKind::System { format, args } => {
+                let command = formatted(id, format, args, record)?.to_vec();
+                self.out.flush()?;
+                let text = system::run(&command);
+                self.message("syscall", &Rendered::from(&text[..]))?;
             }
             EventKind::Cat { format, args } => {
                 let path = formatted(id, format, args, record)?.to_vec();

@@ -125,6 +125,22 @@ impl Checker<'_, '_> {
         self.an.child
     }
 
+    /// For a builtin bpftrace 0.17 calls unsafe (`system`, `signal`): reports its
+    /// error unless `--unsafe` was given.
+    pub fn unsafe_allowed(&mut self, site: &Site<'_>) -> Option<()> {
+        if self.an.allow_unsafe {
+            return Some(());
+        }
+        self.error(
+            site.span,
+            format!(
+                "{}() is an unsafe function being used in safe mode",
+                site.name
+            ),
+        );
+        None
+    }
+
     /// Bytes of a `str()` value (BPFTRACE_STRLEN).
     pub fn str_size(&self) -> usize {
         self.an.str_size
