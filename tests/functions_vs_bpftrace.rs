@@ -140,6 +140,22 @@ const BUF_BEGIN_SCRIPTS: &[&str] = &[
     r#"BEGIN { @b = buf("a\x02c", 3); print(@b); exit(); }"#,
 ];
 
+const SIZEOF_SCRIPTS: &[&str] = &[
+    r#"BEGIN { printf("%d %d %d %d %d\n", sizeof(struct task_struct), sizeof(int32), sizeof(comm), sizeof(pid), sizeof(uint8)); exit(); }"#,
+    r#"BEGIN { printf("%d %d %d %d\n", sizeof(curtask), sizeof(*curtask), sizeof(curtask->comm), sizeof(curtask->pid)); exit(); }"#,
+    r#"BEGIN { printf("%d %d %d %d\n", sizeof(1), sizeof("abc"), sizeof(ntop(0)), sizeof(uid)); exit(); }"#,
+    r#"BEGIN { $x = (int16)1; @m = (uint8)3; printf("%d %d %d %d\n", sizeof($x), sizeof(@m), sizeof(buf("ab", 2)), sizeof(str(0))); exit(); }"#,
+    r#"BEGIN { @s = sizeof(struct sock); @u = sizeof(union bpf_attr); @i = sizeof(int8); exit(); }"#,
+];
+
+#[test]
+fn sizeof_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("sizeof_matches_bpftrace").is_some() {
+        return;
+    }
+    check(compare_all(SIZEOF_SCRIPTS, &[]), SIZEOF_SCRIPTS.len() * 2);
+}
+
 #[test]
 fn buf_matches_bpftrace() {
     if bpftrace_ref::skip_reason("buf_matches_bpftrace").is_some() {
@@ -199,6 +215,11 @@ fn function_errors_match_bpftrace() {
             r#"BEGIN { cat("%d", comm); }"#,
             "BEGIN { printf(1); }",
             "BEGIN { printf(); }",
+            r#"BEGIN { printf("%d\n", sizeof(enum bpf_cmd)); }"#,
+            r#"BEGIN { printf("%d\n", sizeof(nosuch)); }"#,
+            r#"BEGIN { printf("%d\n", sizeof(struct nosuch)); }"#,
+            r#"BEGIN { printf("%d\n", sizeof()); }"#,
+            r#"BEGIN { printf("%d\n", sizeof(1, 2)); }"#,
         ],
     );
 }

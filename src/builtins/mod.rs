@@ -24,6 +24,7 @@ mod printf;
 mod probe;
 mod rand;
 mod signal;
+mod sizeof;
 mod str;
 mod strncmp;
 mod system;
@@ -64,6 +65,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &addrspace::UPTR,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
+    &sizeof::SIZEOF,
     &printf::PRINTF,
     &cat::CAT,
     &system::SYSTEM,
