@@ -220,6 +220,8 @@ fn function_errors_match_bpftrace() {
             r#"BEGIN { printf("%d\n", sizeof(struct nosuch)); }"#,
             r#"BEGIN { printf("%d\n", sizeof()); }"#,
             r#"BEGIN { printf("%d\n", sizeof(1, 2)); }"#,
+            r#"BEGIN { printf("%d\n", cgroupid(1)); }"#,
+            r#"BEGIN { printf("%d\n", cgroupid()); }"#,
         ],
     );
 }
@@ -350,4 +352,36 @@ fn unsafe_function_errors_match_bpftrace() {
             r#"BEGIN { system("%d"); }"#,
         ],
     );
+}
+
+/// The cgroup2 mount point, from /proc/mounts.
+fn cgroup2_mount() -> Option<String> {
+    let mounts = std::fs::read_to_string("/proc/mounts").ok()?;
+    mounts.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        (f.get(2) == Some(&"cgroup2")).then(|| f[1].to_string())
+    })
+}
+
+/// `cgroupid(path)` resolves at compile time to the id bpftrace finds (on cgroup2 the
+/// id `cgroup` returns); a path it cannot resolve is the same error.
+#[test]
+fn cgroupid_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("cgroupid_matches_bpftrace").is_some() {
+        return;
+    }
+    let mut paths = vec!["/tmp".to_string()];
+    paths.extend(cgroup2_mount());
+    let scripts: Vec<String> = paths
+        .iter()
+        .map(|p| format!(r#"BEGIN {{ printf("%d %d\n", cgroupid("{p}"), cgroup); @[cgroupid("{p}")] = 1; exit(); }}"#))
+        .collect();
+    let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
+    check(compare_all(&scripts, &[]), scripts.len() * 2);
+    // bpftrace reports the failure when it compiles ("Failed to compile: ..."), rbt
+    // while checking the call; the words after that are the same.
+    for path in ["/nonexistent/rbt", "/proc/self"] {
+        let (theirs, ours) = errors(&[], &format!(r#"BEGIN {{ @ = cgroupid("{path}"); }}"#));
+        assert_eq!(theirs.trim_start_matches("Failed to compile: "), ours);
+    }
 }

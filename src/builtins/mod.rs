@@ -13,6 +13,7 @@ mod aggregations;
 mod bswap;
 mod buf;
 mod cat;
+mod cgroupid;
 mod context;
 mod cpid;
 mod elapsed;
@@ -66,6 +67,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &strncmp::STRNCMP,
     &bswap::BSWAP,
     &sizeof::SIZEOF,
+    &cgroupid::CGROUPID,
     &printf::PRINTF,
     &cat::CAT,
     &system::SYSTEM,
