@@ -73,6 +73,8 @@ pub enum ValueLayout {
     /// The result of `ntop()`: `u64` address family (2 or 10) then 16 address bytes
     /// (IPv4 uses the first 4) — 24 bytes in all, as bpftrace lays out its inet type.
     Inet,
+    /// The result of `macaddr()`: 6 bytes.
+    MacAddr,
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
 }
@@ -83,8 +85,15 @@ impl ValueLayout {
             ValueLayout::Int { size, .. } | ValueLayout::Str { size } => size,
             ValueLayout::Buf { size } => 1 + size,
             ValueLayout::Inet => 24,
+            ValueLayout::MacAddr => 6,
             ValueLayout::Username => 8,
         }
+    }
+
+    /// A `macaddr()` value as bpftrace prints it: `%02X` bytes joined by `:`.
+    pub fn mac_address(bytes: &[u8]) -> String {
+        let hex: Vec<String> = bytes.iter().take(6).map(|b| format!("{b:02X}")).collect();
+        hex.join(":")
     }
 
     /// The value of a `buf()` record field: its first `length` data bytes.

@@ -222,6 +222,11 @@ fn function_errors_match_bpftrace() {
             r#"BEGIN { printf("%d\n", sizeof(1, 2)); }"#,
             r#"BEGIN { printf("%d\n", cgroupid(1)); }"#,
             r#"BEGIN { printf("%d\n", cgroupid()); }"#,
+            r#"BEGIN { printf("%s\n", macaddr(curtask->comm)); }"#,
+            r#"BEGIN { printf("%s\n", macaddr("abcdef")); }"#,
+            r#"BEGIN { printf("%s\n", macaddr()); }"#,
+            r#"BEGIN { printf("%s\n", macaddr(ntop(0))); }"#,
+            r#"BEGIN { printf("%d\n", macaddr(0)); }"#,
         ],
     );
 }
@@ -384,4 +389,21 @@ fn cgroupid_matches_bpftrace() {
         let (theirs, ours) = errors(&[], &format!(r#"BEGIN {{ @ = cgroupid("{path}"); }}"#));
         assert_eq!(theirs.trim_start_matches("Failed to compile: "), ours);
     }
+}
+
+/// `macaddr()` of user memory (the exec'd path, `/bin/../bin/true`): through a pointer,
+/// a 6-byte array member, as a map key and value, in a variable.
+#[test]
+fn macaddr_matches_bpftrace() {
+    if skip_unless_tracepoints("macaddr_matches_bpftrace") {
+        return;
+    }
+    let scripts = [
+        r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("%s|%s\n", macaddr(args->filename), macaddr(((struct ethhdr *)args->filename)->h_source)); }"#,
+        r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { @m[macaddr(args->filename)] = macaddr(args->filename + 1); $m = macaddr(args->filename); printf("%s %s\n", $m, macaddr($m)); }"#,
+    ];
+    check(
+        compare_all(&scripts, &["-c", "/bin/../bin/true"]),
+        scripts.len() * 2,
+    );
 }

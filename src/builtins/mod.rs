@@ -19,6 +19,7 @@ mod cpid;
 mod elapsed;
 mod exit;
 mod join;
+mod macaddr;
 mod maps;
 mod ntop;
 mod printf;
@@ -60,6 +61,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,
+    &macaddr::MACADDR,
     &str::STR,
     &buf::BUF,
     &addrspace::KPTR,

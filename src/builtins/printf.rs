@@ -128,7 +128,7 @@ fn buffer_suffix(conv: &crate::format::ConvSpec) -> &'static str {
 fn supplied(ty: &Type) -> &'static str {
     match ty {
         Type::Int { .. } | Type::Ptr { .. } => "integer",
-        Type::Str { .. } | Type::Inet | Type::Username => "string",
+        Type::Str { .. } | Type::Inet | Type::MacAddr | Type::Username => "string",
         other => super::join::kind_name(other),
     }
 }

@@ -102,6 +102,7 @@ fn value_text(v: ValueLayout) -> String {
         ValueLayout::Str { size } => format!("str[{size}]"),
         ValueLayout::Buf { size } => format!("buf[{size}]"),
         ValueLayout::Inet => "inet".into(),
+        ValueLayout::MacAddr => "macaddr".into(),
         ValueLayout::Username => "username".into(),
     }
 }

@@ -153,6 +153,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Str { size } => ValueLayout::Str { size },
         Type::Buf { size } => ValueLayout::Buf { size },
         Type::Inet => ValueLayout::Inet,
+        Type::MacAddr => ValueLayout::MacAddr,
         Type::Username => ValueLayout::Username,
         Type::Mem { .. } | Type::Void | Type::Agg(_) => return None,
     })

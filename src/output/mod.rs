@@ -340,6 +340,7 @@ fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Va
             Value::Text(bytes[..end].to_vec())
         }
         ValueLayout::Buf { .. } => Value::Buf(ValueLayout::buffer(bytes).to_vec()),
+        ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(
             username(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))).into_bytes(),

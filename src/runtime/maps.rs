@@ -241,6 +241,7 @@ fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
         ValueLayout::Buf { .. } => {
             Scalar::Str(BufferStyle::Ascii.format(ValueLayout::buffer(bytes)))
         }
+        ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
             Ok(inet) => Scalar::Str(ntop(inet)),
             Err(_) => Scalar::Str(String::new()),

@@ -54,6 +54,7 @@ impl Analyzer<'_> {
                 Type::Str { size } => Type::Str { size: *size },
                 Type::Username => Type::Username,
                 Type::Buf { size } => Type::Buf { size: *size },
+                Type::MacAddr => Type::MacAddr,
                 other => {
                     self.error(
                         part.span,
@@ -152,7 +153,12 @@ impl Analyzer<'_> {
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
-                Type::Str { .. } | Type::Buf { .. } | Type::Inet | Type::Username | Type::Agg(_)
+                Type::Str { .. }
+                    | Type::Buf { .. }
+                    | Type::Inet
+                    | Type::MacAddr
+                    | Type::Username
+                    | Type::Agg(_)
             );
         if !storable {
             self.error(

@@ -127,7 +127,9 @@ impl Analyzer<'_> {
                 };
                 value
             }
-            (Type::Inet, Type::Inet) | (Type::Username, Type::Username) => value,
+            (Type::Inet, Type::Inet)
+            | (Type::MacAddr, Type::MacAddr)
+            | (Type::Username, Type::Username) => value,
             (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,
             _ => {
                 self.error(

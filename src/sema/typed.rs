@@ -81,6 +81,8 @@ pub enum Type {
     Buf { size: usize },
     /// The result of `ntop()`: address family + 16 address bytes.
     Inet,
+    /// The result of `macaddr()`: 6 bytes, printed `XX:XX:XX:XX:XX:XX`.
+    MacAddr,
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
@@ -115,6 +117,7 @@ impl Type {
             Type::Str { size } => *size,
             Type::Buf { size } => 1 + *size,
             Type::Inet => 24,
+            Type::MacAddr => 6,
             Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Mem { .. } | Type::Void => 0,
@@ -130,6 +133,7 @@ impl Type {
             Type::Str { size } => format!("string[{size}]"),
             Type::Buf { size } => format!("buffer[{}]", size + 1),
             Type::Inet => "inet".into(),
+            Type::MacAddr => "mac_address".into(),
             Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Void => "none".into(),

@@ -70,6 +70,8 @@ pub enum Scalar {
     UInt(u64),
     /// A string, up to its first NUL.
     Str(String),
+    /// Text bpftrace 0.17 writes unquoted even in JSON (a `macaddr()` value).
+    Bare(String),
     /// A tuple value: `(1, a)` in text, `[1,"a"]` in JSON. Not allowed as a key.
     Tuple(Vec<Scalar>),
 }
@@ -243,7 +245,9 @@ fn key_sort_cmp(a: &[Scalar], b: &[Scalar]) -> Ordering {
 
 fn key_sort_part(a: &Scalar, b: &Scalar) -> Ordering {
     match (a, b) {
-        (Scalar::Str(x), Scalar::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Scalar::Str(x) | Scalar::Bare(x), Scalar::Str(y) | Scalar::Bare(y)) => {
+            x.as_bytes().cmp(y.as_bytes())
+        }
         _ => match (int_bits(a), int_bits(b)) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => Ordering::Equal,
