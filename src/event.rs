@@ -75,6 +75,9 @@ pub enum ValueLayout {
     Inet,
     /// The result of `macaddr()`: 6 bytes.
     MacAddr,
+    /// The result of `strftime()`: u64 nanoseconds since boot, then the NUL-padded
+    /// format (`size` bytes in all).
+    Timestamp { size: usize },
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
 }
@@ -86,6 +89,7 @@ impl ValueLayout {
             ValueLayout::Buf { size } => 1 + size,
             ValueLayout::Inet => 24,
             ValueLayout::MacAddr => 6,
+            ValueLayout::Timestamp { size } => size,
             ValueLayout::Username => 8,
         }
     }

@@ -227,6 +227,11 @@ fn function_errors_match_bpftrace() {
             r#"BEGIN { printf("%s\n", macaddr()); }"#,
             r#"BEGIN { printf("%s\n", macaddr(ntop(0))); }"#,
             r#"BEGIN { printf("%d\n", macaddr(0)); }"#,
+            r#"BEGIN { printf("%s\n", strftime("%H")); }"#,
+            r#"BEGIN { printf("%s\n", strftime(1, 2)); }"#,
+            r#"BEGIN { printf("%s\n", strftime("%H", comm)); }"#,
+            r#"BEGIN { printf("%d\n", strftime("%H", 1)); }"#,
+            r#"BEGIN { printf("%s\n", strftime("%H", 1, 2)); }"#,
         ],
     );
 }
@@ -406,4 +411,20 @@ fn macaddr_matches_bpftrace() {
         compare_all(&scripts, &["-c", "/bin/../bin/true"]),
         scripts.len() * 2,
     );
+}
+
+/// `strftime(fmt, nsecs)`: boot-relative times as local wall-clock text, as printf
+/// arguments, map keys and values (constant times: both tracers must agree whenever
+/// they run).
+#[test]
+fn strftime_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("strftime_matches_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        r#"BEGIN { printf("%s|%s|%s\n", strftime("%Y-%m-%d %H:%M %Z", 0), strftime("%s", 0), strftime("%s", 5000000000)); exit(); }"#,
+        r#"BEGIN { printf("[%s]\n", strftime("", 1)); exit(); }"#,
+        r#"BEGIN { @x = strftime("%H", 1); @y[strftime("%M", 1)] = 1; $x = strftime("%H:%M", 1); printf("%s\n", $x); exit(); }"#,
+    ];
+    check(compare_all(&scripts, &[]), scripts.len() * 2);
 }

@@ -88,6 +88,7 @@ pub fn kind_name(ty: &Type) -> &'static str {
         Type::Buf { .. } => "buffer",
         Type::Inet => "inet",
         Type::MacAddr => "mac_address",
+        Type::Timestamp { .. } => "timestamp",
         Type::Username => "username",
         Type::Agg(kind) => kind.name(),
         Type::Mem { name, .. } if name.ends_with(']') => "array",

@@ -28,6 +28,7 @@ mod rand;
 mod signal;
 mod sizeof;
 mod str;
+mod strftime;
 mod strncmp;
 mod system;
 mod time;
@@ -75,6 +76,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &system::SYSTEM,
     &signal::SIGNAL,
     &time::TIME,
+    &strftime::STRFTIME,
     &exit::EXIT,
     &join::JOIN,
     &maps::DELETE,

@@ -128,7 +128,9 @@ fn buffer_suffix(conv: &crate::format::ConvSpec) -> &'static str {
 fn supplied(ty: &Type) -> &'static str {
     match ty {
         Type::Int { .. } | Type::Ptr { .. } => "integer",
-        Type::Str { .. } | Type::Inet | Type::MacAddr | Type::Username => "string",
+        Type::Str { .. } | Type::Inet | Type::MacAddr | Type::Timestamp { .. } | Type::Username => {
+            "string"
+        }
         other => super::join::kind_name(other),
     }
 }

@@ -103,6 +103,7 @@ fn value_text(v: ValueLayout) -> String {
         ValueLayout::Buf { size } => format!("buf[{size}]"),
         ValueLayout::Inet => "inet".into(),
         ValueLayout::MacAddr => "macaddr".into(),
+        ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
         ValueLayout::Username => "username".into(),
     }
 }

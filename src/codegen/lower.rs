@@ -154,6 +154,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Buf { size } => ValueLayout::Buf { size },
         Type::Inet => ValueLayout::Inet,
         Type::MacAddr => ValueLayout::MacAddr,
+        Type::Timestamp { size } => ValueLayout::Timestamp { size },
         Type::Username => ValueLayout::Username,
         Type::Mem { .. } | Type::Void | Type::Agg(_) => return None,
     })

@@ -29,7 +29,7 @@ pub use capture::Capture;
 pub use cat::DEFAULT_BYTES_MAX as CAT_BYTES_MAX;
 pub use inet::ntop;
 pub use printf::{render, Arg, Rendered};
-pub use time::{format_now, strftime};
+pub use time::{format_now, strftime, timestamp};
 pub use username::username;
 
 /// `-f text|json`.
@@ -340,6 +340,7 @@ fn decode(id: u64, n: usize, layout: ValueLayout, bytes: &[u8]) -> io::Result<Va
             Value::Text(bytes[..end].to_vec())
         }
         ValueLayout::Buf { .. } => Value::Buf(ValueLayout::buffer(bytes).to_vec()),
+        ValueLayout::Timestamp { .. } => Value::Text(timestamp(bytes).into_bytes()),
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(

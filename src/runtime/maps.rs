@@ -13,7 +13,7 @@ use crate::codegen::{Compiled, MapRole, MapSpec, MapValue, UserMap};
 use crate::event::{ArgLayout, MapOp, ValueLayout};
 use crate::format::BufferStyle;
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
-use crate::output::{ntop, username};
+use crate::output::{ntop, timestamp, username};
 use crate::sema::AggKind;
 use crate::sys;
 
@@ -242,6 +242,7 @@ fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             Scalar::Str(BufferStyle::Ascii.format(ValueLayout::buffer(bytes)))
         }
         ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
+        ValueLayout::Timestamp { .. } => Scalar::Bare(timestamp(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
             Ok(inet) => Scalar::Str(ntop(inet)),
             Err(_) => Scalar::Str(String::new()),

@@ -55,6 +55,7 @@ impl Analyzer<'_> {
                 Type::Username => Type::Username,
                 Type::Buf { size } => Type::Buf { size: *size },
                 Type::MacAddr => Type::MacAddr,
+                Type::Timestamp { size } => Type::Timestamp { size: *size },
                 other => {
                     self.error(
                         part.span,
@@ -157,6 +158,7 @@ impl Analyzer<'_> {
                     | Type::Buf { .. }
                     | Type::Inet
                     | Type::MacAddr
+                    | Type::Timestamp { .. }
                     | Type::Username
                     | Type::Agg(_)
             );

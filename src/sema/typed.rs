@@ -83,6 +83,9 @@ pub enum Type {
     Inet,
     /// The result of `macaddr()`: 6 bytes, printed `XX:XX:XX:XX:XX:XX`.
     MacAddr,
+    /// The result of `strftime()`: u64 nanoseconds since boot, then the format,
+    /// NUL-padded, in `size - 8` bytes (the value carries its format).
+    Timestamp { size: usize },
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
@@ -118,6 +121,7 @@ impl Type {
             Type::Buf { size } => 1 + *size,
             Type::Inet => 24,
             Type::MacAddr => 6,
+            Type::Timestamp { size } => *size,
             Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Mem { .. } | Type::Void => 0,
@@ -134,6 +138,7 @@ impl Type {
             Type::Buf { size } => format!("buffer[{}]", size + 1),
             Type::Inet => "inet".into(),
             Type::MacAddr => "mac_address".into(),
+            Type::Timestamp { .. } => "timestamp".into(),
             Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Void => "none".into(),
