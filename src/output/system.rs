@@ -4,12 +4,15 @@
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 
 /// The command's standard output (empty when `sh` cannot be started, after saying so
 /// on stderr).
 pub fn run(command: &[u8]) -> Vec<u8> {
+    // popen's argv: `sh -c CMD`.
     let out = Command::new("/bin/sh")
+        .arg0("sh")
         .arg("-c")
         .arg(OsStr::from_bytes(command))
         .stdin(Stdio::inherit())
