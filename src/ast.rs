@@ -15,6 +15,9 @@ pub struct Program {
     pub str_size: usize,
     /// Whether a `-c` command runs (`cpid` needs one), set by the caller like `params`.
     pub child: bool,
+    /// `--unsafe`: builtins that act on the system (`system`, `signal`) are allowed; set
+    /// by the caller like `params`.
+    pub allow_unsafe: bool,
     pub span: Span,
 }
 

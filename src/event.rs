@@ -19,9 +19,24 @@ pub enum EventKind {
         format: PrintfFormat,
         args: Vec<ArgLayout>,
     },
+    /// `cat(fmt, args...)`: laid out as printf; user space prints the file the
+    /// formatted text names.
+    Cat {
+        format: PrintfFormat,
+        args: Vec<ArgLayout>,
+    },
+    /// `system(fmt, args...)`: laid out as printf; user space runs the formatted
+    /// command with `sh -c` and prints what it writes to stdout.
+    System {
+        format: PrintfFormat,
+        args: Vec<ArgLayout>,
+    },
     /// `time(fmt)`: no payload; userspace formats its local wall-clock time on receipt
     /// (as bpftrace does). `format` is the strftime string (bpftrace's default: `"%H:%M:%S\n"`).
     Time { format: String },
+    /// `join(arr, delim)`: `JOIN_ARGS` NUL-terminated strings of `JOIN_ARG_SIZE` bytes
+    /// follow the id (see `builtins/join.rs`); printed up to the first empty one.
+    Join { delim: String },
     /// `exit()`: stop tracing, run END, exit.
     Exit,
     /// `print(@map)`, `clear(@map)`, `zero(@map)`: done by user space when the record
@@ -55,9 +70,17 @@ pub enum ValueLayout {
     Int { size: usize, signed: bool },
     /// A NUL-padded string buffer of `size` bytes (e.g. `comm` is 16).
     Str { size: usize },
+    /// A `buf()` value: a `u8` length, then `size` bytes of which the first `length`
+    /// are the value (bpftrace's `AsyncEvent::Buf`).
+    Buf { size: usize },
     /// The result of `ntop()`: `u64` address family (2 or 10) then 16 address bytes
     /// (IPv4 uses the first 4) — 24 bytes in all, as bpftrace lays out its inet type.
     Inet,
+    /// The result of `macaddr()`: 6 bytes.
+    MacAddr,
+    /// The result of `strftime()`: u64 nanoseconds since boot, then the NUL-padded
+    /// format (`size` bytes in all).
+    Timestamp { size: usize },
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
     /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
@@ -69,10 +92,25 @@ impl ValueLayout {
     pub fn size(&self) -> usize {
         match *self {
             ValueLayout::Int { size, .. } | ValueLayout::Str { size } => size,
+            ValueLayout::Buf { size } => 1 + size,
             ValueLayout::Inet => 24,
+            ValueLayout::MacAddr => 6,
+            ValueLayout::Timestamp { size } => size,
             ValueLayout::Username => 8,
             ValueLayout::Tuple { size, .. } => size,
         }
+    }
+
+    /// A `macaddr()` value as bpftrace prints it: `%02X` bytes joined by `:`.
+    pub fn mac_address(bytes: &[u8]) -> String {
+        let hex: Vec<String> = bytes.iter().take(6).map(|b| format!("{b:02X}")).collect();
+        hex.join(":")
+    }
+
+    /// The value of a `buf()` record field: its first `length` data bytes.
+    pub fn buffer(bytes: &[u8]) -> &[u8] {
+        let len = bytes.first().map_or(0, |&n| n as usize);
+        bytes.get(1..(1 + len).min(bytes.len())).unwrap_or_default()
     }
 }
 

@@ -7,6 +7,10 @@
 //! conversion to `snprintf` (so `%%` there prints `%`), but prints the text after the last
 //! conversion as it is: `printf("%d%%\n", 5)` prints `5%%` (measured with bpftrace 0.17).
 //! Flags `+`, ` `, `#` and `%i` are not conversions to bpftrace 0.17.
+//!
+//! `%r`, `%rx` and `%rh` take a `buf()` value. bpftrace swaps them for `%s` only when
+//! written bare; with a flag, width or precision glibc meets an unknown conversion and
+//! prints it as written (`printf("%5r", buf(...))` prints `%5r`, measured).
 
 /// One `%...` conversion: `%-14s` is `{ left: true, width: Some(14), conv: 's' }`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,8 +29,41 @@ pub struct ConvSpec {
     pub precision: Option<usize>,
     /// Length modifier as written (`""`, `"l"`, `"ll"`, `"h"`, `"hh"`, `"z"`, `"j"`, `"t"`).
     pub length: String,
-    /// Conversion character: one of `d i u x X o c s p`.
+    /// Conversion character: one of `d i u x X o c s p`, or `r` (a buffer).
     pub conv: char,
+    /// For `r`: how the buffer's bytes are written.
+    pub buffer: BufferStyle,
+    /// For `r` with a flag, width or precision: the text printed instead (as written).
+    pub verbatim: Option<String>,
+}
+
+/// `%r`: printable bytes as they are, others `\xNN`; `%rx`: every byte `\xNN`;
+/// `%rh`: every byte as two hex digits, separated by spaces (bpftrace's
+/// `hex_format_buffer`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BufferStyle {
+    #[default]
+    Ascii,
+    EscapedHex,
+    Hex,
+}
+
+impl BufferStyle {
+    /// `bytes` as bpftrace's `hex_format_buffer` writes them in this style.
+    pub fn format(self, bytes: &[u8]) -> String {
+        let mut out = String::with_capacity(bytes.len() * 4);
+        for (i, &b) in bytes.iter().enumerate() {
+            match self {
+                BufferStyle::Ascii if (32..=126).contains(&b) => out.push(b as char),
+                BufferStyle::Ascii | BufferStyle::EscapedHex => {
+                    out.push_str(&format!("\\x{b:02x}"))
+                }
+                BufferStyle::Hex if i + 1 == bytes.len() => out.push_str(&format!("{b:02x}")),
+                BufferStyle::Hex => out.push_str(&format!("{b:02x} ")),
+            }
+        }
+        out
+    }
 }
 
 /// What kind of argument a conversion takes.
@@ -34,12 +71,14 @@ pub struct ConvSpec {
 pub enum ArgClass {
     Integer,
     String,
+    Buffer,
 }
 
 impl ConvSpec {
     pub fn arg_class(&self) -> ArgClass {
         match self.conv {
             's' => ArgClass::String,
+            'r' => ArgClass::Buffer,
             _ => ArgClass::Integer,
         }
     }
@@ -145,18 +184,18 @@ fn match_spec(fmt: &str, at: usize) -> Result<Option<(ConvSpec, usize)>, FormatE
     }
     let tail = &b[i..];
     if let Some(rest) = tail.strip_prefix(b"r") {
-        let len = if matches!(rest.first(), Some(b'x' | b'h')) {
-            2
-        } else {
-            1
+        let (style, len) = match rest.first() {
+            Some(b'x') => (BufferStyle::EscapedHex, 2),
+            Some(b'h') => (BufferStyle::Hex, 2),
+            _ => (BufferStyle::Ascii, 1),
         };
-        return Err(FormatError {
-            offset: at,
-            message: format!(
-                "printf conversion '{}' (buffer) is not supported",
-                &fmt[at..i + len]
-            ),
-        });
+        spec.conv = 'r';
+        spec.buffer = style;
+        let end = i + len;
+        if end - at > len + 1 {
+            spec.verbatim = Some(fmt[at..end].to_string());
+        }
+        return Ok(Some((spec, end)));
     }
     if let Some(&conv @ (b's' | b'c')) = tail.first() {
         spec.conv = conv as char;
@@ -277,7 +316,27 @@ mod tests {
         let e = PrintfFormat::parse("%%%%%d").unwrap();
         assert_eq!(e.pieces[0], Piece::Literal("%%".into()));
         assert!(PrintfFormat::parse("x%%d").is_err());
-        assert!(PrintfFormat::parse("%rx").is_err());
+    }
+
+    #[test]
+    fn buffer_conversions() {
+        let c = convs("%r%rx%rh%-5rx");
+        let styles: Vec<_> = c.iter().map(|c| (c.conv, c.buffer)).collect();
+        use BufferStyle::*;
+        assert_eq!(
+            styles,
+            [
+                ('r', Ascii),
+                ('r', EscapedHex),
+                ('r', Hex),
+                ('r', EscapedHex)
+            ]
+        );
+        assert_eq!(c[0].verbatim, None);
+        assert_eq!(c[3].verbatim.as_deref(), Some("%-5rx"));
+        assert_eq!(Ascii.format(b"a\x01~\xff "), "a\\x01~\\xff ");
+        assert_eq!(EscapedHex.format(b"ab"), "\\x61\\x62");
+        assert_eq!(Hex.format(b"ab\x01"), "61 62 01");
     }
 
     #[test]

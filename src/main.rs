@@ -52,6 +52,9 @@ struct Cli {
     /// Load and verify every program, attach nothing, exit
     #[arg(long = "dry-run")]
     dry_run: bool,
+    /// Allow unsafe builtin functions (system, signal)
+    #[arg(long = "unsafe")]
+    allow_unsafe: bool,
     /// List the probes FILE names as a pattern (all without one), like bpftrace -l
     #[arg(short = 'l', conflicts_with = "program")]
     list: bool,
@@ -275,6 +278,7 @@ fn run(cli: Cli) -> Result<(), String> {
     if cli.json_envelope {
         printer.set_envelope(rbt::output::envelope::Envelope::new());
     }
+    printer.set_cat_bytes_max(cat_bytes_max()?);
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
@@ -332,6 +336,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     ast.params = params;
     ast.str_size = str_size;
     ast.child = cli.command.is_some();
+    ast.allow_unsafe = cli.allow_unsafe;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
@@ -419,6 +424,24 @@ fn str_size() -> Result<usize, String> {
                 "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
             )),
         },
+    }
+}
+
+/// `BPFTRACE_CAT_BYTES_MAX`: bytes `cat()` prints of a file (bpftrace reads it with
+/// `istream >> uint64_t`: leading digits count, zero is allowed).
+fn cat_bytes_max() -> Result<u64, String> {
+    const VAR: &str = "BPFTRACE_CAT_BYTES_MAX";
+    match std::env::var(VAR) {
+        Err(_) => Ok(rbt::output::CAT_BYTES_MAX),
+        Ok(v) => {
+            let v = v.trim_start();
+            let digits = v.len() - v.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            v[..digits].parse::<u64>().map_err(|_| {
+                format!(
+                    "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
+                )
+            })
+        }
     }
 }
 

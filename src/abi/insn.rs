@@ -113,6 +113,7 @@ pub mod helper {
     pub const GET_CURRENT_CGROUP_ID: i32 = 80;
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const RINGBUF_OUTPUT: i32 = 130;
+    pub const SEND_SIGNAL: i32 = 109;
 
     /// The helper's kernel name, for disassembly.
     pub fn name(id: i32) -> &'static str {
@@ -137,6 +138,7 @@ pub mod helper {
             PROBE_READ_USER_STR => "probe_read_user_str",
             PROBE_READ_KERNEL_STR => "probe_read_kernel_str",
             RINGBUF_OUTPUT => "ringbuf_output",
+            SEND_SIGNAL => "send_signal",
             _ => "unknown",
         }
     }

@@ -7,6 +7,39 @@
 pub mod arch;
 pub mod insn;
 
+/// The signal names bpftrace 0.17's `signal()` knows (src/ast/signal.cpp), with their
+/// x86-64 Linux numbers.
+pub const SIGNALS: [(&str, u32); 28] = [
+    ("SIGABRT", 6),
+    ("SIGALRM", 14),
+    ("SIGBUS", 7),
+    ("SIGCHLD", 17),
+    ("SIGCONT", 18),
+    ("SIGFPE", 8),
+    ("SIGHUP", 1),
+    ("SIGILL", 4),
+    ("SIGINT", 2),
+    ("SIGKILL", 9),
+    ("SIGPIPE", 13),
+    ("SIGPOLL", 29),
+    ("SIGQUIT", 3),
+    ("SIGSEGV", 11),
+    ("SIGSTOP", 19),
+    ("SIGSYS", 31),
+    ("SIGTERM", 15),
+    ("SIGTRAP", 5),
+    ("SIGTSTP", 20),
+    ("SIGTTIN", 21),
+    ("SIGTTOU", 22),
+    ("SIGURG", 23),
+    ("SIGUSR1", 10),
+    ("SIGUSR2", 12),
+    ("SIGVTALRM", 26),
+    ("SIGWINCH", 28),
+    ("SIGXCPU", 24),
+    ("SIGXFSZ", 25),
+];
+
 /// `enum bpf_map_type` values rbt creates or inspects.
 pub mod map_type {
     pub const HASH: u32 = 1;

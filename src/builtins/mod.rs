@@ -11,18 +11,29 @@
 mod addrspace;
 mod aggregations;
 mod bswap;
+mod buf;
+mod cat;
+mod cgroupid;
 mod context;
 mod cpid;
 mod elapsed;
 mod exit;
+mod join;
+mod macaddr;
 mod maps;
 mod ntop;
 mod printf;
 mod probe;
 mod rand;
+mod signal;
+mod sizeof;
 mod str;
+mod strftime;
 mod strncmp;
+mod system;
 mod time;
+
+pub use join::{JOIN_ARGS, JOIN_ARG_SIZE};
 
 use std::fmt;
 
@@ -51,14 +62,23 @@ pub static REGISTRY: &[&Builtin] = &[
     &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,
+    &macaddr::MACADDR,
     &str::STR,
+    &buf::BUF,
     &addrspace::KPTR,
     &addrspace::UPTR,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
+    &sizeof::SIZEOF,
+    &cgroupid::CGROUPID,
     &printf::PRINTF,
+    &cat::CAT,
+    &system::SYSTEM,
+    &signal::SIGNAL,
     &time::TIME,
+    &strftime::STRFTIME,
     &exit::EXIT,
+    &join::JOIN,
     &maps::DELETE,
     &maps::CLEAR,
     &maps::ZERO,

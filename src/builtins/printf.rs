@@ -7,7 +7,7 @@ use crate::ast::ExprKind;
 use crate::codegen::builder::*;
 use crate::codegen::{value_layout, Dest, Gen};
 use crate::event::{ArgLayout, EventKind, ValueLayout, EVENT_ID_SIZE};
-use crate::format::{ArgClass, PrintfFormat};
+use crate::format::{ArgClass, BufferStyle, PrintfFormat};
 use crate::sema::{statement, Call, Checker, Payload, Type};
 
 /// Records up to this size are built on the stack (leaving room for the operands'
@@ -24,19 +24,40 @@ pub static PRINTF: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
+    check_format(ck, site, &PRINTF)
+}
+
+/// The type rule of a statement taking a printf-style format and its arguments
+/// (`printf`, `cat`, `system`), worded as bpftrace 0.17's (`NAME: Too many arguments`).
+pub(super) fn check_format(
+    ck: &mut Checker<'_, '_>,
+    site: &Site<'_>,
+    builtin: &'static Builtin,
+) -> Option<Checked> {
+    let name = site.name;
     let Some((fmt, rest)) = site.args.split_first() else {
-        ck.error(site.span, "printf() needs a format string");
+        ck.error(
+            site.span,
+            format!("{name}() requires at least one argument (0 provided)"),
+        );
         return None;
     };
     let ExprKind::Str(text) = &fmt.kind else {
-        ck.error(fmt.span, "printf's first argument must be a string literal");
+        let fmt = ck.expr(fmt)?;
+        ck.error(
+            site.span,
+            format!(
+                "{name}() expects a string literal ({} provided)",
+                super::join::kind_name(&fmt.ty)
+            ),
+        );
         return None;
     };
     let args: Vec<_> = rest.iter().map(|a| ck.expr(a)).collect();
     let format = match PrintfFormat::parse(text) {
         Ok(f) => f,
         Err(e) => {
-            ck.error(fmt.span, format!("printf: {}", e.message));
+            ck.error(fmt.span, format!("{name}: {}", e.message));
             return None;
         }
     };
@@ -50,7 +71,7 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         ck.error(
             site.span,
             format!(
-                "printf: {which} arguments for format string ({} supplied, {} expected)",
+                "{name}: {which} arguments for format string ({} supplied, {} expected)",
                 args.len(),
                 convs.len()
             ),
@@ -64,25 +85,24 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
             ArgClass::Integer => arg.ty.is_scalar(),
             ArgClass::String => {
                 !arg.ty.is_scalar()
-                    && !matches!(arg.ty, Type::Tuple(_))
+                    && !matches!(arg.ty, Type::Tuple(_) | Type::Buf { .. })
                     && value_layout(&arg.ty).is_some()
             }
+            ArgClass::Buffer => matches!(arg.ty, Type::Buf { .. }),
         };
         if !fits {
             let expected = match conv.arg_class() {
                 ArgClass::Integer => "integer",
                 ArgClass::String => "string",
+                ArgClass::Buffer => "buffer",
             };
             ck.error(
                 arg.span,
                 format!(
-                    "printf: %{} specifier expects a value of type {expected} ({} supplied)",
+                    "{name}: %{}{} specifier expects a value of type {expected} ({} supplied)",
                     conv.conv,
-                    match arg.ty {
-                        // bpftrace names the kind here, not the element types.
-                        Type::Tuple(_) => "tuple".to_string(),
-                        _ => arg.ty.describe(),
-                    }
+                    buffer_suffix(conv),
+                    supplied(&arg.ty)
                 ),
             );
             ok = false;
@@ -91,10 +111,45 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     if !ok {
         return None;
     }
-    statement(&PRINTF, args, Payload::Format(format))
+    statement(builtin, args, Payload::Format(format))
+}
+
+/// `x` of `%rx`, `h` of `%rh` (bpftrace names the conversion as written).
+fn buffer_suffix(conv: &crate::format::ConvSpec) -> &'static str {
+    match (conv.conv, conv.buffer) {
+        ('r', BufferStyle::EscapedHex) => "x",
+        ('r', BufferStyle::Hex) => "h",
+        _ => "",
+    }
+}
+
+/// The argument's type as bpftrace's format check names it: pointers count as
+/// integers, values printed as text (inet, username) as strings.
+fn supplied(ty: &Type) -> &'static str {
+    match ty {
+        Type::Int { .. } | Type::Ptr { .. } => "integer",
+        Type::Str { .. } | Type::Inet | Type::MacAddr | Type::Timestamp { .. } | Type::Username => {
+            "string"
+        }
+        other => super::join::kind_name(other),
+    }
 }
 
 fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
+    lower_format(g, call, dest, |format, args| EventKind::Printf {
+        format,
+        args,
+    });
+}
+
+/// Lowers a formatted statement: one record with the arguments laid out for the
+/// format, of the kind `kind` makes.
+pub(super) fn lower_format(
+    g: &mut Gen<'_>,
+    call: &Call,
+    dest: Dest,
+    kind: fn(PrintfFormat, Vec<ArgLayout>) -> EventKind,
+) {
     let (Dest::Effect, Payload::Format(format)) = (dest, &call.payload) else {
         return g.misplaced(call, dest);
     };
@@ -116,10 +171,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         offset += size.next_multiple_of(align);
     }
     let size = offset.next_multiple_of(8) as u32;
-    let id = g.event(EventKind::Printf {
-        format: format.clone(),
-        args: layout.clone(),
-    });
+    let id = g.event(kind(format.clone(), layout.clone()));
     // A record too big for the stack is built in per-CPU scratch space.
     let rec = if size > STACK_RECORD_MAX {
         g.scratch(size)

@@ -80,6 +80,13 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
                 )
             }
             EventKind::Time { format } => writeln!(out, "  {i}: time {format:?}"),
+            EventKind::System { format, .. } => {
+                writeln!(out, "  {i}: system {:?}", format_text(format))
+            }
+            EventKind::Cat { format, .. } => {
+                writeln!(out, "  {i}: cat {:?}", format_text(format))
+            }
+            EventKind::Join { delim } => writeln!(out, "  {i}: join {delim:?}"),
             EventKind::Exit => writeln!(out, "  {i}: exit"),
             EventKind::MapOp { map, op } => writeln!(out, "  {i}: {op:?} map {map}"),
             EventKind::PrintValue { value } => {
@@ -96,7 +103,10 @@ fn value_text(v: &ValueLayout) -> String {
             format!("{}{}", if signed { "s" } else { "u" }, size * 8)
         }
         ValueLayout::Str { size } => format!("str[{size}]"),
+        ValueLayout::Buf { size } => format!("buf[{size}]"),
         ValueLayout::Inet => "inet".into(),
+        ValueLayout::MacAddr => "macaddr".into(),
+        ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
         ValueLayout::Username => "username".into(),
         ValueLayout::Tuple { ref elems, .. } => {
             let elems: Vec<_> = elems

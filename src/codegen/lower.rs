@@ -168,7 +168,10 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
             signed: false,
         },
         Type::Str { size } => ValueLayout::Str { size },
+        Type::Buf { size } => ValueLayout::Buf { size },
         Type::Inet => ValueLayout::Inet,
+        Type::MacAddr => ValueLayout::MacAddr,
+        Type::Timestamp { size } => ValueLayout::Timestamp { size },
         Type::Username => ValueLayout::Username,
         Type::Mem { .. } | Type::Void | Type::Agg(_) | Type::Tuple(_) => return None,
     })

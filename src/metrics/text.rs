@@ -70,7 +70,7 @@ fn scalar_text(s: &Scalar) -> String {
     match s {
         Scalar::Int(v) => v.to_string(),
         Scalar::UInt(v) => v.to_string(),
-        Scalar::Str(v) => v.clone(),
+        Scalar::Str(v) | Scalar::Bare(v) => v.clone(),
         Scalar::Tuple(parts) => parts.iter().map(scalar_text).collect::<Vec<_>>().join(","),
     }
 }
@@ -170,7 +170,7 @@ pub fn family(
         | MapValue::Max(_) => "gauge",
         MapValue::Avg { .. } | MapValue::Stats { .. } => "summary",
         MapValue::Hist(_) | MapValue::Lhist { .. } => "histogram",
-        MapValue::Scalar(Scalar::Str(_) | Scalar::Tuple(_)) => return 0,
+        MapValue::Scalar(Scalar::Str(_) | Scalar::Bare(_) | Scalar::Tuple(_)) => return 0,
     };
     // In text format 0.0.4 a counter's family is named with its `_total`.
     let family = if kind == "counter" {
@@ -188,7 +188,7 @@ pub fn family(
             MapValue::Sum(v) | MapValue::Min(v) => v.to_string(),
             MapValue::Scalar(Scalar::Int(v)) => v.to_string(),
             MapValue::Scalar(Scalar::UInt(v)) => v.to_string(),
-            MapValue::Scalar(Scalar::Str(_) | Scalar::Tuple(_)) => continue,
+            MapValue::Scalar(Scalar::Str(_) | Scalar::Bare(_) | Scalar::Tuple(_)) => continue,
             MapValue::Avg { sum, count } | MapValue::Stats { sum, count } => {
                 let _ = writeln!(out, "{name}_sum{plain} {sum}");
                 let _ = writeln!(out, "{name}_count{plain} {count}");

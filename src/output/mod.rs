@@ -12,11 +12,13 @@
 
 mod capture;
 pub mod envelope;
+mod cat;
 mod inet;
 mod json;
 pub mod maps;
 mod printf;
 mod sink;
+mod system;
 mod time;
 mod username;
 
@@ -25,9 +27,10 @@ use std::io::{self, BufWriter, Write};
 use crate::event::{EventCatalog, EventKind, MapOp, ValueLayout, EVENT_ID_SIZE};
 
 pub use capture::Capture;
+pub use cat::DEFAULT_BYTES_MAX as CAT_BYTES_MAX;
 pub use inet::ntop;
 pub use printf::{render, Arg, Rendered};
-pub use time::{format_now, strftime};
+pub use time::{format_now, strftime, timestamp};
 pub use username::username;
 
 /// `-f text|json`.
@@ -100,6 +103,8 @@ pub struct Printer {
     quiet: bool,
     /// `--json-envelope` (with `-f json`): every line wrapped, no blank lines.
     envelope: Option<envelope::Envelope>,
+    /// Bytes `cat()` prints of a file at most (`BPFTRACE_CAT_BYTES_MAX`).
+    cat_bytes_max: u64,
 }
 
 impl Printer {
@@ -110,6 +115,7 @@ impl Printer {
             buffer: BufferMode::Line,
             quiet: false,
             envelope: None,
+            cat_bytes_max: cat::DEFAULT_BYTES_MAX,
         }
     }
 
@@ -118,6 +124,11 @@ impl Printer {
         if self.format == OutputFormat::Json {
             self.envelope = Some(envelope);
         }
+    }
+
+    /// `BPFTRACE_CAT_BYTES_MAX`.
+    pub fn set_cat_bytes_max(&mut self, max: u64) {
+        self.cat_bytes_max = max;
     }
 
     pub fn set_quiet(&mut self, quiet: bool) {
@@ -161,37 +172,39 @@ impl Printer {
         };
         match kind {
             EventKind::Printf { format, args } => {
-                if args.len() != format.conversions().count() {
-                    return Err(invalid(format!(
-                        "event {id}: {} arguments for {} printf conversions",
-                        args.len(),
-                        format.conversions().count()
-                    )));
-                }
-                let values = args
-                    .iter()
-                    .enumerate()
-                    .map(|(n, arg)| {
-                        let size = arg.value.size();
-                        let bytes = arg.offset.checked_add(size).and_then(|end| record.get(arg.offset..end));
-                        let bytes = bytes.ok_or_else(|| {
-                            invalid(format!(
-                                "event {id}: argument {n} ({size} bytes at offset {}) is outside the {}-byte record",
-                                arg.offset,
-                                record.len()
-                            ))
-                        })?;
-                        decode(id, n, &arg.value, bytes)
-                    })
-                    .collect::<io::Result<Vec<Value>>>()?;
-                let args: Vec<Arg> = values.iter().map(Value::arg).collect();
-                let text = render(format, &args);
+                let text = formatted(id, format, args, record)?;
                 self.message("printf", &text)?;
+            }
+            EventKind::System { format, args } => {
+                let command = formatted(id, format, args, record)?.to_vec();
+                self.out.flush()?;
+                let text = system::run(&command);
+                self.message("syscall", &Rendered::from(&text[..]))?;
+            }
+            EventKind::Cat { format, args } => {
+                let path = formatted(id, format, args, record)?.to_vec();
+                let (text, error) = cat::read(&path, self.cat_bytes_max);
+                if let Some(error) = error {
+                    self.out.flush()?;
+                    eprintln!("{error}");
+                }
+                self.message("cat", &Rendered::from(&text[..]))?;
             }
             EventKind::Time { format } => match time::format_now(format) {
                 Some(text) => self.message("time", &Rendered::from(text.as_bytes()))?,
                 None => eprintln!("ERROR: strftime returned 0"),
             },
+            EventKind::Join { delim } => {
+                // bpftrace ends the text line with `std::endl`: flushed in any mode.
+                let mut text = join(record, delim.as_bytes());
+                match self.format {
+                    OutputFormat::Text => {
+                        text.push(b'\n');
+                        self.write(&text, true)?;
+                    }
+                    OutputFormat::Json => self.message("join", &Rendered::from(&text[..]))?,
+                }
+            }
             EventKind::Exit => return Ok(Flow::Exit),
             EventKind::MapOp { map, op } => return Ok(Flow::MapOp(*map, *op)),
             EventKind::PrintValue { value } => {
@@ -320,10 +333,48 @@ impl Printer {
     }
 }
 
+/// `format` rendered with the arguments of `record` laid out as `args`.
+fn formatted(
+    id: u64,
+    format: &crate::format::PrintfFormat,
+    args: &[crate::event::ArgLayout],
+    record: &[u8],
+) -> io::Result<Rendered> {
+    if args.len() != format.conversions().count() {
+        return Err(invalid(format!(
+            "event {id}: {} arguments for {} printf conversions",
+            args.len(),
+            format.conversions().count()
+        )));
+    }
+    let values = args
+        .iter()
+        .enumerate()
+        .map(|(n, arg)| {
+            let size = arg.value.size();
+            let bytes = arg
+                .offset
+                .checked_add(size)
+                .and_then(|end| record.get(arg.offset..end));
+            let bytes = bytes.ok_or_else(|| {
+                invalid(format!(
+                    "event {id}: argument {n} ({size} bytes at offset {}) is outside the {}-byte record",
+                    arg.offset,
+                    record.len()
+                ))
+            })?;
+            decode(id, n, &arg.value, bytes)
+        })
+        .collect::<io::Result<Vec<Value>>>()?;
+    let args: Vec<Arg> = values.iter().map(Value::arg).collect();
+    Ok(render(format, &args))
+}
+
 /// A decoded argument that owns what [`Arg`] borrows.
 enum Value {
     Int(Arg<'static>),
     Text(Vec<u8>),
+    Buf(Vec<u8>),
 }
 
 impl Value {
@@ -331,6 +382,7 @@ impl Value {
         match self {
             Value::Int(arg) => *arg,
             Value::Text(bytes) => Arg::Str(bytes),
+            Value::Buf(bytes) => Arg::Buf(bytes),
         }
     }
 }
@@ -350,6 +402,9 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             Value::Text(bytes[..end].to_vec())
         }
+        ValueLayout::Buf { .. } => Value::Buf(ValueLayout::buffer(bytes).to_vec()),
+        ValueLayout::Timestamp { .. } => Value::Text(timestamp(bytes).into_bytes()),
+        ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(
             username(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))).into_bytes(),
@@ -360,6 +415,24 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
             )))
         }
     })
+}
+
+/// A `join()` record's strings up to the first empty one, `delim` between them.
+fn join(record: &[u8], delim: &[u8]) -> Vec<u8> {
+    use crate::builtins::{JOIN_ARGS, JOIN_ARG_SIZE};
+    let strings = record.get(EVENT_ID_SIZE..).unwrap_or_default();
+    let mut out = Vec::new();
+    for (i, arg) in strings.chunks(JOIN_ARG_SIZE).take(JOIN_ARGS).enumerate() {
+        let end = arg.iter().position(|&b| b == 0).unwrap_or(arg.len());
+        if end == 0 {
+            break;
+        }
+        if i > 0 {
+            out.extend_from_slice(delim);
+        }
+        out.extend_from_slice(&arg[..end]);
+    }
+    out
 }
 
 fn invalid(message: String) -> io::Error {

@@ -16,6 +16,8 @@ pub enum Arg<'a> {
     Int(u64),
     /// String bytes, already cut at the first NUL.
     Str(&'a [u8]),
+    /// A `buf()` value's bytes (its length, NULs included).
+    Buf(&'a [u8]),
 }
 
 impl Arg<'_> {
@@ -230,6 +232,11 @@ pub fn convert(spec: &ConvSpec, arg: &Arg, out: &mut Rendered) {
             };
             pad(spec, b"", 0, s, false, out);
         }
+        ('r', arg) => match (&spec.verbatim, arg) {
+            (Some(text), _) => out.push(text.as_bytes()),
+            (None, Arg::Buf(bytes)) => out.push(spec.buffer.format(bytes).as_bytes()),
+            (None, _) => {}
+        },
         ('c', Arg::Int(v)) => pad(spec, b"", 0, &[*v as u8], false, out),
         ('p', Arg::Int(0)) => pad(spec, b"", 0, b"(nil)", false, out),
         ('p', Arg::Int(v)) => {

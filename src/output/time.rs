@@ -8,7 +8,7 @@
 use std::fmt::Write;
 use std::sync::OnceLock;
 
-use chrono::{DateTime, FixedOffset, Local, Offset};
+use chrono::{DateTime, FixedOffset, Local, Offset, TimeZone};
 
 /// bpftrace's `STRING_SIZE`: strftime's buffer, NUL included.
 const TIME_BUFFER: usize = 64;
@@ -28,6 +28,56 @@ pub fn format_now(format: &str) -> Option<String> {
         String::new()
     };
     strftime(format, &now, &zone)
+}
+
+/// bpftrace 0.17's `resolve_timestamp`: `nsecs` since boot as local wall-clock time,
+/// boot time being the realtime clock minus the boot clock (read once); `%f` is
+/// replaced by the microseconds first (every `%f`, as its regex does). `None` where
+/// bpftrace prints `(?)`.
+pub fn format_timestamp(format: &str, nsecs: u64) -> Option<String> {
+    static BOOT: OnceLock<Option<(i64, i64)>> = OnceLock::new();
+    let (sec, nsec) = (*BOOT.get_or_init(boot_realtime))?;
+    // bpftrace computes the seconds through a double, as here.
+    let time = sec + ((nsec as f64 + nsecs as f64) / 1e9) as i64;
+    let usecs = ((nsec as u64).wrapping_add(nsecs) % 1_000_000_000) / 1000;
+    let format = format.replace("%f", &format!("{usecs:06}"));
+    let local = Local.timestamp_opt(time, 0).single()?;
+    let t = local.with_timezone(&local.offset().fix());
+    let zone = if format.contains('Z') {
+        zone_abbreviation(t.offset().local_minus_utc())
+    } else {
+        String::new()
+    };
+    strftime(&format, &t, &zone)
+}
+
+/// A `strftime()` value (u64 nanoseconds since boot, then the NUL-padded format) as
+/// bpftrace prints it: `(?)`, after an error on stderr, when strftime fails.
+pub fn timestamp(bytes: &[u8]) -> String {
+    let mut nsecs = [0u8; 8];
+    let n = bytes.len().min(8);
+    nsecs[..n].copy_from_slice(&bytes[..n]);
+    let format = bytes.get(8..).unwrap_or_default();
+    let end = format.iter().position(|&b| b == 0).unwrap_or(format.len());
+    let format = String::from_utf8_lossy(&format[..end]);
+    format_timestamp(&format, u64::from_le_bytes(nsecs)).unwrap_or_else(|| {
+        eprintln!("ERROR: strftime returned 0");
+        "(?)".to_string()
+    })
+}
+
+/// The realtime clock at boot, `(seconds, nanoseconds)`.
+fn boot_realtime() -> Option<(i64, i64)> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let boot = crate::sys::boottime_ns().ok()?;
+    let real = now.as_nanos() as i64;
+    let at_boot = real - boot as i64;
+    Some((
+        at_boot.div_euclid(1_000_000_000),
+        at_boot.rem_euclid(1_000_000_000),
+    ))
 }
 
 /// glibc's `strftime` into bpftrace's 64-byte buffer; `zone` is what `%Z` prints.

@@ -385,6 +385,15 @@ impl<'s> P<'s> {
         let Some((name, rest)) = lex::ident(i) else {
             return PError::expected(i, "an expression").backtrack();
         };
+        // `struct x` names a type, as bpftrace's lexer reads it: an identifier that
+        // `sizeof()` takes (anywhere else sema reports it unknown).
+        if matches!(name, "struct" | "union" | "enum") {
+            let t = lex::ws_lenient(rest);
+            if let Some((tag, rest)) = lex::ident(t).filter(|(w, _)| !KEYWORDS.contains(w)) {
+                let ident = ExprKind::Ident(format!("{name} {tag}"));
+                return Ok((rest, node(ident, self.span(i, rest))));
+            }
+        }
         if KEYWORDS.contains(&name) {
             return PError::expected(i, "an expression").backtrack();
         }

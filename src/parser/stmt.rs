@@ -76,6 +76,7 @@ impl<'s> P<'s> {
             params: Vec::new(),
             str_size: crate::sema::STRING_SIZE,
             child: false,
+            allow_unsafe: false,
             span: Span::new(0, self.text.len()),
         }
     }

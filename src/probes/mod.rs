@@ -93,6 +93,9 @@ pub enum Context {
     Retval,
     /// `arg0`..`arg5`: the argument registers.
     ArgRegs,
+    /// `signal()`: runs in the traced task, which `bpf_send_signal` signals (the probe
+    /// types bpftrace 0.17's `check_available` allows).
+    Signal,
 }
 
 /// What sema learns from resolving one attach point.

@@ -26,7 +26,7 @@ pub static TRACEPOINT: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::Tracepoint,
     prog_prefix: "tp",
-    context: &[Context::Args],
+    context: &[Context::Args, Context::Signal],
     space: Space::Kernel,
     absent: None,
     resolve,

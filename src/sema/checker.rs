@@ -125,6 +125,35 @@ impl Checker<'_, '_> {
         self.an.child
     }
 
+    /// For a builtin bpftrace 0.17 calls unsafe (`system`, `signal`): reports its
+    /// error unless `--unsafe` was given.
+    pub fn unsafe_allowed(&mut self, site: &Site<'_>) -> Option<()> {
+        if self.an.allow_unsafe {
+            return Some(());
+        }
+        self.error(
+            site.span,
+            format!(
+                "{}() is an unsafe function being used in safe mode",
+                site.name
+            ),
+        );
+        None
+    }
+
+    /// The size of the type `name` names in `sizeof()`: a bpftrace integer type
+    /// (`int32`) or a kernel struct or union (`struct sock`).
+    pub fn type_size(&self, name: &str) -> Option<usize> {
+        if let Some(ty) = super::kernel::bpftrace_int(name) {
+            return Some(ty.size());
+        }
+        if !(name.starts_with("struct ") || name.starts_with("union ")) {
+            return None;
+        }
+        let id = self.an.btf.find_type(name)?;
+        self.an.btf.size_of(id).map(|s| s as usize)
+    }
+
     /// Bytes of a `str()` value (BPFTRACE_STRLEN).
     pub fn str_size(&self) -> usize {
         self.an.str_size

@@ -56,6 +56,9 @@ impl Analyzer<'_> {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
                 Type::Username => Type::Username,
+                Type::Buf { size } => Type::Buf { size: *size },
+                Type::MacAddr => Type::MacAddr,
+                Type::Timestamp { size } => Type::Timestamp { size: *size },
                 Type::Tuple(_) => {
                     self.error(
                         span,
@@ -164,7 +167,14 @@ impl Analyzer<'_> {
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
-                Type::Str { .. } | Type::Inet | Type::Username | Type::Agg(_) | Type::Tuple(_)
+                Type::Str { .. }
+                    | Type::Buf { .. }
+                    | Type::Inet
+                    | Type::MacAddr
+                    | Type::Timestamp { .. }
+                    | Type::Username
+                    | Type::Agg(_)
+                    | Type::Tuple(_)
             );
         if !storable {
             self.error(

@@ -53,6 +53,7 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
         params: program.params.clone(),
         str_size: program.str_size,
         child: program.child,
+        allow_unsafe: program.allow_unsafe,
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
@@ -140,6 +141,8 @@ struct Analyzer<'a> {
     str_size: usize,
     /// Whether a `-c` command runs.
     child: bool,
+    /// `--unsafe` was given.
+    allow_unsafe: bool,
 }
 
 /// The passes that walk probe bodies.

@@ -134,7 +134,10 @@ impl Analyzer<'_> {
                 cx.vars[id.0].ty = ty;
                 value
             }
-            (Type::Inet, Type::Inet) | (Type::Username, Type::Username) => value,
+            (Type::Inet, Type::Inet)
+            | (Type::MacAddr, Type::MacAddr)
+            | (Type::Username, Type::Username) => value,
+            (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,
             _ => {
                 self.error(
                     span,

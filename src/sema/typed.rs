@@ -81,8 +81,15 @@ pub enum Type {
     Agg(AggKind),
     /// A NUL-padded string buffer of `size` bytes (`comm`: 16, literals: length + 1).
     Str { size: usize },
+    /// The result of `buf()`: a length byte, then `size` bytes of data.
+    Buf { size: usize },
     /// The result of `ntop()`: address family + 16 address bytes.
     Inet,
+    /// The result of `macaddr()`: 6 bytes, printed `XX:XX:XX:XX:XX:XX`.
+    MacAddr,
+    /// The result of `strftime()`: u64 nanoseconds since boot, then the format,
+    /// NUL-padded, in `size - 8` bytes (the value carries its format).
+    Timestamp { size: usize },
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
@@ -144,7 +151,10 @@ impl Type {
             Type::Int { size, .. } => *size as usize,
             Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
+            Type::Buf { size } => 1 + *size,
             Type::Inet => 24,
+            Type::MacAddr => 6,
+            Type::Timestamp { size } => *size,
             Type::Username => 8,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Tuple(elems) => tuple_layout(elems).size as usize,
@@ -175,7 +185,10 @@ impl Type {
             }
             Type::Ptr { name, .. } | Type::Mem { name, .. } => name.clone(),
             Type::Str { size } => format!("string[{size}]"),
+            Type::Buf { size } => format!("buffer[{}]", size + 1),
             Type::Inet => "inet".into(),
+            Type::MacAddr => "mac_address".into(),
+            Type::Timestamp { .. } => "timestamp".into(),
             Type::Username => "username".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Tuple(elems) => {
@@ -270,6 +283,11 @@ pub enum Payload {
     },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
+    /// `join()`: the delimiter, and the space the array and its strings are read in.
+    Join {
+        delim: String,
+        space: Space,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

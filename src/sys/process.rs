@@ -230,3 +230,40 @@ pub fn boottime_ns() -> io::Result<u64> {
     }
     Ok(ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64)
 }
+
+/// `struct file_handle` with room for 8 bytes of handle: a cgroup's handle is its
+/// 64-bit id (bpftrace 0.17's `cgid_file_handle`; a longer handle fails `EOVERFLOW`).
+#[repr(C)]
+struct CgroupHandle {
+    handle_bytes: libc::c_uint,
+    handle_type: libc::c_int,
+    id: u64,
+}
+
+/// `name_to_handle_at(AT_FDCWD, path)` read as a cgroup id (`cgroupid()`), as
+/// bpftrace 0.17 resolves it.
+pub fn cgroup_id(path: &std::ffi::CStr) -> io::Result<u64> {
+    let mut handle = CgroupHandle {
+        handle_bytes: 8,
+        handle_type: 0,
+        id: 0,
+    };
+    let mut mount_id: libc::c_int = 0;
+    // SAFETY: `path` is NUL-terminated and alive for the call; `handle` is a live
+    // `file_handle` whose `handle_bytes` (8) is the room after its header, and
+    // `mount_id` a live int; the kernel writes only within them.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_name_to_handle_at,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &mut handle as *mut CgroupHandle,
+            &mut mount_id as *mut libc::c_int,
+            0 as libc::c_int,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(handle.id)
+}

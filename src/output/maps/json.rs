@@ -84,6 +84,7 @@ fn string(s: &str, out: &mut String) {
 pub(super) fn scalar(s: &Scalar, div: u64, out: &mut String) {
     match s {
         Scalar::Str(s) => string(s, out),
+        Scalar::Bare(s) => out.push_str(s),
         Scalar::Tuple(elems) => {
             out.push('[');
             for (n, e) in elems.iter().enumerate() {

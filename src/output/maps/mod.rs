@@ -91,6 +91,11 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             Scalar::Str(String::from_utf8_lossy(&bytes[..end]).into_owned())
         }
+        ValueLayout::Buf { .. } => Scalar::Str(
+            crate::format::BufferStyle::Ascii.format(ValueLayout::buffer(bytes)),
+        ),
+        ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
+        ValueLayout::Timestamp { .. } => Scalar::Bare(crate::output::timestamp(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
             Ok(inet) => Scalar::Str(crate::output::ntop(inet)),
             Err(_) => Scalar::Str(String::new()),
@@ -131,6 +136,8 @@ pub enum Scalar {
     UInt(u64),
     /// A string, up to its first NUL.
     Str(String),
+    /// Text bpftrace 0.17 writes unquoted even in JSON (a `macaddr()` value).
+    Bare(String),
     /// A tuple value: `(1, a)` in text, `[1,"a"]` in JSON. Not allowed as a key.
     Tuple(Vec<Scalar>),
 }
@@ -314,7 +321,9 @@ fn key_sort_cmp(a: &[Scalar], b: &[Scalar]) -> Ordering {
 
 fn key_sort_part(a: &Scalar, b: &Scalar) -> Ordering {
     match (a, b) {
-        (Scalar::Str(x), Scalar::Str(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Scalar::Str(x) | Scalar::Bare(x), Scalar::Str(y) | Scalar::Bare(y)) => {
+            x.as_bytes().cmp(y.as_bytes())
+        }
         _ => match (int_bits(a), int_bits(b)) {
             (Some(x), Some(y)) => x.cmp(&y),
             _ => Ordering::Equal,

@@ -45,7 +45,7 @@ pub(super) fn scalar(s: &Scalar, div: u64, out: &mut String) {
     match s {
         Scalar::Int(i) => out.push_str(&(i / div as i64).to_string()),
         Scalar::UInt(u) => out.push_str(&(u / div).to_string()),
-        Scalar::Str(s) => out.push_str(s),
+        Scalar::Str(s) | Scalar::Bare(s) => out.push_str(s),
         Scalar::Tuple(elems) => {
             out.push('(');
             for (n, e) in elems.iter().enumerate() {
