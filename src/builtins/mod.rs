@@ -20,6 +20,7 @@ mod ntop;
 mod printf;
 mod probe;
 mod rand;
+mod registers;
 mod str;
 mod strncmp;
 mod time;
@@ -48,6 +49,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::RETVAL,
     &context::ARG,
     &context::ARGS,
+    &registers::REG,
     &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,

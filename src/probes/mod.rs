@@ -93,6 +93,8 @@ pub enum Context {
     Retval,
     /// `arg0`..`arg5`: the argument registers.
     ArgRegs,
+    /// `reg()`: saved registers (`struct pt_regs`) at the start of the context.
+    Regs,
 }
 
 /// What sema learns from resolving one attach point.

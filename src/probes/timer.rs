@@ -6,7 +6,7 @@
 use std::os::fd::BorrowedFd;
 
 use super::perf_event::{attach_sampling, online_cpus, Sample};
-use super::{Provider, Resolved, Timing};
+use super::{Context, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_sw, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Btf;
@@ -25,7 +25,7 @@ pub static INTERVAL: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::PerfEvent,
     prog_prefix: "interval",
-    context: &[],
+    context: &[Context::Regs],
     absent: None,
     resolve,
     check: check_interval,
@@ -43,7 +43,7 @@ pub static PROFILE: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::PerfEvent,
     prog_prefix: "profile",
-    context: &[],
+    context: &[Context::Regs],
     absent: None,
     resolve,
     check: check_profile,
