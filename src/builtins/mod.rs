@@ -50,6 +50,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::ARG,
     &context::ARGS,
     &registers::REG,
+    &registers::SARG,
     &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,

@@ -270,6 +270,12 @@ pub enum Payload {
     },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
+    /// A stack argument: the `index`th 8-byte slot above the return address, read from
+    /// `space` (`sarg1` at a uprobe).
+    StackArg {
+        index: u32,
+        space: Space,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
