@@ -154,8 +154,10 @@ fn arguments_and_return_values_match_bpftrace() {
             with_c(
                 bin,
                 format!(
-                    "uprobe:./{bin}:rbt_target {{ printf(\"%d %d\\n\", arg0, arg1); }} \
-                     ur:./{bin}:rbt_target {{ printf(\"= %d\\n\", retval); }}"
+                    "uprobe:./{bin}:rbt_target {{ printf(\"%d %d\\n\", arg0, arg1); \
+                     printf(\"reg %d %d %d\\n\", reg(\"di\"), reg(\"si\"), reg(\"sp\") > 0); }} \
+                     ur:./{bin}:rbt_target {{ printf(\"= %d %d\\n\", retval, reg(\"ax\")); }} \
+                     uprobe:./{bin}:rbt_stack_args {{ printf(\"sarg %d %d\\n\", sarg0, sarg1); }}"
                 ),
             )
         })

@@ -7,3 +7,10 @@ pub const PT_REGS_RET: i16 = 80;
 pub const PT_REGS_ARGS: [i16; 6] = [112, 104, 96, 88, 72, 64];
 /// Arguments passed in registers (`arg0`..`arg5`).
 pub const ARG_REGS: usize = PT_REGS_ARGS.len();
+
+/// `struct pt_regs` in order, 8 bytes each, as bpftrace 0.17 names them for `reg()`
+/// (its src/arch/x86_64.cpp).
+pub const PT_REGS_NAMES: [&str; 21] = [
+    "r15", "r14", "r13", "r12", "bp", "bx", "r11", "r10", "r9", "r8", "ax", "cx", "dx", "si", "di",
+    "orig_ax", "ip", "cs", "flags", "sp", "ss",
+];

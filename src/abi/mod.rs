@@ -121,4 +121,6 @@ pub mod paths {
     /// The highest `sample_freq` the kernel accepts for perf events.
     pub const PERF_MAX_SAMPLE_RATE: &str = "/proc/sys/kernel/perf_event_max_sample_rate";
     pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
+    /// The running kernel's release (`6.1.0-56-cloud-amd64`), named in errors.
+    pub const OSRELEASE: &str = "/proc/sys/kernel/osrelease";
 }

@@ -25,6 +25,7 @@ mod ntop;
 mod printf;
 mod probe;
 mod rand;
+mod registers;
 mod signal;
 mod sizeof;
 mod str;
@@ -59,6 +60,8 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::RETVAL,
     &context::ARG,
     &context::ARGS,
+    &registers::REG,
+    &registers::SARG,
     &probe::PROBE,
     &rand::RAND,
     &ntop::NTOP,

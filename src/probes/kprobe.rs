@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use super::{Context, Expand, Provider, Resolved, Timing};
+use super::{Context, Expand, NoMatch, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Btf;
@@ -29,7 +29,7 @@ pub static KPROBE: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::Kprobe,
     prog_prefix: "kp",
-    context: &[Context::ArgRegs, Context::Signal],
+    context: &[Context::ArgRegs, Context::Regs, Context::Signal],
     space: Space::Kernel,
     absent: None,
     resolve,
@@ -47,7 +47,7 @@ pub static KRETPROBE: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::Kprobe,
     prog_prefix: "kr",
-    context: &[Context::Retval, Context::Signal],
+    context: &[Context::Retval, Context::Regs, Context::Signal],
     space: Space::Kernel,
     absent: None,
     resolve,
@@ -61,7 +61,12 @@ pub static KRETPROBE: Provider = Provider {
 const FUNCTIONS: Expand = Expand {
     candidates: || super::tracefs_file("available_filter_functions"),
     strip_module: true,
-    none_found: |point| format!("no kernel function matches '{}'", point.name()),
+    none_found: NoMatch::Skip(|point| {
+        format!(
+            "no kernel function matches '{}': attach point skipped, as bpftrace skips it",
+            point.name()
+        )
+    }),
     params: None,
 };
 
@@ -73,7 +78,11 @@ fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
     // with or without a BTF record (static or inlined-elsewhere functions such as 6.1's
     // `blk_account_io_start` have none; module functions have theirs in module BTF).
     if btf.find_func(func).is_none() && !traceable(func) {
-        return Err(format!("kernel function '{func}' not found"));
+        let release = fs::read_to_string(paths::OSRELEASE).unwrap_or_default();
+        return Err(format!(
+            "kernel function '{func}' not found: Linux {} has it neither in BTF nor among its traceable functions (absent, renamed, inlined or notrace)",
+            release.trim()
+        ));
     }
     Ok(Resolved {
         args: None,

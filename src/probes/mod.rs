@@ -96,6 +96,8 @@ pub enum Context {
     /// `signal()`: runs in the traced task, which `bpf_send_signal` signals (the probe
     /// types bpftrace 0.17's `check_available` allows).
     Signal,
+    /// `reg()`: saved registers (`struct pt_regs`) at the start of the context.
+    Regs,
 }
 
 /// What sema learns from resolving one attach point.
@@ -153,24 +155,43 @@ pub struct Expand {
     pub candidates: fn() -> Result<String, String>,
     /// Candidates carry a trailing ` [module]` to drop (`available_filter_functions`).
     pub strip_module: bool,
-    /// The error for a pattern that matches nothing.
-    pub none_found: fn(&AttachPoint) -> String,
+    /// What a pattern that matches nothing means.
+    pub none_found: NoMatch,
     /// For `-lv`: the parameters of one matched target, as bpftrace lists them.
     pub params: Option<fn(&str) -> Vec<String>>,
 }
 
+/// A wildcard that matches nothing: bpftrace 0.17 rejects tracepoint patterns but runs
+/// without kprobe ones (its probe matcher just finds no functions).
+pub enum NoMatch {
+    /// The script's error.
+    Error(fn(&AttachPoint) -> String),
+    /// Skipped; the text is rbt's warning.
+    Skip(fn(&AttachPoint) -> String),
+}
+
+/// Why [`expand`] gave no attach points.
+pub enum Unexpanded {
+    Error(String),
+    /// bpftrace drops the attach point; rbt warns.
+    Skipped(String),
+}
+
 /// The attach points `point` denotes: itself, or with a wildcard in its target every
 /// matching target of its provider, sorted as bpftrace sorts them (byte order).
-pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, String> {
+pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
     let Some(how) = &point.provider.expand else {
         return Ok(vec![point.clone()]);
     };
     if !point.target.iter().any(|t| wildcard::has_wildcard(t)) {
         return Ok(vec![point.clone()]);
     }
-    let found = matches(how, &point.target.join(":"))?;
+    let found = matches(how, &point.target.join(":")).map_err(Unexpanded::Error)?;
     if found.is_empty() {
-        return Err((how.none_found)(point));
+        return Err(match how.none_found {
+            NoMatch::Error(message) => Unexpanded::Error(message(point)),
+            NoMatch::Skip(warning) => Unexpanded::Skipped(warning(point)),
+        });
     }
     let parts = point.target.len().max(1);
     Ok(found

@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{Provider, Resolved, Timing};
+use super::{Context, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_hw, perf_sw, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Btf;
@@ -26,7 +26,7 @@ pub static SOFTWARE: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::PerfEvent,
     prog_prefix: "sw",
-    context: &[],
+    context: &[Context::Regs],
     absent: None,
     resolve: resolve_software,
     check: check_software,
@@ -44,7 +44,7 @@ pub static HARDWARE: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::PerfEvent,
     prog_prefix: "hw",
-    context: &[],
+    context: &[Context::Regs],
     absent: None,
     resolve: resolve_hardware,
     check: check_hardware,

@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
-use super::{Context, Expand, Provider, Resolved, Timing};
+use super::{Context, Expand, NoMatch, Provider, Resolved, Timing};
 use crate::abi::paths::TRACEFS_DIRS;
 use crate::abi::perf_type;
 use crate::ast::AttachPoint;
@@ -35,7 +35,9 @@ pub static TRACEPOINT: Provider = Provider {
     expand: Some(Expand {
         candidates: || super::tracefs_file("available_events"),
         strip_module: false,
-        none_found: |point| format!("tracepoints not found: {}", point.target.join(":")),
+        none_found: NoMatch::Error(|point| {
+            format!("tracepoints not found: {}", point.target.join(":"))
+        }),
         params: Some(format_params),
     }),
 };

@@ -230,8 +230,12 @@ impl Analyzer<'_> {
             }
             let expanded = match crate::probes::expand(ap) {
                 Ok(points) => points,
-                Err(message) => {
+                Err(crate::probes::Unexpanded::Error(message)) => {
                     errors.push(Diagnostic::error(ap.span, message));
+                    continue;
+                }
+                Err(crate::probes::Unexpanded::Skipped(warning)) => {
+                    self.warnings.push(Diagnostic::warning(ap.span, warning));
                     continue;
                 }
             };

@@ -288,6 +288,12 @@ pub enum Payload {
         delim: String,
         space: Space,
     },
+    /// A stack argument: the `index`th 8-byte slot above the return address, read from
+    /// `space` (`sarg1` at a uprobe).
+    StackArg {
+        index: u32,
+        space: Space,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -156,7 +156,7 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "dcsnoop",
         "cp /bin/busybox /tmp/busybox-rbtmark; /tmp/busybox-rbtmark ls /tmp/rbtmark-nonexistent 2>/dev/null; true",
-        snoop(2, &[(r"^\\d+ +", "MS ")]),
+        snoop(2, &[(r"^\d+ +", "MS ")]),
         "TIME(ms)",
     ),
     host(
@@ -237,8 +237,16 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "swapin",
         "true",
-        layout(1, &[CLOCK]),
-        "TIME",
+        // Its once-a-second time stamps tick as often as each tracer ran: only the
+        // counts (`@[comm, pid]`) are events.
+        Rules {
+            keep: Some("^@"),
+            header: 1,
+            mask: &[],
+            sort: true,
+            collapse: false,
+        },
+        "the once-a-second TIME lines (their number)",
     ),
     host(
         "syncsnoop",
@@ -273,7 +281,7 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "tcplife",
         "acceptload -c 1 -n 3 -l 4:8112:128",
-        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \\d+$", " MS")], sort: true, collapse: false },
+        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \d+$", " MS")], sort: true, collapse: false },
         "MS",
     ),
     vm(

@@ -15,6 +15,9 @@ pub enum Outcome {
     /// bpftrace does not start here but rbt does (rbt needs no kernel headers).
     OnlyRbtStarts(String),
     RbtFails(String),
+    /// The kernel lacks a function the tool probes: bpftrace warns that it "is not
+    /// traceable" and runs without it, rbt refuses and names the function and kernel.
+    KernelLacks(String),
 }
 
 impl Outcome {
@@ -32,6 +35,14 @@ impl Outcome {
                 bpftrace: clean(err.0),
                 rbt: clean(err.1),
             },
+            (true, false)
+                if err.0.contains("is not traceable")
+                    && err
+                        .1
+                        .contains("has it neither in BTF nor among its traceable functions") =>
+            {
+                Outcome::KernelLacks(clean(err.1))
+            }
             (true, false) => Outcome::RbtFails(clean(err.1)),
             (false, true) => Outcome::OnlyRbtStarts(clean(err.0)),
             (true, true) => match normalize::compare(out.0, out.1, &tool.rules) {
@@ -44,7 +55,10 @@ impl Outcome {
     pub fn passed(&self) -> bool {
         matches!(
             self,
-            Outcome::Equal | Outcome::NeitherStarts { .. } | Outcome::OnlyRbtStarts(_)
+            Outcome::Equal
+                | Outcome::NeitherStarts { .. }
+                | Outcome::OnlyRbtStarts(_)
+                | Outcome::KernelLacks(_)
         )
     }
 
@@ -56,6 +70,7 @@ impl Outcome {
             Outcome::OnlyRbtStarts(_) => "rbt starts, bpftrace does not",
             Outcome::Differs(_) => "**differs**",
             Outcome::RbtFails(_) => "**rbt fails**",
+            Outcome::KernelLacks(_) => "kernel lacks its function",
         }
     }
 
@@ -68,7 +83,7 @@ impl Outcome {
         match self {
             Outcome::Equal => String::new(),
             Outcome::Differs(why) => first(why),
-            Outcome::RbtFails(why) => format!("rbt: {}", first(why)),
+            Outcome::RbtFails(why) | Outcome::KernelLacks(why) => format!("rbt: {}", first(why)),
             Outcome::NeitherStarts { bpftrace, rbt } => {
                 format!("bpftrace: {}; rbt: {}", first(bpftrace), first(rbt))
             }

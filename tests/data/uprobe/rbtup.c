@@ -1,8 +1,9 @@
 /* The uprobe tests' target (tests/uprobes_vs_bpftrace.rs): calls rbt_target(i, 10*i)
  * for i = 1..5 and libc's atoi once. With the argument "wait" it first waits (up to
  * 30 s) until a tracer attached with -p has put a uprobe on rbt_target: the kernel
- * then shows this process an int3 (0xcc) at the function's first byte. Built static,
- * -no-pie and PIE. */
+ * then shows this process an int3 (0xcc) at the function's first byte. Also calls
+ * rbt_stack_args(1..8) once: its 7th and 8th arguments are passed on the stack (sarg0,
+ * sarg1). Built static, -no-pie and PIE. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,13 @@ __attribute__((noinline)) int rbt_target(int a, long b)
 {
 	__asm__ volatile("");
 	return a + (int)b;
+}
+
+__attribute__((noinline)) long rbt_stack_args(long a, long b, long c, long d, long e, long f,
+					     long g, long h)
+{
+	__asm__ volatile("");
+	return a + b + c + d + e + f + g + h;
 }
 
 int main(int argc, char **argv)
@@ -32,5 +40,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 1; i <= 5; i++)
 		sum += rbt_target(i, i * 10L);
+	if (rbt_stack_args(1, 2, 3, 4, 5, 6, 7, 8) != 36)
+		return 1;
 	return sum + atoi("7") == 172 ? 0 : 1;
 }
