@@ -20,8 +20,10 @@ mod ntop;
 mod printf;
 mod probe;
 mod rand;
+mod stacks;
 mod str;
 mod strncmp;
+mod symbols;
 mod time;
 
 use std::fmt;
@@ -49,6 +51,15 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::ARG,
     &context::ARGS,
     &probe::PROBE,
+    &stacks::KSTACK,
+    &stacks::KSTACK_CALL,
+    &stacks::USTACK,
+    &stacks::USTACK_CALL,
+    &symbols::FUNC,
+    &symbols::KSYM,
+    &symbols::USYM,
+    &symbols::KADDR,
+    &symbols::UADDR,
     &rand::RAND,
     &ntop::NTOP,
     &str::STR,

@@ -95,6 +95,10 @@ fn value_text(v: ValueLayout) -> String {
         ValueLayout::Str { size } => format!("str[{size}]"),
         ValueLayout::Inet => "inet".into(),
         ValueLayout::Username => "username".into(),
+        ValueLayout::Stack { user: false, .. } => "kstack".into(),
+        ValueLayout::Stack { user: true, .. } => "ustack".into(),
+        ValueLayout::Ksym => "ksym".into(),
+        ValueLayout::Usym => "usym".into(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::event::{ArgLayout, MapOp, ValueLayout};
 use crate::output::maps::{self as out, MapDump, MapKind, Scalar};
 use crate::output::{ntop, username};
 use crate::sema::AggKind;
-use crate::sys;
+use crate::{symbols, sys};
 
 /// The `@map` a catalog entry holds, if it is one.
 pub fn user_map(spec: &MapSpec) -> Option<&UserMap> {
@@ -222,7 +222,8 @@ fn field(part: &ArgLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
     scalar(part.value, &bytes[part.offset.min(end)..end], unsigned_ok)
 }
 
-/// One value of `layout`; unsigned integers stay unsigned only where `unsigned_ok`.
+/// One value of `layout`; unsigned integers stay unsigned only where `unsigned_ok`
+/// (values, not keys).
 fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
     match layout {
         ValueLayout::Int { signed, .. } => {
@@ -242,6 +243,13 @@ fn scalar(layout: ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             Err(_) => Scalar::Str(String::new()),
         },
         ValueLayout::Username => Scalar::Str(username(u64_at(bytes, 0))),
+        // bpftrace indents a stack's frames by 4 in a key, 8 in a value.
+        ValueLayout::Stack { user, stack } => {
+            let indent = if unsigned_ok { 8 } else { 4 };
+            Scalar::Str(symbols::stack(u64_at(bytes, 0), user, stack, indent))
+        }
+        ValueLayout::Ksym => Scalar::Str(symbols::ksym(u64_at(bytes, 0))),
+        ValueLayout::Usym => Scalar::Str(symbols::usym(u64_at(bytes, 0), u64_at(bytes, 8) as u32)),
     }
 }
 

@@ -228,7 +228,12 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
-        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username);
+        let opaque = |t: &Type| {
+            matches!(
+                t,
+                Type::Agg(_) | Type::Username | Type::Stack { .. } | Type::Ksym | Type::Usym
+            )
+        };
         if opaque(&lhs.ty) || opaque(&rhs.ty) {
             let msg = format!(
                 "Type mismatch for '{}': comparing '{}' with '{}'",

@@ -52,7 +52,7 @@ impl Analyzer<'_> {
             types.push(match &part.ty {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
-                Type::Username => Type::Username,
+                ty @ (Type::Username | Type::Stack { .. } | Type::Ksym | Type::Usym) => ty.clone(),
                 other => {
                     self.error(
                         part.span,
@@ -151,7 +151,13 @@ impl Analyzer<'_> {
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
-                Type::Str { .. } | Type::Inet | Type::Username | Type::Agg(_)
+                Type::Str { .. }
+                    | Type::Inet
+                    | Type::Username
+                    | Type::Stack { .. }
+                    | Type::Ksym
+                    | Type::Usym
+                    | Type::Agg(_)
             );
         if !storable {
             self.error(

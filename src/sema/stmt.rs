@@ -127,7 +127,11 @@ impl Analyzer<'_> {
                 };
                 value
             }
-            (Type::Inet, Type::Inet) | (Type::Username, Type::Username) => value,
+            (Type::Inet, Type::Inet)
+            | (Type::Username, Type::Username)
+            | (Type::Ksym, Type::Ksym)
+            | (Type::Usym, Type::Usym) => value,
+            (Type::Stack { .. }, Type::Stack { .. }) if stored == value.ty => value,
             _ => {
                 self.error(
                     span,

@@ -5,6 +5,7 @@
 use crate::ast::{AttachPoint, BinOp, Span};
 use crate::btf::TypeId;
 use crate::builtins::Builtin;
+pub use crate::event::{StackMode, StackType};
 use crate::format::PrintfFormat;
 use crate::probes::Provider;
 
@@ -81,6 +82,12 @@ pub enum Type {
     Inet,
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
+    /// `kstack`/`ustack`: a stack id (u64) kept in memory, printed as the stack.
+    Stack { user: bool, stack: StackType },
+    /// `ksym(addr)`: a kernel address (u64) kept in memory, printed as its symbol.
+    Ksym,
+    /// `usym(addr)`: address and pid (2 × u64) kept in memory, printed as the symbol.
+    Usym,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
     /// as the operand of `.`/`->`, `[]` or `ntop()`.
     Mem { ty: TypeId, name: String, size: u32 },
@@ -112,7 +119,8 @@ impl Type {
             Type::Ptr { .. } => 8,
             Type::Str { size } => *size,
             Type::Inet => 24,
-            Type::Username => 8,
+            Type::Username | Type::Stack { .. } | Type::Ksym => 8,
+            Type::Usym => 16,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Mem { .. } | Type::Void => 0,
         }
@@ -127,6 +135,10 @@ impl Type {
             Type::Str { size } => format!("string[{size}]"),
             Type::Inet => "inet".into(),
             Type::Username => "username".into(),
+            Type::Stack { user: false, .. } => "kstack".into(),
+            Type::Stack { user: true, .. } => "ustack".into(),
+            Type::Ksym => "ksym".into(),
+            Type::Usym => "usym".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Void => "none".into(),
         }
@@ -215,6 +227,11 @@ pub enum Payload {
     },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
+    /// Which stack a stack builtin takes: user or kernel, and its stack type.
+    Stack {
+        user: bool,
+        stack: StackType,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
