@@ -146,7 +146,7 @@ pub static UADDR: Builtin = Builtin {
         let name = literal(ck, site)?;
         let provider = ck.provider();
         if provider.space != Space::User || !provider.offers(Context::ArgRegs) {
-            let msg = "uaddr can only be used with uprobes".to_string();
+            let msg = format!("uaddr can not be used with \"{}\" probes", provider.name);
             ck.error(site.span, msg);
             return None;
         }

@@ -188,6 +188,18 @@ impl Analyzer<'_> {
     ) -> Option<TExpr> {
         let inner = self.expr(cx, operand)?;
         match op {
+            // bpftrace reads a u64 through an integer (`*kaddr("avenrun")`, loads.bt).
+            UnaryOp::Deref if matches!(inner.ty, Type::Int { .. }) => {
+                let space = self.space_of(cx, &inner);
+                let place = Place {
+                    base: Base::Mem {
+                        ptr: Box::new(inner),
+                        space,
+                    },
+                    offset: 0,
+                };
+                return Some(kernel::at_place(place, None, Type::U64, space, span));
+            }
             UnaryOp::Deref => return self.deref(inner, 0, span),
             UnaryOp::AddrOf => {
                 self.error(span, "'&' (address-of) is not supported yet");
