@@ -50,7 +50,7 @@ fn kernel_stacks_match_bpftrace() {
     let filter = format!("tracepoint:syscalls:sys_enter_getppid /comm == \"{comm}\"/");
     let scripts = [
         format!("{filter} {{ @[kstack] = count(); @b[kstack(3)] = count(); @c[kstack(perf)] = count(); @d[kstack(bpftrace, 2)] = count(); @e[kstack(perf, 1)] = count(); }}"),
-        format!("{filter} {{ @v = kstack(2); @w[kstack(1), comm] = count(); @u = ustack(1); }}"),
+        format!("{filter} {{ @v = kstack(2); @w[kstack(1), comm] = count(); @u = ustack(1); @m[kstack(3), ustack(3)] = count(); }}"),
         format!("{filter} {{ printf(\"%s|\\n\", kstack(3)); printf(\"[%s]\\n\", kstack(perf, 2)); }}"),
         format!(
             "{filter} {{ printf(\"%s|%s|%x\\n\", ksym(kaddr(\"do_sys_openat2\")), ksym(kaddr(\"do_sys_openat2\") + 5), kaddr(\"do_sys_openat2\")); @k[ksym(kaddr(\"do_syscall_64\") + 1)] = count(); @s = ksym(1); }}"
@@ -280,4 +280,46 @@ fn stack_argument_errors_match_bpftrace() {
         }
         assert_eq!(messages[1], messages[0], "{script}");
     }
+}
+
+/// A stack deeper than the kernel's `kernel.perf_event_max_stack`: the stack map cannot
+/// be created; both tracers fail, rbt naming the sysctl and its value.
+#[test]
+fn stacks_deeper_than_the_kernel_allows_fail_as_in_bpftrace() {
+    let test = "stacks_deeper_than_the_kernel_allows_fail_as_in_bpftrace";
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return;
+    }
+    let max: u32 = std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+        .expect("read kernel.perf_event_max_stack")
+        .trim()
+        .parse()
+        .expect("a number");
+    if max >= 1024 {
+        return support::skip(
+            test,
+            "kernel.perf_event_max_stack allows bpftrace's largest stacks",
+        );
+    }
+    let script = format!(
+        "tracepoint:syscalls:sys_enter_getppid {{ @[kstack({})] = count(); exit(); }}",
+        max + 1
+    );
+    let mut stderrs = Vec::new();
+    for tracer in ["bpftrace", rbt()] {
+        let out = Command::new(tracer)
+            .args(["-e", &script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tracer");
+        assert!(!out.status.success(), "{tracer} ran {script}");
+        stderrs.push(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    assert!(
+        stderrs[0].contains("failed to create stack id map"),
+        "{}",
+        stderrs[0]
+    );
+    let want = format!("kernel.perf_event_max_stack is {max}");
+    assert!(stderrs[1].contains(&want), "{}", stderrs[1]);
 }

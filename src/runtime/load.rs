@@ -50,9 +50,18 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
                     version: "5.8",
                 }
             }
-            _ => RuntimeError::MapCreate {
-                map: spec.name.clone(),
-                source,
+            _ => match spec.role {
+                MapRole::Stack(stack) => RuntimeError::StackMapCreate {
+                    limit: stack.limit,
+                    max: std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok()),
+                    source,
+                },
+                _ => RuntimeError::MapCreate {
+                    map: spec.name.clone(),
+                    source,
+                },
             },
         })?;
         maps.push(fd);
