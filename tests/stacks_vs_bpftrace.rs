@@ -55,6 +55,8 @@ fn kernel_stacks_match_bpftrace() {
         format!(
             "{filter} {{ printf(\"%s|%s|%x\\n\", ksym(kaddr(\"do_sys_openat2\")), ksym(kaddr(\"do_sys_openat2\") + 5), kaddr(\"do_sys_openat2\")); @k[ksym(kaddr(\"do_syscall_64\") + 1)] = count(); @s = ksym(1); }}"
         ),
+        // Stacks and symbols through variables and map values.
+        format!("{filter} {{ $s = kstack(2); @[$s] = count(); printf(\"%s|\\n\", $s); @t[1] = kstack(1); @h[@t[1]] = count(); $k = ksym(kaddr(\"do_syscall_64\")); @kk[$k] = count(); printf(\"%s\\n\", $k); }}"),
         // Reading through an integer address, as loads.bt does with kaddr("avenrun").
         "BEGIN { $a = kaddr(\"get_avenrun\"); printf(\"%x\\n\", *$a); exit(); }".to_string(),
     ];
@@ -164,6 +166,8 @@ fn user_stacks_and_symbols_match_bpftrace() {
             format!("uprobe:{bin}:stk_inner {{ @[ustack] = count(); @p[ustack(perf)] = count(); @f[func] = count(); @k[kstack] = count(); }} {done}"),
             format!("uprobe:{bin}:stk_inner {{ printf(\"%s|\\n\", ustack(2)); printf(\"%s [%s]\\n\", func, kstack); @v = ustack(perf, 3); @w = func; }} {done}"),
         ];
+        // ssllatency.bt's pattern: func kept in a map at entry, used as a key at return.
+        scripts.push(format!("uprobe:{bin}:stk_inner {{ @fn[1] = func; }} uretprobe:{bin}:stk_inner {{ @r[@fn[1]] = count(); $f = func; @ret[$f] = count(); }} {done}"));
         if name == "rbtstk" {
             // uaddr gives the file's address: the run-time one only without PIE.
             scripts.push(format!("uprobe:{bin}:stk_inner {{ printf(\"%s %s\\n\", usym(uaddr(\"stk_counter\")), usym(1)); @u[usym(uaddr(\"stk_counter\"))] = count(); }} {done}"));

@@ -86,15 +86,19 @@ pub fn stack(id_pid: u64, user: bool, stack: StackType, indent: usize) -> String
             return String::new();
         };
         let mut frames = vec![0u8; 8 * stack.limit as usize];
-        match sys::map_lookup_elem(fd.as_fd(), &id.to_le_bytes(), &mut frames) {
-            Ok(true) => {}
-            // A negative id is the helper's error; -EFAULT (no kernel stack in a
-            // uprobe, no user stack in a kernel thread) is silent, as in bpftrace.
-            Ok(false) | Err(_) if id == -libc::EFAULT => return String::new(),
-            Ok(false) | Err(_) => {
-                eprintln!("ERROR: failed to look up stack id {id} (pid {pid}): -1");
-                return String::new();
+        let errno = match sys::map_lookup_elem(fd.as_fd(), &id.to_le_bytes(), &mut frames) {
+            Ok(true) => 0,
+            Ok(false) => libc::ENOENT,
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
+        // A negative id is the helper's error; -EFAULT (no kernel stack in a uprobe,
+        // no user stack in a kernel thread) is silent, as in bpftrace, which reports
+        // others with libbpf's -errno.
+        if errno != 0 {
+            if id != -libc::EFAULT {
+                eprintln!("ERROR: failed to look up stack id {id} (pid {pid}): -{errno}");
             }
+            return String::new();
         }
         let mut text = String::from("\n");
         for frame in frames.chunks_exact(8) {
