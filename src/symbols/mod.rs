@@ -100,27 +100,78 @@ pub fn stack(id_pid: u64, user: bool, stack: StackType, indent: usize) -> String
             }
             return String::new();
         }
-        let mut text = String::from("\n");
-        for frame in frames.chunks_exact(8) {
-            let addr = u64::from_le_bytes(frame.try_into().expect("8 bytes"));
-            if addr == 0 {
-                break;
-            }
-            let perf = stack.mode == StackMode::Perf;
-            let sym = if user {
+        let addrs: Vec<u64> = frames
+            .chunks_exact(8)
+            .map(|f| u64::from_le_bytes(f.try_into().expect("8 bytes")))
+            .collect();
+        let perf = stack.mode == StackMode::Perf;
+        render(&addrs, stack.mode, indent, |addr| {
+            if user {
                 user_symbol(s, addr, pid, true, perf)
             } else {
                 kernel_symbol(s, addr, true)
-            };
-            match stack.mode {
-                StackMode::Bpftrace => {
-                    text.extend(std::iter::repeat_n(' ', indent));
-                    text.push_str(&sym);
-                }
-                StackMode::Perf => text.push_str(&format!("\t{addr:x} {sym}")),
             }
-            text.push('\n');
-        }
-        text
+        })
     })
+}
+
+/// A stack's frames as bpftrace's `get_stack` prints them: a newline, then one line a
+/// frame up to the first zero address, `symbol` giving each frame's text.
+pub fn render(
+    addrs: &[u64],
+    mode: StackMode,
+    indent: usize,
+    mut symbol: impl FnMut(u64) -> String,
+) -> String {
+    let mut text = String::from("\n");
+    for &addr in addrs.iter().take_while(|&&a| a != 0) {
+        let sym = symbol(addr);
+        match mode {
+            StackMode::Bpftrace => {
+                text.extend(std::iter::repeat_n(' ', indent));
+                text.push_str(&sym);
+            }
+            StackMode::Perf => text.push_str(&format!("\t{addr:x} {sym}")),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The layouts bpftrace 0.17 printed on the development host for
+    /// `@[kstack(2)] = count()`, `printf("%s", ustack)` and `@[ustack(perf)]`.
+    #[test]
+    fn stacks_render_as_bpftrace_prints_them() {
+        let kallsyms = Kallsyms::parse(
+            "ffffffff814c2b30 t perf_syscall_enter\nffffffff81424190 T syscall_trace_enter\n",
+        );
+        let ksym = |addr| {
+            let (name, off) = kallsyms.resolve(addr).unwrap();
+            format!("{name}+{off}")
+        };
+        let frames = [0xffffffff814c2d0b, 0xffffffff81424310, 0, 0xdead];
+        assert_eq!(
+            render(&frames, StackMode::Bpftrace, 4, ksym),
+            "\n    perf_syscall_enter+475\n    syscall_trace_enter+384\n"
+        );
+        assert_eq!(
+            render(&frames[..1], StackMode::Perf, 4, ksym),
+            "\n\tffffffff814c2d0b perf_syscall_enter+475\n"
+        );
+        let unknown = |addr: u64| format!("{addr:#x} ([unknown])");
+        assert_eq!(
+            render(&[0x55dc59116159], StackMode::Perf, 8, unknown),
+            "\n\t55dc59116159 0x55dc59116159 ([unknown])\n"
+        );
+        assert_eq!(
+            render(&[0x401136], StackMode::Bpftrace, 8, |_| "stk_inner+0"
+                .into()),
+            "\n        stk_inner+0\n"
+        );
+        assert_eq!(render(&[], StackMode::Bpftrace, 4, ksym), "\n");
+    }
 }
