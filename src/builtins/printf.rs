@@ -69,12 +69,18 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
                 ArgClass::Integer => "integer",
                 ArgClass::String => "string",
             };
+            // bpftrace names every value printed as text (symbols, stacks, inet,
+            // username) a string here.
+            let supplied = if !arg.ty.is_scalar() && value_layout(&arg.ty).is_some() {
+                "string".to_string()
+            } else {
+                arg.ty.describe()
+            };
             ck.error(
                 arg.span,
                 format!(
-                    "printf: %{} specifier expects a value of type {expected} ({} supplied)",
+                    "printf: %{} specifier expects a value of type {expected} ({supplied} supplied)",
                     conv.conv,
-                    arg.ty.describe()
                 ),
             );
             ok = false;

@@ -131,7 +131,8 @@ impl Analyzer<'_> {
             | (Type::Username, Type::Username)
             | (Type::Ksym, Type::Ksym)
             | (Type::Usym, Type::Usym) => value,
-            (Type::Stack { .. }, Type::Stack { .. }) if stored == value.ty => value,
+            // bpftrace compares no stack type: the first one's is kept.
+            (Type::Stack { user: a, .. }, Type::Stack { user: b, .. }) if a == b => value,
             _ => {
                 self.error(
                     span,
