@@ -180,8 +180,9 @@ fn user_stacks_and_symbols_match_bpftrace() {
         // ssllatency.bt's pattern: func kept in a map at entry, used as a key at return.
         scripts.push(format!("uprobe:{bin}:stk_inner {{ @fn[1] = func; }} uretprobe:{bin}:stk_inner {{ @r[@fn[1]] = count(); $f = func; @ret[$f] = count(); }} {done}"));
         if name == "rbtstk" {
-            // uaddr gives the file's address: the run-time one only without PIE.
-            scripts.push(format!("uprobe:{bin}:stk_inner {{ printf(\"%s %s\\n\", usym(uaddr(\"stk_counter\")), usym(1)); @u[usym(uaddr(\"stk_counter\"))] = count(); }} {done}"));
+            // uaddr gives the file's address: the run-time one only without PIE. A
+            // variable is outside executable mappings: usym() leaves it raw.
+            scripts.push(format!("uprobe:{bin}:stk_inner {{ printf(\"%d %d %s %s\\n\", *uaddr(\"stk_counter\"), uaddr(\"stk_counter\"), usym(uaddr(\"stk_counter\")), usym(1)); @u[usym(uaddr(\"stk_counter\"))] = count(); }} {done}"));
         }
         for script in &scripts {
             // JSON prints the same strings: checked on one binary only, to save time.

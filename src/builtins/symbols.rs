@@ -2,8 +2,8 @@
 //! symbol's name: bpftrace 0.17 prints no offset), `func` (the probed function: the
 //! instruction pointer, as a ksym in kprobes, a usym in uprobes), and the compile-time
 //! lookups `kaddr("name")` (first `/proc/kallsyms` entry of that name) and
-//! `uaddr("name")` (a variable, `STT_OBJECT`, of the uprobe's binary; bpftrace looks
-//! up no other kind). A usym value is the address and then the pid (`pid_tgid >> 32`).
+//! `uaddr("name")` (a variable, `STT_OBJECT`, of the uprobe's binary, as a pointer to
+//! it; bpftrace looks up no other kind). A usym value is the address and then the pid (`pid_tgid >> 32`).
 
 use super::{Builtin, Checked, Form, Site};
 use crate::abi::arch::PT_REGS_IP;
@@ -12,7 +12,9 @@ use crate::ast::{ExprKind, Span};
 use crate::codegen::builder::*;
 use crate::codegen::{Dest, Gen};
 use crate::probes::Context;
-use crate::sema::{value, Call, Checker, Payload, Space, TExpr, TExprKind, Type};
+use crate::sema::{
+    in_space, pointer_to, value, Call, Checker, Payload, Space, TExpr, TExprKind, Type,
+};
 use crate::symbols::Kallsyms;
 
 pub static KSYM: Builtin = Builtin {
@@ -157,22 +159,38 @@ pub static UADDR: Builtin = Builtin {
             .first()
             .cloned()
             .unwrap_or_default();
-        let addr = std::fs::read(&path)
+        let sym = std::fs::read(&path)
             .ok()
             .and_then(|bytes| crate::elf::parse(&bytes).ok())
             .and_then(|elf| {
                 elf.symbols()
                     .find(|s| s.object && s.name == name)
-                    .map(|s| s.value)
+                    .map(|s| (s.value, s.size))
             });
-        let Some(addr) = addr else {
+        let Some((addr, size)) = sym else {
             ck.error(
                 site.span,
                 format!("Could not resolve symbol: {path}:{name}"),
             );
             return None;
         };
-        constant(addr, site.span)
+        // bpftrace types it a user pointer to a signed integer of the variable's size
+        // (1, 2 or 4 bytes, else 8), so `*uaddr("x")` reads the variable.
+        let pointee = match size {
+            1 => "signed char",
+            2 => "short",
+            4 => "int",
+            _ => "long long int",
+        };
+        let ty = match ck.btf().find_type(pointee) {
+            Some(target) => in_space(pointer_to(ck.btf(), target, 1), Space::User),
+            None => Type::U64,
+        };
+        Some(Checked::Value(TExpr {
+            kind: TExprKind::Int(addr),
+            ty,
+            span: site.span,
+        }))
     },
     lower: |g, call, dest| g.misplaced(call, dest),
     pure: false,
