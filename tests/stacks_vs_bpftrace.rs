@@ -50,7 +50,8 @@ fn kernel_stacks_match_bpftrace() {
     let filter = format!("tracepoint:syscalls:sys_enter_getppid /comm == \"{comm}\"/");
     // Each tracer run costs seconds: few scripts, each with many cases.
     let scripts = [
-        // Every form as a map key, keys with several parts, stack values; stacks that
+        // Every form as a map key, keys with several parts, of hist and stats, stack
+        // values; stacks that
         // differ only in limit (bpftrace keeps the first one's type, and cannot find the
         // later stack's id in that map).
         format!(
@@ -58,7 +59,9 @@ fn kernel_stacks_match_bpftrace() {
              @d[kstack(bpftrace, 2)] = count(); @e[kstack(perf, 1)] = count(); @v = kstack(2); \
              @w[kstack(1), comm] = count(); @u = ustack(1); @m[kstack(3), ustack(3)] = count(); \
              @t[1] = kstack(1); @h[@t[1]] = count(); @x[kstack(1)] = 1; @x[kstack(2)] = 2; \
-             @y = kstack(1); @y = kstack(2); }}"
+             @y = kstack(1); @y = kstack(2); }} \
+             tracepoint:syscalls:sys_enter_write /comm == \"{comm}\"/ {{ \
+             @hist[kstack(2)] = hist(args->count); @st[ustack(1), kstack(1)] = stats(args->count); }}"
         ),
         // printf, ksym and kaddr, through variables too.
         format!(
