@@ -51,9 +51,8 @@ fn kernel_stacks_match_bpftrace() {
     // Each tracer run costs seconds: few scripts, each with many cases.
     let scripts = [
         // Every form as a map key, keys with several parts, of hist and stats, stack
-        // values; stacks that
-        // differ only in limit (bpftrace keeps the first one's type, and cannot find the
-        // later stack's id in that map).
+        // values; stacks that differ only in limit (bpftrace keeps the first one's
+        // type, and cannot find the later stack's id in that map).
         format!(
             "{filter} {{ @[kstack] = count(); @b[kstack(3)] = count(); @c[kstack(perf)] = count(); \
              @d[kstack(bpftrace, 2)] = count(); @e[kstack(perf, 1)] = count(); @v = kstack(2); \
