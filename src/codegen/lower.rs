@@ -404,7 +404,6 @@ impl Gen<'_> {
 
     /// The map index of the stack map for `stack` (created because this is called).
     pub fn stack_map(&mut self, stack: StackType) -> u32 {
-        self.uses_runtime = true;
         let k = match self.stacks.iter().position(|s| *s == stack) {
             Some(k) => k,
             None => {
