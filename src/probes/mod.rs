@@ -51,6 +51,23 @@ pub static ATTACHED_IN_REVERSE: &[&Provider] = &[
     &perf_event::SOFTWARE,
 ];
 
+/// Probe types whose attach points may denote nothing without a wildcard (a uprobe on a
+/// function its binary lacks), with the test: sema drops such attach points silently
+/// while the script has others, as bpftrace 0.17 does.
+static MAY_MATCH_NOTHING: &[(&Provider, MatchesNothing)] = &[
+    (&uprobe::UPROBE, uprobe::symbol_missing),
+    (&uprobe::URETPROBE, uprobe::symbol_missing),
+];
+
+type MatchesNothing = fn(&AttachPoint) -> bool;
+
+/// Whether `point` denotes nothing to attach (see [`MAY_MATCH_NOTHING`]).
+pub fn matches_nothing(point: &AttachPoint) -> bool {
+    MAY_MATCH_NOTHING
+        .iter()
+        .any(|(provider, test)| std::ptr::eq(*provider, point.provider) && test(point))
+}
+
 /// Probe types bpftrace 0.17 has and rbt does not run yet (with their aliases): named
 /// as such in errors rather than "unknown".
 pub const NOT_YET: &[&str] = &[

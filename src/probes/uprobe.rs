@@ -221,6 +221,25 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
     Ok(Location { path, offset })
 }
 
+/// Whether `point` names a function its (usable) binary lacks: bpftrace 0.17 then
+/// matches it like a pattern (`bpftrace.cpp`, C++ overloads) and attaches nothing,
+/// silently, when other probes remain (ssllatency.bt's libcrypto functions).
+pub(super) fn symbol_missing(point: &AttachPoint) -> bool {
+    let [target, func] = point.target.as_slice() else {
+        return false;
+    };
+    let Ok(Function::Symbol(name, _)) = function(func, false) else {
+        return false;
+    };
+    let Ok(path) = binary(target) else {
+        return false;
+    };
+    fs::read(&path)
+        .ok()
+        .and_then(|bytes| elf::parse(&bytes).ok())
+        .is_some_and(|elf| elf.symbol(name).is_none())
+}
+
 fn resolve_entry(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
     locate(point, false).map(|_| Resolved {
         args: None,
