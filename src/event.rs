@@ -86,6 +86,39 @@ pub enum ValueLayout {
     /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
     /// `sema::tuple_layout`).
     Tuple { size: usize, elems: Vec<ArgLayout> },
+    /// `kstack`/`ustack`: a u64 stack id from `bpf_get_stackid` (for `ustack` the
+    /// thread id in its upper half, as bpftrace packs it), read from the stack map of
+    /// its [`StackType`] and symbolised by user space.
+    Stack { user: bool, stack: StackType },
+    /// `ksym(addr)`, `func` in kprobes: a u64 kernel address, printed as its symbol.
+    Ksym,
+    /// `usym(addr)`, `func` in uprobes: u64 address then u64 pid, printed as the
+    /// symbol in that process.
+    Usym,
+}
+
+/// How a stack is kept and printed: bpftrace's `StackType`. Stacks of one type share
+/// one `BPF_MAP_TYPE_STACK_TRACE` map, kernel and user stacks alike.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct StackType {
+    /// Frames kept (bpftrace's default 127, at most 1024).
+    pub limit: u32,
+    pub mode: StackMode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StackMode {
+    /// `symbol+offset`, one frame a line, indented.
+    Bpftrace,
+    /// `\tADDR symbol+offset` (user stacks add ` (module)`), as `perf script` prints.
+    Perf,
+}
+
+impl StackType {
+    /// bpftrace's `DEFAULT_STACK_SIZE`.
+    pub const DEFAULT_LIMIT: u32 = 127;
+    /// bpftrace's `MAX_STACK_SIZE`.
+    pub const MAX_LIMIT: u32 = 1024;
 }
 
 impl ValueLayout {
@@ -96,7 +129,8 @@ impl ValueLayout {
             ValueLayout::Inet => 24,
             ValueLayout::MacAddr => 6,
             ValueLayout::Timestamp { size } => size,
-            ValueLayout::Username => 8,
+            ValueLayout::Username | ValueLayout::Stack { .. } | ValueLayout::Ksym => 8,
+            ValueLayout::Usym => 16,
             ValueLayout::Tuple { size, .. } => size,
         }
     }

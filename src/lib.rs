@@ -26,5 +26,6 @@ pub mod parser;
 pub mod probes;
 pub mod runtime;
 pub mod sema;
+pub mod symbols;
 pub mod sys;
 pub mod timings;

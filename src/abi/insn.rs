@@ -104,6 +104,7 @@ pub mod helper {
     pub const GET_CURRENT_COMM: i32 = 16;
     pub const GET_CURRENT_TASK: i32 = 35;
     pub const GET_NUMA_NODE_ID: i32 = 42;
+    pub const GET_STACKID: i32 = 27;
     pub const PROBE_READ: i32 = 4;
     pub const PROBE_READ_STR: i32 = 45;
     pub const PROBE_READ_USER: i32 = 112;
@@ -129,6 +130,7 @@ pub mod helper {
             GET_CURRENT_COMM => "get_current_comm",
             GET_CURRENT_TASK => "get_current_task",
             GET_NUMA_NODE_ID => "get_numa_node_id",
+            GET_STACKID => "get_stackid",
             GET_CURRENT_CGROUP_ID => "get_current_cgroup_id",
             KTIME_GET_BOOT_NS => "ktime_get_boot_ns",
             PROBE_READ => "probe_read",

@@ -46,6 +46,7 @@ pub mod map_type {
     pub const ARRAY: u32 = 2;
     pub const PERCPU_HASH: u32 = 5;
     pub const PERCPU_ARRAY: u32 = 6;
+    pub const STACK_TRACE: u32 = 7;
     pub const LRU_PERCPU_HASH: u32 = 10;
     pub const PERCPU_CGROUP_STORAGE: u32 = 21;
     pub const RINGBUF: u32 = 27;

@@ -94,6 +94,10 @@ pub fn kind_name(ty: &Type) -> &'static str {
         Type::Mem { name, .. } if name.ends_with(']') => "array",
         Type::Mem { .. } => "record",
         Type::Tuple(_) => "tuple",
+        Type::Stack { user: false, .. } => "kstack",
+        Type::Stack { user: true, .. } => "ustack",
+        Type::Ksym => "ksym",
+        Type::Usym => "usym",
         Type::Void => "none",
     }
 }

@@ -28,10 +28,12 @@ mod rand;
 mod registers;
 mod signal;
 mod sizeof;
+mod stacks;
 mod str;
 mod strftime;
 mod strncmp;
 mod system;
+mod symbols;
 mod time;
 
 pub use join::{JOIN_ARGS, JOIN_ARG_SIZE};
@@ -63,6 +65,15 @@ pub static REGISTRY: &[&Builtin] = &[
     &registers::REG,
     &registers::SARG,
     &probe::PROBE,
+    &stacks::KSTACK,
+    &stacks::KSTACK_CALL,
+    &stacks::USTACK,
+    &stacks::USTACK_CALL,
+    &symbols::FUNC,
+    &symbols::KSYM,
+    &symbols::USYM,
+    &symbols::KADDR,
+    &symbols::UADDR,
     &rand::RAND,
     &ntop::NTOP,
     &macaddr::MACADDR,

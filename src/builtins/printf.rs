@@ -128,9 +128,16 @@ fn buffer_suffix(conv: &crate::format::ConvSpec) -> &'static str {
 fn supplied(ty: &Type) -> &'static str {
     match ty {
         Type::Int { .. } | Type::Ptr { .. } => "integer",
-        Type::Str { .. } | Type::Inet | Type::MacAddr | Type::Timestamp { .. } | Type::Username => {
-            "string"
-        }
+        // bpftrace names every value printed as text (symbols, stacks, inet, username)
+        // a string here.
+        Type::Str { .. }
+        | Type::Inet
+        | Type::MacAddr
+        | Type::Timestamp { .. }
+        | Type::Username
+        | Type::Stack { .. }
+        | Type::Ksym
+        | Type::Usym => "string",
         other => super::join::kind_name(other),
     }
 }

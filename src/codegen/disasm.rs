@@ -115,6 +115,10 @@ fn value_text(v: &ValueLayout) -> String {
                 .collect();
             format!("({})", elems.join(", "))
         }
+        ValueLayout::Stack { user: false, .. } => "kstack".into(),
+        ValueLayout::Stack { user: true, .. } => "ustack".into(),
+        ValueLayout::Ksym => "ksym".into(),
+        ValueLayout::Usym => "usym".into(),
     }
 }
 

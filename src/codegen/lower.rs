@@ -14,7 +14,7 @@ use super::{
 use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
 use crate::diag::Diagnostic;
-use crate::event::{ArgLayout, EventCatalog, EventKind, ValueLayout, EVENT_ID_SIZE};
+use crate::event::{ArgLayout, EventCatalog, EventKind, StackType, ValueLayout, EVENT_ID_SIZE};
 use crate::probes::Timing;
 use crate::sema::{Call, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
 
@@ -32,8 +32,13 @@ pub fn compile(
     let scratch_map = map_index::scratch(program.maps.len());
     let mut scratch_size = 0;
     let mut uses_runtime = false;
+    let mut stacks = Vec::new();
     for (index, probe) in program.probes.iter().enumerate() {
-        match lower_probe(probe, &program.maps, options, &mut events, scratch_map) {
+        let shared = Shared {
+            events: &mut events,
+            stacks: &mut stacks,
+        };
+        match lower_probe(probe, &program.maps, options, shared, scratch_map) {
             Ok((b, scratch, elapsed)) => {
                 scratch_size = scratch_size.max(scratch);
                 uses_runtime |= elapsed;
@@ -57,6 +62,9 @@ pub fn compile(
         n => n,
     };
     maps.extend(super::maps::map_specs(&program.maps, entries));
+    // The stack maps follow the runtime-values map, which follows scratch: both exist
+    // when stack maps do.
+    uses_runtime |= !stacks.is_empty();
     // The runtime-values map is the one after scratch, so scratch exists when it does.
     if uses_runtime {
         scratch_size = scratch_size.max(8);
@@ -81,11 +89,25 @@ pub fn compile(
             role: MapRole::Runtime,
         });
     }
+    maps.extend(stacks.into_iter().map(stack_map_spec));
     Ok(Compiled {
         programs,
         maps,
         events: EventCatalog { events },
     })
+}
+
+/// A `BPF_MAP_TYPE_STACK_TRACE` map as bpftrace 0.17 creates it (`Map::Map(SizedType)`):
+/// u32 stack id → `limit` u64 addresses, 128Ki entries.
+fn stack_map_spec(stack: StackType) -> MapSpec {
+    MapSpec {
+        name: "stack".into(),
+        map_type: map_type::STACK_TRACE,
+        key_size: 4,
+        value_size: 8 * stack.limit,
+        max_entries: 128 << 10,
+        role: MapRole::Stack(stack),
+    }
 }
 
 /// The maps every compiled program has: the event ring buffer (index 0) and the
@@ -173,6 +195,9 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::MacAddr => ValueLayout::MacAddr,
         Type::Timestamp { size } => ValueLayout::Timestamp { size },
         Type::Username => ValueLayout::Username,
+        Type::Stack { user, stack } => ValueLayout::Stack { user, stack },
+        Type::Ksym => ValueLayout::Ksym,
+        Type::Usym => ValueLayout::Usym,
         Type::Mem { .. } | Type::Void | Type::Agg(_) | Type::Tuple(_) => return None,
     })
 }
@@ -187,6 +212,9 @@ pub struct Gen<'a> {
     /// The program's `@maps`, by `MapId`.
     pub maps: &'a [TypedMap],
     events: &'a mut Vec<EventKind>,
+    /// The stack maps' types, shared by all programs: the k-th is map
+    /// [`super::map_index::stacks`] + k.
+    stacks: &'a mut Vec<StackType>,
     /// Index of the per-CPU scratch map, and the bytes of it this program uses.
     scratch_map: u32,
     scratch_size: u32,
@@ -197,11 +225,17 @@ pub struct Gen<'a> {
     pub(super) errors: Vec<String>,
 }
 
+/// What all programs of a script add to: event kinds and stack maps.
+struct Shared<'s> {
+    events: &'s mut Vec<EventKind>,
+    stacks: &'s mut Vec<StackType>,
+}
+
 fn lower_probe(
     probe: &TypedProbe,
     maps: &[TypedMap],
     options: &CompileOptions,
-    events: &mut Vec<EventKind>,
+    shared: Shared<'_>,
     scratch_map: u32,
 ) -> Result<(Builder, u32, bool), String> {
     let mut b = Builder::new();
@@ -211,7 +245,8 @@ fn lower_probe(
         vars: Vec::new(),
         done,
         maps,
-        events,
+        events: shared.events,
+        stacks: shared.stacks,
         scratch_map,
         scratch_size: 0,
         uses_runtime: false,
@@ -390,6 +425,18 @@ impl Gen<'_> {
         self.b.ldx(Size::DW, R0, R0, 0);
         self.b.bind(missing);
         self.b.release(mark);
+    }
+
+    /// The map index of the stack map for `stack` (created because this is called).
+    pub fn stack_map(&mut self, stack: StackType) -> u32 {
+        let k = match self.stacks.iter().position(|s| *s == stack) {
+            Some(k) => k,
+            None => {
+                self.stacks.push(stack);
+                self.stacks.len() - 1
+            }
+        };
+        map_index::stacks(self.maps.len()) + k as u32
     }
 
     /// `bpf_ringbuf_output(events, record)`; on failure count the loss in the `lost` map.

@@ -129,6 +129,12 @@ pub mod map_index {
     pub fn scratch(user_maps: usize) -> u32 {
         drops(user_maps) + u32::from(user_maps > 0)
     }
+
+    /// The first stack map, after the runtime-values map (both scratch and runtime
+    /// maps exist when a program uses stacks).
+    pub fn stacks(user_maps: usize) -> u32 {
+        scratch(user_maps) + 2
+    }
 }
 
 /// The slots of the runtime-values map ([`MapRole::Runtime`]).
@@ -169,6 +175,9 @@ pub enum MapRole {
     Runtime,
     /// A script's `@map`, read and printed by the runtime.
     User(UserMap),
+    /// A stack-trace map (`kstack`, `ustack`), one per stack type, after the
+    /// runtime-values map; user space reads it to print stacks.
+    Stack(crate::event::StackType),
 }
 
 /// How a `@map`'s keys and values are laid out in the kernel map.

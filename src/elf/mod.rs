@@ -23,6 +23,8 @@ pub struct Symbol {
     /// Its virtual address (`st_value`).
     pub value: u64,
     pub size: u64,
+    /// `STT_OBJECT`: a variable (what `uaddr()` looks up).
+    pub object: bool,
 }
 
 /// One `PT_LOAD` program header.
@@ -40,6 +42,10 @@ pub struct Elf {
     segments: Vec<Segment>,
     /// Defined symbols, `.symtab` ones first (a stripped binary has only `.dynsym`).
     symbols: Vec<Symbol>,
+    /// Whether it has a `.symtab` (else its full symbols may be in a debug file).
+    pub has_symtab: bool,
+    /// The GNU build id (`.note.gnu.build-id`), which names its debug file.
+    pub build_id: Option<Vec<u8>>,
 }
 
 /// Why bytes are not a usable ELF file.
@@ -66,6 +72,9 @@ impl fmt::Display for ElfError {
 const PT_LOAD: u32 = 1;
 const SHT_SYMTAB: u32 = 2;
 const SHT_DYNSYM: u32 = 11;
+const SHT_NOTE: u32 = 7;
+const NT_GNU_BUILD_ID: u32 = 3;
+const STT_OBJECT: u8 = 1;
 const SHN_UNDEF: u16 = 0;
 const SYM_SIZE: usize = 24;
 
@@ -156,6 +165,12 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
             link: b.u32(at + 40, "section headers")?,
         });
     }
+    let mut build_id = None;
+    for note in sections.iter().filter(|s| s.kind == SHT_NOTE) {
+        let data = b.slice(note.offset, note.size, "notes")?;
+        build_id = build_id.or_else(|| gnu_build_id(data));
+    }
+    let has_symtab = sections.iter().any(|s| s.kind == SHT_SYMTAB);
     let mut symbols = Vec::new();
     for wanted in [SHT_SYMTAB, SHT_DYNSYM] {
         for table in sections.iter().filter(|s| s.kind == wanted) {
@@ -178,6 +193,7 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
                     name: String::from_utf8_lossy(name).into_owned(),
                     value,
                     size: s.u64(16, "symbol")?,
+                    object: sym[4] & 0xf == STT_OBJECT,
                 });
             }
         }
@@ -186,7 +202,25 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
         kind,
         segments,
         symbols,
+        has_symtab,
+        build_id,
     })
+}
+
+/// The descriptor of the `GNU` `NT_GNU_BUILD_ID` note among `notes`, if there is one.
+fn gnu_build_id(mut notes: &[u8]) -> Option<Vec<u8>> {
+    let word = |b: &[u8], at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));
+    while notes.len() >= 12 {
+        let (namesz, descsz, kind) = (word(notes, 0)?, word(notes, 4)?, word(notes, 8)?);
+        let name_end = 12 + (namesz as usize).next_multiple_of(4);
+        let desc_end = name_end + (descsz as usize).next_multiple_of(4);
+        let name = notes.get(12..12 + namesz as usize)?;
+        if kind == NT_GNU_BUILD_ID && name == b"GNU\0" {
+            return Some(notes.get(name_end..name_end + descsz as usize)?.to_vec());
+        }
+        notes = notes.get(desc_end..)?;
+    }
+    None
 }
 
 impl Elf {
@@ -195,11 +229,25 @@ impl Elf {
         self.symbols.iter().find(|s| s.name == name)
     }
 
+    /// Every defined symbol, `.symtab` ones first.
+    pub fn symbols(&self) -> impl Iterator<Item = &Symbol> {
+        self.symbols.iter()
+    }
+
     /// The sized symbol whose extent holds virtual address `addr`.
     pub fn symbol_at(&self, addr: u64) -> Option<&Symbol> {
         self.symbols
             .iter()
             .find(|s| s.value <= addr && addr < s.value.saturating_add(s.size.max(1)))
+    }
+
+    /// The virtual address file offset `offset` is loaded at (the inverse of
+    /// [`Elf::file_offset`]): where a mapped address is in the file's own terms.
+    pub fn vaddr_of_offset(&self, offset: u64) -> Option<u64> {
+        self.segments
+            .iter()
+            .find(|s| s.offset <= offset && offset < s.offset.saturating_add(s.memsz))
+            .map(|s| offset - s.offset + s.vaddr)
     }
 
     /// The file offset virtual address `vaddr` is loaded from, through its `PT_LOAD`
@@ -229,6 +277,9 @@ mod tests {
         assert_eq!(elf.symbol_at(main.value).map(|s| &s.name), Some(&main.name));
         let offset = elf.file_offset(main.value).unwrap();
         assert!(offset < bytes.len() as u64);
+        assert_eq!(elf.vaddr_of_offset(offset), Some(main.value));
+        assert!(elf.has_symtab && !main.object);
+        assert_eq!(elf.build_id.as_ref().map(Vec::len), Some(20));
     }
 
     /// A non-PIE layout: text loaded from file offset 0x1000 at 0x401000.

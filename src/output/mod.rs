@@ -406,9 +406,14 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::Timestamp { .. } => Value::Text(timestamp(bytes).into_bytes()),
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
-        ValueLayout::Username => Value::Text(
-            username(u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"))).into_bytes(),
-        ),
+        ValueLayout::Username => Value::Text(username(word(bytes, 0)).into_bytes()),
+        ValueLayout::Stack { user, stack } => {
+            Value::Text(crate::symbols::stack(word(bytes, 0), user, stack, 8).into_bytes())
+        }
+        ValueLayout::Ksym => Value::Text(crate::symbols::ksym(word(bytes, 0)).into_bytes()),
+        ValueLayout::Usym => {
+            Value::Text(crate::symbols::usym(word(bytes, 0), word(bytes, 8) as u32).into_bytes())
+        }
         ValueLayout::Tuple { .. } => {
             return Err(invalid(format!(
                 "event {id}: argument {n} is a tuple, which printf does not take"
@@ -433,6 +438,13 @@ fn join(record: &[u8], delim: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&arg[..end]);
     }
     out
+}
+
+/// The little-endian u64 at `at` (0 past the end).
+fn word(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .map_or(0, |w| u64::from_le_bytes(w.try_into().expect("8 bytes")))
 }
 
 fn invalid(message: String) -> io::Error {

@@ -51,6 +51,12 @@ pub static ATTACHED_IN_REVERSE: &[&Provider] = &[
     &perf_event::SOFTWARE,
 ];
 
+/// Why `point` denotes nothing to attach, if it does (the provider's `absent`): sema
+/// drops it with a warning but still checks its probe's body, as bpftrace 0.17 does.
+pub fn matches_nothing(point: &AttachPoint) -> Option<String> {
+    point.provider.absent.and_then(|absent| absent(point))
+}
+
 /// Probe types bpftrace 0.17 has and rbt does not run yet (with their aliases): named
 /// as such in errors rather than "unknown".
 pub const NOT_YET: &[&str] = &[

@@ -14,6 +14,14 @@ pub enum RuntimeError {
     Permission { action: String },
     /// A map the kernel would not create.
     MapCreate { map: String, source: io::Error },
+    /// The stack-trace map of `kstack`/`ustack` with `limit` frames (bpftrace's hints:
+    /// memory, or `kernel.perf_event_max_stack` below the limit).
+    /// `max`: the sysctl's value, when readable.
+    StackMapCreate {
+        limit: u32,
+        max: Option<u32>,
+        source: io::Error,
+    },
     /// The verifier rejected a program.
     Verifier {
         probe: String,
@@ -112,6 +120,25 @@ impl fmt::Display for RuntimeError {
             ),
             RuntimeError::MapCreate { map, source } => {
                 write!(f, "cannot create BPF map {map}: {}", describe(source))
+            }
+            RuntimeError::StackMapCreate { limit, max, source } => {
+                write!(f, "cannot create the stack map for {limit}-frame stacks: ")?;
+                match (source.raw_os_error(), max) {
+                    (Some(libc::EINVAL), Some(max)) if max < limit => write!(
+                        f,
+                        "kernel.perf_event_max_stack is {max}: capture at most {max} frames, or raise it with sysctl kernel.perf_event_max_stack=<n>"
+                    ),
+                    (Some(libc::ENOMEM), _) => write!(
+                        f,
+                        "out of memory for 131072 entries of {} bytes; capture fewer frames (kstack(N), ustack(N))",
+                        8 * limit
+                    ),
+                    _ => write!(
+                        f,
+                        "{}; the kernel's limit kernel.perf_event_max_stack may be below {limit} (raise it with sysctl kernel.perf_event_max_stack=<n>, or capture fewer frames)",
+                        describe(source)
+                    ),
+                }
             }
             RuntimeError::Verifier { probe, source, log } => {
                 write!(f, "the kernel's BPF verifier rejected the program for {probe}: {source}")?;

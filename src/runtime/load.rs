@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::error::RuntimeError;
 use crate::abi::insn::{Insn, BPF_DW, BPF_IMM, BPF_LD, PSEUDO_MAP_FD};
 use crate::abi::map_type;
-use crate::codegen::{Compiled, ProgramCode, ProgramType};
+use crate::codegen::{Compiled, MapRole, ProgramCode, ProgramType};
 use crate::sys;
 
 /// The first half of a 16-byte `LD_IMM64`.
@@ -50,13 +50,34 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
                     version: "5.8",
                 }
             }
-            _ => RuntimeError::MapCreate {
-                map: spec.name.clone(),
-                source,
+            _ => match spec.role {
+                MapRole::Stack(stack) => RuntimeError::StackMapCreate {
+                    limit: stack.limit,
+                    max: std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+                        .ok()
+                        .and_then(|s| s.trim().parse().ok()),
+                    source,
+                },
+                _ => RuntimeError::MapCreate {
+                    map: spec.name.clone(),
+                    source,
+                },
             },
         })?;
         maps.push(fd);
     }
+    let mut stacks = Vec::new();
+    for (spec, fd) in compiled.maps.iter().zip(&maps) {
+        if let MapRole::Stack(stack) = spec.role {
+            let fd = fd.try_clone().map_err(|source| RuntimeError::MapCreate {
+                map: spec.name.clone(),
+                source,
+            })?;
+            stacks.push((stack, fd));
+        }
+    }
+    // Printing reads stacks from these maps.
+    crate::symbols::set_stack_maps(stacks);
     let programs = compiled
         .programs
         .iter()

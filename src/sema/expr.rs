@@ -194,6 +194,18 @@ impl Analyzer<'_> {
     ) -> Option<TExpr> {
         let inner = self.expr(cx, operand)?;
         match op {
+            // bpftrace reads a u64 through an integer (`*kaddr("avenrun")`, loads.bt).
+            UnaryOp::Deref if matches!(inner.ty, Type::Int { .. }) => {
+                let space = self.space_of(cx, &inner);
+                let place = Place {
+                    base: Base::Mem {
+                        ptr: Box::new(inner),
+                        space,
+                    },
+                    offset: 0,
+                };
+                return Some(kernel::at_place(place, None, Type::U64, space, span));
+            }
             UnaryOp::Deref => return self.deref(inner, 0, span),
             UnaryOp::AddrOf => {
                 self.error(span, "'&' (address-of) is not supported yet");
@@ -234,7 +246,17 @@ impl Analyzer<'_> {
     }
 
     fn binary(&mut self, op: BinOp, lhs: TExpr, rhs: TExpr, span: Span) -> Option<TExpr> {
-        let opaque = |t: &Type| matches!(t, Type::Agg(_) | Type::Username | Type::Tuple(_));
+        let opaque = |t: &Type| {
+            matches!(
+                t,
+                Type::Agg(_)
+                    | Type::Username
+                    | Type::Tuple(_)
+                    | Type::Stack { .. }
+                    | Type::Ksym
+                    | Type::Usym
+            )
+        };
         if opaque(&lhs.ty) || opaque(&rhs.ty) {
             let msg = format!(
                 "Type mismatch for '{}': comparing '{}' with '{}'",

@@ -55,7 +55,7 @@ impl Analyzer<'_> {
             types.push(match &part.ty {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
-                Type::Username => Type::Username,
+                ty @ (Type::Username | Type::Stack { .. } | Type::Ksym | Type::Usym) => ty.clone(),
                 Type::Buf { size } => Type::Buf { size: *size },
                 Type::MacAddr => Type::MacAddr,
                 Type::Timestamp { size } => Type::Timestamp { size: *size },
@@ -173,6 +173,9 @@ impl Analyzer<'_> {
                     | Type::MacAddr
                     | Type::Timestamp { .. }
                     | Type::Username
+                    | Type::Stack { .. }
+                    | Type::Ksym
+                    | Type::Usym
                     | Type::Agg(_)
                     | Type::Tuple(_)
             );
@@ -208,8 +211,7 @@ impl Analyzer<'_> {
             (Some(Type::Agg(have)), Type::Agg(new)) if have.same_aggregation(new) => {
                 Type::Agg(*have)
             }
-
-            (Some(have), ty) if have == ty => have.clone(),
+            (Some(have), ty) if same_kind((have, ty)) => have.clone(),
             (Some(have), ty) => {
                 let msg = format!(
                     "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'",
@@ -284,8 +286,14 @@ fn key_names(keys: &[ast::Expr]) -> Vec<String> {
 }
 
 /// Whether two key part types are the same kind (strings of any size agree).
+/// Stacks agree when both are kernel or both user stacks: bpftrace compares no stack
+/// type, and the first one's is kept.
 fn same_kind((a, b): (&Type, &Type)) -> bool {
-    matches!((a, b), (Type::Str { .. }, Type::Str { .. })) || a == b
+    match (a, b) {
+        (Type::Str { .. }, Type::Str { .. }) => true,
+        (Type::Stack { user: a, .. }, Type::Stack { user: b, .. }) => a == b,
+        _ => a == b,
+    }
 }
 
 /// Key part types as bpftrace lists them: `unsigned int64, string[16]`.

@@ -57,10 +57,18 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
+    // Those attach points' share of their probes: checked, never compiled.
+    let mut silent = Vec::new();
     // The script's attach point behind each program made per attach point.
     let mut expanded = Vec::new();
     for p in &program.probes {
-        for group in a.resolve_probe(p, &mut expansion_errors) {
+        let (groups, nothing) = a.resolve_probe(p, &mut expansion_errors);
+        // Their bodies still define maps and get checked, as in bpftrace.
+        for group in nothing {
+            a.probe(&group);
+            silent.push(group);
+        }
+        for group in groups {
             let (_, per_point) = a.probe(&group);
             if per_point {
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
@@ -75,11 +83,16 @@ pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Di
             }
         }
     }
+    // Nothing left to attach: main says so as bpftrace does ("No probes to attach"),
+    // after the warnings that say what was dropped.
     if let Some(too_many) = program_limit(&expanded) {
         return Err(vec![too_many]);
     }
     a.diags.clear();
     a.pass = Pass::Check;
+    for unit in &silent {
+        a.probe(unit);
+    }
     let probes: Vec<_> = units.iter().filter_map(|u| a.probe(u).0).collect();
     // A body checked once per attach point reports its errors once.
     for d in a.diags.drain(..) {
@@ -161,6 +174,24 @@ struct Unit<'p> {
     points: Vec<(ast::AttachPoint, Resolution, Vec<Diagnostic>)>,
 }
 
+/// Adds a resolved attach point to its probe type's unit (made on first appearance).
+fn group<'p>(
+    units: &mut Vec<Unit<'p>>,
+    probe: &'p ast::Probe,
+    resolved: (ast::AttachPoint, Resolution, Vec<Diagnostic>),
+) {
+    match units
+        .iter_mut()
+        .find(|u| u.points[0].0.provider == resolved.0.provider)
+    {
+        Some(unit) => unit.points.push(resolved),
+        None => units.push(Unit {
+            probe,
+            points: vec![resolved],
+        }),
+    }
+}
+
 impl Unit<'_> {
     /// One unit per attach point.
     fn split(self) -> Vec<Self> {
@@ -216,18 +247,16 @@ impl Analyzer<'_> {
     }
 
     /// Pass 1: expand the probe's attach points and resolve each, grouped by probe type
-    /// in order of first appearance (expansion errors go to `errors`).
+    /// in order of first appearance (expansion errors go to `errors`; attach points
+    /// that denote nothing are returned apart, with a warning each).
     fn resolve_probe<'p>(
         &mut self,
         probe: &'p ast::Probe,
         errors: &mut Vec<Diagnostic>,
-    ) -> Vec<Unit<'p>> {
+    ) -> (Vec<Unit<'p>>, Vec<Unit<'p>>) {
         let mut units: Vec<Unit<'p>> = Vec::new();
+        let mut nothing: Vec<Unit<'p>> = Vec::new();
         for ap in &probe.attach_points {
-            if let Some(why) = ap.provider.absent.and_then(|absent| absent(ap)) {
-                self.warnings.push(Diagnostic::warning(ap.span, why));
-                continue;
-            }
             let expanded = match crate::probes::expand(ap) {
                 Ok(points) => points,
                 Err(crate::probes::Unexpanded::Error(message)) => {
@@ -243,20 +272,15 @@ impl Analyzer<'_> {
                 let outer = std::mem::take(&mut self.diags);
                 let record = self.check_attach_point(&point);
                 let diags = std::mem::replace(&mut self.diags, outer);
-                let resolved = (point, record, diags);
-                match units
-                    .iter_mut()
-                    .find(|u| u.points[0].0.provider == resolved.0.provider)
-                {
-                    Some(unit) => unit.points.push(resolved),
-                    None => units.push(Unit {
-                        probe,
-                        points: vec![resolved],
-                    }),
+                if let Some(why) = crate::probes::matches_nothing(&point) {
+                    self.warnings.push(Diagnostic::warning(point.span, why));
+                    group(&mut nothing, probe, (point, record, Vec::new()));
+                } else {
+                    group(&mut units, probe, (point, record, diags));
                 }
             }
         }
-        units
+        (units, nothing)
     }
 
     /// Passes 2 and 3: type-check one program's share of a probe: its predicate and

@@ -136,7 +136,11 @@ impl Analyzer<'_> {
             }
             (Type::Inet, Type::Inet)
             | (Type::MacAddr, Type::MacAddr)
-            | (Type::Username, Type::Username) => value,
+            | (Type::Username, Type::Username)
+            | (Type::Ksym, Type::Ksym)
+            | (Type::Usym, Type::Usym) => value,
+            // bpftrace compares no stack type: the first one's is kept.
+            (Type::Stack { user: a, .. }, Type::Stack { user: b, .. }) if a == b => value,
             (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,
             _ => {
                 self.error(

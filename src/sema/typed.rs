@@ -5,6 +5,7 @@
 use crate::ast::{AttachPoint, BinOp, Span};
 use crate::btf::TypeId;
 use crate::builtins::Builtin;
+pub use crate::event::{StackMode, StackType};
 use crate::format::PrintfFormat;
 use crate::probes::Provider;
 
@@ -92,6 +93,12 @@ pub enum Type {
     Timestamp { size: usize },
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
+    /// `kstack`/`ustack`: a stack id (u64) kept in memory, printed as the stack.
+    Stack { user: bool, stack: StackType },
+    /// `ksym(addr)`: a kernel address (u64) kept in memory, printed as its symbol.
+    Ksym,
+    /// `usym(addr)`: address and pid (2 × u64) kept in memory, printed as the symbol.
+    Usym,
     /// A struct, union or array that stays in (kernel or context) memory: only usable
     /// as the operand of `.`/`->`, `[]` or `ntop()`.
     Mem { ty: TypeId, name: String, size: u32 },
@@ -155,7 +162,8 @@ impl Type {
             Type::Inet => 24,
             Type::MacAddr => 6,
             Type::Timestamp { size } => *size,
-            Type::Username => 8,
+            Type::Username | Type::Stack { .. } | Type::Ksym => 8,
+            Type::Usym => 16,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Tuple(elems) => tuple_layout(elems).size as usize,
             Type::Mem { .. } | Type::Void => 0,
@@ -190,6 +198,10 @@ impl Type {
             Type::MacAddr => "mac_address".into(),
             Type::Timestamp { .. } => "timestamp".into(),
             Type::Username => "username".into(),
+            Type::Stack { user: false, .. } => "kstack".into(),
+            Type::Stack { user: true, .. } => "ustack".into(),
+            Type::Ksym => "ksym".into(),
+            Type::Usym => "usym".into(),
             Type::Agg(kind) => kind.name().into(),
             Type::Tuple(elems) => {
                 let elems: Vec<_> = elems.iter().map(Type::describe).collect();
@@ -293,6 +305,11 @@ pub enum Payload {
     StackArg {
         index: u32,
         space: Space,
+    },
+    /// Which stack a stack builtin takes: user or kernel, and its stack type.
+    Stack {
+        user: bool,
+        stack: StackType,
     },
 }
 

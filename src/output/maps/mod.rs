@@ -101,6 +101,21 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             Err(_) => Scalar::Str(String::new()),
         },
         ValueLayout::Username => Scalar::Str(crate::output::username(int(8, false) as u64)),
+        // bpftrace indents a stack's frames by 4 in a key, 8 in a value.
+        &ValueLayout::Stack { user, stack } => {
+            let indent = if unsigned_ok { 8 } else { 4 };
+            Scalar::Str(crate::symbols::stack(int(8, false) as u64, user, stack, indent))
+        }
+        ValueLayout::Ksym => Scalar::Str(crate::symbols::ksym(int(8, false) as u64)),
+        ValueLayout::Usym => {
+            let pid = bytes.get(8..).map_or(0, |rest| {
+                let mut word = [0u8; 8];
+                let n = rest.len().min(8);
+                word[..n].copy_from_slice(&rest[..n]);
+                u64::from_le_bytes(word)
+            });
+            Scalar::Str(crate::symbols::usym(int(8, false) as u64, pid as u32))
+        }
         ValueLayout::Tuple { elems, .. } => Scalar::Tuple(
             elems
                 .iter()

@@ -1,0 +1,108 @@
+//! Kernel addresses to symbols from `/proc/kallsyms`, as bcc's `KSyms` (which bpftrace
+//! 0.17 uses) resolves them: the nearest symbol at or below the address, however far
+//! (measured: a BPF program's address prints as `_einittext+1015066265`), without data
+//! symbols (types b, d, r) and without BPF programs' `[bpf]` entries.
+
+/// The kernel's text symbols, sorted by address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Kallsyms {
+    syms: Vec<(u64, String)>,
+}
+
+impl Kallsyms {
+    /// Reads `/proc/kallsyms` (empty when it cannot be read: every address is unknown).
+    pub fn load() -> Kallsyms {
+        Kallsyms::parse(&std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+    }
+
+    /// Parses kallsyms text: `ADDR TYPE NAME [MODULE]` lines.
+    pub fn parse(text: &str) -> Kallsyms {
+        let mut syms: Vec<(u64, String)> = text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split_whitespace();
+                let addr = u64::from_str_radix(f.next()?, 16).ok()?;
+                let kind = f.next()?;
+                let name = f.next()?;
+                let data = matches!(kind, "b" | "B" | "d" | "D" | "r" | "R");
+                (!data && f.next() != Some("[bpf]")).then(|| (addr, name.to_string()))
+            })
+            .collect();
+        // Stable: of symbols at one address the last listed wins, as upper_bound - 1.
+        syms.sort_by_key(|&(addr, _)| addr);
+        Kallsyms { syms }
+    }
+
+    /// The symbol holding `addr` and the offset into it.
+    pub fn resolve(&self, addr: u64) -> Option<(&str, u64)> {
+        let after = self.syms.partition_point(|&(a, _)| a <= addr);
+        let (start, name) = self.syms.get(after.checked_sub(1)?)?;
+        Some((name, addr - start))
+    }
+
+    /// The address of the first symbol called `name` in kallsyms order, any type
+    /// (bpftrace's `resolve_kname` for `kaddr()`).
+    pub fn address_of(text: &str, name: &str) -> Option<u64> {
+        text.lines().find_map(|line| {
+            let mut f = line.split_whitespace();
+            let addr = f.next()?;
+            f.next()?;
+            (f.next()? == name)
+                .then(|| u64::from_str_radix(addr, 16).ok())
+                .flatten()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = "\
+ffffffff81000000 T _stext
+ffffffff81000100 t entry_SYSCALL_64
+ffffffff81000130 t entry_SYSCALL_64_after_hwframe
+ffffffff82000000 D some_data
+ffffffff8225a090 T do_syscall_64
+ffffffff837f5870 T _einittext
+ffffffff83b28974 R __stop_runtime_ptr_USER_PTR_MAX
+ffffffffc0001398 t bpf_prog_c77b2f3f7259213d_END\t[bpf]
+";
+
+    #[test]
+    fn resolves_to_the_nearest_text_symbol_below() {
+        let k = Kallsyms::parse(TEXT);
+        // As bpftrace printed this host's syscall stack: entry_SYSCALL_64_after_hwframe+118.
+        assert_eq!(
+            k.resolve(0xffffffff81000130 + 118),
+            Some(("entry_SYSCALL_64_after_hwframe", 118))
+        );
+        assert_eq!(k.resolve(0xffffffff8225a090), Some(("do_syscall_64", 0)));
+        // Data symbols are skipped: an address past them belongs to the text before.
+        assert_eq!(
+            k.resolve(0xffffffff82000010),
+            Some(("entry_SYSCALL_64_after_hwframe", 0xfffee0))
+        );
+        // BPF programs resolve to the last kernel symbol, as bpftrace printed BEGIN's
+        // frame: _einittext+1015066265.
+        assert_eq!(
+            k.resolve(0xffffffff837f5870 + 1015066265),
+            Some(("_einittext", 1015066265))
+        );
+        assert_eq!(k.resolve(0xffffffff80000000), None);
+        assert_eq!(Kallsyms::parse("").resolve(0xffffffff81000000), None);
+    }
+
+    #[test]
+    fn names_resolve_to_their_first_address() {
+        assert_eq!(
+            Kallsyms::address_of(TEXT, "do_syscall_64"),
+            Some(0xffffffff8225a090)
+        );
+        assert_eq!(
+            Kallsyms::address_of(TEXT, "some_data"),
+            Some(0xffffffff82000000)
+        );
+        assert_eq!(Kallsyms::address_of(TEXT, "nosuch"), None);
+    }
+}
