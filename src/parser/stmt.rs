@@ -30,7 +30,7 @@ fn compound_op(p: &str) -> Option<Option<BinOp>> {
 impl<'s> P<'s> {
     pub(super) fn program(&self) -> Program {
         let mut probes = Vec::new();
-        let mut i = self.text;
+        let (mut i, types) = self.c_definitions(self.text);
         // Skipping stray tokens after an error: they are not reported one by one.
         let mut recovering = false;
         loop {
@@ -72,6 +72,7 @@ impl<'s> P<'s> {
             self.record(nom::Err::Failure(e));
         }
         Program {
+            types,
             probes,
             params: Vec::new(),
             str_size: crate::sema::STRING_SIZE,

@@ -99,6 +99,15 @@ impl Analyzer<'_> {
                 (kind, ty)
             }
             ExprKind::Cast { ty, expr } => return self.cast(cx, ty, expr, span),
+            ExprKind::SizeofType(ty) => (TExprKind::Int(self.sizeof_type(ty)?), Type::U64),
+            ExprKind::SizeofExpr(inner) => {
+                let inner = self.expr(cx, inner)?;
+                let size = match inner.ty {
+                    Type::Mem { size, .. } => size as u64,
+                    ref t => t.size() as u64,
+                };
+                (TExprKind::Int(size), Type::U64)
+            }
             ExprKind::Member { expr, field, arrow } => {
                 let base = self.expr(cx, expr)?;
                 return self.member(cx, base, field, *arrow, span);
@@ -394,6 +403,29 @@ impl Analyzer<'_> {
             ty,
             span,
         })
+    }
+}
+
+impl Analyzer<'_> {
+    /// `sizeof(type)`: bpftrace's integer names, pointers, kernel and script types.
+    fn sizeof_type(&mut self, ty: &ast::TypeName) -> Option<u64> {
+        if ty.pointer_depth > 0 {
+            return Some(8);
+        }
+        if let Some(t) = kernel::bpftrace_int(&ty.name) {
+            return Some(t.size() as u64);
+        }
+        match self
+            .btf
+            .find_type(&ty.name)
+            .and_then(|id| self.btf.size_of(id))
+        {
+            Some(size) => Some(size as u64),
+            None => {
+                self.error(ty.span, format!("Unknown type: '{}'", ty.name));
+                None
+            }
+        }
     }
 }
 

@@ -97,7 +97,10 @@ pub struct MemberAccess {
 /// Look up `field` in aggregate `agg` (a struct or union type id).
 pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, String> {
     let Some(m) = btf.member(agg, field) else {
-        return Err(format!("{} has no member '{field}'", btf.name_of(agg)));
+        return Err(format!(
+            "Struct/union of type '{}' does not contain a field named '{field}'",
+            btf.name_of(agg)
+        ));
     };
     let ty = value_type(btf, m.type_id)?;
     let bit_offset = m.bit_offset;
