@@ -81,6 +81,10 @@ impl Gen<'_> {
                 }
             }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
+            TExprKind::Effect { stmts, value } => {
+                self.stmts(stmts);
+                self.scalar(value);
+            }
             // Constants and scalar variables are `simple`; sema gives scalar contexts
             // nothing else.
             TExprKind::Int(_) | TExprKind::Var(_) | TExprKind::Str(_) | TExprKind::InMemory(_) => {

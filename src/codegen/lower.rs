@@ -251,7 +251,7 @@ impl Gen<'_> {
         }
     }
 
-    fn stmts(&mut self, stmts: &[TStmt]) {
+    pub(super) fn stmts(&mut self, stmts: &[TStmt]) {
         for s in stmts {
             self.stmt(s);
         }

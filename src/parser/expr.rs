@@ -222,7 +222,8 @@ impl<'s> P<'s> {
             Some(("~", _)) => UnaryOp::BitNot,
             Some(("-", _)) => UnaryOp::Neg,
             Some(("*", _)) => UnaryOp::Deref,
-            Some(("&", _)) => UnaryOp::AddrOf,
+            // bpftrace 0.17 has no address-of operator.
+            Some(("&", _)) => return PError::msg(i, 1, "syntax error, unexpected &").fail(),
             Some((p @ ("++" | "--"), rest)) => {
                 let (rest, target) = self.primary(rest).map_err(cut)?;
                 return match inc_dec(p, &target, true, self.span(i, rest)) {

@@ -42,13 +42,11 @@ impl Analyzer<'_> {
             ExprKind::Param(n) => return self.param_number(*n, span),
             ExprKind::ParamCount => return Some(self.param_count(span)),
             ExprKind::Map { name, keys } => return self.map_read(cx, name, keys, span),
-            ExprKind::IncDec { .. } => {
-                self.error(
-                    span,
-                    "'++'/'--' inside an expression is not supported yet; use a statement",
-                );
-                return None;
-            }
+            ExprKind::IncDec {
+                target,
+                increment,
+                prefix,
+            } => return self.inc_dec_value(cx, target, *increment, *prefix, span),
             ExprKind::Builtin(name) | ExprKind::Ident(name) => return self.builtin(cx, name, span),
             ExprKind::Call { name, args } => {
                 let value = self.call(cx, name, args, span)?;
@@ -407,6 +405,105 @@ impl Analyzer<'_> {
 }
 
 impl Analyzer<'_> {
+    /// `x++`, `++x` (and `--`) used as a value, as bpftrace 0.17 evaluates them: the
+    /// update happens, and the value is the old one (postfix) or the new one (prefix).
+    fn inc_dec_value(
+        &mut self,
+        cx: &mut ProbeCx,
+        target: &ast::LValue,
+        increment: bool,
+        prefix: bool,
+        span: Span,
+    ) -> Option<TExpr> {
+        let read = ast::Expr {
+            kind: match target {
+                ast::LValue::Var { name, .. } => ExprKind::Var(name.clone()),
+                ast::LValue::Map { name, keys, .. } => ExprKind::Map {
+                    name: name.clone(),
+                    keys: keys.clone(),
+                },
+            },
+            span,
+        };
+        let one = ast::Expr {
+            kind: ExprKind::Int(1),
+            span,
+        };
+        self.inc_dec_target(cx, &read, increment, span)?;
+        let op = if increment { BinOp::Add } else { BinOp::Sub };
+        // Typed before the read, so a map first assigned here has its type; it runs after.
+        let update = TStmt {
+            kind: self.assign(cx, target, Some(op), &one, span)?,
+            span,
+        };
+        let old = if prefix {
+            None
+        } else {
+            Some(self.expr(cx, &read)?)
+        };
+        let (stmts, value) = match old {
+            None => (vec![update], self.expr(cx, &read)?),
+            Some(old) => {
+                let tmp = VarId(cx.vars.len());
+                cx.vars.push(Var {
+                    name: String::new(),
+                    ty: old.ty.clone(),
+                    space: self.space_of(cx, &old),
+                });
+                let value = TExpr {
+                    kind: TExprKind::Var(tmp),
+                    ty: old.ty.clone(),
+                    span,
+                };
+                let save = TStmt {
+                    kind: TStmtKind::Assign {
+                        var: tmp,
+                        value: old,
+                    },
+                    span,
+                };
+                (vec![save, update], value)
+            }
+        };
+        if !value.ty.is_scalar() {
+            self.expect_scalar(&value, "the operand of '++'/'--'")?;
+        }
+        Some(TExpr {
+            ty: value.ty.clone(),
+            kind: TExprKind::Effect {
+                stmts,
+                value: Box::new(value),
+            },
+            span,
+        })
+    }
+
+    /// `++`/`--` apply to integers and pointers only (bpftrace's message otherwise).
+    pub(super) fn inc_dec_target(
+        &mut self,
+        cx: &mut ProbeCx,
+        read: &ast::Expr,
+        increment: bool,
+        span: Span,
+    ) -> Option<()> {
+        let before = self.diags.len();
+        let ty = self.expr(cx, read).map(|e| e.ty);
+        // A target not typed yet (a map first assigned here) is the assignment's to report.
+        self.diags.truncate(before);
+        match ty {
+            Some(Type::Int { .. } | Type::Ptr { .. }) | None => Some(()),
+            Some(ty) => {
+                let op = if increment { "++" } else { "--" };
+                let msg = format!(
+                    "The {op} operator can not be used on expressions of type '{}'",
+                    ty.describe()
+                );
+                self.error(span, msg);
+                None
+            }
+        }
+    }
+
     /// `sizeof(type)`: bpftrace's integer names, pointers, kernel and script types.
     fn sizeof_type(&mut self, ty: &ast::TypeName) -> Option<u64> {
         if ty.pointer_depth > 0 {
@@ -493,9 +590,9 @@ impl Analyzer<'_> {
                 Base::Mem { space, .. } => *space,
                 Base::Ctx => cx.args_space,
             },
-            TExprKind::Cast(inner) | TExprKind::Unary { expr: inner, .. } => {
-                self.space_of(cx, inner)
-            }
+            TExprKind::Cast(inner)
+            | TExprKind::Unary { expr: inner, .. }
+            | TExprKind::Effect { value: inner, .. } => self.space_of(cx, inner),
             TExprKind::Binary { lhs, rhs, .. } => {
                 self.space_of(cx, lhs).combine(self.space_of(cx, rhs))
             }

@@ -68,5 +68,9 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
             expr(otherwise, vars);
         }
         TExprKind::MapRead { key, .. } => key.iter_mut().for_each(|k| expr(k, vars)),
+        TExprKind::Effect { stmts, value } => {
+            block(stmts, vars);
+            expr(value, vars);
+        }
     }
 }

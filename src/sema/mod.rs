@@ -41,12 +41,6 @@ use std::collections::{HashMap, HashSet};
 /// 3. type-check with the map types known, reporting everything;
 /// 4. finalize each probe (variables take their final types) and hand over the typed
 ///    program with every map's final types.
-/// bpftrace's own integer type names (`int8` .. `uint64`), which the parser takes as
-/// types in `sizeof(...)`.
-pub fn is_int_type_name(word: &str) -> bool {
-    kernel::bpftrace_int(word).is_some()
-}
-
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
     let extended = ctypes::extend(btf, &program.types)?;
     let btf = extended.as_ref().unwrap_or(btf);
@@ -127,6 +121,12 @@ fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
         }
     }
     None
+}
+
+/// bpftrace's own integer type names (`int8` .. `uint64`), which the parser takes as
+/// types in `sizeof(...)`.
+pub fn is_int_type_name(word: &str) -> bool {
+    kernel::bpftrace_int(word).is_some()
 }
 
 struct Analyzer<'a> {

@@ -43,6 +43,17 @@ impl Analyzer<'_> {
                         kind: ExprKind::Int(1),
                         span: e.span,
                     };
+                    let read = ast::Expr {
+                        kind: match target {
+                            LValue::Var { name, .. } => ExprKind::Var(name.clone()),
+                            LValue::Map { name, keys, .. } => ExprKind::Map {
+                                name: name.clone(),
+                                keys: keys.clone(),
+                            },
+                        },
+                        span: e.span,
+                    };
+                    self.inc_dec_target(cx, &read, *increment, e.span)?;
                     self.assign(cx, target, Some(op), &one, e.span)?
                 }
                 _ => TStmtKind::Expr(self.expr(cx, e)?),
@@ -81,7 +92,7 @@ impl Analyzer<'_> {
         Some(e)
     }
 
-    fn assign(
+    pub(super) fn assign(
         &mut self,
         cx: &mut ProbeCx,
         target: &LValue,
