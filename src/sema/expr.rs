@@ -342,40 +342,27 @@ impl Analyzer<'_> {
         span: Span,
     ) -> Option<TExpr> {
         let inner = self.expr(cx, operand);
-        let ty = if to.pointer_depth == 0 {
-            let ty = kernel::bpftrace_int(&to.name).or_else(|| {
-                let id = self.btf.find_type(&to.name)?;
-                kernel::value_type(self.btf, id)
-                    .ok()
-                    .filter(|t| matches!(t, Type::Int { .. }))
-            });
-            match ty {
-                Some(t) => t,
-                None if self.btf.find_type(&to.name).is_some() => {
-                    self.error(
-                        to.span,
-                        format!(
-                            "cannot cast to '{}': only integer and pointer casts are supported",
-                            to.name
-                        ),
-                    );
-                    return None;
-                }
-                None => {
-                    self.error(to.span, format!("unknown type '{}'", to.name));
-                    return None;
-                }
+        // bpftrace 0.17 casts to its own integer names and to struct/union pointers
+        // only: C names (`int`, `u32`, `void *`) and `(sock *)` are unknown to it.
+        let tagged = ["struct ", "union "].iter().any(|k| to.name.starts_with(k));
+        let ty = match kernel::bpftrace_int(&to.name) {
+            Some(t) if to.pointer_depth == 0 => t,
+            Some(_) => {
+                let target = self.btf.find_type(int_c_name(&to.name))?;
+                kernel::pointer_to(self.btf, target, to.pointer_depth)
             }
-        } else {
-            let target = match kernel::bpftrace_int(&to.name) {
-                Some(_) => self.btf.find_type(int_c_name(&to.name)),
-                None => self.btf.find_type(&to.name),
-            };
-            let Some(target) = target else {
-                self.error(to.span, format!("unknown type '{}'", to.name));
-                return None;
-            };
-            kernel::pointer_to(self.btf, target, to.pointer_depth)
+            None => match self.btf.find_type(&to.name).filter(|_| tagged) {
+                Some(_) if to.pointer_depth == 0 => {
+                    let msg = format!("Cannot cast to struct type \"{}\"", to.name);
+                    self.error(to.span, msg);
+                    return None;
+                }
+                Some(target) => kernel::pointer_to(self.btf, target, to.pointer_depth),
+                None => {
+                    self.error(to.span, format!("Unknown struct/union: '{}'", to.name));
+                    return None;
+                }
+            },
         };
         let inner = inner?;
         // bpftrace 0.17: a cast keeps its operand's address space, else takes the
