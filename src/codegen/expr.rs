@@ -87,9 +87,11 @@ impl Gen<'_> {
             }
             // Constants and scalar variables are `simple`; sema gives scalar contexts
             // nothing else.
-            TExprKind::Int(_) | TExprKind::Var(_) | TExprKind::Str(_) | TExprKind::InMemory(_) => {
-                self.misplaced_value(e, "a scalar")
-            }
+            TExprKind::Int(_)
+            | TExprKind::Var(_)
+            | TExprKind::Str(_)
+            | TExprKind::InMemory(_)
+            | TExprKind::CtxAddress => self.misplaced_value(e, "a scalar"),
         }
     }
 
@@ -98,6 +100,7 @@ impl Gen<'_> {
     fn simple(&mut self, e: &TExpr, reg: Reg) -> bool {
         match &e.kind {
             TExprKind::Int(v) => self.b.load_const(reg, *v),
+            TExprKind::CtxAddress => self.b.mov(reg, R_CTX),
             TExprKind::Var(id) if e.ty.is_scalar() => {
                 self.b.ldx(Size::DW, reg, R_FP, self.vars[id.0].off)
             }

@@ -588,6 +588,7 @@ impl Analyzer<'_> {
                 payload: Payload::InSpace(space),
                 ..
             }) => *space,
+            TExprKind::CtxAddress => cx.args_space,
             TExprKind::Int(_)
             | TExprKind::Str(_)
             | TExprKind::Call(_)

@@ -46,7 +46,7 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
                 e.ty = var.ty.clone();
             }
         }
-        TExprKind::Int(_) | TExprKind::Str(_) => {}
+        TExprKind::Int(_) | TExprKind::Str(_) | TExprKind::CtxAddress => {}
         TExprKind::Call(call) => call.args.iter_mut().for_each(|a| expr(a, vars)),
         TExprKind::Load { place, .. } | TExprKind::InMemory(place) => {
             if let Base::Mem { ptr, .. } = &mut place.base {

@@ -305,6 +305,9 @@ pub enum TExprKind {
     },
     /// An integer conversion or pointer reinterpretation to `ty`.
     Cast(Box<TExpr>),
+    /// The address of the probe's context record, as an integer (a tracepoint's
+    /// `__data_loc` field is an offset from it).
+    CtxAddress,
     /// `stmts` run first, then `value` is the expression's value: `@a++` used as a
     /// value is `{ tmp = @a; @a = tmp + 1 }` then `tmp`.
     Effect {
@@ -325,7 +328,9 @@ impl TExpr {
     pub fn has_effect(&self) -> bool {
         match &self.kind {
             TExprKind::Effect { .. } => true,
-            TExprKind::Int(_) | TExprKind::Str(_) | TExprKind::Var(_) => false,
+            TExprKind::Int(_) | TExprKind::Str(_) | TExprKind::Var(_) | TExprKind::CtxAddress => {
+                false
+            }
             TExprKind::Call(call) => call.args.iter().any(TExpr::has_effect),
             TExprKind::Load { place, .. } | TExprKind::InMemory(place) => match &place.base {
                 Base::Mem { ptr, .. } => ptr.has_effect(),
