@@ -165,22 +165,17 @@ impl Gen<'_> {
             // Loads zero-extend: only signed values need widening.
             None if signed => self.normalize(reg, size as u32, true),
             None => {}
+            // bpftrace 0.17 shifts and masks, also signed bitfields (`int d:4` holding
+            // 0b1010 reads 10).
             Some(bf) => {
-                if signed {
-                    // Move the field to the top, then shift it down with sign extension.
-                    self.b
-                        .alu_imm(BPF_LSH, reg, (64 - bf.shift - bf.bits) as i32);
-                    self.b.alu_imm(BPF_ARSH, reg, (64 - bf.bits) as i32);
-                } else {
-                    if bf.shift > 0 {
-                        self.b.alu_imm(BPF_RSH, reg, bf.shift as i32);
-                    }
-                    if bf.bits < 32 {
-                        self.b.alu_imm(BPF_AND, reg, ((1u64 << bf.bits) - 1) as i32);
-                    } else if bf.bits < 64 {
-                        self.b.alu_imm(BPF_LSH, reg, (64 - bf.bits) as i32);
-                        self.b.alu_imm(BPF_RSH, reg, (64 - bf.bits) as i32);
-                    }
+                if bf.shift > 0 {
+                    self.b.alu_imm(BPF_RSH, reg, bf.shift as i32);
+                }
+                if bf.bits < 32 {
+                    self.b.alu_imm(BPF_AND, reg, ((1u64 << bf.bits) - 1) as i32);
+                } else if bf.bits < 64 {
+                    self.b.alu_imm(BPF_LSH, reg, (64 - bf.bits) as i32);
+                    self.b.alu_imm(BPF_RSH, reg, (64 - bf.bits) as i32);
                 }
             }
         }

@@ -146,7 +146,19 @@ impl Analyzer<'_> {
                     span,
                 ))
             }
-            _ => self.deref(base, i, span),
+            (Type::Ptr { .. }, _) => self.deref(base, i, span),
+            (ty, _) => {
+                let found = match ty {
+                    Type::Str { .. } => "string".to_string(),
+                    Type::Int { .. } => "integer".to_string(),
+                    ty => ty.describe(),
+                };
+                self.error(
+                    span,
+                    format!("The array index operator [] can only be used on arrays and pointers, found {found}."),
+                );
+                None
+            }
         }
     }
 

@@ -383,6 +383,29 @@ impl Analyzer<'_> {
             );
             return None;
         }
+        // bpftrace 0.17 widens by the target's signedness, not the operand's:
+        // `(uint64)(int8)-1` is 255, `(int32)(uint8)255` is -1.
+        let inner = match (&inner.ty, &ty) {
+            (
+                &Type::Int { size, signed },
+                &Type::Int {
+                    size: to,
+                    signed: to_signed,
+                },
+            ) if size < to && signed != to_signed => {
+                let span = inner.span;
+                let reinterpreted = Type::Int {
+                    size,
+                    signed: to_signed,
+                };
+                TExpr {
+                    kind: TExprKind::Cast(Box::new(inner)),
+                    ty: reinterpreted,
+                    span,
+                }
+            }
+            _ => inner,
+        };
         Some(TExpr {
             kind: TExprKind::Cast(Box::new(inner)),
             ty,
@@ -506,7 +529,7 @@ impl Analyzer<'_> {
         {
             Some(size) => Some(size as u64),
             None => {
-                self.error(ty.span, format!("Unknown type: '{}'", ty.name));
+                self.error(ty.span, format!("Unknown identifier: '{}'", ty.name));
                 None
             }
         }
