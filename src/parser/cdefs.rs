@@ -32,7 +32,9 @@ impl<'s> P<'s> {
                 }
                 Err(e) => {
                     self.record(e);
-                    return (self.skip_definition(t), defs);
+                    let rest = self.skip_definition(t);
+                    let rest = self.sym(rest, ";").map_or(rest, |(r, _)| r);
+                    return (rest, defs);
                 }
             }
         }
@@ -205,7 +207,14 @@ impl<'s> P<'s> {
             pointer_depth = pointer_depth.saturating_add(1);
             i = lex::ws_lenient(r);
         }
-        let (mut i, (name, _)) = self.name(i, "a member name").map_err(cut)?;
+        // An unnamed bitfield (`int :0;`) only pads.
+        let (mut i, name) = match i.starts_with(':') {
+            true => (i, ""),
+            false => {
+                let (r, (name, _)) = self.name(i, "a member name").map_err(cut)?;
+                (r, name)
+            }
+        };
         let mut dims = Vec::new();
         while self.peek(i) == Some("[") {
             let (r, _) = self.sym(i, "[")?;

@@ -185,10 +185,11 @@ impl Builder<'_> {
                     start
                 }
             };
-            align = align.max(l.align);
-            if f.bits == Some(0) {
+            // Unnamed bitfields pad but do not align the aggregate (x86-64 ABI).
+            if f.bits.is_some() && f.name.is_empty() {
                 continue;
             }
+            align = align.max(l.align);
             members.push(NewMember {
                 name: f.name.clone(),
                 ty,
@@ -275,6 +276,9 @@ impl Builder<'_> {
 
     /// A script type by name, else a kernel one.
     fn named(&self, name: &str) -> Option<TypeId> {
+        if name == "void" {
+            return Some(TypeId::VOID);
+        }
         self.names
             .iter()
             .find(|(n, _)| n == name)
