@@ -81,6 +81,9 @@ pub enum StmtKind {
     },
     /// `while (cond) { .. }`
     While { cond: Expr, body: Block },
+    /// `unroll(n) { .. }`: the body `n` times; `count` is an integer, `-` integer,
+    /// `$N` or `$#` (bpftrace 0.17's grammar), folded by sema.
+    Unroll { count: Expr, body: Block },
     /// `return;`
     Return,
 }

@@ -1,9 +1,10 @@
 //! The rest of the language's types against the real bpftrace 0.17 on this host:
 //! integer and pointer casts, struct/union/enum definitions in the script (sizes,
 //! member reads through a cast, bitfields, nested types, kernel types redefined),
-//! `++`/`--` as values, tracepoint `__data_loc` fields, and the errors of each. The
-//! member reads go through `(struct X *)args->filename` of the workload's openat calls
-//! (tests/data/workload/rbtwl.c opens "/dev/null" and "/dev/zero"): known bytes.
+//! `++`/`--` as values, `unroll`, tracepoint `__data_loc` fields, and the errors of
+//! each. The member reads go through `(struct X *)args->filename` of the workload's
+//! openat calls (tests/data/workload/rbtwl.c opens "/dev/null" and "/dev/zero"):
+//! known bytes.
 //! Needs root, bpftrace 0.17, tracefs and gcc (skips otherwise, fails under CI).
 
 mod bpftrace_ref;
@@ -77,6 +78,9 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { $x = @a++; @b = @a--; printf(\"%d\\n\", $x); printf(\"%d\\n\", @a++); exit(); }",
     "BEGIN { $a = 1; $x = $a++; printf(\"%d %d\\n\", $x, $a); $y = ++$a; printf(\"%d\\n\", $y); $z = --$a + $a--; printf(\"%d %d\\n\", $z, $a); exit(); }",
     "BEGIN { @m[1] = 5; @k[@m[1]++] = @m[1]--; if (@m[1]++ == 5) { printf(\"yes %d\\n\", @m[1]); } $p = (uint32 *)0; $p++; printf(\"%d\\n\", $p++); exit(); }",
+    // unroll: the body n times (1 to 100).
+    "BEGIN { unroll(3) { printf(\"a\\n\"); } unroll(2) { printf(\"b\\n\"); unroll(2) { printf(\"c\\n\"); } } exit(); }",
+    "BEGIN { $i = 0; unroll(5) { $i++; @a[$i] = $i; } printf(\"%d\\n\", $i); unroll(100) { @n++; } exit(); }",
 ];
 
 #[test]
@@ -204,6 +208,10 @@ fn type_errors_match_bpftrace() {
         "BEGIN { @c = count(); @c--; exit(); }",
         "BEGIN { $a = 1; $b = &$a; exit(); }",
         "struct S { char c[4]; } BEGIN { $p = (struct S *)0; printf(\"%d\\n\", $p->c[1]); exit(); }",
+        "BEGIN { unroll(0) { printf(\"a\\n\"); } exit(); }",
+        "BEGIN { unroll(101) { printf(\"a\\n\"); } exit(); }",
+        "BEGIN { unroll(-1) { printf(\"a\\n\"); } exit(); }",
+        "BEGIN { unroll($#) { printf(\"a\\n\"); } exit(); }",
         "BEGIN { $x = 5; printf(\"%d\\n\", $x[1]); exit(); }",
     ];
     let rbt = env!("CARGO_BIN_EXE_rbt");

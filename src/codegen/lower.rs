@@ -293,6 +293,7 @@ impl Gen<'_> {
                 self.b.ja(top);
                 self.b.bind(end);
             }
+            TStmtKind::Block(body) => self.stmts(body),
             TStmtKind::Return => self.b.ja(self.done),
             TStmtKind::MapAssign { map, key, value } => self.map_assign(*map, key, value),
             TStmtKind::Call(call) => (call.builtin.lower)(self, call, Dest::Effect),

@@ -106,6 +106,11 @@ impl Dumper {
                 self.line(depth + 1, "do");
                 self.block(depth + 2, body);
             }
+            StmtKind::Unroll { count, body } => {
+                self.line(depth, "unroll");
+                self.expr(depth + 1, count);
+                self.block(depth + 1, body);
+            }
             StmtKind::Return => self.line(depth, "return"),
         }
     }

@@ -349,7 +349,32 @@ impl<'s> P<'s> {
                         ),
                     ))
                 }
-                "unroll" | "for" | "break" | "continue" => {
+                "unroll" => {
+                    let (r, _) = self.sym(rest, "(").map_err(cut)?;
+                    let t = lex::ws_lenient(r);
+                    if !t.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '$') {
+                        let expected = vec!["$#", "-", "a positional parameter", "an integer"];
+                        return PError {
+                            expected,
+                            ..PError::expected(t, "")
+                        }
+                        .fail();
+                    }
+                    let (r, count) = self.expr(r).map_err(cut)?;
+                    let (r, close) = self.sym(r, ")").map_err(cut)?;
+                    let (r, body) = self.block(r).map_err(cut)?;
+                    return Ok((
+                        r,
+                        (
+                            Stmt {
+                                kind: StmtKind::Unroll { count, body },
+                                span: kw_span.to(close),
+                            },
+                            false,
+                        ),
+                    ));
+                }
+                "for" | "break" | "continue" => {
                     return PError::msg(i, word.len(), format!("'{word}' is not supported by rbt"))
                         .fail();
                 }

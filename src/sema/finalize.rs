@@ -29,6 +29,7 @@ fn block(stmts: &mut [TStmt], vars: &[Var]) {
                 expr(cond, vars);
                 block(body, vars);
             }
+            TStmtKind::Block(body) => block(body, vars),
             TStmtKind::Return => {}
             TStmtKind::MapAssign { key, value, .. } => {
                 key.iter_mut().for_each(|k| expr(k, vars));

@@ -373,6 +373,8 @@ pub enum TStmtKind {
         cond: TExpr,
         body: Vec<TStmt>,
     },
+    /// Statements in sequence (an `unroll` body, repeated).
+    Block(Vec<TStmt>),
     Return,
     /// `@map[key] = value`; `value` already has the map's value type where it is a scalar.
     /// An aggregation value (`count()`) updates the map's state instead of replacing it.
