@@ -235,3 +235,31 @@ fn type_errors_match_bpftrace() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A TCP connection over the loopback, closed: `tcp:tcp_destroy_sock` fires for the
+/// listener and both ends. The event's record is not in BTF (a shared class), so its
+/// fields come from tracefs, `__u8 saddr[4]` an array.
+const LOOPBACK: &str = "import socket, time\ntime.sleep(0.3)\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\nc = socket.create_connection(s.getsockname()); a, _ = s.accept()\nc.close(); a.close(); s.close()\ntime.sleep(0.3)\n";
+
+#[test]
+fn tracefs_array_fields_match_bpftrace() {
+    let test = "tracefs_array_fields_match_bpftrace";
+    if bpftrace_ref::skip_reason(test).is_some() {
+        return;
+    }
+    // bpftrace's -c wants one real binary, not a pyenv shim.
+    let python = std::fs::canonicalize("/usr/bin/python3").ok();
+    let Some(python) = python else {
+        support::skip(test, "no /usr/bin/python3 to open a TCP connection");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("rbt-types-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let script = dir.join("loopback.py");
+    std::fs::write(&script, LOOPBACK).expect("write the python script");
+    let command = format!("{} {}", python.display(), script.display());
+    let scripts = owned(&[
+        "tracepoint:tcp:tcp_destroy_sock /pid == cpid && args->saddr[0] == 127/ { printf(\"%d %d %d %d %s\\n\", args->saddr[0], args->saddr[1], args->saddr[3], args->family, ntop(args->saddr)); }",
+    ]);
+    check(compare_all(&scripts, &["-c", &command]), scripts.len());
+}

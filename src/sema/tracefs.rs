@@ -114,14 +114,21 @@ fn field_type(
         return Ok(kernel::pointer_to(btf, target, depth));
     }
     if name.contains('[') {
-        return if base == "char" {
-            Ok(Type::Str {
+        if base == "char" {
+            return Ok(Type::Str {
                 size: size as usize,
-            })
-        } else {
-            Err(format!(
+            });
+        }
+        // `u8 saddr[4]`: an array as BTF has one (bpftrace indexes it, ntop() reads it).
+        let array = btf.find_type(base).and_then(|elem| {
+            let elem_size = btf.size_of(elem).filter(|&s| s > 0)?;
+            btf.find_array(elem, size / elem_size)
+        });
+        return match array.map(|id| kernel::value_type(btf, id)) {
+            Some(Ok(ty)) => Ok(ty),
+            _ => Err(format!(
                 "array field '{name}' of '{base}' is not supported yet"
-            ))
+            )),
         };
     }
     // Syscall records widen every argument to an 8-byte unsigned slot; like bpftrace, read
@@ -182,16 +189,16 @@ mod tests {
     }
 
     #[test]
-    fn char_arrays_are_strings_data_locs_are_addresses_and_unsupported_fields_say_why() {
+    fn char_arrays_are_strings_other_arrays_and_data_locs_are_typed() {
         let fields = parse_format(&btf(), RQ_ISSUE);
         assert_eq!(fields[0].ty, Ok(Type::Str { size: 10 }));
         assert_eq!(fields[1].name, "cmd");
         assert_eq!((&fields[1].ty, fields[1].data_loc), (&Ok(Type::I64), true));
         assert_eq!(fields[2].name, "raw");
-        assert!(fields[2]
-            .ty
-            .as_ref()
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert!(
+            matches!(fields[2].ty, Ok(Type::Mem { size: 4, .. })),
+            "{:?}",
+            fields[2].ty
+        );
     }
 }
