@@ -157,6 +157,10 @@ impl<'s> P<'s> {
                     Err(_) => break,
                 }
             }
+            // clang (so bpftrace) takes a last member without its `;`.
+            if self.peek(i) == Some("}") {
+                break;
+            }
             let (r, _) = self.sym(i, ";").map_err(cut)?;
             i = r;
         }

@@ -42,10 +42,12 @@ use std::collections::{HashMap, HashSet};
 /// 4. finalize each probe (variables take their final types) and hand over the typed
 ///    program with every map's final types.
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
+    let kernel_types = btf.type_count();
     let extended = ctypes::extend(btf, &program.types)?;
     let btf = extended.as_ref().unwrap_or(btf);
     let mut a = Analyzer {
         btf,
+        kernel_types,
         diags: Vec::new(),
         enumerators: None,
         maps: Vec::new(),
@@ -131,6 +133,8 @@ pub fn is_int_type_name(word: &str) -> bool {
 
 struct Analyzer<'a> {
     btf: &'a Btf,
+    /// Type ids from here on are the script's own definitions.
+    kernel_types: u32,
     diags: Vec<Diagnostic>,
     /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
     enumerators: Option<HashMap<String, i128>>,
@@ -327,10 +331,12 @@ impl Analyzer<'_> {
 
     /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).
     fn enumerator(&mut self, name: &str) -> Option<i128> {
-        let btf = self.btf;
+        let (btf, kernel_types) = (self.btf, self.kernel_types);
         let all = self.enumerators.get_or_insert_with(|| {
             let mut all = HashMap::new();
-            for id in (1..btf.type_count()).map(TypeId) {
+            // The script's enumerators first: they win over the kernel's, as in bpftrace.
+            let ids = (kernel_types..btf.type_count()).chain(1..kernel_types);
+            for id in ids.map(TypeId) {
                 if let TypeKind::Enum { .. } = btf.kind(id) {
                     for (n, v) in btf.enum_values(id) {
                         all.entry(n).or_insert(v);
