@@ -334,11 +334,23 @@ impl Analyzer<'_> {
         let (btf, kernel_types) = (self.btf, self.kernel_types);
         let all = self.enumerators.get_or_insert_with(|| {
             let mut all = HashMap::new();
-            // The script's enumerators first: they win over the kernel's, as in bpftrace.
-            let ids = (kernel_types..btf.type_count()).chain(1..kernel_types);
-            for id in ids.map(TypeId) {
+            for id in (kernel_types..btf.type_count()).map(TypeId) {
                 if let TypeKind::Enum { .. } = btf.kind(id) {
                     for (n, v) in btf.enum_values(id) {
+                        all.entry(n).or_insert(v);
+                    }
+                }
+            }
+            // A kernel enum with an enumerator the script redefines is hidden whole
+            // (bpftrace 0.17: its other enumerators become unknown identifiers).
+            let script: HashSet<String> = all.keys().cloned().collect();
+            for id in (1..kernel_types).map(TypeId) {
+                if let TypeKind::Enum { .. } = btf.kind(id) {
+                    let values = btf.enum_values(id);
+                    if values.iter().any(|(n, _)| script.contains(n)) {
+                        continue;
+                    }
+                    for (n, v) in values {
                         all.entry(n).or_insert(v);
                     }
                 }
