@@ -36,9 +36,10 @@ pub fn extend(btf: &Btf, defs: &[CDef]) -> Result<Option<Btf>, Vec<Diagnostic>> 
         if !d.name.is_empty() {
             let name = format!("{} {}", d.kind.keyword(), d.name);
             if b.names.iter().any(|(n, _)| *n == name) {
+                // clang's message, which bpftrace 0.17 shows.
                 b.diags.push(Diagnostic::error(
                     d.span,
-                    format!("redefinition of '{name}'"),
+                    format!("redefinition of '{}'", d.name),
                 ));
             }
             b.names.push((name, TypeId(base + k as u32)));
@@ -242,6 +243,14 @@ impl Builder<'_> {
                 }
                 CType::Named(name, span) => {
                     let Some(id) = self.named(name) else {
+                        if ["struct ", "union ", "enum "]
+                            .iter()
+                            .any(|k| name.starts_with(k))
+                        {
+                            let msg = format!("field has incomplete type '{name}'");
+                            self.diags.push(Diagnostic::error(*span, msg));
+                            return None;
+                        }
                         return self.unknown(name, *span);
                     };
                     let l = match self.script_def(id) {
