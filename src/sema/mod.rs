@@ -10,6 +10,7 @@
 //! all.
 
 mod access;
+mod casts;
 mod checker;
 mod ctypes;
 mod expr;
