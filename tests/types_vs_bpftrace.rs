@@ -81,6 +81,12 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { $x = @a++; @b = @a--; printf(\"%d\\n\", $x); printf(\"%d\\n\", @a++); exit(); }",
     "BEGIN { $a = 1; $x = $a++; printf(\"%d %d\\n\", $x, $a); $y = ++$a; printf(\"%d\\n\", $y); $z = --$a + $a--; printf(\"%d %d\\n\", $z, $a); exit(); }",
     "BEGIN { @m[1] = 5; @k[@m[1]++] = @m[1]--; if (@m[1]++ == 5) { printf(\"yes %d\\n\", @m[1]); } $p = (uint32 *)0; $p++; printf(\"%d\\n\", $p++); exit(); }",
+    // Evaluation order with effects in predicates, conditions, loops, keys.
+    "BEGIN /@a++ == 0/ { printf(\"%d %d\\n\", @a++, @a); exit(); }",
+    "BEGIN { $x = 1; $y = $x++ ? $x++ : 5; printf(\"%d %d\\n\", $x, $y); @k[$x++, $x--] = $x++; exit(); }",
+    "BEGIN { $i = 0; while ($i++ < 3) { printf(\"%d\\n\", $i); } if ($i-- && --$i) { printf(\"t %d\\n\", $i); } exit(); }",
+    // sizeof of values: strings, pointers, kernel structs and their members.
+    "BEGIN { $s = \"abc\"; printf(\"%d %d %d %d %d %d\\n\", sizeof($s), sizeof(comm), sizeof(curtask), sizeof(*curtask), sizeof(curtask->comm), sizeof((int8)1)); exit(); }",
     // unroll: the body n times (1 to 100).
     "BEGIN { unroll(3) { printf(\"a\\n\"); } unroll(2) { printf(\"b\\n\"); unroll(2) { printf(\"c\\n\"); } } exit(); }",
     "BEGIN { $i = 0; unroll(5) { $i++; @a[$i] = $i; } printf(\"%d\\n\", $i); unroll(100) { @n++; } exit(); }",

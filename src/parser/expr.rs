@@ -395,7 +395,7 @@ impl<'s> P<'s> {
     }
 
     /// `sizeof(type)` or `sizeof(expr)`; `rest` is just after the word. A type is a
-    /// tagged name or an integer type's name, with any `*`s.
+    /// tagged name or an integer type's name.
     fn sizeof(&self, start: &'s str, rest: &'s str) -> PResult<'s, Expr> {
         let (rest, _) = self.sym(rest, "(")?;
         let t = lex::ws_lenient(rest);
@@ -410,16 +410,11 @@ impl<'s> P<'s> {
                 words.push(w);
                 r = r2;
             }
-            let ty_end = r;
-            let mut pointer_depth = 0u8;
-            while let Some(r2) = lex::ws_lenient(r).strip_prefix('*') {
-                pointer_depth = pointer_depth.saturating_add(1);
-                r = r2;
-            }
+            // bpftrace 0.17's grammar has no pointer types here.
             let ty = TypeName {
                 name: words.join(" "),
-                pointer_depth,
-                span: self.span(t, ty_end),
+                pointer_depth: 0,
+                span: self.span(t, r),
             };
             let (r, _) = self.sym(r, ")").map_err(cut)?;
             return Ok((r, node(ExprKind::SizeofType(ty), self.span(start, r))));

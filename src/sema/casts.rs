@@ -86,11 +86,8 @@ impl Analyzer<'_> {
         })
     }
 
-    /// `sizeof(type)`: bpftrace's integer names, pointers, kernel and script types.
+    /// `sizeof(type)`: bpftrace's integer names, kernel and script types.
     pub(super) fn sizeof_type(&mut self, ty: &ast::TypeName) -> Option<u64> {
-        if ty.pointer_depth > 0 {
-            return Some(8);
-        }
         if let Some(t) = kernel::bpftrace_int(&ty.name) {
             return Some(t.size() as u64);
         }
