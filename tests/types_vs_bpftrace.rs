@@ -217,6 +217,13 @@ fn type_errors_match_bpftrace() {
         "BEGIN { @c = count(); @c--; exit(); }",
         "BEGIN { $a = 1; $b = &$a; exit(); }",
         "struct S { char c[4]; } BEGIN { $p = (struct S *)0; printf(\"%d\\n\", $p->c[1]); exit(); }",
+        // printf names the kind of a wrong argument.
+        "tracepoint:sock:inet_sock_set_state { printf(\"%s\\n\", args->saddr); }",
+        "BEGIN { printf(\"%d\\n\", *curtask); }",
+        "BEGIN { printf(\"%d\\n\", curtask->comm); }",
+        "BEGIN { printf(\"%s\\n\", curtask); }",
+        "BEGIN { printf(\"%d\\n\", username); }",
+        "BEGIN { @h = hist(1); printf(\"%d\\n\", @h); }",
         "BEGIN { unroll(0) { printf(\"a\\n\"); } exit(); }",
         "BEGIN { unroll(101) { printf(\"a\\n\"); } exit(); }",
         "BEGIN { unroll(-1) { printf(\"a\\n\"); } exit(); }",

@@ -74,7 +74,7 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
                 format!(
                     "printf: %{} specifier expects a value of type {expected} ({} supplied)",
                     conv.conv,
-                    arg.ty.describe()
+                    crate::sema::kind_name(ck.btf(), &arg.ty)
                 ),
             );
             ok = false;

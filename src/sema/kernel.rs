@@ -211,3 +211,19 @@ fn is_char(btf: &Btf, id: TypeId) -> bool {
         _ => false,
     }
 }
+
+/// The kind of a type as bpftrace 0.17 names it in messages such as printf's
+/// "(integer supplied)": pointers are integers, `username` and `ntop()` strings, a
+/// struct in memory a record.
+pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
+    match ty {
+        Type::Int { .. } | Type::Ptr { .. } => "integer",
+        Type::Str { .. } | Type::Inet | Type::Username => "string",
+        Type::Agg(kind) => kind.name(),
+        Type::Mem { ty, .. } => match btf.kind(*ty) {
+            TypeKind::Array { .. } => "array",
+            _ => "record",
+        },
+        Type::Void => "none",
+    }
+}

@@ -23,7 +23,7 @@ pub(crate) mod tracefs;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
-pub use kernel::{in_space, pointer_to};
+pub use kernel::{in_space, kind_name, pointer_to};
 pub use typed::*;
 
 use crate::ast::{self, Span};
