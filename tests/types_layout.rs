@@ -154,6 +154,11 @@ fn bad_definitions_are_spanned_errors() {
             "c:9",
         ),
         (
+            "struct A { int x:0; } BEGIN { }",
+            "named bit-field 'x' has zero width",
+            "x:0",
+        ),
+        (
             "struct A { struct nosuch s; } BEGIN { }",
             "field has incomplete type 'struct nosuch'",
             "struct nosuch",

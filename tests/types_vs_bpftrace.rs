@@ -212,6 +212,7 @@ fn type_errors_match_bpftrace() {
         "struct Foo { int x; } BEGIN { $p = (Foo *)0; exit(); }",
         "struct task_struct { int x; char c; } BEGIN { printf(\"%d\\n\", curtask->pid); exit(); }",
         "BEGIN { printf(\"%d\\n\", sizeof(struct nonexist)); exit(); }",
+        "enum E { A } BEGIN { printf(\"%d\\n\", sizeof(enum E)); exit(); }",
         "BEGIN { $s = \"a\"; $s++; exit(); }",
         "BEGIN { @s = \"a\"; $x = @s++; exit(); }",
         "BEGIN { @c = count(); @c--; exit(); }",

@@ -157,6 +157,13 @@ impl Builder<'_> {
             };
             let unit = l.align.max(1) as u64 * 8;
             let offset = match f.bits {
+                Some(0) if !f.name.is_empty() => {
+                    self.diags.push(Diagnostic::error(
+                        f.span,
+                        format!("named bit-field '{}' has zero width", f.name),
+                    ));
+                    continue;
+                }
                 Some(w) => {
                     if w as u64 > l.size as u64 * 8 {
                         self.diags.push(Diagnostic::error(
