@@ -91,11 +91,12 @@ impl Analyzer<'_> {
         if let Some(t) = kernel::bpftrace_int(&ty.name) {
             return Some(t.size() as u64);
         }
-        match self
-            .btf
-            .find_type(&ty.name)
-            .and_then(|id| self.btf.size_of(id))
-        {
+        // bpftrace 0.17 knows no `sizeof(enum E)`.
+        let found = match ty.name.starts_with("enum ") {
+            true => None,
+            false => self.btf.find_type(&ty.name),
+        };
+        match found.and_then(|id| self.btf.size_of(id)) {
             Some(size) => Some(size as u64),
             None => {
                 self.error(ty.span, format!("Unknown identifier: '{}'", ty.name));
