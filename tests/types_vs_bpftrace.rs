@@ -75,6 +75,8 @@ const BEGIN_SCRIPTS: &[&str] = &[
     // A script type shadows the kernel's of the same name; a new name does not.
     "struct task_struct { int x; char c; } BEGIN { printf(\"%d\\n\", sizeof(struct task_struct)); exit(); }",
     "struct task_struct_partial { int x; char c; } BEGIN { printf(\"%d %d\\n\", sizeof(struct task_struct_partial), sizeof(struct task_struct)); exit(); }",
+    // Comments and macros in definitions (array lengths).
+    "#define N 3\nstruct Foo {\n  int x; /* c */\n  char comm[16]; // d\n  long v[N];\n};\nBEGIN { printf(\"%d\\n\", sizeof(struct Foo)); exit(); }",
     // runqlen.bt's pattern: definitions only without BTF, which both define.
     "#ifndef BPFTRACE_HAVE_BTF\nstruct task_struct { int x; };\n#endif\nBEGIN { printf(\"%d %d\\n\", sizeof(struct task_struct) > 100, BPFTRACE_HAVE_BTF); exit(); }",
     // `++`/`--` as values.
