@@ -51,11 +51,11 @@ pub fn extend(btf: &Btf, defs: &[CDef]) -> Result<Option<Btf>, Vec<Diagnostic>> 
     if !b.diags.is_empty() {
         return Err(b.diags);
     }
-    let mut added: Vec<NewType> = b
-        .records
-        .into_iter()
-        .map(Option::unwrap_or_default)
-        .collect();
+    // Every definition was laid out above, so every record is there.
+    let Some(mut added) = b.records.into_iter().collect::<Option<Vec<NewType>>>() else {
+        let msg = "internal error: a definition was not laid out";
+        return Err(vec![Diagnostic::error(defs[0].span, msg)]);
+    };
     added.extend(b.extra);
     btf.extended(&added, &b.names).map(Some).map_err(|e| {
         vec![Diagnostic::error(
@@ -63,14 +63,6 @@ pub fn extend(btf: &Btf, defs: &[CDef]) -> Result<Option<Btf>, Vec<Diagnostic>> 
             format!("script types: {e}"),
         )]
     })
-}
-
-impl Default for NewType {
-    fn default() -> Self {
-        NewType::Ptr {
-            target: TypeId::VOID,
-        }
-    }
 }
 
 /// Definitions in id order: each one, then those written inside it.
@@ -332,7 +324,17 @@ fn kernel_layout(btf: &Btf, id: TypeId, depth: usize) -> Option<Layout> {
             .map(|l| l.align)
             .max()
             .unwrap_or(1),
-        _ => 1,
+        // Byte-aligned: nothing to align (void, declarations only), or nested too deep.
+        TypeKind::Array { .. }
+        | TypeKind::Struct { .. }
+        | TypeKind::Union { .. }
+        | TypeKind::Void
+        | TypeKind::Fwd { .. }
+        | TypeKind::Func
+        | TypeKind::FuncProto
+        | TypeKind::Var
+        | TypeKind::Datasec
+        | TypeKind::DeclTag => 1,
     };
     Some(Layout { size, align })
 }

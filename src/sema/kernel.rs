@@ -222,7 +222,18 @@ pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
         Type::Agg(kind) => kind.name(),
         Type::Mem { ty, .. } => match btf.kind(*ty) {
             TypeKind::Array { .. } => "array",
-            _ => "record",
+            TypeKind::Struct { .. } | TypeKind::Union { .. } => "record",
+            TypeKind::Void
+            | TypeKind::Int { .. }
+            | TypeKind::Ptr { .. }
+            | TypeKind::Enum { .. }
+            | TypeKind::Float { .. }
+            | TypeKind::Func
+            | TypeKind::FuncProto
+            | TypeKind::Fwd { .. }
+            | TypeKind::Var
+            | TypeKind::Datasec
+            | TypeKind::DeclTag => "none",
         },
         Type::Void => "none",
     }
