@@ -6,6 +6,9 @@ use crate::probes::Provider;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
+    /// C type definitions before the first probe (bpftrace hands them to clang; rbt
+    /// lays them out itself), in script order.
+    pub types: Vec<CDef>,
     pub probes: Vec<Probe>,
     /// The positional parameters (`$1`..): command-line arguments after the script,
     /// set by the caller after parsing.
@@ -81,6 +84,9 @@ pub enum StmtKind {
     },
     /// `while (cond) { .. }`
     While { cond: Expr, body: Block },
+    /// `unroll(n) { .. }`: the body `n` times; `count` is an integer, `-` integer,
+    /// `$N` or `$#` (bpftrace 0.17's grammar), folded by sema.
+    Unroll { count: Expr, body: Block },
     /// `return;`
     Return,
 }
@@ -165,6 +171,10 @@ pub enum ExprKind {
         expr: Box<Expr>,
         index: Box<Expr>,
     },
+    /// `sizeof(struct Foo)`, `sizeof(uint32)`: a type's size in bytes.
+    SizeofType(TypeName),
+    /// `sizeof(expr)`: the size of the expression's type.
+    SizeofExpr(Box<Expr>),
     /// `x++`, `x--`, `++x`, `--x` on a variable or map
     IncDec {
         target: LValue,
@@ -215,4 +225,59 @@ pub enum BinOp {
     Ge,
     LogicalAnd,
     LogicalOr,
+}
+
+/// `struct Foo { ... }`, `union U { ... }` or `enum E { A, B = 5 }` in the script.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CDef {
+    pub kind: CKind,
+    /// The tag (`Foo`); empty for an anonymous inline definition.
+    pub name: String,
+    pub body: CBody,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CKind {
+    Struct,
+    Union,
+    Enum,
+}
+
+impl CKind {
+    pub fn keyword(self) -> &'static str {
+        match self {
+            CKind::Struct => "struct",
+            CKind::Union => "union",
+            CKind::Enum => "enum",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum CBody {
+    Fields(Vec<CField>),
+    /// Enumerators with their values (implicit ones already counted up).
+    Enumerators(Vec<(String, i64)>),
+}
+
+/// One declarator of a member: `struct Bar *p[2] : 3`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CField {
+    pub ty: CType,
+    pub name: String,
+    pub pointer_depth: u8,
+    /// Array dimensions, outermost first (`long y[4][2]` is `[4, 2]`).
+    pub dims: Vec<u32>,
+    /// Bitfield width.
+    pub bits: Option<u32>,
+    pub span: Span,
+}
+
+/// A member's base type: a name (`int`, `unsigned long`, `u32`, `struct Bar`) or a
+/// definition written in place.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CType {
+    Named(String, Span),
+    Def(Box<CDef>),
 }

@@ -57,10 +57,8 @@ const CASES: &[(&str, &str)] = &[
     ("else_alone", "BEGIN { else { exit(); } }\n"),
     ("keyword_as_value", "BEGIN { $x = while; }\n"),
     ("positional_parameter", "BEGIN { printf(\"%d\\n\", $0); }\n"),
-    (
-        "unsupported_statement",
-        "BEGIN { unroll (3) { exit(); } }\n",
-    ),
+    ("unsupported_statement", "BEGIN { break; }\n"),
+    ("unroll_not_a_count", "BEGIN { unroll(x) { exit(); } }\n"),
     ("tuple", "BEGIN { $t = (1, ); }\n"),
     ("bad_directive", "#incldue <linux/socket.h>\nBEGIN { }\n"),
     (

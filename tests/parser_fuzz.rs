@@ -190,7 +190,7 @@ fn check_block(b: &Block, src: &str) {
                 check_block(then, src);
                 otherwise.iter().for_each(|o| check_block(o, src));
             }
-            StmtKind::While { cond, body } => {
+            StmtKind::While { cond, body } | StmtKind::Unroll { count: cond, body } => {
                 check_expr(cond, src);
                 check_block(body, src);
             }

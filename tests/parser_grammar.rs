@@ -184,7 +184,7 @@ fn probes_and_attach_points() {
 
 #[test]
 fn statements() {
-    let p = ok("BEGIN { if (1) { } else if (2) { $a = 1 } else { return } while ($i < 3) { $i++; } @ = 1; @x[1, 2] += 3; $s <<= 1; --@c; }");
+    let p = ok("BEGIN { if (1) { } else if (2) { $a = 1 } else { return } while ($i < 3) { $i++; } @ = 1; @x[1, 2] += 3; $s <<= 1; --@c; unroll(2) { } }");
     let kinds: Vec<&str> = p.probes[0]
         .body
         .stmts
@@ -195,13 +195,17 @@ fn statements() {
             } if matches!(b.stmts[0].kind, StmtKind::If { .. }) => "if-else-if",
             StmtKind::If { .. } => "if",
             StmtKind::While { .. } => "while",
+            StmtKind::Unroll { .. } => "unroll",
             StmtKind::Assign { op: None, .. } => "=",
             StmtKind::Assign { op: Some(_), .. } => "op=",
             StmtKind::Expr(_) => "expr",
             StmtKind::Return => "return",
         })
         .collect();
-    assert_eq!(kinds, ["if-else-if", "while", "=", "op=", "op=", "expr"]);
+    assert_eq!(
+        kinds,
+        ["if-else-if", "while", "=", "op=", "op=", "expr", "unroll"]
+    );
     // Lenient where bpftrace 0.17 is strict: `;` after a block, empty statements.
     ok("BEGIN { if (1) { exit() }; ; exit(); }");
 }

@@ -202,7 +202,7 @@ fn visit(p: &rbt::ast::Program, f: &mut dyn FnMut(&rbt::ast::Expr)) {
                         block(o, f);
                     }
                 }
-                S::While { cond, body } => {
+                S::While { cond, body } | S::Unroll { count: cond, body } => {
                     expr(cond, f);
                     block(body, f);
                 }

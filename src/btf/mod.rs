@@ -5,6 +5,7 @@
 //! no panics, no loops, on any input.
 
 mod error;
+mod extend;
 mod index;
 mod names;
 mod parse;
@@ -15,6 +16,7 @@ use std::ops::Range;
 use std::path::Path;
 
 pub use error::BtfError;
+pub use extend::{NewMember, NewType};
 use index::{NameIndex, Ns};
 use raw::RawType;
 
@@ -93,6 +95,8 @@ pub struct Btf {
     types: Vec<RawType>,
     index: NameIndex,
     ptr_size: u32,
+    /// The script's own types by C name, found before the kernel's (see `extended`).
+    preferred: Vec<(String, TypeId)>,
 }
 
 impl Btf {
@@ -157,6 +161,7 @@ impl Btf {
             types: parsed.types,
             index,
             ptr_size: 8,
+            preferred: Vec::new(),
         };
         // BTF has no pointer size; the target's `long` tells it (4 on 32-bit kernels).
         if let Some(long) = btf.lookup(Ns::Plain, "long unsigned int") {
@@ -177,6 +182,9 @@ impl Btf {
     /// "unsigned int"). A struct/union with only a forward declaration returns the Fwd.
     pub fn find_type(&self, name: &str) -> Option<TypeId> {
         let name = name.trim();
+        if let Some((_, id)) = self.preferred.iter().find(|(n, _)| n == name) {
+            return Some(*id);
+        }
         if let Some(tag) = name.strip_prefix("struct ") {
             let tag = tag.trim_start();
             self.lookup(Ns::Struct, tag)

@@ -70,6 +70,18 @@ impl Btf {
         }
     }
 
+    /// An array type of `len` elements of `elem` (both compared after typedefs), if
+    /// this BTF has one: tracefs records declare arrays (`u8 fsid[16]`) that BTF only
+    /// has as some struct's member type. A scan, done only for such fields.
+    pub fn find_array(&self, elem: TypeId, len: u32) -> Option<TypeId> {
+        let elem = self.resolve(elem);
+        (1..self.type_count()).map(TypeId).find(|&id| {
+            self.raw(id).is_some_and(|t| t.kind() == KIND_ARRAY)
+                && matches!(self.kind_of(id), TypeKind::Array { elem: e, len: n }
+                    if n == len && self.resolve(e) == elem)
+        })
+    }
+
     /// Size in bytes; None for void, functions, forward declarations, and arrays whose
     /// size overflows.
     pub fn size_of(&self, id: TypeId) -> Option<u32> {

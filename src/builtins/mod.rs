@@ -27,13 +27,12 @@ mod probe;
 mod rand;
 mod registers;
 mod signal;
-mod sizeof;
 mod stacks;
 mod str;
 mod strftime;
 mod strncmp;
-mod system;
 mod symbols;
+mod system;
 mod time;
 
 pub use join::{JOIN_ARGS, JOIN_ARG_SIZE};
@@ -83,7 +82,6 @@ pub static REGISTRY: &[&Builtin] = &[
     &addrspace::UPTR,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
-    &sizeof::SIZEOF,
     &cgroupid::CGROUPID,
     &printf::PRINTF,
     &cat::CAT,

@@ -102,7 +102,7 @@ pub(super) fn check_format(
                     "{name}: %{}{} specifier expects a value of type {expected} ({} supplied)",
                     conv.conv,
                     buffer_suffix(conv),
-                    supplied(&arg.ty)
+                    crate::sema::kind_name(ck.btf(), &arg.ty)
                 ),
             );
             ok = false;
@@ -120,25 +120,6 @@ fn buffer_suffix(conv: &crate::format::ConvSpec) -> &'static str {
         ('r', BufferStyle::EscapedHex) => "x",
         ('r', BufferStyle::Hex) => "h",
         _ => "",
-    }
-}
-
-/// The argument's type as bpftrace's format check names it: pointers count as
-/// integers, values printed as text (inet, username) as strings.
-fn supplied(ty: &Type) -> &'static str {
-    match ty {
-        Type::Int { .. } | Type::Ptr { .. } => "integer",
-        // bpftrace names every value printed as text (symbols, stacks, inet, username)
-        // a string here.
-        Type::Str { .. }
-        | Type::Inet
-        | Type::MacAddr
-        | Type::Timestamp { .. }
-        | Type::Username
-        | Type::Stack { .. }
-        | Type::Ksym
-        | Type::Usym => "string",
-        other => super::join::kind_name(other),
     }
 }
 

@@ -82,13 +82,18 @@ impl Gen<'_> {
             }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_scalar(expr, *index, &e.ty),
+            TExprKind::Effect { stmts, value } => {
+                self.stmts(stmts);
+                self.scalar(value);
+            }
             // Constants and scalar variables are `simple`; sema gives scalar contexts
             // nothing else.
             TExprKind::Int(_)
             | TExprKind::Var(_)
             | TExprKind::Str(_)
             | TExprKind::InMemory(_)
-            | TExprKind::Tuple(_) => self.misplaced_value(e, "a scalar"),
+            | TExprKind::Tuple(_)
+            | TExprKind::CtxAddress => self.misplaced_value(e, "a scalar"),
         }
     }
 
@@ -97,6 +102,7 @@ impl Gen<'_> {
     fn simple(&mut self, e: &TExpr, reg: Reg) -> bool {
         match &e.kind {
             TExprKind::Int(v) => self.b.load_const(reg, *v),
+            TExprKind::CtxAddress => self.b.mov(reg, R_CTX),
             TExprKind::Var(id) if e.ty.is_scalar() => {
                 self.b.ldx(Size::DW, reg, R_FP, self.vars[id.0].off)
             }
@@ -161,22 +167,17 @@ impl Gen<'_> {
             // Loads zero-extend: only signed values need widening.
             None if signed => self.normalize(reg, size as u32, true),
             None => {}
+            // bpftrace 0.17 shifts and masks, also signed bitfields (`int d:4` holding
+            // 0b1010 reads 10).
             Some(bf) => {
-                if signed {
-                    // Move the field to the top, then shift it down with sign extension.
-                    self.b
-                        .alu_imm(BPF_LSH, reg, (64 - bf.shift - bf.bits) as i32);
-                    self.b.alu_imm(BPF_ARSH, reg, (64 - bf.bits) as i32);
-                } else {
-                    if bf.shift > 0 {
-                        self.b.alu_imm(BPF_RSH, reg, bf.shift as i32);
-                    }
-                    if bf.bits < 32 {
-                        self.b.alu_imm(BPF_AND, reg, ((1u64 << bf.bits) - 1) as i32);
-                    } else if bf.bits < 64 {
-                        self.b.alu_imm(BPF_LSH, reg, (64 - bf.bits) as i32);
-                        self.b.alu_imm(BPF_RSH, reg, (64 - bf.bits) as i32);
-                    }
+                if bf.shift > 0 {
+                    self.b.alu_imm(BPF_RSH, reg, bf.shift as i32);
+                }
+                if bf.bits < 32 {
+                    self.b.alu_imm(BPF_AND, reg, ((1u64 << bf.bits) - 1) as i32);
+                } else if bf.bits < 64 {
+                    self.b.alu_imm(BPF_LSH, reg, (64 - bf.bits) as i32);
+                    self.b.alu_imm(BPF_RSH, reg, (64 - bf.bits) as i32);
                 }
             }
         }

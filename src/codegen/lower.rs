@@ -306,7 +306,7 @@ impl Gen<'_> {
         }
     }
 
-    fn stmts(&mut self, stmts: &[TStmt]) {
+    pub(super) fn stmts(&mut self, stmts: &[TStmt]) {
         for s in stmts {
             self.stmt(s);
         }
@@ -353,6 +353,7 @@ impl Gen<'_> {
                 self.b.ja(top);
                 self.b.bind(end);
             }
+            TStmtKind::Block(body) => self.stmts(body),
             TStmtKind::Return => self.b.ja(self.done),
             TStmtKind::MapAssign { map, key, value } => self.map_assign(*map, key, value),
             TStmtKind::Call(call) => (call.builtin.lower)(self, call, Dest::Effect),

@@ -196,8 +196,14 @@ impl Gen<'_> {
             }
         }
         let size = stored_size(&self.maps[map.0].value);
-        let (key, _) = self.map_key(map, key, 0);
-        let value = self.stored(value, size);
+        // bpftrace evaluates the value before the key: visible only with side effects.
+        let (key, value) = if value.has_effect() || key.iter().any(TExpr::has_effect) {
+            let value = self.stored(value, size);
+            (self.map_key(map, key, 0).0, value)
+        } else {
+            let (key, _) = self.map_key(map, key, 0);
+            (key, self.stored(value, size))
+        };
         self.b.ld_map(R1, self.map_index(map));
         self.b.stack_addr(R2, key.off);
         self.b.stack_addr(R3, value.off);

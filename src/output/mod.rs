@@ -11,8 +11,8 @@
 //! those are flushed even under `-B full`.
 
 mod capture;
-pub mod envelope;
 mod cat;
+pub mod envelope;
 mod inet;
 mod json;
 pub mod maps;

@@ -106,6 +106,11 @@ impl Dumper {
                 self.line(depth + 1, "do");
                 self.block(depth + 2, body);
             }
+            StmtKind::Unroll { count, body } => {
+                self.line(depth, "unroll");
+                self.expr(depth + 1, count);
+                self.block(depth + 1, body);
+            }
             StmtKind::Return => self.line(depth, "return"),
         }
     }
@@ -171,6 +176,14 @@ impl Dumper {
                     depth,
                     &format!("({}{})", ty.name, "*".repeat(ty.pointer_depth.into())),
                 );
+                self.expr(depth + 1, expr);
+            }
+            ExprKind::SizeofType(ty) => self.line(
+                depth,
+                &format!("sizeof({}{})", ty.name, "*".repeat(ty.pointer_depth.into())),
+            ),
+            ExprKind::SizeofExpr(expr) => {
+                self.line(depth, "sizeof");
                 self.expr(depth + 1, expr);
             }
             ExprKind::Member { expr, field, arrow } => {

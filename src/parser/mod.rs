@@ -4,6 +4,7 @@
 //! associativity, casts, probes with attach points and predicates. Errors are
 //! recovered at statement and probe boundaries so one run reports several.
 
+mod cdefs;
 mod dump;
 mod error;
 mod expr;

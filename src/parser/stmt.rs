@@ -30,7 +30,7 @@ fn compound_op(p: &str) -> Option<Option<BinOp>> {
 impl<'s> P<'s> {
     pub(super) fn program(&self) -> Program {
         let mut probes = Vec::new();
-        let mut i = self.text;
+        let (mut i, types) = self.c_definitions(self.text);
         // Skipping stray tokens after an error: they are not reported one by one.
         let mut recovering = false;
         loop {
@@ -72,6 +72,7 @@ impl<'s> P<'s> {
             self.record(nom::Err::Failure(e));
         }
         Program {
+            types,
             probes,
             params: Vec::new(),
             str_size: crate::sema::STRING_SIZE,
@@ -349,7 +350,32 @@ impl<'s> P<'s> {
                         ),
                     ))
                 }
-                "unroll" | "for" | "break" | "continue" => {
+                "unroll" => {
+                    let (r, _) = self.sym(rest, "(").map_err(cut)?;
+                    let t = lex::ws_lenient(r);
+                    if !t.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '$') {
+                        let expected = vec!["$#", "-", "a positional parameter", "an integer"];
+                        return PError {
+                            expected,
+                            ..PError::expected(t, "")
+                        }
+                        .fail();
+                    }
+                    let (r, count) = self.expr(r).map_err(cut)?;
+                    let (r, close) = self.sym(r, ")").map_err(cut)?;
+                    let (r, body) = self.block(r).map_err(cut)?;
+                    return Ok((
+                        r,
+                        (
+                            Stmt {
+                                kind: StmtKind::Unroll { count, body },
+                                span: kw_span.to(close),
+                            },
+                            false,
+                        ),
+                    ));
+                }
+                "for" | "break" | "continue" => {
                     return PError::msg(i, word.len(), format!("'{word}' is not supported by rbt"))
                         .fail();
                 }

@@ -69,7 +69,14 @@ impl Analyzer<'_> {
                 return None;
             }
         };
+        let in_ctx = place.base == Base::Ctx;
+        let data_loc = format!("__data_loc_{field}");
         match kernel::member(self.btf, agg, field) {
+            // A BTF tracepoint record names a `__data_loc` field `__data_loc_<name>`.
+            Err(_) if in_ctx && self.btf.member(agg, &data_loc).is_some() => {
+                let m = kernel::member(self.btf, agg, &data_loc).ok()?;
+                Some(data_loc_value(place.offset + m.byte_offset, span))
+            }
             Ok(m) => {
                 let place = Place {
                     offset: place.offset.wrapping_add(m.byte_offset),
@@ -139,7 +146,19 @@ impl Analyzer<'_> {
                     span,
                 ))
             }
-            _ => self.deref(base, i, span),
+            (Type::Ptr { .. }, _) => self.deref(base, i, span),
+            (ty, _) => {
+                let found = match ty {
+                    Type::Str { .. } => "string".to_string(),
+                    Type::Int { .. } => "integer".to_string(),
+                    ty => ty.describe(),
+                };
+                self.error(
+                    span,
+                    format!("The array index operator [] can only be used on arrays and pointers, found {found}."),
+                );
+                None
+            }
         }
     }
 
@@ -156,6 +175,7 @@ impl Analyzer<'_> {
             return None;
         };
         match &field.ty {
+            Ok(_) if field.data_loc => Some(data_loc_value(field.offset, span)),
             Ok(ty) => {
                 let place = Place {
                     base: Base::Ctx,
@@ -200,4 +220,40 @@ impl Analyzer<'_> {
         // The context's space is irrelevant: the place is behind a pointer.
         Some(at_place(place, None, ty, Space::Unset, span))
     }
+}
+
+/// A tracepoint's `__data_loc` field at `offset` in the context, as bpftrace 0.17
+/// reads it: the record's address plus the low 16 bits of the u32 there (the high 16
+/// are the data's length), an int64 that `str()` reads the data at.
+fn data_loc_value(offset: u32, span: Span) -> TExpr {
+    let e = |kind, ty| TExpr { kind, ty, span };
+    let word = e(
+        TExprKind::Load {
+            place: Place {
+                base: Base::Ctx,
+                offset,
+            },
+            bitfield: None,
+        },
+        Type::Int {
+            size: 4,
+            signed: false,
+        },
+    );
+    let low = e(
+        TExprKind::Binary {
+            op: ast::BinOp::BitAnd,
+            lhs: Box::new(word),
+            rhs: Box::new(e(TExprKind::Int(0xffff), Type::I64)),
+        },
+        Type::U64,
+    );
+    e(
+        TExprKind::Binary {
+            op: ast::BinOp::Add,
+            lhs: Box::new(low),
+            rhs: Box::new(e(TExprKind::CtxAddress, Type::I64)),
+        },
+        Type::I64,
+    )
 }

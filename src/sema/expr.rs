@@ -1,6 +1,5 @@
 //! Expressions: builtins, kernel member access, casts, operators and value-returning calls.
 
-use super::kernel;
 use super::stmt::convert;
 use super::typed::*;
 use super::{Analyzer, Checker, ProbeCx};
@@ -42,13 +41,11 @@ impl Analyzer<'_> {
             ExprKind::Param(n) => return self.param_number(*n, span),
             ExprKind::ParamCount => return Some(self.param_count(span)),
             ExprKind::Map { name, keys } => return self.map_read(cx, name, keys, span),
-            ExprKind::IncDec { .. } => {
-                self.error(
-                    span,
-                    "'++'/'--' inside an expression is not supported yet; use a statement",
-                );
-                return None;
-            }
+            ExprKind::IncDec {
+                target,
+                increment,
+                prefix,
+            } => return self.inc_dec_value(cx, target, *increment, *prefix, span),
             ExprKind::Builtin(name) | ExprKind::Ident(name) => return self.builtin(cx, name, span),
             ExprKind::Call { name, args } => {
                 let value = self.call(cx, name, args, span)?;
@@ -103,6 +100,15 @@ impl Analyzer<'_> {
                 (kind, ty)
             }
             ExprKind::Cast { ty, expr } => return self.cast(cx, ty, expr, span),
+            ExprKind::SizeofType(ty) => (TExprKind::Int(self.sizeof_type(ty)?), Type::U64),
+            ExprKind::SizeofExpr(inner) => {
+                let inner = self.expr(cx, inner)?;
+                let size = match inner.ty {
+                    Type::Mem { size, .. } => size as u64,
+                    ref t => t.size() as u64,
+                };
+                (TExprKind::Int(size), Type::U64)
+            }
             ExprKind::Member { expr, field, arrow } => {
                 let base = self.expr(cx, expr)?;
                 return self.member(cx, base, field, *arrow, span);
@@ -204,7 +210,7 @@ impl Analyzer<'_> {
                     },
                     offset: 0,
                 };
-                return Some(kernel::at_place(place, None, Type::U64, space, span));
+                return Some(super::kernel::at_place(place, None, Type::U64, space, span));
             }
             UnaryOp::Deref => return self.deref(inner, 0, span),
             UnaryOp::AddrOf => {
@@ -354,74 +360,106 @@ impl Analyzer<'_> {
             span,
         })
     }
+}
 
-    fn cast(
+impl Analyzer<'_> {
+    /// `x++`, `++x` (and `--`) used as a value, as bpftrace 0.17 evaluates them: the
+    /// update happens, and the value is the old one (postfix) or the new one (prefix).
+    fn inc_dec_value(
         &mut self,
         cx: &mut ProbeCx,
-        to: &ast::TypeName,
-        operand: &ast::Expr,
+        target: &ast::LValue,
+        increment: bool,
+        prefix: bool,
         span: Span,
     ) -> Option<TExpr> {
-        let inner = self.expr(cx, operand);
-        let ty = if to.pointer_depth == 0 {
-            let ty = kernel::bpftrace_int(&to.name).or_else(|| {
-                let id = self.btf.find_type(&to.name)?;
-                kernel::value_type(self.btf, id)
-                    .ok()
-                    .filter(|t| matches!(t, Type::Int { .. }))
-            });
-            match ty {
-                Some(t) => t,
-                None if self.btf.find_type(&to.name).is_some() => {
-                    self.error(
-                        to.span,
-                        format!(
-                            "cannot cast to '{}': only integer and pointer casts are supported",
-                            to.name
-                        ),
-                    );
-                    return None;
-                }
-                None => {
-                    self.error(to.span, format!("unknown type '{}'", to.name));
-                    return None;
-                }
-            }
+        let read = ast::Expr {
+            kind: match target {
+                ast::LValue::Var { name, .. } => ExprKind::Var(name.clone()),
+                ast::LValue::Map { name, keys, .. } => ExprKind::Map {
+                    name: name.clone(),
+                    keys: keys.clone(),
+                },
+            },
+            span,
+        };
+        let one = ast::Expr {
+            kind: ExprKind::Int(1),
+            span,
+        };
+        self.inc_dec_target(cx, &read, increment, span)?;
+        let op = if increment { BinOp::Add } else { BinOp::Sub };
+        // Typed before the read, so a map first assigned here has its type; it runs after.
+        let update = TStmt {
+            kind: self.assign(cx, target, Some(op), &one, span)?,
+            span,
+        };
+        let old = if prefix {
+            None
         } else {
-            let target = match kernel::bpftrace_int(&to.name) {
-                Some(_) => self.btf.find_type(int_c_name(&to.name)),
-                None => self.btf.find_type(&to.name),
-            };
-            let Some(target) = target else {
-                self.error(to.span, format!("unknown type '{}'", to.name));
-                return None;
-            };
-            kernel::pointer_to(self.btf, target, to.pointer_depth)
+            Some(self.expr(cx, &read)?)
         };
-        let inner = inner?;
-        // bpftrace 0.17: a cast keeps its operand's address space, else takes the
-        // probe type's.
-        let space = match self.space_of(cx, &inner) {
-            Space::Unset => cx.provider.space,
-            space => space,
+        let (stmts, value) = match old {
+            None => (vec![update], self.expr(cx, &read)?),
+            Some(old) => {
+                let tmp = VarId(cx.vars.len());
+                cx.vars.push(Var {
+                    name: String::new(),
+                    ty: old.ty.clone(),
+                    space: self.space_of(cx, &old),
+                });
+                let value = TExpr {
+                    kind: TExprKind::Var(tmp),
+                    ty: old.ty.clone(),
+                    span,
+                };
+                let save = TStmt {
+                    kind: TStmtKind::Assign {
+                        var: tmp,
+                        value: old,
+                    },
+                    span,
+                };
+                (vec![save, update], value)
+            }
         };
-        let ty = kernel::in_space(ty, space);
-        if !inner.ty.is_scalar() {
-            self.error(
-                inner.span,
-                format!(
-                    "cannot cast '{}' to '{}'",
-                    inner.ty.describe(),
-                    ty.describe()
-                ),
-            );
-            return None;
+        if !value.ty.is_scalar() {
+            self.expect_scalar(&value, "the operand of '++'/'--'")?;
         }
         Some(TExpr {
-            kind: TExprKind::Cast(Box::new(inner)),
-            ty,
+            ty: value.ty.clone(),
+            kind: TExprKind::Effect {
+                stmts,
+                value: Box::new(value),
+            },
             span,
         })
+    }
+
+    /// `++`/`--` apply to integers and pointers only (bpftrace's message otherwise).
+    pub(super) fn inc_dec_target(
+        &mut self,
+        cx: &mut ProbeCx,
+        read: &ast::Expr,
+        increment: bool,
+        span: Span,
+    ) -> Option<()> {
+        let before = self.diags.len();
+        let ty = self.expr(cx, read).map(|e| e.ty);
+        // A target not typed yet (a map first assigned here) is the assignment's to report.
+        self.diags.truncate(before);
+        match ty {
+            Some(Type::Int { .. } | Type::Ptr { .. }) | None => Some(()),
+            Some(ty) => {
+                let op = if increment { "++" } else { "--" };
+                let msg = format!(
+                    "The {op} operator can not be used on expressions of type '{}'",
+                    ty.describe()
+                );
+                self.error(span, msg);
+                None
+            }
+        }
     }
 }
 
@@ -431,20 +469,6 @@ fn int_result(lhs: &TExpr, rhs: &TExpr) -> Type {
     Type::Int {
         size: 8,
         signed: lhs.ty.is_signed() && rhs.ty.is_signed(),
-    }
-}
-
-/// The C name of a bpftrace integer type, to find it in BTF for pointer casts.
-fn int_c_name(name: &str) -> &'static str {
-    match name {
-        "int8" => "signed char",
-        "uint8" => "unsigned char",
-        "int16" => "short",
-        "uint16" => "short unsigned int",
-        "int32" => "int",
-        "uint32" => "unsigned int",
-        "int64" => "long long int",
-        _ => "long long unsigned int",
     }
 }
 
@@ -489,9 +513,9 @@ impl Analyzer<'_> {
                 Base::Mem { space, .. } => *space,
                 Base::Ctx => cx.args_space,
             },
-            TExprKind::Cast(inner) | TExprKind::Unary { expr: inner, .. } => {
-                self.space_of(cx, inner)
-            }
+            TExprKind::Cast(inner)
+            | TExprKind::Unary { expr: inner, .. }
+            | TExprKind::Effect { value: inner, .. } => self.space_of(cx, inner),
             TExprKind::Binary { lhs, rhs, .. } => {
                 self.space_of(cx, lhs).combine(self.space_of(cx, rhs))
             }
@@ -500,6 +524,7 @@ impl Analyzer<'_> {
                 payload: Payload::InSpace(space),
                 ..
             }) => *space,
+            TExprKind::CtxAddress => cx.args_space,
             TExprKind::Int(_)
             | TExprKind::Str(_)
             | TExprKind::Call(_)

@@ -39,7 +39,9 @@ fn widen_tuple_vars(stmts: &[TStmt], vars: &mut [Var]) -> bool {
                 grew |= widen_tuple_vars(then, vars);
                 grew |= widen_tuple_vars(otherwise, vars);
             }
-            TStmtKind::While { body, .. } => grew |= widen_tuple_vars(body, vars),
+            TStmtKind::While { body, .. } | TStmtKind::Block(body) => {
+                grew |= widen_tuple_vars(body, vars)
+            }
             TStmtKind::Expr(_)
             | TStmtKind::Return
             | TStmtKind::MapAssign { .. }
@@ -66,6 +68,7 @@ fn block(stmts: &mut [TStmt], vars: &[Var]) {
                 expr(cond, vars);
                 block(body, vars);
             }
+            TStmtKind::Block(body) => block(body, vars),
             TStmtKind::Return => {}
             TStmtKind::MapAssign { key, value, .. } => {
                 key.iter_mut().for_each(|k| expr(k, vars));
@@ -83,7 +86,7 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
                 e.ty = var.ty.clone();
             }
         }
-        TExprKind::Int(_) | TExprKind::Str(_) => {}
+        TExprKind::Int(_) | TExprKind::Str(_) | TExprKind::CtxAddress => {}
         TExprKind::Call(call) => call.args.iter_mut().for_each(|a| expr(a, vars)),
         TExprKind::Load { place, .. } | TExprKind::InMemory(place) => {
             if let Base::Mem { ptr, .. } = &mut place.base {
@@ -117,6 +120,10 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
                     e.ty = ty.clone();
                 }
             }
+        }
+        TExprKind::Effect { stmts, value } => {
+            block(stmts, vars);
+            expr(value, vars);
         }
     }
 }

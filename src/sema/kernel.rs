@@ -97,7 +97,10 @@ pub struct MemberAccess {
 /// Look up `field` in aggregate `agg` (a struct or union type id).
 pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, String> {
     let Some(m) = btf.member(agg, field) else {
-        return Err(format!("{} has no member '{field}'", btf.name_of(agg)));
+        return Err(format!(
+            "Struct/union of type '{}' does not contain a field named '{field}'",
+            btf.name_of(agg)
+        ));
     };
     let ty = value_type(btf, m.type_id)?;
     let bit_offset = m.bit_offset;
@@ -206,5 +209,42 @@ fn is_char(btf: &Btf, id: TypeId) -> bool {
             size: 1, is_char, ..
         } => is_char || btf.name_of(r) == "char",
         _ => false,
+    }
+}
+
+/// The kind of a type as bpftrace 0.17 names it in messages such as printf's
+/// "(integer supplied)": pointers are integers, `username` and `ntop()` strings, a
+/// struct in memory a record.
+pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
+    match ty {
+        Type::Int { .. } | Type::Ptr { .. } => "integer",
+        // Every value printed as text.
+        Type::Str { .. }
+        | Type::Inet
+        | Type::Username
+        | Type::MacAddr
+        | Type::Timestamp { .. }
+        | Type::Stack { .. }
+        | Type::Ksym
+        | Type::Usym => "string",
+        Type::Buf { .. } => "buffer",
+        Type::Tuple(_) => "tuple",
+        Type::Agg(kind) => kind.name(),
+        Type::Mem { ty, .. } => match btf.kind(*ty) {
+            TypeKind::Array { .. } => "array",
+            TypeKind::Struct { .. } | TypeKind::Union { .. } => "record",
+            TypeKind::Void
+            | TypeKind::Int { .. }
+            | TypeKind::Ptr { .. }
+            | TypeKind::Enum { .. }
+            | TypeKind::Float { .. }
+            | TypeKind::Func
+            | TypeKind::FuncProto
+            | TypeKind::Fwd { .. }
+            | TypeKind::Var
+            | TypeKind::Datasec
+            | TypeKind::DeclTag => "none",
+        },
+        Type::Void => "none",
     }
 }

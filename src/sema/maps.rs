@@ -272,7 +272,9 @@ fn key_names(keys: &[ast::Expr]) -> Vec<String> {
         | ExprKind::Index { .. }
         | ExprKind::IncDec { .. }
         | ExprKind::Tuple(_)
-        | ExprKind::TupleElem { .. } => None,
+        | ExprKind::TupleElem { .. }
+        | ExprKind::SizeofType(_)
+        | ExprKind::SizeofExpr(_) => None,
     };
     let names: Vec<Option<String>> = keys.iter().map(simple).collect();
     names

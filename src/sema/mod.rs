@@ -10,7 +10,9 @@
 //! all.
 
 mod access;
+mod casts;
 mod checker;
+mod ctypes;
 mod expr;
 mod finalize;
 mod kernel;
@@ -22,7 +24,7 @@ mod tuples;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
-pub use kernel::{in_space, pointer_to};
+pub use kernel::{in_space, kind_name, pointer_to};
 pub use typed::*;
 
 use crate::ast::{self, Span};
@@ -42,8 +44,12 @@ use std::collections::{HashMap, HashSet};
 /// 4. finalize each probe (variables take their final types) and hand over the typed
 ///    program with every map's final types.
 pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
+    let kernel_types = btf.type_count();
+    let extended = ctypes::extend(btf, &program.types)?;
+    let btf = extended.as_ref().unwrap_or(btf);
     let mut a = Analyzer {
         btf,
+        kernel_types,
         diags: Vec::new(),
         warnings: Vec::new(),
         enumerators: None,
@@ -137,8 +143,16 @@ fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
     None
 }
 
+/// bpftrace's own integer type names (`int8` .. `uint64`), which the parser takes as
+/// types in `sizeof(...)`.
+pub fn is_int_type_name(word: &str) -> bool {
+    kernel::bpftrace_int(word).is_some()
+}
+
 struct Analyzer<'a> {
     btf: &'a Btf,
+    /// Type ids from here on are the script's own definitions.
+    kernel_types: u32,
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
@@ -357,12 +371,26 @@ impl Analyzer<'_> {
 
     /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).
     fn enumerator(&mut self, name: &str) -> Option<i128> {
-        let btf = self.btf;
+        let (btf, kernel_types) = (self.btf, self.kernel_types);
         let all = self.enumerators.get_or_insert_with(|| {
             let mut all = HashMap::new();
-            for id in (1..btf.type_count()).map(TypeId) {
+            for id in (kernel_types..btf.type_count()).map(TypeId) {
                 if let TypeKind::Enum { .. } = btf.kind(id) {
                     for (n, v) in btf.enum_values(id) {
+                        all.entry(n).or_insert(v);
+                    }
+                }
+            }
+            // A kernel enum with an enumerator the script redefines is hidden whole
+            // (bpftrace 0.17: its other enumerators become unknown identifiers).
+            let script: HashSet<String> = all.keys().cloned().collect();
+            for id in (1..kernel_types).map(TypeId) {
+                if let TypeKind::Enum { .. } = btf.kind(id) {
+                    let values = btf.enum_values(id);
+                    if values.iter().any(|(n, _)| script.contains(n)) {
+                        continue;
+                    }
+                    for (n, v) in values {
                         all.entry(n).or_insert(v);
                     }
                 }

@@ -43,6 +43,17 @@ impl Analyzer<'_> {
                         kind: ExprKind::Int(1),
                         span: e.span,
                     };
+                    let read = ast::Expr {
+                        kind: match target {
+                            LValue::Var { name, .. } => ExprKind::Var(name.clone()),
+                            LValue::Map { name, keys, .. } => ExprKind::Map {
+                                name: name.clone(),
+                                keys: keys.clone(),
+                            },
+                        },
+                        span: e.span,
+                    };
+                    self.inc_dec_target(cx, &read, *increment, e.span)?;
                     self.assign(cx, target, Some(op), &one, e.span)?
                 }
                 _ => TStmtKind::Expr(self.expr(cx, e)?),
@@ -70,9 +81,46 @@ impl Analyzer<'_> {
                 let body = self.block(cx, body);
                 TStmtKind::While { cond: cond?, body }
             }
+            StmtKind::Unroll { count, body } => {
+                let n = self.unroll_count(cx, count, span);
+                let body = self.block(cx, body);
+                let n = n?;
+                TStmtKind::Block((0..n).flat_map(|_| body.iter().cloned()).collect())
+            }
             StmtKind::Return => TStmtKind::Return,
         };
         Some(TStmt { kind, span })
+    }
+
+    /// `unroll(n)`'s count: 1 to 100, as bpftrace 0.17 allows.
+    fn unroll_count(&mut self, cx: &mut ProbeCx, count: &ast::Expr, span: Span) -> Option<u64> {
+        let shape_ok = match &count.kind {
+            ExprKind::Int(_) | ExprKind::Param(_) | ExprKind::ParamCount => true,
+            ExprKind::Unary {
+                op: ast::UnaryOp::Neg,
+                expr,
+            } => matches!(expr.kind, ExprKind::Int(_)),
+            _ => false,
+        };
+        if !shape_ok {
+            self.error(count.span, "unroll takes an integer, '-' integer, $N or $#");
+            return None;
+        }
+        let TExprKind::Int(v) = self.expr(cx, count)?.kind else {
+            self.error(count.span, "invalid unroll value");
+            return None;
+        };
+        match v as i64 {
+            ..=0 => {
+                self.error(span, "unroll minimum value is 1");
+                None
+            }
+            101.. => {
+                self.error(span, "unroll maximum value is 100");
+                None
+            }
+            n => Some(n as u64),
+        }
     }
 
     fn condition(&mut self, cx: &mut ProbeCx, cond: &ast::Expr) -> Option<TExpr> {
@@ -81,7 +129,7 @@ impl Analyzer<'_> {
         Some(e)
     }
 
-    fn assign(
+    pub(super) fn assign(
         &mut self,
         cx: &mut ProbeCx,
         target: &LValue,

@@ -17,6 +17,9 @@ pub struct Field {
     pub offset: u32,
     /// The value type, or why the field cannot be read yet.
     pub ty: Result<Type, String>,
+    /// A `__data_loc` field: a u32 whose low half is the offset of the data from the
+    /// record's start; the field's value is that address (bpftrace 0.17: an int64).
+    pub data_loc: bool,
 }
 
 /// The fields of `category:event` (without the `common_` header fields).
@@ -74,9 +77,18 @@ pub fn parse_format(btf: &Btf, text: &str) -> Vec<Field> {
         if name.starts_with("common_") {
             continue;
         }
-        let ty = field_type(btf, ty_text, name, size, signed);
+        let data_loc = ty_text.starts_with("__data_loc");
+        let ty = match data_loc {
+            true => Ok(Type::I64),
+            false => field_type(btf, ty_text, name, size, signed),
+        };
         let name = name.split('[').next().unwrap_or(name).to_string();
-        fields.push(Field { name, offset, ty });
+        fields.push(Field {
+            name,
+            offset,
+            ty,
+            data_loc,
+        });
     }
     fields
 }
@@ -94,11 +106,6 @@ fn field_type(
     size: u32,
     signed: bool,
 ) -> Result<Type, String> {
-    if ty_text.starts_with("__data_loc") {
-        return Err(format!(
-            "'{name}' is a __data_loc field, which is not supported yet"
-        ));
-    }
     let base = ty_text.replace("const ", "").replace("volatile ", "");
     let depth = base.matches('*').count() as u8;
     let base = base.trim_end_matches(['*', ' ']).trim();
@@ -107,14 +114,21 @@ fn field_type(
         return Ok(kernel::pointer_to(btf, target, depth));
     }
     if name.contains('[') {
-        return if base == "char" {
-            Ok(Type::Str {
+        if base == "char" {
+            return Ok(Type::Str {
                 size: size as usize,
-            })
-        } else {
-            Err(format!(
+            });
+        }
+        // `u8 saddr[4]`: an array as BTF has one (bpftrace indexes it, ntop() reads it).
+        let array = btf.find_type(base).and_then(|elem| {
+            let elem_size = btf.size_of(elem).filter(|&s| s > 0)?;
+            btf.find_array(elem, size / elem_size)
+        });
+        return match array.map(|id| kernel::value_type(btf, id)) {
+            Some(Ok(ty)) => Ok(ty),
+            _ => Err(format!(
                 "array field '{name}' of '{base}' is not supported yet"
-            ))
+            )),
         };
     }
     // Syscall records widen every argument to an 8-byte unsigned slot; like bpftrace, read
@@ -175,16 +189,16 @@ mod tests {
     }
 
     #[test]
-    fn char_arrays_are_strings_and_unsupported_fields_say_why() {
+    fn char_arrays_are_strings_other_arrays_and_data_locs_are_typed() {
         let fields = parse_format(&btf(), RQ_ISSUE);
         assert_eq!(fields[0].ty, Ok(Type::Str { size: 10 }));
         assert_eq!(fields[1].name, "cmd");
-        assert!(fields[1].ty.as_ref().unwrap_err().contains("__data_loc"));
+        assert_eq!((&fields[1].ty, fields[1].data_loc), (&Ok(Type::I64), true));
         assert_eq!(fields[2].name, "raw");
-        assert!(fields[2]
-            .ty
-            .as_ref()
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert!(
+            matches!(fields[2].ty, Ok(Type::Mem { size: 4, .. })),
+            "{:?}",
+            fields[2].ty
+        );
     }
 }

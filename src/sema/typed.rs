@@ -408,12 +408,49 @@ pub enum TExprKind {
         expr: Box<TExpr>,
         index: usize,
     },
+    /// The address of the probe's context record, as an integer (a tracepoint's
+    /// `__data_loc` field is an offset from it).
+    CtxAddress,
+    /// `stmts` run first, then `value` is the expression's value: `@a++` used as a
+    /// value is `{ tmp = @a; @a = tmp + 1 }` then `tmp`.
+    Effect {
+        stmts: Vec<TStmt>,
+        value: Box<TExpr>,
+    },
     /// `@map[key]`: the value, or zero (empty) when the key is absent. `key` holds the
     /// key parts (none for a map without `[...]`).
     MapRead {
         map: MapId,
         key: Vec<TExpr>,
     },
+}
+
+impl TExpr {
+    /// Whether evaluating it changes state (`@a++` as a value): then evaluation order
+    /// is visible, and bpftrace's order must be kept.
+    pub fn has_effect(&self) -> bool {
+        match &self.kind {
+            TExprKind::Effect { .. } => true,
+            TExprKind::Int(_) | TExprKind::Str(_) | TExprKind::Var(_) | TExprKind::CtxAddress => {
+                false
+            }
+            TExprKind::Call(call) => call.args.iter().any(TExpr::has_effect),
+            TExprKind::Load { place, .. } | TExprKind::InMemory(place) => match &place.base {
+                Base::Mem { ptr, .. } => ptr.has_effect(),
+                Base::Ctx => false,
+            },
+            TExprKind::Unary { expr, .. } | TExprKind::Cast(expr) => expr.has_effect(),
+            TExprKind::Binary { lhs, rhs, .. } => lhs.has_effect() || rhs.has_effect(),
+            TExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => cond.has_effect() || then.has_effect() || otherwise.has_effect(),
+            TExprKind::MapRead { key, .. } => key.iter().any(TExpr::has_effect),
+            TExprKind::Tuple(elems) => elems.iter().any(TExpr::has_effect),
+            TExprKind::TupleElem { expr, .. } => expr.has_effect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -441,6 +478,8 @@ pub enum TStmtKind {
         cond: TExpr,
         body: Vec<TStmt>,
     },
+    /// Statements in sequence (an `unroll` body, repeated).
+    Block(Vec<TStmt>),
     Return,
     /// `@map[key] = value`; `value` already has the map's value type where it is a scalar.
     /// An aggregation value (`count()`) updates the map's state instead of replacing it.

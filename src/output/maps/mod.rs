@@ -91,9 +91,9 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
             Scalar::Str(String::from_utf8_lossy(&bytes[..end]).into_owned())
         }
-        ValueLayout::Buf { .. } => Scalar::Str(
-            crate::format::BufferStyle::Ascii.format(ValueLayout::buffer(bytes)),
-        ),
+        ValueLayout::Buf { .. } => {
+            Scalar::Str(crate::format::BufferStyle::Ascii.format(ValueLayout::buffer(bytes)))
+        }
         ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
         ValueLayout::Timestamp { .. } => Scalar::Bare(crate::output::timestamp(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
@@ -104,7 +104,12 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
         // bpftrace indents a stack's frames by 4 in a key, 8 in a value.
         &ValueLayout::Stack { user, stack } => {
             let indent = if unsigned_ok { 8 } else { 4 };
-            Scalar::Str(crate::symbols::stack(int(8, false) as u64, user, stack, indent))
+            Scalar::Str(crate::symbols::stack(
+                int(8, false) as u64,
+                user,
+                stack,
+                indent,
+            ))
         }
         ValueLayout::Ksym => Scalar::Str(crate::symbols::ksym(int(8, false) as u64)),
         ValueLayout::Usym => {
