@@ -74,6 +74,7 @@ const fn snoop(header: usize, mask: &'static [(&'static str, &'static str)]) -> 
         mask,
         sort: true,
         collapse: false,
+        maps_keep: None,
     }
 }
 
@@ -85,6 +86,7 @@ const fn layout(header: usize, mask: &'static [(&'static str, &'static str)]) ->
         mask,
         sort: false,
         collapse: true,
+        maps_keep: None,
     }
 }
 
@@ -106,6 +108,7 @@ const EXACT_AFTER_HEADER: Rules = Rules {
     mask: &[],
     sort: false,
     collapse: false,
+    maps_keep: None,
 };
 /// Every number.
 const NUMBERS: (&str, &str) = (r"\d+(\.\d+)?", "N");
@@ -138,8 +141,16 @@ pub static TOOLS: &[Tool] = &[
     host(
         "bitesize",
         "ln -s /bin/dd rbtmark-dd && ./rbtmark-dd if=/dev/zero of=rbt-blocks bs=4k count=16 oflag=direct 2>/dev/null",
-        layout(2, &[HIST_COUNTS, BUCKET]),
-        "bucket counts and the set of buckets (the disk's other writers)",
+        // Only the workload's hist: the disk's other writers differ between runs.
+        Rules {
+            keep: None,
+            header: 2,
+            mask: &[],
+            sort: false,
+            collapse: false,
+            maps_keep: Some("rbtmark"),
+        },
+        "other processes' hists dropped",
     ),
     vm(
         "capable",
@@ -245,6 +256,7 @@ pub static TOOLS: &[Tool] = &[
             mask: &[],
             sort: true,
             collapse: false,
+            maps_keep: None,
         },
         "the once-a-second TIME lines (their number)",
     ),
@@ -281,7 +293,7 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "tcplife",
         "acceptload -c 1 -n 3 -l 4:8112:128",
-        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \d+$", " MS")], sort: true, collapse: false },
+        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \d+$", " MS")], sort: true, collapse: false, maps_keep: None },
         "MS",
     ),
     vm(
@@ -329,6 +341,7 @@ pub static TOOLS: &[Tool] = &[
             mask: &[CLOCK, NUMBERS],
             sort: true,
             collapse: true,
+            maps_keep: None,
         },
         "TIME, DEVICE, PAGES, ms; only the workload's `sync` writebacks kept",
     ),
@@ -350,6 +363,7 @@ pub static VM_SCRIPTS: &[Tool] = &[vm(
         mask: &[],
         sort: false,
         collapse: false,
+        maps_keep: None,
     },
     "",
 )];

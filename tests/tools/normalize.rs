@@ -18,6 +18,9 @@ pub struct Rules {
     /// Kept event lines are compared as a sorted list: two tracers read per-CPU buffers
     /// in their own order, so events of a migrating process may interleave differently.
     pub sort: bool,
+    /// Maps printed at exit kept: entries (an `@` line and its hist lines) whose `@` line
+    /// matches this (`None`: every entry).
+    pub maps_keep: Option<&'static str>,
     /// A run of identical masked lines counts once (a hist whose bucket set depends on
     /// system-wide timing; `interval` output whose number of ticks differs by one).
     pub collapse: bool,
@@ -30,6 +33,7 @@ pub const EXACT: Rules = Rules {
     mask: &[],
     sort: false,
     collapse: false,
+    maps_keep: None,
 };
 
 /// `12:34:56` (`time()`), the leading field of most tools.
@@ -54,6 +58,10 @@ pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
                 .map_err(|e| format!("mask regex {re:?}: {e}"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let maps_keep = rules
+        .maps_keep
+        .map(|k| Regex::new(k).map_err(|e| format!("maps_keep regex {k:?}: {e}")))
+        .transpose()?;
     let masked = |line: &str| {
         masks.iter().fold(line.to_string(), |line, (re, with)| {
             re.replace_all(&line, *with).into_owned()
@@ -77,7 +85,17 @@ pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
     lines.extend(kept);
     if let Some(maps) = maps {
         lines.push("--- maps at exit ---".into());
-        lines.extend(maps.lines().map(masked));
+        let mut keep_entry = true;
+        for line in maps.lines() {
+            if line.starts_with('@') {
+                keep_entry = maps_keep
+                    .as_ref()
+                    .is_none_or(|k| k.is_match(line).unwrap_or(false));
+            }
+            if keep_entry {
+                lines.push(masked(line));
+            }
+        }
     }
     if rules.collapse {
         lines.dedup();
@@ -113,6 +131,7 @@ mod tests {
         mask: &[CLOCK],
         sort: true,
         collapse: false,
+        maps_keep: None,
     };
     // Real statsnoop.bt output under bpftrace 0.17 (this host), other processes' lines
     // included.
@@ -172,6 +191,7 @@ PID    COMM             ERR PATH\n\
         mask: &[HIST_COUNTS],
         sort: false,
         collapse: false,
+        maps_keep: None,
     };
 
     #[test]
@@ -194,6 +214,7 @@ PID    COMM             ERR PATH\n\
             mask: &[MAP_VALUE],
             sort: false,
             collapse: false,
+            maps_keep: None,
         };
         let a = "Attaching 1 probe...\n\n\n@[rbtwl]: 5\n@[bash]: 17\n";
         compare(a, &replace(a, "17", "19"), &MAPS).unwrap();
