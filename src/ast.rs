@@ -171,10 +171,6 @@ pub enum ExprKind {
         expr: Box<Expr>,
         index: Box<Expr>,
     },
-    /// `sizeof(struct Foo)`, `sizeof(uint32)`: a type's size in bytes.
-    SizeofType(TypeName),
-    /// `sizeof(expr)`: the size of the expression's type.
-    SizeofExpr(Box<Expr>),
     /// `x++`, `x--`, `++x`, `--x` on a variable or map
     IncDec {
         target: LValue,

@@ -27,6 +27,7 @@ mod probe;
 mod rand;
 mod registers;
 mod signal;
+mod sizeof;
 mod stacks;
 mod str;
 mod strftime;
@@ -82,6 +83,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &addrspace::UPTR,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
+    &sizeof::SIZEOF,
     &cgroupid::CGROUPID,
     &printf::PRINTF,
     &cat::CAT,

@@ -178,14 +178,6 @@ impl Dumper {
                 );
                 self.expr(depth + 1, expr);
             }
-            ExprKind::SizeofType(ty) => self.line(
-                depth,
-                &format!("sizeof({}{})", ty.name, "*".repeat(ty.pointer_depth.into())),
-            ),
-            ExprKind::SizeofExpr(expr) => {
-                self.line(depth, "sizeof");
-                self.expr(depth + 1, expr);
-            }
             ExprKind::Member { expr, field, arrow } => {
                 self.line(depth, if *arrow { "->" } else { "." });
                 self.expr(depth + 1, expr);

@@ -402,9 +402,6 @@ impl<'s> P<'s> {
         if let Some(body) = self.macro_body(name, i) {
             return Ok((rest, self.expand(name, body, span, i)?));
         }
-        if name == "sizeof" && self.peek(rest) == Some("(") {
-            return self.sizeof(i, rest);
-        }
         if self.peek(rest) == Some("(") {
             let (rest, _) = self.sym(rest, "(")?;
             let (rest, args) = self.args(rest, ")")?;
@@ -425,39 +422,6 @@ impl<'s> P<'s> {
             ExprKind::Ident(name.into())
         };
         Ok((rest, node(kind, span)))
-    }
-
-    /// `sizeof(type)` or `sizeof(expr)`; `rest` is just after the word. A type is a
-    /// tagged name or an integer type's name.
-    fn sizeof(&self, start: &'s str, rest: &'s str) -> PResult<'s, Expr> {
-        let (rest, _) = self.sym(rest, "(")?;
-        let t = lex::ws_lenient(rest);
-        let type_word = lex::ident(t).is_some_and(|(w, _)| {
-            matches!(w, "struct" | "union" | "enum")
-                || crate::sema::is_int_type_name(w)
-                || ["unsigned", "signed", "char", "short", "int", "long"].contains(&w)
-        });
-        if type_word {
-            let (mut r, mut words) = (t, Vec::new());
-            while let Some((w, r2)) = lex::ident(lex::ws_lenient(r)) {
-                words.push(w);
-                r = r2;
-            }
-            // bpftrace 0.17's grammar has no pointer types here.
-            let ty = TypeName {
-                name: words.join(" "),
-                pointer_depth: 0,
-                span: self.span(t, r),
-            };
-            let (r, _) = self.sym(r, ")").map_err(cut)?;
-            return Ok((r, node(ExprKind::SizeofType(ty), self.span(start, r))));
-        }
-        let (r, e) = self.expr(rest).map_err(cut)?;
-        let (r, _) = self.sym(r, ")").map_err(cut)?;
-        Ok((
-            r,
-            node(ExprKind::SizeofExpr(Box::new(e)), self.span(start, r)),
-        ))
     }
 
     /// `@name` or `@name[k1, k2]`.

@@ -85,25 +85,6 @@ impl Analyzer<'_> {
             span,
         })
     }
-
-    /// `sizeof(type)`: bpftrace's integer names, kernel and script types.
-    pub(super) fn sizeof_type(&mut self, ty: &ast::TypeName) -> Option<u64> {
-        if let Some(t) = kernel::bpftrace_int(&ty.name) {
-            return Some(t.size() as u64);
-        }
-        // bpftrace 0.17 knows no `sizeof(enum E)`.
-        let found = match ty.name.starts_with("enum ") {
-            true => None,
-            false => self.btf.find_type(&ty.name),
-        };
-        match found.and_then(|id| self.btf.size_of(id)) {
-            Some(size) => Some(size as u64),
-            None => {
-                self.error(ty.span, format!("Unknown identifier: '{}'", ty.name));
-                None
-            }
-        }
-    }
 }
 
 /// The C name of a bpftrace integer type, to find it in BTF for pointer casts.

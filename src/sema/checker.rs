@@ -141,6 +141,20 @@ impl Checker<'_, '_> {
         None
     }
 
+    /// The size of the type `name` names in `sizeof()`: a bpftrace integer type
+    /// (`int32`), a kernel or script struct or union (`struct sock`); bpftrace 0.17
+    /// knows no `sizeof(enum E)`.
+    pub fn type_size(&self, name: &str) -> Option<usize> {
+        if let Some(ty) = super::kernel::bpftrace_int(name) {
+            return Some(ty.size());
+        }
+        if !(name.starts_with("struct ") || name.starts_with("union ")) {
+            return None;
+        }
+        let id = self.an.btf.find_type(name)?;
+        self.an.btf.size_of(id).map(|s| s as usize)
+    }
+
     /// Bytes of a `str()` value (BPFTRACE_STRLEN).
     pub fn str_size(&self) -> usize {
         self.an.str_size

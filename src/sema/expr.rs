@@ -100,15 +100,6 @@ impl Analyzer<'_> {
                 (kind, ty)
             }
             ExprKind::Cast { ty, expr } => return self.cast(cx, ty, expr, span),
-            ExprKind::SizeofType(ty) => (TExprKind::Int(self.sizeof_type(ty)?), Type::U64),
-            ExprKind::SizeofExpr(inner) => {
-                let inner = self.expr(cx, inner)?;
-                let size = match inner.ty {
-                    Type::Mem { size, .. } => size as u64,
-                    ref t => t.size() as u64,
-                };
-                (TExprKind::Int(size), Type::U64)
-            }
             ExprKind::Member { expr, field, arrow } => {
                 let base = self.expr(cx, expr)?;
                 return self.member(cx, base, field, *arrow, span);

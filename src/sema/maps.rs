@@ -272,9 +272,7 @@ fn key_names(keys: &[ast::Expr]) -> Vec<String> {
         | ExprKind::Index { .. }
         | ExprKind::IncDec { .. }
         | ExprKind::Tuple(_)
-        | ExprKind::TupleElem { .. }
-        | ExprKind::SizeofType(_)
-        | ExprKind::SizeofExpr(_) => None,
+        | ExprKind::TupleElem { .. } => None,
     };
     let names: Vec<Option<String>> = keys.iter().map(simple).collect();
     names

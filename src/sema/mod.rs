@@ -143,12 +143,6 @@ fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
     None
 }
 
-/// bpftrace's own integer type names (`int8` .. `uint64`), which the parser takes as
-/// types in `sizeof(...)`.
-pub fn is_int_type_name(word: &str) -> bool {
-    kernel::bpftrace_int(word).is_some()
-}
-
 struct Analyzer<'a> {
     btf: &'a Btf,
     /// Type ids from here on are the script's own definitions.
