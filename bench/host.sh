@@ -30,8 +30,8 @@ if [[ -z ${RBT:-} ]]; then
     sed -n 's/.*"executable":"\([^"]*\/rbt\)".*/\1/p' | tail -1)
 fi
 command -v bpftrace >/dev/null || { echo "host.sh: bpftrace not installed" >&2; exit 2; }
-gcc -O2 -o "$out/probe" "$repo/bench/probe.c"
-gcc -O2 -o "$out/storm" "$repo/bench/storm.c"
+gcc -O2 -o "$out/host/probe" "$repo/bench/probe.c"
+gcc -O2 -o "$out/host/storm" "$repo/bench/storm.c"
 export __BPFTRACE_NOTIFY_PROBES_ATTACHED=1
 NOTIFY=__BPFTRACE_NOTIFY_PROBES_ATTACHED
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -75,7 +75,7 @@ for entry in "${suite[@]}"; do
   name=${parts[0]} args=("${parts[@]:1}")
   for _ in $(seq "$runs"); do
     for t in rbt bpftrace; do
-      line=$("$out/probe" -e "$NOTIFY" -q 200 -t 30000 -- "$(tracer $t)" "${args[@]}" 2>/dev/null | head -1) || true
+      line=$("$out/host/probe" -e "$NOTIFY" -q 200 -t 30000 -- "$(tracer $t)" "${args[@]}" 2>/dev/null | head -1) || true
       ms=$(sed -n 's/^startup_ms=\([0-9.]*\) .*/\1/p' <<<"$line")
       kb=$(sed -n 's/.* hwm_kb=\([0-9]*\) .*/\1/p' <<<"$line")
       if [[ -z $ms ]]; then
@@ -115,6 +115,7 @@ for kind in maps keys chain; do
     gen "$kind" "$n" >"$f"
     for _ in $(seq "$compile_runs"); do
       for t in rbt bpftrace; do
+        [[ -n ${cerr[$t,$kind,$n]:-} ]] && continue # failed or timed out once: enough
         read -r s kb rc <<<"$(timed "$t" "$f")"
         if [[ $rc != 0 ]]; then
           [[ $rc == 124 ]] && cerr[$t,$kind,$n]="timeout (${timeout_s} s)" ||
@@ -134,7 +135,7 @@ under() {
   "$(tracer "$t")" -e "$script" >"$o" 2>"$o.err" &
   pid=$!
   for _ in $(seq 600); do grep -q "$NOTIFY" "$o.err" && break; sleep 0.05; done
-  storm_ms=$("$out/storm" "$storm_n")
+  storm_ms=$("$out/host/storm" "$storm_n")
   hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
   kill -INT "$pid"
   wait "$pid" || true
@@ -143,7 +144,7 @@ count_script='tracepoint:syscalls:sys_enter_getppid /comm == "storm"/ { @ = coun
 printf_script='tracepoint:syscalls:sys_enter_getppid /comm == "storm"/ { printf("%d %s\n", pid, comm); }'
 declare -A sm shwm printed lost
 for _ in $(seq "$storm_runs"); do
-  sm[none]+="$("$out/storm" "$storm_n") "
+  sm[none]+="$("$out/host/storm" "$storm_n") "
   for t in rbt bpftrace; do
     under "$t" "$count_script" "$out/host/count-$t.out"
     sm[$t,count]+="$storm_ms " shwm[$t,count]+="$hwm "

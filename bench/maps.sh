@@ -16,7 +16,7 @@ mkdir -p "$out"
 runs=${RUNS:-3} storm_n=${STORM:-2000000} keys=${KEYS:-100000}
 if [[ -z ${RBT:-} ]]; then
   (cd "$repo" && cargo build --release -q)
-  RBT=$repo/target/release/rbt
+  RBT=$repo/target/x86_64-unknown-linux-musl/release/rbt # .cargo/config.toml's target
 fi
 gcc -O2 -o "$out/storm" "$repo/bench/storm.c"
 now_ms() { date +%s%3N; }
