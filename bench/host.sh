@@ -160,7 +160,8 @@ load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 {
   echo "### Host: $(uname -r), $(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)), $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
-  echo "Load average (1/5/15 min) before: $load_before, after: $load_after; other users: $(($(ps -e --no-headers | wc -l))) processes."
+  quiet=$(awk -v a="${load_before%% *}" -v n="$(nproc)" 'BEGIN { print (a < 0.3 * n) ? "quiet" : "**not quiet**" }')
+  echo "Machine $quiet: load average (1/5/15 min) before $load_before, after $load_after (quiet: below 0.3 per CPU before the run; the run itself adds ~1); $(ps -e --no-headers | wc -l) processes."
   echo "rbt: \`$RBT\` ($(file -b "$RBT" | grep -o 'static-pie linked\|statically linked\|dynamically linked' | head -1), $(stat -c %s "$RBT") bytes); bpftrace: $(bpftrace --version)."
   echo
   echo "#### Startup, exec -> every probe attached ($runs alternating runs; ms and VmHWM KB as min / median / max)"
