@@ -138,6 +138,12 @@ under() {
   storm_ms=$("$out/host/storm" "$storm_n")
   hwm=$(awk '/^VmHWM/ {print $2}' "/proc/$pid/status")
   kill -INT "$pid"
+  # A tracer that does not exit within a minute of SIGINT is killed and said so.
+  for _ in $(seq 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "host.sh: $t did not exit within 60 s of SIGINT ($script); killed" >&2
+    kill -KILL "$pid"
+  fi
   wait "$pid" || true
 }
 count_script='tracepoint:syscalls:sys_enter_getppid /comm == "storm"/ { @ = count(); }'
