@@ -132,6 +132,9 @@ done
 # storm; leaves the storm's ms in $storm_ms, the tracer's VmHWM in $hwm.
 under() {
   local t=$1 script=$2 o=$3 pid
+  # Removed first: the shell truncates them only in the child, so a previous run's
+  # marker could otherwise start the storm before this tracer has attached.
+  rm -f "$o" "$o.err"
   "$(tracer "$t")" -e "$script" >"$o" 2>"$o.err" &
   pid=$!
   for _ in $(seq 600); do grep -q "$NOTIFY" "$o.err" && break; sleep 0.05; done

@@ -23,6 +23,7 @@ now_ms() { date +%s%3N; }
 
 # start TRACER SCRIPT OUTFILE: start in the background, wait until attached.
 start() {
+  rm -f "$3" "$3.err" # else a previous run's marker is seen before this tracer attached
   __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 "$1" -e "$2" >"$3" 2>"$3.err" &
   pid=$!
   for _ in $(seq 600); do
