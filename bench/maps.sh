@@ -16,13 +16,14 @@ mkdir -p "$out"
 runs=${RUNS:-3} storm_n=${STORM:-2000000} keys=${KEYS:-100000}
 if [[ -z ${RBT:-} ]]; then
   (cd "$repo" && cargo build --release -q)
-  RBT=$repo/target/release/rbt
+  RBT=$repo/target/x86_64-unknown-linux-musl/release/rbt # .cargo/config.toml's target
 fi
 gcc -O2 -o "$out/storm" "$repo/bench/storm.c"
 now_ms() { date +%s%3N; }
 
 # start TRACER SCRIPT OUTFILE: start in the background, wait until attached.
 start() {
+  rm -f "$3" "$3.err" # else a previous run's marker is seen before this tracer attached
   __BPFTRACE_NOTIFY_PROBES_ATTACHED=1 "$1" -e "$2" >"$3" 2>"$3.err" &
   pid=$!
   for _ in $(seq 600); do

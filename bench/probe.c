@@ -1,12 +1,14 @@
 // probe: times one tracer run for the benchmarks (bench/run.sh runs it inside the VM).
 //
-// usage: probe [-m MARK] [-g GREP] [-s SENTINEL] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS]
+// usage: probe [-m MARK | -e ERRMARK] [-g GREP] [-s SENTINEL] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS]
 //              -- TRACER ARGS...
 //        probe -w WORKLOAD                 (no tracer: time the workload alone)
 //
 // Starts TRACER with its stdout on a pseudo-terminal (so every tool line-buffers as
 // it would for a user) and its stderr on a pipe, and measures:
-//   startup_ms  exec -> the first stdout line starting with MARK (default "TIME")
+//   startup_ms  exec -> the first stdout line starting with MARK (default "TIME"),
+//               or with -e, the first stderr line starting with ERRMARK (the host
+//               benchmark's __BPFTRACE_NOTIFY_PROBES_ATTACHED: every probe is live)
 //   ready_ms    exec -> the first traced event of SENTINEL, a command (split on
 //               spaces) whose events contain the word "sentinel", rerun every 100 ms
 //               after the header until one shows: a tracer may print its header
@@ -44,6 +46,7 @@ static void die(const char *what) {
 }
 
 static const char *mark = "TIME", *grep = "acceptload";
+static int mark_on_stderr;
 static double t_exec, t_header = -1;
 static long events, sentinels, lost;
 static char errbuf[8192];
@@ -62,13 +65,17 @@ static void on_line(struct stream *s, const char *line) {
         lost += n;
         return;
     }
+    if (!s->is_stdout && mark_on_stderr && t_header < 0 && strncmp(line, mark, strlen(mark)) == 0) {
+        t_header = now_ms();
+        return;
+    }
     if (!s->is_stdout) {
         size_t l = strlen(line);
         if (errlen + l + 10 < sizeof errbuf) errlen += sprintf(errbuf + errlen, "stderr: %s\n", line);
         return;
     }
     if (t_header < 0) {
-        if (strncmp(line, mark, strlen(mark)) == 0) t_header = now_ms();
+        if (!mark_on_stderr && strncmp(line, mark, strlen(mark)) == 0) t_header = now_ms();
     } else if (strstr(line, "sentinel")) {
         sentinels++;
     } else if (strstr(line, grep)) {
@@ -162,16 +169,17 @@ static long vm_hwm_kb(pid_t pid) {
 int main(int argc, char **argv) {
     char *workload = NULL, *sentinel = NULL;
     int quiet_ms = 300, timeout_ms = 60000, opt;
-    while ((opt = getopt(argc, argv, "m:g:s:w:q:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "m:e:g:s:w:q:t:")) != -1) {
         switch (opt) {
         case 'm': mark = optarg; break;
+        case 'e': mark = optarg; mark_on_stderr = 1; break;
         case 'g': grep = optarg; break;
         case 's': sentinel = optarg; break;
         case 'w': workload = optarg; break;
         case 'q': quiet_ms = atoi(optarg); break;
         case 't': timeout_ms = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: probe [-m MARK] [-g GREP] [-s SENTINEL] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS] -- TRACER ARGS...\n");
+            fprintf(stderr, "usage: probe [-m MARK | -e ERRMARK] [-g GREP] [-s SENTINEL] [-w WORKLOAD] [-q QUIET_MS] [-t TIMEOUT_MS] -- TRACER ARGS...\n");
             return 2;
         }
     }
@@ -239,9 +247,10 @@ int main(int argc, char **argv) {
         workload_ms = now_ms() - t0;
         check_workload(status);
     }
-    // Let the tracer drain: stop once output has been quiet for quiet_ms.
+    // Let the tracer drain: stop once output has been quiet for quiet_ms (or at the
+    // timeout, for a tracer that never stops printing).
     if (t_header >= 0)
-        while (wait_output(ss, quiet_ms) > 0)
+        while (wait_output(ss, quiet_ms) > 0 && now_ms() - t_exec < timeout_ms)
             ;
     long hwm = vm_hwm_kb(pid);
     kill(pid, SIGINT);

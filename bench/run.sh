@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # run.sh: benchmark rbt against bpftrace 0.17 and libbpf-tools' tcptracer (the C
-# floor) on tcpaccept.bt, in one VM boot per kernel; prints a markdown report
-# (also written to target/bench/report.md). docs/PERFORMANCE.md explains the numbers.
+# floor) on tcpaccept.bt, in one VM boot per kernel, after bench/host.sh's host
+# benchmark (HOST=0 skips it); prints a markdown report (also written to
+# target/bench/report.md). docs/PERFORMANCE.md explains the numbers.
 #
 # usage: bench/run.sh [KERNEL_PKG...]   (default: the Debian 6.1 and 6.12 cloud kernels)
-# env: RUNS (startup runs per tool, 5), EVENT_RUNS (throughput runs per tool, 3),
+# env: HOST (0: skip bench/host.sh), RUNS (startup runs per tool, 5), EVENT_RUNS (throughput runs per tool, 3),
 #      ACCEPTS (accepts per throughput run, 3000), BURST_LISTENERS (the burst is
 #      this many times ACCEPTS, 10), VMRUN (tests/vm/vmrun.sh), RBT (a prebuilt rbt;
 #      default: cargo build --release for the static musl target), RBT_ALT (another
@@ -24,10 +25,9 @@ tcptracer=$(command -v tcptracer || echo /usr/sbin/tcptracer)
 [[ -x $tcptracer ]] || { echo "run.sh: tcptracer missing: apt-get install libbpf-tools" >&2; exit 2; }
 
 if [[ -z ${RBT:-} ]]; then
-  target=x86_64-unknown-linux-musl
-  rustup target list --installed | grep -qx $target || rustup target add $target
-  (cd "$repo" && cargo build --release --target $target)
-  RBT=$repo/target/$target/release/rbt
+  # .cargo/config.toml's target; scripts/setup.sh (above) installed it.
+  (cd "$repo" && cargo build --release)
+  RBT=$repo/target/x86_64-unknown-linux-musl/release/rbt
 fi
 alt=()
 if [[ -n ${RBT_ALT:-} ]]; then cp "$RBT_ALT" "$out/rbt-alt" && alt=(-f "$out/rbt-alt"); fi
@@ -110,6 +110,10 @@ report() { # report KERNEL_PKG: one markdown section from $log
 
 eval "$(head -1 "$out/run-in-vm.sh")"
 {
+  if [[ ${HOST:-1} != 0 ]]; then
+    RBT=$RBT "$repo/bench/host.sh" >/dev/null
+    cat "$out/host.md"
+  fi
   echo "## rbt vs bpftrace 0.17 vs libbpf-tools on tcpaccept.bt ($(date -u +%Y-%m-%d), host $(uname -r), $(nproc) host cpus)"
   echo
 } >"$out/report.md"

@@ -19,6 +19,12 @@ fi
 if [[ ! -e /sys/kernel/tracing/events ]]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || echo "setup: could not mount tracefs at /sys/kernel/tracing"
 fi
+# .cargo/config.toml builds for static musl; rustup ships its std separately.
+musl=x86_64-unknown-linux-musl
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$musl"; then
+  echo "setup: adding the Rust target $musl"
+  rustup target add "$musl" >/dev/null
+fi
 cargo fetch --locked >/dev/null
 # tests/metrics.rs parses rbt's --metrics output with Prometheus' Python client's parser.
 if ! python3 -c 'import prometheus_client' 2>/dev/null; then

@@ -23,6 +23,7 @@ done
 ./scripts/setup.sh
 echo "== building rbt (release)"
 cargo build --release --locked --quiet
+rbt=target/x86_64-unknown-linux-musl/release/rbt # .cargo/config.toml's target
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -static -o "$work/acceptload" tests/vm/acceptload.c
@@ -34,7 +35,7 @@ accepts=$((3 * n))
 out=$work/golden/demo
 if [[ -e /sys/bus/event_source/devices/kprobe ]]; then
   echo "== this kernel has kprobes: tracing on the host"
-  PATH=$work:$PATH RBT=$PWD/target/release/rbt VERSIONS=scripts-tcpaccept SCRIPTS=$work \
+  PATH=$work:$PATH RBT=$PWD/$rbt VERSIONS=scripts-tcpaccept SCRIPTS=$work \
     REF="bpftrace /usr/sbin/tcpaccept.bt" GOLDEN_DIR=$work/golden GOLDEN_SINK=/dev/null \
     sh -c '. tests/vm/golden.sh && scenario demo "$1" "$2"' sh "$accepts" "$workload"
   kernel=$(uname -r)
@@ -49,7 +50,7 @@ for f in bpftrace.out rbt-scripts-tcpaccept.out rbt-scripts-tcpaccept.err; do
 done
 echo "@@OUT end"
 RUN
-  tests/vm/vmrun.sh -k "$kpkg" -f target/release/rbt -f "$work/acceptload" -f tests/vm/golden.sh \
+  tests/vm/vmrun.sh -k "$kpkg" -f "$rbt" -f "$work/acceptload" -f tests/vm/golden.sh \
     -f "$work/scripts-tcpaccept.bt" "$work/run.sh" >"$work/console" || {
     cat "$work/console"
     exit 1

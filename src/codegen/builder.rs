@@ -93,6 +93,9 @@ impl Slot {
 pub struct Builder {
     pub insns: Vec<Insn>,
     labels: Vec<Option<usize>>,
+    /// Per label: whether an emitted jump targets it (what `bind` needs to know
+    /// without scanning `fixups`, which made codegen quadratic in script size).
+    jumped_to: Vec<bool>,
     fixups: Vec<(usize, Label)>,
     /// Bytes of stack in use now, and the most ever in use.
     stack_used: u32,
@@ -117,6 +120,7 @@ impl Builder {
 
     fn push_jump(&mut self, insn: Insn, label: Label) {
         if !self.dead {
+            self.jumped_to[label.0] = true;
             self.fixups.push((self.insns.len(), label));
             self.insns.push(insn);
         }
@@ -156,11 +160,12 @@ impl Builder {
 
     pub fn label(&mut self) -> Label {
         self.labels.push(None);
+        self.jumped_to.push(false);
         Label(self.labels.len() - 1)
     }
     pub fn bind(&mut self, label: Label) {
         self.labels[label.0] = Some(self.insns.len());
-        if self.fixups.iter().any(|&(_, l)| l == label) {
+        if self.jumped_to[label.0] {
             self.dead = false;
         }
     }

@@ -223,6 +223,9 @@ pub struct Gen<'a> {
     uses_runtime: bool,
     /// Internal errors (a builtin lowered where its type rule never puts it).
     pub(super) errors: Vec<String>,
+    /// The stack slot counting this run's failed map updates (when the script has
+    /// maps, so the drops map exists); see `Gen::flush_drops`.
+    pub(super) drops: Option<Slot>,
 }
 
 /// What all programs of a script add to: event kinds and stack maps.
@@ -251,6 +254,7 @@ fn lower_probe(
         scratch_size: 0,
         uses_runtime: false,
         errors: Vec::new(),
+        drops: None,
     };
     g.b.source(probe.span.start);
     g.b.mov(R_CTX, R1);
@@ -260,6 +264,11 @@ fn lower_probe(
             g.b.st_imm(Size::DW, R_FP, slot.at(i), 0);
         }
         g.vars.push(slot);
+    }
+    if !maps.is_empty() {
+        let acc = g.b.alloc(8);
+        g.b.st_imm(Size::DW, R_FP, acc.off, 0);
+        g.drops = Some(acc);
     }
     if let (Some(pid), false) = (
         options.pid_filter,
@@ -276,6 +285,7 @@ fn lower_probe(
     }
     g.stmts(&probe.body);
     g.b.bind(done);
+    g.flush_drops();
     g.b.mov_imm(R0, 0);
     g.b.exit();
     if let Some(error) = g.errors.into_iter().next() {

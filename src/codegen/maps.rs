@@ -209,10 +209,11 @@ impl Gen<'_> {
         self.b.stack_addr(R3, value.off);
         self.b.mov_imm(R4, BPF_ANY);
         self.b.call(helper::MAP_UPDATE_ELEM);
-        let stored = self.b.label();
-        self.b.jmp_imm(BPF_JEQ, R0, 0, stored);
-        self.count_drop();
-        self.b.bind(stored);
+        // Branch-free: r0 is 0 or a negative errno, so its sign bit is the failure.
+        // A branch per update made the verifier's cost grow with each one (1000
+        // updates took seconds to verify, ~4000 exceeded its limit on pending jumps).
+        self.b.alu_imm(BPF_RSH, R0, 63);
+        self.add_drops(R0);
     }
 
     /// `@map[key] = agg(x)`: find (or create, zeroed) this CPU's state for the key and
@@ -261,7 +262,8 @@ impl Gen<'_> {
         self.b.call(helper::MAP_UPDATE_ELEM);
         lookup(self);
         self.b.jmp_imm(BPF_JNE, R0, 0, found);
-        self.count_drop();
+        self.b.mov_imm(R0, 1);
+        self.add_drops(R0);
         self.b.ja(end);
         self.b.bind(found);
         (call.builtin.lower)(
@@ -282,17 +284,34 @@ impl Gen<'_> {
         self.b.call(helper::MAP_DELETE_ELEM);
     }
 
-    /// Counts one map update that failed (the map is full) in the drops map.
-    fn count_drop(&mut self) {
+    /// Adds `count` (a register holding 0 or 1) to this run's count of failed map
+    /// updates (the map is full), kept on the stack: [`Gen::flush_drops`] adds it to
+    /// the drops map once, at the program's end.
+    fn add_drops(&mut self, count: Reg) {
+        let Some(acc) = self.drops else {
+            return self
+                .errors
+                .push("internal error: a map update in a program with no drops counter".into());
+        };
+        self.b.ldx(Size::DW, R1, R_FP, acc.off);
+        self.b.alu(BPF_ADD, R1, count);
+        self.b.stx(Size::DW, R_FP, acc.off, R1);
+    }
+
+    /// At the program's end: adds the run's failed updates, if any, to the drops map.
+    pub(super) fn flush_drops(&mut self) {
+        let Some(acc) = self.drops else { return };
         let mark = self.b.mark();
         let done = self.b.label();
+        self.b.ldx(Size::DW, R1, R_FP, acc.off);
+        self.b.jmp_imm(BPF_JEQ, R1, 0, done);
         let key = self.b.alloc(8);
         self.b.st_imm(Size::DW, R_FP, key.off, 0);
         self.b.ld_map(R1, map_index::drops(self.maps.len()));
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_LOOKUP_ELEM);
         self.b.jmp_imm(BPF_JEQ, R0, 0, done);
-        self.b.mov_imm(R1, 1);
+        self.b.ldx(Size::DW, R1, R_FP, acc.off);
         self.b.atomic_add64(R0, 0, R1);
         self.b.bind(done);
         self.b.release(mark);
