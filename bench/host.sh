@@ -25,8 +25,8 @@ mkdir -p "$out/host"
 runs=${RUNS:-5} sizes=${SIZES:-100 1000 5000} compile_runs=${COMPILE_RUNS:-3}
 storm_n=${STORM:-1000000} storm_runs=${STORM_RUNS:-3} timeout_s=${TIMEOUT:-120}
 if [[ -z ${RBT:-} ]]; then
-  # The README's build (.cargo/config.toml picks the target); cargo names the binary.
-  RBT=$(cd "$repo" && cargo build --release -q --message-format=json |
+  # The README's static musl build; cargo names the binary.
+  RBT=$(cd "$repo" && cargo build --release -q --target x86_64-unknown-linux-musl --message-format=json |
     sed -n 's/.*"executable":"\([^"]*\/rbt\)".*/\1/p' | tail -1)
 fi
 command -v bpftrace >/dev/null || { echo "host.sh: bpftrace not installed" >&2; exit 2; }

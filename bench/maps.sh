@@ -15,8 +15,8 @@ out=$repo/target/bench
 mkdir -p "$out"
 runs=${RUNS:-3} storm_n=${STORM:-2000000} keys=${KEYS:-100000}
 if [[ -z ${RBT:-} ]]; then
-  (cd "$repo" && cargo build --release -q)
-  RBT=$repo/target/x86_64-unknown-linux-musl/release/rbt # .cargo/config.toml's target
+  (cd "$repo" && cargo build --release -q --target x86_64-unknown-linux-musl)
+  RBT=$repo/target/x86_64-unknown-linux-musl/release/rbt # the README's static build
 fi
 gcc -O2 -o "$out/storm" "$repo/bench/storm.c"
 now_ms() { date +%s%3N; }

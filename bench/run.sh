@@ -25,8 +25,8 @@ tcptracer=$(command -v tcptracer || echo /usr/sbin/tcptracer)
 [[ -x $tcptracer ]] || { echo "run.sh: tcptracer missing: apt-get install libbpf-tools" >&2; exit 2; }
 
 if [[ -z ${RBT:-} ]]; then
-  # .cargo/config.toml's target; scripts/setup.sh (above) installed it.
-  (cd "$repo" && cargo build --release)
+  # The README's static musl build; scripts/setup.sh (above) installed the target.
+  (cd "$repo" && cargo build --release --target x86_64-unknown-linux-musl)
   RBT=$repo/target/x86_64-unknown-linux-musl/release/rbt
 fi
 alt=()

@@ -19,7 +19,7 @@ fi
 if [[ ! -e /sys/kernel/tracing/events ]]; then
   mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || echo "setup: could not mount tracefs at /sys/kernel/tracing"
 fi
-# .cargo/config.toml builds for static musl; rustup ships its std separately.
+# The README's release build is static musl; rustup ships its std separately.
 musl=x86_64-unknown-linux-musl
 if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$musl"; then
   echo "setup: adding the Rust target $musl"

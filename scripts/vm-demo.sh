@@ -22,8 +22,8 @@ while getopts "k:n:" o; do
 done
 ./scripts/setup.sh
 echo "== building rbt (release)"
-cargo build --release --locked --quiet
-rbt=target/x86_64-unknown-linux-musl/release/rbt # .cargo/config.toml's target
+cargo build --release --locked --quiet --target x86_64-unknown-linux-musl
+rbt=target/x86_64-unknown-linux-musl/release/rbt # the README's static build
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 gcc -O2 -static -o "$work/acceptload" tests/vm/acceptload.c
