@@ -9,7 +9,6 @@
 mod bpftrace_ref;
 mod support;
 
-use bpftrace_ref::error_message as message;
 use bpftrace_ref::run_tracer as run;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -226,24 +225,6 @@ fn string_errors_match_bpftrace() {
         "BEGIN { $u = username; printf(\"%d\\n\", $u == \"root\"); exit(); }",
         "BEGIN { printf(\"%d\\n\", cpid); exit(); }",
     ];
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        let run = |tracer: &str| {
-            Command::new(tracer)
-                .args(["-e", script])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
-        };
-        let (theirs, ours) = (run("bpftrace"), run(rbt));
-        assert!(!theirs.status.success(), "bpftrace accepts {script}");
-        let want = message(&theirs.stderr);
-        assert!(want.is_some(), "bpftrace gave no message for {script}");
-        let have = message(&ours.stderr);
-        if ours.status.success() || want != have {
-            failures.push(format!("{script}: bpftrace {want:?}, rbt {have:?}"));
-        }
-    }
+    let failures = bpftrace_ref::error_mismatches(&scripts, false);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -9,10 +9,6 @@
 mod bpftrace_ref;
 mod support;
 
-use std::process::{Command, Stdio};
-
-use bpftrace_ref::error_message as message;
-
 /// Every script under both tracers with `args`, text then `-f json`: each difference.
 fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
     let rbt = env!("CARGO_BIN_EXE_rbt");
@@ -149,26 +145,6 @@ fn tuple_errors_match_bpftrace() {
         "BEGIN { $t = nsecs > 0 ? (1, \"a\") : (2, \"b\"); print($t); exit(); }",
         "BEGIN { @x[1] = 2; print(@x[1]); exit(); }",
     ];
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        let run = |tracer: &str| {
-            Command::new(tracer)
-                .args(["-e", script])
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
-        };
-        let (theirs, ours) = (run("bpftrace"), run(rbt));
-        assert!(!theirs.status.success(), "bpftrace accepts {script}");
-        let want = message(&theirs.stderr);
-        assert!(want.is_some(), "bpftrace gave no message for {script}");
-        let have = message(&ours.stderr);
-        let stderr = String::from_utf8_lossy(&ours.stderr);
-        let spanned = stderr.starts_with("stdin:1:") && stderr.lines().any(|l| l.contains('^'));
-        if ours.status.success() || want != have || !spanned {
-            failures.push(format!("{script}: bpftrace {want:?}, rbt {stderr}"));
-        }
-    }
+    let failures = bpftrace_ref::error_mismatches(&scripts, true);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -109,3 +109,31 @@ pub fn error_message(stderr: &[u8]) -> Option<String> {
                 .map(|(_, m)| m.to_string())
         })
 }
+
+/// For each script bpftrace 0.17 rejects: a line for every one whose first error
+/// under rbt differs from bpftrace's (or that rbt accepts, or, with `spanned`, whose
+/// error does not point into the script with a caret).
+pub fn error_mismatches(scripts: &[&str], spanned: bool) -> Vec<String> {
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let run = |tracer: &str, script: &str| {
+        Command::new(tracer)
+            .args(["-e", script])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"))
+    };
+    let mut failures = Vec::new();
+    for script in scripts {
+        let (theirs, ours) = (run("bpftrace", script), run(rbt, script));
+        assert!(!theirs.status.success(), "bpftrace accepts {script}");
+        let want = error_message(&theirs.stderr);
+        assert!(want.is_some(), "bpftrace gave no message for {script}");
+        let have = error_message(&ours.stderr);
+        let stderr = String::from_utf8_lossy(&ours.stderr);
+        let points = stderr.starts_with("stdin:1:") && stderr.lines().any(|l| l.contains('^'));
+        if ours.status.success() || want != have || (spanned && !points) {
+            failures.push(format!("{script}: bpftrace {want:?}, rbt {stderr}"));
+        }
+    }
+    failures
+}
