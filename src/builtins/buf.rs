@@ -22,23 +22,7 @@ pub static BUF: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
-    match site.args.len() {
-        0 => {
-            ck.error(
-                site.span,
-                "buf() requires at least one argument (0 provided)",
-            );
-            return None;
-        }
-        1 | 2 => {}
-        n => {
-            ck.error(
-                site.span,
-                format!("buf() takes up to 2 arguments ({n} provided)"),
-            );
-            return None;
-        }
-    }
+    ck.arg_range(site, 1, 2)?;
     let src = ck.expr(&site.args[0]);
     let len = site.args.get(1).map(|n| ck.expr(n));
     let src = src?;

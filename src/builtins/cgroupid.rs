@@ -20,16 +20,7 @@ pub static CGROUPID: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
-    let [arg] = site.args else {
-        ck.error(
-            site.span,
-            format!(
-                "cgroupid() requires one argument ({} provided)",
-                site.args.len()
-            ),
-        );
-        return None;
-    };
+    let arg = ck.one_arg(site)?;
     let ExprKind::Str(path) = &arg.kind else {
         let e = ck.expr(arg)?;
         ck.error(

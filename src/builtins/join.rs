@@ -29,23 +29,7 @@ pub static JOIN: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
-    match site.args.len() {
-        0 => {
-            ck.error(
-                site.span,
-                "join() requires at least one argument (0 provided)",
-            );
-            return None;
-        }
-        1 | 2 => {}
-        n => {
-            ck.error(
-                site.span,
-                format!("join() takes up to 2 arguments ({n} provided)"),
-            );
-            return None;
-        }
-    }
+    ck.arg_range(site, 1, 2)?;
     let arr = ck.expr(&site.args[0])?;
     if !arr.ty.is_scalar() {
         // bpftrace 0.17's wording: the function's name is missing.

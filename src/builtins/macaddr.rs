@@ -19,16 +19,7 @@ pub static MACADDR: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
-    let [arg] = site.args else {
-        ck.error(
-            site.span,
-            format!(
-                "macaddr() requires one argument ({} provided)",
-                site.args.len()
-            ),
-        );
-        return None;
-    };
+    let arg = ck.one_arg(site)?;
     let literal = matches!(arg.kind, ExprKind::Str(_));
     let e = ck.expr(arg)?;
     // bpftrace's arrays and byte arrays (strings, inet, buffers, MAC addresses).

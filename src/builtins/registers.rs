@@ -27,13 +27,7 @@ pub static REG: Builtin = Builtin {
 
 fn check_reg(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     ck.requires(Context::Regs, site)?;
-    let [arg] = site.args else {
-        ck.error(
-            site.span,
-            format!("reg() requires one argument ({} provided)", site.args.len()),
-        );
-        return None;
-    };
+    let arg = ck.one_arg(site)?;
     let ExprKind::Str(name) = &arg.kind else {
         ck.error(site.span, "reg() expects a string literal");
         return None;

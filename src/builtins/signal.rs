@@ -46,26 +46,8 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         );
         return None;
     }
-    let arg = match site.args {
-        [arg] => arg,
-        [] => {
-            ck.error(
-                site.span,
-                "signal() requires at least one argument (0 provided)",
-            );
-            return None;
-        }
-        args => {
-            ck.error(
-                site.span,
-                format!(
-                    "signal() takes up to one argument ({} provided)",
-                    args.len()
-                ),
-            );
-            return None;
-        }
-    };
+    ck.arg_range(site, 1, 1)?;
+    let arg = &site.args[0];
     if let ExprKind::Str(name) = &arg.kind {
         let Some(sig) = signal_number(name) else {
             ck.error(site.span, format!("{name} is not a valid signal"));

@@ -17,16 +17,7 @@ pub static SIZEOF: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
-    let [arg] = site.args else {
-        ck.error(
-            site.span,
-            format!(
-                "sizeof() requires one argument ({} provided)",
-                site.args.len()
-            ),
-        );
-        return None;
-    };
+    let arg = ck.one_arg(site)?;
     let size = match &arg.kind {
         ExprKind::Ident(name) => match ck.type_size(name) {
             Some(size) => size,

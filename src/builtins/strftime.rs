@@ -20,16 +20,7 @@ pub static STRFTIME: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
-    let n = site.args.len();
-    if n != 2 {
-        let msg = if n < 2 {
-            format!("strftime() requires at least 2 arguments ({n} provided)")
-        } else {
-            format!("strftime() takes up to 2 arguments ({n} provided)")
-        };
-        ck.error(site.span, msg);
-        return None;
-    }
+    ck.arg_range(site, 2, 2)?;
     let format = match &site.args[0].kind {
         ExprKind::Str(f) => f.clone(),
         _ => {

@@ -41,15 +41,7 @@ fn check_sym(
     builtin: &'static Builtin,
     ty: Type,
 ) -> Option<Checked> {
-    let [arg] = site.args else {
-        let msg = format!(
-            "{}() requires one argument ({} provided)",
-            site.name,
-            site.args.len()
-        );
-        ck.error(site.span, msg);
-        return None;
-    };
+    let arg = ck.one_arg(site)?;
     let arg = ck.expr(arg)?;
     if !arg.ty.is_scalar() {
         let msg = format!("{}() expects an integer or pointer argument", site.name);
@@ -198,10 +190,7 @@ pub static UADDR: Builtin = Builtin {
 
 /// The one string-literal argument of `kaddr`/`uaddr`.
 fn literal(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<String> {
-    let [arg] = site.args else {
-        ck.arity(site, 1)?;
-        return None;
-    };
+    let arg = ck.one_arg(site)?;
     if let ExprKind::Str(name) = &arg.kind {
         return Some(name.clone());
     }

@@ -75,6 +75,39 @@ impl Checker<'_, '_> {
         None
     }
 
+    /// bpftrace's `check_nargs(call, 1)`: the one argument, else its error
+    /// (`ksym() requires one argument (2 provided)`).
+    pub fn one_arg<'e>(&mut self, site: &Site<'e>) -> Option<&'e ast::Expr> {
+        if let [arg] = site.args {
+            return Some(arg);
+        }
+        let n = site.args.len();
+        self.error(
+            site.span,
+            format!("{}() requires one argument ({n} provided)", site.name),
+        );
+        None
+    }
+
+    /// bpftrace's `check_varargs(call, min, max)`: `min`..=`max` arguments, else its error
+    /// (`join() requires at least one argument (0 provided)`, `takes up to 2 ...`).
+    pub fn arg_range(&mut self, site: &Site<'_>, min: usize, max: usize) -> Option<()> {
+        let (n, name) = (site.args.len(), site.name);
+        let count = |k: usize| match k {
+            1 => "one argument".to_string(),
+            k => format!("{k} arguments"),
+        };
+        let msg = if n < min {
+            format!("{name}() requires at least {} ({n} provided)", count(min))
+        } else if n > max {
+            format!("{name}() takes up to {} ({n} provided)", count(max))
+        } else {
+            return Some(());
+        };
+        self.error(site.span, msg);
+        None
+    }
+
     /// `@map[key]` as a map function's argument (`delete(@m[k])`): the map and its key
     /// parts.
     pub fn map_element(&mut self, arg: &ast::Expr) -> Option<(MapId, Vec<TExpr>)> {
