@@ -75,6 +75,7 @@ const fn snoop(header: usize, mask: &'static [(&'static str, &'static str)]) -> 
         sort: true,
         collapse: false,
         maps_keep: None,
+        sort_maps: false,
     }
 }
 
@@ -87,6 +88,7 @@ const fn layout(header: usize, mask: &'static [(&'static str, &'static str)]) ->
         sort: false,
         collapse: true,
         maps_keep: None,
+        sort_maps: false,
     }
 }
 
@@ -109,6 +111,7 @@ const EXACT_AFTER_HEADER: Rules = Rules {
     sort: false,
     collapse: false,
     maps_keep: None,
+    sort_maps: false,
 };
 /// Every number.
 const NUMBERS: (&str, &str) = (r"\d+(\.\d+)?", "N");
@@ -149,6 +152,7 @@ pub static TOOLS: &[Tool] = &[
             sort: false,
             collapse: false,
             maps_keep: Some("rbtmark"),
+            sort_maps: false,
         },
         "other processes' hists dropped",
     ),
@@ -167,7 +171,11 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "dcsnoop",
         "cp /bin/busybox /tmp/busybox-rbtmark; /tmp/busybox-rbtmark ls /tmp/rbtmark-nonexistent 2>/dev/null; true",
-        snoop(2, &[(r"^\d+ +", "MS ")]),
+        // Lookups in flight at exit are left in @fname: which ones is timing.
+        Rules {
+            maps_keep: Some("rbtmark"),
+            ..snoop(2, &[(r"^\d+ +", "MS ")])
+        },
         "TIME(ms)",
     ),
     host(
@@ -257,6 +265,7 @@ pub static TOOLS: &[Tool] = &[
             sort: true,
             collapse: false,
             maps_keep: None,
+            sort_maps: false,
         },
         "the once-a-second TIME lines (their number)",
     ),
@@ -293,7 +302,7 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "tcplife",
         "acceptload -c 1 -n 3 -l 4:8112:128",
-        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \d+$", " MS")], sort: true, collapse: false, maps_keep: None },
+        Rules { keep: Some("acceptload"), header: 2, mask: &[(r" \d+$", " MS")], sort: true, collapse: false, maps_keep: None, sort_maps: false },
         "MS",
     ),
     vm(
@@ -342,6 +351,7 @@ pub static TOOLS: &[Tool] = &[
             sort: true,
             collapse: true,
             maps_keep: None,
+            sort_maps: false,
         },
         "TIME, DEVICE, PAGES, ms; only the workload's `sync` writebacks kept",
     ),
@@ -364,6 +374,7 @@ pub static VM_SCRIPTS: &[Tool] = &[vm(
         sort: false,
         collapse: false,
         maps_keep: None,
+        sort_maps: true,
     },
     "",
 )];

@@ -21,6 +21,10 @@ pub struct Rules {
     /// Maps printed at exit kept: entries (an `@` line and its hist lines) whose `@` line
     /// matches this (`None`: every entry).
     pub maps_keep: Option<&'static str>,
+    /// The maps' lines compared as a sorted list: entries of equal value print in the
+    /// kernel's hash order of their keys, and the tracers encode keys differently
+    /// (bpftrace's probe ids, rbt's own), so only for maps of one-line entries.
+    pub sort_maps: bool,
     /// A run of identical masked lines counts once (a hist whose bucket set depends on
     /// system-wide timing; `interval` output whose number of ticks differs by one).
     pub collapse: bool,
@@ -34,6 +38,7 @@ pub const EXACT: Rules = Rules {
     sort: false,
     collapse: false,
     maps_keep: None,
+    sort_maps: false,
 };
 
 /// `12:34:56` (`time()`), the leading field of most tools.
@@ -85,6 +90,7 @@ pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
     lines.extend(kept);
     if let Some(maps) = maps {
         lines.push("--- maps at exit ---".into());
+        let from = lines.len();
         let mut keep_entry = true;
         for line in maps.lines() {
             if line.starts_with('@') {
@@ -95,6 +101,9 @@ pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
             if keep_entry {
                 lines.push(masked(line));
             }
+        }
+        if rules.sort_maps {
+            lines[from..].sort();
         }
     }
     if rules.collapse {
@@ -132,6 +141,7 @@ mod tests {
         sort: true,
         collapse: false,
         maps_keep: None,
+        sort_maps: false,
     };
     // Real statsnoop.bt output under bpftrace 0.17 (this host), other processes' lines
     // included.
@@ -192,6 +202,7 @@ PID    COMM             ERR PATH\n\
         sort: false,
         collapse: false,
         maps_keep: None,
+        sort_maps: false,
     };
 
     #[test]
@@ -215,10 +226,29 @@ PID    COMM             ERR PATH\n\
             sort: false,
             collapse: false,
             maps_keep: None,
+            sort_maps: false,
         };
         let a = "Attaching 1 probe...\n\n\n@[rbtwl]: 5\n@[bash]: 17\n";
         compare(a, &replace(a, "17", "19"), &MAPS).unwrap();
         assert!(compare(a, &replace(a, "@[bash]", "@[sh]"), &MAPS).is_err());
         assert!(compare(a, &replace(a, "@[bash]: 17\n", ""), &MAPS).is_err());
+    }
+
+    #[test]
+    fn sorted_maps_ignore_tie_order_but_not_counts() {
+        const TIES: Rules = Rules {
+            keep: None,
+            header: 1,
+            mask: &[],
+            sort: false,
+            collapse: false,
+            maps_keep: None,
+            sort_maps: true,
+        };
+        let a = "Attaching 3 probes...\n\n\n@[kprobe:a]: 4\n@[kprobe:b]: 4\n@[kprobe:c]: 9\n";
+        let swapped = "Attaching 3 probes...\n\n\n@[kprobe:b]: 4\n@[kprobe:a]: 4\n@[kprobe:c]: 9\n";
+        compare(a, swapped, &TIES).unwrap();
+        assert!(compare(a, &replace(a, "c]: 9", "c]: 8"), &TIES).is_err());
+        assert!(compare(a, &replace(a, "@[kprobe:b]: 4\n", ""), &TIES).is_err());
     }
 }
