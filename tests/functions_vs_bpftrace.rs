@@ -9,44 +9,8 @@
 mod bpftrace_ref;
 mod support;
 
-use bpftrace_ref::{error_message, run_tracer};
+use bpftrace_ref::error_message;
 use std::process::{Command, Stdio};
-
-/// Runs every script under both tracers with `args`, in text and `-f json`; a
-/// description of each difference.
-fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        for json in [false, true] {
-            let mut args = args.to_vec();
-            if json {
-                args.extend(["-f", "json"]);
-            }
-            let expected = match run_tracer("bpftrace", &args, script, &[]) {
-                Ok(out) => out,
-                Err(e) => panic!("bpftrace must run the script {script:?}: {e}"),
-            };
-            match run_tracer(rbt, &args, script, &[]) {
-                Ok(got) if got == expected => {}
-                Ok(got) => failures.push(format!(
-                    "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
-                )),
-                Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
-            }
-        }
-    }
-    failures
-}
-
-fn check(failures: Vec<String>, comparisons: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {comparisons} comparisons differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
 
 /// The first error each tracer reports for `args -e script`; both must reject it.
 fn errors(args: &[&str], script: &str) -> (String, String) {
@@ -71,7 +35,7 @@ fn compare_errors(args: &[&str], scripts: &[&str]) {
             (theirs != ours).then(|| format!("{s}\n  bpftrace: {theirs}\n  rbt:      {ours}"))
         })
         .collect();
-    check(failures, scripts.len());
+    bpftrace_ref::assert_no_mismatches(failures, scripts.len());
 }
 
 /// The command `-c` runs: `/bin/true` with these arguments (one space between them, as
@@ -109,8 +73,8 @@ fn join_matches_bpftrace() {
     }
     let words: Vec<String> = ["a", "bb", "c-c", "d.d"].map(String::from).to_vec();
     let cmd = true_with(&words);
-    check(
-        compare_all(JOIN_SCRIPTS, &["-c", &cmd]),
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(JOIN_SCRIPTS, &["-c", &cmd], bpftrace_ref::TEXT_AND_JSON),
         JOIN_SCRIPTS.len() * 2,
     );
 }
@@ -125,9 +89,13 @@ fn join_limits_match_bpftrace() {
     let long = vec!["x".repeat(1100), "after".to_string()];
     let mut failures = Vec::new();
     for words in [many, long] {
-        failures.extend(compare_all(&JOIN_SCRIPTS[..1], &["-c", &true_with(&words)]));
+        failures.extend(bpftrace_ref::output_mismatches(
+            &JOIN_SCRIPTS[..1],
+            &["-c", &true_with(&words)],
+            bpftrace_ref::TEXT_AND_JSON,
+        ));
     }
-    check(failures, 4);
+    bpftrace_ref::assert_no_mismatches(failures, 4);
 }
 
 const BUF_BEGIN_SCRIPTS: &[&str] = &[
@@ -153,7 +121,10 @@ fn sizeof_matches_bpftrace() {
     if bpftrace_ref::skip_reason("sizeof_matches_bpftrace").is_some() {
         return;
     }
-    check(compare_all(SIZEOF_SCRIPTS, &[]), SIZEOF_SCRIPTS.len() * 2);
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(SIZEOF_SCRIPTS, &[], bpftrace_ref::TEXT_AND_JSON),
+        SIZEOF_SCRIPTS.len() * 2,
+    );
 }
 
 #[test]
@@ -161,8 +132,8 @@ fn buf_matches_bpftrace() {
     if bpftrace_ref::skip_reason("buf_matches_bpftrace").is_some() {
         return;
     }
-    check(
-        compare_all(BUF_BEGIN_SCRIPTS, &[]),
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(BUF_BEGIN_SCRIPTS, &[], bpftrace_ref::TEXT_AND_JSON),
         BUF_BEGIN_SCRIPTS.len() * 2,
     );
 }
@@ -177,8 +148,12 @@ fn buf_of_user_memory_matches_bpftrace() {
         r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("%r|%rx|%rh\n", buf(args->filename, 10), buf(args->filename, 4), buf(args->filename, 9)); }"#,
         r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { $n = 5; printf("%r\n", buf(args->filename, $n)); @[buf(args->filename, 4)] = count(); }"#,
     ];
-    check(
-        compare_all(&scripts, &["-c", "/bin/true"]),
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(
+            &scripts,
+            &["-c", "/bin/true"],
+            bpftrace_ref::TEXT_AND_JSON,
+        ),
         scripts.len() * 2,
     );
 }
@@ -295,7 +270,7 @@ fn cat_matches_bpftrace() {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    check(failures, comparisons);
+    bpftrace_ref::assert_no_mismatches(failures, comparisons);
 }
 
 /// `system()` (with `--unsafe`) runs the command through `sh` and prints its stdout,
@@ -309,7 +284,10 @@ fn system_matches_bpftrace() {
         r#"BEGIN { system("echo hi %d; echo x", 5); printf("after\n"); system("printf '%s|'", "a\tb"); exit(); }"#,
         r#"BEGIN { printf("<"); system("printf abc"); printf(">\n"); system("exit 3"); exit(); }"#,
     ];
-    check(compare_all(&scripts, &["--unsafe"]), scripts.len() * 2);
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &["--unsafe"], bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
 }
 
 /// `signal()` (with `--unsafe`) signals the current task: the `-c` command, signalled
@@ -324,14 +302,18 @@ fn signal_matches_bpftrace() {
         r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { $s = 9; signal($s); printf("sent\n"); }"#,
     ];
     let start = std::time::Instant::now();
-    let failures = compare_all(&scripts, &["--unsafe", "-c", "/bin/sleep 30"]);
+    let failures = bpftrace_ref::output_mismatches(
+        &scripts,
+        &["--unsafe", "-c", "/bin/sleep 30"],
+        bpftrace_ref::TEXT_AND_JSON,
+    );
     // Four runs per tracer; without the signal each would take 30 s.
     assert!(
         start.elapsed() < std::time::Duration::from_secs(30),
         "a command was not signalled ({:?})",
         start.elapsed()
     );
-    check(failures, scripts.len() * 2);
+    bpftrace_ref::assert_no_mismatches(failures, scripts.len() * 2);
 }
 
 #[test]
@@ -387,7 +369,10 @@ fn cgroupid_matches_bpftrace() {
         .map(|p| format!(r#"BEGIN {{ printf("%d %d\n", cgroupid("{p}"), cgroup); @[cgroupid("{p}")] = 1; exit(); }}"#))
         .collect();
     let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
-    check(compare_all(&scripts, &[]), scripts.len() * 2);
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
     // bpftrace reports the failure when it compiles ("Failed to compile: ..."), rbt
     // while checking the call; the words after that are the same.
     for path in ["/nonexistent/rbt", "/proc/self"] {
@@ -407,8 +392,12 @@ fn macaddr_matches_bpftrace() {
         r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { printf("%s|%s\n", macaddr(args->filename), macaddr(((struct ethhdr *)args->filename)->h_source)); }"#,
         r#"tracepoint:syscalls:sys_enter_execve /pid == cpid/ { @m[macaddr(args->filename)] = macaddr(args->filename + 1); $m = macaddr(args->filename); printf("%s %s\n", $m, macaddr($m)); }"#,
     ];
-    check(
-        compare_all(&scripts, &["-c", "/bin/../bin/true"]),
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(
+            &scripts,
+            &["-c", "/bin/../bin/true"],
+            bpftrace_ref::TEXT_AND_JSON,
+        ),
         scripts.len() * 2,
     );
 }
@@ -426,5 +415,8 @@ fn strftime_matches_bpftrace() {
         r#"BEGIN { printf("[%s]\n", strftime("", 1)); exit(); }"#,
         r#"BEGIN { @x = strftime("%H", 1); @y[strftime("%M", 1)] = 1; $x = strftime("%H:%M", 1); printf("%s\n", $x); exit(); }"#,
     ];
-    check(compare_all(&scripts, &[]), scripts.len() * 2);
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
 }

@@ -18,43 +18,6 @@ fn run(tracer: &str, args: &[&str], script: &str) -> Result<String, String> {
     bpftrace_ref::run_tracer(tracer, args, script, &[])
 }
 
-/// Runs every script under both tracers with `args` (text, then `-f json`) and returns
-/// a description of each difference.
-fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        for json in [false, true] {
-            let mut args = args.to_vec();
-            if json {
-                args.extend(["-f", "json"]);
-            }
-            let expected = match run("bpftrace", &args, script) {
-                Ok(out) => out,
-                Err(e) => panic!("bpftrace must run the script {script:?}: {e}"),
-            };
-            match run(rbt, &args, script) {
-                Ok(got) if got == expected => {}
-                Ok(got) => failures.push(format!(
-                    "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
-                )),
-                Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
-            }
-        }
-    }
-    failures
-}
-
-fn check(failures: Vec<String>, cases: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {} comparisons differ:\n{}",
-        failures.len(),
-        cases * 2,
-        failures.join("\n")
-    );
-}
-
 const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { @c[1]=count(); @c[2]=count(); @c[2]=count(); @c[3]=count(); @c[3]=count(); @c[3]=count(); @n = count(); exit(); }",
     "BEGIN { @s[1] = sum(-7); @s[2] = sum(3); @s[3] = sum(10); @s[3] = sum(-1); @u = sum((uint64)5); @big = sum((uint64)-1); exit(); }",
@@ -85,7 +48,10 @@ fn begin_maps_match_bpftrace() {
     if bpftrace_ref::skip_reason("begin_maps_match_bpftrace").is_some() {
         return;
     }
-    check(compare_all(BEGIN_SCRIPTS, &[]), BEGIN_SCRIPTS.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(BEGIN_SCRIPTS, &[], bpftrace_ref::TEXT_AND_JSON),
+        BEGIN_SCRIPTS.len() * 2,
+    );
 }
 
 /// The workload, built once under a name unique to this test process, so other
@@ -144,9 +110,10 @@ fn workload_maps_match_bpftrace() {
         probe.contains(&format!("@[{comm}]: 67")),
         "workload not traced:\n{probe}"
     );
-    let failures = compare_all(&scripts, &["-c", &workload]);
+    let failures =
+        bpftrace_ref::output_mismatches(&scripts, &["-c", &workload], bpftrace_ref::TEXT_AND_JSON);
     let _ = std::fs::remove_file(&workload);
-    check(failures, WORKLOAD_SCRIPTS.len());
+    bpftrace_ref::assert_no_mismatches(failures, WORKLOAD_SCRIPTS.len() * 2);
 }
 
 /// `BPFTRACE_MAP_KEYS_MAX` limits every map as in bpftrace, and the updates a full map

@@ -9,40 +9,9 @@
 mod bpftrace_ref;
 mod support;
 
-use bpftrace_ref::run_tracer as run;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-
-/// Runs every script under both tracers with `args`; a description of each difference.
-fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        let expected = match run("bpftrace", args, script, &[]) {
-            Ok(out) => out,
-            Err(e) => panic!("bpftrace must run the script {script:?}: {e}"),
-        };
-        match run(rbt, args, script, &[]) {
-            Ok(got) if got == expected => {}
-            Ok(got) => failures.push(format!(
-                "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
-            )),
-            Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
-        }
-    }
-    failures
-}
-
-fn check(failures: Vec<String>, cases: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {} comparisons differ:\n{}",
-        failures.len(),
-        cases,
-        failures.join("\n")
-    );
-}
 
 /// The workload, built once (static, so its syscalls do not depend on the dynamic
 /// loader) in a directory of its own so that its comm is "rbtwl".
@@ -109,7 +78,10 @@ fn begin_strings_match_bpftrace() {
     if bpftrace_ref::skip_reason("begin_strings_match_bpftrace").is_some() {
         return;
     }
-    check(compare_all(BEGIN_SCRIPTS, &[]), BEGIN_SCRIPTS.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(BEGIN_SCRIPTS, &[], bpftrace_ref::TEXT),
+        BEGIN_SCRIPTS.len(),
+    );
 }
 
 fn workload_scripts(bodies: &[&str]) -> Vec<String> {
@@ -132,7 +104,10 @@ fn user_pointers_match_bpftrace() {
     let workload = workload.to_string_lossy().into_owned();
     let scripts = workload_scripts(WORKLOAD_BODIES);
     let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
-    check(compare_all(&scripts, &["-c", &workload]), scripts.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &["-c", &workload], bpftrace_ref::TEXT),
+        scripts.len(),
+    );
 }
 
 /// `BPFTRACE_STRLEN` sizes `str()` values (user pointers and positional parameters);
@@ -206,7 +181,10 @@ fn cpid_matches_bpftrace() {
     let script = "BEGIN { @b = cpid > 0; } \
         tracepoint:syscalls:sys_enter_openat /pid == cpid/ { printf(\"%s %s\\n\", comm, str(args->filename)); } \
         tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @g = count(); }";
-    check(compare_all(&[script], &["-c", &workload]), 1);
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&[script], &["-c", &workload], bpftrace_ref::TEXT),
+        1,
+    );
 }
 
 /// Misuses of str(), strncmp() and kptr() are rejected by both tracers with the same

@@ -9,40 +9,6 @@
 mod bpftrace_ref;
 mod support;
 
-/// Every script under both tracers with `args`, text then `-f json`: each difference.
-fn compare_all(scripts: &[&str], args: &[&str]) -> Vec<String> {
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        for json in [false, true] {
-            let mut args = args.to_vec();
-            if json {
-                args.extend(["-f", "json"]);
-            }
-            let expected = bpftrace_ref::run_tracer("bpftrace", &args, script, &[])
-                .unwrap_or_else(|e| panic!("bpftrace must run {script:?}: {e}"));
-            match bpftrace_ref::run_tracer(rbt, &args, script, &[]) {
-                Ok(got) if got == expected => {}
-                Ok(got) => failures.push(format!(
-                    "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
-                )),
-                Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
-            }
-        }
-    }
-    failures
-}
-
-fn check(failures: Vec<String>, cases: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {} comparisons differ:\n{}",
-        failures.len(),
-        cases * 2,
-        failures.join("\n")
-    );
-}
-
 const BEGIN_SCRIPTS: &[&str] = &[
     // Literals, variables, map values. (BEGIN's comm is each tracer's own name: the
     // workload test has comm in tuples.)
@@ -82,7 +48,10 @@ fn begin_tuples_match_bpftrace() {
     if bpftrace_ref::skip_reason("begin_tuples_match_bpftrace").is_some() {
         return;
     }
-    check(compare_all(BEGIN_SCRIPTS, &[]), BEGIN_SCRIPTS.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(BEGIN_SCRIPTS, &[], bpftrace_ref::TEXT_AND_JSON),
+        BEGIN_SCRIPTS.len() * 2,
+    );
 }
 
 /// Tuple map values keyed by comm and by size, and print() of tuples and integers, over
@@ -116,9 +85,10 @@ fn workload_tuples_match_bpftrace() {
         "workload not traced:\n{traced}"
     );
     let scripts: Vec<&str> = scripts.iter().map(String::as_str).collect();
-    let failures = compare_all(&scripts, &["-c", &workload]);
+    let failures =
+        bpftrace_ref::output_mismatches(&scripts, &["-c", &workload], bpftrace_ref::TEXT_AND_JSON);
     let _ = std::fs::remove_file(&workload);
-    check(failures, scripts.len());
+    bpftrace_ref::assert_no_mismatches(failures, scripts.len() * 2);
 }
 
 /// Misuses of tuples and print() get bpftrace's message from rbt, at a location in the

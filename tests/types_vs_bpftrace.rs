@@ -10,37 +10,8 @@
 mod bpftrace_ref;
 mod support;
 
-use bpftrace_ref::run_tracer as run;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-
-/// Runs every script under both tracers with `args`; a description of each difference.
-fn compare_all(scripts: &[String], args: &[&str]) -> Vec<String> {
-    let rbt = env!("CARGO_BIN_EXE_rbt");
-    let mut failures = Vec::new();
-    for script in scripts {
-        let expected = match run("bpftrace", args, script, &[]) {
-            Ok(out) => out,
-            Err(e) => panic!("bpftrace must run the script {script:?}: {e}"),
-        };
-        match run(rbt, args, script, &[]) {
-            Ok(got) if got == expected => {}
-            Ok(got) => failures.push(format!("{script}\n--- bpftrace\n{expected}--- rbt\n{got}")),
-            Err(e) => failures.push(format!("{script}\n{e}")),
-        }
-    }
-    failures
-}
-
-fn check(failures: Vec<String>, cases: usize) {
-    assert!(
-        failures.is_empty(),
-        "{} of {} scripts differ:\n{}",
-        failures.len(),
-        cases,
-        failures.join("\n")
-    );
-}
 
 fn owned(scripts: &[&str]) -> Vec<String> {
     scripts.iter().map(|s| s.to_string()).collect()
@@ -97,7 +68,10 @@ fn begin_types_match_bpftrace() {
     if bpftrace_ref::skip_reason("begin_types_match_bpftrace").is_some() {
         return;
     }
-    check(compare_all(&owned(BEGIN_SCRIPTS), &[]), BEGIN_SCRIPTS.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(BEGIN_SCRIPTS, &[], bpftrace_ref::TEXT),
+        BEGIN_SCRIPTS.len(),
+    );
 }
 
 fn workload() -> Option<&'static PathBuf> {
@@ -170,7 +144,10 @@ fn struct_members_match_bpftrace() {
             )
         })
         .collect();
-    check(compare_all(&scripts, &["-c", &workload]), scripts.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &["-c", &workload], bpftrace_ref::TEXT),
+        scripts.len(),
+    );
 }
 
 /// `__data_loc` fields: the data's address, which `str()` reads.
@@ -189,7 +166,10 @@ fn data_loc_fields_match_bpftrace() {
         "tracepoint:sched:sched_process_exec /pid == cpid/ { printf(\"%s %d\\n\", str(args->filename), args->filename != 0); @[str(args->filename)] = count(); }",
         "tracepoint:sched:sched_process_exec /pid == cpid/ { $f = args->filename; printf(\"%s %d\\n\", str($f, 5), args->pid == pid); }",
     ]);
-    check(compare_all(&scripts, &["-c", &workload]), scripts.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &["-c", &workload], bpftrace_ref::TEXT),
+        scripts.len(),
+    );
 }
 
 /// Misuses rejected by both tracers with the same message (rbt's location format
@@ -260,5 +240,8 @@ fn tracefs_array_fields_match_bpftrace() {
     let scripts = owned(&[
         "tracepoint:tcp:tcp_destroy_sock /pid == cpid && args->saddr[0] == 127/ { printf(\"%d %d %d %d %s\\n\", args->saddr[0], args->saddr[1], args->saddr[3], args->family, ntop(args->saddr)); }",
     ]);
-    check(compare_all(&scripts, &["-c", &command]), scripts.len());
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &["-c", &command], bpftrace_ref::TEXT),
+        scripts.len(),
+    );
 }

@@ -137,3 +137,43 @@ pub fn error_mismatches(scripts: &[&str], spanned: bool) -> Vec<String> {
     }
     failures
 }
+
+/// Output formats to compare in: bpftrace's text, and text then `-f json`.
+pub const TEXT: &[&[&str]] = &[&[]];
+pub const TEXT_AND_JSON: &[&[&str]] = &[&[], &["-f", "json"]];
+
+/// Every script (which both tracers must run to completion) under bpftrace and rbt
+/// with `args` plus each of `formats`: a description of each difference in stdout.
+pub fn output_mismatches<S: AsRef<str>>(
+    scripts: &[S],
+    args: &[&str],
+    formats: &[&[&str]],
+) -> Vec<String> {
+    let rbt = env!("CARGO_BIN_EXE_rbt");
+    let mut failures = Vec::new();
+    for script in scripts.iter().map(AsRef::as_ref) {
+        for format in formats {
+            let args: Vec<&str> = args.iter().chain(format.iter()).copied().collect();
+            let expected = run_tracer("bpftrace", &args, script, &[])
+                .unwrap_or_else(|e| panic!("bpftrace must run the script {script:?}: {e}"));
+            match run_tracer(rbt, &args, script, &[]) {
+                Ok(got) if got == expected => {}
+                Ok(got) => failures.push(format!(
+                    "{args:?} {script}\n--- bpftrace\n{expected}--- rbt\n{got}"
+                )),
+                Err(e) => failures.push(format!("{args:?} {script}\n{e}")),
+            }
+        }
+    }
+    failures
+}
+
+/// Fails with every difference [`output_mismatches`] found among `comparisons`.
+pub fn assert_no_mismatches(failures: Vec<String>, comparisons: usize) {
+    assert!(
+        failures.is_empty(),
+        "{} of {comparisons} comparisons differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
