@@ -299,13 +299,7 @@ const COMPILE_STACK: usize = 256 << 20;
 
 /// Reads, parses, checks and compiles the script; `None` when `-d` printed a stage.
 fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
-    // Reading and indexing kernel BTF is the longest startup phase and needs nothing
-    // from the script, so it runs while the script is read and parsed.
     let str_size = str_size()?;
-    let btf_loader = (!matches!(cli.debug, Some(DebugStage::Ast))).then(|| {
-        let path = cli.btf.clone();
-        std::thread::spawn(move || btf::Btf::load(&path))
-    });
     // With -e, every word after the options is a parameter (clap gives the first to FILE).
     let params: Vec<String> = match (&cli.program, &cli.file) {
         (Some(_), Some(first)) => std::iter::once(first.to_string_lossy().into_owned())
@@ -341,12 +335,14 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
     }
-    let btf = match btf_loader.map(|loader| loader.join()) {
-        Some(Ok(loaded)) => loaded.map_err(|e| format!("rbt: {e}\n"))?,
-        _ => return Err("rbt: the BTF loader thread died\n".into()),
-    };
-    timings::phase("wait for btf");
-    let typed = sema::analyze(&ast, &btf).map_err(errors)?;
+    // Kernel BTF is read only if the script needs a kernel type; if that read failed,
+    // it is the error to report, not the lookups that failed after it.
+    let btf = btf::Lazy::file(cli.btf.clone());
+    let typed = sema::analyze(&ast, &btf);
+    if let Some(e) = btf.error() {
+        return Err(format!("rbt: {e}\n"));
+    }
+    let typed = typed.map_err(errors)?;
     eprint!("{}", diag::render(&name, &src, &typed.warnings));
     timings::phase("sema");
     let options = codegen::CompileOptions {

@@ -94,7 +94,7 @@ fn exceeding_the_stack_is_a_clear_error() {
     let vars: String = (0..40).map(|i| format!("  $v{i} = comm;\n")).collect();
     let src = format!("BEGIN {{\n{vars}}}\n");
     let ast = rbt::parser::parse(&src).unwrap();
-    let typed = rbt::sema::analyze(&ast, pinned_btf()).unwrap();
+    let typed = rbt::sema::analyze(&ast, &pinned_btf().into()).unwrap();
     let diags = codegen::compile(&typed, &CompileOptions::default()).unwrap_err();
     let out = rbt::diag::render("big.bt", &src, &diags);
     assert!(

@@ -386,7 +386,7 @@ fn judge(src: &str, btf: &Btf, stats: &Stats) -> Result<(), TestCaseError> {
             return spans_inside(src, "parse", &d);
         }
     };
-    let typed = match sema::analyze(&ast, btf) {
+    let typed = match sema::analyze(&ast, &btf.into()) {
         Ok(t) => t,
         Err(d) => {
             bump(&stats.sema);

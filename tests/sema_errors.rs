@@ -10,7 +10,7 @@ use rbt::{diag, parser, sema};
 /// The rendered diagnostics of a script that must fail semantic analysis.
 fn errors(src: &str) -> String {
     let ast = parser::parse(src).unwrap_or_else(|d| panic!("{}", diag::render("test.bt", src, &d)));
-    match sema::analyze(&ast, pinned_btf()) {
+    match sema::analyze(&ast, &pinned_btf().into()) {
         Ok(_) => panic!("expected semantic errors in:\n{src}"),
         Err(d) => diag::render("test.bt", src, &d),
     }

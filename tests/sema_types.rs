@@ -9,7 +9,8 @@ use rbt::{diag, parser};
 
 fn analyze(file: &str, src: &str) -> TypedProgram {
     let ast = parser::parse(src).unwrap_or_else(|d| panic!("{}", diag::render(file, src, &d)));
-    sema::analyze(&ast, pinned_btf()).unwrap_or_else(|d| panic!("{}", diag::render(file, src, &d)))
+    sema::analyze(&ast, &pinned_btf().into())
+        .unwrap_or_else(|d| panic!("{}", diag::render(file, src, &d)))
 }
 
 /// `(name, type)` of each variable of the first probe of probe type `kind`.

@@ -39,20 +39,55 @@ fn phases_are_reported_in_order_without_changing_output() {
             name
         })
         .collect();
-    // The BTF phases run on their own thread, so they interleave with the others.
-    let main_thread: Vec<&str> = phases
-        .iter()
-        .copied()
-        .filter(|p| !p.starts_with("btf "))
-        .collect();
+    // tcpaccept.bt needs kernel types, so sema reads BTF (on first use) between parse
+    // and the rest of sema.
     assert_eq!(
-        main_thread,
-        ["read script", "parse", "wait for btf", "sema", "codegen"]
+        phases,
+        [
+            "read script",
+            "parse",
+            "btf read",
+            "btf parse",
+            "btf index",
+            "sema",
+            "codegen"
+        ]
     );
-    let btf_thread: Vec<&str> = phases
-        .iter()
-        .copied()
-        .filter(|p| p.starts_with("btf "))
+}
+
+/// Kernel BTF is read only when the script needs a kernel type: a BEGIN script runs
+/// with an unreadable `--btf`, while a tracepoint script reports that file, not the
+/// lookups that failed after it.
+#[test]
+fn btf_is_read_only_when_a_kernel_type_is_needed() {
+    let run = |script: &str| {
+        Command::new(env!("CARGO_BIN_EXE_rbt"))
+            .args([
+                "-d",
+                "codegen",
+                "--btf",
+                "/nonexistent/vmlinux",
+                "-e",
+                script,
+            ])
+            .env("RBT_TIMINGS", "1")
+            .output()
+            .expect("run rbt")
+    };
+    let begin = run(r#"BEGIN { printf("%d\n", 1 + 2); @x = count(); exit(); }"#);
+    let stderr = String::from_utf8_lossy(&begin.stderr);
+    assert!(begin.status.success(), "{stderr}");
+    assert!(!stderr.contains("btf read"), "{stderr}");
+    let tp = run("tracepoint:syscalls:sys_enter_openat { @[args->dfd] = count(); }");
+    let stderr = String::from_utf8_lossy(&tp.stderr);
+    assert_eq!(tp.status.code(), Some(1), "{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("rbt: timing: "))
         .collect();
-    assert_eq!(btf_thread, ["btf read", "btf parse", "btf index"]);
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(
+        errors[0].starts_with("rbt: /nonexistent/vmlinux: No such file or directory"),
+        "{stderr}"
+    );
 }

@@ -100,7 +100,7 @@ fn rbt_layout(defs: &str, ty: &str, paths: &[&str]) -> Vec<u64> {
     }
     src += " }\n";
     let ast = parser::parse(&src).unwrap_or_else(|d| panic!("{}", diag::render("t.bt", &src, &d)));
-    let typed = sema::analyze(&ast, pinned_btf())
+    let typed = sema::analyze(&ast, &pinned_btf().into())
         .unwrap_or_else(|d| panic!("{}", diag::render("t.bt", &src, &d)));
     typed.probes[0]
         .body
@@ -166,7 +166,7 @@ fn bad_definitions_are_spanned_errors() {
     ];
     for (src, message, spanned) in cases {
         let diags = match parser::parse(src) {
-            Ok(ast) => sema::analyze(&ast, pinned_btf()).err(),
+            Ok(ast) => sema::analyze(&ast, &pinned_btf().into()).err(),
             Err(d) => Some(d),
         }
         .unwrap_or_else(|| panic!("accepted: {src}"));

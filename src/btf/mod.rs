@@ -7,6 +7,7 @@
 mod error;
 mod extend;
 mod index;
+mod lazy;
 mod names;
 mod parse;
 mod query;
@@ -18,6 +19,7 @@ use std::path::Path;
 pub use error::BtfError;
 pub use extend::{NewMember, NewType};
 use index::{NameIndex, Ns};
+pub use lazy::Lazy;
 use raw::RawType;
 
 /// A BTF type id; 0 (the default) is `void`.
@@ -86,10 +88,27 @@ pub struct Member {
     pub bitfield_size: Option<u32>,
 }
 
+/// A BTF file's bytes: read into memory, or the kernel's pages mapped.
+enum Blob {
+    Owned(Vec<u8>),
+    Mapped(crate::sys::MappedFile),
+}
+
+impl std::ops::Deref for Blob {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Blob::Owned(v) => v,
+            Blob::Mapped(m) => m,
+        }
+    }
+}
+
 /// Parsed, validated and indexed BTF.
 pub struct Btf {
     /// The whole file; the type and string sections are ranges of it.
-    blob: Vec<u8>,
+    blob: Blob,
     type_range: Range<usize>,
     str_range: Range<usize>,
     types: Vec<RawType>,
@@ -114,18 +133,28 @@ impl Btf {
             source,
         };
         let mut file = std::fs::File::open(path).map_err(io)?;
-        let mut bytes = Vec::with_capacity(parse::HEADER_LEN);
-        (&mut file)
-            .take(parse::HEADER_LEN as u64)
-            .read_to_end(&mut bytes)
-            .map_err(io)?;
-        let end = parse::blob_end(&bytes).map_err(|e| e.in_file(path))?;
         // A regular file's size is known (procfs says 0: unknown); a pipe's is not.
         let size = file
             .metadata()
             .ok()
             .filter(|m| m.is_file() && m.len() > 0)
             .map(|m| m.len());
+        // The kernel's own BTF (sysfs, Linux 6.16+): mapped, not copied.
+        if let Some(mapped) = size.and_then(|s| crate::sys::map_sysfs(&file, s as usize)) {
+            let head = &mapped[..mapped.len().min(parse::HEADER_LEN)];
+            let end = parse::blob_end(head).map_err(|e| e.in_file(path))?;
+            if let Some(extra) = (mapped.len() as u64).checked_sub(end).filter(|&n| n > 0) {
+                return Err(parse::trailing_bytes(end, Some(extra)).in_file(path));
+            }
+            crate::timings::phase("btf read");
+            return Btf::from_blob(Blob::Mapped(mapped)).map_err(|e| e.in_file(path));
+        }
+        let mut bytes = Vec::with_capacity(parse::HEADER_LEN);
+        (&mut file)
+            .take(parse::HEADER_LEN as u64)
+            .read_to_end(&mut bytes)
+            .map_err(io)?;
+        let end = parse::blob_end(&bytes).map_err(|e| e.in_file(path))?;
         if let Some(size) = size.filter(|&size| size > end) {
             return Err(parse::trailing_bytes(end, Some(size - end)).in_file(path));
         }
@@ -150,6 +179,10 @@ impl Btf {
 
     /// Validate and index a raw BTF blob.
     pub fn from_bytes(bytes: Vec<u8>) -> Result<Btf, BtfError> {
+        Btf::from_blob(Blob::Owned(bytes))
+    }
+
+    fn from_blob(bytes: Blob) -> Result<Btf, BtfError> {
         let parsed = parse::parse(&bytes)?;
         crate::timings::phase("btf parse");
         let index = NameIndex::build(&parsed.types, &bytes[parsed.str_range.clone()]);
@@ -170,6 +203,20 @@ impl Btf {
             }
         }
         Ok(btf)
+    }
+
+    /// BTF with no types but `void`: what a failed [`Lazy`] load leaves behind.
+    fn empty() -> Btf {
+        let types = vec![RawType::VOID];
+        Btf {
+            blob: Blob::Owned(Vec::new()),
+            type_range: 0..0,
+            str_range: 0..0,
+            index: NameIndex::build(&types, &[]),
+            types,
+            ptr_size: 8,
+            preferred: Vec::new(),
+        }
     }
 
     /// Number of type ids, including void: valid ids are `0..type_count()`.

@@ -14,7 +14,7 @@ use std::path::Path;
 use super::{Context, Expand, NoMatch, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_type};
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
@@ -70,7 +70,7 @@ const FUNCTIONS: Expand = Expand {
     params: None,
 };
 
-fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     let [func] = point.target.as_slice() else {
         return Err(format!("expected '{}:<function>'", point.provider.name));
     };

@@ -20,7 +20,7 @@ use std::fmt;
 use std::os::fd::BorrowedFd;
 
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::{Args, Space};
@@ -116,7 +116,7 @@ pub struct Resolved {
     pub args_space: Space,
 }
 
-pub type ResolveFn = fn(&Btf, &AttachPoint) -> Result<Resolved, String>;
+pub type ResolveFn = fn(&Lazy, &AttachPoint) -> Result<Resolved, String>;
 pub type CheckFn = fn(&mut Attacher, &AttachPoint) -> Result<(), RuntimeError>;
 pub type AttachFn =
     fn(&mut Attacher, &AttachPoint, BorrowedFd<'_>) -> Result<Attachment, RuntimeError>;

@@ -10,7 +10,7 @@ use std::os::fd::BorrowedFd;
 use super::{Context, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_hw, perf_sw, perf_type};
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
@@ -132,7 +132,7 @@ fn event(table: &[Event], point: &AttachPoint) -> Result<(u64, u64), String> {
     Ok((config, if count == 0 { default } else { count }))
 }
 
-fn resolve_software(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve_software(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     let (config, _) = event(SOFTWARE_EVENTS, point)?;
     if config == perf_sw::BPF_OUTPUT {
         // bpftrace 0.17 fails to attach it (bcc refuses the event type).
@@ -148,7 +148,7 @@ fn resolve_software(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
     })
 }
 
-fn resolve_hardware(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve_hardware(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     event(HARDWARE_EVENTS, point).map(|_| Resolved {
         args: None,
         args_space: Space::Unset,

@@ -5,7 +5,7 @@ use std::os::fd::BorrowedFd;
 
 use super::{Provider, Resolved, Timing};
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
@@ -46,7 +46,7 @@ pub static END: Provider = Provider {
     expand: None,
 };
 
-fn resolve(_: &Btf, _: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(_: &Lazy, _: &AttachPoint) -> Result<Resolved, String> {
     Ok(Resolved {
         args: None,
         args_space: Space::Unset,

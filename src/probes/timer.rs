@@ -9,7 +9,7 @@ use super::perf_event::{attach_sampling, online_cpus, Sample};
 use super::{Context, Provider, Resolved, Timing};
 use crate::abi::{paths, perf_sw, perf_type};
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::parser;
 use crate::runtime::{Attacher, Attachment, RuntimeError};
@@ -94,7 +94,7 @@ fn timer(point: &AttachPoint) -> Result<Sample, String> {
     })
 }
 
-fn resolve(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     timer(point).map(|_| Resolved {
         args: None,
         args_space: Space::Unset,

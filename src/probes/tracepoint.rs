@@ -11,7 +11,7 @@ use super::{Context, Expand, NoMatch, Provider, Resolved, Timing};
 use crate::abi::paths::TRACEFS_DIRS;
 use crate::abi::perf_type;
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
 use crate::sema::{tracefs, Args, Space};
@@ -61,7 +61,7 @@ fn format_params(target: &str) -> Vec<String> {
         .collect()
 }
 
-fn resolve(btf: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     let [category, event] = point.target.as_slice() else {
         return Err("expected 'tracepoint:<category>:<event>'".into());
     };

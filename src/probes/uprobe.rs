@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use super::{Context, Provider, Resolved, Timing};
 use crate::abi::paths;
 use crate::ast::AttachPoint;
-use crate::btf::Btf;
+use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::elf::{self, ObjectKind};
 use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
@@ -244,14 +244,14 @@ fn absent_return(point: &AttachPoint) -> Option<String> {
     absent(point, true)
 }
 
-fn resolve_entry(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve_entry(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     locate(point, false).map(|_| Resolved {
         args: None,
         args_space: Space::User,
     })
 }
 
-fn resolve_return(_: &Btf, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve_return(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     locate(point, true).map(|_| Resolved {
         args: None,
         args_space: Space::User,

@@ -28,7 +28,7 @@ pub use kernel::{in_space, kind_name, pointer_to};
 pub use typed::*;
 
 use crate::ast::{self, Span};
-use crate::btf::{Btf, TypeId, TypeKind};
+use crate::btf::{Lazy, TypeId, TypeKind};
 use crate::diag::Diagnostic;
 use crate::probes::Provider;
 use std::collections::{HashMap, HashSet};
@@ -43,9 +43,14 @@ use std::collections::{HashMap, HashSet};
 /// 3. type-check with the map types known, reporting everything;
 /// 4. finalize each probe (variables take their final types) and hand over the typed
 ///    program with every map's final types.
-pub fn analyze(program: &ast::Program, btf: &Btf) -> Result<TypedProgram, Vec<Diagnostic>> {
-    let kernel_types = btf.type_count();
-    let extended = ctypes::extend(btf, &program.types)?;
+pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<Diagnostic>> {
+    // Kernel BTF is read when a kernel type is first needed (see `Lazy`); script types
+    // extend it, so a script that defines any reads it here.
+    let (extended, kernel_types) = match program.types.is_empty() {
+        true => (None, None),
+        false => (ctypes::extend(btf, &program.types)?, Some(btf.type_count())),
+    };
+    let extended = extended.as_ref().map(Lazy::from);
     let btf = extended.as_ref().unwrap_or(btf);
     let mut a = Analyzer {
         btf,
@@ -144,9 +149,9 @@ fn program_limit(spans: &[Span]) -> Option<Diagnostic> {
 }
 
 struct Analyzer<'a> {
-    btf: &'a Btf,
-    /// Type ids from here on are the script's own definitions.
-    kernel_types: u32,
+    btf: &'a Lazy<'a>,
+    /// Type ids from here on are the script's own definitions (None: it defines none).
+    kernel_types: Option<u32>,
     diags: Vec<Diagnostic>,
     warnings: Vec<Diagnostic>,
     /// Every enumerator in kernel BTF (`TCP_CLOSE` = 7), indexed on first use.
@@ -365,7 +370,8 @@ impl Analyzer<'_> {
 
     /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).
     fn enumerator(&mut self, name: &str) -> Option<i128> {
-        let (btf, kernel_types) = (self.btf, self.kernel_types);
+        let btf = self.btf;
+        let kernel_types = self.kernel_types.unwrap_or_else(|| btf.type_count());
         let all = self.enumerators.get_or_insert_with(|| {
             let mut all = HashMap::new();
             for id in (kernel_types..btf.type_count()).map(TypeId) {

@@ -1,6 +1,6 @@
 //! Every raw system call rbt makes (bpf, perf_event_open, mmap, ioctl, poll, signals),
 //! each behind a small safe wrapper. The only module with `unsafe` (this file holds the
-//! `bpf()` commands; submodules perf, ringbuf and process the rest); every block says
+//! `bpf()` commands; submodules perf, ringbuf, mapped and process the rest); every block says
 //! why it is sound. Kernel structures are declared with only the fields rbt uses: the
 //! kernel accepts a shorter `bpf_attr`/`perf_event_attr` and zero-fills the rest.
 
@@ -11,10 +11,12 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::abi::insn::Insn;
 
+mod mapped;
 mod perf;
 mod process;
 mod ringbuf;
 
+pub use mapped::*;
 pub use perf::*;
 pub use process::*;
 pub use ringbuf::*;

@@ -27,7 +27,7 @@ pub fn compile(file: &str, src: &str, btf: &Btf, options: &CompileOptions) -> Co
     let ast = parser::parse(src)
         .map_err(render)
         .unwrap_or_else(|e| panic!("{e}"));
-    let typed = sema::analyze(&ast, btf)
+    let typed = sema::analyze(&ast, &btf.into())
         .map_err(render)
         .unwrap_or_else(|e| panic!("{e}"));
     codegen::compile(&typed, options)
