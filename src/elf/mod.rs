@@ -4,6 +4,8 @@
 //! same for non-PIE executables, PIE executables and shared objects.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// What kind of object file (`e_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +107,28 @@ impl Bytes<'_> {
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
     }
+}
+
+/// Why [`load`] could not give a file's symbols.
+#[derive(Debug)]
+pub enum LoadError {
+    Read(std::io::Error),
+    Elf(ElfError),
+}
+
+/// The parsed file at `path`, read once per run: a uprobe's binary is looked up when sema
+/// checks its symbol, when it resolves the attach point, and when it attaches, and
+/// several probes often name one library (gethostlatency.bt: three in libc).
+pub fn load(path: &Path) -> Result<Arc<Elf>, LoadError> {
+    static FILES: Mutex<Vec<(PathBuf, Arc<Elf>)>> = Mutex::new(Vec::new());
+    let mut files = FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, elf)) = files.iter().find(|(p, _)| p == path) {
+        return Ok(elf.clone());
+    }
+    let bytes = std::fs::read(path).map_err(LoadError::Read)?;
+    let elf = Arc::new(parse(&bytes).map_err(LoadError::Elf)?);
+    files.push((path.to_path_buf(), elf.clone()));
+    Ok(elf)
 }
 
 /// Whether `bytes` start like an ELF file (cheap test before reading a whole file).

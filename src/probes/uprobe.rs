@@ -180,8 +180,10 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
         }
     })?;
     let shown = path.display();
-    let bytes = fs::read(&path).map_err(|e| format!("cannot read '{shown}': {e}"))?;
-    let elf = elf::parse(&bytes).map_err(|e| format!("'{shown}': {e}"))?;
+    let elf = elf::load(&path).map_err(|e| match e {
+        elf::LoadError::Read(e) => format!("cannot read '{shown}': {e}"),
+        elf::LoadError::Elf(e) => format!("'{shown}': {e}"),
+    })?;
     if let ObjectKind::Other(t) = elf.kind {
         return Err(format!(
             "'{shown}' is ELF type {t}, not an executable or shared object"
