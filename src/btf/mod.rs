@@ -183,9 +183,25 @@ impl Btf {
     }
 
     fn from_blob(bytes: Blob) -> Result<Btf, BtfError> {
-        let parsed = parse::parse(&bytes)?;
+        let parsed = parse::layout(&bytes)?;
         crate::timings::phase("btf parse");
-        let index = NameIndex::build(&parsed.types, &bytes[parsed.str_range.clone()]);
+        // Validating and indexing ~150k kernel types are independent reads of the same
+        // records: on two CPUs at once (inline if no thread can be started).
+        let strings = &bytes[parsed.str_range.clone()];
+        let (checked, index) = std::thread::scope(|s| {
+            let check = std::thread::Builder::new()
+                .name("rbt-btf".into())
+                .spawn_scoped(s, || parse::validate(&bytes, &parsed));
+            let index = NameIndex::build(&parsed.types, strings);
+            let checked = match check {
+                Ok(thread) => thread
+                    .join()
+                    .unwrap_or_else(|_| Err(BtfError::Malformed("BTF validation failed".into()))),
+                Err(_) => parse::validate(&bytes, &parsed),
+            };
+            (checked, index)
+        });
+        checked?;
         crate::timings::phase("btf index");
         let mut btf = Btf {
             blob: bytes,

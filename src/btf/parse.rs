@@ -84,7 +84,9 @@ pub(super) fn trailing_bytes(end: u64, extra: Option<u64>) -> BtfError {
     ))
 }
 
-pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
+/// The header, the sections' bounds and the type records' boundaries: what indexing
+/// needs. [`validate`] checks the rest; the two can run at the same time.
+pub(super) fn layout(bytes: &[u8]) -> Result<Parsed, BtfError> {
     let file_len = bytes.len();
     let hdr_len = check_header(bytes)?;
     if file_len < hdr_len {
@@ -98,6 +100,18 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
     if file_len > end {
         return Err(trailing_bytes(end as u64, Some((file_len - end) as u64)));
     }
+    let types = split_records(&bytes[type_range.clone()], type_range.start)?;
+    Ok(Parsed {
+        types,
+        type_range,
+        str_range,
+    })
+}
+
+/// Everything later lookups rely on beyond [`layout`]: the string section, names, type
+/// references, typedef chains.
+pub(super) fn validate(bytes: &[u8], parsed: &Parsed) -> Result<(), BtfError> {
+    let str_range = parsed.str_range.clone();
     let strings = &bytes[str_range.clone()];
     // Validated once here, so names can be handed out as &str later.
     if let Err(e) = std::str::from_utf8(strings) {
@@ -112,21 +126,13 @@ pub(super) fn parse(bytes: &[u8]) -> Result<Parsed, BtfError> {
             str_range.start
         )));
     }
-
-    let type_data = &bytes[type_range.clone()];
-    let types = split_records(type_data, type_range.start)?;
     Validator {
-        types: &types,
-        type_data,
+        types: &parsed.types,
+        type_data: &bytes[parsed.type_range.clone()],
         strings,
-        type_base: type_range.start,
+        type_base: parsed.type_range.start,
     }
-    .run()?;
-    Ok(Parsed {
-        types,
-        type_range,
-        str_range,
-    })
+    .run()
 }
 
 /// The (offset, length) pair at `field` of the header, checked against the file.

@@ -121,7 +121,9 @@ pub enum LoadError {
 /// several probes often name one library (gethostlatency.bt: three in libc).
 pub fn load(path: &Path) -> Result<Arc<Elf>, LoadError> {
     static FILES: Mutex<Vec<(PathBuf, Arc<Elf>)>> = Mutex::new(Vec::new());
-    let mut files = FILES.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut files = FILES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((_, elf)) = files.iter().find(|(p, _)| p == path) {
         return Ok(elf.clone());
     }
