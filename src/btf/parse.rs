@@ -170,10 +170,13 @@ fn split_records(data: &[u8], base: usize) -> Result<Vec<RawType>, BtfError> {
                 base + pos
             )));
         }
+        let Some(head) = data.get(pos..pos + TYPE_HEADER_LEN) else {
+            break; // ruled out by `left` above
+        };
         let t = RawType {
-            name_off: u32_at(data, pos),
-            info: u32_at(data, pos + 4),
-            size_or_type: u32_at(data, pos + 8),
+            name_off: le32(&head[0..4]),
+            info: le32(&head[4..8]),
+            size_or_type: le32(&head[8..12]),
             data: (pos + TYPE_HEADER_LEN) as u32,
         };
         let Some(trailing) = t.trailing_len() else {
@@ -223,9 +226,10 @@ impl Validator<'_> {
 
     fn name(&self, id: usize, t: &RawType, off: u32) -> Result<(), BtfError> {
         let s = self.strings;
-        // Not inside a multi-byte character (the section is valid UTF-8).
-        let boundary = |i: usize| s.get(i).is_some_and(|&b| (b as i8) >= -0x40);
-        if !boundary(off as usize) {
+        // In range only: reading each name's first byte here would touch the whole string
+        // section at random (most of validation's time). An offset inside a multi-byte
+        // character is no danger: `str_at` checks each name it hands out as UTF-8.
+        if off as usize >= s.len() {
             return Err(self.err(
                 id,
                 t,
@@ -254,6 +258,17 @@ impl Validator<'_> {
 
     fn word(&self, t: &RawType, i: usize) -> u32 {
         u32_at(self.type_data, t.data as usize + 4 * i)
+    }
+
+    /// A type's `vlen` trailing records of `size` bytes each (`split_records` checked
+    /// they are all inside the section), as fixed-size chunks.
+    fn records(&self, t: &RawType, size: usize) -> std::slice::ChunksExact<'_, u8> {
+        let start = t.data as usize;
+        let end = start.saturating_add(size * t.vlen());
+        self.type_data
+            .get(start..end)
+            .unwrap_or_default()
+            .chunks_exact(size)
     }
 
     fn run(&self) -> Result<(), BtfError> {
@@ -308,9 +323,9 @@ impl Validator<'_> {
                 }
                 KIND_FUNC_PROTO => {
                     self.type_ref(id, t, t.size_or_type)?;
-                    for i in 0..vlen {
-                        self.name(id, t, self.word(t, 2 * i))?;
-                        self.type_ref(id, t, self.word(t, 2 * i + 1))?;
+                    for param in self.records(t, REC8) {
+                        self.name(id, t, le32(&param[0..4]))?;
+                        self.type_ref(id, t, le32(&param[4..8]))?;
                     }
                 }
                 KIND_ARRAY => {
@@ -318,24 +333,24 @@ impl Validator<'_> {
                     self.type_ref(id, t, self.word(t, 1))?;
                 }
                 KIND_STRUCT | KIND_UNION => {
-                    for i in 0..vlen {
-                        self.name(id, t, self.word(t, 3 * i))?;
-                        self.type_ref(id, t, self.word(t, 3 * i + 1))?;
+                    for member in self.records(t, REC12) {
+                        self.name(id, t, le32(&member[0..4]))?;
+                        self.type_ref(id, t, le32(&member[4..8]))?;
                     }
                 }
                 KIND_DATASEC => {
-                    for i in 0..vlen {
-                        self.type_ref(id, t, self.word(t, 3 * i))?;
+                    for var in self.records(t, REC12) {
+                        self.type_ref(id, t, le32(&var[0..4]))?;
                     }
                 }
                 KIND_ENUM => {
-                    for i in 0..vlen {
-                        self.name(id, t, self.word(t, 2 * i))?;
+                    for value in self.records(t, REC8) {
+                        self.name(id, t, le32(&value[0..4]))?;
                     }
                 }
                 KIND_ENUM64 => {
-                    for i in 0..vlen {
-                        self.name(id, t, self.word(t, 3 * i))?;
+                    for value in self.records(t, REC12) {
+                        self.name(id, t, le32(&value[0..4]))?;
                     }
                 }
                 _ => {}
@@ -366,4 +381,11 @@ impl Validator<'_> {
             format!("typedef/qualifier chain is cyclic or deeper than {MAX_DEPTH}"),
         ))
     }
+}
+
+/// A little-endian u32 of a 4-byte slice (callers slice constant ranges of chunks whose
+/// length is known, so the compiler drops the bounds checks).
+#[inline]
+fn le32(b: &[u8]) -> u32 {
+    u32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
