@@ -112,7 +112,9 @@ pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, Strin
         }),
         Some(bits) if bits > 56 => Err(format!("bitfield '{field}' is wider than 56 bits")),
         Some(bits) => {
-            let Type::Int { signed, .. } = ty else {
+            // The declared type's size and sign, as bpftrace 0.17 types a bitfield
+            // (`short b:8` holding 217 is 217, not an 8-bit -39).
+            let Type::Int { size, signed } = ty else {
                 return Err(format!("bitfield '{field}' is not an integer"));
             };
             let shift = bit_offset % 8;
@@ -120,12 +122,6 @@ pub fn member(btf: &Btf, agg: TypeId, field: &str) -> Result<MemberAccess, Strin
                 1 => 1,
                 2 => 2,
                 3 | 4 => 4,
-                _ => 8,
-            };
-            let size = match bits {
-                0..=8 => 1,
-                9..=16 => 2,
-                17..=32 => 4,
                 _ => 8,
             };
             Ok(MemberAccess {
