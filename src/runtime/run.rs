@@ -100,7 +100,8 @@ pub fn run<S: EventSink + ?Sized>(
     if opts.dry_run {
         return Ok(());
     }
-    let mut signals_wanted = vec![libc::SIGINT, libc::SIGTERM];
+    // SIGUSR1 prints every map and tracing goes on, as in bpftrace.
+    let mut signals_wanted = vec![libc::SIGINT, libc::SIGTERM, libc::SIGUSR1];
     if opts.command.is_some() {
         signals_wanted.push(libc::SIGCHLD);
     }
@@ -385,8 +386,14 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 .read()
                 .map_err(|e| RuntimeError::sys("read signals", e))?
             {
-                if signo != libc::SIGCHLD {
-                    return Ok(Stop::Finish);
+                match signo {
+                    libc::SIGCHLD => {}
+                    libc::SIGUSR1 => {
+                        if let Some(stop) = self.print_all_maps()? {
+                            return Ok(stop);
+                        }
+                    }
+                    _ => return Ok(Stop::Finish),
                 }
             }
             // The `-p` process exited (its pidfd is readable).
@@ -401,6 +408,16 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                     return Ok(Stop::Finish);
                 }
             }
+        }
+    }
+
+    /// Every map, as at exit but without clearing anything (bpftrace's SIGUSR1).
+    fn print_all_maps(&mut self) -> Result<Option<Stop>, RuntimeError> {
+        let dumps = maps::dump_all(self.compiled, self.loaded)?;
+        match self.sink.exit_maps(&dumps) {
+            Ok(()) => Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Some(Stop::OutputClosed)),
+            Err(e) => Err(RuntimeError::Output(e)),
         }
     }
 
