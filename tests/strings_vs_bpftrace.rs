@@ -62,6 +62,9 @@ const WORKLOAD_BODIES: &[&str] = &[
     // curtask is a kernel pointer: its comm is read with probe_read_kernel.
     "printf(\"%s %d\\n\", curtask->comm, strncmp(curtask->comm, \"rbtwl\", 5));",
     "printf(\"%d %d %d\\n\", strncmp(str(args->filename), \"/dev/nul\", 8), strncmp(str(args->filename), \"/dev/zzz\", 5), strncmp(str(args->filename), \"/dev/zzz\", 6));",
+    // strcontains() of user memory: bpftrace's type-size rule (a 64-byte needle is
+    // never found in a 16-byte comm).
+    "printf(\"%d %d %d %d\\n\", strcontains(str(args->filename), \"dev\"), strcontains(str(args->filename), \"zero\"), strcontains(comm, \"wl\"), strcontains(comm, str(args->filename)));",
 ];
 
 /// BEGIN-only scripts: str() of address 0 (an unset address space), strncmp of
@@ -71,6 +74,7 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { printf(\"%d\\n\", kptr(5) + uptr(3)); exit(); }",
     "BEGIN { $s = str(0, 3); printf(\"[%s]\\n\", $s); @m = str(0); exit(); }",
     "BEGIN { printf(\"%d %d %d %d\\n\", strncmp(\"abc\", \"abd\", 2), strncmp(\"abc\", \"abd\", 3), strncmp(\"abc\", \"abc\", 0), strncmp(\"ab\", \"abc\", 10)); exit(); }",
+    "BEGIN { $x = strcontains(\"abc\", \"bc\"); printf(\"%d %d %d %d %d %d\\n\", $x, strcontains(\"abc\", \"d\"), strcontains(comm, \"t\"), strcontains(\"\", \"\"), strcontains(\"ab\", comm), strcontains(\"abc\", \"abcd\")); if (strcontains(\"abc\", \"a\")) { printf(\"OK\\n\"); } exit(); }",
 ];
 
 #[test]
@@ -202,6 +206,8 @@ fn string_errors_match_bpftrace() {
         "BEGIN { printf(\"%d\\n\", kptr(\"a\")); exit(); }",
         "BEGIN { $u = username; printf(\"%d\\n\", $u == \"root\"); exit(); }",
         "BEGIN { printf(\"%d\\n\", cpid); exit(); }",
+        "BEGIN { if (strcontains(\"abc\", 1)) { printf(\"OK\\n\"); } exit(); }",
+        "BEGIN { if (strcontains(\"abc\")) { printf(\"OK\\n\"); } exit(); }",
     ];
     let failures = bpftrace_ref::error_mismatches(&scripts, false);
     assert!(failures.is_empty(), "{}", failures.join("\n"));

@@ -30,6 +30,7 @@ mod signal;
 mod sizeof;
 mod stacks;
 mod str;
+mod strcontains;
 mod strftime;
 mod strncmp;
 mod symbols;
@@ -81,6 +82,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &buf::BUF,
     &addrspace::KPTR,
     &addrspace::UPTR,
+    &strcontains::STRCONTAINS,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
     &sizeof::SIZEOF,

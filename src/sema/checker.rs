@@ -78,13 +78,24 @@ impl Checker<'_, '_> {
     /// bpftrace's `check_nargs(call, 1)`: the one argument, else its error
     /// (`ksym() requires one argument (2 provided)`).
     pub fn one_arg<'e>(&mut self, site: &Site<'e>) -> Option<&'e ast::Expr> {
-        if let [arg] = site.args {
-            return Some(arg);
+        self.nargs(site, 1)?;
+        site.args.first()
+    }
+
+    /// bpftrace's `check_nargs(call, n)`: exactly `n` arguments, else its error
+    /// (`strcontains() requires 2 arguments (1 provided)`).
+    pub fn nargs(&mut self, site: &Site<'_>, n: usize) -> Option<()> {
+        let provided = site.args.len();
+        if provided == n {
+            return Some(());
         }
-        let n = site.args.len();
+        let count = match n {
+            1 => "one argument".to_string(),
+            n => format!("{n} arguments"),
+        };
         self.error(
             site.span,
-            format!("{}() requires one argument ({n} provided)", site.name),
+            format!("{}() requires {count} ({provided} provided)", site.name),
         );
         None
     }
