@@ -59,8 +59,9 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         let (found, absent, end) = (g.b.label(), g.b.label(), g.b.label());
         // Unrolled as bpftrace unrolls it: for each start j, compare until the needle's
         // NUL (found) or a mismatch; a NUL in the haystack at j ends the search.
-        let starts = if n1 >= n2 { 0..=n1 - n2 } else { 1..=0 };
-        for j in starts {
+        // No start at all when the needle's type is the larger.
+        let starts = n1.checked_sub(n2).map_or(0, |last| last + 1);
+        for j in 0..starts {
             let next = g.b.label();
             for i in 0..n2 {
                 g.b.ldx(Size::B, R2, R_FP, pin.at(i));
