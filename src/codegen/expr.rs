@@ -82,6 +82,7 @@ impl Gen<'_> {
             }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_scalar(expr, *index, &e.ty),
+            TExprKind::Field { expr, offset } => self.part_scalar(expr, *offset, &e.ty),
             TExprKind::Effect { stmts, value } => {
                 self.stmts(stmts);
                 self.scalar(value);
@@ -267,6 +268,9 @@ impl Gen<'_> {
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::Tuple(elems) => self.write_tuple(elems, &e.ty, dst, cap),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_into(expr, *index, dst, cap),
+            TExprKind::Field { expr, offset } => {
+                self.part_into(expr, *offset, e.ty.size() as u32, dst, cap)
+            }
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
                 self.zero(dst, cap);

@@ -414,9 +414,9 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::Usym => {
             Value::Text(crate::symbols::usym(word(bytes, 0), word(bytes, 8) as u32).into_bytes())
         }
-        ValueLayout::Tuple { .. } => {
+        ValueLayout::Tuple { .. } | ValueLayout::Struct { .. } | ValueLayout::Array { .. } => {
             return Err(invalid(format!(
-                "event {id}: argument {n} is a tuple, which printf does not take"
+                "event {id}: argument {n} is a tuple, record or array, which printf does not take"
             )))
         }
     })

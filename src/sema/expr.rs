@@ -507,6 +507,7 @@ impl Analyzer<'_> {
             TExprKind::Cast(inner)
             | TExprKind::Unary { expr: inner, .. }
             | TExprKind::Effect { value: inner, .. } => self.space_of(cx, inner),
+            TExprKind::Field { expr, .. } => self.space_of(cx, expr),
             TExprKind::Binary { lhs, rhs, .. } => {
                 self.space_of(cx, lhs).combine(self.space_of(cx, rhs))
             }

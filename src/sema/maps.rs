@@ -48,7 +48,10 @@ impl Analyzer<'_> {
         span: Span,
     ) -> Option<Vec<TExpr>> {
         self.maps[id.0].keyed |= !keys.is_empty();
-        let parts: Vec<_> = keys.iter().map(|k| self.expr(cx, k)).collect();
+        let parts: Vec<_> = keys
+            .iter()
+            .map(|k| self.expr(cx, k).and_then(|e| self.value_of(e)))
+            .collect();
         let parts: Vec<TExpr> = parts.into_iter().collect::<Option<_>>()?;
         let mut types = Vec::with_capacity(parts.len());
         for part in &parts {
@@ -59,6 +62,7 @@ impl Analyzer<'_> {
                 Type::Buf { size } => Type::Buf { size: *size },
                 Type::MacAddr => Type::MacAddr,
                 Type::Timestamp { size } => Type::Timestamp { size: *size },
+                Type::Record(r) => Type::Record(r.clone()),
                 Type::Tuple(_) => {
                     self.error(
                         span,
@@ -163,7 +167,7 @@ impl Analyzer<'_> {
         self.aggregation_allowed = op.is_none();
         let value = self.stored_value(cx, target, op, value, span);
         self.aggregation_allowed = false;
-        let value = value?;
+        let value = self.value_of(value?)?;
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
@@ -178,6 +182,7 @@ impl Analyzer<'_> {
                     | Type::Usym
                     | Type::Agg(_)
                     | Type::Tuple(_)
+                    | Type::Record(_)
             );
         if !storable {
             self.error(
