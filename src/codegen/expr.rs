@@ -331,6 +331,24 @@ impl Gen<'_> {
         self.b.ja(equal);
     }
 
+    /// Compare two values of one record type byte for byte (bpftrace's integer-array
+    /// `==`) and jump to `equal` or `differ`.
+    pub fn bytes_equal(&mut self, lhs: &TExpr, rhs: &TExpr, equal: Label, differ: Label) {
+        let mark = self.b.mark();
+        let size = lhs.ty.size() as u32;
+        let (left, right) = (self.b.alloc(size), self.b.alloc(size));
+        self.write_value(lhs, Loc::stack(left.off), left.size);
+        self.write_value(rhs, Loc::stack(right.off), right.size);
+        // Both are zero-padded to their 8-byte slots: compare whole words.
+        for i in (0..size).step_by(8) {
+            self.b.ldx(Size::DW, R1, R_FP, left.at(i));
+            self.b.ldx(Size::DW, R2, R_FP, right.at(i));
+            self.b.jmp(BPF_JNE, R1, R2, differ);
+        }
+        self.b.release(mark);
+        self.b.ja(equal);
+    }
+
     /// r0 = 1 if `e` holds, else 0.
     fn cond_value(&mut self, e: &TExpr) {
         let no = self.b.label();
@@ -393,12 +411,19 @@ impl Gen<'_> {
                 op: op @ (BinOp::Eq | BinOp::Ne),
                 lhs,
                 rhs,
-            } if matches!(lhs.ty, Type::Str { .. }) => {
+            } if matches!(
+                lhs.ty,
+                Type::Str { .. } | Type::Buf { .. } | Type::Record(_)
+            ) =>
+            {
                 let fall = self.b.label();
-                if (*op == BinOp::Eq) == when {
-                    self.str_equal(lhs, rhs, None, target, fall);
-                } else {
-                    self.str_equal(lhs, rhs, None, fall, target);
+                let (equal, differ) = match (*op == BinOp::Eq) == when {
+                    true => (target, fall),
+                    false => (fall, target),
+                };
+                match lhs.ty {
+                    Type::Record(_) => self.bytes_equal(lhs, rhs, equal, differ),
+                    _ => self.str_equal(lhs, rhs, None, equal, differ),
                 }
                 self.b.bind(fall);
             }

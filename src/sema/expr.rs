@@ -264,7 +264,14 @@ impl Analyzer<'_> {
             self.error(span, msg);
             return None;
         }
-        let strings = matches!(lhs.ty, Type::Str { .. }) && matches!(rhs.ty, Type::Str { .. });
+        let (lhs, rhs) = match self.array_operands(op, lhs, rhs, span)? {
+            Ok(compared) => return Some(compared),
+            Err(operands) => operands,
+        };
+        let strings = matches!(
+            (&lhs.ty, &rhs.ty),
+            (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. })
+        );
         if strings && matches!(op, BinOp::Eq | BinOp::Ne) {
             let kind = TExprKind::Binary {
                 op,

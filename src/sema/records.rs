@@ -3,10 +3,11 @@
 //! element, `print()`) is copied out of memory whole, and its layout travels with the
 //! type so codegen copies and indexes it and the output prints it without BTF.
 
+use super::expr::op_text;
 use super::kernel;
 use super::typed::*;
 use super::Analyzer;
-use crate::ast::Span;
+use crate::ast::{BinOp, Span};
 use crate::btf::{Btf, TypeId, TypeKind};
 
 /// A struct, union or array value: its bytes as in C, and where its parts lie.
@@ -102,6 +103,15 @@ fn c_alignment(ty: &Type) -> u32 {
     }
 }
 
+/// Whether `ty` is an array, in memory or as a value.
+fn is_array(btf: &Btf, ty: &Type) -> bool {
+    match ty {
+        Type::Mem { ty, .. } => matches!(btf.kind(*ty), TypeKind::Array { .. }),
+        Type::Record(r) => matches!(r.shape, Shape::Array { .. }),
+        _ => false,
+    }
+}
+
 /// The part of value `base` at `offset` of type `ty` (a field of a field folds into
 /// one offset).
 pub fn part_of(base: TExpr, offset: u32, ty: Type, span: Span) -> TExpr {
@@ -144,6 +154,54 @@ impl Analyzer<'_> {
                 None
             }
         }
+    }
+
+    /// `lhs op rhs` of two arrays (in memory or values): compared element by element
+    /// for `==`/`!=` when both are arrays of the same integers, as bpftrace 0.17 allows
+    /// (`binop_array`); `Err` gives back operands that are not both arrays.
+    pub(super) fn array_operands(
+        &mut self,
+        op: BinOp,
+        lhs: TExpr,
+        rhs: TExpr,
+        span: Span,
+    ) -> Option<Result<TExpr, (TExpr, TExpr)>> {
+        if !(is_array(self.btf, &lhs.ty) && is_array(self.btf, &rhs.ty)) {
+            return Some(Err((lhs, rhs)));
+        }
+        let (lhs, rhs) = (self.value_of(lhs)?, self.value_of(rhs)?);
+        let (Type::Record(l), Type::Record(r)) = (&lhs.ty, &rhs.ty) else {
+            return Some(Err((lhs, rhs)));
+        };
+        let (Shape::Array { elem, len: a }, Shape::Array { len: b, .. }) = (&l.shape, &r.shape)
+        else {
+            return Some(Err((lhs, rhs)));
+        };
+        let msg = if !matches!(op, BinOp::Eq | BinOp::Ne) {
+            Some(format!(
+                "The {} operator cannot be used on arrays.",
+                op_text(op)
+            ))
+        } else if a != b {
+            Some("Only arrays of same size support comparison operators.".to_string())
+        } else if !matches!(elem, Type::Int { .. }) || l != r {
+            Some("Only arrays of same sized integer support comparison operators.".to_string())
+        } else {
+            None
+        };
+        if let Some(msg) = msg {
+            self.error(span, msg);
+            return None;
+        }
+        Some(Ok(TExpr {
+            kind: TExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            ty: Type::U64,
+            span,
+        }))
     }
 
     /// `base.name` of a record value.
