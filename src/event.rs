@@ -92,6 +92,9 @@ pub enum ValueLayout {
         size: usize,
         fields: Vec<(String, ArgLayout)>,
     },
+    /// A pointer member of a struct value: a u64, printed as a signed integer, in a
+    /// key as `0x` and hex (bpftrace's `MapKey::argument_value`).
+    Pointer,
     /// An array value of `size` bytes: its elements in order, printed `[1,2]`.
     Array { size: usize, elems: Vec<ArgLayout> },
     /// `kstack`/`ustack`: a u64 stack id from `bpf_get_stackid` (for `ustack` the
@@ -137,7 +140,10 @@ impl ValueLayout {
             ValueLayout::Inet => 24,
             ValueLayout::MacAddr => 6,
             ValueLayout::Timestamp { size } => size,
-            ValueLayout::Username | ValueLayout::Stack { .. } | ValueLayout::Ksym => 8,
+            ValueLayout::Username
+            | ValueLayout::Stack { .. }
+            | ValueLayout::Ksym
+            | ValueLayout::Pointer => 8,
             ValueLayout::Usym => 16,
             ValueLayout::Tuple { size, .. }
             | ValueLayout::Struct { size, .. }

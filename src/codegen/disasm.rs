@@ -108,6 +108,7 @@ fn value_text(v: &ValueLayout) -> String {
         ValueLayout::MacAddr => "macaddr".into(),
         ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
         ValueLayout::Username => "username".into(),
+        ValueLayout::Pointer => "ptr".into(),
         ValueLayout::Tuple { ref elems, .. } => {
             let elems: Vec<_> = elems
                 .iter()

@@ -82,7 +82,11 @@ impl Gen<'_> {
             }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_scalar(expr, *index, &e.ty),
-            TExprKind::Field { expr, offset } => self.part_scalar(expr, *offset, &e.ty),
+            TExprKind::Field {
+                expr,
+                offset,
+                bitfield,
+            } => self.part_scalar(expr, *offset, &e.ty, *bitfield),
             TExprKind::Effect { stmts, value } => {
                 self.stmts(stmts);
                 self.scalar(value);
@@ -160,7 +164,7 @@ impl Gen<'_> {
     }
 
     /// After loading the raw bytes of a scalar: extract the bitfield, widen to 64 bits.
-    fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
+    pub(super) fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
         let Type::Int { size, signed } = *ty else {
             return;
         };
@@ -268,7 +272,7 @@ impl Gen<'_> {
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::Tuple(elems) => self.write_tuple(elems, &e.ty, dst, cap),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_into(expr, *index, dst, cap),
-            TExprKind::Field { expr, offset } => {
+            TExprKind::Field { expr, offset, .. } => {
                 self.part_into(expr, *offset, e.ty.size() as u32, dst, cap)
             }
             TExprKind::InMemory(place) => {

@@ -213,9 +213,13 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
 fn record_layout(r: &Record) -> Option<ValueLayout> {
     let size = r.size as usize;
     let at = |offset: u32, ty: &Type| {
+        let value = match ty {
+            Type::Ptr { .. } => ValueLayout::Pointer,
+            ty => value_layout(ty)?,
+        };
         Some(ArgLayout {
             offset: offset as usize,
-            value: value_layout(ty)?,
+            value,
         })
     };
     Some(match &r.shape {

@@ -6,7 +6,7 @@
 
 use super::builder::*;
 use super::lower::Gen;
-use crate::sema::{tuple_layout, TExpr, TExprKind, Type};
+use crate::sema::{tuple_layout, Bitfield, TExpr, TExprKind, Type};
 
 impl Gen<'_> {
     /// Write the tuple `(elems...)` of type `ty` to `dst`, filling `cap` bytes (padding
@@ -86,11 +86,17 @@ impl Gen<'_> {
     }
 
     /// r0 = the scalar of type `ty` at `offset` in record value `base` (a field, an
-    /// array element).
-    pub fn part_scalar(&mut self, base: &TExpr, offset: u32, ty: &Type) {
+    /// array element, a bitfield's unit).
+    pub fn part_scalar(
+        &mut self,
+        base: &TExpr,
+        offset: u32,
+        ty: &Type,
+        bitfield: Option<Bitfield>,
+    ) {
         let mark = self.b.mark();
         let at = self.whole_at(base).at(offset);
-        let size = ty.size() as u32;
+        let size = bitfield.map_or(ty.size() as u32, |b| b.bytes);
         if aligned(at, size) {
             self.b.ldx(Size::of(size), R0, at.base, at.off);
         } else {
@@ -99,7 +105,10 @@ impl Gen<'_> {
             self.copy_bytes(at, tmp, size);
             self.b.ldx(Size::of(size), R0, tmp.base, tmp.off);
         }
-        self.normalize(R0, size, ty.is_signed());
+        match bitfield {
+            Some(_) => self.finish_load(R0, ty, bitfield),
+            None => self.normalize(R0, size, ty.is_signed()),
+        }
         self.b.release(mark);
     }
 

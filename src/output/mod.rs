@@ -407,6 +407,7 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(username(word(bytes, 0)).into_bytes()),
+        ValueLayout::Pointer => Value::Int(Arg::int(bytes, false)),
         ValueLayout::Stack { user, stack } => {
             Value::Text(crate::symbols::stack(word(bytes, 0), user, stack, 8).into_bytes())
         }

@@ -33,7 +33,11 @@ pub enum Shape {
 pub struct Field {
     pub name: String,
     pub offset: u32,
+    /// As printed: a bitfield prints its whole storage unit of the declared type at
+    /// `offset`, as bpftrace 0.17 does.
     pub ty: Type,
+    /// A bitfield's bits within the unit read at `offset`, and the type read as.
+    pub bits: Option<(Bitfield, Type)>,
 }
 
 impl Record {
@@ -67,18 +71,20 @@ pub fn record_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
             let mut fields = Vec::new();
             let mut align = 1;
             for m in btf.members(r) {
-                if m.bitfield_size.is_some() {
-                    return Err(format!(
-                        "'{name}' has bitfield '{}', which a struct value cannot hold yet",
-                        m.name
-                    ));
-                }
                 let ty = part(m.type_id)?;
                 align = align.max(c_alignment(&ty));
+                let bits = match m.bitfield_size.filter(|&b| b > 0) {
+                    Some(_) if !m.name.is_empty() => {
+                        let access = kernel::member(btf, r, &m.name)?;
+                        access.bitfield.map(|b| (b, access.ty))
+                    }
+                    _ => None,
+                };
                 fields.push(Field {
                     name: m.name,
                     offset: m.bit_offset / 8,
                     ty,
+                    bits,
                 });
             }
             (Shape::Fields(fields), align)
@@ -114,9 +120,19 @@ fn is_array(btf: &Btf, ty: &Type) -> bool {
 
 /// The part of value `base` at `offset` of type `ty` (a field of a field folds into
 /// one offset).
-pub fn part_of(base: TExpr, offset: u32, ty: Type, span: Span) -> TExpr {
+pub fn part_of(
+    base: TExpr,
+    offset: u32,
+    ty: Type,
+    bitfield: Option<Bitfield>,
+    span: Span,
+) -> TExpr {
     let (expr, offset) = match base.kind {
-        TExprKind::Field { expr, offset: o } => (expr, o + offset),
+        TExprKind::Field {
+            expr,
+            offset: o,
+            bitfield: None,
+        } => (expr, o + offset),
         kind => (
             Box::new(TExpr {
                 kind,
@@ -127,7 +143,11 @@ pub fn part_of(base: TExpr, offset: u32, ty: Type, span: Span) -> TExpr {
         ),
     };
     TExpr {
-        kind: TExprKind::Field { expr, offset },
+        kind: TExprKind::Field {
+            expr,
+            offset,
+            bitfield,
+        },
         ty,
         span,
     }
@@ -217,8 +237,11 @@ impl Analyzer<'_> {
             self.error(span, msg);
             return None;
         };
-        let (offset, ty) = (f.offset, f.ty.clone());
-        Some(part_of(base, offset, ty, span))
+        let (offset, ty, bitfield) = match &f.bits {
+            Some((bits, ty)) => (f.offset, ty.clone(), Some(*bits)),
+            None => (f.offset, f.ty.clone(), None),
+        };
+        Some(part_of(base, offset, ty, bitfield, span))
     }
 
     /// `base[index]` of an array value.
@@ -240,6 +263,6 @@ impl Analyzer<'_> {
             return None;
         }
         let (offset, ty) = (index as u32 * elem.size() as u32, elem.clone());
-        Some(part_of(base, offset, ty, span))
+        Some(part_of(base, offset, ty, None, span))
     }
 }

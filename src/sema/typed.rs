@@ -415,6 +415,7 @@ pub enum TExprKind {
     Field {
         expr: Box<TExpr>,
         offset: u32,
+        bitfield: Option<Bitfield>,
     },
     /// Element `index` of a tuple value.
     TupleElem {

@@ -94,6 +94,8 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
         ValueLayout::Buf { .. } => {
             Scalar::Str(crate::format::BufferStyle::Ascii.format(ValueLayout::buffer(bytes)))
         }
+        ValueLayout::Pointer if unsigned_ok => Scalar::Int(int(8, true)),
+        ValueLayout::Pointer => Scalar::Bare(format!("0x{:x}", int(8, false))),
         ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
         ValueLayout::Timestamp { .. } => Scalar::Bare(crate::output::timestamp(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
