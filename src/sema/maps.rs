@@ -218,8 +218,13 @@ impl Analyzer<'_> {
             }
             (Some(have), ty) if same_kind((have, ty)) => have.clone(),
             (Some(have), ty) => {
+                // bpftrace's message for a struct value ends in two quotes.
+                let extra = match ty {
+                    Type::Record(r) if matches!(r.shape, Shape::Fields(_)) => "'",
+                    _ => "",
+                };
                 let msg = format!(
-                    "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'",
+                    "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'{extra}",
                     ty.describe(),
                     have.describe()
                 );
