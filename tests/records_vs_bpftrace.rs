@@ -124,6 +124,9 @@ fn record_value_errors_match_bpftrace() {
         "struct S { int a; } struct T { int a; } BEGIN { @s = *(struct S *)0; @s = *(struct T *)0; exit(); }",
         "struct A { int x[4]; int y[2]; } BEGIN { $a = *(struct A *) 0; if ($a.x == $a.y) { exit(); } }",
         "struct A { int x[4]; int y[4]; } BEGIN { $a = *(struct A *) 0; if ($a.x < $a.y) { exit(); } }",
+        "struct S { int a; } BEGIN { $s = *(struct S *)0; $x = 1 ? $s : $s; exit(); }",
+        "struct S { int a[2]; } BEGIN { $s = *(struct S *)0; $x = 1 ? $s.a : $s.a; exit(); }",
+        "struct S { int a[2]; } BEGIN { $x = 1 ? ((struct S *)0)->a : ((struct S *)0)->a; exit(); }",
         "struct A { char *x[2]; char *y[2]; } BEGIN { $a = *(struct A *) 0; if ($a.x == $a.y) { exit(); } }",
     ];
     let failures = bpftrace_ref::error_mismatches(&scripts, true);

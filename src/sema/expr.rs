@@ -75,8 +75,9 @@ impl Analyzer<'_> {
                 let otherwise = self.expr(cx, otherwise);
                 let (cond, then, otherwise) = (cond?, then?, otherwise?);
                 self.expect_scalar(&cond, "a condition")?;
-                if matches!(then.ty, Type::Tuple(_)) {
-                    self.error(span, "Ternary return type unsupported tuple");
+                if matches!(then.ty, Type::Tuple(_) | Type::Record(_) | Type::Mem { .. }) {
+                    let kind = crate::builtins::type_kind_name(&then.ty);
+                    self.error(span, format!("Ternary return type unsupported {kind}"));
                     return None;
                 }
                 if !(then.ty.is_scalar() && otherwise.ty.is_scalar()) {
