@@ -91,7 +91,9 @@ fn record_values_match_bpftrace() {
     );
 }
 
-/// Without a workload: buffers compared, a struct read from address 0 (zeros).
+/// Without a workload: buffers compared, a struct read from address 0 (zeros), a
+/// kernel struct with anonymous unions and structs (their members are the parent's).
+/// The lock is one BEGIN holds none of: zeros.
 #[test]
 fn begin_record_values_match_bpftrace() {
     if bpftrace_ref::skip_reason("begin_record_values_match_bpftrace").is_some() {
@@ -100,6 +102,7 @@ fn begin_record_values_match_bpftrace() {
     let scripts = [
         "BEGIN { $a = buf(\"hi\", 2); $b = buf(\"bye\", 3); printf(\"equal=%d, unequal=%d %d\\n\", $a == $a, $a != $b, $a == $b); exit(); }",
         "struct A { int x[4]; } BEGIN { @a = *(struct A *) 0; @b = @a.x; print(@a.x[1]); exit(); }",
+        "BEGIN { print(curtask->pi_lock); @l[curtask->pi_lock] = 1; $x = curtask->pi_lock; printf(\"%d\\n\", $x.raw_lock.locked); exit(); }",
         "struct A { int x[4]; struct { char c; long l; } n; } BEGIN { $a = *(struct A *) 0; print($a); print(sizeof($a)); @[$a.n] = 1; exit(); }",
     ];
     bpftrace_ref::assert_no_mismatches(

@@ -73,6 +73,17 @@ pub fn record_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
             for m in btf.members(r) {
                 let ty = part(m.type_id)?;
                 align = align.max(c_alignment(&ty));
+                // An anonymous struct or union's members are the parent's, as in C
+                // (and in bpftrace's printing).
+                if let (true, Type::Record(inner)) = (m.name.is_empty(), &ty) {
+                    if let Shape::Fields(inner) = &inner.shape {
+                        fields.extend(inner.iter().map(|f| Field {
+                            offset: f.offset + m.bit_offset / 8,
+                            ..f.clone()
+                        }));
+                        continue;
+                    }
+                }
                 let bits = match m.bitfield_size.filter(|&b| b > 0) {
                     Some(_) if !m.name.is_empty() => {
                         let access = kernel::member(btf, r, &m.name)?;
