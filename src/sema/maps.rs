@@ -218,16 +218,27 @@ impl Analyzer<'_> {
             }
             (Some(have), ty) if same_kind((have, ty)) => have.clone(),
             (Some(have), ty) => {
-                // bpftrace's message for a struct value ends in two quotes.
-                let extra = match ty {
-                    Type::Record(r) if matches!(r.shape, Shape::Fields(_)) => "'",
-                    _ => "",
+                // As bpftrace 0.17 words it: the stored type's closing quote is
+                // missing (`assign_map_type`), doubled for a struct into a struct.
+                let struct_value =
+                    |t: &Type| matches!(t, Type::Record(r) if matches!(r.shape, Shape::Fields(_)));
+                let close = match struct_value(ty) && struct_value(have) {
+                    true => "''",
+                    false => "",
                 };
-                let msg = format!(
-                    "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'{extra}",
-                    ty.describe(),
-                    have.describe()
-                );
+                let array = |t: &Type| matches!(t, Type::Record(r) if matches!(r.shape, Shape::Array { .. }));
+                let msg = match array(ty) && array(have) {
+                    true => format!(
+                        "Array type mismatch: {} != {}.",
+                        have.describe(),
+                        ty.describe()
+                    ),
+                    false => format!(
+                        "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}{close}",
+                        ty.describe(),
+                        have.describe()
+                    ),
+                };
                 self.error(target_span, msg);
                 return None;
             }

@@ -65,7 +65,14 @@ pub fn record_type(btf: &Btf, id: TypeId) -> Result<Type, String> {
         TypeKind::Array { elem, len } => {
             let elem = part(elem)?;
             let align = elem.alignment();
-            (Shape::Array { elem, len }, align)
+            // Named by the element's value type, as bpftrace names it (`int32[4]`).
+            let name = format!("{}[{len}]", elem.describe());
+            return Ok(Type::Record(Box::new(Record {
+                name,
+                size,
+                align,
+                shape: Shape::Array { elem, len },
+            })));
         }
         TypeKind::Struct { .. } | TypeKind::Union { .. } => {
             let mut fields = Vec::new();
