@@ -133,6 +133,7 @@ fn record_value_errors_match_bpftrace() {
         "struct S { int a[2][2]; } BEGIN { @s = ((struct S *)0)->a; @s = 1; exit(); }",
         "struct S { int a; } BEGIN { @k[*(struct S *)0] = 1; @k[1] = 2; exit(); }",
         "BEGIN { @s = 1; @s = \"a\"; exit(); }",
+        "tracepoint:syscalls:sys_enter_openat { @a = args; exit(); }",
         "struct S { int a; } BEGIN { $s = *(struct S *)0; $x = 1 ? $s : $s; exit(); }",
         "struct S { int a[2]; } BEGIN { $s = *(struct S *)0; $x = 1 ? $s.a : $s.a; exit(); }",
         "struct S { int a[2]; } BEGIN { $x = 1 ? ((struct S *)0)->a : ((struct S *)0)->a; exit(); }",

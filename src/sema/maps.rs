@@ -185,13 +185,21 @@ impl Analyzer<'_> {
                     | Type::Record(_)
             );
         if !storable {
-            self.error(
-                value.span,
-                format!(
+            let context = matches!(
+                value.kind,
+                TExprKind::InMemory(Place {
+                    base: Base::Ctx,
+                    ..
+                })
+            );
+            let msg = match context {
+                true => "context cannot be assigned to a map".to_string(),
+                false => format!(
                     "a map value must be an integer, pointer, string or inet, not '{}'",
                     value.ty.describe()
                 ),
-            );
+            };
+            self.error(value.span, msg);
             return None;
         }
         if let (Some(have @ Type::Tuple(_)), Type::Tuple(_)) = (&self.maps[id.0].value, &value.ty) {

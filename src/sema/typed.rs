@@ -100,8 +100,9 @@ pub enum Type {
     Ksym,
     /// `usym(addr)`: address and pid (2 × u64) kept in memory, printed as the symbol.
     Usym,
-    /// A struct, union or array that stays in (kernel or context) memory: only usable
-    /// as the operand of `.`/`->`, `[]` or `ntop()`.
+    /// A struct, union or array that stays in (kernel or context) memory: the operand
+    /// of `.`/`->`, `[]` or `ntop()`; where a value is wanted it is copied out as a
+    /// [`Type::Record`] (`sema::records`).
     Mem { ty: TypeId, name: String, size: u32 },
     /// A struct, union or array held as a value (copied out of memory): in variables,
     /// maps, tuples and `print()`; its layout in the [`Record`].
