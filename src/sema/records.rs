@@ -13,7 +13,7 @@ use crate::btf::{Btf, TypeId, TypeKind};
 /// A struct, union or array value: its bytes as in C, and where its parts lie.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
-    /// As bpftrace names the type (`struct Foo`, `int[4]`).
+    /// As bpftrace names the type (`struct Foo`, `int32[4]`).
     pub name: String,
     pub size: u32,
     /// Its C alignment (bpftrace's `GetAlignment`: an array its element's).
