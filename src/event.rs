@@ -86,6 +86,17 @@ pub enum ValueLayout {
     /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
     /// `sema::tuple_layout`).
     Tuple { size: usize, elems: Vec<ArgLayout> },
+    /// A struct or union value of `size` bytes: each field's name and place, printed
+    /// `{ .a = 1, .b = x }` (bpftrace's record).
+    Struct {
+        size: usize,
+        fields: Vec<(String, ArgLayout)>,
+    },
+    /// A pointer member of a struct value: a u64, printed as a signed integer, in a
+    /// key as `0x` and hex (bpftrace's `MapKey::argument_value`).
+    Pointer,
+    /// An array value of `size` bytes: its elements in order, printed `[1,2]`.
+    Array { size: usize, elems: Vec<ArgLayout> },
     /// `kstack`/`ustack`: a u64 stack id from `bpf_get_stackid` (for `ustack` the
     /// thread id in its upper half, as bpftrace packs it), read from the stack map of
     /// its [`StackType`] and symbolised by user space.
@@ -129,9 +140,14 @@ impl ValueLayout {
             ValueLayout::Inet => 24,
             ValueLayout::MacAddr => 6,
             ValueLayout::Timestamp { size } => size,
-            ValueLayout::Username | ValueLayout::Stack { .. } | ValueLayout::Ksym => 8,
+            ValueLayout::Username
+            | ValueLayout::Stack { .. }
+            | ValueLayout::Ksym
+            | ValueLayout::Pointer => 8,
             ValueLayout::Usym => 16,
-            ValueLayout::Tuple { size, .. } => size,
+            ValueLayout::Tuple { size, .. }
+            | ValueLayout::Struct { size, .. }
+            | ValueLayout::Array { size, .. } => size,
         }
     }
 

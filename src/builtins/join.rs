@@ -10,7 +10,7 @@ use crate::ast::ExprKind;
 use crate::codegen::builder::*;
 use crate::codegen::{probe_read_helper, Dest, Gen};
 use crate::event::{EventKind, EVENT_ID_SIZE};
-use crate::sema::{statement, Call, Checker, Payload, Type};
+use crate::sema::{statement, Call, Checker, Payload, Shape, Type};
 
 /// bpftrace 0.17's `join_argnum_`: array elements read.
 pub const JOIN_ARGS: usize = 16;
@@ -77,6 +77,10 @@ pub fn kind_name(ty: &Type) -> &'static str {
         Type::Agg(kind) => kind.name(),
         Type::Mem { name, .. } if name.ends_with(']') => "array",
         Type::Mem { .. } => "record",
+        Type::Record(r) => match r.shape {
+            Shape::Array { .. } => "array",
+            Shape::Fields(_) => "record",
+        },
         Type::Tuple(_) => "tuple",
         Type::Stack { user: false, .. } => "kstack",
         Type::Stack { user: true, .. } => "ustack",

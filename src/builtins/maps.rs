@@ -145,11 +145,16 @@ fn check_print_value(
         ck.error(site.span, msg);
         return None;
     }
-    let value = ck.expr(arg)?;
+    let value = ck.value_expr(arg)?;
     // As bpftrace 0.17: pointers are not printable (inside a tuple they print as ints).
     let printable = matches!(
         value.ty,
-        Type::Int { .. } | Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Username
+        Type::Int { .. }
+            | Type::Str { .. }
+            | Type::Tuple(_)
+            | Type::Inet
+            | Type::Username
+            | Type::Record(_)
     );
     if !printable {
         let msg = format!(

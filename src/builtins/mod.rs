@@ -37,7 +37,7 @@ mod symbols;
 mod system;
 mod time;
 
-pub use join::{JOIN_ARGS, JOIN_ARG_SIZE};
+pub use join::{kind_name as type_kind_name, JOIN_ARGS, JOIN_ARG_SIZE};
 
 use std::fmt;
 

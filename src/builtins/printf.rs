@@ -85,7 +85,7 @@ pub(super) fn check_format(
             ArgClass::Integer => arg.ty.is_scalar(),
             ArgClass::String => {
                 !arg.ty.is_scalar()
-                    && !matches!(arg.ty, Type::Tuple(_) | Type::Buf { .. })
+                    && !matches!(arg.ty, Type::Tuple(_) | Type::Buf { .. } | Type::Record(_))
                     && value_layout(&arg.ty).is_some()
             }
             ArgClass::Buffer => matches!(arg.ty, Type::Buf { .. }),

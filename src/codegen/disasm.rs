@@ -108,6 +108,7 @@ fn value_text(v: &ValueLayout) -> String {
         ValueLayout::MacAddr => "macaddr".into(),
         ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
         ValueLayout::Username => "username".into(),
+        ValueLayout::Pointer => "ptr".into(),
         ValueLayout::Tuple { ref elems, .. } => {
             let elems: Vec<_> = elems
                 .iter()
@@ -115,6 +116,17 @@ fn value_text(v: &ValueLayout) -> String {
                 .collect();
             format!("({})", elems.join(", "))
         }
+        ValueLayout::Struct { ref fields, .. } => {
+            let fields: Vec<_> = fields
+                .iter()
+                .map(|(n, e)| format!(".{n}={}@{}", value_text(&e.value), e.offset))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        ValueLayout::Array { ref elems, .. } => match elems.first() {
+            Some(e) => format!("{}[{}]", value_text(&e.value), elems.len()),
+            None => "[0]".into(),
+        },
         ValueLayout::Stack { user: false, .. } => "kstack".into(),
         ValueLayout::Stack { user: true, .. } => "ustack".into(),
         ValueLayout::Ksym => "ksym".into(),

@@ -82,6 +82,11 @@ impl Gen<'_> {
             }
             TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_scalar(expr, *index, &e.ty),
+            TExprKind::Field {
+                expr,
+                offset,
+                bitfield,
+            } => self.part_scalar(expr, *offset, &e.ty, *bitfield),
             TExprKind::Effect { stmts, value } => {
                 self.stmts(stmts);
                 self.scalar(value);
@@ -159,7 +164,7 @@ impl Gen<'_> {
     }
 
     /// After loading the raw bytes of a scalar: extract the bitfield, widen to 64 bits.
-    fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
+    pub(super) fn finish_load(&mut self, reg: Reg, ty: &Type, bitfield: Option<Bitfield>) {
         let Type::Int { size, signed } = *ty else {
             return;
         };
@@ -267,6 +272,9 @@ impl Gen<'_> {
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
             TExprKind::Tuple(elems) => self.write_tuple(elems, &e.ty, dst, cap),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_into(expr, *index, dst, cap),
+            TExprKind::Field { expr, offset, .. } => {
+                self.part_into(expr, *offset, e.ty.size() as u32, dst, cap)
+            }
             TExprKind::InMemory(place) => {
                 // A `char[N]` string: zero the space, then copy what fits.
                 self.zero(dst, cap);
@@ -322,6 +330,24 @@ impl Gen<'_> {
                 self.b.jmp(BPF_JNE, R1, R2, differ);
                 self.b.jmp_imm(BPF_JEQ, R1, 0, equal);
             }
+        }
+        self.b.release(mark);
+        self.b.ja(equal);
+    }
+
+    /// Compare two values of one record type byte for byte (bpftrace's integer-array
+    /// `==`) and jump to `equal` or `differ`.
+    pub fn bytes_equal(&mut self, lhs: &TExpr, rhs: &TExpr, equal: Label, differ: Label) {
+        let mark = self.b.mark();
+        let size = lhs.ty.size() as u32;
+        let (left, right) = (self.b.alloc(size), self.b.alloc(size));
+        self.write_value(lhs, Loc::stack(left.off), left.size);
+        self.write_value(rhs, Loc::stack(right.off), right.size);
+        // Both are zero-padded to their 8-byte slots: compare whole words.
+        for i in (0..size).step_by(8) {
+            self.b.ldx(Size::DW, R1, R_FP, left.at(i));
+            self.b.ldx(Size::DW, R2, R_FP, right.at(i));
+            self.b.jmp(BPF_JNE, R1, R2, differ);
         }
         self.b.release(mark);
         self.b.ja(equal);
@@ -389,12 +415,19 @@ impl Gen<'_> {
                 op: op @ (BinOp::Eq | BinOp::Ne),
                 lhs,
                 rhs,
-            } if matches!(lhs.ty, Type::Str { .. }) => {
+            } if matches!(
+                lhs.ty,
+                Type::Str { .. } | Type::Buf { .. } | Type::Record(_)
+            ) =>
+            {
                 let fall = self.b.label();
-                if (*op == BinOp::Eq) == when {
-                    self.str_equal(lhs, rhs, None, target, fall);
-                } else {
-                    self.str_equal(lhs, rhs, None, fall, target);
+                let (equal, differ) = match (*op == BinOp::Eq) == when {
+                    true => (target, fall),
+                    false => (fall, target),
+                };
+                match lhs.ty {
+                    Type::Record(_) => self.bytes_equal(lhs, rhs, equal, differ),
+                    _ => self.str_equal(lhs, rhs, None, equal, differ),
                 }
                 self.b.bind(fall);
             }

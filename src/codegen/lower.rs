@@ -16,7 +16,9 @@ use crate::abi::map_type;
 use crate::diag::Diagnostic;
 use crate::event::{ArgLayout, EventCatalog, EventKind, StackType, ValueLayout, EVENT_ID_SIZE};
 use crate::probes::Timing;
-use crate::sema::{Call, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram};
+use crate::sema::{
+    Call, Record, Shape, TStmt, TStmtKind, Type, TypedMap, TypedProbe, TypedProgram,
+};
 
 /// Size of the event ring buffer.
 pub const RINGBUF_BYTES: u32 = 1 << 20;
@@ -180,6 +182,9 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
             elems,
         });
     }
+    if let Type::Record(r) = ty {
+        return record_layout(r);
+    }
     Some(match *ty {
         Type::Int { size, signed } => ValueLayout::Int {
             size: size as usize,
@@ -198,7 +203,39 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Stack { user, stack } => ValueLayout::Stack { user, stack },
         Type::Ksym => ValueLayout::Ksym,
         Type::Usym => ValueLayout::Usym,
-        Type::Mem { .. } | Type::Void | Type::Agg(_) | Type::Tuple(_) => return None,
+        Type::Mem { .. } | Type::Void | Type::Agg(_) | Type::Tuple(_) | Type::Record(_) => {
+            return None
+        }
+    })
+}
+
+/// A struct's fields or an array's elements, each at its offset.
+fn record_layout(r: &Record) -> Option<ValueLayout> {
+    let size = r.size as usize;
+    let at = |offset: u32, ty: &Type| {
+        let value = match ty {
+            Type::Ptr { .. } => ValueLayout::Pointer,
+            ty => value_layout(ty)?,
+        };
+        Some(ArgLayout {
+            offset: offset as usize,
+            value,
+        })
+    };
+    Some(match &r.shape {
+        Shape::Fields(fields) => ValueLayout::Struct {
+            size,
+            fields: fields
+                .iter()
+                .map(|f| Some((f.name.clone(), at(f.offset, &f.ty)?)))
+                .collect::<Option<_>>()?,
+        },
+        Shape::Array { elem, len } => ValueLayout::Array {
+            size,
+            elems: (0..*len)
+                .map(|i| at(i * elem.size() as u32, elem))
+                .collect::<Option<_>>()?,
+        },
     })
 }
 

@@ -6,7 +6,7 @@
 
 use super::builder::*;
 use super::lower::Gen;
-use crate::sema::{tuple_layout, TExpr, TExprKind, Type};
+use crate::sema::{tuple_layout, Bitfield, TExpr, TExprKind, Type};
 
 impl Gen<'_> {
     /// Write the tuple `(elems...)` of type `ty` to `dst`, filling `cap` bytes (padding
@@ -69,15 +69,57 @@ impl Gen<'_> {
         let layout = tuple_layout(types);
         let off = *layout.offsets.get(index)?;
         let size = types[index].size() as u32;
-        let whole = match base.kind {
+        Some((self.whole_at(base).at(off), size))
+    }
+
+    /// Where value `base` (a tuple, a record) is: in the variable itself, else in a
+    /// temporary holding it (released by the caller's mark).
+    fn whole_at(&mut self, base: &TExpr) -> Loc {
+        match base.kind {
             TExprKind::Var(id) => Loc::stack(self.vars[id.0].off),
             _ => {
-                let tmp = self.b.alloc(layout.size);
+                let tmp = self.b.alloc(base.ty.size() as u32);
                 self.write_value(base, Loc::stack(tmp.off), tmp.size);
                 Loc::stack(tmp.off)
             }
-        };
-        Some((whole.at(off), size))
+        }
+    }
+
+    /// r0 = the scalar of type `ty` at `offset` in record value `base` (a field, an
+    /// array element, a bitfield's unit).
+    pub fn part_scalar(
+        &mut self,
+        base: &TExpr,
+        offset: u32,
+        ty: &Type,
+        bitfield: Option<Bitfield>,
+    ) {
+        let mark = self.b.mark();
+        let at = self.whole_at(base).at(offset);
+        let size = bitfield.map_or(ty.size() as u32, |b| b.bytes);
+        if aligned(at, size) {
+            self.b.ldx(Size::of(size), R0, at.base, at.off);
+        } else {
+            // Stack reads must be aligned: copy the bytes into an aligned temporary.
+            let tmp = Loc::stack(self.b.alloc(8).off);
+            self.copy_bytes(at, tmp, size);
+            self.b.ldx(Size::of(size), R0, tmp.base, tmp.off);
+        }
+        match bitfield {
+            Some(_) => self.finish_load(R0, ty, bitfield),
+            None => self.normalize(R0, size, ty.is_signed()),
+        }
+        self.b.release(mark);
+    }
+
+    /// Copy the `size` bytes at `offset` in record value `base` (a string, a nested
+    /// record) to `dst`, filling `cap` bytes.
+    pub fn part_into(&mut self, base: &TExpr, offset: u32, size: u32, dst: Loc, cap: u32) {
+        let mark = self.b.mark();
+        let at = self.whole_at(base).at(offset);
+        self.zero(dst, cap);
+        self.copy_bytes(at, dst, size.min(cap));
+        self.b.release(mark);
     }
 
     /// Copy `n` bytes from `src` to `dst` in the widest pieces aligned at both ends.

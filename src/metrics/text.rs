@@ -72,6 +72,7 @@ fn scalar_text(s: &Scalar) -> String {
         Scalar::UInt(v) => v.to_string(),
         Scalar::Str(v) | Scalar::Bare(v) => v.clone(),
         Scalar::Tuple(parts) => parts.iter().map(scalar_text).collect::<Vec<_>>().join(","),
+        Scalar::Struct(_) | Scalar::Array(_) => crate::output::maps::key_text(s),
     }
 }
 
@@ -170,7 +171,13 @@ pub fn family(
         | MapValue::Max(_) => "gauge",
         MapValue::Avg { .. } | MapValue::Stats { .. } => "summary",
         MapValue::Hist(_) | MapValue::Lhist { .. } => "histogram",
-        MapValue::Scalar(Scalar::Str(_) | Scalar::Bare(_) | Scalar::Tuple(_)) => return 0,
+        MapValue::Scalar(
+            Scalar::Str(_)
+            | Scalar::Bare(_)
+            | Scalar::Tuple(_)
+            | Scalar::Struct(_)
+            | Scalar::Array(_),
+        ) => return 0,
     };
     // In text format 0.0.4 a counter's family is named with its `_total`.
     let family = if kind == "counter" {
@@ -188,7 +195,13 @@ pub fn family(
             MapValue::Sum(v) | MapValue::Min(v) => v.to_string(),
             MapValue::Scalar(Scalar::Int(v)) => v.to_string(),
             MapValue::Scalar(Scalar::UInt(v)) => v.to_string(),
-            MapValue::Scalar(Scalar::Str(_) | Scalar::Bare(_) | Scalar::Tuple(_)) => continue,
+            MapValue::Scalar(
+                Scalar::Str(_)
+                | Scalar::Bare(_)
+                | Scalar::Tuple(_)
+                | Scalar::Struct(_)
+                | Scalar::Array(_),
+            ) => continue,
             MapValue::Avg { sum, count } | MapValue::Stats { sum, count } => {
                 let _ = writeln!(out, "{name}_sum{plain} {sum}");
                 let _ = writeln!(out, "{name}_count{plain} {count}");

@@ -407,6 +407,7 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(username(word(bytes, 0)).into_bytes()),
+        ValueLayout::Pointer => Value::Int(Arg::int(bytes, false)),
         ValueLayout::Stack { user, stack } => {
             Value::Text(crate::symbols::stack(word(bytes, 0), user, stack, 8).into_bytes())
         }
@@ -414,9 +415,9 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::Usym => {
             Value::Text(crate::symbols::usym(word(bytes, 0), word(bytes, 8) as u32).into_bytes())
         }
-        ValueLayout::Tuple { .. } => {
+        ValueLayout::Tuple { .. } | ValueLayout::Struct { .. } | ValueLayout::Array { .. } => {
             return Err(invalid(format!(
-                "event {id}: argument {n} is a tuple, which printf does not take"
+                "event {id}: argument {n} is a tuple, record or array, which printf does not take"
             )))
         }
     })

@@ -28,6 +28,9 @@ impl Analyzer<'_> {
         {
             return self.format_field(fields, field, cx.args_space, span);
         }
+        if let Type::Record(_) = base.ty {
+            return self.record_member(base, field, span);
+        }
         let (agg, place) = match (&base.ty, base.kind) {
             (
                 Type::Ptr {
@@ -109,21 +112,27 @@ impl Analyzer<'_> {
         span: Span,
     ) -> Option<TExpr> {
         let base = self.expr(cx, base)?;
-        let ExprKind::Int(i) = index.kind else {
-            self.error(index.span, "only constant array indexes are supported yet");
-            return None;
+        // A constant, or what folds to one (a positional parameter).
+        let i = match index.kind {
+            ExprKind::Int(i) => i,
+            _ => match self.expr(cx, index)?.kind {
+                TExprKind::Int(i) => i,
+                _ => {
+                    self.error(index.span, "only constant array indexes are supported yet");
+                    return None;
+                }
+            },
         };
         match (&base.ty, &base.kind) {
+            (Type::Record(_), _) => self.record_index(base, i, span),
             (Type::Mem { ty, .. }, TExprKind::InMemory(place)) => {
                 let TypeKind::Array { elem, len } = self.btf.kind(*ty) else {
                     self.error(span, format!("cannot index '{}'", base.ty.describe()));
                     return None;
                 };
                 if i >= len as u64 {
-                    self.error(
-                        index.span,
-                        format!("index {i} is out of bounds for '{}'", base.ty.describe()),
-                    );
+                    let msg = format!("the index {i} is out of bounds for array of size {len}");
+                    self.error(span, msg);
                     return None;
                 }
                 let ty = match kernel::value_type(self.btf, elem) {

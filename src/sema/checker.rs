@@ -19,6 +19,13 @@ impl Checker<'_, '_> {
         self.an.expr(self.cx, e)
     }
 
+    /// An argument used as a value: a struct, union or array in memory is copied out
+    /// (see `sema::records`).
+    pub fn value_expr(&mut self, e: &ast::Expr) -> Option<TExpr> {
+        let e = self.an.expr(self.cx, e)?;
+        self.an.value_of(e)
+    }
+
     pub fn error(&mut self, span: Span, message: impl Into<String>) {
         self.an.error(span, message);
     }

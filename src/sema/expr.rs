@@ -75,8 +75,9 @@ impl Analyzer<'_> {
                 let otherwise = self.expr(cx, otherwise);
                 let (cond, then, otherwise) = (cond?, then?, otherwise?);
                 self.expect_scalar(&cond, "a condition")?;
-                if matches!(then.ty, Type::Tuple(_)) {
-                    self.error(span, "Ternary return type unsupported tuple");
+                if matches!(then.ty, Type::Tuple(_) | Type::Record(_) | Type::Mem { .. }) {
+                    let kind = crate::builtins::type_kind_name(&then.ty);
+                    self.error(span, format!("Ternary return type unsupported {kind}"));
                     return None;
                 }
                 if !(then.ty.is_scalar() && otherwise.ty.is_scalar()) {
@@ -264,7 +265,14 @@ impl Analyzer<'_> {
             self.error(span, msg);
             return None;
         }
-        let strings = matches!(lhs.ty, Type::Str { .. }) && matches!(rhs.ty, Type::Str { .. });
+        let (lhs, rhs) = match self.array_operands(op, lhs, rhs, span)? {
+            Ok(compared) => return Some(compared),
+            Err(operands) => operands,
+        };
+        let strings = matches!(
+            (&lhs.ty, &rhs.ty),
+            (Type::Str { .. }, Type::Str { .. }) | (Type::Buf { .. }, Type::Buf { .. })
+        );
         if strings && matches!(op, BinOp::Eq | BinOp::Ne) {
             let kind = TExprKind::Binary {
                 op,
@@ -507,6 +515,7 @@ impl Analyzer<'_> {
             TExprKind::Cast(inner)
             | TExprKind::Unary { expr: inner, .. }
             | TExprKind::Effect { value: inner, .. } => self.space_of(cx, inner),
+            TExprKind::Field { expr, .. } => self.space_of(cx, expr),
             TExprKind::Binary { lhs, rhs, .. } => {
                 self.space_of(cx, lhs).combine(self.space_of(cx, rhs))
             }

@@ -125,5 +125,6 @@ fn expr(e: &mut TExpr, vars: &[Var]) {
             block(stmts, vars);
             expr(value, vars);
         }
+        TExprKind::Field { expr: base, .. } => expr(base, vars),
     }
 }

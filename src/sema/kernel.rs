@@ -226,6 +226,10 @@ pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
         Type::Buf { .. } => "buffer",
         Type::Tuple(_) => "tuple",
         Type::Agg(kind) => kind.name(),
+        Type::Record(r) => match r.shape {
+            super::records::Shape::Array { .. } => "array",
+            super::records::Shape::Fields(_) => "record",
+        },
         Type::Mem { ty, .. } => match btf.kind(*ty) {
             TypeKind::Array { .. } => "array",
             TypeKind::Struct { .. } | TypeKind::Union { .. } => "record",

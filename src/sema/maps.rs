@@ -48,7 +48,10 @@ impl Analyzer<'_> {
         span: Span,
     ) -> Option<Vec<TExpr>> {
         self.maps[id.0].keyed |= !keys.is_empty();
-        let parts: Vec<_> = keys.iter().map(|k| self.expr(cx, k)).collect();
+        let parts: Vec<_> = keys
+            .iter()
+            .map(|k| self.expr(cx, k).and_then(|e| self.value_of(e)))
+            .collect();
         let parts: Vec<TExpr> = parts.into_iter().collect::<Option<_>>()?;
         let mut types = Vec::with_capacity(parts.len());
         for part in &parts {
@@ -59,6 +62,7 @@ impl Analyzer<'_> {
                 Type::Buf { size } => Type::Buf { size: *size },
                 Type::MacAddr => Type::MacAddr,
                 Type::Timestamp { size } => Type::Timestamp { size: *size },
+                Type::Record(r) => Type::Record(r.clone()),
                 Type::Tuple(_) => {
                     self.error(
                         span,
@@ -163,7 +167,7 @@ impl Analyzer<'_> {
         self.aggregation_allowed = op.is_none();
         let value = self.stored_value(cx, target, op, value, span);
         self.aggregation_allowed = false;
-        let value = value?;
+        let value = self.value_of(value?)?;
         let storable = value.ty.is_scalar()
             || matches!(
                 value.ty,
@@ -178,15 +182,24 @@ impl Analyzer<'_> {
                     | Type::Usym
                     | Type::Agg(_)
                     | Type::Tuple(_)
+                    | Type::Record(_)
             );
         if !storable {
-            self.error(
-                value.span,
-                format!(
+            let context = matches!(
+                value.kind,
+                TExprKind::InMemory(Place {
+                    base: Base::Ctx,
+                    ..
+                })
+            );
+            let msg = match context {
+                true => "context cannot be assigned to a map".to_string(),
+                false => format!(
                     "a map value must be an integer, pointer, string or inet, not '{}'",
                     value.ty.describe()
                 ),
-            );
+            };
+            self.error(value.span, msg);
             return None;
         }
         if let (Some(have @ Type::Tuple(_)), Type::Tuple(_)) = (&self.maps[id.0].value, &value.ty) {
@@ -213,11 +226,27 @@ impl Analyzer<'_> {
             }
             (Some(have), ty) if same_kind((have, ty)) => have.clone(),
             (Some(have), ty) => {
-                let msg = format!(
-                    "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}'",
-                    ty.describe(),
-                    have.describe()
-                );
+                // As bpftrace 0.17 words it: the stored type's closing quote is
+                // missing (`assign_map_type`), doubled for a struct into a struct.
+                let struct_value =
+                    |t: &Type| matches!(t, Type::Record(r) if matches!(r.shape, Shape::Fields(_)));
+                let close = match struct_value(ty) && struct_value(have) {
+                    true => "''",
+                    false => "",
+                };
+                let array = |t: &Type| matches!(t, Type::Record(r) if matches!(r.shape, Shape::Array { .. }));
+                let msg = match array(ty) && array(have) {
+                    true => format!(
+                        "Array type mismatch: {} != {}.",
+                        have.describe(),
+                        ty.describe()
+                    ),
+                    false => format!(
+                        "Type mismatch for @{name}: trying to assign value of type '{}' when map already contains a value of type '{}{close}",
+                        ty.describe(),
+                        have.describe()
+                    ),
+                };
                 self.error(target_span, msg);
                 return None;
             }

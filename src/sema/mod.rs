@@ -18,6 +18,7 @@ mod finalize;
 mod kernel;
 mod maps;
 mod params;
+mod records;
 mod stmt;
 pub(crate) mod tracefs;
 mod tuples;

@@ -190,6 +190,7 @@ impl Analyzer<'_> {
             // bpftrace compares no stack type: the first one's is kept.
             (Type::Stack { user: a, .. }, Type::Stack { user: b, .. }) if a == b => value,
             (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,
+            (Type::Record(a), Type::Record(b)) if a == b => value,
             _ => {
                 self.error(
                     span,
@@ -221,6 +222,7 @@ impl Analyzer<'_> {
             span: target_span,
         };
         let value = self.stored_value(cx, target, op, value, span)?;
+        let value = self.value_of(value)?;
         match &value.ty {
             Type::Void => {
                 self.error(value.span, "this expression has no value to assign");

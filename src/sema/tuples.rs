@@ -16,12 +16,15 @@ impl Analyzer<'_> {
         elems: &[ast::Expr],
         span: Span,
     ) -> Option<TExpr> {
-        let elems: Vec<_> = elems.iter().map(|e| self.expr(cx, e)).collect();
+        let elems: Vec<_> = elems
+            .iter()
+            .map(|e| self.expr(cx, e).and_then(|e| self.value_of(e)))
+            .collect();
         let elems: Vec<TExpr> = elems.into_iter().collect::<Option<_>>()?;
         for e in &elems {
             let storable = matches!(
                 e.ty,
-                Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Username
+                Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Username | Type::Record(_)
             );
             if !(e.ty.is_scalar() || storable) {
                 self.error(

@@ -2,6 +2,7 @@
 //! every kernel member access is folded into a memory read at a known offset, and every
 //! expression carries its value type, so codegen never looks at BTF again.
 
+pub use super::records::{Field, Record, Shape};
 use crate::ast::{AttachPoint, BinOp, Span};
 use crate::btf::TypeId;
 use crate::builtins::Builtin;
@@ -99,9 +100,13 @@ pub enum Type {
     Ksym,
     /// `usym(addr)`: address and pid (2 × u64) kept in memory, printed as the symbol.
     Usym,
-    /// A struct, union or array that stays in (kernel or context) memory: only usable
-    /// as the operand of `.`/`->`, `[]` or `ntop()`.
+    /// A struct, union or array that stays in (kernel or context) memory: the operand
+    /// of `.`/`->`, `[]` or `ntop()`; where a value is wanted it is copied out as a
+    /// [`Type::Record`] (`sema::records`).
     Mem { ty: TypeId, name: String, size: u32 },
+    /// A struct, union or array held as a value (copied out of memory): in variables,
+    /// maps, tuples and `print()`; its layout in the [`Record`].
+    Record(Box<Record>),
     /// A tuple `(a, b, ...)`: its elements laid out as a C struct (see [`tuple_layout`]).
     Tuple(Vec<Type>),
     /// The value of a call that returns nothing (`printf`, `exit`).
@@ -166,6 +171,7 @@ impl Type {
             Type::Usym => 16,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Tuple(elems) => tuple_layout(elems).size as usize,
+            Type::Record(r) => r.size as usize,
             Type::Mem { .. } | Type::Void => 0,
         }
     }
@@ -177,6 +183,7 @@ impl Type {
             Type::Str { .. } => 1,
             Type::Inet => 4,
             Type::Tuple(elems) => tuple_layout(elems).align,
+            Type::Record(r) => r.align,
             other => match other.size() {
                 0 => 1,
                 n @ (1 | 2) => n as u32,
@@ -203,6 +210,7 @@ impl Type {
             Type::Ksym => "ksym".into(),
             Type::Usym => "usym".into(),
             Type::Agg(kind) => kind.name().into(),
+            Type::Record(r) => r.name.clone(),
             Type::Tuple(elems) => {
                 let elems: Vec<_> = elems.iter().map(Type::describe).collect();
                 format!("({})", elems.join(","))
@@ -403,6 +411,13 @@ pub enum TExprKind {
     Cast(Box<TExpr>),
     /// `(a, b, ...)`, laid out as its type's [`tuple_layout`].
     Tuple(Vec<TExpr>),
+    /// The part of record value `expr` at `offset` (a field, an array element), of
+    /// the expression's type.
+    Field {
+        expr: Box<TExpr>,
+        offset: u32,
+        bitfield: Option<Bitfield>,
+    },
     /// Element `index` of a tuple value.
     TupleElem {
         expr: Box<TExpr>,
@@ -448,7 +463,7 @@ impl TExpr {
             } => cond.has_effect() || then.has_effect() || otherwise.has_effect(),
             TExprKind::MapRead { key, .. } => key.iter().any(TExpr::has_effect),
             TExprKind::Tuple(elems) => elems.iter().any(TExpr::has_effect),
-            TExprKind::TupleElem { expr, .. } => expr.has_effect(),
+            TExprKind::TupleElem { expr, .. } | TExprKind::Field { expr, .. } => expr.has_effect(),
         }
     }
 }

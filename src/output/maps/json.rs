@@ -32,10 +32,7 @@ pub(super) fn map(map: &MapDump, shown: &[usize], div: u64, out: &mut String) {
                 if p > 0 {
                     joined.push(',');
                 }
-                match part {
-                    Scalar::UInt(u) => joined.push_str(&(*u as i64).to_string()),
-                    other => super::text::scalar(other, 1, &mut joined),
-                }
+                super::text::key_part(part, &mut joined);
             }
             string(&joined, out);
             out.push_str(": ");
@@ -95,6 +92,12 @@ pub(super) fn scalar(s: &Scalar, div: u64, out: &mut String) {
             }
             out.push(']');
         }
+        Scalar::Struct(fields) => super::text::record(fields, out, |name, v, out| {
+            string(name, out);
+            out.push_str(": ");
+            scalar(v, div, out);
+        }),
+        Scalar::Array(elems) => super::text::array(elems, out, |e, out| scalar(e, div, out)),
         int => super::text::scalar(int, div, out),
     }
 }

@@ -94,6 +94,8 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
         ValueLayout::Buf { .. } => {
             Scalar::Str(crate::format::BufferStyle::Ascii.format(ValueLayout::buffer(bytes)))
         }
+        ValueLayout::Pointer if unsigned_ok => Scalar::Int(int(8, true)),
+        ValueLayout::Pointer => Scalar::Bare(format!("0x{:x}", int(8, false))),
         ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
         ValueLayout::Timestamp { .. } => Scalar::Bare(crate::output::timestamp(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
@@ -121,16 +123,32 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             });
             Scalar::Str(crate::symbols::usym(int(8, false) as u64, pid as u32))
         }
-        ValueLayout::Tuple { elems, .. } => Scalar::Tuple(
-            elems
+        ValueLayout::Tuple { elems, .. } => {
+            Scalar::Tuple(elems.iter().map(|e| part(e, bytes, unsigned_ok)).collect())
+        }
+        ValueLayout::Struct { fields, .. } => Scalar::Struct(
+            fields
                 .iter()
-                .map(|e| {
-                    let end = (e.offset + e.value.size()).min(bytes.len());
-                    decode(&e.value, &bytes[e.offset.min(end)..end], unsigned_ok)
-                })
+                .map(|(name, e)| (name.clone(), part(e, bytes, unsigned_ok)))
                 .collect(),
         ),
+        ValueLayout::Array { elems, .. } => {
+            Scalar::Array(elems.iter().map(|e| part(e, bytes, unsigned_ok)).collect())
+        }
     }
+}
+
+/// The part of a tuple, struct or array at `e`'s offset.
+fn part(e: &crate::event::ArgLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
+    let end = (e.offset + e.value.size()).min(bytes.len());
+    decode(&e.value, &bytes[e.offset.min(end)..end], unsigned_ok)
+}
+
+/// A key part as bpftrace prints it in `@x[...]` (struct keys `{.a=1,.b=x}`).
+pub fn key_text(part: &Scalar) -> String {
+    let mut out = String::new();
+    text::key_part(part, &mut out);
+    out
 }
 
 /// `print(value)` of a non-map value, as bpftrace 0.17 prints it: the value as in a
@@ -160,6 +178,11 @@ pub enum Scalar {
     Bare(String),
     /// A tuple value: `(1, a)` in text, `[1,"a"]` in JSON. Not allowed as a key.
     Tuple(Vec<Scalar>),
+    /// A struct or union value: `{ .a = 1, .b = x }` (as a key `{.a=1,.b=x}`), in JSON
+    /// `{ "a": 1, "b": "x" }`.
+    Struct(Vec<(String, Scalar)>),
+    /// An array value: `[1,2]` in text and JSON.
+    Array(Vec<Scalar>),
 }
 
 /// An entry's value, already merged over CPUs (see the `merge_*` functions).

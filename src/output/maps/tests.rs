@@ -359,3 +359,65 @@ fn print_value_as_bpftrace() {
         "{\"type\": \"value\", \"data\": [-1,18446744073709551615,7,\"a\"]}\n"
     );
 }
+
+#[test]
+fn records_print_as_bpftrace() {
+    use crate::event::{ArgLayout, ValueLayout};
+    // bpftrace 0.17 over the bytes "/dev/null\0/dev/zero": `struct S { int a; char b[4];
+    // short c[2]; }` printed `{ .a = 1986356271, .b = /nul, .c = [108,25647] }`, in
+    // JSON `{ "a": 1986356271, "b": "/nul", "c": [108,25647] }`, as a key
+    // `{.a=1986356271,.b=/nul,.c=[108,25647]}`; a pointer member in a key as hex
+    // (`struct P { char *p; ... }`: `{.p=0x6c756e2f7665642f,...}`).
+    let at = |offset, value| ArgLayout { offset, value };
+    let short = || ValueLayout::Int {
+        size: 2,
+        signed: true,
+    };
+    let layout = ValueLayout::Struct {
+        size: 12,
+        fields: vec![
+            (
+                "a".into(),
+                at(
+                    0,
+                    ValueLayout::Int {
+                        size: 4,
+                        signed: true,
+                    },
+                ),
+            ),
+            ("b".into(), at(4, ValueLayout::Str { size: 4 })),
+            (
+                "c".into(),
+                at(
+                    8,
+                    ValueLayout::Array {
+                        size: 4,
+                        elems: vec![at(0, short()), at(2, short())],
+                    },
+                ),
+            ),
+        ],
+    };
+    let bytes = b"/dev/null\0/dev/zero\0";
+    let value = decode(&layout, &bytes[..12], true);
+    let (mut text, mut json) = (String::new(), String::new());
+    print_value(&value, false, &mut text);
+    print_value(&value, true, &mut json);
+    assert_eq!(text, "{ .a = 1986356271, .b = /nul, .c = [108,25647] }\n");
+    assert_eq!(
+        json,
+        "{\"type\": \"value\", \"data\": { \"a\": 1986356271, \"b\": \"/nul\", \"c\": [108,25647] }}\n"
+    );
+    let key = decode(&layout, &bytes[..12], false);
+    assert_eq!(key_text(&key), "{.a=1986356271,.b=/nul,.c=[108,25647]}");
+    let pointer = ValueLayout::Struct {
+        size: 8,
+        fields: vec![("p".into(), at(0, ValueLayout::Pointer))],
+    };
+    let key = decode(&pointer, &bytes[..8], false);
+    assert_eq!(key_text(&key), "{.p=0x6c756e2f7665642f}");
+    let mut text = String::new();
+    print_value(&decode(&pointer, &bytes[..8], true), false, &mut text);
+    assert_eq!(text, "{ .p = 7815273878500238383 }\n");
+}

@@ -32,12 +32,55 @@ pub(super) fn map(map: &MapDump, shown: &[usize], div: u64, out: &mut String) {
     }
 }
 
-/// Key ints print signed whatever their type (`MapKey::argument_value`).
-fn key_part(part: &Scalar, out: &mut String) {
+/// Key ints print signed whatever their type, structs without spaces
+/// (`MapKey::argument_value`).
+pub(super) fn key_part(part: &Scalar, out: &mut String) {
     match part {
         Scalar::UInt(u) => out.push_str(&(*u as i64).to_string()),
+        Scalar::Struct(fields) => {
+            out.push('{');
+            for (n, (name, v)) in fields.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                out.push('.');
+                out.push_str(name);
+                out.push('=');
+                key_part(v, out);
+            }
+            out.push('}');
+        }
+        Scalar::Array(elems) => array(elems, out, key_part),
         other => scalar(other, 1, out),
     }
+}
+
+/// `[a,b]`, each element by `part`.
+pub(super) fn array(elems: &[Scalar], out: &mut String, part: impl Fn(&Scalar, &mut String)) {
+    out.push('[');
+    for (n, e) in elems.iter().enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        part(e, out);
+    }
+    out.push(']');
+}
+
+/// `{ f1, f2 }`, each field by `field`.
+pub(super) fn record(
+    fields: &[(String, Scalar)],
+    out: &mut String,
+    field: impl Fn(&str, &Scalar, &mut String),
+) {
+    out.push_str("{ ");
+    for (n, (name, v)) in fields.iter().enumerate() {
+        if n > 0 {
+            out.push_str(", ");
+        }
+        field(name, v, out);
+    }
+    out.push_str(" }");
 }
 
 /// A plain value; `div` divides integers, also inside tuples (`Output::value_to_str`).
@@ -56,6 +99,13 @@ pub(super) fn scalar(s: &Scalar, div: u64, out: &mut String) {
             }
             out.push(')');
         }
+        Scalar::Struct(fields) => record(fields, out, |name, v, out| {
+            out.push('.');
+            out.push_str(name);
+            out.push_str(" = ");
+            scalar(v, div, out);
+        }),
+        Scalar::Array(elems) => array(elems, out, |e, out| scalar(e, div, out)),
     }
 }
 
