@@ -367,8 +367,14 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
 /// `-l [PATTERN]`: the matching probes on stdout, warnings (an unreadable list) on stderr.
 fn list_probes(cli: &Cli) -> Result<(), String> {
     let pattern = cli.file.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), cli.verbose)
-        .map_err(|e| format!("rbt: {e}\n"))?;
+    if let Some(pid) = cli.pid {
+        watch_pid(pid)?;
+    }
+    let query = rbt::probes::ListQuery {
+        pid: cli.pid,
+        verbose: cli.verbose,
+    };
+    let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), &query)?;
     eprint!("{warnings}");
     write_stage(cli.output.as_deref(), &listing)
 }

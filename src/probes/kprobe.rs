@@ -21,6 +21,7 @@ use crate::sema::Space;
 use crate::sys;
 
 pub static KPROBE: Provider = Provider {
+    list: None,
     name: "kprobe",
     aliases: &["k"],
     usage: "kprobe:FUNCTION",
@@ -39,6 +40,7 @@ pub static KPROBE: Provider = Provider {
 };
 
 pub static KRETPROBE: Provider = Provider {
+    list: None,
     name: "kretprobe",
     aliases: &["kr"],
     usage: "kretprobe:FUNCTION",

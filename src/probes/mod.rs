@@ -152,6 +152,30 @@ pub struct Provider {
     pub attach: AttachFn,
     /// Where wildcards in the target expand from (`None`: the type has no wildcards).
     pub expand: Option<Expand>,
+    /// How `rbt -l` lists targets that are not one kernel-wide list (files' symbols).
+    pub list: Option<ListFn>,
+}
+
+/// `rbt -l` for one provider: the matches of the part of the pattern after the type.
+pub type ListFn = fn(&str, &ListQuery) -> Result<Listed, String>;
+
+/// What a listing knows besides the pattern.
+pub struct ListQuery {
+    /// `-p PID`.
+    pub pid: Option<u32>,
+    /// `-v`.
+    pub verbose: bool,
+}
+
+/// What a [`ListFn`] found.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Targets (`PATH:FUNCTION`), sorted.
+    pub matches: std::collections::BTreeSet<String>,
+    /// Warnings about the attach point, shown with its span.
+    pub spanned: Vec<String>,
+    /// Whole lines for stderr (`WARNING: ...`).
+    pub messages: Vec<String>,
 }
 
 /// How a provider's wildcards expand (bpftrace's `ProbeMatcher`): the candidates, one a

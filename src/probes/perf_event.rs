@@ -17,6 +17,7 @@ use crate::sema::Space;
 use crate::{parser, sys};
 
 pub static SOFTWARE: Provider = Provider {
+    list: None,
     space: Space::Unset,
     name: "software",
     aliases: &["s"],
@@ -35,6 +36,7 @@ pub static SOFTWARE: Provider = Provider {
 };
 
 pub static HARDWARE: Provider = Provider {
+    list: None,
     space: Space::Unset,
     name: "hardware",
     aliases: &["h"],

@@ -11,6 +11,7 @@ use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
 
 pub static BEGIN: Provider = Provider {
+    list: None,
     name: "BEGIN",
     aliases: &[],
     usage: "BEGIN",
@@ -29,6 +30,7 @@ pub static BEGIN: Provider = Provider {
 };
 
 pub static END: Provider = Provider {
+    list: None,
     name: "END",
     aliases: &[],
     usage: "END",

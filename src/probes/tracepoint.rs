@@ -18,6 +18,7 @@ use crate::sema::{tracefs, Args, Space};
 use crate::sys;
 
 pub static TRACEPOINT: Provider = Provider {
+    list: None,
     name: "tracepoint",
     aliases: &["t"],
     usage: "tracepoint:CATEGORY:EVENT",

@@ -6,6 +6,7 @@
 //! (Linux 4.17+), for every process: `-p PID` is the programs' pid filter.
 
 mod ldcache;
+mod list;
 
 use std::ffi::CString;
 use std::fs;
@@ -39,6 +40,7 @@ pub static UPROBE: Provider = Provider {
     resolve: resolve_entry,
     check,
     expand: None,
+    list: Some(list::list_entry),
     attach: attach_entry,
 };
 
@@ -57,6 +59,7 @@ pub static URETPROBE: Provider = Provider {
     resolve: resolve_return,
     check,
     expand: None,
+    list: Some(list::list_return),
     attach: attach_return,
 };
 
