@@ -453,6 +453,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     ast.str_size = str_size;
     ast.child = cli.command.is_some();
     ast.allow_unsafe = cli.allow_unsafe;
+    ast.pid = cli.pid;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);

@@ -3,7 +3,8 @@
 //! a shared library, copies without execute bits) and of this host's bash and libc, by
 //! file, by wildcarded file, through `PATH`, `-p PID` (also in another mount namespace)
 //! and a wildcarded probe type; stdout and exit codes must be equal, and a failure's
-//! first message too. The tracers run in the build directory, so paths are relative.
+//! first message too. Also `-p` tracing of a file only the process's mount namespace
+//! has (found through `/proc/PID/root`, like the listing). The tracers run in the build directory, so paths are relative.
 //! Needs root, bpftrace 0.17 and gcc (skips otherwise, fails under CI).
 
 mod bpftrace_ref;
@@ -258,13 +259,9 @@ fn a_process_lists_like_bpftrace() {
     compare(dir, &pid_cases(waiting.0.id(), &path, false));
 }
 
-#[test]
-fn a_process_in_another_mount_namespace_lists_like_bpftrace() {
-    let test = "a_process_in_another_mount_namespace_lists_like_bpftrace";
-    let Some(dir) = setup(test) else {
-        return;
-    };
-    // The program runs from a tmpfs only its own mount namespace has.
+/// Starts `rbtup_nopie wait` from a tmpfs only its own mount namespace has (under
+/// `dir/private`); `None` (after skipping) without `unshare`.
+fn in_private_mount(test: &str, dir: &Path) -> Option<(Waiting, String)> {
     let private = dir.join("private");
     std::fs::create_dir_all(&private).unwrap();
     let script = format!(
@@ -277,10 +274,57 @@ fn a_process_in_another_mount_namespace_lists_like_bpftrace() {
         .spawn();
     let child = match spawned {
         Ok(child) => child,
-        Err(e) => return support::skip(test, &format!("cannot run unshare: {e}")),
+        Err(e) => {
+            support::skip(test, &format!("cannot run unshare: {e}"));
+            return None;
+        }
     };
     let waiting = wait_started(child);
     let path = private.join("rbtup_nopie").display().to_string();
     assert!(!Path::new(&path).exists(), "the tmpfs is visible outside");
+    Some((waiting, path))
+}
+
+#[test]
+fn a_process_in_another_mount_namespace_lists_like_bpftrace() {
+    let test = "a_process_in_another_mount_namespace_lists_like_bpftrace";
+    let Some(dir) = setup(test) else {
+        return;
+    };
+    let Some((waiting, path)) = in_private_mount(test, dir) else {
+        return;
+    };
     compare(dir, &pid_cases(waiting.0.id(), &path, true));
+}
+
+/// `-p PID` with a path only the process's mount namespace has: both tracers attach to
+/// the file through `/proc/PID/root` (which `probe` shows) and trace its 5 calls.
+#[test]
+fn a_process_in_another_mount_namespace_is_traced_like_bpftrace() {
+    let test = "a_process_in_another_mount_namespace_is_traced_like_bpftrace";
+    let Some(dir) = setup(test) else {
+        return;
+    };
+    let mut outputs = Vec::new();
+    for tracer in ["bpftrace", env!("CARGO_BIN_EXE_rbt")] {
+        let Some((waiting, path)) = in_private_mount(test, dir) else {
+            return;
+        };
+        let pid = waiting.0.id().to_string();
+        let script = format!("uprobe:{path}:rbt_target {{ printf(\"%s %d\\n\", probe, arg0); }}");
+        let out = run(tracer, dir, &["-p", &pid, "-e", &script]);
+        assert!(
+            out.status.success(),
+            "{tracer}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).replace(&pid, "PID");
+        outputs.push(text);
+    }
+    assert!(
+        outputs[0].contains("uprobe:/proc/PID/root/") && outputs[0].contains(":rbt_target 5\n"),
+        "bpftrace did not trace through /proc/PID/root:\n{}",
+        outputs[0]
+    );
+    assert_eq!(outputs[1], outputs[0]);
 }

@@ -22,6 +22,7 @@ use crate::sys;
 
 pub static KPROBE: Provider = Provider {
     list: None,
+    in_process: None,
     name: "kprobe",
     aliases: &["k"],
     usage: "kprobe:FUNCTION",
@@ -41,6 +42,7 @@ pub static KPROBE: Provider = Provider {
 
 pub static KRETPROBE: Provider = Provider {
     list: None,
+    in_process: None,
     name: "kretprobe",
     aliases: &["kr"],
     usage: "kretprobe:FUNCTION",

@@ -154,6 +154,16 @@ pub struct Provider {
     pub expand: Option<Expand>,
     /// How `rbt -l` lists targets that are not one kernel-wide list (files' symbols).
     pub list: Option<ListFn>,
+    /// The attach point as `-p PID` sees it (a file path inside the process's mount
+    /// namespace, `/proc/PID/root/...`), when that differs.
+    pub in_process: Option<fn(&AttachPoint, u32) -> Option<AttachPoint>>,
+}
+
+/// `point` as process `pid` (`-p`) sees it: its provider's [`Provider::in_process`].
+pub fn for_process(point: &AttachPoint, pid: Option<u32>) -> AttachPoint {
+    pid.zip(point.provider.in_process)
+        .and_then(|(pid, localize)| localize(point, pid))
+        .unwrap_or_else(|| point.clone())
 }
 
 /// `rbt -l` for one provider: the matches of the part of the pattern after the type.

@@ -18,6 +18,7 @@ use crate::{parser, sys};
 
 pub static SOFTWARE: Provider = Provider {
     list: None,
+    in_process: None,
     space: Space::Unset,
     name: "software",
     aliases: &["s"],
@@ -37,6 +38,7 @@ pub static SOFTWARE: Provider = Provider {
 
 pub static HARDWARE: Provider = Provider {
     list: None,
+    in_process: None,
     space: Space::Unset,
     name: "hardware",
     aliases: &["h"],

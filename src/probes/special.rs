@@ -12,6 +12,7 @@ use crate::sema::Space;
 
 pub static BEGIN: Provider = Provider {
     list: None,
+    in_process: None,
     name: "BEGIN",
     aliases: &[],
     usage: "BEGIN",
@@ -31,6 +32,7 @@ pub static BEGIN: Provider = Provider {
 
 pub static END: Provider = Provider {
     list: None,
+    in_process: None,
     name: "END",
     aliases: &[],
     usage: "END",

@@ -17,6 +17,7 @@ use crate::sema::Space;
 
 pub static INTERVAL: Provider = Provider {
     list: None,
+    in_process: None,
     space: Space::Unset,
     name: "interval",
     aliases: &["i"],
@@ -36,6 +37,7 @@ pub static INTERVAL: Provider = Provider {
 
 pub static PROFILE: Provider = Provider {
     list: None,
+    in_process: None,
     space: Space::Unset,
     name: "profile",
     aliases: &["p"],

@@ -19,6 +19,7 @@ use crate::sys;
 
 pub static TRACEPOINT: Provider = Provider {
     list: None,
+    in_process: None,
     name: "tracepoint",
     aliases: &["t"],
     usage: "tracepoint:CATEGORY:EVENT",

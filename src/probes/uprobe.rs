@@ -41,6 +41,7 @@ pub static UPROBE: Provider = Provider {
     check,
     expand: None,
     list: Some(list::list_entry),
+    in_process: Some(list::in_process),
     attach: attach_entry,
 };
 
@@ -60,6 +61,7 @@ pub static URETPROBE: Provider = Provider {
     check,
     expand: None,
     list: Some(list::list_return),
+    in_process: Some(list::in_process),
     attach: attach_return,
 };
 

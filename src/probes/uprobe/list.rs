@@ -10,6 +10,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::{integer, ldcache};
+use crate::ast::AttachPoint;
 use crate::elf::functions::functions;
 use crate::probes::wildcard;
 use crate::probes::{ListQuery, Listed};
@@ -239,6 +240,26 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         }
     }
     Ok(listed)
+}
+
+/// A uprobe's file as process `pid` sees it, when the process is in another mount
+/// namespace (bpftrace's semantic analyser resolves the target with the pid): the first
+/// file of that name under `/proc/PID/root` (its `PATH` for a bare name).
+pub(super) fn in_process(point: &AttachPoint, pid: u32) -> Option<AttachPoint> {
+    let [target, func] = point.target.as_slice() else {
+        return None;
+    };
+    if !other_mount_ns(pid)
+        || wildcard::has_wildcard(target)
+        || (target.starts_with("lib") && !target.contains('/'))
+    {
+        return None;
+    }
+    let file = resolve(target, Some(pid)).into_iter().next()?;
+    Some(AttachPoint {
+        target: vec![file, func.clone()],
+        ..point.clone()
+    })
 }
 
 pub(super) fn list_entry(rest: &str, query: &ListQuery) -> Result<Listed, String> {
