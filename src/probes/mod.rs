@@ -220,19 +220,40 @@ pub enum Unexpanded {
 /// The attach points `point` denotes: itself, or with a wildcard in its target every
 /// matching target of its provider, sorted as bpftrace sorts them (byte order).
 pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
-    let Some(how) = &point.provider.expand else {
-        return Ok(vec![point.clone()]);
-    };
     if !point.target.iter().any(|t| wildcard::has_wildcard(t)) {
         return Ok(vec![point.clone()]);
     }
-    let found = matches(how, &point.target.join(":")).map_err(Unexpanded::Error)?;
-    if found.is_empty() {
-        return Err(match how.none_found {
-            NoMatch::Error(message) => Unexpanded::Error(message(point)),
-            NoMatch::Skip(warning) => Unexpanded::Skipped(warning(point)),
-        });
-    }
+    let pattern = point.target.join(":");
+    let found = match (&point.provider.expand, point.provider.list) {
+        (Some(how), _) => {
+            let found = matches(how, &pattern).map_err(Unexpanded::Error)?;
+            if found.is_empty() {
+                return Err(match how.none_found {
+                    NoMatch::Error(message) => Unexpanded::Error(message(point)),
+                    NoMatch::Skip(warning) => Unexpanded::Skipped(warning(point)),
+                });
+            }
+            found
+        }
+        // Files' symbols (uprobes), matched as `-l` matches them; an offset stays
+        // unexpanded (the provider then reports it).
+        (None, Some(list)) if !pattern.contains('+') => {
+            let query = ListQuery {
+                pid: None,
+                verbose: false,
+            };
+            let found = list(&pattern, &query).map_err(Unexpanded::Error)?.matches;
+            if found.is_empty() {
+                // bpftrace 0.17 matches no function and attaches nothing there.
+                return Err(Unexpanded::Skipped(format!(
+                    "no function matches '{}': attach point skipped, as bpftrace skips it",
+                    point.name()
+                )));
+            }
+            found
+        }
+        _ => return Ok(vec![point.clone()]),
+    };
     let parts = point.target.len().max(1);
     Ok(found
         .into_iter()
