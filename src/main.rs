@@ -490,6 +490,7 @@ fn list_probes(cli: &Cli) -> Result<(), String> {
     let query = rbt::probes::ListQuery {
         pid: cli.pid,
         verbose: cli.verbose,
+        ignore_invalid: false,
     };
     let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), &query)?;
     eprint!("{warnings}");

@@ -56,6 +56,8 @@ enum Kind {
     /// wildcard.
     Events(&'static str, &'static [&'static str]),
     Iter,
+    /// Listed by no one yet; only a wildcard type reaches it.
+    Usdt,
 }
 
 impl Kind {
@@ -64,6 +66,7 @@ impl Kind {
             "software" | "s" => Some(Kind::Events("software", SOFTWARE)),
             "hardware" | "h" => Some(Kind::Events("hardware", HARDWARE)),
             "iter" | "it" => Some(Kind::Iter),
+            "usdt" | "U" => Some(Kind::Usdt),
             _ => lookup(name)
                 .filter(|p| p.expand.is_some() || p.list.is_some())
                 .map(Kind::Provider),
@@ -76,9 +79,9 @@ impl Kind {
 const KERNEL_TYPES: &[&str] = &["hardware", "iter", "kprobe", "software", "tracepoint"];
 
 /// The user-space probe types a wildcard type matches with `-p` or a path in the
-/// pattern (bpftrace's `userspace_probe_list`). `usdt` is among them in bpftrace; rbt
-/// cannot read USDT notes yet and lists no `usdt` probes.
-const USER_TYPES: &[&str] = &["uprobe"];
+/// pattern (bpftrace's `userspace_probe_list`). rbt cannot read USDT notes yet: `usdt`
+/// lists nothing, but takes its shapes of target (so `*:PATH:PROVIDER:PROBE` is valid).
+const USER_TYPES: &[&str] = &["uprobe", "usdt"];
 
 /// The listing for `search`, and what goes to stderr (warnings); an `Err` is the
 /// rendered error.
@@ -121,15 +124,27 @@ pub fn list(search: Option<&str>, query: &ListQuery) -> Result<(String, String),
             vec![Kind::by_name(ty)
                 .ok_or_else(|| fail(at, format!("'{ty}' is not a probe type rbt can list")))?]
         };
+        if let [Kind::Usdt] = kinds.as_slice() {
+            return Err(fail(at, "'usdt' is not a probe type rbt can list".into()));
+        }
+        // Several types from a wildcard: each takes the targets of its shape only.
+        let query = &ListQuery {
+            ignore_invalid: kinds.len() > 1,
+            ..*query
+        };
+        let mut any_valid = false;
         for kind in kinds {
             let mut spanned = Vec::new();
-            list_one(kind, rest, query, &mut out, &mut warnings, &mut spanned)
+            any_valid |= list_one(kind, rest, query, &mut out, &mut warnings, &mut spanned)
                 .map_err(|e| fail(at, e))?;
             let diags: Vec<Diagnostic> = spanned
                 .into_iter()
                 .map(|w| Diagnostic::warning(at, w))
                 .collect();
             warnings.push_str(&diag::render("stdin", search, &diags));
+        }
+        if query.ignore_invalid && !any_valid {
+            return Err(fail(at, "No attach points for probe".into()));
         }
     }
     Ok((out, warnings))
@@ -157,19 +172,31 @@ fn list_one(
     out: &mut String,
     warnings: &mut String,
     spanned: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<bool, String> {
     let verbose = query.verbose;
     match kind {
         Kind::Events(name, events) => {
-            if !wildcard::has_wildcard(rest) && !events.contains(&rest) {
-                return Err(format!("{rest} is not a {name} probe"));
+            // `software:EVENT[:COUNT]`: bpftrace reads the count as a number even when
+            // listing, and prints the event alone.
+            let (event, count) = rest.split_once(':').unwrap_or((rest, "0"));
+            if count.parse::<u64>().is_err() {
+                return Err(format!("invalid count '{count}' in '{name}:{rest}'"));
             }
-            let _ = writeln!(out, "{name}:{rest}:");
+            // A type from a wildcard (`*:x`) prints its pattern back unchecked.
+            if !wildcard::has_wildcard(event) && !events.contains(&event) && !query.ignore_invalid {
+                return Err(format!("{event} is not a {name} probe"));
+            }
+            let _ = writeln!(out, "{name}:{event}:");
         }
         Kind::Iter => {
             for m in wildcard::matching_lines(rest, "task\ntask_file", false) {
                 let _ = writeln!(out, "iter:{m}");
             }
+        }
+        Kind::Usdt => {
+            // `usdt:PATH:[PROVIDER:]PROBE`, with `-p` also `usdt:PROBE`.
+            let parts = rest.split(':').count();
+            return Ok((2..=3).contains(&parts) || (parts == 1 && query.pid.is_some()));
         }
         Kind::Provider(p) => {
             if let Some(list) = p.list {
@@ -181,17 +208,20 @@ fn list_one(
                     let _ = writeln!(warnings, "{line}");
                 }
                 spanned.extend(listed.spanned);
-                return Ok(());
+                return Ok(!listed.invalid);
             }
             let Some(how) = &p.expand else {
-                return Ok(());
+                return Ok(true);
             };
             let parts = rest.split(':').count();
-            // Types of a fixed shape complete a wildcard's missing parts (`tracepoint:sched*`).
+            // Types of a fixed shape complete a wildcard's missing leading parts, as
+            // bpftrace's tracepoint parser does (`tracepoint:sched*` is `*:sched*`).
             let pattern = if parts == p.parts.1 || p.parts.0 != p.parts.1 {
                 rest.to_string()
             } else if parts < p.parts.1 && wildcard::has_wildcard(rest) {
-                format!("{rest}{}", ":*".repeat(p.parts.1 - parts))
+                format!("{}{rest}", "*:".repeat(p.parts.1 - parts))
+            } else if query.ignore_invalid {
+                return Ok(false);
             } else {
                 return Err(format!(
                     "{} probe type requires {} arguments",
@@ -202,7 +232,7 @@ fn list_one(
                 Ok(found) => found,
                 Err(why) => {
                     let _ = writeln!(warnings, "WARNING: {why}");
-                    return Ok(());
+                    return Ok(true);
                 }
             };
             for m in found {
@@ -215,5 +245,5 @@ fn list_one(
             }
         }
     }
-    Ok(())
+    Ok(true)
 }

@@ -170,11 +170,16 @@ pub fn for_process(point: &AttachPoint, pid: Option<u32>) -> AttachPoint {
 pub type ListFn = fn(&str, &ListQuery) -> Result<Listed, String>;
 
 /// What a listing knows besides the pattern.
+#[derive(Clone, Copy, Debug)]
 pub struct ListQuery {
     /// `-p PID`.
     pub pid: Option<u32>,
     /// `-v`.
     pub verbose: bool,
+    /// The probe type came from a wildcard (`*:PATH:FUNCTION`): a target of the wrong
+    /// shape for this type lists nothing instead of failing (bpftrace's
+    /// `ignore_invalid`).
+    pub ignore_invalid: bool,
 }
 
 /// What a [`ListFn`] found.
@@ -186,6 +191,8 @@ pub struct Listed {
     pub spanned: Vec<String>,
     /// Whole lines for stderr (`WARNING: ...`).
     pub messages: Vec<String>,
+    /// The target has the wrong shape for the type ([`ListQuery::ignore_invalid`]).
+    pub invalid: bool,
 }
 
 /// How a provider's wildcards expand (bpftrace's `ProbeMatcher`): the candidates, one a
@@ -241,6 +248,7 @@ pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
             let query = ListQuery {
                 pid: None,
                 verbose: false,
+                ignore_invalid: false,
             };
             let found = list(&pattern, &query).map_err(Unexpanded::Error)?.matches;
             if found.is_empty() {

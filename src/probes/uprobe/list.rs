@@ -172,6 +172,12 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         parts.insert(0, in_pid_root(pid, &exe));
     }
     let [target, func] = parts.as_slice() else {
+        if query.ignore_invalid {
+            return Ok(Listed {
+                invalid: true,
+                ..Listed::default()
+            });
+        }
         return Err(format!("{kind} probe type requires 2 arguments"));
     };
     let mut target = target.clone();
