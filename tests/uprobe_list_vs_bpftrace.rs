@@ -256,7 +256,12 @@ fn a_process_lists_like_bpftrace() {
         .expect("start rbtup_nopie");
     let waiting = wait_started(child);
     let path = dir.join("rbtup_nopie").display().to_string();
-    compare(dir, &pid_cases(waiting.0.id(), &path, false));
+    let mut cases = pid_cases(waiting.0.id(), &path, false);
+    // `libc` is the library the process maps (bpftrace asks bcc with the pid).
+    let pid = waiting.0.id().to_string();
+    let libc = ["-p", &pid, "-l", "uprobe:libc:mallo*"];
+    cases.push((libc.map(str::to_string).to_vec(), Some(":malloc\n".into())));
+    compare(dir, &cases);
 }
 
 /// Starts `rbtup_nopie wait` from a tmpfs only its own mount namespace has (under

@@ -85,6 +85,18 @@ fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
     }
 }
 
+/// The library `libNAME` that process `pid` has mapped (bcc's `bcc_procutils_which_so`
+/// with a pid looks there before the loader cache): the first mapped file whose path
+/// holds `/libNAME.` or `/libNAME-`.
+pub(super) fn mapped_library(pid: u32, name: &str) -> Option<String> {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps")).ok()?;
+    let (dot, dash) = (format!("/lib{name}."), format!("/lib{name}-"));
+    maps.lines()
+        .filter_map(|line| line.split_whitespace().nth(5))
+        .find(|path| path.contains(&dot) || path.contains(&dash))
+        .map(str::to_string)
+}
+
 /// Whether process `pid` sees another mount namespace than rbt's.
 fn other_mount_ns(pid: u32) -> bool {
     let ns = |p: String| fs::metadata(p).ok().map(|m| (m.dev(), m.ino()));
@@ -181,9 +193,12 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         return Err(format!("{kind} probe type requires 2 arguments"));
     };
     let mut target = target.clone();
-    if !wildcard::has_wildcard(&target) {
-        if let Some(lib) = target.strip_prefix("lib").and_then(ldcache::which_so) {
-            target = lib.to_string_lossy().into_owned();
+    let wild = wildcard::has_wildcard(&target);
+    if let Some(name) = target.clone().strip_prefix("lib").filter(|_| !wild) {
+        let mapped = query.pid.and_then(|pid| mapped_library(pid, name));
+        let cached = || ldcache::which_so(name).map(|p| p.to_string_lossy().into_owned());
+        if let Some(lib) = mapped.or_else(cached) {
+            target = lib;
         }
     }
     let func = function_part(func, retprobe, target.contains('*'))?;
@@ -248,20 +263,21 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
     Ok(listed)
 }
 
-/// A uprobe's file as process `pid` sees it, when the process is in another mount
-/// namespace (bpftrace's semantic analyser resolves the target with the pid): the first
-/// file of that name under `/proc/PID/root` (its `PATH` for a bare name).
+/// A uprobe's file as process `pid` sees it (bpftrace resolves the target with the
+/// pid): a `libNAME` the process has mapped; in another mount namespace, the first file
+/// of that name under `/proc/PID/root` (its `PATH` for a bare name).
 pub(super) fn in_process(point: &AttachPoint, pid: u32) -> Option<AttachPoint> {
     let [target, func] = point.target.as_slice() else {
         return None;
     };
-    if !other_mount_ns(pid)
-        || wildcard::has_wildcard(target)
-        || (target.starts_with("lib") && !target.contains('/'))
-    {
+    if wildcard::has_wildcard(target) {
         return None;
     }
-    let file = resolve(target, Some(pid)).into_iter().next()?;
+    let file = match target.strip_prefix("lib").filter(|_| !target.contains('/')) {
+        Some(name) => mapped_library(pid, name)?,
+        None if other_mount_ns(pid) => resolve(target, Some(pid)).into_iter().next()?,
+        None => return None,
+    };
     Some(AttachPoint {
         target: vec![file, func.clone()],
         ..point.clone()
