@@ -21,6 +21,9 @@ pub struct Program {
     /// `--unsafe`: builtins that act on the system (`system`, `signal`) are allowed; set
     /// by the caller like `params`.
     pub allow_unsafe: bool,
+    /// `-p PID`: attach points naming files are looked up as that process sees them
+    /// (another mount namespace); set by the caller like `params`.
+    pub pid: Option<u32>,
     pub span: Span,
 }
 

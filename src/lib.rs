@@ -20,6 +20,7 @@ pub mod diag;
 pub mod elf;
 pub mod event;
 pub mod format;
+pub mod info;
 pub mod metrics;
 pub mod output;
 pub mod parser;

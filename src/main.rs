@@ -9,18 +9,29 @@ use clap::{Parser, ValueEnum};
 use rbt::output::{BufferMode, OutputFormat, Printer};
 use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
+/// The help text: bpftrace's layout (`USAGE:`, then the options), rbt's options.
+const HELP: &str = "\
+USAGE:
+    {usage}
+    {bin} [options] - <stdin input>
+    {bin} [options] -e 'program'
+
+OPTIONS:
+{options}
+
+{about}
+";
+
 #[derive(Parser, Debug)]
 #[command(
     name = "rbt",
     disable_version_flag = true,
+    help_template = HELP,
     about = "A bpftrace-compatible tracer: BTF-typed, emits eBPF directly, no LLVM"
 )]
 struct Cli {
     /// Script file to run (bpftrace dialect); with -l, the probes to list
-    #[arg(
-        value_name = "FILE",
-        required_unless_present_any = ["program", "list", "version"]
-    )]
+    #[arg(value_name = "FILE")]
     file: Option<PathBuf>,
     /// Positional parameters for the script ($1, $2, ...)
     #[arg(value_name = "ARG")]
@@ -47,8 +58,15 @@ struct Cli {
     #[arg(short = 'p', value_name = "PID", value_parser = parse_pid)]
     pid: Option<u32>,
     /// Run CMD, trace while it runs, exit when it exits
-    #[arg(short = 'c', value_name = "CMD", conflicts_with = "pid")]
+    #[arg(short = 'c', value_name = "CMD")]
     command: Option<String>,
+    /// Accepted as bpftrace's -k/-kk (warn when a helper fails); rbt does not check
+    /// helper results and says so
+    #[arg(short = 'k', action = clap::ArgAction::Count)]
+    helper_checks: u8,
+    /// Print what rbt detects of this system and kernel, and exit
+    #[arg(long = "info")]
+    info: bool,
     /// Load and verify every program, attach nothing, exit
     #[arg(long = "dry-run")]
     dry_run: bool,
@@ -94,19 +112,67 @@ fn main() -> ExitCode {
     timings::start();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { 1 } else { 0 };
-            let _ = e.print();
-            return ExitCode::from(code);
-        }
+        Err(e) => return flag_error(&e),
     };
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprint!("{message}");
-            ExitCode::from(1)
+        Err(Failure { text, code }) => {
+            eprint!("{text}");
+            ExitCode::from(code)
         }
     }
+}
+
+/// An error's text for stderr and the exit code (bpftrace's: 1, or 255 for a script
+/// file it cannot open).
+struct Failure {
+    text: String,
+    code: u8,
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Failure {
+        Failure { text, code: 1 }
+    }
+}
+
+/// The help text, printed on stderr as bpftrace prints its usage.
+fn usage() -> String {
+    use clap::CommandFactory;
+    Cli::command().render_help().to_string()
+}
+
+/// Fails with `message` (if any) and the usage, as bpftrace does for a wrong command line.
+fn usage_failure(message: &str) -> Failure {
+    Failure {
+        text: format!("{message}{}", usage()),
+        code: 1,
+    }
+}
+
+/// A command line clap rejects: `-h` is the usage on stderr (exit 0); a bad value is
+/// bpftrace's one-line `ERROR:` (`-p`, `-f`, `-B`); anything else its first line and
+/// the usage (exit 1).
+fn flag_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp => {
+            eprint!("{}", usage());
+            return ExitCode::SUCCESS;
+        }
+        ErrorKind::ValueValidation => {
+            if let Some(why) = std::error::Error::source(e) {
+                eprintln!("ERROR: {why}");
+                return ExitCode::from(1);
+            }
+        }
+        _ => {}
+    }
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or_default();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprint!("{}", usage_failure(&format!("rbt: {first}\n\n")).text);
+    ExitCode::from(1)
 }
 
 /// The script's text. Invalid UTF-8 is accepted inside comments (as bpftrace does);
@@ -144,6 +210,7 @@ fn parse_pid(s: &str) -> Result<u32, String> {
         .parse()
         .map_err(|_| format!("pid '{s}' outside of integer range"))?;
     if !(1..=PID_MAX).contains(&pid) {
+        // `-p 0`, `-p -5`: bpftrace's words.
         return Err(format!("pid '{s}' out of valid pid range [1,{PID_MAX}]"));
     }
     Ok(pid as u32)
@@ -225,17 +292,64 @@ fn version_line() -> String {
     )
 }
 
+/// The command-line checks bpftrace makes after reading its flags, with its messages.
+fn check_flags(cli: &Cli) -> Result<(), Failure> {
+    if cli.helper_checks >= 3 {
+        return Err(usage_failure(""));
+    }
+    if cli.command.is_some() && cli.pid.is_some() {
+        return Err(usage_failure("ERROR: USAGE: Cannot use both -c and -p.\n"));
+    }
+    if cli.list && !cli.params.is_empty() {
+        return Err(usage_failure("")); // -l takes one pattern at most
+    }
+    if !cli.list && cli.file.is_none() && cli.program.is_none() {
+        if std::env::args_os().len() == 1 {
+            return Err(usage_failure(""));
+        }
+        return Err("ERROR: USAGE: filename or -e 'program' required.\n"
+            .to_string()
+            .into());
+    }
+    if let (Some(path), None, false) = (&cli.file, &cli.program, cli.list) {
+        if path.as_os_str() != "-" {
+            if let Err(e) = std::fs::File::open(path) {
+                let e = e.to_string();
+                let e = e.split(" (os error").next().unwrap_or(&e);
+                return Err(Failure {
+                    text: format!("ERROR: failed to open file '{}': {e}\n", path.display()),
+                    code: 255,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<(), Failure> {
     if cli.version {
-        return write_stage(None, &version_line());
+        return Ok(write_stage(None, &version_line())?);
+    }
+    if cli.info {
+        // On stderr, where bpftrace prints it.
+        eprint!("{}", rbt::info::report(&cli.btf));
+        return Ok(());
+    }
+    check_flags(&cli)?;
+    if cli.helper_checks > 0 {
+        eprintln!(
+            "WARNING: -k/-kk: rbt does not check the results of BPF helpers; their failures are not reported"
+        );
     }
     env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
     if cli.json_envelope && cli.format != OutputFormat::Json {
-        return Err("rbt: --json-envelope wraps JSON lines: it needs -f json\n".into());
+        return Err("rbt: --json-envelope wraps JSON lines: it needs -f json\n"
+            .to_string()
+            .into());
     }
     if cli.list {
-        return list_probes(&cli);
+        return Ok(list_probes(&cli)?);
     }
     let metrics = cli
         .metrics
@@ -285,11 +399,13 @@ fn run(cli: Cli) -> Result<(), String> {
         watch,
         metrics,
     };
-    runtime::run(&compiled, &options, &mut printer).map_err(|e| match (e, &cli.output) {
-        (runtime::RuntimeError::Output(e), Some(path)) => {
-            format!("rbt: cannot write output file {}: {e}\n", path.display())
-        }
-        (e, _) => format!("rbt: {e}\n"),
+    runtime::run(&compiled, &options, &mut printer).map_err(|e| {
+        Failure::from(match (e, &cli.output) {
+            (runtime::RuntimeError::Output(e), Some(path)) => {
+                format!("rbt: cannot write output file {}: {e}\n", path.display())
+            }
+            (e, _) => format!("rbt: {e}\n"),
+        })
     })
 }
 
@@ -321,7 +437,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
             let bytes = read.map_err(|e| format!("rbt: {name}: {e}\n"))?;
             (name.clone(), decode_script(&name, bytes)?)
         }
-        (None, None) => unreachable!("clap requires FILE or -e"),
+        (None, None) => return Err("ERROR: USAGE: filename or -e 'program' required.\n".into()),
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
@@ -331,6 +447,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     ast.str_size = str_size;
     ast.child = cli.command.is_some();
     ast.allow_unsafe = cli.allow_unsafe;
+    ast.pid = cli.pid;
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
@@ -363,8 +480,15 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
 /// `-l [PATTERN]`: the matching probes on stdout, warnings (an unreadable list) on stderr.
 fn list_probes(cli: &Cli) -> Result<(), String> {
     let pattern = cli.file.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), cli.verbose)
-        .map_err(|e| format!("rbt: {e}\n"))?;
+    if let Some(pid) = cli.pid {
+        watch_pid(pid)?;
+    }
+    let query = rbt::probes::ListQuery {
+        pid: cli.pid,
+        verbose: cli.verbose,
+        ignore_invalid: false,
+    };
+    let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), &query)?;
     eprint!("{warnings}");
     write_stage(cli.output.as_deref(), &listing)
 }

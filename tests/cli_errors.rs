@@ -171,7 +171,8 @@ fn missing_tracepoint() {
 #[test]
 fn missing_script_file() {
     let dir = scratch("missing_script_file");
-    check_failure("missing_script_file", rbt_in(&dir, &["nosuch.bt"]), 1);
+    // bpftrace 0.17 exits with 255 (its `return -1`) when it cannot open the script.
+    check_failure("missing_script_file", rbt_in(&dir, &["nosuch.bt"]), 255);
 }
 
 #[test]
@@ -181,14 +182,121 @@ fn script_is_a_directory() {
     check_failure("script_is_a_directory", rbt_in(&dir, &["scripts.d"]), 1);
 }
 
+/// stderr without bpftrace's harmless RLIMIT_MEMLOCK line.
+fn stderr_text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter(|l| !l.contains("RLIMIT_MEMLOCK"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Command lines bpftrace 0.17 rejects (or answers with its usage) before reading any
+/// script: rbt must exit with the same code and, where bpftrace prints an `ERROR:`
+/// line first, print the same first line; where it prints its usage, rbt prints its
+/// own (`USAGE:`), also on stderr.
 #[test]
-fn unknown_flag() {
-    let dir = scratch("unknown_flag");
-    check_failure(
-        "unknown_flag",
-        rbt_in(&dir, &["--bogus", "-e", "BEGIN { exit(); }"]),
-        1,
-    );
+fn command_line_errors_match_bpftrace() {
+    let test = "command_line_errors_match_bpftrace";
+    if support::skip_if(test, support::not_root()).is_some() {
+        return;
+    }
+    let dir = scratch("command_line_errors");
+    let cases: &[&[&str]] = &[
+        &["-p", "a1111", "file.bt"],
+        &["-p", "111a1", "file.bt"],
+        &["-p", "not_a_pid", "file.bt"],
+        &["-p", "5000000", "file.bt"],
+        &["-p", "0", "file.bt"],
+        &["-p", "99999999999999999999", "file.bt"],
+        &["-f", "jsonx", "-e", "BEGIN { exit(); }"],
+        &["-B", "bad", "-e", "BEGIN { exit(); }"],
+        &["non_existent_file.bt"],
+        &["-q"],
+        &["-c", "true", "-p", "1", "-e", "BEGIN { exit(); }"],
+        &["-idonotexist"],
+        &["--bogus", "-e", "BEGIN { exit(); }"],
+        &["-kkk", "-e", "BEGIN { exit(); }"],
+        &["-l", "a", "b"],
+        &["-h"],
+        &[],
+    ];
+    let mut failures = Vec::new();
+    for args in cases {
+        let Some(theirs) = support::output_or_skip(
+            test,
+            Command::new("bpftrace")
+                .args(*args)
+                .current_dir(&dir)
+                .stdin(Stdio::null()),
+        ) else {
+            return;
+        };
+        let ours = rbt_in(&dir, args);
+        let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
+        let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
+        let usage = their_err.contains("USAGE:\n");
+        let same = theirs.status.code() == ours.status.code()
+            && ours.stdout.is_empty() == theirs.stdout.is_empty()
+            && !our_err.contains("panicked")
+            && match (usage, their_err.starts_with("ERROR: ")) {
+                (_, true) => first(&their_err) == first(&our_err),
+                (true, false) => our_err.contains("USAGE:\n"),
+                (false, false) => false,
+            };
+        if !same {
+            failures.push(format!(
+                "{args:?}: bpftrace {:?}:\n{their_err}rbt {:?}:\n{our_err}",
+                theirs.status.code(),
+                ours.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
+/// `--info` reports what rbt detects: the sections bpftrace 0.17 prints, and the map
+/// type bpftrace's own runtime test looks for (`perf_event_array: yes`) as detected.
+/// `kprobe:` is not compared: bpftrace says whether the program type loads, rbt whether
+/// kprobes can be attached (the kprobe PMU or `kprobe_events`), which this host lacks.
+#[test]
+fn info_reports_the_host_like_bpftrace() {
+    let test = "info_reports_the_host_like_bpftrace";
+    if support::skip_if(test, support::not_root()).is_some() {
+        return;
+    }
+    let Some(theirs) = support::output_or_skip(test, Command::new("bpftrace").arg("--info")) else {
+        return;
+    };
+    let dir = scratch("info");
+    let ours = rbt_in(&dir, &["--info"]);
+    assert_eq!(ours.status.code(), theirs.status.code());
+    // Both print it on stderr.
+    let (theirs, ours) = (stderr_text(&theirs), stderr_text(&ours));
+    let line = |text: &str, key: &str| {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .map(str::to_string)
+    };
+    for key in [
+        "System",
+        "OS:",
+        "Arch:",
+        "Build",
+        "Kernel features",
+        "Map types",
+        "hash:",
+        "percpu hash:",
+        "array:",
+        "percpu array:",
+        "stack_trace:",
+        "perf_event_array:",
+        "Probe types",
+        "tracepoint:",
+        "perf_event:",
+    ] {
+        assert_eq!(line(&ours, key), line(&theirs, key), "--info line {key}");
+    }
 }
 
 /// `--btf FILE` cases: the file's first bytes come from the pinned (real) BTF.

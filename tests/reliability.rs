@@ -259,7 +259,7 @@ fn pid_and_command_together() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr_of(&out).contains("cannot be used with"),
+        stderr_of(&out).starts_with("ERROR: USAGE: Cannot use both -c and -p.\n"),
         "{}",
         stderr_of(&out)
     );

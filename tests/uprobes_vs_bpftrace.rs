@@ -165,6 +165,29 @@ fn arguments_and_return_values_match_bpftrace() {
     compare(dir, &cases);
 }
 
+/// Wildcards in a uprobe's file and function expand as bpftrace 0.17 expands them (the
+/// symbols `-l` lists): one attach point per match, `probe` naming each, a pattern that
+/// matches nothing dropped. A private copy of the program, so no other test's run of
+/// it is traced.
+#[test]
+fn wildcards_expand_like_bpftrace() {
+    let Some(dir) = setup("wildcards_expand_like_bpftrace") else {
+        return;
+    };
+    std::fs::copy(dir.join("rbtup_nopie"), dir.join("rbtup_wild")).unwrap();
+    let cases: Vec<_> = [
+        "uprobe:./rbtup_wild:rbt_t* { printf(\"%s %d\\n\", probe, arg0); }",
+        "uprobe:./rbtup_w*:rbt* { @[probe] = count(); }",
+        "uretprobe:./rbtup_wild:rbt* { @[probe] = sum(retval); }",
+        "uprobe:./rbtup_wild:rbt* { @ = count(); }",
+        "BEGIN { printf(\"begin\\n\"); } uprobe:./rbtup_wild:nomatch* { printf(\"hit\\n\"); }",
+    ]
+    .into_iter()
+    .map(|script| with_c("rbtup_wild", script.to_string()))
+    .collect();
+    compare(dir, &cases);
+}
+
 /// `rbt_target`'s address as `nm` prints it (a virtual address, as bpftrace takes it).
 fn nm_address(dir: &Path, bin: &str) -> String {
     let out = Command::new("nm")

@@ -167,6 +167,45 @@ fn listings_match() {
     }
 }
 
+/// Listings whose probe type is a wildcard or whose target has an odd shape: bpftrace
+/// lets each matched type take the targets of its shape (`*:sched_switch` prints
+/// `software:sched_switch:` back), completes a lone tracepoint pattern's category
+/// (`tr*:sched_sw*`), reads a software count even when listing; stdout and exit code
+/// must be the same, failures included.
+#[test]
+fn odd_listings_match_with_exit_codes() {
+    if bpftrace_ref::skip_reason("odd_listings_match_with_exit_codes").is_some() {
+        return;
+    }
+    let cases: &[(&str, bool)] = &[
+        ("tr*:sched_sw*", true),
+        ("*:sched_switch", true),
+        ("t*:sched:sched_sw*", true),
+        ("software:cpu-clock:1000", true),
+        ("software:cpu*:5", true),
+        ("h:cycles", true),
+        ("*:sched:sched_switch", false),
+        ("t*:sched:sched_switch:x", false),
+        ("software:*:", false),
+        ("s:cpu:abc", false),
+        ("software:nosuch", false),
+        ("*:/bin/bash", false),
+    ];
+    for (pattern, succeeds) in cases {
+        let (theirs, ours) = (
+            run("bpftrace", &["-l", pattern], &[]),
+            run(RBT, &["-l", pattern], &[]),
+        );
+        assert_eq!(theirs.status.success(), *succeeds, "bpftrace -l {pattern}");
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&theirs.stdout),
+            "-l {pattern}"
+        );
+        assert_eq!(ours.status.code(), theirs.status.code(), "-l {pattern}");
+    }
+}
+
 /// Runs a failing case under both; their stderr, which must both contain `needle`.
 fn both_fail_saying(args: &[&str], env: &[(&str, &str)], needle: &str) {
     for tracer in ["bpftrace", RBT] {

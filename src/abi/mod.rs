@@ -44,6 +44,8 @@ pub const SIGNALS: [(&str, u32); 28] = [
 pub mod map_type {
     pub const HASH: u32 = 1;
     pub const ARRAY: u32 = 2;
+    /// Not used by rbt (its events go through a ring buffer); `--info` reports it.
+    pub const PERF_EVENT_ARRAY: u32 = 4;
     pub const PERCPU_HASH: u32 = 5;
     pub const PERCPU_ARRAY: u32 = 6;
     pub const STACK_TRACE: u32 = 7;

@@ -3,6 +3,8 @@
 //! back through the `PT_LOAD` segment that holds it (`vaddr - p_vaddr + p_offset`), the
 //! same for non-PIE executables, PIE executables and shared objects.
 
+pub mod functions;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

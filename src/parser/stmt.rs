@@ -78,6 +78,7 @@ impl<'s> P<'s> {
             str_size: crate::sema::STRING_SIZE,
             child: false,
             allow_unsafe: false,
+            pid: None,
             span: Span::new(0, self.text.len()),
         }
     }

@@ -21,6 +21,8 @@ use crate::sema::Space;
 use crate::sys;
 
 pub static KPROBE: Provider = Provider {
+    list: None,
+    in_process: None,
     name: "kprobe",
     aliases: &["k"],
     usage: "kprobe:FUNCTION",
@@ -39,6 +41,8 @@ pub static KPROBE: Provider = Provider {
 };
 
 pub static KRETPROBE: Provider = Provider {
+    list: None,
+    in_process: None,
     name: "kretprobe",
     aliases: &["kr"],
     usage: "kretprobe:FUNCTION",

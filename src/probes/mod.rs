@@ -152,6 +152,47 @@ pub struct Provider {
     pub attach: AttachFn,
     /// Where wildcards in the target expand from (`None`: the type has no wildcards).
     pub expand: Option<Expand>,
+    /// How `rbt -l` lists targets that are not one kernel-wide list (files' symbols).
+    pub list: Option<ListFn>,
+    /// The attach point as `-p PID` sees it (a file path inside the process's mount
+    /// namespace, `/proc/PID/root/...`), when that differs.
+    pub in_process: Option<fn(&AttachPoint, u32) -> Option<AttachPoint>>,
+}
+
+/// `point` as process `pid` (`-p`) sees it: its provider's [`Provider::in_process`].
+pub fn for_process(point: &AttachPoint, pid: Option<u32>) -> AttachPoint {
+    pid.zip(point.provider.in_process)
+        .and_then(|(pid, localize)| localize(point, pid))
+        .unwrap_or_else(|| point.clone())
+}
+
+/// `rbt -l` for one provider: the matches of the part of the pattern after the type.
+pub type ListFn = fn(&str, &ListQuery) -> Result<Listed, String>;
+
+/// What a listing knows besides the pattern.
+#[derive(Clone, Copy, Debug)]
+pub struct ListQuery {
+    /// `-p PID`.
+    pub pid: Option<u32>,
+    /// `-v`.
+    pub verbose: bool,
+    /// The probe type came from a wildcard (`*:PATH:FUNCTION`): a target of the wrong
+    /// shape for this type lists nothing instead of failing (bpftrace's
+    /// `ignore_invalid`).
+    pub ignore_invalid: bool,
+}
+
+/// What a [`ListFn`] found.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// Targets (`PATH:FUNCTION`), sorted.
+    pub matches: std::collections::BTreeSet<String>,
+    /// Warnings about the attach point, shown with its span.
+    pub spanned: Vec<String>,
+    /// Whole lines for stderr (`WARNING: ...`).
+    pub messages: Vec<String>,
+    /// The target has the wrong shape for the type ([`ListQuery::ignore_invalid`]).
+    pub invalid: bool,
 }
 
 /// How a provider's wildcards expand (bpftrace's `ProbeMatcher`): the candidates, one a
@@ -186,19 +227,41 @@ pub enum Unexpanded {
 /// The attach points `point` denotes: itself, or with a wildcard in its target every
 /// matching target of its provider, sorted as bpftrace sorts them (byte order).
 pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
-    let Some(how) = &point.provider.expand else {
-        return Ok(vec![point.clone()]);
-    };
     if !point.target.iter().any(|t| wildcard::has_wildcard(t)) {
         return Ok(vec![point.clone()]);
     }
-    let found = matches(how, &point.target.join(":")).map_err(Unexpanded::Error)?;
-    if found.is_empty() {
-        return Err(match how.none_found {
-            NoMatch::Error(message) => Unexpanded::Error(message(point)),
-            NoMatch::Skip(warning) => Unexpanded::Skipped(warning(point)),
-        });
-    }
+    let pattern = point.target.join(":");
+    let found = match (&point.provider.expand, point.provider.list) {
+        (Some(how), _) => {
+            let found = matches(how, &pattern).map_err(Unexpanded::Error)?;
+            if found.is_empty() {
+                return Err(match how.none_found {
+                    NoMatch::Error(message) => Unexpanded::Error(message(point)),
+                    NoMatch::Skip(warning) => Unexpanded::Skipped(warning(point)),
+                });
+            }
+            found
+        }
+        // Files' symbols (uprobes), matched as `-l` matches them; an offset stays
+        // unexpanded (the provider then reports it).
+        (None, Some(list)) if !pattern.contains('+') => {
+            let query = ListQuery {
+                pid: None,
+                verbose: false,
+                ignore_invalid: false,
+            };
+            let found = list(&pattern, &query).map_err(Unexpanded::Error)?.matches;
+            if found.is_empty() {
+                // bpftrace 0.17 matches no function and attaches nothing there.
+                return Err(Unexpanded::Skipped(format!(
+                    "no function matches '{}': attach point skipped, as bpftrace skips it",
+                    point.name()
+                )));
+            }
+            found
+        }
+        _ => return Ok(vec![point.clone()]),
+    };
     let parts = point.target.len().max(1);
     Ok(found
         .into_iter()

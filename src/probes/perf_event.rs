@@ -17,6 +17,8 @@ use crate::sema::Space;
 use crate::{parser, sys};
 
 pub static SOFTWARE: Provider = Provider {
+    list: None,
+    in_process: None,
     space: Space::Unset,
     name: "software",
     aliases: &["s"],
@@ -35,6 +37,8 @@ pub static SOFTWARE: Provider = Provider {
 };
 
 pub static HARDWARE: Provider = Provider {
+    list: None,
+    in_process: None,
     space: Space::Unset,
     name: "hardware",
     aliases: &["h"],

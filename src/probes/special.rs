@@ -11,6 +11,8 @@ use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
 
 pub static BEGIN: Provider = Provider {
+    list: None,
+    in_process: None,
     name: "BEGIN",
     aliases: &[],
     usage: "BEGIN",
@@ -29,6 +31,8 @@ pub static BEGIN: Provider = Provider {
 };
 
 pub static END: Provider = Provider {
+    list: None,
+    in_process: None,
     name: "END",
     aliases: &[],
     usage: "END",

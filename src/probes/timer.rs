@@ -16,6 +16,8 @@ use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
 
 pub static INTERVAL: Provider = Provider {
+    list: None,
+    in_process: None,
     space: Space::Unset,
     name: "interval",
     aliases: &["i"],
@@ -34,6 +36,8 @@ pub static INTERVAL: Provider = Provider {
 };
 
 pub static PROFILE: Provider = Provider {
+    list: None,
+    in_process: None,
     space: Space::Unset,
     name: "profile",
     aliases: &["p"],

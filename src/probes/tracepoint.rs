@@ -18,6 +18,8 @@ use crate::sema::{tracefs, Args, Space};
 use crate::sys;
 
 pub static TRACEPOINT: Provider = Provider {
+    list: None,
+    in_process: None,
     name: "tracepoint",
     aliases: &["t"],
     usage: "tracepoint:CATEGORY:EVENT",

@@ -6,6 +6,7 @@
 //! (Linux 4.17+), for every process: `-p PID` is the programs' pid filter.
 
 mod ldcache;
+mod list;
 
 use std::ffi::CString;
 use std::fs;
@@ -39,6 +40,8 @@ pub static UPROBE: Provider = Provider {
     resolve: resolve_entry,
     check,
     expand: None,
+    list: Some(list::list_entry),
+    in_process: Some(list::in_process),
     attach: attach_entry,
 };
 
@@ -57,6 +60,8 @@ pub static URETPROBE: Provider = Provider {
     resolve: resolve_return,
     check,
     expand: None,
+    list: Some(list::list_return),
+    in_process: Some(list::in_process),
     attach: attach_return,
 };
 

@@ -66,6 +66,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
         str_size: program.str_size,
         child: program.child,
         allow_unsafe: program.allow_unsafe,
+        pid: program.pid,
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
@@ -170,6 +171,8 @@ struct Analyzer<'a> {
     child: bool,
     /// `--unsafe` was given.
     allow_unsafe: bool,
+    /// `-p PID`.
+    pid: Option<u32>,
 }
 
 /// The passes that walk probe bodies.
@@ -271,6 +274,7 @@ impl Analyzer<'_> {
         let mut units: Vec<Unit<'p>> = Vec::new();
         let mut nothing: Vec<Unit<'p>> = Vec::new();
         for ap in &probe.attach_points {
+            let ap = &crate::probes::for_process(ap, self.pid);
             let expanded = match crate::probes::expand(ap) {
                 Ok(points) => points,
                 Err(crate::probes::Unexpanded::Error(message)) => {
