@@ -299,11 +299,14 @@ fn info_reports_the_host_like_bpftrace() {
     }
 }
 
+/// A script that needs kernel types (BTF is read only then).
+const NEEDS_BTF: &str = "BEGIN { printf(\"%d\\n\", curtask->pid); exit(); }";
+
 /// `--btf FILE` cases: the file's first bytes come from the pinned (real) BTF.
 fn btf_case(name: &str, contents: &[u8]) {
     let dir = scratch(name);
     std::fs::write(dir.join("kernel.btf"), contents).unwrap();
-    let out = rbt_in(&dir, &["--btf", "kernel.btf", "-e", "BEGIN { exit(); }"]);
+    let out = rbt_in(&dir, &["--btf", "kernel.btf", "-e", NEEDS_BTF]);
     check_failure(name, out, 1);
 }
 
@@ -331,7 +334,7 @@ fn not_btf_at_all() {
 #[test]
 fn missing_btf_file() {
     let dir = scratch("missing_btf_file");
-    let out = rbt_in(&dir, &["--btf", "nosuch.btf", "-e", "BEGIN { exit(); }"]);
+    let out = rbt_in(&dir, &["--btf", "nosuch.btf", "-e", NEEDS_BTF]);
     check_failure("missing_btf_file", out, 1);
 }
 
