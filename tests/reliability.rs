@@ -456,13 +456,16 @@ fn command_is_killed_on_an_output_error() {
 
 // ---- 5. `--btf FILE` is read by its header ----
 
-/// Runs `rbt --btf FILE` on a BEGIN-only script; the answer must come at once.
+/// A BEGIN script that needs kernel types: BTF is read only when one is needed.
+const NEEDS_BTF: &str = "BEGIN { printf(\"%d\\n\", curtask->pid); exit(); }";
+
+/// Runs `rbt --btf FILE` on a script that needs kernel types; the answer must come at once.
 fn btf_file_case(name: &str, file: &std::path::Path) {
     let started = Instant::now();
     let out = rbt()
         .arg("--btf")
         .arg(file)
-        .args(["-d", "codegen", "-e", "BEGIN { exit(); }"])
+        .args(["-d", "codegen", "-e", NEEDS_BTF])
         .current_dir(file.parent().unwrap())
         .output()
         .unwrap();
@@ -522,7 +525,7 @@ fn btf_from_a_pipe() {
                 "-d",
                 "codegen",
                 "-e",
-                "BEGIN { exit(); }",
+                NEEDS_BTF,
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
