@@ -519,14 +519,7 @@ fn btf_from_a_pipe() {
     // one with bytes after it is rejected.
     for (extra, ok) in [(&b""[..], true), (&b"\0"[..], false)] {
         let mut child = rbt()
-            .args([
-                "--btf",
-                "/dev/stdin",
-                "-d",
-                "codegen",
-                "-e",
-                NEEDS_BTF,
-            ])
+            .args(["--btf", "/dev/stdin", "-d", "codegen", "-e", NEEDS_BTF])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -74,7 +74,14 @@ fn btf_is_read_only_when_a_kernel_type_is_needed() {
             .output()
             .expect("run rbt")
     };
-    let begin = run(r#"BEGIN { printf("%d\n", 1 + 2); @x = count(); exit(); }"#);
+    // The everyday language without kernel types: arithmetic, comparisons, strings,
+    // tuples, maps and aggregations, printf of each kind, control flow.
+    let begin = run(concat!(
+        r#"BEGIN { $a = 1 + 2 * 3; $b = $a == 7 ? 1 : 2; $c = "x"; $t = (1, "s"); @x = count(); "#,
+        r#"@h = hist($a); @m[comm, $a] = sum($a - 1); if ($a > 2 && $c != "z") { $a++; } "#,
+        r#"printf("%d %d %s %s %d %s\n", $a, $b, $c, str(0), $t.0, comm); print($t); "#,
+        r#"@s = stats(nsecs % 3); delete(@m[comm, 7]); exit(); }"#,
+    ));
     let stderr = String::from_utf8_lossy(&begin.stderr);
     assert!(begin.status.success(), "{stderr}");
     assert!(!stderr.contains("btf read"), "{stderr}");

@@ -8,7 +8,7 @@ use super::kernel;
 use super::typed::*;
 use super::Analyzer;
 use crate::ast::{BinOp, Span};
-use crate::btf::{Btf, TypeId, TypeKind};
+use crate::btf::{Btf, Lazy, TypeId, TypeKind};
 
 /// A struct, union or array value: its bytes as in C, and where its parts lie.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,8 +127,9 @@ fn c_alignment(ty: &Type) -> u32 {
     }
 }
 
-/// Whether `ty` is an array, in memory or as a value.
-fn is_array(btf: &Btf, ty: &Type) -> bool {
+/// Whether `ty` is an array, in memory or as a value (takes the `Lazy` so that asking
+/// about a non-memory type reads no BTF).
+fn is_array(btf: &Lazy, ty: &Type) -> bool {
     match ty {
         Type::Mem { ty, .. } => matches!(btf.kind(*ty), TypeKind::Array { .. }),
         Type::Record(r) => matches!(r.shape, Shape::Array { .. }),
