@@ -57,8 +57,16 @@ fn build() -> Result<&'static Path, String> {
         .map_err(Clone::clone)
 }
 
-/// The build directory, or `None` (after saying why) when a facility is missing.
-fn setup(test: &str) -> Option<&'static Path> {
+/// One test at a time: a uprobe on one of the shared binaries fires in every process
+/// running it, so a test's tracers would count another test's runs.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The build directory and this test's turn, or `None` (after saying why) when a
+/// facility is missing.
+fn setup(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, &'static Path)> {
+    let turn = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if bpftrace_ref::skip_reason(test).is_some() {
         return None;
     }
@@ -67,7 +75,7 @@ fn setup(test: &str) -> Option<&'static Path> {
         return None;
     }
     match build() {
-        Ok(dir) => Some(dir),
+        Ok(dir) => Some((turn, dir)),
         Err(e) => {
             support::skip(test, &e);
             None
@@ -145,7 +153,7 @@ fn with_c(bin: &str, script: String) -> (Vec<String>, String) {
 
 #[test]
 fn arguments_and_return_values_match_bpftrace() {
-    let Some(dir) = setup("arguments_and_return_values_match_bpftrace") else {
+    let Some((_turn, dir)) = setup("arguments_and_return_values_match_bpftrace") else {
         return;
     };
     let cases: Vec<_> = BINARIES
@@ -171,7 +179,7 @@ fn arguments_and_return_values_match_bpftrace() {
 /// it is traced.
 #[test]
 fn wildcards_expand_like_bpftrace() {
-    let Some(dir) = setup("wildcards_expand_like_bpftrace") else {
+    let Some((_turn, dir)) = setup("wildcards_expand_like_bpftrace") else {
         return;
     };
     std::fs::copy(dir.join("rbtup_nopie"), dir.join("rbtup_wild")).unwrap();
@@ -206,7 +214,7 @@ fn nm_address(dir: &Path, bin: &str) -> String {
 
 #[test]
 fn maps_addresses_and_libraries_match_bpftrace() {
-    let Some(dir) = setup("maps_addresses_and_libraries_match_bpftrace") else {
+    let Some((_turn, dir)) = setup("maps_addresses_and_libraries_match_bpftrace") else {
         return;
     };
     let mut cases = Vec::new();
@@ -280,7 +288,7 @@ fn trace_running(tracer: &str, dir: &Path, script: &str) -> String {
 
 #[test]
 fn attaching_to_a_running_process_matches_bpftrace() {
-    let Some(dir) = setup("attaching_to_a_running_process_matches_bpftrace") else {
+    let Some((_turn, dir)) = setup("attaching_to_a_running_process_matches_bpftrace") else {
         return;
     };
     let script = "uprobe:./rbtup_pie:rbt_target { printf(\"%d %d\\n\", arg0, arg1); } \
@@ -341,7 +349,7 @@ const BAD_TARGETS: &[(&str, &str, &str, &str)] = &[
 /// on stdout and fails. rbt does the same and says on stderr what it dropped.
 #[test]
 fn a_missing_symbol_drops_the_attach_point_like_bpftrace() {
-    let Some(dir) = setup("a_missing_symbol_drops_the_attach_point_like_bpftrace") else {
+    let Some((_turn, dir)) = setup("a_missing_symbol_drops_the_attach_point_like_bpftrace") else {
         return;
     };
     for script in [
@@ -370,7 +378,7 @@ fn a_missing_symbol_drops_the_attach_point_like_bpftrace() {
 
 #[test]
 fn bad_targets_fail_like_bpftrace() {
-    let Some(dir) = setup("bad_targets_fail_like_bpftrace") else {
+    let Some((_turn, dir)) = setup("bad_targets_fail_like_bpftrace") else {
         return;
     };
     for (name, script, bpftrace_says, rbt_says) in BAD_TARGETS {
