@@ -74,6 +74,8 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { printf(\"%d\\n\", kptr(5) + uptr(3)); exit(); }",
     "BEGIN { $s = str(0, 3); printf(\"[%s]\\n\", $s); @m = str(0); exit(); }",
     "BEGIN { printf(\"%d %d %d %d\\n\", strncmp(\"abc\", \"abd\", 2), strncmp(\"abc\", \"abd\", 3), strncmp(\"abc\", \"abc\", 0), strncmp(\"ab\", \"abc\", 10)); exit(); }",
+    // Strings in ternaries: a BPFTRACE_STRLEN string, as a variable, key and argument.
+    "BEGIN { $a = 1 ? \"yes\" : \"no\"; printf(\"%s\\n\", $a); @m[nsecs > 0 ? \"big\" : \"small\"] = count(); $b = 0 ? \"x\" : str(0); printf(\"[%s]|%s\\n\", $b, pid > 1 ? \"p\" : \"qq\"); exit(); }",
     "BEGIN { $x = strcontains(\"abc\", \"bc\"); printf(\"%d %d %d %d %d %d\\n\", $x, strcontains(\"abc\", \"d\"), strcontains(comm, \"t\"), strcontains(\"\", \"\"), strcontains(\"ab\", comm), strcontains(\"abc\", \"abcd\")); if (strcontains(\"abc\", \"a\")) { printf(\"OK\\n\"); } exit(); }",
 ];
 
@@ -208,6 +210,8 @@ fn string_errors_match_bpftrace() {
         "BEGIN { printf(\"%d\\n\", cpid); exit(); }",
         "BEGIN { if (strcontains(\"abc\", 1)) { printf(\"OK\\n\"); } exit(); }",
         "BEGIN { if (strcontains(\"abc\")) { printf(\"OK\\n\"); } exit(); }",
+        "BEGIN { $a = 1 ? \"yes\" : 2; exit(); }",
+        "BEGIN { $a = 1 ? 3 : \"x\"; exit(); }",
     ];
     let failures = bpftrace_ref::error_mismatches(&scripts, false);
     assert!(failures.is_empty(), "{}", failures.join("\n"));

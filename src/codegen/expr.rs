@@ -270,6 +270,15 @@ impl Gen<'_> {
                 }
             }
             TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
+            TExprKind::Ternary {
+                cond,
+                then,
+                otherwise,
+            } => self.if_else(
+                cond,
+                |g| g.write_value(then, dst, cap),
+                Some(|g: &mut Self| g.write_value(otherwise, dst, cap)),
+            ),
             TExprKind::Tuple(elems) => self.write_tuple(elems, &e.ty, dst, cap),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_into(expr, *index, dst, cap),
             TExprKind::Field { expr, offset, .. } => {

@@ -80,19 +80,41 @@ impl Analyzer<'_> {
                     self.error(span, format!("Ternary return type unsupported {kind}"));
                     return None;
                 }
-                if !(then.ty.is_scalar() && otherwise.ty.is_scalar()) {
-                    self.error(
-                        span,
-                        "'?:' is only supported with integer or pointer branches yet",
-                    );
-                    return None;
-                }
-                let ty = if then.ty == otherwise.ty {
-                    then.ty.clone()
-                } else {
-                    int_result(&then, &otherwise)
+                let is_str = |t: &Type| matches!(t, Type::Str { .. });
+                let ty = match (&then.ty, &otherwise.ty) {
+                    // bpftrace 0.17: a string ternary is a BPFTRACE_STRLEN string.
+                    (a, b) if is_str(a) && is_str(b) => Type::Str {
+                        size: self.str_size,
+                    },
+                    (a, b) if a.is_scalar() && b.is_scalar() => match a == b {
+                        true => a.clone(),
+                        false => int_result(&then, &otherwise),
+                    },
+                    (a, b) if (is_str(a) && b.is_scalar()) || (a.is_scalar() && is_str(b)) => {
+                        let name = |t: &Type| if is_str(t) { "string" } else { "integer" };
+                        self.error(
+                            span,
+                            format!(
+                                "Ternary operator must return the same type: have '{}' and '{}'",
+                                name(a),
+                                name(b)
+                            ),
+                        );
+                        return None;
+                    }
+                    _ => {
+                        self.error(
+                            span,
+                            "'?:' is only supported with integer, pointer or string branches yet",
+                        );
+                        return None;
+                    }
                 };
-                let (then, otherwise) = (convert(then, &ty), convert(otherwise, &ty));
+                // Strings are written into the result's space, padded or cut to it.
+                let (then, otherwise) = match is_str(&ty) {
+                    true => (then, otherwise),
+                    false => (convert(then, &ty), convert(otherwise, &ty)),
+                };
                 let kind = TExprKind::Ternary {
                     cond: Box::new(cond),
                     then: Box::new(then),
