@@ -16,35 +16,19 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-fn src(name: &str) -> String {
-    format!("{}/tests/data/uprobe/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Builds the programs once into a fresh directory; `Err` says what is missing.
 fn build() -> Result<&'static Path, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("rbt-ulist-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-            let main = src("rbtup.c");
-            let lib = src("rbtuplib.c");
-            let builds: [&[&str]; 3] = [
-                &["-no-pie", "-o", "rbtup_nopie", &main],
-                &["-pie", "-fPIE", "-o", "rbtup_pie", &main],
-                &["-shared", "-fPIC", "-o", "librbtup.so", &lib],
-            ];
-            for args in builds {
-                let status = Command::new("gcc")
-                    .arg("-O1")
-                    .args(args)
-                    .current_dir(&dir)
-                    .status()
-                    .map_err(|e| format!("cannot run gcc: {e}"))?;
-                if !status.success() {
-                    return Err(format!("gcc {args:?} failed: {status}"));
-                }
-            }
+            let dir = support::build_uprobe_programs(
+                "ulist",
+                &[
+                    &["-no-pie", "-o", "rbtup_nopie", "rbtup.c"],
+                    &["-pie", "-fPIE", "-o", "rbtup_pie", "rbtup.c"],
+                    &["-shared", "-fPIC", "-o", "librbtup.so", "rbtuplib.c"],
+                ],
+            )?;
             // A library and an executable without execute bits (bcc takes the first only),
             // and an executable text file.
             for (from, to) in [("librbtup.so", "libnox.so"), ("rbtup_nopie", "nox_exe")] {

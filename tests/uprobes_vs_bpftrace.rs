@@ -17,40 +17,28 @@ use std::time::{Duration, Instant};
 
 const BINARIES: [&str; 3] = ["rbtup_static", "rbtup_nopie", "rbtup_pie"];
 
-fn src(name: &str) -> String {
-    format!("{}/tests/data/uprobe/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Builds the test programs once into a fresh directory; `Err` says what is missing.
 fn build() -> Result<&'static Path, String> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let dir = std::env::temp_dir().join(format!("rbt-uprobes-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
-            let main = src("rbtup.c");
-            let lib = src("rbtuplib.c");
-            let rpath = format!("-Wl,-rpath,{}", dir.display());
-            let lib_main = src("rbtup_lib.c");
-            let builds: [&[&str]; 5] = [
-                &["-static", "-o", "rbtup_static", &main],
-                &["-no-pie", "-o", "rbtup_nopie", &main],
-                &["-pie", "-fPIE", "-o", "rbtup_pie", &main],
-                &["-shared", "-fPIC", "-o", "librbtup.so", &lib],
-                &["-o", "rbtup_lib", &lib_main, "-L.", "-lrbtup", &rpath],
-            ];
-            for args in builds {
-                let status = Command::new("gcc")
-                    .arg("-O1")
-                    .args(args)
-                    .current_dir(&dir)
-                    .status()
-                    .map_err(|e| format!("cannot run gcc: {e}"))?;
-                if !status.success() {
-                    return Err(format!("gcc {args:?} failed: {status}"));
-                }
-            }
-            Ok(dir)
+            support::build_uprobe_programs(
+                "uprobes",
+                &[
+                    &["-static", "-o", "rbtup_static", "rbtup.c"],
+                    &["-no-pie", "-o", "rbtup_nopie", "rbtup.c"],
+                    &["-pie", "-fPIE", "-o", "rbtup_pie", "rbtup.c"],
+                    &["-shared", "-fPIC", "-o", "librbtup.so", "rbtuplib.c"],
+                    &[
+                        "-o",
+                        "rbtup_lib",
+                        "rbtup_lib.c",
+                        "-L.",
+                        "-lrbtup",
+                        "-Wl,-rpath,{dir}",
+                    ],
+                ],
+            )
         })
         .as_ref()
         .map(PathBuf::as_path)

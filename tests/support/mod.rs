@@ -57,3 +57,29 @@ pub fn output_or_skip(test: &str, cmd: &mut std::process::Command) -> Option<std
         }
     }
 }
+
+/// Builds the test programs tests/data/uprobe/ holds into a fresh directory named by
+/// `tag`, one `gcc -O1 ARGS` per entry (sources named by file name); `Err` says what
+/// failed.
+pub fn build_uprobe_programs(tag: &str, builds: &[&[&str]]) -> Result<std::path::PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("rbt-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {dir:?}: {e}"))?;
+    let sources = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/uprobe/");
+    for args in builds {
+        let args = args.iter().map(|a| match a.ends_with(".c") {
+            true => format!("{sources}{a}"),
+            false => a.replace("{dir}", &dir.display().to_string()),
+        });
+        let args: Vec<String> = args.collect();
+        let status = std::process::Command::new("gcc")
+            .arg("-O1")
+            .args(&args)
+            .current_dir(&dir)
+            .status()
+            .map_err(|e| format!("cannot run gcc: {e}"))?;
+        if !status.success() {
+            return Err(format!("gcc {args:?} failed: {status}"));
+        }
+    }
+    Ok(dir)
+}
