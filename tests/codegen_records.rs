@@ -119,7 +119,7 @@ fn tracepoint_args_are_read_from_the_context() {
     let src = "tracepoint:sched:sched_process_exec\n/args->pid == pid/\n{\n  printf(\"%d %d %s\\n\", args->pid, pid, comm);\n  exit();\n}\n";
     let opts = RunOptions {
         dry_run: false,
-        command: Some("exec /bin/true".into()),
+        command: Some("/bin/true".into()),
         ..Default::default()
     };
     let (catalog, records) = run(src, &opts);

@@ -84,7 +84,10 @@ fn tcpaccept_reports_loopback_accepts() {
         })
         .unwrap();
     let mut records = Records::default();
-    let command = format!("touch {}; sleep 3", marker.display());
+    // `-c` runs no shell (as in bpftrace): the two steps go in a script.
+    let script = marker.with_extension("sh");
+    std::fs::write(&script, format!("touch {}; sleep 3\n", marker.display())).unwrap();
+    let command = format!("/bin/sh {}", script.display());
     let opts = RunOptions {
         dry_run: false,
         command: Some(command),
@@ -92,6 +95,7 @@ fn tcpaccept_reports_loopback_accepts() {
     };
     runtime::run(&compiled, &opts, &mut records).unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_file(&marker);
+    let _ = std::fs::remove_file(&script);
     let (client_port, _) = acceptor.join().unwrap();
 
     let layout = |id: usize| match &compiled.events.events[id] {

@@ -355,11 +355,18 @@ fn read_pid(file: &std::path::Path) -> u32 {
 /// making nanosleep events.
 fn command_with_grandchild(dir: &std::path::Path) -> (String, PathBuf) {
     let file = dir.join("sleep.pid");
-    let cmd = format!(
-        "sleep 300 & echo $! > {}; while :; do sleep 0.05; done",
-        file.display()
-    );
-    (cmd, file)
+    // `-c` runs no shell (its words are the program's arguments, as in bpftrace), so
+    // the shell code goes in a script.
+    let script = dir.join("grandchild.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "sleep 300 & echo $! > {}; while :; do sleep 0.05; done\n",
+            file.display()
+        ),
+    )
+    .unwrap();
+    (format!("/bin/sh {}", script.display()), file)
 }
 
 /// glibc sleeps with clock_nanosleep, so the command's `sleep 0.05` fires this.

@@ -98,7 +98,7 @@ fn command_runs_after_begin_and_ends_the_session() {
     let mut sink = Recorder::default();
     let opts = RunOptions {
         dry_run: false,
-        command: Some("exec sleep 0.2".into()),
+        command: Some("sleep 0.2".into()),
         ..Default::default()
     };
     let took = run(&c, &opts, &mut sink);

@@ -9,10 +9,10 @@ use crate::sys;
 
 /// Starts `sh` for the `-c` command and waits until it is set up (it says so on
 /// descriptor 4, so its own start-up is never traced); it then waits on descriptor 3
-/// (a pipe) before it runs the command: writing a line to the returned end lets it go
-/// (closing it unwritten makes it exit). A simple command (plain words, a program
-/// first) is exec'd in place, so the child's pid is the command's (`cpid`, as
-/// bpftrace, which execs its command); anything else runs under `sh -c`.
+/// (a pipe) before it execs the command: writing a line to the returned end lets it go
+/// (closing it unwritten makes it exit). The command's words are split on single
+/// spaces and exec'd as they are, as bpftrace 0.17 does (`split_string(cmd, ' ')`, no
+/// shell: quotes stay in the arguments), so the child's pid is the command's (`cpid`).
 pub(super) fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter), RuntimeError> {
     let failed = |source| RuntimeError::Command {
         command: command.to_string(),
@@ -20,18 +20,13 @@ pub(super) fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter),
     };
     let (reader, writer) = std::io::pipe().map_err(failed)?;
     let (mut ready, ready_writer) = std::io::pipe().map_err(failed)?;
-    let simple = command
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || " \t/._-+,:@".contains(c))
-        && command.split_whitespace().next().is_some_and(is_program);
-    let run = if simple {
-        "exec $0"
-    } else {
-        "exec /bin/sh -c \"$0\""
-    };
-    let script = format!("echo >&4; exec 4>&-; read _ <&3 || exit 1; exec 3<&-; {run}");
+    let script = "echo >&4; exec 4>&-; read _ <&3 || exit 1; exec 3<&-; exec \"$@\"";
     let spawned = sys::spawn_with_default_signals(
-        Command::new("/bin/sh").arg("-c").arg(script).arg(command),
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .arg("rbt")
+            .args(command.split(' ')),
         &[reader.as_fd(), ready_writer.as_fd()],
     )
     .map_err(failed)?;
@@ -40,12 +35,6 @@ pub(super) fn spawn_gated(command: &str) -> Result<(Child, std::io::PipeWriter),
     let mut line = [0u8; 1];
     let _ = std::io::Read::read(&mut ready, &mut line);
     Ok((spawned, writer))
-}
-
-/// Whether `exec WORD` runs a program: a path, or a name found on `PATH` (not a
-/// shell builtin such as `exec` or `cd`).
-fn is_program(word: &str) -> bool {
-    word.contains('/') || on_path(word)
 }
 
 /// Whether `path` is an executable file.
