@@ -436,7 +436,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
 
-    let mut ast = parser::parse(&src).map_err(errors)?;
+    let mut ast = parser::parse_with_params(&src, &params).map_err(errors)?;
     ast.params = params;
     ast.str_size = str_size;
     ast.child = cli.command.is_some();

@@ -74,6 +74,17 @@ const CASES: &[(&str, &[&str])] = &[
         "BEGIN { printf(\"%s\\n\", str(pid + 1)); exit(); }",
         &["hello"],
     ),
+    // In attach points: substituted as text, a missing one as "".
+    ("i:ms:$1 { printf(\"hello world\\n\"); exit(); }", &["1"]),
+    (
+        "BEG$1 { printf(\"hello %s\\n\", str($1)); exit(); }",
+        &["IN"],
+    ),
+    ("i:ms:1$2 { printf(\"x\\n\"); exit(); }", &["5"]),
+    (
+        "i:$1:$2 { printf(\"%s\\n\", probe); exit(); }",
+        &["ms", "20"],
+    ),
 ];
 
 fn compare(pre: &[&str], post: &[&str], rbt_pre: &[&str], what: &str) -> Option<String> {

@@ -80,25 +80,33 @@ const PARSER_STACK: usize = 32 << 20;
 
 /// Parse a whole script. Diagnostics' spans are byte offsets into `src`.
 pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
+    parse_with_params(src, &[])
+}
+
+/// Parse a whole script whose attach points may name positional parameters
+/// (`interval:ms:$1`, `BEG$1`): bpftrace 0.17 substitutes their text there, a missing
+/// one as "".
+pub fn parse_with_params(src: &str, params: &[String]) -> Result<Program, Vec<Diagnostic>> {
     // The recursive descent runs on its own thread so its depth never depends on
     // the caller's stack; if no thread can be made, parse right here.
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("rbt-parser".into())
             .stack_size(PARSER_STACK);
-        match worker.spawn_scoped(scope, || parse_here(src)) {
+        match worker.spawn_scoped(scope, || parse_here(src, params)) {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => parse_here(src),
+            Err(_) => parse_here(src, params),
         }
     })
 }
 
-fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
+fn parse_here(src: &str, params: &[String]) -> Result<Program, Vec<Diagnostic>> {
     let pre = preprocess::run(src);
     let shared = Shared {
         macros: &pre.macros,
+        params,
         depth: Cell::new(0),
         height: Cell::new(0),
         expanding: RefCell::new(Vec::new()),
@@ -125,6 +133,8 @@ fn parse_here(src: &str) -> Result<Program, Vec<Diagnostic>> {
 /// State shared by the parser of the script and of each macro body it expands.
 struct Shared<'s> {
     macros: &'s Macros,
+    /// Positional parameters, for attach points.
+    params: &'s [String],
     /// Real nesting, bounded by [`MAX_DEPTH`].
     depth: Cell<usize>,
     /// Nesting plus chain links on the way here, bounded by [`MAX_HEIGHT`].

@@ -174,7 +174,7 @@ impl<'s> P<'s> {
         let extra = if probes::takes_path(ty) { "/" } else { "" };
         let len = i
             .find(|c: char| {
-                !(c.is_ascii_alphanumeric() || "_:*.-+".contains(c) || extra.contains(c))
+                !(c.is_ascii_alphanumeric() || "_:*.-+$".contains(c) || extra.contains(c))
             })
             .unwrap_or(i.len());
         if len == 0 || !i.starts_with(lex::is_ident_start) {
@@ -187,7 +187,8 @@ impl<'s> P<'s> {
         }
         let rest = &i[len..];
         let span = self.span(i, rest);
-        let text = &i[..len];
+        let text = substitute_params(&i[..len], self.sh.params);
+        let text = text.as_str();
         let mut parts = text.split(':');
         let ty = parts.next().unwrap_or_default();
         let target: Vec<String> = parts.map(str::to_string).collect();
@@ -485,4 +486,25 @@ impl<'s> P<'s> {
             });
         }
     }
+}
+
+/// `$N` in an attach point's text replaced by parameter N's text ("" when missing), as
+/// bpftrace 0.17's attach point lexer does.
+fn substitute_params(text: &str, params: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let digits = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
+        match after[..digits].parse::<usize>() {
+            Ok(n) if n >= 1 => out.push_str(params.get(n - 1).map_or("", String::as_str)),
+            _ => out.push_str(&rest[at..at + 1 + digits]),
+        }
+        rest = &after[digits..];
+    }
+    out.push_str(rest);
+    out
 }
