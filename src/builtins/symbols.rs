@@ -194,7 +194,12 @@ fn literal(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<String> {
     if let ExprKind::Str(name) = &arg.kind {
         return Some(name.clone());
     }
-    let what = match ck.expr(arg)?.ty {
+    let typed = ck.expr(arg)?;
+    // `str($1)` is a literal too: bpftrace substitutes the parameter's text first.
+    if let TExprKind::Str(name) = typed.kind {
+        return Some(name);
+    }
+    let what = match typed.ty {
         Type::Int { .. } => "integer",
         _ => "other",
     };
