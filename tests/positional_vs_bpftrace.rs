@@ -85,6 +85,11 @@ const CASES: &[(&str, &[&str])] = &[
         "i:$1:$2 { printf(\"%s\\n\", probe); exit(); }",
         &["ms", "20"],
     ),
+    // `str($1)` where a string literal is required.
+    (
+        "BEGIN { printf(\"%d\\n\", kaddr(str($1)) > 0); exit(); }",
+        &["vfs_read"],
+    ),
 ];
 
 fn compare(pre: &[&str], post: &[&str], rbt_pre: &[&str], what: &str) -> Option<String> {
