@@ -43,6 +43,8 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "enum E { A, B = 5, C, D = -2, F } BEGIN { printf(\"%d %d %d %d %d\\n\", A, B, C, D, F); exit(); }",
     // A script type shadows the kernel's of the same name; a new name does not.
     "struct task_struct { int x; char c; } BEGIN { printf(\"%d\\n\", sizeof(struct task_struct)); exit(); }",
+    // A kernel enumerator is an int64 constant.
+    "BEGIN { printf(\"%d %d\\n\", sizeof(BTF_VAR_STATIC), BTF_VAR_STATIC); exit(); }",
     "struct task_struct_partial { int x; char c; } BEGIN { printf(\"%d %d\\n\", sizeof(struct task_struct_partial), sizeof(struct task_struct)); exit(); }",
     // Comments and macros in definitions (array lengths).
     "#define N 3\nstruct Foo {\n  int x; /* c */\n  char comm[16]; // d\n  long v[N];\n};\nBEGIN { printf(\"%d\\n\", sizeof(struct Foo)); exit(); }",

@@ -21,6 +21,8 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     let size = match &arg.kind {
         ExprKind::Ident(name) => match ck.type_size(name) {
             Some(size) => size,
+            // An enumerator is an int64 constant (`sizeof(BTF_VAR_STATIC)` is 8).
+            None if ck.is_enumerator(name) => 8,
             None => {
                 ck.error(site.span, format!("Unknown identifier: '{name}'"));
                 return None;

@@ -192,6 +192,11 @@ impl Checker<'_, '_> {
         None
     }
 
+    /// Whether `name` is a kernel (or script) enumerator, usable as a constant.
+    pub fn is_enumerator(&mut self, name: &str) -> bool {
+        self.an.enumerator(name).is_some()
+    }
+
     /// The size of the type `name` names in `sizeof()`: a bpftrace integer type
     /// (`int32`), a kernel or script struct or union (`struct sock`); bpftrace 0.17
     /// knows no `sizeof(enum E)`.
