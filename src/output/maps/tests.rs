@@ -359,3 +359,17 @@ fn print_value_as_bpftrace() {
         "{\"type\": \"value\", \"data\": [-1,18446744073709551615,7,\"a\"]}\n"
     );
 }
+
+#[test]
+fn integers_print_as_std_formats_them() {
+    for v in [0, 1, 9, 10, 99, 1234567890, i64::MAX, i64::MIN, -1, -10] {
+        let mut out = String::new();
+        text::push_i64(&mut out, v);
+        assert_eq!(out, v.to_string());
+    }
+    for v in [0, 7, 10, 18446744073709551615u64] {
+        let mut out = String::from("x");
+        text::push_u64(&mut out, v);
+        assert_eq!(out, format!("x{v}"));
+    }
+}
