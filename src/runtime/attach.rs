@@ -29,6 +29,10 @@ pub struct Attachment {
     perf: Vec<PerfAttachment>,
     /// Undoes global state the attachment created (a tracefs kprobe event), after detaching.
     cleanup: Option<Box<dyn FnOnce()>>,
+    /// Whether each run of the program happens with preemption disabled, from looking it
+    /// up to its end, so one RCU grace period after unlinking ends every run (see
+    /// [`detach_all`]); set by the providers that know it.
+    runs_unpreempted: bool,
 }
 
 impl std::fmt::Debug for Attachment {
@@ -36,6 +40,7 @@ impl std::fmt::Debug for Attachment {
         f.debug_struct("Attachment")
             .field("perf", &self.perf)
             .field("cleanup", &self.cleanup.is_some())
+            .field("runs_unpreempted", &self.runs_unpreempted)
             .finish()
     }
 }
@@ -51,7 +56,17 @@ impl Attachment {
         Attachment {
             perf,
             cleanup: None,
+            runs_unpreempted: false,
         }
+    }
+
+    /// Marks the program as run with preemption disabled from the moment the kernel
+    /// looks it up until it returns (tracepoints and perf events: `trace_call_bpf` and
+    /// the overflow handler). Not uprobes: they look their programs up under RCU Tasks
+    /// Trace and run them preemptible, which one RCU grace period does not wait for.
+    pub fn runs_unpreempted(mut self) -> Attachment {
+        self.runs_unpreempted = true;
+        self
     }
 
     /// An attachment (perf event still to come) whose drop runs `cleanup`.
@@ -59,6 +74,7 @@ impl Attachment {
         Attachment {
             perf: Vec::new(),
             cleanup: Some(Box::new(cleanup)),
+            runs_unpreempted: false,
         }
     }
 
@@ -83,20 +99,23 @@ impl Drop for Attachment {
 /// printing the maps:
 /// 1. closing a link takes its program off the event (the tracepoint's program array,
 ///    or the perf event's overflow handler) at once; a run that already began may still
-///    be going on another CPU, always with preemption disabled in an RCU read-side
-///    section (`trace_call_bpf`, the overflow handler in IRQ/NMI context);
+///    be going on another CPU — with preemption disabled from the lookup of the program
+///    to its end, for the attachments marked [`Attachment::runs_unpreempted`];
 /// 2. [`sys::synchronize_rcu`] then waits for every such run to end;
 /// 3. the perf events, now without a program, are closed on the thread.
 ///
 /// `PERF_EVENT_IOC_DISABLE` would not do instead of step 1: a tracepoint runs its BPF
 /// programs whether or not the perf event is enabled (`perf_trace_run_bpf_submit`).
-/// Attachments without a link (kernels before 5.15) or with a cleanup (tracefs kprobe
-/// events), and all of them if the barrier is refused, are closed here as before, from
+/// Other attachments (uprobes, kprobes, those without a link on kernels before 5.15),
+/// and all of them if the barrier is refused, are closed here as before, from
 /// several threads so the waits overlap (bpftrace closes them one by one).
 pub fn detach_all(attachments: Vec<Attachment>) -> Detached {
     let (mut linked, others): (Vec<Attachment>, Vec<Attachment>) =
         attachments.into_iter().partition(|a| {
-            a.cleanup.is_none() && !a.perf.is_empty() && a.perf.iter().all(|p| p.link.is_some())
+            a.runs_unpreempted
+                && a.cleanup.is_none()
+                && !a.perf.is_empty()
+                && a.perf.iter().all(|p| p.link.is_some())
         });
     let mut closing: Vec<Box<dyn Send>> = Vec::new();
     let mut others = others;
