@@ -121,7 +121,8 @@ pub fn dump_with_sums(
             }
             // bpftrace keeps a keyless count() in a one-entry array: it always prints.
             if agg == AggKind::Count && !user.keyed && dump.entries.is_empty() {
-                dump.entries.push((Vec::new(), out::MapValue::Count(0)));
+                dump.entries
+                    .push((Vec::new().into(), out::MapValue::Count(0)));
             }
         }
     }
@@ -232,14 +233,16 @@ fn kind_of(value: &MapValue) -> MapKind {
 }
 
 /// The key's parts (bpftrace prints key integers signed).
-fn key_parts(user: &UserMap, key: &[u8]) -> Vec<Scalar> {
-    if !user.keyed {
-        return Vec::new();
+fn key_parts(user: &UserMap, key: &[u8]) -> out::Key {
+    match user.key.as_slice() {
+        [part] if user.keyed => field(part, key, false).into(),
+        _ if !user.keyed => Vec::new().into(),
+        parts => parts
+            .iter()
+            .map(|part| field(part, key, false))
+            .collect::<Vec<_>>()
+            .into(),
     }
-    user.key
-        .iter()
-        .map(|part| field(part, key, false))
-        .collect()
 }
 
 fn field(part: &ArgLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {

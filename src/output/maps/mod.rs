@@ -162,6 +162,44 @@ pub enum Scalar {
     Tuple(Vec<Scalar>),
 }
 
+/// A map entry's key parts (none for a keyless map). A single part, as in nearly every
+/// map, is kept inline: 100k keys at exit would otherwise be 100k heap blocks to
+/// allocate, visit and free.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Key(KeyParts);
+
+/// Always built by [`Key::from`], so equal keys have equal forms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum KeyParts {
+    One(Scalar),
+    Other(Vec<Scalar>),
+}
+
+impl From<Vec<Scalar>> for Key {
+    fn from(parts: Vec<Scalar>) -> Key {
+        match <[Scalar; 1]>::try_from(parts) {
+            Ok([part]) => Key(KeyParts::One(part)),
+            Err(parts) => Key(KeyParts::Other(parts)),
+        }
+    }
+}
+
+impl From<Scalar> for Key {
+    fn from(part: Scalar) -> Key {
+        Key(KeyParts::One(part))
+    }
+}
+
+impl std::ops::Deref for Key {
+    type Target = [Scalar];
+    fn deref(&self) -> &[Scalar] {
+        match &self.0 {
+            KeyParts::One(part) => std::slice::from_ref(part),
+            KeyParts::Other(parts) => parts,
+        }
+    }
+}
+
 /// An entry's value, already merged over CPUs (see the `merge_*` functions).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapValue {
@@ -216,7 +254,7 @@ pub struct MapDump {
     /// Whether the map takes a key (`@x[...]`); decides `@x: ` vs `@x[..]: ` and JSON's braces.
     pub keyed: bool,
     /// Key parts (empty for a keyless map) and values, in the kernel's iteration order.
-    pub entries: Vec<(Vec<Scalar>, MapValue)>,
+    pub entries: Vec<(Key, MapValue)>,
 }
 
 /// Text for `print(@x, top, div)` (and, with 0 and 0, for exit).

@@ -16,7 +16,7 @@ fn keyed(name: &str, kind: MapKind, entries: Vec<(Vec<Scalar>, MapValue)>) -> Ma
         name: name.into(),
         kind,
         keyed: true,
-        entries,
+        entries: entries.into_iter().map(|(k, v)| (k.into(), v)).collect(),
     }
 }
 
@@ -25,7 +25,7 @@ fn scalar(name: &str, kind: MapKind, value: Option<MapValue>) -> MapDump {
         name: name.into(),
         kind,
         keyed: false,
-        entries: value.into_iter().map(|v| (vec![], v)).collect(),
+        entries: value.into_iter().map(|v| (Vec::new().into(), v)).collect(),
     }
 }
 
