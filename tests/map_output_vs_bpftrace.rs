@@ -50,7 +50,7 @@ fn keyed(name: &str, kind: MapKind, entries: Vec<(Vec<Scalar>, MapValue)>) -> Ma
         name: name.to_string(),
         kind,
         keyed: true,
-        entries,
+        entries: entries.into_iter().map(|(k, v)| (k.into(), v)).collect(),
     }
 }
 
@@ -59,7 +59,7 @@ fn single(name: &str, kind: MapKind, value: MapValue) -> MapDump {
         name: name.to_string(),
         kind,
         keyed: false,
-        entries: vec![(vec![], value)],
+        entries: vec![(Vec::new().into(), value)],
     }
 }
 

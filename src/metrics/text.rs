@@ -266,7 +266,7 @@ mod tests {
             kind: MapKind::Count,
             keyed: true,
             entries: (0..5)
-                .map(|i| (vec![Scalar::Int(i)], MapValue::Count(1)))
+                .map(|i| (Scalar::Int(i).into(), MapValue::Count(1)))
                 .collect(),
         };
         let mut out = String::new();

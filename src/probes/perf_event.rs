@@ -259,7 +259,7 @@ pub(super) fn attach_sampling(
         .map_err(attach_error)?;
         perfs.push(attach_perf(perf, prog).map_err(attach_error)?);
     }
-    Ok(Attachment::perfs(perfs))
+    Ok(Attachment::perfs(perfs).runs_unpreempted())
 }
 
 /// The online CPUs (`/sys/devices/system/cpu/online`, e.g. `0-3,6`).

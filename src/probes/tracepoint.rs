@@ -134,5 +134,5 @@ fn attach(
         }
     })?;
     let perf = attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
-    Ok(Attachment::perf(perf))
+    Ok(Attachment::perf(perf).runs_unpreempted())
 }

@@ -19,8 +19,8 @@ use crate::sys;
 #[derive(Debug)]
 pub struct PerfAttachment {
     /// Dropped first: the link, then the event it hangs on.
-    _link: Option<OwnedFd>,
-    _perf: OwnedFd,
+    link: Option<OwnedFd>,
+    perf: OwnedFd,
 }
 
 /// One live attachment.
@@ -29,6 +29,10 @@ pub struct Attachment {
     perf: Vec<PerfAttachment>,
     /// Undoes global state the attachment created (a tracefs kprobe event), after detaching.
     cleanup: Option<Box<dyn FnOnce()>>,
+    /// Whether each run of the program happens with preemption disabled, from looking it
+    /// up to its end, so one RCU grace period after unlinking ends every run (see
+    /// [`detach_all`]); set by the providers that know it.
+    runs_unpreempted: bool,
 }
 
 impl std::fmt::Debug for Attachment {
@@ -36,6 +40,7 @@ impl std::fmt::Debug for Attachment {
         f.debug_struct("Attachment")
             .field("perf", &self.perf)
             .field("cleanup", &self.cleanup.is_some())
+            .field("runs_unpreempted", &self.runs_unpreempted)
             .finish()
     }
 }
@@ -51,7 +56,17 @@ impl Attachment {
         Attachment {
             perf,
             cleanup: None,
+            runs_unpreempted: false,
         }
+    }
+
+    /// Marks the program as run with preemption disabled from the moment the kernel
+    /// looks it up until it returns (tracepoints and perf events: `trace_call_bpf` and
+    /// the overflow handler). Not uprobes: they look their programs up under RCU Tasks
+    /// Trace and run them preemptible, which one RCU grace period does not wait for.
+    pub fn runs_unpreempted(mut self) -> Attachment {
+        self.runs_unpreempted = true;
+        self
     }
 
     /// An attachment (perf event still to come) whose drop runs `cleanup`.
@@ -59,6 +74,7 @@ impl Attachment {
         Attachment {
             perf: Vec::new(),
             cleanup: Some(Box::new(cleanup)),
+            runs_unpreempted: false,
         }
     }
 
@@ -76,18 +92,75 @@ impl Drop for Attachment {
     }
 }
 
-/// Detaches every attachment. Closing a tracepoint's perf event (and freeing its
-/// program) waits in the kernel for an RCU grace period, about 40 ms each; closing them
-/// from several threads lets the waits overlap, so hundreds of probes detach in a
-/// fraction of the time (bpftrace closes them one by one). Cleanups (tracefs kprobe
-/// events) still run after their event is closed.
-pub fn detach_all(mut attachments: Vec<Attachment>) {
-    let perfs: Vec<PerfAttachment> = attachments
+/// Detaches every attachment; when this returns no program can still run, so the maps
+/// hold their final values (bar END). Closing a tracepoint's perf event waits in the
+/// kernel for RCU grace periods (tens of ms), so where it can this closes only the BPF
+/// links and leaves the events to a thread ([`Detached`]) that overlaps reading and
+/// printing the maps:
+/// 1. closing a link takes its program off the event (the tracepoint's program array,
+///    or the perf event's overflow handler) at once; a run that already began may still
+///    be going on another CPU — with preemption disabled from the lookup of the program
+///    to its end, for the attachments marked [`Attachment::runs_unpreempted`];
+/// 2. [`sys::synchronize_rcu`] then waits for every such run to end;
+/// 3. the perf events, now without a program, are closed on the thread.
+///
+/// `PERF_EVENT_IOC_DISABLE` would not do instead of step 1: a tracepoint runs its BPF
+/// programs whether or not the perf event is enabled (`perf_trace_run_bpf_submit`).
+/// Other attachments (uprobes, kprobes, those without a link on kernels before 5.15),
+/// and all of them if the barrier is refused, are closed here as before, from
+/// several threads so the waits overlap (bpftrace closes them one by one).
+pub fn detach_all(attachments: Vec<Attachment>) -> Detached {
+    let (mut linked, others): (Vec<Attachment>, Vec<Attachment>) =
+        attachments.into_iter().partition(|a| {
+            a.runs_unpreempted
+                && a.cleanup.is_none()
+                && !a.perf.is_empty()
+                && a.perf.iter().all(|p| p.link.is_some())
+        });
+    let mut closing: Vec<Box<dyn Send>> = Vec::new();
+    let mut others = others;
+    for a in &mut others {
+        closing.extend(a.perf.drain(..).map(|p| Box::new(p) as Box<dyn Send>));
+    }
+    let events: Vec<OwnedFd> = linked
         .iter_mut()
         .flat_map(|a| std::mem::take(&mut a.perf))
+        .map(|p| {
+            if let Some(link) = p.link {
+                closing.push(Box::new(link));
+            }
+            p.perf
+        })
         .collect();
-    close_in_parallel(perfs);
-    drop(attachments);
+    drop(linked);
+    close_in_parallel(closing);
+    drop(others); // their cleanups, after their events are closed
+    if events.is_empty() {
+        return Detached(None);
+    }
+    if sys::synchronize_rcu().is_err() {
+        close_in_parallel(events);
+        return Detached(None);
+    }
+    // A thread that cannot start drops `events` here (the closure is dropped with it).
+    Detached(
+        std::thread::Builder::new()
+            .spawn(move || close_in_parallel(events))
+            .ok(),
+    )
+}
+
+/// Perf events still being closed after [`detach_all`] (their programs already gone);
+/// dropping this waits for the closing thread, so rbt exits with everything released.
+#[derive(Debug)]
+pub struct Detached(Option<std::thread::JoinHandle<()>>);
+
+impl Drop for Detached {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 /// Drops `items` (file descriptors) from a few threads at once; see [`detach_all`].
@@ -205,8 +278,5 @@ pub fn attach_perf(perf: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<PerfAttach
         Err(e) => return Err(e),
     };
     sys::perf_event_enable(perf.as_fd())?;
-    Ok(PerfAttachment {
-        _link: link,
-        _perf: perf,
-    })
+    Ok(PerfAttachment { link, perf })
 }

@@ -45,21 +45,23 @@ pub fn dump_with_sums(
         entries: Vec::with_capacity(entries.len()),
     };
     let value_size = spec.value_size as usize;
+    // Per-CPU slots of the entry at hand, reused: no allocation per entry.
+    let (mut first, mut second) = (Slots::default(), Slots::default());
     match user.value {
         MapValue::Plain(ref layout) => {
-            for e in &entries {
-                let value = out::MapValue::Scalar(out::decode(layout, &e.value, true));
-                dump.entries.push((key_parts(user, &e.key), value));
+            for e in entries.iter() {
+                let value = out::MapValue::Scalar(out::decode(layout, e.value, true));
+                dump.entries.push((key_parts(user, e.key), value));
             }
         }
         MapValue::Aggregate(agg) if agg.bucketed() => {
             // One entry per (key, bucket): gather each key's buckets.
             let mut by_key: HashMap<Vec<u8>, usize> = HashMap::new();
             let user_size = (spec.key_size as usize).saturating_sub(8);
-            for e in &entries {
+            for e in entries.iter() {
                 let (user_key, bucket) = e.key.split_at(user_size.min(e.key.len()));
                 let bucket = u64_at(bucket, 0) as usize;
-                let count = out::merge_count(&slots(e, value_size, 0));
+                let count = out::merge_count(first.read(&e, value_size, 0));
                 let at = *by_key.entry(user_key.to_vec()).or_insert_with(|| {
                     let value = match agg {
                         AggKind::Lhist { min, max, step } => out::MapValue::Lhist {
@@ -74,7 +76,7 @@ pub fn dump_with_sums(
                     sums.push(0);
                     dump.entries.len() - 1
                 });
-                let total = out::merge_sum(&signed(&slots(e, value_size, 8)));
+                let total = out::merge_sum(second.read_signed(&e, value_size, 8));
                 sums[at] = sums[at].wrapping_add(total);
                 if let out::MapValue::Hist(buckets) | out::MapValue::Lhist { buckets, .. } =
                     &mut dump.entries[at].1
@@ -87,19 +89,26 @@ pub fn dump_with_sums(
             }
         }
         MapValue::Aggregate(agg) => {
-            for e in &entries {
-                let first = slots(e, value_size, 0);
+            for e in entries.iter() {
                 let value = match agg {
-                    AggKind::Count => out::MapValue::Count(out::merge_count(&first)),
-                    AggKind::Sum { signed: true } => {
-                        out::MapValue::Sum(out::merge_sum(&signed(&first)))
+                    AggKind::Count => {
+                        out::MapValue::Count(out::merge_count(first.read(&e, value_size, 0)))
                     }
-                    AggKind::Sum { signed: false } => out::MapValue::USum(out::merge_count(&first)),
-                    AggKind::Min => out::MapValue::Min(out::merge_min(&signed(&first))),
-                    AggKind::Max => out::MapValue::Max(out::merge_max(&first)),
+                    AggKind::Sum { signed: true } => {
+                        out::MapValue::Sum(out::merge_sum(first.read_signed(&e, value_size, 0)))
+                    }
+                    AggKind::Sum { signed: false } => {
+                        out::MapValue::USum(out::merge_count(first.read(&e, value_size, 0)))
+                    }
+                    AggKind::Min => {
+                        out::MapValue::Min(out::merge_min(first.read_signed(&e, value_size, 0)))
+                    }
+                    AggKind::Max => {
+                        out::MapValue::Max(out::merge_max(first.read(&e, value_size, 0)))
+                    }
                     AggKind::Avg | AggKind::Stats => {
-                        let count = out::merge_count(&first);
-                        let sum = out::merge_sum(&signed(&slots(e, value_size, 8)));
+                        let count = out::merge_count(first.read(&e, value_size, 0));
+                        let sum = out::merge_sum(second.read_signed(&e, value_size, 8));
                         if agg == AggKind::Avg {
                             out::MapValue::Avg { sum, count }
                         } else {
@@ -108,11 +117,12 @@ pub fn dump_with_sums(
                     }
                     AggKind::Hist | AggKind::Lhist { .. } => continue,
                 };
-                dump.entries.push((key_parts(user, &e.key), value));
+                dump.entries.push((key_parts(user, e.key), value));
             }
             // bpftrace keeps a keyless count() in a one-entry array: it always prints.
             if agg == AggKind::Count && !user.keyed && dump.entries.is_empty() {
-                dump.entries.push((Vec::new(), out::MapValue::Count(0)));
+                dump.entries
+                    .push((Vec::new().into(), out::MapValue::Count(0)));
             }
         }
     }
@@ -190,16 +200,18 @@ pub fn report_drops(compiled: &Compiled, loaded: &Loaded) {
 
 /// `clear(@map)`: delete every entry.
 pub fn clear(fd: BorrowedFd<'_>) -> io::Result<()> {
-    for e in sys::map_entries(fd)? {
-        sys::map_delete_elem(fd, &e.key)?;
+    for e in sys::map_entries(fd)?.iter() {
+        sys::map_delete_elem(fd, e.key)?;
     }
     Ok(())
 }
 
 /// `zero(@map)`: every entry's value (on every CPU) set to 0.
 pub fn zero(fd: BorrowedFd<'_>) -> io::Result<()> {
-    for e in sys::map_entries(fd)? {
-        sys::map_update_elem(fd, &e.key, &vec![0u8; e.value.len()], 0)?;
+    let entries = sys::map_entries(fd)?;
+    let zeros = vec![0u8; entries.value_bytes()];
+    for e in entries.iter() {
+        sys::map_update_elem(fd, e.key, &zeros, 0)?;
     }
     Ok(())
 }
@@ -221,14 +233,16 @@ fn kind_of(value: &MapValue) -> MapKind {
 }
 
 /// The key's parts (bpftrace prints key integers signed).
-fn key_parts(user: &UserMap, key: &[u8]) -> Vec<Scalar> {
-    if !user.keyed {
-        return Vec::new();
+fn key_parts(user: &UserMap, key: &[u8]) -> out::Key {
+    match user.key.as_slice() {
+        [part] if user.keyed => field(part, key, false).into(),
+        _ if !user.keyed => Vec::new().into(),
+        parts => parts
+            .iter()
+            .map(|part| field(part, key, false))
+            .collect::<Vec<_>>()
+            .into(),
     }
-    user.key
-        .iter()
-        .map(|part| field(part, key, false))
-        .collect()
 }
 
 fn field(part: &ArgLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
@@ -236,13 +250,29 @@ fn field(part: &ArgLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
     out::decode(&part.value, &bytes[part.offset.min(end)..end], unsigned_ok)
 }
 
-/// The u64 at `offset` of each CPU's state.
-fn slots(e: &sys::MapEntry, value_size: usize, offset: usize) -> Vec<u64> {
-    e.per_cpu(value_size).map(|s| u64_at(s, offset)).collect()
+/// A buffer for the u64 at one offset of each CPU's state, refilled per entry.
+#[derive(Default)]
+struct Slots {
+    unsigned: Vec<u64>,
+    signed: Vec<i64>,
 }
 
-fn signed(values: &[u64]) -> Vec<i64> {
-    values.iter().map(|&v| v as i64).collect()
+impl Slots {
+    /// The u64 at `offset` of each CPU's state of `e`.
+    fn read(&mut self, e: &sys::MapEntry<'_>, value_size: usize, offset: usize) -> &[u64] {
+        self.unsigned.clear();
+        self.unsigned
+            .extend(e.per_cpu(value_size).map(|s| u64_at(s, offset)));
+        &self.unsigned
+    }
+
+    /// [`Slots::read`], as i64s.
+    fn read_signed(&mut self, e: &sys::MapEntry<'_>, value_size: usize, offset: usize) -> &[i64] {
+        self.signed.clear();
+        self.signed
+            .extend(e.per_cpu(value_size).map(|s| u64_at(s, offset) as i64));
+        &self.signed
+    }
 }
 
 fn u64_at(bytes: &[u8], offset: usize) -> u64 {

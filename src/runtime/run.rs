@@ -168,7 +168,9 @@ pub fn run<S: EventSink + ?Sized>(
         let watch = opts.watch.as_ref().map(|fd| fd.as_fd());
         stop = Some(session.poll_loop(&signals, &mut child.0, watch)?);
     }
-    detach_all(attachments); // before the final drain and END
+    timings::phase("trace");
+    // Before the final drain and END; the perf events may still be closing meanwhile.
+    let detached = detach_all(attachments);
     timings::phase("detach");
     let stop = stop.unwrap_or(Stop::Exit);
     let stop = match stop {
@@ -207,6 +209,8 @@ pub fn run<S: EventSink + ?Sized>(
     drop(session);
     close_in_parallel(loaded.programs);
     timings::phase("unload");
+    drop(detached);
+    timings::phase("close events");
     done
 }
 

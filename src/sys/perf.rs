@@ -155,3 +155,23 @@ pub fn perf_event_open_sampling(
     let cpu = libc::c_int::try_from(cpu).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     open(&attr, -1, cpu)
 }
+
+/// `membarrier(2)` command: a barrier on every CPU of the system (Linux 4.3+, then
+/// called `MEMBARRIER_CMD_SHARED`).
+const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+
+/// Waits until every CPU has passed through a quiescent state: `MEMBARRIER_CMD_GLOBAL`
+/// is `synchronize_rcu()` in the kernel (kernel/sched/membarrier.c), so when it returns,
+/// every BPF program run that began before this call has ended (tracing programs run
+/// with preemption disabled, in an RCU read-side section). Fails (EINVAL) under
+/// `nohz_full`, where the kernel refuses the command.
+pub fn synchronize_rcu() -> io::Result<()> {
+    // SAFETY: membarrier takes two integers (command, flags) and a CPU id it ignores
+    // for this command; no pointer is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

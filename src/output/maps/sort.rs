@@ -7,7 +7,7 @@
 const THRESHOLD: usize = 16;
 
 /// Sorts `v` like libstdc++ `std::sort(v.begin(), v.end(), less)`.
-pub(crate) fn cxx_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
+pub(crate) fn cxx_sort(v: &mut [usize], less: &impl Fn(usize, usize) -> bool) {
     if v.len() > 1 {
         let depth = 2 * (usize::BITS - 1 - v.len().leading_zeros()) as usize;
         introsort_loop(v, depth, less);
@@ -15,7 +15,7 @@ pub(crate) fn cxx_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
     }
 }
 
-fn introsort_loop(mut v: &mut [usize], mut depth: usize, less: &dyn Fn(usize, usize) -> bool) {
+fn introsort_loop(mut v: &mut [usize], mut depth: usize, less: &impl Fn(usize, usize) -> bool) {
     while v.len() > THRESHOLD {
         if depth == 0 {
             heap_sort(v, less);
@@ -29,7 +29,7 @@ fn introsort_loop(mut v: &mut [usize], mut depth: usize, less: &dyn Fn(usize, us
     }
 }
 
-fn partition_pivot(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) -> usize {
+fn partition_pivot(v: &mut [usize], less: &impl Fn(usize, usize) -> bool) -> usize {
     let (mid, last) = (v.len() / 2, v.len() - 1);
     move_median_to_first(v, 1, mid, last, less);
     let pivot = v[0];
@@ -55,7 +55,7 @@ fn move_median_to_first(
     a: usize,
     b: usize,
     c: usize,
-    less: &dyn Fn(usize, usize) -> bool,
+    less: &impl Fn(usize, usize) -> bool,
 ) {
     let l = |x: usize, y: usize| less(v[x], v[y]);
     let pick = if l(a, b) {
@@ -76,7 +76,7 @@ fn move_median_to_first(
     v.swap(0, pick);
 }
 
-fn final_insertion_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
+fn final_insertion_sort(v: &mut [usize], less: &impl Fn(usize, usize) -> bool) {
     if v.len() > THRESHOLD {
         insertion_sort(&mut v[..THRESHOLD], less);
         for i in THRESHOLD..v.len() {
@@ -87,7 +87,7 @@ fn final_insertion_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
     }
 }
 
-fn insertion_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
+fn insertion_sort(v: &mut [usize], less: &impl Fn(usize, usize) -> bool) {
     for i in 1..v.len() {
         if less(v[i], v[0]) {
             v[..=i].rotate_right(1);
@@ -97,7 +97,7 @@ fn insertion_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
     }
 }
 
-fn unguarded_linear_insert(v: &mut [usize], mut last: usize, less: &dyn Fn(usize, usize) -> bool) {
+fn unguarded_linear_insert(v: &mut [usize], mut last: usize, less: &impl Fn(usize, usize) -> bool) {
     let val = v[last];
     while less(val, v[last - 1]) {
         v[last] = v[last - 1];
@@ -107,7 +107,7 @@ fn unguarded_linear_insert(v: &mut [usize], mut last: usize, less: &dyn Fn(usize
 }
 
 /// `std::__partial_sort(first, last, last)`: make_heap, then sort_heap.
-fn heap_sort(v: &mut [usize], less: &dyn Fn(usize, usize) -> bool) {
+fn heap_sort(v: &mut [usize], less: &impl Fn(usize, usize) -> bool) {
     let len = v.len();
     if len >= 2 {
         let mut parent = (len - 2) / 2;
@@ -134,7 +134,7 @@ fn adjust_heap(
     mut hole: usize,
     len: usize,
     value: usize,
-    less: &dyn Fn(usize, usize) -> bool,
+    less: &impl Fn(usize, usize) -> bool,
 ) {
     let top = hole;
     let mut child = hole;

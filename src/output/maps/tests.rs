@@ -16,7 +16,7 @@ fn keyed(name: &str, kind: MapKind, entries: Vec<(Vec<Scalar>, MapValue)>) -> Ma
         name: name.into(),
         kind,
         keyed: true,
-        entries,
+        entries: entries.into_iter().map(|(k, v)| (k.into(), v)).collect(),
     }
 }
 
@@ -25,7 +25,7 @@ fn scalar(name: &str, kind: MapKind, value: Option<MapValue>) -> MapDump {
         name: name.into(),
         kind,
         keyed: false,
-        entries: value.into_iter().map(|v| (vec![], v)).collect(),
+        entries: value.into_iter().map(|v| (Vec::new().into(), v)).collect(),
     }
 }
 
@@ -420,4 +420,18 @@ fn records_print_as_bpftrace() {
     let mut text = String::new();
     print_value(&decode(&pointer, &bytes[..8], true), false, &mut text);
     assert_eq!(text, "{ .p = 7815273878500238383 }\n");
+}
+
+#[test]
+fn integers_print_as_std_formats_them() {
+    for v in [0, 1, 9, 10, 99, 1234567890, i64::MAX, i64::MIN, -1, -10] {
+        let mut out = String::new();
+        text::push_i64(&mut out, v);
+        assert_eq!(out, v.to_string());
+    }
+    for v in [0, 7, 10, 18446744073709551615u64] {
+        let mut out = String::from("x");
+        text::push_u64(&mut out, v);
+        assert_eq!(out, format!("x{v}"));
+    }
 }
