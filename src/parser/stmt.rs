@@ -219,6 +219,7 @@ impl<'s> P<'s> {
                 provider,
                 target,
                 span,
+                wildcard: None,
             }),
         ))
     }

@@ -26,6 +26,7 @@ pub static BEGIN: Provider = Provider {
     check,
     attach,
     expand: None,
+    multi: None,
 };
 
 pub static END: Provider = Provider {
@@ -44,6 +45,7 @@ pub static END: Provider = Provider {
     check,
     attach,
     expand: None,
+    multi: None,
 };
 
 fn resolve(_: &Btf, _: &AttachPoint) -> Result<Resolved, String> {

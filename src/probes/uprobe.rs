@@ -39,6 +39,7 @@ pub static UPROBE: Provider = Provider {
     resolve: resolve_entry,
     check,
     expand: None,
+    multi: None,
     attach: attach_entry,
 };
 
@@ -57,6 +58,7 @@ pub static URETPROBE: Provider = Provider {
     resolve: resolve_return,
     check,
     expand: None,
+    multi: None,
     attach: attach_return,
 };
 
