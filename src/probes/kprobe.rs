@@ -323,15 +323,22 @@ fn kprobe_error(probe: &str, function: &str, source: io::Error) -> RuntimeError 
 }
 
 /// Whether `/proc/kallsyms` lists `function` (tells "no such function" from "not traceable").
+/// Read once per process: the preflight asks for every attach point, and a wildcard's
+/// dozens of matches each rereading the whole file took minutes under emulation.
 fn kernel_has_symbol(function: &str) -> bool {
-    let Ok(text) = fs::read_to_string(paths::KALLSYMS) else {
-        return false;
-    };
-    text.lines().any(|l| {
-        let mut f = l.split_whitespace();
-        let (_, kind, name) = (f.next(), f.next(), f.next());
-        matches!(kind, Some("t") | Some("T")) && name == Some(function)
-    })
+    static FUNCTIONS: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    FUNCTIONS
+        .get_or_init(|| {
+            let text = fs::read_to_string(paths::KALLSYMS).unwrap_or_default();
+            text.lines()
+                .filter_map(|l| {
+                    let mut f = l.split_whitespace();
+                    let (_, kind, name) = (f.next(), f.next(), f.next()?);
+                    matches!(kind, Some("t") | Some("T")).then(|| name.to_string())
+                })
+                .collect()
+        })
+        .contains(function)
 }
 
 /// Whether `/proc/kallsyms` can be read and lists functions at all.
