@@ -266,8 +266,21 @@ pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
         .collect())
 }
 
-/// A tracefs file (`available_events`) from the first mounted tracefs.
+/// A tracefs file (`available_events`) from the first mounted tracefs, read once per
+/// process: every wildcard expands from it, and the kernel generates these lists anew on
+/// each read (seconds for `available_filter_functions` in an emulated VM).
 fn tracefs_file(name: &str) -> Result<String, String> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, Result<String, String>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut files = cache.lock().unwrap_or_else(|poison| poison.into_inner());
+    files
+        .entry(name.to_string())
+        .or_insert_with(|| read_tracefs_file(name))
+        .clone()
+}
+
+fn read_tracefs_file(name: &str) -> Result<String, String> {
     let mut why =
         String::from("tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)");
     for root in crate::abi::paths::TRACEFS_DIRS {
