@@ -130,7 +130,8 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
         legacy_kprobe_events(attacher, &probe)?;
     }
     let function = function(point);
-    if kernel_symbols_readable() && !kernel_has_symbol(function) {
+    // Listed as traceable (what wildcards expand from, read already): it exists.
+    if !traceable(function) && kernel_symbols_readable() && !kernel_has_symbol(function) {
         return Err(not_found(&probe, function));
     }
     Ok(())
