@@ -107,6 +107,7 @@ ffffffff8225a090 T do_syscall_64
 ffffffff837f5870 T _einittext
 ffffffff83b28974 R __stop_runtime_ptr_USER_PTR_MAX
 ffffffffc0001398 t bpf_prog_c77b2f3f7259213d_END\t[bpf]
+ffffffffc1000000 t xfs_fs_fill_super\t[xfs]
 ";
 
     #[test]
@@ -128,6 +129,11 @@ ffffffffc0001398 t bpf_prog_c77b2f3f7259213d_END\t[bpf]
         assert_eq!(
             k.resolve(0xffffffff837f5870 + 1015066265),
             Some(("_einittext", 1015066265))
+        );
+        // Module functions keep their name, without the module.
+        assert_eq!(
+            k.resolve(0xffffffffc1000010),
+            Some(("xfs_fs_fill_super", 0x10))
         );
         assert_eq!(k.resolve(0xffffffff80000000), None);
         assert_eq!(Kallsyms::parse("").resolve(0xffffffff81000000), None);
