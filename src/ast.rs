@@ -44,6 +44,10 @@ pub struct AttachPoint {
     pub provider: &'static Provider,
     pub target: Vec<String>,
     pub span: Span,
+    /// The script's wildcard target this attach point is one match of (`vfs_*`), while
+    /// the matches may attach together (bpftrace's kprobe_multi); `None` for a target
+    /// written out, or once its probe needs one program per attach point.
+    pub wildcard: Option<String>,
 }
 
 impl AttachPoint {

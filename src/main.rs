@@ -502,11 +502,7 @@ fn env_limit(var: &str, default: u64) -> Result<u64, String> {
 fn check_probe_limit(compiled: &rbt::codegen::Compiled) -> Result<(), String> {
     const VAR: &str = "BPFTRACE_MAX_PROBES";
     let limit = env_limit(VAR, 512)?;
-    let probes: usize = compiled
-        .programs
-        .iter()
-        .map(|p| p.attach_points.len())
-        .sum();
+    let probes = rbt::runtime::probe_count(&compiled.programs);
     if probes == 0 {
         // bpftrace 0.17 says so on stdout and fails (every attach point was dropped).
         println!("No probes to attach");

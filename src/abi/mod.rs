@@ -72,6 +72,14 @@ pub mod prog_type {
 /// `BPF_PERF_EVENT` (`enum bpf_attach_type`): attach through a perf-event link.
 pub const BPF_PERF_EVENT: u32 = 41;
 
+/// `BPF_TRACE_KPROBE_MULTI` (`enum bpf_attach_type`, Linux 5.18, fprobe-based): one link
+/// attaches a kprobe program to many functions; the program must be loaded with it as
+/// its `expected_attach_type`.
+pub const BPF_TRACE_KPROBE_MULTI: u32 = 42;
+
+/// `BPF_F_KPROBE_MULTI_RETURN`: a kprobe_multi link on function returns.
+pub const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
+
 /// `enum perf_type_id`.
 pub mod perf_type {
     pub const HARDWARE: u32 = 0;

@@ -221,6 +221,7 @@ impl<'s> P<'s> {
                 provider,
                 target,
                 span,
+                wildcard: None,
             }),
         ))
     }

@@ -8,11 +8,11 @@ use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use super::{Context, Expand, NoMatch, Provider, Resolved, Timing};
-use crate::abi::{paths, perf_type};
+use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing};
+use crate::abi::{paths, perf_type, BPF_F_KPROBE_MULTI_RETURN, BPF_TRACE_KPROBE_MULTI};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
 use crate::codegen::ProgramType;
@@ -38,6 +38,11 @@ pub static KPROBE: Provider = Provider {
     check,
     attach: attach_entry,
     expand: Some(FUNCTIONS),
+    multi: Some(Multi {
+        available: has_kprobe_multi,
+        attach_type: BPF_TRACE_KPROBE_MULTI,
+        attach: |attacher, points, prog| attach_multi(attacher, points, false, prog),
+    }),
 };
 
 pub static KRETPROBE: Provider = Provider {
@@ -58,6 +63,11 @@ pub static KRETPROBE: Provider = Provider {
     check,
     attach: attach_return,
     expand: Some(FUNCTIONS),
+    multi: Some(Multi {
+        available: has_kprobe_multi,
+        attach_type: BPF_TRACE_KPROBE_MULTI,
+        attach: |attacher, points, prog| attach_multi(attacher, points, true, prog),
+    }),
 };
 
 /// Kernel functions that can be probed, as bpftrace expands `kprobe:` wildcards: tracefs
@@ -124,7 +134,8 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
         legacy_kprobe_events(attacher, &probe)?;
     }
     let function = function(point);
-    if kernel_symbols_readable() && !kernel_has_symbol(function) {
+    // Listed as traceable (what wildcards expand from, read already): it exists.
+    if !traceable(function) && kernel_symbols_readable() && !kernel_has_symbol(function) {
         return Err(not_found(&probe, function));
     }
     Ok(())
@@ -234,6 +245,65 @@ fn attach_kprobe(
     Ok(attachment)
 }
 
+/// bpftrace 0.17's `has_kprobe_multi` (bpffeature.cpp), once per process: a program
+/// `r0 = 0; exit` loaded for `BPF_TRACE_KPROBE_MULTI` and linked to `ksys_read`. Linux
+/// 5.18+ built with CONFIG_FPROBE passes (Debian's 6.12 does, its 6.1 does not).
+fn has_kprobe_multi() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| kprobe_multi_probe().is_ok())
+}
+
+/// The feature test itself; the error says which step the kernel refused.
+fn kprobe_multi_probe() -> Result<(), String> {
+    use crate::abi::insn::{Insn, BPF_ALU64, BPF_EXIT, BPF_JMP, BPF_K, BPF_MOV};
+    let insns = [
+        Insn::new(BPF_ALU64 | BPF_MOV | BPF_K, 0, 0, 0, 0),
+        Insn::new(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
+    ];
+    let prog = sys::prog_load(
+        crate::abi::prog_type::KPROBE,
+        &insns,
+        "GPL",
+        "ksys_read",
+        BPF_TRACE_KPROBE_MULTI,
+    )
+    .map_err(|e| format!("load: {}", e.errno))?;
+    let sym = CString::new("ksys_read").map_err(|e| e.to_string())?;
+    sys::kprobe_multi_link_create(prog.as_fd(), &[sym], 0)
+        .map(drop)
+        .map_err(|e| format!("link: {e}"))
+}
+
+/// Attaches `prog` (loaded for `BPF_TRACE_KPROBE_MULTI`) to every function of `points`,
+/// one wildcard's matches, with one kprobe_multi link, by name, as bpftrace does.
+fn attach_multi(
+    _: &mut Attacher,
+    points: &[AttachPoint],
+    retprobe: bool,
+    prog: BorrowedFd<'_>,
+) -> Result<Attachment, RuntimeError> {
+    // bpftrace names the probe by its wildcard: `kprobe:vfs_*`.
+    let probe = points.first().map_or_else(String::new, |p| {
+        format!(
+            "{}:{}",
+            p.provider.name,
+            p.wildcard.as_deref().unwrap_or_default()
+        )
+    });
+    let syms = points
+        .iter()
+        .map(|p| CString::new(function(p)).map_err(|_| not_found(&probe, function(p))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let flags = if retprobe {
+        BPF_F_KPROBE_MULTI_RETURN
+    } else {
+        0
+    };
+    let link = sys::kprobe_multi_link_create(prog, &syms, flags)
+        .map_err(|source| RuntimeError::Attach { probe, source })?;
+    Ok(Attachment::link(link))
+}
+
 fn not_found(probe: &str, function: &str) -> RuntimeError {
     let exists = kernel_has_symbol(function);
     RuntimeError::FunctionNotFound {
@@ -258,15 +328,22 @@ fn kprobe_error(probe: &str, function: &str, source: io::Error) -> RuntimeError 
 }
 
 /// Whether `/proc/kallsyms` lists `function` (tells "no such function" from "not traceable").
+/// Read once per process: the preflight asks for every attach point, and a wildcard's
+/// dozens of matches each rereading the whole file took minutes under emulation.
 fn kernel_has_symbol(function: &str) -> bool {
-    let Ok(text) = fs::read_to_string(paths::KALLSYMS) else {
-        return false;
-    };
-    text.lines().any(|l| {
-        let mut f = l.split_whitespace();
-        let (_, kind, name) = (f.next(), f.next(), f.next());
-        matches!(kind, Some("t") | Some("T")) && name == Some(function)
-    })
+    static FUNCTIONS: std::sync::OnceLock<HashSet<String>> = std::sync::OnceLock::new();
+    FUNCTIONS
+        .get_or_init(|| {
+            let text = fs::read_to_string(paths::KALLSYMS).unwrap_or_default();
+            text.lines()
+                .filter_map(|l| {
+                    let mut f = l.split_whitespace();
+                    let (_, kind, name) = (f.next(), f.next(), f.next()?);
+                    matches!(kind, Some("t") | Some("T")).then(|| name.to_string())
+                })
+                .collect()
+        })
+        .contains(function)
 }
 
 /// Whether `/proc/kallsyms` can be read and lists functions at all.

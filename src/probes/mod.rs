@@ -157,6 +157,9 @@ pub struct Provider {
     /// The attach point as `-p PID` sees it (a file path inside the process's mount
     /// namespace, `/proc/PID/root/...`), when that differs.
     pub in_process: Option<fn(&AttachPoint, u32) -> Option<AttachPoint>>,
+    /// How all matches of one wildcard attach at once, when the kernel can (`None`:
+    /// one attachment per match).
+    pub multi: Option<Multi>,
 }
 
 /// `point` as process `pid` (`-p`) sees it: its provider's [`Provider::in_process`].
@@ -193,6 +196,58 @@ pub struct Listed {
     pub messages: Vec<String>,
     /// The target has the wrong shape for the type ([`ListQuery::ignore_invalid`]).
     pub invalid: bool,
+}
+
+/// Attaching every match of one wildcard with one kernel object, as bpftrace 0.17 does
+/// with kprobe_multi links: "Attaching N probes..." then counts the wildcard once.
+pub struct Multi {
+    /// Whether this kernel can (bpftrace's feature test, run once per process).
+    pub available: fn() -> bool,
+    /// The `expected_attach_type` a program so attached is loaded with (the kernel
+    /// refuses it for single attachments, so a program attached both ways is loaded twice).
+    pub attach_type: u32,
+    /// Attaches a loaded program to all of `points` (one wildcard's matches) at once.
+    pub attach:
+        fn(&mut Attacher, &[AttachPoint], BorrowedFd<'_>) -> Result<Attachment, RuntimeError>,
+}
+
+/// Whether `provider` attaches wildcards' matches together on this kernel.
+pub fn multi_available(provider: &Provider) -> bool {
+    provider.multi.as_ref().is_some_and(|m| (m.available)())
+}
+
+/// A program's attach points split into attachments (what bpftrace counts as probes):
+/// each run of one wildcard's matches, when `multi` says their provider attaches them
+/// together, is one; every other attach point is one on its own.
+pub fn attach_groups<'a>(
+    points: &'a [AttachPoint],
+    multi: &dyn Fn(&Provider) -> bool,
+) -> Vec<&'a [AttachPoint]> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    while start < points.len() {
+        let first = &points[start];
+        let mut end = start + 1;
+        if first.wildcard.is_some() && multi(first.provider) {
+            while end < points.len()
+                && points[end].provider == first.provider
+                && points[end].span == first.span
+                && points[end].wildcard == first.wildcard
+            {
+                end += 1;
+            }
+        }
+        groups.push(&points[start..end]);
+        start = end;
+    }
+    groups
+}
+
+/// Whether `group` (one of [`attach_groups`]) attaches as one multi-attachment.
+pub fn is_multi(group: &[AttachPoint]) -> bool {
+    group
+        .first()
+        .is_some_and(|p| p.wildcard.is_some() && multi_available(p.provider))
 }
 
 /// How a provider's wildcards expand (bpftrace's `ProbeMatcher`): the candidates, one a
@@ -269,12 +324,26 @@ pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
             provider: point.provider,
             target: m.splitn(parts, ':').map(str::to_string).collect(),
             span: point.span,
+            wildcard: Some(point.target.join(":")),
         })
         .collect())
 }
 
-/// A tracefs file (`available_events`) from the first mounted tracefs.
+/// A tracefs file (`available_events`) from the first mounted tracefs, read once per
+/// process: every wildcard expands from it, and the kernel generates these lists anew on
+/// each read (seconds for `available_filter_functions` in an emulated VM).
 fn tracefs_file(name: &str) -> Result<String, String> {
+    type Cache = std::sync::Mutex<std::collections::HashMap<String, Result<String, String>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut files = cache.lock().unwrap_or_else(|poison| poison.into_inner());
+    files
+        .entry(name.to_string())
+        .or_insert_with(|| read_tracefs_file(name))
+        .clone()
+}
+
+fn read_tracefs_file(name: &str) -> Result<String, String> {
     let mut why =
         String::from("tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)");
     for root in crate::abi::paths::TRACEFS_DIRS {

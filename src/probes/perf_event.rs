@@ -33,6 +33,7 @@ pub static SOFTWARE: Provider = Provider {
     resolve: resolve_software,
     check: check_software,
     expand: None,
+    multi: None,
     attach: attach_software,
 };
 
@@ -53,6 +54,7 @@ pub static HARDWARE: Provider = Provider {
     resolve: resolve_hardware,
     check: check_hardware,
     expand: None,
+    multi: None,
     attach: attach_hardware,
 };
 

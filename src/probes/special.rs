@@ -28,6 +28,7 @@ pub static BEGIN: Provider = Provider {
     check,
     attach,
     expand: None,
+    multi: None,
 };
 
 pub static END: Provider = Provider {
@@ -48,6 +49,7 @@ pub static END: Provider = Provider {
     check,
     attach,
     expand: None,
+    multi: None,
 };
 
 fn resolve(_: &Lazy, _: &AttachPoint) -> Result<Resolved, String> {

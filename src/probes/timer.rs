@@ -32,6 +32,7 @@ pub static INTERVAL: Provider = Provider {
     resolve,
     check: check_interval,
     expand: None,
+    multi: None,
     attach: attach_interval,
 };
 
@@ -52,6 +53,7 @@ pub static PROFILE: Provider = Provider {
     resolve,
     check: check_profile,
     expand: None,
+    multi: None,
     attach: attach_profile,
 };
 
@@ -161,6 +163,7 @@ mod tests {
             provider,
             target: vec![unit.to_string(), n.to_string()],
             span: Span::new(0, 0),
+            wildcard: None,
         };
         timer(&point).map(|s| (s.period, s.freq))
     }

@@ -42,6 +42,7 @@ pub static TRACEPOINT: Provider = Provider {
         }),
         params: Some(format_params),
     }),
+    multi: None,
 };
 
 /// `-lv`: the `field:` declarations of the event's format file, after its header (as

@@ -42,6 +42,7 @@ pub static UPROBE: Provider = Provider {
     expand: None,
     list: Some(list::list_entry),
     in_process: Some(list::in_process),
+    multi: None,
     attach: attach_entry,
 };
 
@@ -62,6 +63,7 @@ pub static URETPROBE: Provider = Provider {
     expand: None,
     list: Some(list::list_return),
     in_process: Some(list::in_process),
+    multi: None,
     attach: attach_return,
 };
 

@@ -13,6 +13,8 @@ use std::path::{Path, PathBuf};
 use super::error::RuntimeError;
 use crate::abi::paths::TRACEFS_DIRS;
 use crate::ast::AttachPoint;
+use crate::codegen::ProgramCode;
+use crate::probes;
 use crate::sys;
 
 /// A program attached to a perf event; detached when dropped.
@@ -27,6 +29,8 @@ pub struct PerfAttachment {
 pub struct Attachment {
     /// One per perf event: per-CPU probes (profile, software) have one per online CPU.
     perf: Vec<PerfAttachment>,
+    /// BPF links on no perf event (a kprobe_multi link on many functions).
+    links: Vec<OwnedFd>,
     /// Undoes global state the attachment created (a tracefs kprobe event), after detaching.
     cleanup: Option<Box<dyn FnOnce()>>,
     /// Whether each run of the program happens with preemption disabled, from looking it
@@ -39,6 +43,7 @@ impl std::fmt::Debug for Attachment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Attachment")
             .field("perf", &self.perf)
+            .field("links", &self.links.len())
             .field("cleanup", &self.cleanup.is_some())
             .field("runs_unpreempted", &self.runs_unpreempted)
             .finish()
@@ -55,6 +60,17 @@ impl Attachment {
     pub fn perfs(perf: Vec<PerfAttachment>) -> Attachment {
         Attachment {
             perf,
+            links: Vec::new(),
+            cleanup: None,
+            runs_unpreempted: false,
+        }
+    }
+
+    /// An attachment that is one BPF link (a kprobe_multi link).
+    pub fn link(link: OwnedFd) -> Attachment {
+        Attachment {
+            perf: Vec::new(),
+            links: vec![link],
             cleanup: None,
             runs_unpreempted: false,
         }
@@ -73,6 +89,7 @@ impl Attachment {
     pub fn cleanup(cleanup: impl FnOnce() + 'static) -> Attachment {
         Attachment {
             perf: Vec::new(),
+            links: Vec::new(),
             cleanup: Some(Box::new(cleanup)),
             runs_unpreempted: false,
         }
@@ -86,6 +103,7 @@ impl Attachment {
 impl Drop for Attachment {
     fn drop(&mut self) {
         self.perf.clear();
+        self.links.clear();
         if let Some(cleanup) = self.cleanup.take() {
             cleanup();
         }
@@ -114,6 +132,7 @@ pub fn detach_all(attachments: Vec<Attachment>) -> Detached {
         attachments.into_iter().partition(|a| {
             a.runs_unpreempted
                 && a.cleanup.is_none()
+                && a.links.is_empty()
                 && !a.perf.is_empty()
                 && a.perf.iter().all(|p| p.link.is_some())
         });
@@ -121,6 +140,8 @@ pub fn detach_all(attachments: Vec<Attachment>) -> Detached {
     let mut others = others;
     for a in &mut others {
         closing.extend(a.perf.drain(..).map(|p| Box::new(p) as Box<dyn Send>));
+        // kprobe_multi links, on no perf event.
+        closing.extend(a.links.drain(..).map(|l| Box::new(l) as Box<dyn Send>));
     }
     let events: Vec<OwnedFd> = linked
         .iter_mut()
@@ -181,6 +202,32 @@ pub fn close_in_parallel<T: Send>(mut items: Vec<T>) {
     });
 }
 
+/// How many probes bpftrace would say it attaches ("Attaching N probes...", and what
+/// `BPFTRACE_MAX_PROBES` limits): every attachment, a wildcard attached at once as one.
+pub fn probe_count(programs: &[ProgramCode]) -> usize {
+    programs
+        .iter()
+        .map(|p| probes::attach_groups(&p.attach_points, &probes::multi_available).len())
+        .sum()
+}
+
+/// The `expected_attach_type` to load `prog` with: its provider's multi-attach type
+/// when every attach point of it attaches as part of a wildcard at once, else none
+/// (programs attached both ways get a second copy, see `Session::attach_all`).
+pub fn load_attach_type(prog: &ProgramCode) -> u32 {
+    let groups = probes::attach_groups(&prog.attach_points, &probes::multi_available);
+    match prog
+        .attach_points
+        .first()
+        .and_then(|p| p.provider.multi.as_ref())
+    {
+        Some(multi) if !groups.is_empty() && groups.iter().all(|g| probes::is_multi(g)) => {
+            multi.attach_type
+        }
+        _ => 0,
+    }
+}
+
 /// Attaches probes, remembering what it learned about the system across attach points.
 #[derive(Debug, Default)]
 pub struct Attacher {
@@ -214,6 +261,21 @@ impl Attacher {
         prog: BorrowedFd<'_>,
     ) -> Result<Attachment, RuntimeError> {
         (point.provider.attach)(self, point, prog)
+    }
+
+    /// Attaches `prog` (loaded with the provider's multi `attach_type`) to all of
+    /// `points`, one wildcard's matches ([`probes::is_multi`]), at once.
+    pub fn attach_multi(
+        &mut self,
+        points: &[AttachPoint],
+        prog: BorrowedFd<'_>,
+    ) -> Result<Attachment, RuntimeError> {
+        match points.first().and_then(|p| p.provider.multi.as_ref()) {
+            Some(multi) => (multi.attach)(self, points, prog),
+            None => Err(RuntimeError::Internal(
+                "a multi-attachment of a probe type without one".into(),
+            )),
+        }
     }
 
     /// Checks, without changing anything, that `point` can be attached. Run for every

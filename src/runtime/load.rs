@@ -81,15 +81,20 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
     let programs = compiled
         .programs
         .iter()
-        .map(|prog| load_program(prog, &maps))
+        .map(|prog| load_program(prog, &maps, super::attach::load_attach_type(prog)))
         .collect::<Result<_, _>>()?;
     Ok(Loaded { maps, programs })
 }
 
 /// Loads one program, its map references pointing at `maps` (also used to load a
 /// second copy: the kernel attaches a program to an event only once, and bpftrace runs
-/// a probe once per listed attach point, duplicates included).
-pub fn load_program(prog: &ProgramCode, maps: &[OwnedFd]) -> Result<OwnedFd, RuntimeError> {
+/// a probe once per listed attach point, duplicates included; and a program attached
+/// both singly and with a multi link needs one copy for each `expected_attach_type`).
+pub fn load_program(
+    prog: &ProgramCode,
+    maps: &[OwnedFd],
+    expected_attach_type: u32,
+) -> Result<OwnedFd, RuntimeError> {
     let insns = patch_map_fds(&prog.insns, maps, &prog.name)?;
     let probe = probe_label(prog);
     sys::prog_load(
@@ -97,7 +102,7 @@ pub fn load_program(prog: &ProgramCode, maps: &[OwnedFd]) -> Result<OwnedFd, Run
         &insns,
         LICENSE,
         &prog.name,
-        0,
+        expected_attach_type,
     )
     .map_err(|e| {
         if e.errno.raw_os_error() == Some(libc::EPERM) {

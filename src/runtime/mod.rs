@@ -8,7 +8,9 @@ pub mod maps;
 mod ringbuf;
 mod run;
 
-pub use attach::{attach_perf, tracefs_root, Attacher, Attachment, PerfAttachment};
+pub use attach::{
+    attach_perf, load_attach_type, probe_count, tracefs_root, Attacher, Attachment, PerfAttachment,
+};
 pub use child::{is_executable, on_path};
 pub use error::RuntimeError;
 pub use load::{kernel_prog_type, load, Loaded};

@@ -81,10 +81,14 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             a.probe(&group);
             silent.push(group);
         }
-        for group in groups {
+        for mut group in groups {
             let (_, per_point) = a.probe(&group);
             if per_point {
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
+                // bpftrace's `need_expansion`: each match attaches on its own.
+                for (point, _, _) in &mut group.points {
+                    point.wildcard = None;
+                }
             }
             if per_point && group.points.len() > 1 {
                 for one in group.split() {

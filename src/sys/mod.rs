@@ -110,6 +110,22 @@ struct LinkCreateAttr {
     target_btf_id: u64,
 }
 
+/// `bpf_attr` for `BPF_LINK_CREATE` of a `BPF_TRACE_KPROBE_MULTI` link (its
+/// `kprobe_multi` variant: functions by name, no addresses, no cookies).
+#[repr(C)]
+#[derive(Default)]
+struct KprobeMultiAttr {
+    prog_fd: u32,
+    target_fd: u32,
+    attach_type: u32,
+    flags: u32,
+    multi_flags: u32,
+    cnt: u32,
+    syms: u64,
+    addrs: u64,
+    cookies: u64,
+}
+
 /// `bpf_attr` for the `BPF_MAP_*_BATCH` commands.
 #[repr(C)]
 #[derive(Default)]
@@ -131,6 +147,7 @@ impl BpfAttr for ProgLoadAttr {}
 impl BpfAttr for MapElemAttr {}
 impl BpfAttr for TestRunAttr {}
 impl BpfAttr for LinkCreateAttr {}
+impl BpfAttr for KprobeMultiAttr {}
 impl BpfAttr for InfoAttr {}
 impl BpfAttr for BatchAttr {}
 
@@ -569,6 +586,28 @@ pub fn link_create(
         prog_fd: prog.as_raw_fd() as u32,
         target_fd: target.as_raw_fd() as u32,
         attach_type,
+        ..Default::default()
+    };
+    bpf(BPF_LINK_CREATE, &mut attr).map(owned_fd)
+}
+
+/// `BPF_LINK_CREATE` of a kprobe_multi link: `prog` (loaded with `expected_attach_type`
+/// `BPF_TRACE_KPROBE_MULTI`) runs on entry to (or, with `BPF_F_KPROBE_MULTI_RETURN` in
+/// `flags`, return from) every function in `syms`, by name as bpftrace passes them. The
+/// link detaches from all of them when its fd closes.
+pub fn kprobe_multi_link_create(
+    prog: BorrowedFd<'_>,
+    syms: &[CString],
+    flags: u32,
+) -> io::Result<OwnedFd> {
+    let ptrs: Vec<*const libc::c_char> = syms.iter().map(|s| s.as_ptr()).collect();
+    let mut attr = KprobeMultiAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        attach_type: crate::abi::BPF_TRACE_KPROBE_MULTI,
+        multi_flags: flags,
+        cnt: u32::try_from(ptrs.len()).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
+        // `ptrs` and the strings it points at outlive the call.
+        syms: ptrs.as_ptr() as u64,
         ..Default::default()
     };
     bpf(BPF_LINK_CREATE, &mut attr).map(owned_fd)

@@ -106,6 +106,7 @@ pub fn point(provider: &str, target: &[&str]) -> AttachPoint {
         provider: rbt::probes::lookup(provider).expect("a registered probe type"),
         target: target.iter().map(|s| s.to_string()).collect(),
         span: Span::default(),
+        wildcard: None,
     }
 }
 
