@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const NOTIFY: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
 /// bench/storm.c (getppid in a loop) built into a fresh directory; `None` without gcc.
 fn storm() -> Option<PathBuf> {
@@ -35,28 +34,7 @@ fn storm() -> Option<PathBuf> {
 /// Runs `tracer` on `script` until attached, lets the storm hit it for a moment, sends
 /// SIGINT while it still fires and returns the tracer's stdout.
 fn trace_through_sigint(tracer: &str, script: &str) -> String {
-    let mut child = Command::new(tracer)
-        .arg("-e")
-        .arg(script)
-        .env(NOTIFY, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"));
-    let mut stderr = child.stderr.take().expect("stderr");
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !String::from_utf8_lossy(&seen).contains(NOTIFY) {
-        let mut buf = [0u8; 256];
-        let n = stderr.read(&mut buf).expect("read stderr");
-        assert!(
-            n > 0 && Instant::now() < deadline,
-            "{tracer} did not attach: {}",
-            String::from_utf8_lossy(&seen)
-        );
-        seen.extend_from_slice(&buf[..n]);
-    }
+    let mut child = bpftrace_ref::start_attached(tracer, &[], script);
     std::thread::sleep(Duration::from_millis(300));
     // Drained while waiting: the exit print (a 20,000-key map) would fill the pipe.
     let mut stdout = child.stdout.take().expect("stdout");
@@ -65,7 +43,6 @@ fn trace_through_sigint(tracer: &str, script: &str) -> String {
         let _ = stdout.read_to_string(&mut text);
         text
     });
-    let _drain = std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     // bpftrace 0.17 can miss a SIGINT that a thread other than its poll loop's takes
     // (it then polls on): SIGINT again every 2 s, and give up after 60 s.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -14,7 +14,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bpftrace_ref::{build_workload, skip_reason};
+use bpftrace_ref::{build_workload, skip_reason, start_attached as start};
 
 /// Prints every sample as `type<TAB>family<TAB>sample<TAB>k=v,...<TAB>value`.
 const PARSE_METRICS: &str = r#"
@@ -137,35 +137,6 @@ fn free_addr() -> String {
     let addr = probe.local_addr().expect("addr").to_string();
     drop(probe);
     addr
-}
-
-/// Starts `tracer args -e script` and waits until its probes are attached.
-fn start(tracer: &str, args: &[&str], script: &str) -> Child {
-    let mut child = Command::new(tracer)
-        .args(args)
-        .arg("-e")
-        .arg(script)
-        .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"));
-    let mut stderr = child.stderr.take().expect("stderr");
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while !String::from_utf8_lossy(&seen).contains("__BPFTRACE_NOTIFY_PROBES_ATTACHED") {
-        match stderr.read(&mut buf) {
-            Ok(0) | Err(_) => panic!(
-                "{tracer} ended before attaching: {}",
-                String::from_utf8_lossy(&seen)
-            ),
-            Ok(n) => seen.extend_from_slice(&buf[..n]),
-        }
-    }
-    // Keep draining stderr so the tracer never blocks on it.
-    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    child
 }
 
 /// SIGINT, then its stdout (asserting a clean exit).

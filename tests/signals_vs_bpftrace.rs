@@ -4,8 +4,7 @@
 mod bpftrace_ref;
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Maps of several kinds at the signal, and one more key added after it (with its own
 /// count: the order of equal values depends on the kernel's hash seed, in bpftrace too).
@@ -15,24 +14,7 @@ interval:ms:1500 { @c[2] = count(); @c[2] = count(); exit(); }"#;
 /// Runs `tracer args -e SCRIPT`, sends SIGUSR1 once every probe is attached, and
 /// returns its stdout once it exits.
 fn run_with_usr1(tracer: &str, args: &[&str]) -> String {
-    let mut child = Command::new(tracer)
-        .args(args)
-        .args(["-e", SCRIPT])
-        .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("run {tracer}: {e}"));
-    let stderr = child.stderr.take().expect("stderr");
-    let mut attached = false;
-    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-        if line.contains("__BPFTRACE_NOTIFY_PROBES_ATTACHED") {
-            attached = true;
-            break;
-        }
-    }
-    assert!(attached, "{tracer} never attached");
+    let child = bpftrace_ref::start_attached(tracer, args, SCRIPT);
     let status = Command::new("kill")
         .args(["-USR1", &child.id().to_string()])
         .status()

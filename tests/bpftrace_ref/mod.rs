@@ -177,3 +177,34 @@ pub fn assert_no_mismatches(failures: Vec<String>, comparisons: usize) {
         failures.join("\n")
     );
 }
+
+/// Starts `tracer args -e script` and returns once its probes are attached (both
+/// tracers print `__BPFTRACE_NOTIFY_PROBES_ATTACHED` on stderr when asked to); stdout
+/// is piped, stderr drained from then on so the tracer never blocks on it.
+pub fn start_attached(tracer: &str, args: &[&str], script: &str) -> std::process::Child {
+    use std::io::Read;
+    let mut child = Command::new(tracer)
+        .args(args)
+        .arg("-e")
+        .arg(script)
+        .env("__BPFTRACE_NOTIFY_PROBES_ATTACHED", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {tracer}: {e}"));
+    let mut stderr = child.stderr.take().expect("stderr");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("__BPFTRACE_NOTIFY_PROBES_ATTACHED") {
+        match stderr.read(&mut buf) {
+            Ok(0) | Err(_) => panic!(
+                "{tracer} ended before attaching: {}",
+                String::from_utf8_lossy(&seen)
+            ),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    child
+}
