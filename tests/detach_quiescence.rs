@@ -16,7 +16,6 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-
 /// bench/storm.c (getppid in a loop) built into a fresh directory; `None` without gcc.
 fn storm() -> Option<PathBuf> {
     let dir = std::env::temp_dir().join(format!("rbt-quiescence-{}", std::process::id()));
