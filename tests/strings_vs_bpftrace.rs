@@ -76,6 +76,8 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "BEGIN { printf(\"%d %d %d %d\\n\", strncmp(\"abc\", \"abd\", 2), strncmp(\"abc\", \"abd\", 3), strncmp(\"abc\", \"abc\", 0), strncmp(\"ab\", \"abc\", 10)); exit(); }",
     // Strings in ternaries: a BPFTRACE_STRLEN string, as a variable, key and argument.
     "BEGIN { $a = 1 ? \"yes\" : \"no\"; printf(\"%s\\n\", $a); @m[nsecs > 0 ? \"big\" : \"small\"] = count(); $b = 0 ? \"x\" : str(0); printf(\"[%s]|%s\\n\", $b, pid > 1 ? \"p\" : \"qq\"); exit(); }",
+    // strcontains() as an operand: its temporaries must not clobber the other side.
+    "BEGIN { $a = 5; printf(\"%d %d %d\\n\", $a + strcontains(\"abc\", \"b\"), strcontains(\"abc\", \"z\") + $a * 2, ($a - 1) * strcontains(\"xy\", \"y\")); exit(); }",
     "BEGIN { $x = strcontains(\"abc\", \"bc\"); printf(\"%d %d %d %d %d %d\\n\", $x, strcontains(\"abc\", \"d\"), strcontains(comm, \"t\"), strcontains(\"\", \"\"), strcontains(\"ab\", comm), strcontains(\"abc\", \"abcd\")); if (strcontains(\"abc\", \"a\")) { printf(\"OK\\n\"); } exit(); }",
 ];
 

@@ -15,7 +15,7 @@ pub static STRCONTAINS: Builtin = Builtin {
     numbered: false,
     check,
     lower,
-    pure: true,
+    pure: false,
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
