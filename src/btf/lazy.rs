@@ -37,14 +37,6 @@ impl Lazy<'_> {
     pub fn error(&self) -> Option<&BtfError> {
         self.error.get()
     }
-
-    /// Whether anything needed the BTF (for tests of the laziness itself).
-    pub fn was_read(&self) -> bool {
-        match self.source {
-            Source::File(_) => self.loaded.get().is_some(),
-            Source::Loaded(_) => true,
-        }
-    }
 }
 
 impl<'a> From<&'a Btf> for Lazy<'a> {
