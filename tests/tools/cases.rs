@@ -96,13 +96,21 @@ const fn layout(header: usize, mask: &'static [(&'static str, &'static str)]) ->
 const BUCKET: (&str, &str) = (r"^[\[(][^|]*\|BAR\|$", "BUCKET N |BAR|");
 /// Any map entry line with a plain value.
 const ANY_ENTRY: (&str, &str) = (r"^@.*: -?\d+$", "@ENTRY: N");
-/// A TLS handshake and one HTTP request through openssl's own client and server.
-const SSL_WORKLOAD: &str = "ln -s /usr/bin/openssl rbtmark-ssl
-./rbtmark-ssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj /CN=rbt -days 1 2>/dev/null
-./rbtmark-ssl s_server -accept 127.0.0.1:44330 -cert c.pem -key k.pem -naccept 1 -www >/dev/null 2>&1 &
+/// A TLS handshake and one HTTP request through openssl's own client and server. Each
+/// openssl lingers after exiting (tests/data/workload/linger.c), so the functions the
+/// tools print resolve to names under both tracers, not by chance to addresses.
+const SSL_WORKLOAD: &str = concat!(
+    "gcc -shared -fPIC -o linger.so ",
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/workload/linger.c
+ln -s /usr/bin/openssl rbtmark-ssl
+L=$PWD/linger.so
+LD_PRELOAD=$L ./rbtmark-ssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj /CN=rbt -days 1 2>/dev/null
+LD_PRELOAD=$L ./rbtmark-ssl s_server -accept 127.0.0.1:44330 -cert c.pem -key k.pem -naccept 1 -www >/dev/null 2>&1 &
 sleep 0.5
-printf 'GET / HTTP/1.0\\r\\n\\r\\n' | ./rbtmark-ssl s_client -connect 127.0.0.1:44330 -quiet >/dev/null 2>&1
-wait";
+printf 'GET / HTTP/1.0\\r\\n\\r\\n' | LD_PRELOAD=$L ./rbtmark-ssl s_client -connect 127.0.0.1:44330 -quiet >/dev/null 2>&1
+wait"
+);
 /// Everything but the tool's header lines, exactly.
 const EXACT_AFTER_HEADER: Rules = Rules {
     keep: None,
@@ -238,8 +246,16 @@ pub static TOOLS: &[Tool] = &[
     host(
         "ssllatency",
         SSL_WORKLOAD,
-        layout(1, &[HIST_COUNTS, BUCKET, (r"^(@\w+)\[.*\]: $", "$1[KEY]: ")]),
-        "counts and latency buckets",
+        layout(
+            1,
+            &[
+                HIST_COUNTS,
+                BUCKET,
+                (r"^(@\w+)\[.*\]: $", "$1[KEY]: "),
+                (r"average \d+, total \d+$", "average LAT, total LAT"),
+            ],
+        ),
+        "counts and latency buckets, stats' average and total",
     ),
     host(
         "sslsnoop",
