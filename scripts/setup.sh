@@ -2,7 +2,9 @@
 # Install what a fresh Debian 12 machine lacks for building, testing and the VM demo.
 # Idempotent: installs only missing packages; mounts tracefs if needed.
 set -euo pipefail
-pkgs=(bpftrace bpftool qemu-system-x86 busybox-static cpio gcc libc6-dev libclang-common-14-dev)
+pkgs=(bpftrace bpftool qemu-system-x86 busybox-static cpio gcc libc6-dev libclang-common-14-dev xfsprogs)
+# mdadm without its recommended mail server (the VM's mdflush.bt workload needs only the binary).
+norec=(mdadm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -12,6 +14,13 @@ if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+for p in "${norec[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    echo "setup: installing $p"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$p" >/dev/null
+  fi
+done
 if ! command -v cargo >/dev/null; then
   echo "setup: cargo not found; install a Rust toolchain (rustup) first" >&2
   exit 1

@@ -448,8 +448,14 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     }
     // Kernel BTF is read only if the script needs a kernel type; if that read failed,
     // it is the error to report, not the lookups that failed after it.
-    let btf = btf::Lazy::file(cli.btf.clone());
-    let typed = sema::analyze(&ast, &btf);
+    let mut btf = btf::Lazy::file(cli.btf.clone());
+    let mut typed = sema::analyze(&ast, &btf);
+    // A kernel type vmlinux lacks may be a module's: bpftrace reads every loaded
+    // module's BTF too. rbt reads them only for a script that fails without them.
+    if typed.is_err() && btf.was_read() && !btf::module_files_absent(&cli.btf) {
+        btf = btf::Lazy::with_modules(cli.btf.clone());
+        typed = sema::analyze(&ast, &btf);
+    }
     if let Some(e) = btf.error() {
         return Err(format!("rbt: {e}\n"));
     }

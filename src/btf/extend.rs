@@ -108,22 +108,28 @@ impl Btf {
                 }
             }
         }
-        let mut blob = Vec::with_capacity(24 + types.len() + strings.len());
-        blob.extend_from_slice(&0xeb9f_u16.to_le_bytes());
-        blob.extend_from_slice(&[1, 0]);
-        for w in [
-            24,
-            0,
-            types.len() as u32,
-            types.len() as u32,
-            strings.len() as u32,
-        ] {
-            blob.extend_from_slice(&w.to_le_bytes());
-        }
-        blob.extend_from_slice(&types);
-        blob.extend_from_slice(&strings);
+        let blob = assemble(&types, &strings);
         let mut btf = Btf::from_bytes(blob)?;
         btf.preferred = names.to_vec();
         Ok(btf)
     }
+}
+
+/// A raw BTF blob (version 1, 24-byte header) of the given type and string sections.
+pub(super) fn assemble(types: &[u8], strings: &[u8]) -> Vec<u8> {
+    let mut blob = Vec::with_capacity(24 + types.len() + strings.len());
+    blob.extend_from_slice(&0xeb9f_u16.to_le_bytes());
+    blob.extend_from_slice(&[1, 0]);
+    for w in [
+        24,
+        0,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ] {
+        blob.extend_from_slice(&w.to_le_bytes());
+    }
+    blob.extend_from_slice(types);
+    blob.extend_from_slice(strings);
+    blob
 }

@@ -12,6 +12,7 @@ mod names;
 mod parse;
 mod query;
 mod raw;
+mod split;
 
 use std::ops::Range;
 use std::path::Path;
@@ -21,6 +22,7 @@ pub use extend::{NewMember, NewType};
 use index::{NameIndex, Ns};
 pub use lazy::Lazy;
 use raw::RawType;
+pub use split::{module_files, module_files_absent};
 
 /// A BTF type id; 0 (the default) is `void`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -85,8 +85,18 @@ const FUNCTIONS: Expand = Expand {
 };
 
 fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
-    let [func] = point.target.as_slice() else {
+    let [target] = point.target.as_slice() else {
         return Err(format!("expected '{}:<function>'", point.provider.name));
+    };
+    let func = match super::offset::split(target)? {
+        None => target.as_str(),
+        // bpftrace's parser: "Offset not allowed" for kretprobes.
+        Some(_) if point.provider.name == KRETPROBE.name => {
+            return Err(format!(
+                "kretprobes cannot be attached at a function offset ('{target}'): they attach at the function's return"
+            ))
+        }
+        Some((func, _)) => func,
     };
     // A kprobe needs no types: a function is probeable when the kernel can trace it,
     // with or without a BTF record (static or inlined-elsewhere functions such as 6.1's
@@ -124,8 +134,17 @@ fn traceable(func: &str) -> bool {
     }
 }
 
+/// The function and the offset into it (0 without `+OFFSET`, which resolve checked).
 fn function(point: &AttachPoint) -> &str {
-    point.target.first().map_or("", String::as_str)
+    target(point).0
+}
+
+fn target(point: &AttachPoint) -> (&str, u64) {
+    let text = point.target.first().map_or("", String::as_str);
+    super::offset::split(text)
+        .ok()
+        .flatten()
+        .unwrap_or((text, 0))
 }
 
 fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeError> {
@@ -187,7 +206,8 @@ fn attach_kprobe(
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
     let probe = point.name();
-    let function = function(point).to_string();
+    let (function, offset) = target(point);
+    let function = function.to_string();
     let pmu = Path::new(paths::KPROBE_PMU);
     let pmu_type = if attacher.tracefs_kprobes {
         None
@@ -205,7 +225,7 @@ fn attach_kprobe(
             0
         };
         let name = CString::new(function.as_str()).map_err(|_| not_found(&probe, &function))?;
-        let perf = sys::perf_event_open(pmu_type as u32, config, Some(&name))
+        let perf = sys::perf_event_open(pmu_type as u32, config, Some((&name, offset)))
             .map_err(|e| kprobe_error(&probe, &function, e))?;
         let perf =
             attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
@@ -219,7 +239,7 @@ fn attach_kprobe(
     let event = format!("rbt_{}_{}", std::process::id(), attacher.legacy_count);
     attacher.legacy_count += 1;
     let definition = format!(
-        "{}:kprobes/{event} {function}",
+        "{}:kprobes/{event} {function}+{offset}",
         if retprobe { 'r' } else { 'p' }
     );
     append_line(&kprobe_events, &definition).map_err(|e| kprobe_error(&probe, &function, e))?;
@@ -313,9 +333,17 @@ fn not_found(probe: &str, function: &str) -> RuntimeError {
     }
 }
 
-/// Explains a failed kprobe creation: missing or untraceable function, or privileges.
+/// Explains a failed kprobe creation: missing or untraceable function, an offset off an
+/// instruction boundary, or privileges.
 fn kprobe_error(probe: &str, function: &str, source: io::Error) -> RuntimeError {
     match source.raw_os_error() {
+        // The kernel decodes the function: the offset is inside an instruction.
+        Some(libc::EILSEQ) if probe.contains('+') => RuntimeError::Attach {
+            probe: probe.to_string(),
+            source: io::Error::other(
+                "the offset is in the middle of an instruction: try a different offset",
+            ),
+        },
         Some(libc::ENOENT)
         | Some(libc::EINVAL)
         | Some(libc::EADDRNOTAVAIL)

@@ -9,6 +9,7 @@
 
 mod kprobe;
 pub mod list;
+mod offset;
 mod perf_event;
 mod special;
 mod timer;

@@ -15,6 +15,7 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::offset::integer;
 use super::{Context, Provider, Resolved, Timing};
 use crate::abi::paths;
 use crate::ast::AttachPoint;
@@ -80,19 +81,8 @@ enum Function<'a> {
     Address(u64),
 }
 
-/// An integer as bpftrace's `stoll` reads it: decimal, `0x` hex or `0` octal.
-fn integer(text: &str) -> Option<u64> {
-    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        u64::from_str_radix(hex, 16).ok()
-    } else if text.len() > 1 && text.starts_with('0') {
-        u64::from_str_radix(&text[1..], 8).ok()
-    } else {
-        text.parse().ok()
-    }
-}
-
 fn function(text: &str, retprobe: bool) -> Result<Function<'_>, String> {
-    let Some((name, offset)) = text.split_once('+') else {
+    let Some((name, offset)) = super::offset::split(text)? else {
         return Ok(match integer(text) {
             Some(addr) => Function::Address(addr),
             None => Function::Symbol(text, 0),
@@ -103,13 +93,7 @@ fn function(text: &str, retprobe: bool) -> Result<Function<'_>, String> {
             "uretprobes cannot be attached at a function offset ('{text}'): they attach at the function's start"
         ));
     }
-    if offset.contains('+') {
-        return Err(format!("cannot take more than one offset in '{text}'"));
-    }
-    match integer(offset) {
-        Some(offset) if !name.is_empty() => Ok(Function::Symbol(name, offset)),
-        _ => Err(format!("invalid offset in '{text}': write FUNCTION+NUMBER")),
-    }
+    Ok(Function::Symbol(name, offset))
 }
 
 /// Why a target file is not usable.
@@ -352,10 +336,6 @@ mod tests {
 
     #[test]
     fn integers_and_offsets() {
-        assert_eq!(integer("0x1149"), Some(0x1149));
-        assert_eq!(integer("4425"), Some(4425));
-        assert_eq!(integer("010"), Some(8));
-        assert_eq!(integer("malloc"), None);
         assert!(matches!(
             function("f+0x4", false),
             Ok(Function::Symbol("f", 4))

@@ -39,11 +39,12 @@ struct PerfEventAttr {
 
 /// `perf_event_open(2)` for a BPF attachment: all processes (`pid` -1) on CPU 0, which
 /// is how BPF programs attach to tracepoints and kprobes (they then run on every CPU).
-/// `name` becomes `config1` (the kprobe PMU's function name).
+/// `kprobe` becomes `config1` and `config2` (the kprobe PMU's function name and the
+/// offset into it).
 pub fn perf_event_open(
     type_: u32,
     config: u64,
-    name: Option<&std::ffi::CStr>,
+    kprobe: Option<(&std::ffi::CStr, u64)>,
 ) -> io::Result<OwnedFd> {
     let attr = PerfEventAttr {
         type_,
@@ -51,10 +52,11 @@ pub fn perf_event_open(
         config,
         sample_period: 1,
         wakeup_events: 1,
-        config1: name.map_or(0, |n| n.as_ptr() as u64),
+        config1: kprobe.map_or(0, |(n, _)| n.as_ptr() as u64),
+        config2: kprobe.map_or(0, |(_, offset)| offset),
         ..Default::default()
     };
-    // `name` is borrowed for the whole call.
+    // The name is borrowed for the whole call.
     open(&attr, -1, 0)
 }
 

@@ -30,8 +30,8 @@ fn source(tool: &Tool) -> PathBuf {
     }
 }
 
-/// The files the tools need in the VM's /bin: each tool as packaged and the workload
-/// program (`rbtmark-wl`, the static deterministic workload).
+/// The files the tools need in the VM's /bin: each tool as packaged, the workload
+/// program (`rbtmark-wl`, the static deterministic workload), mkfs.xfs and mdadm.
 pub fn files() -> Result<Vec<PathBuf>, String> {
     let mut files: Vec<PathBuf> = vm_tools().map(source).collect();
     if let Some(missing) = files.iter().find(|f| !f.exists()) {
@@ -44,6 +44,14 @@ pub fn files() -> Result<Vec<PathBuf>, String> {
         crate::bpftrace_ref::build_workload("rbtmark-wl")
             .ok_or("gcc cannot build tests/data/workload/rbtwl.c")?,
     );
+    // The file systems and block devices xfsdist's and mdflush's workloads make.
+    for tool in ["/usr/sbin/mkfs.xfs", "/usr/sbin/mdadm"] {
+        let path = PathBuf::from(tool);
+        if !path.exists() {
+            return Err(format!("{tool} is not installed (xfsprogs, mdadm)"));
+        }
+        files.push(path);
+    }
     Ok(files)
 }
 

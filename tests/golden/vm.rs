@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Modules every boot loads (vmrun.sh -m), for the tools that trace them: xfs for
+/// xfsdist.bt (on a ram disk), md and raid1 for mdflush.bt (a mirror of two more).
+pub const MODULES: &[&str] = &[
+    "lib/libcrc32c",
+    "fs/xfs/xfs",
+    "drivers/md/md-mod",
+    "drivers/md/raid1",
+    "drivers/block/brd rd_nr=3 rd_size=320000",
+];
+
 /// Debian cloud kernels the suite boots (one boot each runs every scenario).
 pub const KERNELS: &[&str] = &[
     "linux-image-6.1.0-56-cloud-amd64",
@@ -144,6 +154,9 @@ pub fn boot(kernel: &str, files: &[PathBuf], script: &str) -> Result<Boot, Strin
         .arg(&data);
     for f in files {
         cmd.arg("-f").arg(f);
+    }
+    for m in MODULES {
+        cmd.arg("-m").arg(m);
     }
     let start = Instant::now();
     let out = cmd

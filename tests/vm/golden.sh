@@ -138,8 +138,22 @@ attach_pending() { alive "$2" && ! grep -q __BPFTRACE_NOTIFY_PROBES_ATTACHED "$d
 # map_scenario NAME SCRIPT WORKLOAD: bpftrace and rbt run the same SCRIPT at the same
 # time (each says on stderr when its probes are attached), WORKLOAD runs, one SIGINT
 # stops both (bpftrace gets a second one if it missed the first); maps print at exit.
+# pick_offset SCRIPT: replace its +OFFSET with the first kprobe offset past
+# ksys_read's ftrace call that bpftrace attaches to (5, or 9 behind endbr64).
+pick_offset() {
+  for off in 5 9; do
+    if bpftrace -e "kprobe:ksys_read+$off {} BEGIN { exit(); }" >/dev/null 2>&1; then
+      sed -i "s/+OFFSET/+$off/" "$1"
+      echo "pick_offset: $off"
+      return
+    fi
+  done
+  echo "pick_offset: bpftrace attached at neither 5 nor 9"
+}
+
 map_scenario() {
   name=$1 script=$2 workload=$3
+  if grep -q '+OFFSET' "$script"; then pick_offset "$script"; fi
   d=${GOLDEN_DIR:-/tmp/golden}/$name
   rm -rf "$d" && mkdir -p "$d"
   echo "map scenario $name: starting tracers"

@@ -5,9 +5,12 @@
 # /bin/tcpaccept.bt, and the files given with -f. Runs SCRIPT inside as root,
 # then powers off. Used by tests/golden_vm.rs and scripts/vm-demo.sh.
 #
-# usage: vmrun.sh [-k KERNEL_PKG] [-f FILE]... [-o DATA_OUT] SCRIPT
+# usage: vmrun.sh [-k KERNEL_PKG] [-f FILE]... [-m MODULE]... [-o DATA_OUT] SCRIPT
 #   -k  Debian kernel package (default linux-image-6.1.0-56-cloud-amd64)
 #   -f  host file to put in the VM's /bin (its shared libraries come along)
+#   -m  a module of that kernel, by its path under kernel/ without .ko, and its
+#       parameters ('fs/xfs/xfs', 'drivers/block/brd rd_size=4096'), loaded with
+#       insmod before SCRIPT runs, in the order given
 #   -o  host file receiving what the VM writes to /dev/ttyS1 (raw, a channel
 #       kept apart from console and kernel messages)
 # env: RBT_VM_CACHE (default /var/cache/rbt-vm): kernel packages and the base
@@ -22,17 +25,19 @@ set -euo pipefail
 cache=${RBT_VM_CACHE:-/var/cache/rbt-vm}
 kpkg=linux-image-6.1.0-56-cloud-amd64
 files=()
+modules=()
 data_out=/dev/null
-while getopts "k:f:o:" o; do
+while getopts "k:f:m:o:" o; do
   case $o in
     k) kpkg=$OPTARG ;;
     f) files+=("$OPTARG") ;;
+    m) modules+=("$OPTARG") ;;
     o) data_out=$OPTARG ;;
     *) exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
-script=${1:?usage: vmrun.sh [-k KERNEL_PKG] [-f FILE]... [-o DATA_OUT] SCRIPT}
+script=${1:?usage: vmrun.sh [-k KERNEL_PKG] [-f FILE]... [-m MODULE]... [-o DATA_OUT] SCRIPT}
 for t in qemu-system-x86_64 busybox bpftrace cpio gcc apt-get dpkg-deb; do
   command -v "$t" >/dev/null || {
     echo "vmrun.sh: $t missing; apt-get install qemu-system-x86 busybox-static bpftrace cpio gcc libc6-dev" >&2
@@ -101,7 +106,20 @@ fi
 x=$(mktemp -d)
 trap 'rm -rf "$x"' EXIT
 mkdir -p "$x/root/bin"
-cp "$script" "$x/root/run.sh"
+mkdir -p "$x/root/lib/modules"
+: >"$x/root/run.sh"
+for spec in "${modules[@]}"; do
+  read -r m params <<<"$spec"
+  ko=$(compgen -G "$kdir/lib/modules/*/kernel/$m.ko*" | head -1 || true)
+  [[ -n $ko ]] || { echo "vmrun.sh: $kpkg has no module $m" >&2; exit 2; }
+  name=$(basename "$m").ko
+  case $ko in
+    *.xz) xz -dc "$ko" >"$x/root/lib/modules/$name" ;;
+    *) cp "$ko" "$x/root/lib/modules/$name" ;;
+  esac
+  echo "insmod /lib/modules/$name $params || echo 'vmrun.sh: insmod $name failed'" >>"$x/root/run.sh"
+done
+cat "$script" >>"$x/root/run.sh"
 for f in "${files[@]}"; do
   add "$x/root" "$(readlink -f "$f")"
   cp -L "$f" "$x/root/bin/"
