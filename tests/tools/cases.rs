@@ -189,7 +189,8 @@ pub static TOOLS: &[Tool] = &[
     host(
         "execsnoop",
         "ln -s /bin/sh rbtmark-sh && ./rbtmark-sh -c '/bin/echo rbtmark-exec a \"b c\" >/dev/null'",
-        snoop(2, &[(r"^\d+ +", "MS ")]),
+        // Only the workload's lines: another process's arguments may name rbtmark too.
+        Rules { keep: Some("rbtmark-(sh|exec)"), ..snoop(2, &[(r"^\d+ +", "MS ")]) },
         "TIME(ms) (time since the tracer started)",
     ),
     host(

@@ -72,10 +72,14 @@ pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
             re.replace_all(&line, *with).into_owned()
         })
     };
-    // The maps come after the blank lines bpftrace prints at exit.
+    // The maps come after the blank lines bpftrace prints at exit, or, where END
+    // printed a line of its own after those (bitesize.bt), after that line.
     let (events, maps) = match output.split_once("\n\n\n") {
         Some((events, maps)) => (events, Some(maps)),
-        None => (output, None),
+        None => match output.find("\n@") {
+            Some(at) => (&output[..at], Some(&output[at + 1..])),
+            None => (output, None),
+        },
     };
     let mut lines: Vec<String> = events.lines().take(rules.header).map(masked).collect();
     let mut kept: Vec<String> = events
@@ -215,6 +219,33 @@ PID    COMM             ERR PATH\n\
         assert!(compare(HIST, &bar, &HISTS).is_err());
         let no_maps = HIST.split("\n\n\n").next().unwrap();
         assert!(compare(HIST, no_maps, &HISTS).is_err());
+    }
+
+    #[test]
+    fn maps_after_an_end_line_are_filtered_as_maps() {
+        // bitesize.bt under bpftrace 0.17 on this host: END prints a line before the maps.
+        const END_LINE: &str = "Attaching 3 probes...\n\
+Tracing block device I/O... Hit Ctrl-C to end.\n\n\
+I/O size (bytes) histograms by process name:\n\n\
+@[sh]: \n\
+[4K, 8K)               1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n\
+@[rbtmark-dd]: \n\
+[4K, 8K)              16 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n";
+        const WORKLOAD_MAPS: Rules = Rules {
+            keep: None,
+            header: 2,
+            mask: &[],
+            sort: false,
+            collapse: false,
+            maps_keep: Some("rbtmark"),
+            sort_maps: false,
+        };
+        let other = replace(END_LINE, "@[sh]: ", "@[bash]: ");
+        compare(END_LINE, &other, &WORKLOAD_MAPS).unwrap();
+        let count = replace(END_LINE, "  16 |", "  15 |");
+        assert!(compare(END_LINE, &count, &WORKLOAD_MAPS).is_err());
+        let line = replace(END_LINE, "process name:", "process:");
+        assert!(compare(END_LINE, &line, &WORKLOAD_MAPS).is_err());
     }
 
     #[test]
