@@ -95,7 +95,9 @@ pub fn normalize(output: &str, rules: &Rules) -> Result<String, String> {
     if let Some(maps) = maps {
         lines.push("--- maps at exit ---".into());
         let from = lines.len();
-        let mut keep_entry = true;
+        // With a filter, what precedes the first entry (an empty map's blank line)
+        // belongs to no kept entry.
+        let mut keep_entry = maps_keep.is_none();
         for line in maps.lines() {
             if line.starts_with('@') {
                 keep_entry = maps_keep
@@ -246,6 +248,11 @@ I/O size (bytes) histograms by process name:\n\n\
         assert!(compare(END_LINE, &count, &WORKLOAD_MAPS).is_err());
         let line = replace(END_LINE, "process name:", "process:");
         assert!(compare(END_LINE, &line, &WORKLOAD_MAPS).is_err());
+        // dcsnoop.bt in the 6.1 VM: one tracer's @fname held another process's lookup
+        // in flight at exit, the other's was empty (a blank line).
+        let events = "Attaching 3 probes...\nTIME PID COMM\n1 2 rbtmark R x\n\n\n";
+        let other = format!("{events}@fname[97]: -62413291793428443\n");
+        compare(&other, &format!("{events}\n"), &WORKLOAD_MAPS).unwrap();
     }
 
     #[test]
