@@ -423,3 +423,36 @@ fn strftime_matches_bpftrace() {
         scripts.len() * 2,
     );
 }
+
+/// `pton("addr")`: the address's bytes as a `uint8[4]`/`uint8[16]` array, printed,
+/// stored, used as a key, in a tuple, indexed, sized and turned back by `ntop()`; bad
+/// addresses and non-literal arguments are the same errors.
+#[test]
+fn pton_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("pton_matches_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        r#"BEGIN { printf("%s %s %s\n", ntop(pton("127.0.0.1")), ntop(10, pton("::1")), ntop(2, pton("10.1.2.3"))); exit(); }"#,
+        r#"BEGIN { print(pton("127.0.0.1")); $a = pton("fe80::1:2"); print($a); printf("%s\n", ntop($a)); exit(); }"#,
+        r#"BEGIN { @[pton("1.2.3.4")] = 1; @x = (1, pton("::2")); @y = pton("255.0.0.9"); exit(); }"#,
+        r#"BEGIN { printf("%d %d %d\n", pton("1.2.3.4")[1], sizeof(pton("::1")), sizeof(pton("0.0.0.0"))); exit(); }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
+    compare_errors(
+        &[],
+        &[
+            r#"BEGIN { print(pton("abc")); }"#,
+            r#"BEGIN { print(pton("1.2.3.400")); }"#,
+            r#"BEGIN { print(pton("::ffff:1.2.3.4")); }"#,
+            r#"BEGIN { print(pton("1::2::3")); }"#,
+            r#"BEGIN { $s = "1.2.3.4"; print(pton($s)); }"#,
+            r#"BEGIN { print(pton(1)); }"#,
+            r#"BEGIN { print(pton()); }"#,
+            r#"BEGIN { print(pton("1.2.3.4", 1)); }"#,
+        ],
+    );
+}

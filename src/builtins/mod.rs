@@ -24,6 +24,7 @@ mod maps;
 mod ntop;
 mod printf;
 mod probe;
+mod pton;
 mod rand;
 mod registers;
 mod signal;
@@ -77,6 +78,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &symbols::UADDR,
     &rand::RAND,
     &ntop::NTOP,
+    &pton::PTON,
     &macaddr::MACADDR,
     &str::STR,
     &buf::BUF,

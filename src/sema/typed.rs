@@ -303,6 +303,8 @@ pub enum Payload {
     },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
+    /// Constant bytes the value is made of (`pton()`'s address).
+    Bytes(Vec<u8>),
     /// `join()`: the delimiter, and the space the array and its strings are read in.
     Join {
         delim: String,
