@@ -456,3 +456,48 @@ fn pton_matches_bpftrace() {
         ],
     );
 }
+
+/// `cgroup_path(id [, filter])`: the root cgroup (`cgroup` here) and cgroups the test
+/// makes two levels deep in the cgroup2 hierarchy and, if mounted, the v1 `pids` one;
+/// printed by printf, print(), as a variable, a map value and a tuple element, with
+/// filters; unknown ids print nothing; argument errors as bpftrace's.
+#[test]
+fn cgroup_path_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("cgroup_path_matches_bpftrace").is_some() {
+        return;
+    }
+    let Some(v2) = cgroup2_mount() else {
+        return support::skip("cgroup_path_matches_bpftrace", "no cgroup2 mount");
+    };
+    let dir = format!("rbt-cgroup-path-{}", std::process::id());
+    let made: Vec<String> = [v2, "/sys/fs/cgroup/pids".to_string()]
+        .iter()
+        .map(|root| format!("{root}/{dir}/inner"))
+        .filter(|leaf| std::fs::create_dir_all(leaf).is_ok())
+        .collect();
+    let mut scripts = vec![
+        r#"BEGIN { print(cgroup_path(cgroup)); printf("path: %s|\n", cgroup_path(cgroup & ((1 << 32) - 1))); exit(); }"#.to_string(),
+        r#"BEGIN { $x = cgroup_path(cgroup, "pids"); $y = $x; print($y); @x = $x; @t = (1, cgroup_path(cgroup, "*e*")); exit(); }"#.to_string(),
+        r#"BEGIN { print(cgroup_path(123456789)); printf("[%s] [%s]\n", cgroup_path(0), cgroup_path(1, "nomatch")); exit(); }"#.to_string(),
+    ];
+    for leaf in &made {
+        scripts.push(format!(
+            r#"BEGIN {{ printf("%s\n", cgroup_path(cgroupid("{leaf}"))); @[1] = cgroup_path(cgroupid("{leaf}"), "u*"); exit(); }}"#
+        ));
+    }
+    let failures = bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON);
+    for leaf in &made {
+        let _ = std::fs::remove_dir(leaf);
+        let _ = std::fs::remove_dir(std::path::Path::new(leaf).parent().expect("parent"));
+    }
+    bpftrace_ref::assert_no_mismatches(failures, scripts.len() * 2);
+    compare_errors(
+        &[],
+        &[
+            r#"BEGIN { print(cgroup_path("a")); }"#,
+            r#"BEGIN { print(cgroup_path()); }"#,
+            r#"BEGIN { print(cgroup_path(1, "a", 2)); }"#,
+            r#"BEGIN { print(cgroup_path(1, 2)); }"#,
+        ],
+    );
+}

@@ -155,6 +155,9 @@ fn check_print_value(
             | Type::Inet
             | Type::Username
             | Type::Record(_)
+            | Type::MacAddr
+            | Type::Timestamp { .. }
+            | Type::CgroupPath { .. }
     );
     if !printable {
         let msg = format!(

@@ -13,6 +13,7 @@ mod aggregations;
 mod bswap;
 mod buf;
 mod cat;
+mod cgroup_path;
 mod cgroupid;
 mod context;
 mod cpid;
@@ -89,6 +90,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &bswap::BSWAP,
     &sizeof::SIZEOF,
     &cgroupid::CGROUPID,
+    &cgroup_path::CGROUP_PATH,
     &printf::PRINTF,
     &cat::CAT,
     &system::SYSTEM,

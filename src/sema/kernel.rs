@@ -220,6 +220,7 @@ pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
         | Type::Username
         | Type::MacAddr
         | Type::Timestamp { .. }
+        | Type::CgroupPath { .. }
         | Type::Stack { .. }
         | Type::Ksym
         | Type::Usym => "string",

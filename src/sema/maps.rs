@@ -176,6 +176,7 @@ impl Analyzer<'_> {
                     | Type::Inet
                     | Type::MacAddr
                     | Type::Timestamp { .. }
+                    | Type::CgroupPath { .. }
                     | Type::Username
                     | Type::Stack { .. }
                     | Type::Ksym

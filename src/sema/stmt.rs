@@ -187,6 +187,7 @@ impl Analyzer<'_> {
             | (Type::Username, Type::Username)
             | (Type::Ksym, Type::Ksym)
             | (Type::Usym, Type::Usym) => value,
+            (Type::CgroupPath { size: have }, Type::CgroupPath { size }) if have == size => value,
             // bpftrace compares no stack type: the first one's is kept.
             (Type::Stack { user: a, .. }, Type::Stack { user: b, .. }) if a == b => value,
             (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,

@@ -92,6 +92,10 @@ pub enum Type {
     /// The result of `strftime()`: u64 nanoseconds since boot, then the format,
     /// NUL-padded, in `size - 8` bytes (the value carries its format).
     Timestamp { size: usize },
+    /// The result of `cgroup_path()`: the u64 cgroup id, then the NUL-padded hierarchy
+    /// filter, in `size - 8` bytes (the value carries its filter, as a timestamp its
+    /// format); user space finds the paths when it prints it.
+    CgroupPath { size: usize },
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
     /// `kstack`/`ustack`: a stack id (u64) kept in memory, printed as the stack.
@@ -166,7 +170,7 @@ impl Type {
             Type::Buf { size } => 1 + *size,
             Type::Inet => 24,
             Type::MacAddr => 6,
-            Type::Timestamp { size } => *size,
+            Type::Timestamp { size } | Type::CgroupPath { size } => *size,
             Type::Username | Type::Stack { .. } | Type::Ksym => 8,
             Type::Usym => 16,
             Type::Agg(kind) => kind.slot_size() as usize,
@@ -204,6 +208,7 @@ impl Type {
             Type::Inet => "inet".into(),
             Type::MacAddr => "mac_address".into(),
             Type::Timestamp { .. } => "timestamp".into(),
+            Type::CgroupPath { .. } => "cgroup_path".into(),
             Type::Username => "username".into(),
             Type::Stack { user: false, .. } => "kstack".into(),
             Type::Stack { user: true, .. } => "ustack".into(),
