@@ -17,6 +17,7 @@ mod cgroup_path;
 mod cgroupid;
 mod context;
 mod cpid;
+mod ctx;
 mod elapsed;
 mod exit;
 mod join;
@@ -65,6 +66,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::RETVAL,
     &context::ARG,
     &context::ARGS,
+    &ctx::CTX,
     &registers::REG,
     &registers::SARG,
     &probe::PROBE,

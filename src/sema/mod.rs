@@ -25,7 +25,7 @@ mod tuples;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
-pub use kernel::{in_space, kind_name, pointer_to};
+pub use kernel::{in_space, is_ctx_pointer, kind_name, pointer_to};
 pub use typed::*;
 
 use crate::ast::{self, Span};

@@ -153,6 +153,16 @@ impl Analyzer<'_> {
             }
             return None;
         };
+        if super::kernel::is_ctx_pointer(&value) {
+            // Its reads would go through the helper, which sees the kernel's own
+            // context struct (perf events), not the fields `ctx` shows.
+            self.error(
+                value.span,
+                "ctx cannot be assigned to a variable here; read its members through ctx itself",
+            );
+            cx.untyped.insert(name.clone());
+            return None;
+        }
         let Some(&id) = cx.by_name.get(name) else {
             let id = VarId(cx.vars.len());
             let space = self.space_of(cx, &value);
