@@ -141,7 +141,8 @@ fn buf_matches_bpftrace() {
     );
 }
 
-/// `buf()` of user memory: the exec'd path, with constant and run-time lengths.
+/// `buf()` of user memory: the exec'd path, with constant and run-time lengths, and
+/// arrays of 1-, 2-, 4- and 8-byte elements in it without a length (their whole size).
 #[test]
 fn buf_of_user_memory_matches_bpftrace() {
     if skip_unless_tracepoints("buf_of_user_memory_matches_bpftrace") {
@@ -158,6 +159,18 @@ fn buf_of_user_memory_matches_bpftrace() {
             bpftrace_ref::TEXT_AND_JSON,
         ),
         scripts.len() * 2,
+    );
+    // Within the 17 bytes of "/bin/../bin/true" (what lies after differs per tracer).
+    let arrays = [
+        r#"struct S { uint8_t c[3]; uint16_t e[2]; int d[2]; }; struct T { uint64_t f[2]; }; tracepoint:syscalls:sys_enter_execve /pid == cpid/ { $s = (struct S *)args->filename; printf("%r-%r-%rx-%r\n", buf($s->c), buf($s->e), buf($s->d), buf(((struct T *)args->filename)->f)); @[buf($s->d)] = 1; }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(
+            &arrays,
+            &["-c", "/bin/../bin/true"],
+            bpftrace_ref::TEXT_AND_JSON,
+        ),
+        arrays.len() * 2,
     );
 }
 
