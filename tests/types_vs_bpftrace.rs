@@ -216,6 +216,7 @@ fn type_errors_match_bpftrace() {
         "BEGIN { unroll($#) { printf(\"a\\n\"); } exit(); }",
         "BEGIN { $x = 5; printf(\"%d\\n\", $x[1]); exit(); }",
         "BEGIN { 1 ? printf(\"yes\\n\") : 1; exit(); }",
+        "t:syscalls:nonsense { printf(\"hit\"); exit(); }",
         "BEGIN { 1 ? 2 : exit(); }",
         "BEGIN { \"a\" ? printf(\"x\") : printf(\"y\"); }",
     ];
