@@ -167,8 +167,9 @@ fn username_matches_bpftrace() {
 }
 
 /// `ctx`: `struct bpf_perf_event_data *` in perf-event probes, read directly (members,
-/// nested members, `*ctx`, a struct pointer cast of it), compared, cast to an integer;
-/// misuses (BEGIN, tracepoints, maps, integer pointer casts) are bpftrace's errors.
+/// nested members, `*ctx`, a struct pointer cast of it, through variables holding it),
+/// compared, cast to an integer; misuses (BEGIN, tracepoints, maps, print(), integer
+/// pointer casts) are bpftrace's errors.
 #[test]
 fn ctx_matches_bpftrace() {
     if skip_reason("ctx_matches_bpftrace").is_some() {
@@ -176,8 +177,10 @@ fn ctx_matches_bpftrace() {
     }
     let scripts = [
         r#"struct x { unsigned long x; }; i:ms:1 { printf("%d %d %d\n", ctx->sample_period, ((struct x *)ctx)->x == ctx->regs.r15, ctx->addr); exit(); }"#,
-        r#"p:hz:10 { printf("%d %d %d\n", (*ctx).sample_period, ctx->regs.sp > 0, ctx == 0); exit(); }"#,
-        r#"software:cpu-clock:1000000 { $x = (uint64)ctx; printf("%d %d\n", $x > 0, ctx->sample_period); exit(); }"#,
+        // Per-CPU probes may fire on several CPUs before exit: map keys say it once.
+        r#"p:hz:10 { @[(*ctx).sample_period, ctx->regs.sp > 0, ctx == 0] = 1; exit(); }"#,
+        r#"software:cpu-clock:1000000 { $x = (uint64)ctx; @[$x > 0, ctx->sample_period] = 1; exit(); }"#,
+        r#"i:ms:1 { $c = ctx; $d = $c; printf("%d %d %d\n", $c->sample_period, (*$d).sample_period, $d->regs.sp > 0); exit(); }"#,
     ];
     bpftrace_ref::assert_no_mismatches(
         bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
@@ -189,6 +192,9 @@ fn ctx_matches_bpftrace() {
         r#"i:ms:1 { @ = ctx; exit(); }"#,
         r#"i:ms:1 { @[ctx] = 1; exit(); }"#,
         r#"i:ms:1 { printf("%d\n", *(uint64*)ctx > 0); exit(); }"#,
+        r#"i:ms:1 { print(ctx); exit(); }"#,
+        r#"i:ms:1 { $c = ctx; print($c); exit(); }"#,
+        r#"i:ms:1 { $c = ctx; @x = $c; exit(); }"#,
     ];
     bpftrace_ref::assert_no_mismatches(bpftrace_ref::error_mismatches(&errors, true), errors.len());
 }

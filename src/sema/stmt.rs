@@ -204,15 +204,17 @@ impl Analyzer<'_> {
             }
             return None;
         };
-        if super::kernel::is_ctx_pointer(&value) {
-            // Its reads would go through the helper, which sees the kernel's own
-            // context struct (perf events), not the fields `ctx` shows.
-            self.error(
-                value.span,
-                "ctx cannot be assigned to a variable here; read its members through ctx itself",
-            );
-            cx.untyped.insert(name.clone());
-            return None;
+        let ctx = super::kernel::is_ctx_pointer(&value);
+        if let Some(&id) = cx.by_name.get(name) {
+            if cx.vars[id.0].ctx != ctx {
+                // A read through it would need to know which it holds: the context is
+                // read directly, other memory through the helper.
+                self.error(
+                    value.span,
+                    format!("${name} cannot hold both ctx and another pointer"),
+                );
+                return None;
+            }
         }
         let Some(&id) = cx.by_name.get(name) else {
             let id = VarId(cx.vars.len());
@@ -221,6 +223,7 @@ impl Analyzer<'_> {
                 name: name.clone(),
                 ty: value.ty.clone(),
                 space,
+                ctx,
             });
             cx.by_name.insert(name.clone(), id);
             return Some(TStmtKind::Assign { var: id, value });

@@ -55,6 +55,9 @@ pub struct Var {
     /// The address space of its first value (an integer holding a user address stays
     /// one: bpftrace keeps the space in the variable's type).
     pub space: Space,
+    /// It holds `ctx` (bpftrace keeps a variable's context access): reads of it are
+    /// the context pointer, so members through it are direct context loads.
+    pub ctx: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
