@@ -173,6 +173,10 @@ impl<'s> P<'s> {
         let ty = lex::ident(i).map_or("", |(w, _)| w);
         let extra = if probes::takes_path(ty) { "/" } else { "" };
         let len = attach_point_len(i, extra);
+        if i[len..].starts_with('"') {
+            let line = i[len..].find('\n').unwrap_or(i.len() - len);
+            return PError::msg(&i[len..], line, "unterminated string in attach point").fail();
+        }
         if len == 0 || !i.starts_with(lex::is_ident_start) {
             let what = if i.starts_with('{') {
                 "an attach point (e.g. BEGIN or kprobe:FUNCTION) before '{'"
