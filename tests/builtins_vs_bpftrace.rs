@@ -169,7 +169,7 @@ fn username_matches_bpftrace() {
 /// `ctx`: `struct bpf_perf_event_data *` in perf-event probes, read directly (members,
 /// nested members, `*ctx`, a struct pointer cast of it, through variables holding it),
 /// compared, cast to an integer; misuses (BEGIN, tracepoints, maps, print(), integer
-/// pointer casts) are bpftrace's errors.
+/// pointer casts, probe types of different program types) are bpftrace's errors.
 #[test]
 fn ctx_matches_bpftrace() {
     if skip_reason("ctx_matches_bpftrace").is_some() {
@@ -195,6 +195,8 @@ fn ctx_matches_bpftrace() {
         r#"i:ms:1 { print(ctx); exit(); }"#,
         r#"i:ms:1 { $c = ctx; print($c); exit(); }"#,
         r#"i:ms:1 { $c = ctx; @x = $c; exit(); }"#,
+        r#"i:ms:1, tracepoint:syscalls:sys_enter_read { printf("%p\n", ctx); exit(); }"#,
+        r#"tracepoint:syscalls:sys_enter_read, i:ms:1 { printf("%p\n", ctx); exit(); }"#,
     ];
     bpftrace_ref::assert_no_mismatches(bpftrace_ref::error_mismatches(&errors, true), errors.len());
 }

@@ -19,6 +19,17 @@ pub static CTX: Builtin = Builtin {
 };
 
 fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
+    // bpftrace types `ctx` once per probe: all its attach points must agree.
+    let types: Vec<ProgramType> = ck.written_types().iter().map(|p| p.prog_type).collect();
+    if let Some(other) = types.iter().find(|&&t| t != types[0]) {
+        let msg = format!(
+            "ctx cannot be used in different BPF program types: {} and {}",
+            types[0].kernel_name(),
+            other.kernel_name()
+        );
+        ck.error(site.span, msg);
+        return None;
+    }
     let record = match ck.provider().prog_type {
         ProgramType::Kprobe => "struct pt_regs",
         ProgramType::PerfEvent => "struct bpf_perf_event_data",
