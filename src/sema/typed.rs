@@ -369,7 +369,7 @@ pub enum Base {
     /// Memory at the pointer this expression computes, read with the probe_read helper
     /// of its address space.
     Mem { ptr: Box<TExpr>, space: Space },
-    /// The probe's context (a tracepoint's `args`), read directly.
+    /// The probe's context (a tracepoint's `args`, what `ctx` points at), read directly.
     Ctx,
 }
 
@@ -433,8 +433,8 @@ pub enum TExprKind {
         expr: Box<TExpr>,
         index: usize,
     },
-    /// The address of the probe's context record, as an integer (a tracepoint's
-    /// `__data_loc` field is an offset from it).
+    /// The address of the probe's context record: as an integer (a tracepoint's
+    /// `__data_loc` field is an offset from it), or as `ctx`'s pointer.
     CtxAddress,
     /// `stmts` run first, then `value` is the expression's value: `@a++` used as a
     /// value is `{ tmp = @a; @a = tmp + 1 }` then `tmp`.
