@@ -450,6 +450,7 @@ fn pton_matches_bpftrace() {
         r#"BEGIN { print(pton("127.0.0.1")); $a = pton("fe80::1:2"); print($a); printf("%s\n", ntop($a)); exit(); }"#,
         r#"BEGIN { @[pton("1.2.3.4")] = 1; @x = (1, pton("::2")); @y = pton("255.0.0.9"); exit(); }"#,
         r#"BEGIN { printf("%d %d %d\n", pton("1.2.3.4")[1], sizeof(pton("::1")), sizeof(pton("0.0.0.0"))); exit(); }"#,
+        r#"BEGIN { print(pton("::")); print(pton("1:2:3:4:5:6:7::")); print(pton("::FFFF")); print(pton("255.255.255.255")); exit(); }"#,
     ];
     bpftrace_ref::assert_no_mismatches(
         bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
@@ -462,6 +463,8 @@ fn pton_matches_bpftrace() {
             r#"BEGIN { print(pton("1.2.3.400")); }"#,
             r#"BEGIN { print(pton("::ffff:1.2.3.4")); }"#,
             r#"BEGIN { print(pton("1::2::3")); }"#,
+            r#"BEGIN { print(pton("01.2.3.4")); }"#,
+            r#"BEGIN { print(pton("1::2:3:4:5:6:7:8")); }"#,
             r#"BEGIN { $s = "1.2.3.4"; print(pton($s)); }"#,
             r#"BEGIN { print(pton(1)); }"#,
             r#"BEGIN { print(pton()); }"#,
