@@ -51,10 +51,23 @@ pub struct AttachPoint {
 }
 
 impl AttachPoint {
-    /// The attach point as bpftrace spells it, e.g. `kretprobe:inet_csk_accept`.
+    /// The attach point as bpftrace spells it, e.g. `kretprobe:inet_csk_accept`; a
+    /// function offset of 0 is not written (`echo_builtin+0` is `echo_builtin`), as
+    /// bpftrace adds `+N` only for an offset other than 0.
     pub fn name(&self) -> String {
+        let zero_offset = |part: &str| {
+            part.split_once('+').and_then(|(name, off)| {
+                let off = off.trim_start_matches("0x").trim_start_matches("0X");
+                (!name.is_empty() && !off.is_empty() && off.bytes().all(|b| b == b'0'))
+                    .then_some(name.len())
+            })
+        };
         std::iter::once(self.provider.name)
-            .chain(self.target.iter().map(String::as_str))
+            .chain(
+                self.target
+                    .iter()
+                    .map(|p| zero_offset(p).map_or(p.as_str(), |n| &p[..n])),
+            )
             .collect::<Vec<_>>()
             .join(":")
     }

@@ -81,6 +81,9 @@ pub enum ValueLayout {
     /// The result of `strftime()`: u64 nanoseconds since boot, then the NUL-padded
     /// format (`size` bytes in all).
     Timestamp { size: usize },
+    /// The result of `cgroup_path()`: u64 cgroup id, then the NUL-padded hierarchy
+    /// filter (`size` bytes in all), printed as the cgroup's paths.
+    CgroupPath { size: usize },
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
     /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
@@ -139,7 +142,7 @@ impl ValueLayout {
             ValueLayout::Buf { size } => 1 + size,
             ValueLayout::Inet => 24,
             ValueLayout::MacAddr => 6,
-            ValueLayout::Timestamp { size } => size,
+            ValueLayout::Timestamp { size } | ValueLayout::CgroupPath { size } => size,
             ValueLayout::Username
             | ValueLayout::Stack { .. }
             | ValueLayout::Ksym

@@ -165,3 +165,38 @@ fn username_matches_bpftrace() {
     assert!(String::from_utf8_lossy(&theirs.stderr).contains(message));
     assert!(String::from_utf8_lossy(&ours.stderr).contains(message));
 }
+
+/// `ctx`: `struct bpf_perf_event_data *` in perf-event probes, read directly (members,
+/// nested members, `*ctx`, a struct pointer cast of it, through variables holding it),
+/// compared, cast to an integer; misuses (BEGIN, tracepoints, maps, print(), integer
+/// pointer casts, probe types of different program types) are bpftrace's errors.
+#[test]
+fn ctx_matches_bpftrace() {
+    if skip_reason("ctx_matches_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        r#"struct x { unsigned long x; }; i:ms:1 { printf("%d %d %d\n", ctx->sample_period, ((struct x *)ctx)->x == ctx->regs.r15, ctx->addr); exit(); }"#,
+        // Per-CPU probes may fire on several CPUs before exit: map keys say it once.
+        r#"p:hz:10 { @[(*ctx).sample_period, ctx->regs.sp > 0, ctx == 0] = 1; exit(); }"#,
+        r#"software:cpu-clock:1000000 { $x = (uint64)ctx; @[$x > 0, ctx->sample_period] = 1; exit(); }"#,
+        r#"i:ms:1 { $c = ctx; $d = $c; printf("%d %d %d\n", $c->sample_period, (*$d).sample_period, $d->regs.sp > 0); exit(); }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
+    let errors = [
+        r#"BEGIN { printf("%p\n", ctx); exit(); }"#,
+        r#"tracepoint:syscalls:sys_enter_openat { print(ctx); exit(); }"#,
+        r#"i:ms:1 { @ = ctx; exit(); }"#,
+        r#"i:ms:1 { @[ctx] = 1; exit(); }"#,
+        r#"i:ms:1 { printf("%d\n", *(uint64*)ctx > 0); exit(); }"#,
+        r#"i:ms:1 { print(ctx); exit(); }"#,
+        r#"i:ms:1 { $c = ctx; print($c); exit(); }"#,
+        r#"i:ms:1 { $c = ctx; @x = $c; exit(); }"#,
+        r#"i:ms:1, tracepoint:syscalls:sys_enter_read { printf("%p\n", ctx); exit(); }"#,
+        r#"tracepoint:syscalls:sys_enter_read, i:ms:1 { printf("%p\n", ctx); exit(); }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(bpftrace_ref::error_mismatches(&errors, true), errors.len());
+}

@@ -141,7 +141,8 @@ fn buf_matches_bpftrace() {
     );
 }
 
-/// `buf()` of user memory: the exec'd path, with constant and run-time lengths.
+/// `buf()` of user memory: the exec'd path, with constant and run-time lengths, and
+/// arrays of 1-, 2-, 4- and 8-byte elements in it without a length (their whole size).
 #[test]
 fn buf_of_user_memory_matches_bpftrace() {
     if skip_unless_tracepoints("buf_of_user_memory_matches_bpftrace") {
@@ -158,6 +159,18 @@ fn buf_of_user_memory_matches_bpftrace() {
             bpftrace_ref::TEXT_AND_JSON,
         ),
         scripts.len() * 2,
+    );
+    // Within the 17 bytes of "/bin/../bin/true" (what lies after differs per tracer).
+    let arrays = [
+        r#"struct S { uint8_t c[3]; uint16_t e[2]; int d[2]; }; struct T { uint64_t f[2]; }; tracepoint:syscalls:sys_enter_execve /pid == cpid/ { $s = (struct S *)args->filename; printf("%r-%r-%rx-%r\n", buf($s->c), buf($s->e), buf($s->d), buf(((struct T *)args->filename)->f)); @[buf($s->d)] = 1; }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(
+            &arrays,
+            &["-c", "/bin/../bin/true"],
+            bpftrace_ref::TEXT_AND_JSON,
+        ),
+        arrays.len() * 2,
     );
 }
 
@@ -421,5 +434,86 @@ fn strftime_matches_bpftrace() {
     bpftrace_ref::assert_no_mismatches(
         bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
         scripts.len() * 2,
+    );
+}
+
+/// `pton("addr")`: the address's bytes as a `uint8[4]`/`uint8[16]` array, printed,
+/// stored, used as a key, in a tuple, indexed, sized and turned back by `ntop()`; bad
+/// addresses and non-literal arguments are the same errors.
+#[test]
+fn pton_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("pton_matches_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        r#"BEGIN { printf("%s %s %s\n", ntop(pton("127.0.0.1")), ntop(10, pton("::1")), ntop(2, pton("10.1.2.3"))); exit(); }"#,
+        r#"BEGIN { print(pton("127.0.0.1")); $a = pton("fe80::1:2"); print($a); printf("%s\n", ntop($a)); exit(); }"#,
+        r#"BEGIN { @[pton("1.2.3.4")] = 1; @x = (1, pton("::2")); @y = pton("255.0.0.9"); exit(); }"#,
+        r#"BEGIN { printf("%d %d %d\n", pton("1.2.3.4")[1], sizeof(pton("::1")), sizeof(pton("0.0.0.0"))); exit(); }"#,
+        r#"BEGIN { print(pton("::")); print(pton("1:2:3:4:5:6:7::")); print(pton("::FFFF")); print(pton("255.255.255.255")); exit(); }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
+    compare_errors(
+        &[],
+        &[
+            r#"BEGIN { print(pton("abc")); }"#,
+            r#"BEGIN { print(pton("1.2.3.400")); }"#,
+            r#"BEGIN { print(pton("::ffff:1.2.3.4")); }"#,
+            r#"BEGIN { print(pton("1::2::3")); }"#,
+            r#"BEGIN { print(pton("01.2.3.4")); }"#,
+            r#"BEGIN { print(pton("1::2:3:4:5:6:7:8")); }"#,
+            r#"BEGIN { $s = "1.2.3.4"; print(pton($s)); }"#,
+            r#"BEGIN { print(pton(1)); }"#,
+            r#"BEGIN { print(pton()); }"#,
+            r#"BEGIN { print(pton("1.2.3.4", 1)); }"#,
+        ],
+    );
+}
+
+/// `cgroup_path(id [, filter])`: the root cgroup (`cgroup` here) and cgroups the test
+/// makes two levels deep in the cgroup2 hierarchy and, if mounted, the v1 `pids` one;
+/// printed by printf, print(), as a variable, a map value and a tuple element, with
+/// filters; unknown ids print nothing; argument errors as bpftrace's.
+#[test]
+fn cgroup_path_matches_bpftrace() {
+    if bpftrace_ref::skip_reason("cgroup_path_matches_bpftrace").is_some() {
+        return;
+    }
+    let Some(v2) = cgroup2_mount() else {
+        return support::skip("cgroup_path_matches_bpftrace", "no cgroup2 mount");
+    };
+    let dir = format!("rbt-cgroup-path-{}", std::process::id());
+    let made: Vec<String> = [v2, "/sys/fs/cgroup/pids".to_string()]
+        .iter()
+        .map(|root| format!("{root}/{dir}/inner"))
+        .filter(|leaf| std::fs::create_dir_all(leaf).is_ok())
+        .collect();
+    let mut scripts = vec![
+        r#"BEGIN { print(cgroup_path(cgroup)); printf("path: %s|\n", cgroup_path(cgroup & ((1 << 32) - 1))); exit(); }"#.to_string(),
+        r#"BEGIN { $x = cgroup_path(cgroup, "pids"); $y = $x; print($y); @x = $x; @t = (1, cgroup_path(cgroup, "*e*")); exit(); }"#.to_string(),
+        r#"BEGIN { print(cgroup_path(123456789)); printf("[%s] [%s]\n", cgroup_path(0), cgroup_path(1, "nomatch")); exit(); }"#.to_string(),
+    ];
+    for leaf in &made {
+        scripts.push(format!(
+            r#"BEGIN {{ printf("%s\n", cgroup_path(cgroupid("{leaf}"))); @[1] = cgroup_path(cgroupid("{leaf}"), "u*"); exit(); }}"#
+        ));
+    }
+    let failures = bpftrace_ref::output_mismatches(&scripts, &[], bpftrace_ref::TEXT_AND_JSON);
+    for leaf in &made {
+        let _ = std::fs::remove_dir(leaf);
+        let _ = std::fs::remove_dir(std::path::Path::new(leaf).parent().expect("parent"));
+    }
+    bpftrace_ref::assert_no_mismatches(failures, scripts.len() * 2);
+    compare_errors(
+        &[],
+        &[
+            r#"BEGIN { print(cgroup_path("a")); }"#,
+            r#"BEGIN { print(cgroup_path()); }"#,
+            r#"BEGIN { print(cgroup_path(1, "a", 2)); }"#,
+            r#"BEGIN { print(cgroup_path(1, 2)); }"#,
+        ],
     );
 }

@@ -6,6 +6,10 @@ use rbt::parser::parse;
 const CASES: &[(&str, &str)] = &[
     ("unterminated_string", "BEGIN { printf(\"hello); }\n"),
     (
+        "unterminated_attach_point_string",
+        "uprobe:/bin/bash:\"echo_builtin { exit(); }\n",
+    ),
+    (
         "unterminated_comment",
         "BEGIN { exit(); }\n/* never closed\nEND { }\n",
     ),

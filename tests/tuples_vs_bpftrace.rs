@@ -41,6 +41,10 @@ const BEGIN_SCRIPTS: &[&str] = &[
     // clear(), zero() and delete() of tuple maps.
     "BEGIN { @t = (1, \"a\"); @u[1] = (2, \"b\"); @u[2] = (3, \"c\"); zero(@t); clear(@u); @u[5] = (4, \"d\"); delete(@u[5]); @v[1] = (1, 1); zero(@v); exit(); }",
     "BEGIN { $i = 0; while ($i < 3) { @w[$i] = ($i, $i * 2); $i++; } if (@w[1].1 == 2) { print(@w[2].1); } exit(); }",
+    // strftime() and cgroup_path() as the last element (bpftrace 0.17 mislays them
+    // anywhere else), print() of them and of macaddr().
+    "BEGIN { @ = (1, strftime(\"%M:%S\", 5000000000)); @c = (2, cgroup_path(1, \"unified\")); print((3, strftime(\"%H\", 0))); exit(); }",
+    "BEGIN { print(strftime(\"%H:%M\", 0)); print(macaddr(0)); print(cgroup_path(1, \"uni*\")); exit(); }",
 ];
 
 #[test]

@@ -63,6 +63,9 @@ const BEGIN_SCRIPTS: &[&str] = &[
     // unroll: the body n times (1 to 100).
     "BEGIN { unroll(3) { printf(\"a\\n\"); } unroll(2) { printf(\"b\\n\"); unroll(2) { printf(\"c\\n\"); } } exit(); }",
     "BEGIN { $i = 0; unroll(5) { $i++; @a[$i] = $i; } printf(\"%d\\n\", $i); unroll(100) { @n++; } exit(); }",
+    // Ternaries whose branches have no value, as statements (also nested).
+    "BEGIN { 1 ? printf(\"yes\\n\") : printf(\"no\\n\"); 0 ? printf(\"yes\\n\") : printf(\"no\\n\"); $a = 2; $a > 1 ? (0 ? printf(\"a\\n\") : printf(\"b\\n\")) : printf(\"c\\n\"); exit(); }",
+    "BEGIN { @x = 1; @y = 2; 1 ? clear(@x) : delete(@x); 0 ? exit() : print(3); nsecs ? printf(\"%d\\n\", @y) : exit(); exit(); }",
 ];
 
 #[test]
@@ -212,6 +215,10 @@ fn type_errors_match_bpftrace() {
         "BEGIN { unroll(-1) { printf(\"a\\n\"); } exit(); }",
         "BEGIN { unroll($#) { printf(\"a\\n\"); } exit(); }",
         "BEGIN { $x = 5; printf(\"%d\\n\", $x[1]); exit(); }",
+        "BEGIN { 1 ? printf(\"yes\\n\") : 1; exit(); }",
+        "t:syscalls:nonsense { printf(\"hit\"); exit(); }",
+        "BEGIN { 1 ? 2 : exit(); }",
+        "BEGIN { \"a\" ? printf(\"x\") : printf(\"y\"); }",
     ];
     let failures = bpftrace_ref::error_mismatches(&scripts, false);
     assert!(failures.is_empty(), "{}", failures.join("\n"));

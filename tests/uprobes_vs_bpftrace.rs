@@ -163,7 +163,7 @@ fn arguments_and_return_values_match_bpftrace() {
 
 /// Wildcards in a uprobe's file and function expand as bpftrace 0.17 expands them (the
 /// symbols `-l` lists): one attach point per match, `probe` naming each, a pattern that
-/// matches nothing dropped. A private copy of the program, so no other test's run of
+/// matches nothing dropped; quoted parts are taken as written. A private copy of the program, so no other test's run of
 /// it is traced.
 #[test]
 fn wildcards_expand_like_bpftrace() {
@@ -177,6 +177,8 @@ fn wildcards_expand_like_bpftrace() {
         "uretprobe:./rbtup_wild:rbt* { @[probe] = sum(retval); }",
         "uprobe:./rbtup_wild:rbt* { @ = count(); }",
         "BEGIN { printf(\"begin\\n\"); } uprobe:./rbtup_wild:nomatch* { printf(\"hit\\n\"); }",
+        // Quoted parts (bpftrace drops the quotes), with an offset after one.
+        "uprobe:\"./rbtup_wild\":\"rbt_target\"+0 { printf(\"%s %d\\n\", probe, arg0); }",
     ]
     .into_iter()
     .map(|script| with_c("rbtup_wild", script.to_string()))

@@ -132,6 +132,9 @@ fn attach_counts_match() {
         "t:sys*:sys_exit_read { }",
         "tracepoint:sched:sched_switch, tracepoint:sched:sched_wak* { }",
         "BEGIN, tracepoint:sched:sched_process_e* { }",
+        // Quoted parts, as bpftrace takes them (quotes dropped).
+        "tracepoint:\"syscalls\":\"sys_enter_openat\" { }",
+        "t:syscalls:\"sys_enter_open*\" { }",
     ];
     for script in scripts {
         let (expected, got) = both(&["-c", "/bin/true", "-e", script]);
@@ -170,7 +173,8 @@ fn listings_match() {
 /// Listings whose probe type is a wildcard or whose target has an odd shape: bpftrace
 /// lets each matched type take the targets of its shape (`*:sched_switch` prints
 /// `software:sched_switch:` back), completes a lone tracepoint pattern's category
-/// (`tr*:sched_sw*`), reads a software count even when listing; stdout and exit code
+/// (`tr*:sched_sw*`), takes a lone wildcard part as every type's target
+/// (`*sched_switch*`), reads a software count even when listing; stdout and exit code
 /// must be the same, failures included.
 #[test]
 fn odd_listings_match_with_exit_codes() {
@@ -190,6 +194,10 @@ fn odd_listings_match_with_exit_codes() {
         ("s:cpu:abc", false),
         ("software:nosuch", false),
         ("*:/bin/bash", false),
+        // One part with a wildcard: the target of every kernel probe type.
+        ("*sched_switch*", true),
+        ("sched_sw*", true),
+        ("*sched_switc", true),
     ];
     for (pattern, succeeds) in cases {
         let (theirs, ours) = (

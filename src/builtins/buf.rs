@@ -40,7 +40,7 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     let max = ck.str_size();
     let mut args = vec![src];
     let size = match len {
-        None if array => args[0].ty.size(),
+        None if array => bytes_of(&args[0].ty) as usize,
         None => {
             ck.error(
                 site.span,
@@ -111,16 +111,13 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         probe_read_helper(space, false)
     } else {
         // Strings and arrays are first built in an (aligned) stack copy, read from there.
-        let room = (src.ty.size() as u32).max(size + 1).next_multiple_of(8);
+        let whole = bytes_of(&src.ty);
+        let room = whole.max(size + 1).next_multiple_of(8);
         let copy = g.b.alloc(room);
         match &src.kind {
             TExprKind::InMemory(place) if !matches!(src.ty, Type::Str { .. }) => {
                 g.zero(Loc::stack(copy.off), room);
-                g.read_memory(
-                    place,
-                    Loc::stack(copy.off),
-                    (src.ty.size() as u32).min(room),
-                );
+                g.read_memory(place, Loc::stack(copy.off), whole.min(room));
             }
             _ => g.write_value(src, Loc::stack(copy.off), room),
         }
@@ -150,4 +147,12 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         g.b.call(read);
     }
     g.b.release(mark);
+}
+
+/// The bytes of the operand: an array left in memory has no value size of its own.
+fn bytes_of(ty: &Type) -> u32 {
+    match ty {
+        Type::Mem { size, .. } => *size,
+        ty => ty.size() as u32,
+    }
 }

@@ -73,6 +73,7 @@ pub fn kind_name(ty: &Type) -> &'static str {
         Type::Inet => "inet",
         Type::MacAddr => "mac_address",
         Type::Timestamp { .. } => "timestamp",
+        Type::CgroupPath { .. } => "cgroup_path",
         Type::Username => "username",
         Type::Agg(kind) => kind.name(),
         Type::Mem { name, .. } if name.ends_with(']') => "array",

@@ -155,10 +155,19 @@ fn check_print_value(
             | Type::Inet
             | Type::Username
             | Type::Record(_)
+            | Type::MacAddr
+            | Type::Timestamp { .. }
+            | Type::CgroupPath { .. }
     );
     if !printable {
+        // bpftrace names a context pointer's type `(ctx) T *`.
+        let ctx = if crate::sema::is_ctx_pointer(&value) {
+            "(ctx) "
+        } else {
+            ""
+        };
         let msg = format!(
-            "{} type passed to print() is not printable",
+            "{ctx}{} type passed to print() is not printable",
             value.ty.describe()
         );
         ck.error(arg.span, msg);

@@ -13,9 +13,11 @@ mod aggregations;
 mod bswap;
 mod buf;
 mod cat;
+mod cgroup_path;
 mod cgroupid;
 mod context;
 mod cpid;
+mod ctx;
 mod elapsed;
 mod exit;
 mod join;
@@ -24,6 +26,7 @@ mod maps;
 mod ntop;
 mod printf;
 mod probe;
+mod pton;
 mod rand;
 mod registers;
 mod signal;
@@ -63,6 +66,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &context::RETVAL,
     &context::ARG,
     &context::ARGS,
+    &ctx::CTX,
     &registers::REG,
     &registers::SARG,
     &probe::PROBE,
@@ -77,6 +81,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &symbols::UADDR,
     &rand::RAND,
     &ntop::NTOP,
+    &pton::PTON,
     &macaddr::MACADDR,
     &str::STR,
     &buf::BUF,
@@ -87,6 +92,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &bswap::BSWAP,
     &sizeof::SIZEOF,
     &cgroupid::CGROUPID,
+    &cgroup_path::CGROUP_PATH,
     &printf::PRINTF,
     &cat::CAT,
     &system::SYSTEM,

@@ -7,7 +7,7 @@ use super::{Builtin, Checked, Form, Site};
 use crate::btf::TypeKind;
 use crate::codegen::builder::*;
 use crate::codegen::{Dest, Gen};
-use crate::sema::{value, Call, Checker, Payload, TExprKind, Type};
+use crate::sema::{value, Call, Checker, Payload, Shape, TExprKind, Type};
 
 const AF_INET: u64 = 2;
 const AF_INET6: u64 = 10;
@@ -55,6 +55,12 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
             }
             _ => None,
         },
+        // An array value (`pton()`, a variable holding one).
+        Type::Record(r) if matches!(r.shape, Shape::Array { .. }) => match r.size {
+            4 => Some(AF_INET),
+            16 => Some(AF_INET6),
+            _ => None,
+        },
         _ => None,
     };
     let Some(implied) = implied else {
@@ -96,6 +102,11 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
             let family = if *size == 16 { AF_INET6 } else { AF_INET };
             g.b.st_imm(Size::DW, at.base, at.off, family as i32);
             g.read_memory(place, at.at(8), *size);
+        }
+        (_, Type::Record(r)) => {
+            let family = if r.size == 16 { AF_INET6 } else { AF_INET };
+            g.b.st_imm(Size::DW, at.base, at.off, family as i32);
+            g.write_value(addr, at.at(8), 16);
         }
         _ => {
             g.b.st_imm(Size::DW, at.base, at.off, AF_INET as i32);

@@ -107,6 +107,7 @@ fn value_text(v: &ValueLayout) -> String {
         ValueLayout::Inet => "inet".into(),
         ValueLayout::MacAddr => "macaddr".into(),
         ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
+        ValueLayout::CgroupPath { size } => format!("cgroup_path[{size}]"),
         ValueLayout::Username => "username".into(),
         ValueLayout::Pointer => "ptr".into(),
         ValueLayout::Tuple { ref elems, .. } => {

@@ -199,6 +199,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Inet => ValueLayout::Inet,
         Type::MacAddr => ValueLayout::MacAddr,
         Type::Timestamp { size } => ValueLayout::Timestamp { size },
+        Type::CgroupPath { size } => ValueLayout::CgroupPath { size },
         Type::Username => ValueLayout::Username,
         Type::Stack { user, stack } => ValueLayout::Stack { user, stack },
         Type::Ksym => ValueLayout::Ksym,

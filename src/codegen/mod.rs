@@ -84,6 +84,16 @@ impl ProgramType {
             ProgramType::PerfEvent => prog_type::PERF_EVENT,
         }
     }
+
+    /// The kernel's name for it, as bpftrace's messages give it.
+    pub fn kernel_name(self) -> &'static str {
+        match self {
+            ProgramType::Kprobe => "BPF_PROG_TYPE_KPROBE",
+            ProgramType::Tracepoint => "BPF_PROG_TYPE_TRACEPOINT",
+            ProgramType::Special => "BPF_PROG_TYPE_RAW_TRACEPOINT",
+            ProgramType::PerfEvent => "BPF_PROG_TYPE_PERF_EVENT",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -12,6 +12,7 @@
 
 mod capture;
 mod cat;
+pub mod cgroup;
 pub mod envelope;
 mod inet;
 mod json;
@@ -404,6 +405,7 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         }
         ValueLayout::Buf { .. } => Value::Buf(ValueLayout::buffer(bytes).to_vec()),
         ValueLayout::Timestamp { .. } => Value::Text(timestamp(bytes).into_bytes()),
+        ValueLayout::CgroupPath { .. } => Value::Text(cgroup::paths(bytes).into_bytes()),
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(username(word(bytes, 0)).into_bytes()),

@@ -172,11 +172,11 @@ impl<'s> P<'s> {
         // Some probe types name files (`uprobe:/bin/sh:f`): take their paths whole.
         let ty = lex::ident(i).map_or("", |(w, _)| w);
         let extra = if probes::takes_path(ty) { "/" } else { "" };
-        let len = i
-            .find(|c: char| {
-                !(c.is_ascii_alphanumeric() || "_:*.-+$".contains(c) || extra.contains(c))
-            })
-            .unwrap_or(i.len());
+        let len = attach_point_len(i, extra);
+        if i[len..].starts_with('"') {
+            let line = i[len..].find('\n').unwrap_or(i.len() - len);
+            return PError::msg(&i[len..], line, "unterminated string in attach point").fail();
+        }
         if len == 0 || !i.starts_with(lex::is_ident_start) {
             let what = if i.starts_with('{') {
                 "an attach point (e.g. BEGIN or kprobe:FUNCTION) before '{'"
@@ -187,11 +187,20 @@ impl<'s> P<'s> {
         }
         let rest = &i[len..];
         let span = self.span(i, rest);
-        let text = substitute_params(&i[..len], self.sh.params);
+        let (text, mut parts) = match i[..len].contains('"') {
+            true => (
+                i[..len].to_string(),
+                quoted_parts(&i[..len], self.sh.params),
+            ),
+            false => {
+                let text = substitute_params(&i[..len], self.sh.params);
+                let parts = text.split(':').map(str::to_string).collect();
+                (text, parts)
+            }
+        };
         let text = text.as_str();
-        let mut parts = text.split(':');
-        let ty = parts.next().unwrap_or_default();
-        let target: Vec<String> = parts.map(str::to_string).collect();
+        let target: Vec<String> = parts.split_off(1.min(parts.len()));
+        let ty = parts.first().map_or("", String::as_str);
         let bad = |msg: String| {
             self.sh
                 .diags
@@ -508,4 +517,63 @@ fn substitute_params(text: &str, params: &[String]) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The length of the attach point at the start of `i`: its characters (`extra` adds
+/// `/` for types that name files), and `"..."` strings, which bpftrace 0.17 takes in an
+/// attach point (`uprobe:/bin/bash:"echo_builtin"+0`).
+fn attach_point_len(i: &str, extra: &str) -> usize {
+    let mut chars = i.char_indices();
+    while let Some((at, c)) = chars.next() {
+        if c == '"' {
+            // To the closing quote (a backslash escapes the next character).
+            let mut closed = false;
+            while let Some((_, q)) = chars.next() {
+                match q {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    _ => {}
+                }
+            }
+            if !closed {
+                return at;
+            }
+        } else if !(c.is_ascii_alphanumeric() || "_:*.-+$".contains(c) || extra.contains(c)) {
+            return at;
+        }
+    }
+    i.len()
+}
+
+/// An attach point with quoted strings split at its colons as bpftrace's
+/// `lex_attachpoint` splits it: a string's text is taken as written (colons, escapes
+/// undone), positional parameters are substituted outside strings.
+fn quoted_parts(text: &str, params: &[String]) -> Vec<String> {
+    let (mut parts, mut part, mut plain) = (Vec::new(), String::new(), String::new());
+    let mut chars = text.chars();
+    let mut quoted = false;
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (false, ':') => {
+                part.push_str(&substitute_params(&std::mem::take(&mut plain), params));
+                parts.push(std::mem::take(&mut part));
+            }
+            (false, '"') => {
+                part.push_str(&substitute_params(&std::mem::take(&mut plain), params));
+                quoted = true;
+            }
+            (false, c) => plain.push(c),
+            (true, '"') => quoted = false,
+            (true, '\\') => part.extend(chars.next()),
+            (true, c) => part.push(c),
+        }
+    }
+    part.push_str(&substitute_params(&plain, params));
+    parts.push(part);
+    parts
 }

@@ -110,10 +110,16 @@ pub fn list(search: Option<&str>, query: &ListQuery) -> Result<(String, String),
         if point.is_empty() {
             continue; // bpftrace ignores an empty attach point (a trailing comma)
         }
-        let (ty, rest) = point.split_once(':').unwrap_or((point, ""));
+        let (ty, rest) = match point.split_once(':') {
+            Some(split) => split,
+            // One part with a wildcard (`-l '*sched_switch*'`) is the target for every
+            // probe type, as bpftrace's attach-point parser makes it `TYPE:PART`.
+            None if wildcard::has_wildcard(point) => ("*", point),
+            None => (point, ""),
+        };
         let kinds: Vec<Kind> = if wildcard::has_wildcard(ty) {
-            let user =
-                query.pid.is_some() || rest.split(':').next().is_some_and(|p| p.contains('/'));
+            let second = point.split_once(':').map(|(_, r)| r.split(':').next());
+            let user = query.pid.is_some() || second.flatten().is_some_and(|p| p.contains('/'));
             let types = if user { USER_TYPES } else { KERNEL_TYPES };
             types
                 .iter()

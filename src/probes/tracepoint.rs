@@ -70,10 +70,17 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     };
     let record = match btf.find_type(&format!("struct trace_event_raw_{event}")) {
         Some(id) => Args::Btf(id),
-        None => Args::Format(
-            tracefs::read_format(btf, category, event)
-                .map_err(|why| format!("tracepoint '{category}:{event}' not found: {why}"))?,
-        ),
+        None => Args::Format(tracefs::read_format(btf, category, event).map_err(
+            |why| match why {
+                // bpftrace 0.17's words.
+                tracefs::Unreadable::Missing => {
+                    format!("tracepoint not found: {category}:{event}")
+                }
+                tracefs::Unreadable::Why(why) => {
+                    format!("tracepoint '{category}:{event}' not found: {why}")
+                }
+            },
+        )?),
     };
     // bpftrace 0.17: the syscalls category's pointer arguments point into user memory.
     let args_space = if category == "syscalls" {

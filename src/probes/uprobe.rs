@@ -190,7 +190,7 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
         Function::Address(addr) => {
             let symbol = elf
                 .symbol_at(addr)
-                .ok_or_else(|| format!("could not resolve address: {shown}:{addr:#x}"))?;
+                .ok_or_else(|| format!("Could not resolve address: {shown}:{addr:#x}"))?;
             if retprobe && addr != symbol.value {
                 return Err(format!(
                     "uretprobes cannot be attached at a function offset (address {addr:#x} is {}+{})",
@@ -203,7 +203,7 @@ fn locate(point: &AttachPoint, retprobe: bool) -> Result<Location, String> {
     };
     if func_offset >= symbol.size {
         return Err(format!(
-            "offset outside the function bounds ('{}' size is {})",
+            "Offset outside the function bounds ('{}' size is {})",
             symbol.name, symbol.size
         ));
     }

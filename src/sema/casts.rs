@@ -38,6 +38,13 @@ impl Analyzer<'_> {
             },
         };
         let inner = inner?;
+        if to.pointer_depth > 0 && !tagged && kernel::is_ctx_pointer(&inner) {
+            self.error(
+                span,
+                "Integer pointer casts are not supported for type: ctx",
+            );
+            return None;
+        }
         // bpftrace 0.17: a cast keeps its operand's address space, else takes the
         // probe type's.
         let space = match self.space_of(cx, &inner) {

@@ -46,6 +46,12 @@ impl Checker<'_, '_> {
         &self.cx.attach_points[0]
     }
 
+    /// The probe types of every attach point the probe was written with (its programs
+    /// each serve one type).
+    pub fn written_types(&self) -> &[&'static Provider] {
+        &self.cx.written_types
+    }
+
     /// The tracepoint record `args` reads, when the probe has one.
     pub fn args_record(&self) -> Option<&Args> {
         self.cx.args.as_ref()

@@ -30,6 +30,7 @@ impl Analyzer<'_> {
                 (TExprKind::Str(s.clone()), Type::Str { size: s.len() + 1 })
             }
             ExprKind::Var(name) => match cx.by_name.get(name) {
+                Some(&id) if cx.vars[id.0].ctx => (TExprKind::CtxAddress, cx.vars[id.0].ty.clone()),
                 Some(&id) => (TExprKind::Var(id), cx.vars[id.0].ty.clone()),
                 None => {
                     if !cx.untyped.contains(name) {
@@ -428,6 +429,7 @@ impl Analyzer<'_> {
                     name: String::new(),
                     ty: old.ty.clone(),
                     space: self.space_of(cx, &old),
+                    ctx: false,
                 });
                 let value = TExpr {
                     kind: TExprKind::Var(tmp),

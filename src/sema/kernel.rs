@@ -158,6 +158,13 @@ pub fn at_place(
 
 /// The place a pointer value points at.
 pub fn pointee(ptr: TExpr, offset: u32) -> Place {
+    // Through `ctx` (or a struct pointer cast of it): read the context directly.
+    if is_ctx_pointer(&ptr) {
+        return Place {
+            base: Base::Ctx,
+            offset,
+        };
+    }
     let space = match ptr.ty {
         Type::Ptr { space, .. } => space,
         _ => Space::Unset,
@@ -169,6 +176,18 @@ pub fn pointee(ptr: TExpr, offset: u32) -> Place {
         },
         offset,
     }
+}
+
+/// Whether `e` is the `ctx` pointer, or a pointer cast of it: what it points at is the
+/// probe's context (bpftrace's `MarkCtxAccess`). The integer address a tracepoint's
+/// `__data_loc` fields use is not.
+pub fn is_ctx_pointer(e: &TExpr) -> bool {
+    matches!(e.ty, Type::Ptr { .. })
+        && match &e.kind {
+            TExprKind::CtxAddress => true,
+            TExprKind::Cast(inner) => is_ctx_pointer(inner),
+            _ => false,
+        }
 }
 
 /// `ty` with its pointer (if it is one) in address space `space`.
@@ -220,6 +239,7 @@ pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
         | Type::Username
         | Type::MacAddr
         | Type::Timestamp { .. }
+        | Type::CgroupPath { .. }
         | Type::Stack { .. }
         | Type::Ksym
         | Type::Usym => "string",

@@ -55,6 +55,10 @@ impl Analyzer<'_> {
         let parts: Vec<TExpr> = parts.into_iter().collect::<Option<_>>()?;
         let mut types = Vec::with_capacity(parts.len());
         for part in &parts {
+            if super::kernel::is_ctx_pointer(part) {
+                self.error(span, "context cannot be used as a map key");
+                return None;
+            }
             types.push(match &part.ty {
                 Type::Int { .. } | Type::Ptr { .. } => Type::U64,
                 Type::Str { size } => Type::Str { size: *size },
@@ -176,6 +180,7 @@ impl Analyzer<'_> {
                     | Type::Inet
                     | Type::MacAddr
                     | Type::Timestamp { .. }
+                    | Type::CgroupPath { .. }
                     | Type::Username
                     | Type::Stack { .. }
                     | Type::Ksym
@@ -184,14 +189,16 @@ impl Analyzer<'_> {
                     | Type::Tuple(_)
                     | Type::Record(_)
             );
-        if !storable {
-            let context = matches!(
-                value.kind,
-                TExprKind::InMemory(Place {
-                    base: Base::Ctx,
-                    ..
-                })
-            );
+        let ctx = super::kernel::is_ctx_pointer(&value);
+        if !storable || ctx {
+            let context = ctx
+                || matches!(
+                    value.kind,
+                    TExprKind::InMemory(Place {
+                        base: Base::Ctx,
+                        ..
+                    })
+                );
             let msg = match context {
                 true => "context cannot be assigned to a map".to_string(),
                 false => format!(

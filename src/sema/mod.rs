@@ -25,7 +25,7 @@ mod tuples;
 pub mod typed;
 
 pub use checker::{statement, value, Checker};
-pub use kernel::{in_space, kind_name, pointer_to};
+pub use kernel::{in_space, is_ctx_pointer, kind_name, pointer_to};
 pub use typed::*;
 
 use crate::ast::{self, Span};
@@ -241,6 +241,9 @@ struct ProbeCx {
     provider: &'static Provider,
     /// The attach points the program serves (at least one).
     attach_points: Vec<ast::AttachPoint>,
+    /// The probe types of all the probe's attach points, as written (the probe may be
+    /// split into several programs).
+    written_types: Vec<&'static Provider>,
     /// The body used a value constant per attach point (see `Checker::per_attach_point`).
     per_attach_point: bool,
     /// For tracepoint probes: the record `args` reads.
@@ -318,6 +321,7 @@ impl Analyzer<'_> {
         let mut cx = ProbeCx {
             provider,
             attach_points: attach_points.clone(),
+            written_types: probe.attach_points.iter().map(|a| a.provider).collect(),
             per_attach_point: false,
             args: unit.points.iter().find_map(|(_, r, _)| r.args.clone()),
             args_space: unit

@@ -56,6 +56,13 @@ impl Analyzer<'_> {
                     self.inc_dec_target(cx, &read, *increment, e.span)?;
                     self.assign(cx, target, Some(op), &one, e.span)?
                 }
+                ExprKind::Ternary {
+                    cond,
+                    then,
+                    otherwise,
+                } if no_value(then) || no_value(otherwise) => {
+                    self.statement_ternary(cx, cond, then, otherwise, e.span)?
+                }
                 _ => TStmtKind::Expr(self.expr(cx, e)?),
             },
             StmtKind::Assign { target, op, value } => self.assign(cx, target, *op, value, span)?,
@@ -123,6 +130,50 @@ impl Analyzer<'_> {
         }
     }
 
+    /// `c ? printf("a") : exit()` as a statement: bpftrace 0.17 types a ternary whose
+    /// branches have no value `none` and runs one branch; here it is an if/else. One
+    /// branch with a value and one without is bpftrace's type mismatch.
+    fn statement_ternary(
+        &mut self,
+        cx: &mut ProbeCx,
+        cond: &ast::Expr,
+        then: &ast::Expr,
+        otherwise: &ast::Expr,
+        span: Span,
+    ) -> Option<TStmtKind> {
+        let cond = self.expr(cx, cond);
+        let (a, b) = (no_value(then), no_value(otherwise));
+        if a != b {
+            let valued = if a { otherwise } else { then };
+            let kind = builtins::type_kind_name(&self.expr(cx, valued)?.ty);
+            let (l, r) = if a { ("none", kind) } else { (kind, "none") };
+            self.error(
+                span,
+                format!("Ternary operator must return the same type: have '{l}' and '{r}'"),
+            );
+            return None;
+        }
+        let cond = cond?;
+        if !cond.ty.is_scalar() {
+            let kind = builtins::type_kind_name(&cond.ty);
+            self.error(span, format!("Invalid condition in ternary: {kind}"));
+            return None;
+        }
+        let mut branch = |e: &ast::Expr| {
+            let stmt = ast::Stmt {
+                kind: StmtKind::Expr(e.clone()),
+                span: e.span,
+            };
+            self.stmt(cx, &stmt)
+        };
+        let (then, otherwise) = (branch(then), branch(otherwise));
+        Some(TStmtKind::If {
+            cond,
+            then: vec![then?],
+            otherwise: vec![otherwise?],
+        })
+    }
+
     fn condition(&mut self, cx: &mut ProbeCx, cond: &ast::Expr) -> Option<TExpr> {
         let e = self.expr(cx, cond)?;
         self.expect_scalar(&e, "a condition")?;
@@ -153,6 +204,18 @@ impl Analyzer<'_> {
             }
             return None;
         };
+        let ctx = super::kernel::is_ctx_pointer(&value);
+        if let Some(&id) = cx.by_name.get(name) {
+            if cx.vars[id.0].ctx != ctx {
+                // A read through it would need to know which it holds: the context is
+                // read directly, other memory through the helper.
+                self.error(
+                    value.span,
+                    format!("${name} cannot hold both ctx and another pointer"),
+                );
+                return None;
+            }
+        }
         let Some(&id) = cx.by_name.get(name) else {
             let id = VarId(cx.vars.len());
             let space = self.space_of(cx, &value);
@@ -160,6 +223,7 @@ impl Analyzer<'_> {
                 name: name.clone(),
                 ty: value.ty.clone(),
                 space,
+                ctx,
             });
             cx.by_name.insert(name.clone(), id);
             return Some(TStmtKind::Assign { var: id, value });
@@ -187,6 +251,7 @@ impl Analyzer<'_> {
             | (Type::Username, Type::Username)
             | (Type::Ksym, Type::Ksym)
             | (Type::Usym, Type::Usym) => value,
+            (Type::CgroupPath { size: have }, Type::CgroupPath { size }) if have == size => value,
             // bpftrace compares no stack type: the first one's is kept.
             (Type::Stack { user: a, .. }, Type::Stack { user: b, .. }) if a == b => value,
             (Type::Buf { size: have }, Type::Buf { size }) if have == size => value,
@@ -295,5 +360,19 @@ pub(super) fn convert(value: TExpr, to: &Type) -> TExpr {
         kind: TExprKind::Cast(Box::new(value)),
         ty: to.clone(),
         span,
+    }
+}
+
+/// Whether `e` has no value: a statement-only builtin call (`printf`, `exit`), or a
+/// ternary of such.
+fn no_value(e: &ast::Expr) -> bool {
+    match &e.kind {
+        ExprKind::Call { name, .. } => {
+            builtins::lookup(name, true).is_some_and(|(b, _)| b.form == builtins::Form::Statement)
+        }
+        ExprKind::Ternary {
+            then, otherwise, ..
+        } => no_value(then) && no_value(otherwise),
+        _ => false,
     }
 }

@@ -22,8 +22,16 @@ pub struct Field {
     pub data_loc: bool,
 }
 
+/// Why a tracepoint's format could not be read.
+pub enum Unreadable {
+    /// tracefs is readable and has no such event.
+    Missing,
+    /// tracefs is unreadable or absent: what to do about it.
+    Why(String),
+}
+
 /// The fields of `category:event` (without the `common_` header fields).
-pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>, String> {
+pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>, Unreadable> {
     let mut mounted = false;
     let mut denied = false;
     for root in TRACEFS_DIRS {
@@ -44,11 +52,11 @@ pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>,
     }
     Err(if denied {
         // /sys/kernel/tracing is mode 0700: an unprivileged user cannot even see it.
-        "its record is not in BTF and tracefs (/sys/kernel/tracing) cannot be read: permission denied (run as root)".into()
+        Unreadable::Why("its record is not in BTF and tracefs (/sys/kernel/tracing) cannot be read: permission denied (run as root)".into())
     } else if mounted {
-        "no such tracepoint in this kernel".into()
+        Unreadable::Missing
     } else {
-        "its record is not in BTF and tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)".into()
+        Unreadable::Why("its record is not in BTF and tracefs is not mounted (mount -t tracefs tracefs /sys/kernel/tracing)".into())
     })
 }
 

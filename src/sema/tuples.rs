@@ -24,7 +24,13 @@ impl Analyzer<'_> {
         for e in &elems {
             let storable = matches!(
                 e.ty,
-                Type::Str { .. } | Type::Tuple(_) | Type::Inet | Type::Username | Type::Record(_)
+                Type::Str { .. }
+                    | Type::Tuple(_)
+                    | Type::Inet
+                    | Type::Username
+                    | Type::Record(_)
+                    | Type::Timestamp { .. }
+                    | Type::CgroupPath { .. }
             );
             if !(e.ty.is_scalar() || storable) {
                 self.error(

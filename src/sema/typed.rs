@@ -55,6 +55,9 @@ pub struct Var {
     /// The address space of its first value (an integer holding a user address stays
     /// one: bpftrace keeps the space in the variable's type).
     pub space: Space,
+    /// It holds `ctx` (bpftrace keeps a variable's context access): reads of it are
+    /// the context pointer, so members through it are direct context loads.
+    pub ctx: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -92,6 +95,10 @@ pub enum Type {
     /// The result of `strftime()`: u64 nanoseconds since boot, then the format,
     /// NUL-padded, in `size - 8` bytes (the value carries its format).
     Timestamp { size: usize },
+    /// The result of `cgroup_path()`: the u64 cgroup id, then the NUL-padded hierarchy
+    /// filter, in `size - 8` bytes (the value carries its filter, as a timestamp its
+    /// format); user space finds the paths when it prints it.
+    CgroupPath { size: usize },
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
     /// `kstack`/`ustack`: a stack id (u64) kept in memory, printed as the stack.
@@ -166,7 +173,7 @@ impl Type {
             Type::Buf { size } => 1 + *size,
             Type::Inet => 24,
             Type::MacAddr => 6,
-            Type::Timestamp { size } => *size,
+            Type::Timestamp { size } | Type::CgroupPath { size } => *size,
             Type::Username | Type::Stack { .. } | Type::Ksym => 8,
             Type::Usym => 16,
             Type::Agg(kind) => kind.slot_size() as usize,
@@ -204,6 +211,7 @@ impl Type {
             Type::Inet => "inet".into(),
             Type::MacAddr => "mac_address".into(),
             Type::Timestamp { .. } => "timestamp".into(),
+            Type::CgroupPath { .. } => "cgroup_path".into(),
             Type::Username => "username".into(),
             Type::Stack { user: false, .. } => "kstack".into(),
             Type::Stack { user: true, .. } => "ustack".into(),
@@ -303,6 +311,8 @@ pub enum Payload {
     },
     /// A constant byte count (`strncmp()`'s length).
     Count(u64),
+    /// Constant bytes the value is made of (`pton()`'s address).
+    Bytes(Vec<u8>),
     /// `join()`: the delimiter, and the space the array and its strings are read in.
     Join {
         delim: String,
@@ -359,7 +369,7 @@ pub enum Base {
     /// Memory at the pointer this expression computes, read with the probe_read helper
     /// of its address space.
     Mem { ptr: Box<TExpr>, space: Space },
-    /// The probe's context (a tracepoint's `args`), read directly.
+    /// The probe's context (a tracepoint's `args`, what `ctx` points at), read directly.
     Ctx,
 }
 
@@ -423,8 +433,8 @@ pub enum TExprKind {
         expr: Box<TExpr>,
         index: usize,
     },
-    /// The address of the probe's context record, as an integer (a tracepoint's
-    /// `__data_loc` field is an offset from it).
+    /// The address of the probe's context record: as an integer (a tracepoint's
+    /// `__data_loc` field is an offset from it), or as `ctx`'s pointer.
     CtxAddress,
     /// `stmts` run first, then `value` is the expression's value: `@a++` used as a
     /// value is `{ tmp = @a; @a = tmp + 1 }` then `tmp`.

@@ -98,6 +98,8 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
         ValueLayout::Pointer => Scalar::Bare(format!("0x{:x}", int(8, false))),
         ValueLayout::MacAddr => Scalar::Bare(ValueLayout::mac_address(bytes)),
         ValueLayout::Timestamp { .. } => Scalar::Bare(crate::output::timestamp(bytes)),
+        // Unquoted in JSON, as bpftrace 0.17 prints it.
+        ValueLayout::CgroupPath { .. } => Scalar::Bare(crate::output::cgroup::paths(bytes)),
         ValueLayout::Inet => match <&[u8; 24]>::try_from(&bytes[..bytes.len().min(24)]) {
             Ok(inet) => Scalar::Str(crate::output::ntop(inet)),
             Err(_) => Scalar::Str(String::new()),
