@@ -119,7 +119,10 @@ impl Drop for Attachment {
 ///    or the perf event's overflow handler) at once; a run that already began may still
 ///    be going on another CPU — with preemption disabled from the lookup of the program
 ///    to its end, for the attachments marked [`Attachment::runs_unpreempted`];
-/// 2. [`sys::synchronize_rcu`] then waits for every such run to end;
+/// 2. [`sys::visit_every_cpu`] then waits for every such run to end (this thread runs
+///    on each CPU in turn, which a CPU allows only outside such sections; well under a
+///    millisecond), or where it cannot, [`sys::synchronize_rcu`] (a grace period, 8-25
+///    ms);
 /// 3. the perf events, now without a program, are closed on the thread.
 ///
 /// `PERF_EVENT_IOC_DISABLE` would not do instead of step 1: a tracepoint runs its BPF
@@ -159,7 +162,8 @@ pub fn detach_all(attachments: Vec<Attachment>) -> Detached {
     if events.is_empty() {
         return Detached(None);
     }
-    if sys::synchronize_rcu().is_err() {
+    // Running on every CPU in turn waits out the same sections as a grace period does.
+    if sys::visit_every_cpu().is_err() && sys::synchronize_rcu().is_err() {
         close_in_parallel(events);
         return Detached(None);
     }

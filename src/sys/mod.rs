@@ -15,12 +15,14 @@ mod map_entries;
 mod mapped;
 mod perf;
 mod process;
+mod quiesce;
 mod ringbuf;
 
 pub use map_entries::*;
 pub use mapped::*;
 pub use perf::*;
 pub use process::*;
+pub use quiesce::*;
 pub use ringbuf::*;
 
 // `enum bpf_cmd`
