@@ -270,3 +270,37 @@ fn perf_event_ioctl_attach_path() {
         "detached when the perf fd closed"
     );
 }
+
+/// What `detach_all` waits on before its barrier: while a link is open, the
+/// tracepoint's program list (`PERF_EVENT_IOC_QUERY_BPF`) holds the link's program
+/// (`BPF_OBJ_GET_INFO_BY_FD` on the link); once the link is closed, it does not.
+#[test]
+fn tracepoint_lists_the_linked_program_until_unlinked() {
+    if skip_reason("tracepoint_lists_the_linked_program_until_unlinked").is_some() {
+        return;
+    }
+    let tp = point("tracepoint", &["syscalls", "sys_enter_getpid"]);
+    let loaded = load_recorder("tp_getpid_q", ProgramType::Tracepoint, &tp, 5);
+    let tracefs = runtime::tracefs_root().unwrap_or_else(|e| panic!("{e}"));
+    let id_path = tracefs.join("events/syscalls/sys_enter_getpid/id");
+    let id: u64 = std::fs::read_to_string(id_path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let perf = rbt::sys::perf_event_open(rbt::abi::perf_type::TRACEPOINT, id, None)
+        .expect("perf_event_open");
+    let link = rbt::sys::link_create(
+        loaded.programs[0].as_fd(),
+        perf.as_fd(),
+        rbt::abi::BPF_PERF_EVENT,
+    )
+    .expect("link_create");
+    let prog = rbt::sys::link_prog_id(link.as_fd()).expect("link info");
+    assert_ne!(prog, 0);
+    let listed = rbt::sys::tracepoint_prog_ids(perf.as_fd()).expect("query");
+    assert!(listed.contains(&prog), "{prog} not in {listed:?}");
+    drop(link);
+    let listed = rbt::sys::tracepoint_prog_ids(perf.as_fd()).expect("query");
+    assert!(!listed.contains(&prog), "{prog} still in {listed:?}");
+}

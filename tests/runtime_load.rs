@@ -176,3 +176,41 @@ fn unprivileged_load_names_capabilities() {
         "{stdout}"
     );
 }
+
+/// A big hash map is read by several threads over ranges of buckets
+/// (`sys::map_entries`): whatever the split, the same entries in the same order as one
+/// thread's read, each once, including when a range's last batch runs on into the next
+/// range (30,000 keys: batches of 8192) or one batch holds the whole map (100 keys).
+#[test]
+fn map_read_split_over_threads_equals_one_read() {
+    if skip_reason("map_read_split_over_threads_equals_one_read").is_some() {
+        return;
+    }
+    let cpus = sys::possible_cpus();
+    for keys in [100u64, 30_000] {
+        let map = sys::map_create(map_type::PERCPU_HASH, 8, 8, 65_536, "rbt_split").expect("map");
+        for k in 0..keys {
+            let value: Vec<u8> = (0..cpus as u64)
+                .flat_map(|cpu| (k * 10 + cpu).to_ne_bytes())
+                .collect();
+            sys::map_update_elem(map.as_fd(), &k.to_ne_bytes(), &value, 0).expect("update");
+        }
+        let one = sys::map_entries_split(map.as_fd(), 1).expect("one thread");
+        assert_eq!(one.len() as u64, keys);
+        let mut seen = vec![false; keys as usize];
+        for e in one.iter() {
+            let k = u64::from_ne_bytes(e.key.try_into().expect("8-byte key"));
+            assert!(
+                !std::mem::replace(&mut seen[k as usize], true),
+                "key {k} twice"
+            );
+            let first = u64::from_ne_bytes(e.value[..8].try_into().expect("value"));
+            assert_eq!(first, k * 10, "key {k}'s CPU 0 value");
+        }
+        for ways in [2, 3, 4] {
+            let split = sys::map_entries_split(map.as_fd(), ways).expect("split read");
+            assert!(split == one, "{keys} keys read by {ways} threads differ");
+        }
+        assert!(sys::map_entries(map.as_fd()).expect("map_entries") == one);
+    }
+}

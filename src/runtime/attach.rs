@@ -9,6 +9,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 
 use super::error::RuntimeError;
 use crate::abi::paths::TRACEFS_DIRS;
@@ -111,16 +112,24 @@ impl Drop for Attachment {
 }
 
 /// Detaches every attachment; when this returns no program can still run, so the maps
-/// hold their final values (bar END). Closing a tracepoint's perf event waits in the
-/// kernel for RCU grace periods (tens of ms), so where it can this closes only the BPF
-/// links and leaves the events to a thread ([`Detached`]) that overlaps reading and
+/// hold their final values (bar END). Closing a tracepoint's BPF link waits in the
+/// kernel for an RCU Tasks Trace grace period (~25 ms, `perf_event_detach_bpf_prog`)
+/// after taking the program off, and closing its perf event for more grace periods, so
+/// where it can this leaves both to threads ([`Detached`]) that overlap reading and
 /// printing the maps:
 /// 1. closing a link takes its program off the event (the tracepoint's program array,
 ///    or the perf event's overflow handler) at once; a run that already began may still
 ///    be going on another CPU — with preemption disabled from the lookup of the program
-///    to its end, for the attachments marked [`Attachment::runs_unpreempted`];
-/// 2. [`sys::synchronize_rcu`] then waits for every such run to end;
-/// 3. the perf events, now without a program, are closed on the thread.
+///    to its end, for the attachments marked [`Attachment::runs_unpreempted`]. The links
+///    are closed on a thread; this one waits until [`sys::tracepoint_prog_ids`] no
+///    longer lists each program (read under the lock the removal holds), or where that
+///    cannot be asked (perf events, kernels that hold the lock through the grace
+///    period), until the thread is done;
+/// 2. [`sys::visit_every_cpu`] then waits for every such run to end (this thread runs
+///    on each CPU in turn, which a CPU allows only outside such sections; well under a
+///    millisecond), or where it cannot, [`sys::synchronize_rcu`] (a grace period, 8-25
+///    ms);
+/// 3. the perf events, now without a program, are closed on another thread.
 ///
 /// `PERF_EVENT_IOC_DISABLE` would not do instead of step 1: a tracepoint runs its BPF
 /// programs whether or not the perf event is enabled (`perf_trace_run_bpf_submit`).
@@ -143,42 +152,84 @@ pub fn detach_all(attachments: Vec<Attachment>) -> Detached {
         // kprobe_multi links, on no perf event.
         closing.extend(a.links.drain(..).map(|l| Box::new(l) as Box<dyn Send>));
     }
-    let events: Vec<OwnedFd> = linked
-        .iter_mut()
-        .flat_map(|a| std::mem::take(&mut a.perf))
-        .map(|p| {
-            if let Some(link) = p.link {
-                closing.push(Box::new(link));
-            }
-            p.perf
-        })
-        .collect();
+    let mut links = Vec::new();
+    // Each event with the id of the program its link runs (`None`: unknown).
+    let mut events: Vec<(OwnedFd, Option<u32>)> = Vec::new();
+    for p in linked.iter_mut().flat_map(|a| std::mem::take(&mut a.perf)) {
+        let id = p
+            .link
+            .as_ref()
+            .and_then(|l| sys::link_prog_id(l.as_fd()).ok());
+        links.extend(p.link);
+        events.push((p.perf, id));
+    }
     drop(linked);
+    // A thread that cannot start drops `links` here, closing them before going on.
+    let unlinking = match links.is_empty() {
+        true => None,
+        false => std::thread::Builder::new()
+            .name("rbt-unlink".into())
+            .spawn(move || close_in_parallel(links))
+            .ok(),
+    };
     close_in_parallel(closing);
     drop(others); // their cleanups, after their events are closed
-    if events.is_empty() {
-        return Detached(None);
+    let mut threads = Vec::new();
+    if let Some(thread) = unlinking {
+        if !wait_unlinked(&events, &thread) {
+            let _ = thread.join();
+        } else {
+            threads.push(thread);
+        }
     }
-    if sys::synchronize_rcu().is_err() {
+    let events: Vec<OwnedFd> = events.into_iter().map(|(event, _)| event).collect();
+    if events.is_empty() {
+        return Detached(threads);
+    }
+    // Running on every CPU in turn waits out the same sections as a grace period does.
+    if sys::visit_every_cpu().is_err() && sys::synchronize_rcu().is_err() {
         close_in_parallel(events);
-        return Detached(None);
+        return Detached(threads);
     }
     // A thread that cannot start drops `events` here (the closure is dropped with it).
-    Detached(
+    threads.extend(
         std::thread::Builder::new()
             .spawn(move || close_in_parallel(events))
             .ok(),
-    )
+    );
+    Detached(threads)
 }
 
-/// Perf events still being closed after [`detach_all`] (their programs already gone);
-/// dropping this waits for the closing thread, so rbt exits with everything released.
+/// Waits, while `unlinking` closes the links, until no event's tracepoint lists its
+/// program any more; `false` (without waiting) if that cannot be told for some event.
+fn wait_unlinked(events: &[(OwnedFd, Option<u32>)], unlinking: &JoinHandle<()>) -> bool {
+    let gone = |(event, id): &(OwnedFd, Option<u32>)| -> Option<bool> {
+        let ids = sys::tracepoint_prog_ids(event.as_fd()).ok()?;
+        Some(!ids.contains(&(*id)?))
+    };
+    loop {
+        match events.iter().map(gone).collect::<Option<Vec<bool>>>() {
+            None => return false,
+            Some(all) if all.iter().all(|&g| g) => return true,
+            // The removal takes microseconds once the thread runs.
+            Some(_) if !unlinking.is_finished() => {
+                std::thread::sleep(std::time::Duration::from_micros(20))
+            }
+            // Finished, yet a program still listed: not one rbt can tell apart.
+            Some(_) => return false,
+        }
+    }
+}
+
+/// Links and perf events still being closed after [`detach_all`] (their programs
+/// already gone); dropping this waits for the closing threads, so rbt exits with
+/// everything released.
 #[derive(Debug)]
-pub struct Detached(Option<std::thread::JoinHandle<()>>);
+pub struct Detached(Vec<JoinHandle<()>>);
 
 impl Drop for Detached {
     fn drop(&mut self) {
-        if let Some(thread) = self.0.take() {
+        for thread in self.0.drain(..) {
             let _ = thread.join();
         }
     }

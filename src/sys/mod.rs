@@ -15,12 +15,14 @@ mod map_entries;
 mod mapped;
 mod perf;
 mod process;
+mod quiesce;
 mod ringbuf;
 
 pub use map_entries::*;
 pub use mapped::*;
 pub use perf::*;
 pub use process::*;
+pub use quiesce::*;
 pub use ringbuf::*;
 
 // `enum bpf_cmd`
@@ -168,6 +170,27 @@ pub fn map_info(map: BorrowedFd<'_>) -> io::Result<MapInfo> {
     };
     bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     Ok(info)
+}
+
+/// `struct bpf_link_info`, the prefix rbt reads.
+#[repr(C)]
+#[derive(Default)]
+struct LinkInfo {
+    type_: u32,
+    id: u32,
+    prog_id: u32,
+}
+
+/// The id of the program a BPF link runs (`BPF_OBJ_GET_INFO_BY_FD` on the link).
+pub fn link_prog_id(link: BorrowedFd<'_>) -> io::Result<u32> {
+    let mut info = LinkInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: link.as_raw_fd() as u32,
+        info_len: size_of::<LinkInfo>() as u32,
+        info: &mut info as *mut LinkInfo as u64,
+    };
+    bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info.prog_id)
 }
 
 /// Bytes a lookup of `info`'s map writes: `value_size`, or for per-CPU maps that

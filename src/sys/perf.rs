@@ -158,6 +158,46 @@ pub fn perf_event_open_sampling(
     open(&attr, -1, cpu)
 }
 
+/// `PERF_EVENT_IOC_QUERY_BPF`: `_IOWR('$', 10, struct perf_event_query_bpf *)`.
+const PERF_EVENT_IOC_QUERY_BPF: libc::c_ulong = 0xc008_240a;
+/// Program ids asked for at most; more fail with `ENOSPC`.
+const QUERY_IDS: usize = 64;
+
+/// `struct perf_event_query_bpf` with room for [`QUERY_IDS`] ids.
+#[repr(C)]
+struct QueryBpf {
+    ids_len: u32,
+    prog_cnt: u32,
+    ids: [u32; QUERY_IDS],
+}
+
+/// The ids of the programs a tracepoint runs now (its `prog_array`, which detaching a
+/// program replaces under the same lock this query takes): `PERF_EVENT_IOC_QUERY_BPF`
+/// on one of its perf events. Fails for other perf events (`EINVAL`) and beyond 64
+/// programs (`ENOSPC`).
+pub fn tracepoint_prog_ids(perf: BorrowedFd<'_>) -> io::Result<Vec<u32>> {
+    let mut query = QueryBpf {
+        ids_len: QUERY_IDS as u32,
+        prog_cnt: 0,
+        ids: [0; QUERY_IDS],
+    };
+    // SAFETY: the ioctl reads `ids_len` and writes `prog_cnt` and at most `ids_len` ids
+    // into `query`, a live, exclusively borrowed `#[repr(C)]` struct with room for them;
+    // `perf` is a live descriptor for the duration of the call.
+    let ret = unsafe {
+        libc::ioctl(
+            perf.as_raw_fd(),
+            PERF_EVENT_IOC_QUERY_BPF as _,
+            &mut query as *mut QueryBpf,
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let n = (query.prog_cnt as usize).min(QUERY_IDS);
+    Ok(query.ids[..n].to_vec())
+}
+
 /// `membarrier(2)` command: a barrier on every CPU of the system (Linux 4.3+, then
 /// called `MEMBARRIER_CMD_SHARED`).
 const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
