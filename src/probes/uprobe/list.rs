@@ -4,13 +4,13 @@
 //! `ProbeMatcher::get_func_symbols_from_file`). With `-p PID` a target-less
 //! `uprobe:FUNCTION` is the process's executable, seen through `/proc/PID/root`.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::{integer, ldcache};
 use crate::ast::AttachPoint;
+use crate::dwarf;
 use crate::elf::functions::functions;
 use crate::probes::wildcard;
 use crate::probes::{ListQuery, Listed};
@@ -230,7 +230,6 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         vec![target.clone()]
     };
     let mut candidates = String::new();
-    let mut no_dwarf = BTreeSet::new();
     for file in &files {
         let Some(found) = functions(Path::new(file)) else {
             listed
@@ -241,22 +240,26 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         for name in &found.names {
             candidates.push_str(&format!("{file}:{name}\n"));
         }
-        if !found.has_dwarf {
-            no_dwarf.insert(file.clone());
-        }
     }
     listed.matches = wildcard::matching_lines(&format!("{target}:{func}"), &candidates, false);
-    // bpftrace 0.17 shows a uprobe's parameters from DWARF, which rbt does not read.
+    // bpftrace 0.17 shows a uprobe's parameters from DWARF (`get_uprobe_params`).
     if query.verbose && !retprobe {
-        for file in listed.matches.iter().filter_map(|m| m.split_once(':')) {
-            let (file, _) = file;
-            let why = match no_dwarf.contains(file) {
-                true => "No DWARF found for",
-                false => "rbt does not read the DWARF of",
+        for m in &listed.matches {
+            let Some((file, function)) = m.split_once(':') else {
+                continue;
             };
-            let line = format!("WARNING: {why} \"{file}\", cannot show parameter info");
-            if !listed.messages.contains(&line) {
-                listed.messages.push(line);
+            match dwarf::load(Path::new(file)) {
+                Some(info) => {
+                    listed.params.insert(m.clone(), info.param_lines(function));
+                }
+                None => {
+                    let line = format!(
+                        "WARNING: No DWARF found for \"{file}\", cannot show parameter info"
+                    );
+                    if !listed.messages.contains(&line) {
+                        listed.messages.push(line);
+                    }
+                }
             }
         }
     }
