@@ -4,7 +4,9 @@
 //! integers keep size and sign (`char`s are marked so their arrays are strings, signed
 //! or unsigned, as bpftrace makes `char[N]` and `unsigned char[N]` strings); enums are
 //! unsigned integers of their size; floats and function types are types rbt cannot
-//! read; structs and unions keep their members at their offsets.
+//! read; structs keep their members at their offsets, while unions, and structs
+//! reached through a typedef of another name, have none (bpftrace finds fields by
+//! name among the structs only).
 //!
 //! [`Btf::extended`]: crate::btf::Btf::extended
 
@@ -117,6 +119,15 @@ impl Converter {
             .unwrap_or(0)
             .min(u64::from(u32::MAX)) as u32;
         match dw::DwTag(die.tag) {
+            // bpftrace names a record by the typedef it is reached through, and finds
+            // its fields by that name among the structs.
+            dw::DW_TAG_typedef if is_record(info, die.ty, depth) => match info.find_struct(&name) {
+                Some(def) => self.convert(file, info, Some(def), depth + 1),
+                None => {
+                    let size = record_size(info, die.ty, depth);
+                    self.add(key, empty_record(name, false, size))
+                }
+            },
             dw::DW_TAG_typedef
             | dw::DW_TAG_const_type
             | dw::DW_TAG_volatile_type
@@ -168,6 +179,10 @@ impl Converter {
                         return self.convert(file, info, Some(def), depth + 1);
                     }
                 }
+                // bpftrace finds fields among structs only: a union has none.
+                if tag == dw::DW_TAG_union_type {
+                    return self.add(key, empty_record(name, true, size));
+                }
                 let (id, slot) = self.reserve(key);
                 let mut members = Vec::new();
                 for m in die.children.iter().filter_map(|c| info.die(*c)) {
@@ -189,7 +204,7 @@ impl Converter {
                 }
                 self.added[slot] = NewType::Aggregate {
                     name,
-                    union: tag == dw::DW_TAG_union_type,
+                    union: false,
                     size,
                     members,
                 };
@@ -225,4 +240,44 @@ impl Converter {
         self.added.push(t);
         TypeId(self.base + self.added.len() as u32 - 1)
     }
+}
+
+/// A record without fields, as bpftrace 0.17 has for DWARF unions and for structs it
+/// cannot find by name.
+fn empty_record(name: String, union: bool, size: u32) -> NewType {
+    NewType::Aggregate {
+        name,
+        union,
+        size,
+        members: Vec::new(),
+    }
+}
+
+/// `ty` after qualifiers and typedefs (libdw's `dwarf_peel_type`).
+fn peeled(info: &DebugInfo, ty: Option<DieRef>, depth: usize) -> Option<&super::Die> {
+    let die = info.die(ty?)?;
+    match dw::DwTag(die.tag) {
+        dw::DW_TAG_typedef
+        | dw::DW_TAG_const_type
+        | dw::DW_TAG_volatile_type
+        | dw::DW_TAG_restrict_type
+        | dw::DW_TAG_atomic_type
+            if depth < MAX_DEPTH =>
+        {
+            peeled(info, die.ty, depth + 1)
+        }
+        _ => Some(die),
+    }
+}
+
+fn is_record(info: &DebugInfo, ty: Option<DieRef>, depth: usize) -> bool {
+    peeled(info, ty, depth)
+        .is_some_and(|d| d.tag == dw::DW_TAG_structure_type.0 || d.tag == dw::DW_TAG_union_type.0)
+}
+
+fn record_size(info: &DebugInfo, ty: Option<DieRef>, depth: usize) -> u32 {
+    let size = peeled(info, ty, depth)
+        .and_then(|d| d.byte_size)
+        .unwrap_or(0);
+    size.min(u64::from(u32::MAX)) as u32
 }

@@ -253,13 +253,11 @@ impl Analyzer<'_> {
             args: Vec::new(),
             payload: Payload::Index(n),
         };
-        let read = TExpr {
-            kind: TExprKind::Call(call),
-            ty: Type::U64,
-            span,
-        };
+        // The whole register, typed as declared but not narrowed, as bpftrace 0.17
+        // reads it: `@m = args->i` of an `int` -3 stores 4294967293, printf's `%d`
+        // prints -3.
         Some(TExpr {
-            kind: TExprKind::Cast(Box::new(read)),
+            kind: TExprKind::Call(call),
             ty: kernel::in_space(ty, space),
             span,
         })
