@@ -178,6 +178,10 @@ fn args_errors_match_bpftrace() {
         "uprobe:./rbtnodwarf:rbt_base { print(args->a); }",
         "uprobe:./rbtnodwarf:rbt_rec { print(((struct rbt_rec *)arg0)->id); }",
         "uprobe:./rbtdwarf:rbt_rec { print(args->r->num.i); }",
+        // Types named as bpftrace names them.
+        "uprobe:./rbtdwarf:rbt_ptrs { print(args->ip); }",
+        "uprobe:./rbtdwarf:rbt_rec { print(args->r); }",
+        "uretprobe:./rbtdwarf:rbt_rec { print(1); } uprobe:./rbtdwarf:rbt_rec { print(args->r->nope); }",
     ];
     let mut failures = Vec::new();
     for script in scripts {

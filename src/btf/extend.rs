@@ -16,7 +16,6 @@ pub enum NewType {
         size: u32,
         signed: bool,
         char: bool,
-        bool: bool,
     },
     /// A floating-point type (which rbt reads as nothing, as bpftrace 0.17).
     Float {
@@ -89,11 +88,9 @@ impl Btf {
                     size,
                     signed,
                     char,
-                    bool,
                 } => {
                     let flag = |on: bool, bit: u32| if on { bit } else { 0 };
-                    let encoding =
-                        flag(*signed, INT_SIGNED) | flag(*char, INT_CHAR) | flag(*bool, INT_BOOL);
+                    let encoding = flag(*signed, INT_SIGNED) | flag(*char, INT_CHAR);
                     put(&[string(name), (KIND_INT as u32) << 24, *size]);
                     put(&[encoding << 24 | (*size * 8).min(128)]);
                 }

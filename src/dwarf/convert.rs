@@ -137,35 +137,16 @@ impl Converter {
                 let encoding = die.encoding.map(dw::DwAte);
                 let t = match encoding {
                     Some(dw::DW_ATE_boolean | dw::DW_ATE_unsigned | dw::DW_ATE_unsigned_char) => {
-                        NewType::Int {
-                            name,
-                            size,
-                            signed: false,
-                            char: encoding == Some(dw::DW_ATE_unsigned_char),
-                            bool: encoding == Some(dw::DW_ATE_boolean),
-                        }
+                        integer(size, false, encoding == Some(dw::DW_ATE_unsigned_char))
                     }
-                    Some(dw::DW_ATE_signed | dw::DW_ATE_signed_char) => NewType::Int {
-                        name,
-                        size,
-                        signed: true,
-                        char: encoding == Some(dw::DW_ATE_signed_char),
-                        bool: false,
-                    },
+                    Some(dw::DW_ATE_signed | dw::DW_ATE_signed_char) => {
+                        integer(size, true, encoding == Some(dw::DW_ATE_signed_char))
+                    }
                     _ => NewType::Float { name, size },
                 };
                 self.add(key, t)
             }
-            dw::DW_TAG_enumeration_type => self.add(
-                key,
-                NewType::Int {
-                    name: format!("enum {name}"),
-                    size,
-                    signed: false,
-                    char: false,
-                    bool: false,
-                },
-            ),
+            dw::DW_TAG_enumeration_type => self.add(key, integer(size, false, false)),
             dw::DW_TAG_pointer_type => {
                 let (id, slot) = self.reserve(key);
                 let target = self.convert(file, info, die.ty, depth + 1);
@@ -239,6 +220,17 @@ impl Converter {
     fn add_unkeyed(&mut self, t: NewType) -> TypeId {
         self.added.push(t);
         TypeId(self.base + self.added.len() as u32 - 1)
+    }
+}
+
+/// An integer named as bpftrace names it (`int32 *` in messages, as bpftrace says);
+/// `char` marks character types.
+fn integer(size: u32, signed: bool, char: bool) -> NewType {
+    NewType::Int {
+        name: format!("{}int{}", if signed { "" } else { "u" }, size * 8),
+        size,
+        signed,
+        char,
     }
 }
 
