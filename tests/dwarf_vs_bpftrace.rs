@@ -142,7 +142,10 @@ fn arguments_by_name_match_bpftrace() {
          @[args->r->name] = count(); @v[args->r->vals] = 1; }",
         "uprobe:./rbtdwarf:rbt_rec { printf(\"%s\\n\", args->r->name); } \
          uprobe:./rbtdwarf:rbt_base { printf(\"%d\\n\", args->us); }",
+        // The same function in a copy of the binary: the same arguments, one program.
+        "uprobe:./rbtdwarf:rbt_rec, uprobe:./rbtdwarf_copy:rbt_rec { print(args->r->id); }",
     ];
+    std::fs::copy(dir.join("rbtdwarf"), dir.join("rbtdwarf_copy")).unwrap();
     let cases: Vec<Vec<&str>> = cases.iter().map(|s| traced(s)).collect();
     compare(dir, &cases, false);
 }
@@ -178,6 +181,8 @@ fn args_errors_match_bpftrace() {
         "uprobe:./rbtnodwarf:rbt_base { print(args->a); }",
         "uprobe:./rbtnodwarf:rbt_rec { print(((struct rbt_rec *)arg0)->id); }",
         "uprobe:./rbtdwarf:rbt_rec { print(args->r->num.i); }",
+        // A function the DWARF lacks has no parameters (the file has debug info).
+        "uprobe:./rbtdwarf:_start { print(args->a); }",
         // Types named as bpftrace names them.
         "uprobe:./rbtdwarf:rbt_ptrs { print(args->ip); }",
         "uprobe:./rbtdwarf:rbt_rec { print(args->r); }",

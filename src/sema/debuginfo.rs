@@ -74,9 +74,9 @@ pub fn extend(btf: &Lazy, program: &ast::Program) -> Result<Option<(Btf, Params)
             continue;
         }
         for function in functions {
-            let Some(found) = info.params(function) else {
-                continue;
-            };
+            // A function DWARF lacks has no parameters (bpftrace: "Can't find function
+            // parameter"), unlike a file without debug info.
+            let found = info.params(function).unwrap_or_default();
             let list = found
                 .iter()
                 .map(|p| Param {
@@ -186,4 +186,15 @@ fn expr(e: &Expr, w: &mut Wanted) {
         }
         ExprKind::IncDec { target, .. } => lvalue(target, w),
     }
+}
+
+/// Whether two attach points' parameters agree, as bpftrace's `compare_args` compares
+/// them: the same names with types of the same description (the same function in two
+/// copies of a binary agrees, though its types are other records).
+pub fn same_params(btf: &Btf, a: &[Param], b: &[Param]) -> bool {
+    let describe = |p: &Param| super::kernel::value_type(btf, p.ty).map(|t| t.describe());
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.name == y.name && describe(x) == describe(y))
 }

@@ -348,10 +348,14 @@ impl Analyzer<'_> {
                 .iter()
                 .find(|(_, r, _)| r.args.is_some())
                 .map_or(Space::Unset, |(_, r, _)| r.args_space),
-            mixed_args: unit
-                .points
-                .iter()
-                .any(|(_, r, _)| r.args != unit.points[0].1.args),
+            mixed_args: unit.points.iter().any(|(_, r, _)| {
+                match (&r.args, &unit.points[0].1.args) {
+                    (Some(Args::Params(a)), Some(Args::Params(b))) => {
+                        !debuginfo::same_params(self.btf, a, b)
+                    }
+                    (a, b) => a != b,
+                }
+            }),
             vars: Vec::new(),
             by_name: HashMap::new(),
             untyped: HashSet::new(),
