@@ -147,3 +147,37 @@ fn converts_types_into_btf_records() {
         }
     );
 }
+
+/// As bpftrace 0.17 finds fields (by name, among structs): a union has none, and a
+/// struct reached through a typedef of another name has none either.
+#[test]
+fn unions_and_typedef_named_structs_have_no_fields() {
+    let mut info = sample();
+    info.dies.insert(
+        20,
+        Die {
+            byte_size: Some(4),
+            children: vec![6],
+            ..die(dw::DW_TAG_union_type, Some("U"), None)
+        },
+    );
+    info.dies
+        .insert(21, die(dw::DW_TAG_typedef, Some("foo_t"), Some(5)));
+    info.dies
+        .insert(22, die(dw::DW_TAG_typedef, Some("Foo"), Some(5)));
+    let btf = Btf::empty();
+    let mut convert = Converter::new(btf.type_count());
+    let ids: Vec<TypeId> = [20, 21, 22]
+        .iter()
+        .map(|at| convert.type_id(0, &info, Some(*at)))
+        .collect();
+    let converted = convert.finish();
+    let btf = btf.extended(&converted.added, &converted.names).unwrap();
+    assert_eq!(btf.kind(ids[0]), TypeKind::Union { size: 4 });
+    assert!(btf.member(ids[0], "a").is_none());
+    assert_eq!(btf.name_of(ids[1]), "struct foo_t");
+    assert_eq!(btf.size_of(ids[1]), Some(16));
+    assert!(btf.member(ids[1], "a").is_none());
+    // `typedef struct Foo Foo`: the name finds the struct, fields and all.
+    assert!(btf.member(ids[2], "a").is_some());
+}
