@@ -61,19 +61,24 @@ pub fn extend(btf: &Lazy, program: &ast::Program) -> Result<Option<(Btf, Params)
             }
         }
     }
+    let found: Vec<_> = files
+        .iter()
+        .filter_map(|(file, functions)| Some((file, functions, dwarf::load(file)?)))
+        .collect();
+    if found.is_empty() {
+        return Ok(None);
+    }
+    // Only now is kernel BTF read (the new records follow its types).
     let mut convert = Converter::new(btf.type_count());
     let mut params = Params::new();
-    for (k, (file, functions)) in files.iter().enumerate() {
-        let Some(info) = dwarf::load(file) else {
-            continue;
-        };
+    for (k, (file, functions, info)) in found.iter().enumerate() {
         for name in &wanted.structs {
-            convert.name_struct(k, &info, name);
+            convert.name_struct(k, info, name);
         }
         if !wanted.args {
             continue;
         }
-        for function in functions {
+        for function in *functions {
             // A function DWARF lacks has no parameters (bpftrace: "Can't find function
             // parameter"), unlike a file without debug info.
             let found = info.params(function).unwrap_or_default();
@@ -81,10 +86,10 @@ pub fn extend(btf: &Lazy, program: &ast::Program) -> Result<Option<(Btf, Params)
                 .iter()
                 .map(|p| Param {
                     name: p.name.clone(),
-                    ty: convert.type_id(k, &info, p.ty),
+                    ty: convert.type_id(k, info, p.ty),
                 })
                 .collect();
-            params.insert((file.clone(), function.clone()), list);
+            params.insert(((*file).clone(), function.clone()), list);
         }
     }
     if convert.is_empty() && params.is_empty() {
