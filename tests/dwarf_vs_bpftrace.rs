@@ -146,7 +146,16 @@ fn arguments_by_name_match_bpftrace() {
         "uprobe:./rbtdwarf:rbt_rec, uprobe:./rbtdwarf_copy:rbt_rec { print(args->r->id); }",
     ];
     std::fs::copy(dir.join("rbtdwarf"), dir.join("rbtdwarf_copy")).unwrap();
-    let cases: Vec<Vec<&str>> = cases.iter().map(|s| traced(s)).collect();
+    let mut cases: Vec<Vec<&str>> = cases.iter().map(|s| traced(s)).collect();
+    let more = [
+        "uprobe:./rbtdwarf:rbt_base /args->c == 122/ { printf(\"yes %d\\n\", args->a); }",
+        "uprobe:./rbtdwarf:rbt_rec { @[args->r->name] = count(); \
+         @v = args->r->vals[2]; @in = args->r->in; @t = (args->r->id, args->r->name); }",
+    ];
+    cases.extend(more.iter().map(|s| traced(s)));
+    let json =
+        "uprobe:./rbtdwarf:rbt_rec { print(args->r->vals); print(args->r->in); @x = args->r->in; }";
+    cases.push(vec!["-f", "json", "-c", "./rbtdwarf", "-e", json]);
     compare(dir, &cases, false);
 }
 
@@ -183,6 +192,7 @@ fn args_errors_match_bpftrace() {
         "uprobe:./rbtdwarf:rbt_rec { print(args->r->num.i); }",
         // A function the DWARF lacks has no parameters (the file has debug info).
         "uprobe:./rbtdwarf:_start { print(args->a); }",
+        "uprobe:./rbtdwarf:rbt_rec { @s = str(args->r->name); }",
         // Types named as bpftrace names them.
         "uprobe:./rbtdwarf:rbt_ptrs { print(args->ip); }",
         "uprobe:./rbtdwarf:rbt_rec { print(args->r); }",
