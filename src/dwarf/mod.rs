@@ -94,16 +94,15 @@ pub fn load(path: &Path) -> Option<Arc<DebugInfo>> {
     info
 }
 
+/// Only a file with `.debug_info` (found with positioned reads: listing may look at
+/// hundreds of large binaries) is read whole.
 fn read_file(path: &Path) -> Option<DebugInfo> {
-    let bytes = std::fs::read(path).ok()?;
-    if crate::elf::section(&bytes, ".debug_info").is_some() {
-        return parse(&bytes);
-    }
-    let id = crate::elf::parse(&bytes).ok()?.build_id?;
-    let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    let (dir, rest) = hex.split_at(2.min(hex.len()));
-    let debug = std::fs::read(format!("/usr/lib/debug/.build-id/{dir}/{rest}.debug")).ok()?;
-    parse(&debug)
+    let listed = crate::elf::functions::functions(path)?;
+    let source = match listed.has_dwarf {
+        true => path.to_path_buf(),
+        false => listed.debug_file?,
+    };
+    parse(&std::fs::read(source).ok()?)
 }
 
 /// Reads the DWARF sections of ELF `bytes`; `None` without `.debug_info` or when it
