@@ -83,26 +83,36 @@ const KEPT: &[dw::DwTag] = &[
 /// The debug info of `path` (or of its build-id debug file, as libdw's standard
 /// debuginfo lookup finds it), read once per run; `None` when it has none.
 pub fn load(path: &Path) -> Option<Arc<DebugInfo>> {
+    cached(path, || {
+        // Only a file with `.debug_info` (found with positioned reads: listing may
+        // look at hundreds of large binaries) is read whole.
+        let listed = crate::elf::functions::functions(path)?;
+        match listed.has_dwarf {
+            true => Some(path.to_path_buf()),
+            false => listed.debug_file,
+        }
+    })
+}
+
+/// [`load`] for a caller that knows where `path`'s DWARF is (`source`: the file or its
+/// debug file) or that it has none.
+pub fn load_from(path: &Path, source: Option<&Path>) -> Option<Arc<DebugInfo>> {
+    cached(path, || source.map(Path::to_path_buf))
+}
+
+fn cached(path: &Path, source: impl FnOnce() -> Option<PathBuf>) -> Option<Arc<DebugInfo>> {
     type Cache = Mutex<Vec<(PathBuf, Option<Arc<DebugInfo>>)>>;
     static FILES: Cache = Mutex::new(Vec::new());
     let mut files = FILES.lock().unwrap_or_else(|p| p.into_inner());
     if let Some((_, info)) = files.iter().find(|(p, _)| p == path) {
         return info.clone();
     }
-    let info = read_file(path).map(Arc::new);
+    let info = source()
+        .and_then(|file| std::fs::read(file).ok())
+        .and_then(|bytes| parse(&bytes))
+        .map(Arc::new);
     files.push((path.to_path_buf(), info.clone()));
     info
-}
-
-/// Only a file with `.debug_info` (found with positioned reads: listing may look at
-/// hundreds of large binaries) is read whole.
-fn read_file(path: &Path) -> Option<DebugInfo> {
-    let listed = crate::elf::functions::functions(path)?;
-    let source = match listed.has_dwarf {
-        true => path.to_path_buf(),
-        false => listed.debug_file?,
-    };
-    parse(&std::fs::read(source).ok()?)
 }
 
 /// Reads the DWARF sections of ELF `bytes`; `None` without `.debug_info` or when it

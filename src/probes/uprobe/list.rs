@@ -230,6 +230,8 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         vec![target.clone()]
     };
     let mut candidates = String::new();
+    // Where each file's DWARF is, if anywhere.
+    let mut dwarf_of = std::collections::HashMap::new();
     for file in &files {
         let Some(found) = functions(Path::new(file)) else {
             listed
@@ -240,26 +242,31 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         for name in &found.names {
             candidates.push_str(&format!("{file}:{name}\n"));
         }
+        let source = match found.has_dwarf {
+            true => Some(Path::new(file).to_path_buf()),
+            false => found.debug_file,
+        };
+        dwarf_of.insert(file.as_str(), source);
     }
     listed.matches = wildcard::matching_lines(&format!("{target}:{func}"), &candidates, false);
     // bpftrace 0.17 shows a uprobe's parameters from DWARF (`get_uprobe_params`).
     if query.verbose && !retprobe {
+        let mut warned = std::collections::HashSet::new();
         for m in &listed.matches {
             let Some((file, function)) = m.split_once(':') else {
                 continue;
             };
-            match dwarf::load(Path::new(file)) {
+            let source = dwarf_of.get(file).cloned().flatten();
+            let info = dwarf::load_from(Path::new(file), source.as_deref());
+            match info {
                 Some(info) => {
                     listed.params.insert(m.clone(), info.param_lines(function));
                 }
-                None => {
-                    let line = format!(
-                        "WARNING: No DWARF found for \"{file}\", cannot show parameter info"
-                    );
-                    if !listed.messages.contains(&line) {
-                        listed.messages.push(line);
-                    }
-                }
+                // Once per file (bpftrace's `warned_paths`).
+                None if warned.insert(file) => listed.messages.push(format!(
+                    "WARNING: No DWARF found for \"{file}\", cannot show parameter info"
+                )),
+                None => {}
             }
         }
     }
