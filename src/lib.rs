@@ -17,6 +17,7 @@ pub mod btf;
 pub mod builtins;
 pub mod codegen;
 pub mod diag;
+pub mod dwarf;
 pub mod elf;
 pub mod event;
 pub mod format;

@@ -9,6 +9,19 @@ use super::{Btf, BtfError, TypeId};
 /// A record to append; the k-th gets id `type_count() + k`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NewType {
+    /// An integer (from DWARF base types): `char` marks a character type, whose arrays
+    /// are strings.
+    Int {
+        name: String,
+        size: u32,
+        signed: bool,
+        char: bool,
+    },
+    /// A floating-point type (which rbt reads as nothing, as bpftrace 0.17).
+    Float {
+        name: String,
+        size: u32,
+    },
     Ptr {
         target: TypeId,
     },
@@ -44,6 +57,10 @@ impl Btf {
     /// new ids before any kernel type of the same name.
     pub fn extended(&self, added: &[NewType], names: &[(String, TypeId)]) -> Result<Btf, BtfError> {
         let mut strings = self.strings().to_vec();
+        // The string section starts with the empty string (absent in an empty BTF).
+        if strings.is_empty() {
+            strings.push(0);
+        }
         let mut string = |s: &str| -> u32 {
             if s.is_empty() {
                 return 0;
@@ -66,6 +83,20 @@ impl Btf {
         };
         for t in added {
             match t {
+                NewType::Int {
+                    name,
+                    size,
+                    signed,
+                    char,
+                } => {
+                    let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+                    let encoding = flag(*signed, INT_SIGNED) | flag(*char, INT_CHAR);
+                    put(&[string(name), (KIND_INT as u32) << 24, *size]);
+                    put(&[encoding << 24 | (*size * 8).min(128)]);
+                }
+                NewType::Float { name, size } => {
+                    put(&[string(name), (KIND_FLOAT as u32) << 24, *size])
+                }
                 NewType::Ptr { target } => put(&[0, (KIND_PTR as u32) << 24, target.0]),
                 NewType::Array { elem, len } => {
                     put(&[0, (KIND_ARRAY as u32) << 24, 0, elem.0, index_type, *len])
@@ -110,7 +141,8 @@ impl Btf {
         }
         let blob = assemble(&types, &strings);
         let mut btf = Btf::from_bytes(blob)?;
-        btf.preferred = names.to_vec();
+        // Names of an earlier extension (the script's types) stay ahead of these.
+        btf.preferred = self.preferred.iter().chain(names).cloned().collect();
         Ok(btf)
     }
 }

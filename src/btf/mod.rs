@@ -224,7 +224,7 @@ impl Btf {
     }
 
     /// BTF with no types but `void`: what a failed [`Lazy`] load leaves behind.
-    fn empty() -> Btf {
+    pub fn empty() -> Btf {
         let types = vec![RawType::VOID];
         Btf {
             blob: Blob::Owned(Vec::new()),

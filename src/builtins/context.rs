@@ -224,7 +224,9 @@ fn context_register(g: &mut Gen<'_>, call: &Call, dest: Dest, offset: i16) {
     }
 }
 
-/// `args`: the tracepoint's record, left in the context; members are read from it.
+/// `args`: the tracepoint's record, left in the context; members are read from it. At
+/// a uprobe, the function's parameters from debug info: `args->name` reads its
+/// argument register (`sema::access`).
 pub static ARGS: Builtin = Builtin {
     name: "args",
     form: Form::Variable,
@@ -237,24 +239,49 @@ pub static ARGS: Builtin = Builtin {
 
 fn check_args(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     ck.requires(Context::Args, site)?;
+    let in_ctx = |ty, name, size| {
+        Some(Checked::Value(TExpr {
+            kind: TExprKind::InMemory(Place {
+                base: Base::Ctx,
+                offset: 0,
+            }),
+            ty: Type::Mem { ty, name, size },
+            span: site.span,
+        }))
+    };
+    let (ty, size) = match ck.args_record() {
+        // Every attach point reads the same registers: one program serves them all,
+        // when their functions' parameters agree (bpftrace 0.17 rejects them else).
+        Some(Args::Params(_)) => {
+            if ck.mixed_args() {
+                let at = ck.attach_points()[0].span;
+                ck.error(at, "Probe has attach points with mixed arguments");
+                return None;
+            }
+            return in_ctx(TypeId::VOID, "(ctx) struct uprobe_args *".into(), 0);
+        }
+        Some(Args::Btf(record)) => (*record, ck.btf().size_of(*record).unwrap_or(0)),
+        // Fields come from the format file (see `sema::access`).
+        Some(Args::Format(_)) => (TypeId::VOID, 0),
+        // The attach point's error is reported already.
+        None if ck.provider().debug_info.is_none() => {
+            ck.per_attach_point();
+            return None;
+        }
+        None => {
+            let point = &ck.attach_points()[0];
+            let (at, file) = (point.span, point.target.first().cloned());
+            let message = format!("No debuginfo found for {}", file.unwrap_or_default());
+            ck.error(at, message);
+            return None;
+        }
+    };
     // Each tracepoint has its own record: one program per attach point, as bpftrace.
     ck.per_attach_point();
-    let (ty, size) = match ck.args_record()? {
-        Args::Btf(record) => (*record, ck.btf().size_of(*record).unwrap_or(0)),
-        // Fields come from the format file (see `sema::access`).
-        Args::Format(_) => (TypeId::VOID, 0),
-    };
     let name = if ty == TypeId::VOID {
         "args".to_string()
     } else {
         ck.btf().name_of(ty)
     };
-    Some(Checked::Value(TExpr {
-        kind: TExprKind::InMemory(Place {
-            base: Base::Ctx,
-            offset: 0,
-        }),
-        ty: Type::Mem { ty, name, size },
-        span: site.span,
-    }))
+    in_ctx(ty, name, size)
 }

@@ -20,8 +20,10 @@ const SECTION_HEADER: usize = 64;
 #[derive(Debug, Default)]
 pub struct Functions {
     pub names: BTreeSet<String>,
-    /// Whether it has a `.debug_info` section (DWARF, which `-lv` would read).
+    /// Whether it has a `.debug_info` section (DWARF, which `-lv` reads).
     pub has_dwarf: bool,
+    /// Its build-id debug file, when that exists.
+    pub debug_file: Option<std::path::PathBuf>,
 }
 
 struct Section {
@@ -69,8 +71,10 @@ fn name_at(strtab: &[u8], at: u32) -> &[u8] {
 /// as a 64-bit little-endian ELF file (bpftrace then warns and lists nothing for it).
 pub fn functions(path: &Path) -> Option<Functions> {
     let mut found = own_functions(path)?;
-    if let Some(debug) = found.1.and_then(|id| own_functions(&debug_file(&id))) {
-        found.0.names.extend(debug.0.names);
+    let debug = found.1.map(|id| debug_file(&id));
+    if let Some(symbols) = debug.as_ref().and_then(|file| own_functions(file)) {
+        found.0.names.extend(symbols.0.names);
+        found.0.debug_file = debug;
     }
     Some(found.0)
 }

@@ -235,6 +235,38 @@ pub fn parse(bytes: &[u8]) -> Result<Elf, ElfError> {
     })
 }
 
+/// The contents of the section called `name` (`.debug_info`), when the file has it
+/// uncompressed (a `SHF_COMPRESSED` section counts as absent: rbt has no zlib).
+pub fn section<'b>(bytes: &'b [u8], name: &str) -> Option<&'b [u8]> {
+    const SHF_COMPRESSED: u64 = 0x800;
+    const SHT_NOBITS: u32 = 8;
+    let b = Bytes(bytes);
+    let shoff = b.u64(40, "header").ok()?;
+    let shentsize = u64::from(b.u16(58, "header").ok()?);
+    let shnum = u64::from(b.u16(60, "header").ok()?);
+    let shstrndx = u64::from(b.u16(62, "header").ok()?);
+    let header = |i: u64| {
+        let at = shoff.checked_add(i.checked_mul(shentsize)?)?;
+        let name = b.u32(at, "section headers").ok()?;
+        let kind = b.u32(at + 4, "section headers").ok()?;
+        let flags = b.u64(at + 8, "section headers").ok()?;
+        let offset = b.u64(at + 24, "section headers").ok()?;
+        let size = b.u64(at + 32, "section headers").ok()?;
+        Some((name, kind, flags, offset, size))
+    };
+    let (_, _, _, str_off, str_size) = header(shstrndx)?;
+    let names = b.slice(str_off, str_size, "section names").ok()?;
+    (0..shnum).find_map(move |i| {
+        let (at, kind, flags, offset, size) = header(i)?;
+        let text = names.get(at as usize..)?.split(|&c| c == 0).next()?;
+        if text != name.as_bytes() || kind == SHT_NOBITS || flags & SHF_COMPRESSED != 0 {
+            return None;
+        }
+        let start = usize::try_from(offset).ok()?;
+        bytes.get(start..start.checked_add(usize::try_from(size).ok()?)?)
+    })
+}
+
 /// The descriptor of the `GNU` `NT_GNU_BUILD_ID` note among `notes`, if there is one.
 fn gnu_build_id(mut notes: &[u8]) -> Option<Vec<u8>> {
     let word = |b: &[u8], at: usize| Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?));

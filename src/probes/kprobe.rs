@@ -23,6 +23,7 @@ use crate::sys;
 pub static KPROBE: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     name: "kprobe",
     aliases: &["k"],
     usage: "kprobe:FUNCTION",
@@ -48,6 +49,7 @@ pub static KPROBE: Provider = Provider {
 pub static KRETPROBE: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     name: "kretprobe",
     aliases: &["kr"],
     usage: "kretprobe:FUNCTION",

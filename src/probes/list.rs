@@ -209,6 +209,9 @@ fn list_one(
                 let listed = list(rest, query)?;
                 for m in &listed.matches {
                     let _ = writeln!(out, "{}:{m}", p.name);
+                    for line in listed.params.get(m).into_iter().flatten() {
+                        let _ = writeln!(out, "    {line}");
+                    }
                 }
                 for line in listed.messages {
                     let _ = writeln!(warnings, "{line}");

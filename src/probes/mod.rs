@@ -94,7 +94,7 @@ pub enum Timing {
 /// What a probe's context offers builtins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Context {
-    /// `args`: the tracepoint record.
+    /// `args`: the tracepoint record, or a function's parameters from debug info.
     Args,
     /// `retval`: the return value register.
     Retval,
@@ -117,6 +117,8 @@ pub struct Resolved {
     pub args_space: Space,
 }
 
+/// The file and function whose debug info describe an attach point.
+pub type DebugInfoFn = fn(&AttachPoint) -> Option<(std::path::PathBuf, String)>;
 pub type ResolveFn = fn(&Lazy, &AttachPoint) -> Result<Resolved, String>;
 pub type CheckFn = fn(&mut Attacher, &AttachPoint) -> Result<(), RuntimeError>;
 pub type AttachFn =
@@ -158,6 +160,9 @@ pub struct Provider {
     /// The attach point as `-p PID` sees it (a file path inside the process's mount
     /// namespace, `/proc/PID/root/...`), when that differs.
     pub in_process: Option<fn(&AttachPoint, u32) -> Option<AttachPoint>>,
+    /// The file whose debug info (DWARF) describes the attach point, and the function
+    /// in it: sema takes `args` (the function's parameters) and struct types from it.
+    pub debug_info: Option<DebugInfoFn>,
     /// How all matches of one wildcard attach at once, when the kernel can (`None`:
     /// one attachment per match).
     pub multi: Option<Multi>,
@@ -195,6 +200,8 @@ pub struct Listed {
     pub spanned: Vec<String>,
     /// Whole lines for stderr (`WARNING: ...`).
     pub messages: Vec<String>,
+    /// With `-v`: the lines listed under a match (a uprobe's parameters), by match.
+    pub params: std::collections::BTreeMap<String, Vec<String>>,
     /// The target has the wrong shape for the type ([`ListQuery::ignore_invalid`]).
     pub invalid: bool,
 }

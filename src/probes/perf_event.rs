@@ -19,6 +19,7 @@ use crate::{parser, sys};
 pub static SOFTWARE: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     space: Space::Unset,
     name: "software",
     aliases: &["s"],
@@ -40,6 +41,7 @@ pub static SOFTWARE: Provider = Provider {
 pub static HARDWARE: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     space: Space::Unset,
     name: "hardware",
     aliases: &["h"],

@@ -13,6 +13,7 @@ use crate::sema::Space;
 pub static BEGIN: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     name: "BEGIN",
     aliases: &[],
     usage: "BEGIN",
@@ -34,6 +35,7 @@ pub static BEGIN: Provider = Provider {
 pub static END: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     name: "END",
     aliases: &[],
     usage: "END",

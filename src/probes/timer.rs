@@ -18,6 +18,7 @@ use crate::sema::Space;
 pub static INTERVAL: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     space: Space::Unset,
     name: "interval",
     aliases: &["i"],
@@ -39,6 +40,7 @@ pub static INTERVAL: Provider = Provider {
 pub static PROFILE: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     space: Space::Unset,
     name: "profile",
     aliases: &["p"],

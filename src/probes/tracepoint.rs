@@ -20,6 +20,7 @@ use crate::sys;
 pub static TRACEPOINT: Provider = Provider {
     list: None,
     in_process: None,
+    debug_info: None,
     name: "tracepoint",
     aliases: &["t"],
     usage: "tracepoint:CATEGORY:EVENT",

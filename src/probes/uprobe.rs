@@ -36,13 +36,19 @@ pub static UPROBE: Provider = Provider {
     timing: Timing::Attached,
     prog_type: ProgramType::Kprobe,
     prog_prefix: "up",
-    context: &[Context::ArgRegs, Context::Regs, Context::Signal],
+    context: &[
+        Context::ArgRegs,
+        Context::Args,
+        Context::Regs,
+        Context::Signal,
+    ],
     absent: Some(absent_entry),
     resolve: resolve_entry,
     check,
     expand: None,
     list: Some(list::list_entry),
     in_process: Some(list::in_process),
+    debug_info: Some(debug_info),
     multi: None,
     attach: attach_entry,
 };
@@ -64,6 +70,7 @@ pub static URETPROBE: Provider = Provider {
     expand: None,
     list: Some(list::list_return),
     in_process: Some(list::in_process),
+    debug_info: None,
     multi: None,
     attach: attach_return,
 };
@@ -249,6 +256,19 @@ fn resolve_return(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
         args: None,
         args_space: Space::User,
     })
+}
+
+/// The binary and function whose DWARF gives `args` (bpftrace 0.17 reads the target's
+/// debug info for the function named, before any offset).
+fn debug_info(point: &AttachPoint) -> Option<(PathBuf, String)> {
+    let [target, func] = point.target.as_slice() else {
+        return None;
+    };
+    let name = func.split('+').next().unwrap_or_default();
+    if name.is_empty() || integer(name).is_some() || super::wildcard::has_wildcard(target) {
+        return None;
+    }
+    Some((binary(target).ok()?, name.to_string()))
 }
 
 fn no_pmu(probe: String) -> RuntimeError {

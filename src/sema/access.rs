@@ -4,7 +4,7 @@
 use super::kernel::{self, at_place, pointee};
 use super::tracefs::Field;
 use super::typed::*;
-use super::{Analyzer, Args, ProbeCx};
+use super::{Analyzer, Args, Param, ProbeCx};
 use crate::ast::{self, ExprKind, Span};
 use crate::btf::TypeKind;
 
@@ -27,6 +27,15 @@ impl Analyzer<'_> {
         ) = (&base.kind, &cx.args)
         {
             return self.format_field(fields, field, cx.args_space, span);
+        }
+        if let (
+            TExprKind::InMemory(Place {
+                base: Base::Ctx, ..
+            }),
+            Some(Args::Params(params)),
+        ) = (&base.kind, &cx.args)
+        {
+            return self.fn_param(params, field, arrow, &base.ty, cx.args_space, span);
         }
         if let Type::Record(_) = base.ty {
             return self.record_member(base, field, span);
@@ -197,6 +206,61 @@ impl Analyzer<'_> {
                 None
             }
         }
+    }
+
+    /// `args->name` at a uprobe: parameter `name`'s argument register (bpftrace 0.17's
+    /// `is_funcarg`), typed from debug info.
+    fn fn_param(
+        &mut self,
+        params: &[Param],
+        name: &str,
+        arrow: bool,
+        args: &Type,
+        space: Space,
+        span: Span,
+    ) -> Option<TExpr> {
+        if !arrow {
+            let message = format!(
+                "Can not access field '{name}' on type '{}'. Try dereferencing it first, or using '->'",
+                args.describe()
+            );
+            self.error(span, message);
+            return None;
+        }
+        let Some(index) = params.iter().position(|p| p.name == name) else {
+            self.error(span, format!("Can't find function parameter {name}"));
+            return None;
+        };
+        let ty = match kernel::value_type(self.btf, params[index].ty) {
+            Ok(ty @ (Type::Int { .. } | Type::Ptr { .. })) => ty,
+            _ => {
+                self.error(span, format!("{name} has unsupported type"));
+                return None;
+            }
+        };
+        let Some((register, Some(n))) = crate::builtins::lookup(&format!("arg{index}"), false)
+        else {
+            self.error(span, format!("{name} is not an argument rbt can read"));
+            return None;
+        };
+        if n as usize >= crate::abi::arch::ARG_REGS {
+            let message = format!("{name} is argument {n}: only arg0..arg5 are in registers");
+            self.error(span, message);
+            return None;
+        }
+        let call = Call {
+            builtin: register,
+            args: Vec::new(),
+            payload: Payload::Index(n),
+        };
+        // The whole register, typed as declared but not narrowed, as bpftrace 0.17
+        // reads it: `@m = args->i` of an `int` -3 stores 4294967293, printf's `%d`
+        // prints -3.
+        Some(TExpr {
+            kind: TExprKind::Call(call),
+            ty: kernel::in_space(ty, space),
+            span,
+        })
     }
 
     /// `ptr[index]` and `*ptr`: the `index`-th element ptr points at.

@@ -52,6 +52,16 @@ impl Checker<'_, '_> {
         &self.cx.written_types
     }
 
+    /// The attach points the probe's program serves.
+    pub fn attach_points(&self) -> &[ast::AttachPoint] {
+        &self.cx.attach_points
+    }
+
+    /// Whether the attach points' `args` differ.
+    pub fn mixed_args(&self) -> bool {
+        self.cx.mixed_args
+    }
+
     /// The tracepoint record `args` reads, when the probe has one.
     pub fn args_record(&self) -> Option<&Args> {
         self.cx.args.as_ref()

@@ -13,6 +13,7 @@ mod access;
 mod casts;
 mod checker;
 mod ctypes;
+mod debuginfo;
 mod expr;
 mod finalize;
 mod kernel;
@@ -53,6 +54,14 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
     };
     let extended = extended.as_ref().map(Lazy::from);
     let btf = extended.as_ref().unwrap_or(btf);
+    // Then the types of the probed binaries' debug info the script uses.
+    let (debug, fn_params) = match debuginfo::extend(btf, program) {
+        Ok(Some((debug, params))) => (Some(debug), params),
+        Ok(None) => (None, debuginfo::Params::new()),
+        Err(e) => return Err(vec![Diagnostic::error(program.span, e)]),
+    };
+    let debug = debug.as_ref().map(Lazy::from);
+    let btf = debug.as_ref().unwrap_or(btf);
     let mut a = Analyzer {
         btf,
         kernel_types,
@@ -67,6 +76,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
         child: program.child,
         allow_unsafe: program.allow_unsafe,
         pid: program.pid,
+        fn_params,
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
@@ -177,6 +187,8 @@ struct Analyzer<'a> {
     allow_unsafe: bool,
     /// `-p PID`.
     pid: Option<u32>,
+    /// Probed functions' parameters from debug info (`args` of a uprobe).
+    fn_params: debuginfo::Params,
 }
 
 /// The passes that walk probe bodies.
@@ -250,6 +262,8 @@ struct ProbeCx {
     args: Option<Args>,
     /// The address space of pointers in `args`.
     args_space: Space,
+    /// The attach points' `args` differ (functions with other parameters).
+    mixed_args: bool,
     vars: Vec<Var>,
     by_name: HashMap<String, VarId>,
     /// Variables whose first assignment failed to type: reading them reports nothing
@@ -258,11 +272,20 @@ struct ProbeCx {
 }
 
 /// A tracepoint's record: the BTF type `struct trace_event_raw_<event>`, or the fields
-/// of its tracefs format file when BTF has no type of that name.
+/// of its tracefs format file when BTF has no type of that name; or a function's
+/// parameters from debug info, each read from its argument register.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Args {
     Btf(TypeId),
     Format(Vec<tracefs::Field>),
+    Params(Vec<Param>),
+}
+
+/// A function parameter: its name and (appended) BTF type.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub ty: TypeId,
 }
 
 impl Analyzer<'_> {
@@ -329,6 +352,14 @@ impl Analyzer<'_> {
                 .iter()
                 .find(|(_, r, _)| r.args.is_some())
                 .map_or(Space::Unset, |(_, r, _)| r.args_space),
+            mixed_args: unit.points.iter().any(|(_, r, _)| {
+                match (&r.args, &unit.points[0].1.args) {
+                    (Some(Args::Params(a)), Some(Args::Params(b))) => {
+                        !debuginfo::same_params(self.btf, a, b)
+                    }
+                    (a, b) => a != b,
+                }
+            }),
             vars: Vec::new(),
             by_name: HashMap::new(),
             untyped: HashSet::new(),
@@ -371,7 +402,10 @@ impl Analyzer<'_> {
         }
         match (ap.provider.resolve)(self.btf, ap) {
             Ok(resolved) => Resolution {
-                args: resolved.args,
+                args: resolved.args.or_else(|| {
+                    let key = (ap.provider.debug_info?)(ap)?;
+                    self.fn_params.get(&key).cloned().map(Args::Params)
+                }),
                 args_space: resolved.args_space,
             },
             Err(message) => {

@@ -4,13 +4,13 @@
 //! `ProbeMatcher::get_func_symbols_from_file`). With `-p PID` a target-less
 //! `uprobe:FUNCTION` is the process's executable, seen through `/proc/PID/root`.
 
-use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use super::{integer, ldcache};
 use crate::ast::AttachPoint;
+use crate::dwarf;
 use crate::elf::functions::functions;
 use crate::probes::wildcard;
 use crate::probes::{ListQuery, Listed};
@@ -230,7 +230,8 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         vec![target.clone()]
     };
     let mut candidates = String::new();
-    let mut no_dwarf = BTreeSet::new();
+    // Where each file's DWARF is, if anywhere.
+    let mut dwarf_of = std::collections::HashMap::new();
     for file in &files {
         let Some(found) = functions(Path::new(file)) else {
             listed
@@ -241,22 +242,31 @@ fn list(kind: &str, retprobe: bool, rest: &str, query: &ListQuery) -> Result<Lis
         for name in &found.names {
             candidates.push_str(&format!("{file}:{name}\n"));
         }
-        if !found.has_dwarf {
-            no_dwarf.insert(file.clone());
-        }
+        let source = match found.has_dwarf {
+            true => Some(Path::new(file).to_path_buf()),
+            false => found.debug_file,
+        };
+        dwarf_of.insert(file.as_str(), source);
     }
     listed.matches = wildcard::matching_lines(&format!("{target}:{func}"), &candidates, false);
-    // bpftrace 0.17 shows a uprobe's parameters from DWARF, which rbt does not read.
+    // bpftrace 0.17 shows a uprobe's parameters from DWARF (`get_uprobe_params`).
     if query.verbose && !retprobe {
-        for file in listed.matches.iter().filter_map(|m| m.split_once(':')) {
-            let (file, _) = file;
-            let why = match no_dwarf.contains(file) {
-                true => "No DWARF found for",
-                false => "rbt does not read the DWARF of",
+        let mut warned = std::collections::HashSet::new();
+        for m in &listed.matches {
+            let Some((file, function)) = m.split_once(':') else {
+                continue;
             };
-            let line = format!("WARNING: {why} \"{file}\", cannot show parameter info");
-            if !listed.messages.contains(&line) {
-                listed.messages.push(line);
+            let source = dwarf_of.get(file).cloned().flatten();
+            let info = dwarf::load_from(Path::new(file), source.as_deref());
+            match info {
+                Some(info) => {
+                    listed.params.insert(m.clone(), info.param_lines(function));
+                }
+                // Once per file (bpftrace's `warned_paths`).
+                None if warned.insert(file) => listed.messages.push(format!(
+                    "WARNING: No DWARF found for \"{file}\", cannot show parameter info"
+                )),
+                None => {}
             }
         }
     }
