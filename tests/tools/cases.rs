@@ -355,8 +355,8 @@ pub static TOOLS: &[Tool] = &[
     vm(
         "vfsstat",
         "rbtmark-wl; sleep 1.2",
-        layout(2, &[CLOCK, NUMBERS]),
-        "TIME, counts (system-wide)",
+        layout(2, &[CLOCK, NUMBERS, (r"^@\[vfs_\w+\]: N$", "@[vfs_*]: N")]),
+        "TIME; the functions and counts of each second (system-wide, in each tracer's own one-second windows)",
     ),
     host(
         "writeback",
