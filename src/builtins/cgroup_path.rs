@@ -5,16 +5,15 @@
 
 use super::join::kind_name;
 use super::{Builtin, Checked, Form, Site};
-use crate::codegen::builder::*;
-use crate::codegen::{Dest, Gen};
-use crate::sema::{value, Call, Checker, Payload, TExprKind, Type};
+use crate::sema::{value, Checker, Payload, TExprKind, Type};
 
 pub static CGROUP_PATH: Builtin = Builtin {
     name: "cgroup_path",
     form: Form::Function,
     numbered: false,
     check,
-    lower,
+    // The id, then the filter inline: strftime's layout (integer, then text).
+    lower: super::strftime::lower,
     pure: false,
 };
 
@@ -64,22 +63,4 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         Type::CgroupPath { size },
         site.span,
     )
-}
-
-fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
-    let (Dest::Mem { at, cap }, Payload::Text(filter)) = (dest, &call.payload) else {
-        return g.misplaced(call, dest);
-    };
-    let mut text = filter.as_bytes().to_vec();
-    text.resize((cap as usize).saturating_sub(8), 0);
-    let mark = g.b.mark();
-    g.scalar(&call.args[0]);
-    g.b.stx(Size::DW, at.base, at.off, R0);
-    g.b.release(mark);
-    for (i, word) in text.chunks(4).enumerate() {
-        let mut w = [0u8; 4];
-        w[..word.len()].copy_from_slice(word);
-        let to = at.at(8 + 4 * i as u32);
-        g.b.st_imm(Size::W, to.base, to.off, i32::from_le_bytes(w));
-    }
 }

@@ -56,7 +56,9 @@ fn check(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     )
 }
 
-fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
+/// The value's integer (nsecs here, a cgroup id for cgroup_path) in the first 8 bytes,
+/// then the payload's text, NUL-padded to the slot.
+pub(super) fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     let (Dest::Mem { at, cap }, Payload::Text(format)) = (dest, &call.payload) else {
         return g.misplaced(call, dest);
     };
