@@ -15,9 +15,8 @@ use crate::sema::{Call, MapId, TExpr, TExprKind, Type, TypedMap};
 
 /// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
 pub const MAP_ENTRIES: u32 = 4096;
-/// `map_update_elem` flags: create or replace; create only.
+/// `map_update_elem` flag: create or replace.
 const BPF_ANY: i32 = 0;
-const BPF_NOEXIST: i32 = 1;
 
 /// Bytes a key part or value of type `ty` takes in a map.
 fn stored_size(ty: &Type) -> u32 {
@@ -253,16 +252,29 @@ impl Gen<'_> {
         };
         lookup(self);
         self.b.jmp_imm(BPF_JNE, R0, 0, found);
+        // A new key: fold the operand into a zeroed state on the stack and store that
+        // (BPF_ANY: if another CPU created the key meanwhile, a per-CPU update still
+        // writes only this CPU's slot, which was zero). One branch per update, as in
+        // bpftrace: a second lookup made three paths per aggregation whose states in
+        // a `while` loop never pruned (exponential, over the verifier's limit by 25
+        // iterations).
         let zero = self.b.alloc(kind.slot_size());
         self.zero(Loc::stack(zero.off), zero.size);
+        self.b.stack_addr(R0, zero.off);
+        (call.builtin.lower)(
+            self,
+            call,
+            Dest::State {
+                operand: operand.off,
+            },
+        );
         self.b.ld_map(R1, index);
         self.b.stack_addr(R2, key.off);
         self.b.stack_addr(R3, zero.off);
-        self.b.mov_imm(R4, BPF_NOEXIST);
+        self.b.mov_imm(R4, BPF_ANY);
         self.b.call(helper::MAP_UPDATE_ELEM);
-        lookup(self);
-        self.b.jmp_imm(BPF_JNE, R0, 0, found);
-        self.b.mov_imm(R0, 1);
+        // Branch-free, as for plain updates: r0's sign bit is a failure (map full).
+        self.b.alu_imm(BPF_RSH, R0, 63);
         self.add_drops(R0);
         self.b.ja(end);
         self.b.bind(found);
