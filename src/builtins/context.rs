@@ -239,11 +239,12 @@ fn check_args(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     ck.requires(Context::Args, site)?;
     // Each tracepoint has its own record: one program per attach point, as bpftrace.
     ck.per_attach_point();
-    let (ty, size) = match ck.args_record()? {
-        Args::Btf(record) => (*record, ck.btf().size_of(*record).unwrap_or(0)),
+    let record = match ck.args_record()? {
+        Args::Btf(record) => Some(*record),
         // Fields come from the format file (see `sema::access`).
-        Args::Format(_) => (TypeId::VOID, 0),
+        Args::Format(_) => None,
     };
+    let (ty, size) = record.map_or((TypeId::VOID, 0), |r| (r, ck.btf().size_of(r).unwrap_or(0)));
     let name = if ty == TypeId::VOID {
         "args".to_string()
     } else {
