@@ -106,6 +106,9 @@ fn lists_of_tracepoints_with_different_records_match() {
         r#"tracepoint:syscalls:sys_enter_read, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { printf("%s fd=%d\n", probe, args->fd); }"#,
         r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_close /comm == "rbtwlw"/ { @[probe] = count(); }"#,
         r#"BEGIN, tracepoint:syscalls:sys_enter_close /comm == "rbtwlw"/ { @n = count(); }"#,
+        // Wildcards whose body reads `args`: every match has its own record (rbt
+        // resolves a wildcard's later matches only for such a body).
+        r#"t:syscalls:sys_enter_write*,t:syscalls:sys_enter_close* /comm == "rbtwlw"/ { @[probe] = sum(args->fd); }"#,
     ];
     for script in scripts {
         for format in ["text", "json"] {
@@ -262,6 +265,15 @@ fn errors_match_in_meaning() {
         &[("BPFTRACE_MAX_BPF_PROGS", "3")],
         "Your program is trying to generate more than 4 BPF programs, which exceeds the current limit of 3.\n\
          You can increase the limit through the BPFTRACE_MAX_BPF_PROGS environment variable.",
+    );
+    // A later match of a wildcard lacks the field (writev has no `count`).
+    both_fail_saying(
+        &[
+            "-e",
+            "t:syscalls:sys_enter_write* { @ = sum(args->count); }",
+        ],
+        &[],
+        "'count'",
     );
     both_fail_saying(
         &["-e", "tracepoint:sched:sched_switch { }"],

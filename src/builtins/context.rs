@@ -249,10 +249,16 @@ fn check_args(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
             span: site.span,
         }))
     };
-    let (ty, size) = match ck.args_record() {
+    // What the record is, without keeping `ck` borrowed.
+    let record = ck.args_record().map(|a| match a {
+        Args::Btf(record) => Some(*record),
+        Args::Format(_) | Args::Params(_) => None,
+    });
+    let params = matches!(ck.args_record(), Some(Args::Params(_)));
+    let (ty, size) = match record {
         // Every attach point reads the same registers: one program serves them all,
         // when their functions' parameters agree (bpftrace 0.17 rejects them else).
-        Some(Args::Params(_)) => {
+        Some(None) if params => {
             if ck.mixed_args() {
                 let at = ck.attach_points()[0].span;
                 ck.error(at, "Probe has attach points with mixed arguments");
@@ -260,9 +266,9 @@ fn check_args(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
             }
             return in_ctx(TypeId::VOID, "(ctx) struct uprobe_args *".into(), 0);
         }
-        Some(Args::Btf(record)) => (*record, ck.btf().size_of(*record).unwrap_or(0)),
-        // Fields come from the format file (see `sema::access`).
-        Some(Args::Format(_)) => (TypeId::VOID, 0),
+        Some(Some(record)) => (record, ck.btf().size_of(record).unwrap_or(0)),
+        // A format record: fields come from the format file (see `sema::access`).
+        Some(None) => (TypeId::VOID, 0),
         // The attach point's error is reported already.
         None if ck.provider().debug_info.is_none() => {
             ck.per_attach_point();

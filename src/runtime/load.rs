@@ -78,12 +78,50 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
     }
     // Printing reads stacks from these maps.
     crate::symbols::set_stack_maps(stacks);
-    let programs = compiled
-        .programs
-        .iter()
-        .map(|prog| load_program(prog, &maps, super::attach::load_attach_type(prog)))
-        .collect::<Result<_, _>>()?;
+    let programs = load_programs(&compiled.programs, &maps)?;
     Ok(Loaded { maps, programs })
+}
+
+/// Loads `programs` in order, from a few threads at once when there are many (a
+/// 300-match wildcard whose body uses `probe` makes one program per match, and the
+/// verifier runs in parallel for privileged loads); the first failure in program order
+/// is the error, as when loading one after another.
+fn load_programs(programs: &[ProgramCode], maps: &[OwnedFd]) -> Result<Vec<OwnedFd>, RuntimeError> {
+    const SERIAL_BELOW: usize = 16;
+    let one = |prog: &ProgramCode| load_program(prog, maps, super::attach::load_attach_type(prog));
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if programs.len() < SERIAL_BELOW || threads < 2 {
+        return programs.iter().map(one).collect();
+    }
+    let chunk = programs.len().div_ceil(threads);
+    let loaded: Vec<Result<Vec<OwnedFd>, RuntimeError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = programs
+            .chunks(chunk)
+            .map(|part| {
+                let work = move || part.iter().map(one).collect::<Result<Vec<_>, _>>();
+                // A thread that cannot start leaves its part to this one.
+                std::thread::Builder::new()
+                    .spawn_scoped(scope, work)
+                    .map_err(|_| part)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle {
+                Ok(thread) => thread.join().unwrap_or_else(|_| {
+                    Err(RuntimeError::Internal(
+                        "a program-loading thread panicked".into(),
+                    ))
+                }),
+                Err(part) => part.iter().map(one).collect(),
+            })
+            .collect()
+    });
+    let mut all = Vec::with_capacity(programs.len());
+    for part in loaded {
+        all.extend(part?);
+    }
+    Ok(all)
 }
 
 /// Loads one program, its map references pointing at `maps` (also used to load a

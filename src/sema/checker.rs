@@ -62,8 +62,10 @@ impl Checker<'_, '_> {
         self.cx.mixed_args
     }
 
-    /// The tracepoint record `args` reads, when the probe has one.
-    pub fn args_record(&self) -> Option<&Args> {
+    /// The tracepoint record `args` reads, when the probe has one (each match of a
+    /// wildcard is then resolved: see `Analyzer::resolve_deferred`).
+    pub fn args_record(&mut self) -> Option<&Args> {
+        self.cx.uses_args = true;
         self.cx.args.as_ref()
     }
 

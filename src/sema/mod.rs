@@ -92,7 +92,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             silent.push(group);
         }
         for mut group in groups {
-            let (_, per_point) = a.probe(&group);
+            let (_, per_point, uses_args) = a.probe(&group);
             if per_point {
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
                 // bpftrace's `need_expansion`: each match attaches on its own.
@@ -101,7 +101,10 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
                 }
             }
             if per_point && group.points.len() > 1 {
-                for one in group.split() {
+                for mut one in group.split() {
+                    if uses_args {
+                        a.resolve_deferred(&mut one);
+                    }
                     a.probe(&one);
                     units.push(one);
                 }
@@ -246,6 +249,8 @@ struct Resolution {
     args: Option<Args>,
     /// The address space of the record's pointers.
     args_space: Space,
+    /// Not resolved yet (a wildcard's later match; see `Analyzer::resolve_deferred`).
+    deferred: bool,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
@@ -258,6 +263,8 @@ struct ProbeCx {
     written_types: Vec<&'static Provider>,
     /// The body used a value constant per attach point (see `Checker::per_attach_point`).
     per_attach_point: bool,
+    /// The body reads the context record (`args`: `Checker::args_record`).
+    uses_args: bool,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
     /// The address space of pointers in `args`.
@@ -316,10 +323,18 @@ impl Analyzer<'_> {
                     continue;
                 }
             };
-            for point in expanded {
-                let outer = std::mem::take(&mut self.diags);
-                let record = self.check_attach_point(&point);
-                let diags = std::mem::replace(&mut self.diags, outer);
+            for (i, point) in expanded.into_iter().enumerate() {
+                // A wildcard's later matches are resolved (a tracepoint's format file
+                // read) only if the body needs each one's context: see `resolve_deferred`.
+                let (record, diags) = if i > 0 && point.wildcard.is_some() {
+                    let deferred = Resolution {
+                        deferred: true,
+                        ..Resolution::default()
+                    };
+                    (deferred, Vec::new())
+                } else {
+                    self.resolve_point(&point)
+                };
                 if let Some(why) = crate::probes::matches_nothing(&point) {
                     self.warnings.push(Diagnostic::warning(point.span, why));
                     group(&mut nothing, probe, (point, record, Vec::new()));
@@ -331,9 +346,28 @@ impl Analyzer<'_> {
         (units, nothing)
     }
 
+    /// Resolves `point`, collecting the errors apart (they are reported at its probe).
+    fn resolve_point(&mut self, point: &ast::AttachPoint) -> (Resolution, Vec<Diagnostic>) {
+        let outer = std::mem::take(&mut self.diags);
+        let record = self.check_attach_point(point);
+        (record, std::mem::replace(&mut self.diags, outer))
+    }
+
+    /// Resolves the attach points of `unit` left unresolved at expansion: a wildcard's
+    /// later matches are resolved only for a body that reads each one's record (`args`),
+    /// as bpftrace 0.17 parses tracepoint formats only then.
+    fn resolve_deferred(&mut self, unit: &mut Unit<'_>) {
+        for (point, record, diags) in &mut unit.points {
+            if record.deferred {
+                (*record, *diags) = self.resolve_point(point);
+            }
+        }
+    }
+
     /// Passes 2 and 3: type-check one program's share of a probe: its predicate and
-    /// body. Also says whether the body asked for one program per attach point.
-    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, bool) {
+    /// body. Also says whether the body asked for one program per attach point, and
+    /// whether it reads the context record.
+    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, bool, bool) {
         let probe = unit.probe;
         let provider = unit.points[0].0.provider;
         let errors_before = self.diags.len();
@@ -346,6 +380,7 @@ impl Analyzer<'_> {
             attach_points: attach_points.clone(),
             written_types: probe.attach_points.iter().map(|a| a.provider).collect(),
             per_attach_point: false,
+            uses_args: false,
             args: unit.points.iter().find_map(|(_, r, _)| r.args.clone()),
             args_space: unit
                 .points
@@ -371,7 +406,7 @@ impl Analyzer<'_> {
         });
         let mut body = self.block(&mut cx, &probe.body);
         if self.diags.len() > errors_before {
-            return (None, cx.per_attach_point);
+            return (None, cx.per_attach_point, cx.uses_args);
         }
         let mut predicate = predicate;
         finalize::probe(&mut body, predicate.as_mut(), &mut cx.vars);
@@ -383,7 +418,7 @@ impl Analyzer<'_> {
             vars: cx.vars,
             span: probe.span,
         };
-        (Some(typed), cx.per_attach_point)
+        (Some(typed), cx.per_attach_point, cx.uses_args)
     }
 
     /// Check that the kernel has what the attach point names (its provider resolves
@@ -407,6 +442,7 @@ impl Analyzer<'_> {
                     self.fn_params.get(&key).cloned().map(Args::Params)
                 }),
                 args_space: resolved.args_space,
+                deferred: false,
             },
             Err(message) => {
                 self.error(ap.span, message);
