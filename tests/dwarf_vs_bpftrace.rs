@@ -34,21 +34,7 @@ fn build() -> Result<&'static Path, String> {
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn setup(test: &str) -> Option<(MutexGuard<'static, ()>, &'static Path)> {
-    let turn = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
-    if bpftrace_ref::skip_reason(test).is_some() {
-        return None;
-    }
-    if !Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
-        support::skip(test, "the kernel has no uprobe PMU");
-        return None;
-    }
-    match build() {
-        Ok(dir) => Some((turn, dir)),
-        Err(e) => {
-            support::skip(test, &e);
-            None
-        }
-    }
+    bpftrace_ref::uprobe_turn(test, &SERIAL, build)
 }
 
 fn run(tracer: &str, dir: &Path, args: &[&str]) -> Output {

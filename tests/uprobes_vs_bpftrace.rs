@@ -52,23 +52,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// The build directory and this test's turn, or `None` (after saying why) when a
 /// facility is missing.
 fn setup(test: &str) -> Option<(std::sync::MutexGuard<'static, ()>, &'static Path)> {
-    let turn = SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if bpftrace_ref::skip_reason(test).is_some() {
-        return None;
-    }
-    if !Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
-        support::skip(test, "the kernel has no uprobe PMU");
-        return None;
-    }
-    match build() {
-        Ok(dir) => Some((turn, dir)),
-        Err(e) => {
-            support::skip(test, &e);
-            None
-        }
-    }
+    bpftrace_ref::uprobe_turn(test, &SERIAL, build)
 }
 
 fn rbt() -> &'static str {

@@ -208,3 +208,29 @@ pub fn start_attached(tracer: &str, args: &[&str], script: &str) -> std::process
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     child
 }
+
+/// A uprobe test's turn and its built test programs, or `None` after saying which
+/// facility is missing. One uprobe test runs at a time (`serial`): a uprobe fires in
+/// every process running the binary, another test's included.
+#[allow(dead_code)] // not every test binary has uprobe tests
+pub fn uprobe_turn(
+    test: &str,
+    serial: &'static std::sync::Mutex<()>,
+    build: impl FnOnce() -> Result<&'static std::path::Path, String>,
+) -> Option<(std::sync::MutexGuard<'static, ()>, &'static std::path::Path)> {
+    let turn = serial.lock().unwrap_or_else(|p| p.into_inner());
+    if skip_reason(test).is_some() {
+        return None;
+    }
+    if !std::path::Path::new("/sys/bus/event_source/devices/uprobe/type").exists() {
+        crate::support::skip(test, "the kernel has no uprobe PMU");
+        return None;
+    }
+    match build() {
+        Ok(dir) => Some((turn, dir)),
+        Err(e) => {
+            crate::support::skip(test, &e);
+            None
+        }
+    }
+}
