@@ -448,16 +448,23 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     }
     // Kernel BTF is read only if the script needs a kernel type; if that read failed,
     // it is the error to report, not the lookups that failed after it.
-    let mut btf = btf::Lazy::file(cli.btf.clone());
+    let btf = btf::Lazy::file(cli.btf.clone());
     let mut typed = sema::analyze(&ast, &btf);
-    // A kernel type vmlinux lacks may be a module's: bpftrace reads every loaded
-    // module's BTF too. rbt reads them only for a script that fails without them.
-    if typed.is_err() && btf.was_read() && !btf::module_files_absent(&cli.btf) {
-        btf = btf::Lazy::with_modules(cli.btf.clone());
-        typed = sema::analyze(&ast, &btf);
-    }
     if let Some(e) = btf.error() {
         return Err(format!("rbt: {e}\n"));
+    }
+    // A kernel type vmlinux lacks may be a module's: bpftrace reads every loaded
+    // module's BTF too. rbt appends them to the vmlinux BTF it has read only for a
+    // script that fails without them.
+    let modules = match typed.is_err() && btf.was_read() {
+        true => btf::module_files(&cli.btf),
+        false => Vec::new(),
+    };
+    if !modules.is_empty() {
+        let merged = btf
+            .with_modules(&modules)
+            .map_err(|e| format!("rbt: {e}\n"))?;
+        typed = sema::analyze(&ast, &(&merged).into());
     }
     let typed = typed.map_err(errors)?;
     eprint!("{}", diag::render(&name, &src, &typed.warnings));

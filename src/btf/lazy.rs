@@ -20,8 +20,6 @@ pub struct Lazy<'a> {
 
 enum Source<'a> {
     File(PathBuf),
-    /// vmlinux's file and, appended, the loaded modules' BTF beside it.
-    WithModules(PathBuf),
     Loaded(&'a Btf),
 }
 
@@ -30,16 +28,6 @@ impl Lazy<'_> {
     pub fn file(path: PathBuf) -> Lazy<'static> {
         Lazy {
             source: Source::File(path),
-            loaded: OnceLock::new(),
-            error: OnceLock::new(),
-        }
-    }
-
-    /// BTF of vmlinux at `path` plus every loaded module's (the files beside it), as
-    /// bpftrace 0.17 reads them; read when first needed.
-    pub fn with_modules(path: PathBuf) -> Lazy<'static> {
-        Lazy {
-            source: Source::WithModules(path),
             loaded: OnceLock::new(),
             error: OnceLock::new(),
         }
@@ -66,26 +54,17 @@ impl<'a> From<&'a Btf> for Lazy<'a> {
     }
 }
 
-impl Lazy<'_> {
-    fn or_empty(&self, loaded: Result<Btf, BtfError>) -> Btf {
-        loaded.unwrap_or_else(|e| {
-            let _ = self.error.set(e);
-            Btf::empty()
-        })
-    }
-}
-
 impl std::ops::Deref for Lazy<'_> {
     type Target = Btf;
 
     fn deref(&self) -> &Btf {
         match &self.source {
             Source::Loaded(btf) => btf,
-            Source::File(path) => self.loaded.get_or_init(|| self.or_empty(Btf::load(path))),
-            Source::WithModules(path) => self.loaded.get_or_init(|| {
-                let merged = Btf::load(path)
-                    .and_then(|vmlinux| vmlinux.with_modules(&super::module_files(path)));
-                self.or_empty(merged)
+            Source::File(path) => self.loaded.get_or_init(|| {
+                Btf::load(path).unwrap_or_else(|e| {
+                    let _ = self.error.set(e);
+                    Btf::empty()
+                })
             }),
         }
     }

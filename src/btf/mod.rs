@@ -22,7 +22,7 @@ pub use extend::{NewMember, NewType};
 use index::{NameIndex, Ns};
 pub use lazy::Lazy;
 use raw::RawType;
-pub use split::{module_files, module_files_absent};
+pub use split::module_files;
 
 /// A BTF type id; 0 (the default) is `void`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]

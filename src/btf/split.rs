@@ -11,6 +11,7 @@ use super::extend::assemble;
 use super::parse;
 use super::raw::*;
 use super::{Btf, BtfError};
+use crate::abi::paths;
 
 impl Btf {
     /// This BTF (vmlinux) followed by the modules' split BTF blobs, `(name, bytes)`.
@@ -48,9 +49,14 @@ impl Btf {
     }
 }
 
-/// The loaded modules' BTF beside `vmlinux` (the files next to it), sorted by name.
+/// The loaded modules' BTF, sorted by name, when `vmlinux` is the kernel's own
+/// (`/sys/kernel/btf/vmlinux`): only that directory holds modules, so any other `--btf`
+/// file has none.
 pub fn module_files(vmlinux: &Path) -> Vec<(String, Vec<u8>)> {
-    let Some(dir) = vmlinux.parent() else {
+    let Some(dir) = vmlinux
+        .parent()
+        .filter(|_| vmlinux == Path::new(paths::VMLINUX_BTF))
+    else {
         return Vec::new();
     };
     let mut found: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
@@ -66,17 +72,6 @@ pub fn module_files(vmlinux: &Path) -> Vec<(String, Vec<u8>)> {
     found.sort();
     found
 }
-
-/// Whether no module BTF lies beside `vmlinux`: only the kernel's own directory
-/// (`/sys/kernel/btf`) holds modules, so any other `--btf` file has none.
-pub fn module_files_absent(vmlinux: &Path) -> bool {
-    vmlinux != Path::new(SYSFS_VMLINUX)
-        || std::fs::read_dir("/sys/kernel/btf")
-            .map(|d| d.flatten().all(|e| e.file_name() == "vmlinux"))
-            .unwrap_or(true)
-}
-
-const SYSFS_VMLINUX: &str = "/sys/kernel/btf/vmlinux";
 
 /// How one module's ids and string offsets map into the merged blob.
 struct Renumber {
