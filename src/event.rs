@@ -135,7 +135,36 @@ impl StackType {
     pub const MAX_LIMIT: u32 = 1024;
 }
 
+impl EventKind {
+    /// The layouts of the values the event carries.
+    pub fn layouts(&self) -> impl Iterator<Item = &ValueLayout> {
+        let (args, value): (&[ArgLayout], _) = match self {
+            EventKind::Printf { args, .. }
+            | EventKind::Cat { args, .. }
+            | EventKind::System { args, .. } => (args, None),
+            EventKind::PrintValue { value } => (&[], Some(value)),
+            _ => (&[], None),
+        };
+        args.iter().map(|a| &a.value).chain(value)
+    }
+}
+
 impl ValueLayout {
+    /// Whether printing the value resolves kernel addresses (`/proc/kallsyms`).
+    pub fn reads_kernel_symbols(&self) -> bool {
+        match self {
+            ValueLayout::Ksym => true,
+            ValueLayout::Stack { user, .. } => !user,
+            ValueLayout::Tuple { elems, .. } | ValueLayout::Array { elems, .. } => {
+                elems.iter().any(|e| e.value.reads_kernel_symbols())
+            }
+            ValueLayout::Struct { fields, .. } => {
+                fields.iter().any(|(_, f)| f.value.reads_kernel_symbols())
+            }
+            _ => false,
+        }
+    }
+
     pub fn size(&self) -> usize {
         match *self {
             ValueLayout::Int { size, .. } | ValueLayout::Str { size } => size,

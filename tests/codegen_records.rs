@@ -221,3 +221,29 @@ END { clear(@n); clear(@s); }
     assert_eq!(&r[args[2].offset..args[2].offset + 4], b"xyz\0");
     assert_eq!(r[args[3].offset], 0, "deleted key reads \"\"");
 }
+
+/// The runtime reads `/proc/kallsyms` ahead of the first print exactly when something
+/// printed is a kernel symbol or stack, wherever it sits (key, value, tuple, printf).
+#[test]
+fn compiled_says_when_it_prints_kernel_symbols() {
+    let btf = pinned_btf();
+    let opts = CompileOptions::default();
+    let reads = |src: &str| compile("t.bt", src, btf, &opts).reads_kernel_symbols();
+    for src in [
+        "BEGIN { @[ksym(1)] = count(); }",
+        "BEGIN { @[comm, ksym(1)] = count(); }",
+        "BEGIN { @x = ksym(1); }",
+        "BEGIN { printf(\"%s\\n\", ksym(1)); }",
+        "tracepoint:sched:sched_switch { @[kstack] = count(); }",
+        "tracepoint:sched:sched_switch { printf(\"%s\", kstack(3)); }",
+    ] {
+        assert!(reads(src), "{src}");
+    }
+    for src in [
+        "BEGIN { @[1] = count(); printf(\"%d\\n\", 2); }",
+        "tracepoint:sched:sched_switch { @[ustack] = count(); }",
+        "BEGIN { @x = (1, \"a\"); }",
+    ] {
+        assert!(!reads(src), "{src}");
+    }
+}

@@ -37,6 +37,27 @@ pub struct Compiled {
     pub events: EventCatalog,
 }
 
+impl Compiled {
+    /// Whether anything printed resolves kernel addresses (`ksym`, `func` of kprobes,
+    /// `kstack`), so the runtime can read `/proc/kallsyms` before the first print.
+    pub fn reads_kernel_symbols(&self) -> bool {
+        let in_events = self.events.events.iter().flat_map(|e| e.layouts());
+        let in_maps = self.maps.iter().flat_map(|m| match &m.role {
+            MapRole::User(user) => {
+                let value = match &user.value {
+                    MapValue::Plain(v) => Some(v),
+                    MapValue::Aggregate(_) => None,
+                };
+                user.key.iter().map(|k| &k.value).chain(value).collect()
+            }
+            _ => Vec::new(),
+        });
+        in_events
+            .chain(in_maps)
+            .any(crate::event::ValueLayout::reads_kernel_symbols)
+    }
+}
+
 /// Where a builtin's lowering puts what it computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dest {

@@ -148,6 +148,9 @@ pub fn run<S: EventSink + ?Sized>(
     timings::phase("BEGIN");
     let attachments = session.attach_all()?;
     timings::phase("attach");
+    if compiled.reads_kernel_symbols() {
+        crate::symbols::prefetch_kernel();
+    }
     if let Some(endpoint) = &opts.metrics {
         let serving = crate::metrics::Serving::start(endpoint, compiled, &loaded.maps, probes);
         session.metrics = Some(serving.map_err(|e| RuntimeError::sys("serve --metrics", e))?);

@@ -15,11 +15,12 @@ pub struct Kallsyms {
 impl Kallsyms {
     /// Reads `/proc/kallsyms` (empty when it cannot be read: every address is unknown).
     pub fn load() -> Kallsyms {
-        Kallsyms::parse(&std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
+        Kallsyms::parse(std::fs::read_to_string("/proc/kallsyms").unwrap_or_default())
     }
 
-    /// Parses kallsyms text: `ADDR TYPE NAME[\t[MODULE]]` lines.
-    pub fn parse(text: &str) -> Kallsyms {
+    /// Parses kallsyms text: `ADDR TYPE NAME[\t[MODULE]]` lines (kept, not copied).
+    pub fn parse(text: impl Into<String>) -> Kallsyms {
+        let text = text.into();
         let bytes = text.as_bytes();
         let mut syms = Vec::new();
         let mut at = 0;
@@ -32,10 +33,7 @@ impl Kallsyms {
         }
         // Stable: of symbols at one address the last listed wins, as upper_bound - 1.
         syms.sort_by_key(|&(addr, _, _)| addr);
-        Kallsyms {
-            text: text.to_string(),
-            syms,
-        }
+        Kallsyms { text, syms }
     }
 
     /// The symbol holding `addr` and the offset into it.

@@ -13,7 +13,7 @@ mod kernel;
 mod user;
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 pub use kernel::Kallsyms;
 pub use user::{parse_maps, ElfCache, Mapping, UserSymbol};
@@ -23,12 +23,22 @@ use crate::sys;
 
 #[derive(Default)]
 struct State {
-    kernel: Option<Kallsyms>,
     user: ElfCache,
     stacks: Vec<(StackType, OwnedFd)>,
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// `/proc/kallsyms`, read once: by [`prefetch_kernel`] or at the first kernel symbol.
+static KERNEL: OnceLock<Kallsyms> = OnceLock::new();
+
+/// Reads `/proc/kallsyms` on a thread of its own. Reading and sorting its ~100k lines
+/// takes ~0.1 s natively and seconds in an emulated VM: done at the first print it
+/// delayed that print and bunched an `interval` probe's output (vfsstat.bt). A print
+/// that comes first waits for this read instead of starting another.
+pub fn prefetch_kernel() {
+    std::thread::spawn(|| KERNEL.get_or_init(Kallsyms::load));
+}
 
 fn state() -> MutexGuard<'static, Option<State>> {
     STATE.lock().unwrap_or_else(|poison| poison.into_inner())
@@ -45,7 +55,7 @@ pub fn set_stack_maps(maps: Vec<(StackType, OwnedFd)>) {
 
 /// `ksym(addr)`: the kernel symbol's name (bpftrace prints no offset), else `0x...`.
 pub fn ksym(addr: u64) -> String {
-    with(|s| kernel_symbol(s, addr, false))
+    kernel_symbol(addr, false)
 }
 
 /// `usym(addr)` of process `pid`: the symbol's name, else `0x...`.
@@ -53,9 +63,8 @@ pub fn usym(addr: u64, pid: u32) -> String {
     with(|s| user_symbol(s, addr, pid, false, false))
 }
 
-fn kernel_symbol(s: &mut State, addr: u64, offset: bool) -> String {
-    let kernel = s.kernel.get_or_insert_with(Kallsyms::load);
-    match kernel.resolve(addr) {
+fn kernel_symbol(addr: u64, offset: bool) -> String {
+    match KERNEL.get_or_init(Kallsyms::load).resolve(addr) {
         Some((name, off)) if offset => format!("{name}+{off}"),
         Some((name, _)) => name.to_string(),
         None => format!("{addr:#x}"),
@@ -109,7 +118,7 @@ pub fn stack(id_pid: u64, user: bool, stack: StackType, indent: usize) -> String
             if user {
                 user_symbol(s, addr, pid, true, perf)
             } else {
-                kernel_symbol(s, addr, true)
+                kernel_symbol(addr, true)
             }
         })
     })
