@@ -24,6 +24,9 @@
 //! filters cases: a glob on `suite.name` (the engine's `--filter`) or, without `*?[`, a
 //! substring, as `cargo test NAME` passes it.
 
+#[path = "bpftrace_runtime/vm.rs"]
+mod vm;
+
 use fancy_regex::Regex;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fmt::Write as _;
@@ -42,6 +45,8 @@ const NOTIFY_AOT: &str = "__BPFTRACE_NOTIFY_AOT_PORTABILITY_DISABLED";
 /// dash's built-in search path, which the engine's tracer command gets: it passes an
 /// environment without PATH. We put the tracer's own directory in front (see `Tracer`).
 const SH_DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// The skip reason of the cases run in the VM instead.
+const NEEDS_KPROBES: &str = "needs kprobes";
 /// After SIGTERM on timeout the engine waits for the tracer without limit; we give it
 /// this long, then SIGKILL (a hung tracer must not hang the suite).
 const TERM_GRACE: Duration = Duration::from_secs(10);
@@ -63,8 +68,11 @@ const FEATURES: &[&str] = &[
     "skboutput",
 ];
 
+/// The project root: where the cases are (`RBT_CONFORMANCE_ROOT` inside the VM, where
+/// they are unpacked elsewhere).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("RBT_CONFORMANCE_ROOT")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -406,7 +414,11 @@ fn build_helpers(workdir: &Path) -> HashMap<String, Option<String>> {
     let progdir = workdir.join("testprogs");
     std::fs::create_dir_all(&libdir).unwrap();
     std::fs::create_dir_all(&progdir).unwrap();
+    let prebuilt = std::env::var_os(vm::PREBUILT_ENV).map(PathBuf::from);
     let gcc = |args: Vec<String>| -> Option<String> {
+        if let Some(dir) = &prebuilt {
+            return vm::copy_prebuilt(dir, workdir, &args);
+        }
         match Command::new("gcc")
             .args(&args)
             .stdin(Stdio::null())
@@ -585,9 +597,15 @@ fn top_level(code: &str) -> String {
 
 /// Probe types (bpftrace 0.17's PROBE_LIST, full names and abbreviations) this host
 /// cannot serve, with the reason.
-fn unserved_probe(kind: &str) -> Option<&'static str> {
+/// The kernel's kprobe PMU: kprobes can be attached (the VM's kernels, not the host's).
+fn kprobes_here() -> bool {
+    Path::new("/sys/bus/event_source/devices/kprobe").exists()
+}
+
+fn unserved_probe(kind: &str, kprobes: bool) -> Option<&'static str> {
     Some(match kind {
-        "kprobe" | "k" | "kretprobe" | "kr" => "needs kprobes",
+        "kprobe" | "k" | "kretprobe" | "kr" if kprobes => return None,
+        "kprobe" | "k" | "kretprobe" | "kr" => NEEDS_KPROBES,
         "kfunc" | "f" | "kretfunc" | "fr" => "needs kfunc (fentry)",
         "hardware" | "h" => "needs a hardware PMU",
         "usdt" | "U" => "needs usdt",
@@ -598,6 +616,12 @@ fn unserved_probe(kind: &str) -> Option<&'static str> {
 }
 
 fn probe_skip(case: &Case, cases_dir: &Path) -> Option<String> {
+    let reasons = unserved_probes(case, cases_dir, kprobes_here());
+    (!reasons.is_empty()).then(|| reasons.join(", "))
+}
+
+/// Why a machine with or without `kprobes` cannot serve the case's probe types.
+fn unserved_probes(case: &Case, cases_dir: &Path, kprobes: bool) -> Vec<&'static str> {
     // A probe type stands at the start of a program, after a block's `}`, after `,` in a
     // probe list, after `;` / `>` / `*/` ending a struct, #include or comment.
     let re = Regex::new(r"(?:^|[};,>]|\*/)\s*([A-Za-z]+)\s*:").unwrap();
@@ -606,14 +630,14 @@ fn probe_skip(case: &Case, cases_dir: &Path) -> Option<String> {
         let code = top_level(&strip_strings(&text));
         for caps in re.captures_iter(&code).flatten() {
             let kind = caps.get(1).map_or("", |m| m.as_str());
-            if let Some(r) = unserved_probe(kind) {
+            if let Some(r) = unserved_probe(kind, kprobes) {
                 if !reasons.contains(&r) {
                     reasons.push(r);
                 }
             }
         }
     }
-    (!reasons.is_empty()).then(|| reasons.join(", "))
+    reasons
 }
 
 /// `LooseVersion` for kernel releases: the leading numeric components.
@@ -1397,6 +1421,13 @@ fn main() {
         });
     }
 
+    // In the VM: only what the host skips for want of kprobes alone.
+    let in_vm = env_on("RBT_CONFORMANCE_KPROBE_CASES");
+    if in_vm {
+        cases.retain(|c| unserved_probes(c, &cases_dir, false) == [NEEDS_KPROBES]);
+    }
+    let selected = filter.is_some() || in_vm;
+
     let bpftrace_bin = match std::env::var("RBT_CONFORMANCE_BPFTRACE") {
         Ok(v) if v == "none" || v.is_empty() => None,
         Ok(v) => Some(PathBuf::from(v)),
@@ -1462,7 +1493,7 @@ fn main() {
         std::env::var("PATH").unwrap_or_default()
     );
 
-    let skips: Vec<Option<String>> = cases
+    let mut skips: Vec<Option<String>> = cases
         .iter()
         .map(|c| host_skip(c, &host, &requires_path))
         .collect();
@@ -1559,6 +1590,15 @@ fn main() {
             outcome.insert((job.case, job.tracer), o);
         }
     }
+    let labels: Vec<&str> = tracers.iter().map(|t| t.label).collect();
+    let (vm_ran, vm_release) = run_kprobe_cases_in_vm(
+        &cases,
+        &mut skips,
+        &mut outcome,
+        &labels,
+        &rbt_bin,
+        &workdir,
+    );
     let passed = |outcome: &HashMap<(usize, usize), Outcome>, c: usize, t: Option<usize>| {
         t.and_then(|t| outcome.get(&(c, t)))
             .is_some_and(|o| o.status == Status::Pass)
@@ -1581,13 +1621,15 @@ fn main() {
     let mut retry: Vec<Job> = gate
         .iter()
         .filter_map(|id| index.get(id.as_str()).copied())
-        .filter(|&i| skips[i].is_none() && !passed(&outcome, i, Some(rbt_ix)))
+        .filter(|&i| skips[i].is_none() && !vm_ran.contains(&i))
+        .filter(|&i| !passed(&outcome, i, Some(rbt_ix)))
         .map(|i| alone(i, rbt_ix))
         .collect();
     if let Some(b) = bpf_ix {
         retry.extend(
             (0..cases.len())
-                .filter(|&i| skips[i].is_none() && !passed(&outcome, i, Some(b)))
+                .filter(|&i| skips[i].is_none() && !vm_ran.contains(&i))
+                .filter(|&i| !passed(&outcome, i, Some(b)))
                 .map(|i| alone(i, b)),
         );
     }
@@ -1644,7 +1686,7 @@ fn main() {
                 }
             }
             Some(&i) => gate_skipped.push(format!("{id} ({})", skips[i].as_deref().unwrap())),
-            None if filter.is_none() => gate_skipped.push(format!("{id} (no such case)")),
+            None if !selected => gate_skipped.push(format!("{id} (no such case)")),
             None => {}
         }
     }
@@ -1688,6 +1730,9 @@ fn main() {
         println!("bpftrace_runtime: REGRESSION: {r}");
     }
 
+    if let Some(path) = std::env::var_os(vm::RESULTS_ENV) {
+        vm::write(Path::new(&path), &cases, &skips, &outcome, &labels).unwrap();
+    }
     if env_on("RBT_CONFORMANCE_WRITE") {
         match (&filter, bpf_ix, bpftrace_bin.as_deref()) {
             (None, Some(bpf), Some(bpftrace)) => {
@@ -1715,6 +1760,12 @@ fn main() {
     }
 
     let _ = std::fs::remove_dir_all(&workdir);
+    if let Some(r) = &vm_release {
+        println!(
+            "bpftrace_runtime: the {} kprobe cases ran in the {r} VM",
+            vm_ran.len()
+        );
+    }
     println!("{gate_passed} passed, {} failed", regressions.len());
     if !regressions.is_empty() {
         std::process::exit(1);
@@ -1836,4 +1887,61 @@ fn conformance_doc(
         let _ = writeln!(d, "None.");
     }
     d
+}
+
+/// Runs the cases skipped here only for want of kprobes in the VM ([`vm`]) and counts
+/// their results as this run's: the indices run there and the VM's kernel release.
+/// `RBT_CONFORMANCE_VM=0` leaves them skipped; so does a host that has kprobes itself
+/// or lacks what the VM needs (then CI fails: there, everything is installed).
+fn run_kprobe_cases_in_vm(
+    cases: &[Case],
+    skips: &mut [Option<String>],
+    outcome: &mut HashMap<(usize, usize), Outcome>,
+    labels: &[&str],
+    rbt: &Path,
+    workdir: &Path,
+) -> (HashSet<usize>, Option<String>) {
+    let wanted: Vec<usize> = (0..cases.len())
+        .filter(|&i| skips[i].as_deref() == Some(NEEDS_KPROBES))
+        .collect();
+    let off = std::env::var("RBT_CONFORMANCE_VM").is_ok_and(|v| v == "0");
+    if wanted.is_empty() || off || kprobes_here() {
+        return (HashSet::new(), None);
+    }
+    if let Some(reason) = vm::missing_facility() {
+        println!("bpftrace_runtime: the kprobe cases are not run in a VM: {reason}");
+        assert!(std::env::var_os("CI").is_none(), "CI has the VM: {reason}");
+        return (HashSet::new(), None);
+    }
+    println!(
+        "bpftrace_runtime: {} kprobe cases, run in a {} VM",
+        wanted.len(),
+        vm::KERNEL
+    );
+    let results =
+        vm::run(&root(), rbt, workdir).unwrap_or_else(|e| panic!("kprobe cases in the VM: {e}"));
+    let mut ran = HashSet::new();
+    for i in wanted {
+        let id = &cases[i].id;
+        if let Some(reason) = results.skips.get(id) {
+            skips[i] = Some(format!("in the {} VM: {reason}", results.release));
+            continue;
+        }
+        skips[i] = None;
+        ran.insert(i);
+        for (t, label) in labels.iter().enumerate() {
+            let o = results.outcomes.get(&(label.to_string(), id.clone()));
+            let o = o.cloned().unwrap_or_else(|| Outcome {
+                status: Status::Fail,
+                output: String::new(),
+                exit: None,
+                attached: false,
+                note: "no result from the VM".into(),
+                command: String::new(),
+                elapsed: Duration::ZERO,
+            });
+            outcome.insert((i, t), o);
+        }
+    }
+    (ran, Some(results.release))
 }

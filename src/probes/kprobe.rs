@@ -86,10 +86,28 @@ const FUNCTIONS: Expand = Expand {
     params: None,
 };
 
+/// Functions whose return probe can deadlock the kernel (bpftrace's `banned_kretprobes`:
+/// the kretprobe handler itself takes these locks).
+const BANNED_KRETPROBES: &[&str] = &[
+    "_raw_spin_lock",
+    "_raw_spin_lock_irqsave",
+    "_raw_spin_unlock_irqrestore",
+    "queued_spin_lock_slowpath",
+];
+
 fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     let [target] = point.target.as_slice() else {
-        return Err(format!("expected '{}:<function>'", point.provider.name));
+        // bpftrace 0.17's words (`kprobe:module:function` came in later versions).
+        return Err(format!(
+            "{} probe type requires 1 argument",
+            point.provider.name
+        ));
     };
+    if point.provider.name == KRETPROBE.name && BANNED_KRETPROBES.contains(&target.as_str()) {
+        return Err(format!(
+            "kretprobe:{target} can't be used as it might lock up your system."
+        ));
+    }
     let func = match super::offset::split(target)? {
         None => target.as_str(),
         // bpftrace's parser: "Offset not allowed" for kretprobes.
