@@ -45,6 +45,13 @@ pub enum EventKind {
     /// `print(value)` of a value that is not a map: the value at offset 8, printed as
     /// bpftrace prints a map value (`5`, `(1, abc)`; JSON `{"type": "value", ...}`).
     PrintValue { value: ValueLayout },
+    /// `-k`/`-kk`: helper `helper` (a `bpf_func_id`) failed at `span` of the script;
+    /// its return code follows the id as an i64 (bpftrace's `AsyncEvent::HelperError`,
+    /// the event id standing for its error id).
+    HelperError {
+        helper: i32,
+        span: crate::diag::Span,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

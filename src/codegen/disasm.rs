@@ -92,6 +92,13 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
             EventKind::PrintValue { value } => {
                 writeln!(out, "  {i}: print {}@8", value_text(value))
             }
+            EventKind::HelperError { helper, span } => writeln!(
+                out,
+                "  {i}: helper_error {} at {}..{}",
+                crate::abi::insn::helper::name(*helper),
+                span.start,
+                span.end
+            ),
         };
     }
     out

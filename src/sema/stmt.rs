@@ -344,6 +344,10 @@ impl Analyzer<'_> {
                     return None;
                 }
                 Checked::Value(e) => TStmtKind::Expr(e),
+                Checked::Stmt(TStmtKind::Call(call)) => TStmtKind::Call(Call {
+                    span: site.span,
+                    ..call
+                }),
                 Checked::Stmt(kind) => kind,
             },
         )

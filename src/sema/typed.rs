@@ -284,6 +284,8 @@ pub struct Call {
     pub builtin: &'static Builtin,
     pub args: Vec<TExpr>,
     pub payload: Payload,
+    /// The call in the script (`-k` reports a failed helper of it here).
+    pub span: Span,
 }
 
 /// What a builtin's type rule resolved at compile time, beyond its arguments.
