@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing};
+use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing, Unresolved};
 use crate::abi::{paths, perf_type, BPF_F_KPROBE_MULTI_RETURN, BPF_TRACE_KPROBE_MULTI};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
@@ -86,9 +86,9 @@ const FUNCTIONS: Expand = Expand {
     params: None,
 };
 
-fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     let [target] = point.target.as_slice() else {
-        return Err(format!("expected '{}:<function>'", point.provider.name));
+        return Err(format!("expected '{}:<function>'", point.provider.name).into());
     };
     let func = match super::offset::split(target)? {
         None => target.as_str(),
@@ -96,7 +96,8 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
         Some(_) if point.provider.name == KRETPROBE.name => {
             return Err(format!(
                 "kretprobes cannot be attached at a function offset ('{target}'): they attach at the function's return"
-            ))
+            )
+            .into())
         }
         Some((func, _)) => func,
     };
@@ -108,7 +109,8 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
         return Err(format!(
             "kernel function '{func}' not found: Linux {} has it neither in BTF nor among its traceable functions (absent, renamed, inlined or notrace)",
             release.trim()
-        ));
+        )
+        .into());
     }
     Ok(Resolved {
         args: None,
