@@ -93,6 +93,9 @@ pub enum ValueLayout {
     CgroupPath { size: usize },
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
+    /// A `strerror()` value: the u64 error number, printed as libc's description of
+    /// its low 32 bits (unquoted in JSON, as bpftrace 0.17 prints it).
+    Strerror,
     /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
     /// `sema::tuple_layout`).
     Tuple { size: usize, elems: Vec<ArgLayout> },
@@ -151,6 +154,7 @@ impl ValueLayout {
             ValueLayout::MacAddr => 6,
             ValueLayout::Timestamp { size } | ValueLayout::CgroupPath { size } => size,
             ValueLayout::Username
+            | ValueLayout::Strerror
             | ValueLayout::Stack { .. }
             | ValueLayout::Ksym
             | ValueLayout::Pointer => 8,

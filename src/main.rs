@@ -65,6 +65,10 @@ struct Cli {
     /// like, -kk also reads and map lookups
     #[arg(short = 'k', action = clap::ArgAction::Count)]
     helper_checks: u8,
+    /// Include this C header before the script (bpftrace's --include; rbt reads no
+    /// header files: a known header gives its macros, as `#include <FILE>` does)
+    #[arg(long = "include", value_name = "FILE")]
+    include: Vec<String>,
     /// Print what rbt detects of this system and kernel, and exit
     #[arg(long = "info")]
     info: bool,
@@ -433,7 +437,14 @@ fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
 
-    let mut ast = parser::parse_with_params(&src, &params).map_err(errors)?;
+    if let Some(header) = cli.include.iter().find(|h| !parser::known_header(h)) {
+        // bpftrace 0.17's (clang's) words.
+        return Err(format!(
+            "fatal error: '{header}' file not found\nnote: {}\n",
+            parser::headers_note()
+        ));
+    }
+    let mut ast = parser::parse_script(&src, &params, &cli.include).map_err(errors)?;
     ast.params = params;
     ast.str_size = str_size;
     ast.child = cli.command.is_some();

@@ -75,6 +75,7 @@ pub fn kind_name(ty: &Type) -> &'static str {
         Type::Timestamp { .. } => "timestamp",
         Type::CgroupPath { .. } => "cgroup_path",
         Type::Username => "username",
+        Type::Strerror => "strerror",
         Type::Agg(kind) => kind.name(),
         Type::Mem { name, .. } if name.ends_with(']') => "array",
         Type::Mem { .. } => "record",

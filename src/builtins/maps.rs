@@ -154,6 +154,7 @@ fn check_print_value(
             | Type::Tuple(_)
             | Type::Inet
             | Type::Username
+            | Type::Strerror
             | Type::Record(_)
             | Type::MacAddr
             | Type::Timestamp { .. }

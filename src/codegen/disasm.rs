@@ -116,6 +116,7 @@ fn value_text(v: &ValueLayout) -> String {
         ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
         ValueLayout::CgroupPath { size } => format!("cgroup_path[{size}]"),
         ValueLayout::Username => "username".into(),
+        ValueLayout::Strerror => "strerror".into(),
         ValueLayout::Pointer => "ptr".into(),
         ValueLayout::Tuple { ref elems, .. } => {
             let elems: Vec<_> = elems

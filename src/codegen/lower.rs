@@ -201,6 +201,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Timestamp { size } => ValueLayout::Timestamp { size },
         Type::CgroupPath { size } => ValueLayout::CgroupPath { size },
         Type::Username => ValueLayout::Username,
+        Type::Strerror => ValueLayout::Strerror,
         Type::Stack { user, stack } => ValueLayout::Stack { user, stack },
         Type::Ksym => ValueLayout::Ksym,
         Type::Usym => ValueLayout::Usym,

@@ -113,7 +113,10 @@ fn type_name_end(bytes: &[u8], mut i: usize, out: &mut Vec<usize>) -> usize {
 /// The text form, with its newlines.
 pub fn text(script: &Script, span: Span, helper: &str, retcode: i32) -> String {
     let message = if retcode < 0 {
-        format!("Failed to {helper}: {} ({retcode})", strerror(-retcode))
+        format!(
+            "Failed to {helper}: {} ({retcode})",
+            super::strerror(-retcode)
+        )
     } else {
         format!("Failed to {helper}: {retcode}")
     };
@@ -146,15 +149,6 @@ pub fn json(script: &Script, span: Span, helper: &str, retcode: i32) -> String {
     format!(
         "{{\"type\": \"helper_error\", \"helper\": \"{helper}\", \"retcode\": {retcode}, \"line\": {line}, \"col\": {col}}}\n"
     )
-}
-
-/// glibc's `strerror`.
-fn strerror(errno: i32) -> String {
-    let text = std::io::Error::from_raw_os_error(errno).to_string();
-    match text.rfind(" (os error ") {
-        Some(cut) => text[..cut].to_string(),
-        None => text,
-    }
 }
 
 #[cfg(test)]

@@ -35,6 +35,15 @@ pub use printf::{render, Arg, Rendered};
 pub use time::{format_now, strftime, timestamp};
 pub use username::username;
 
+/// libc's description of error number `errno` (`strerror`).
+pub fn strerror(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
+
 /// `-f text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum OutputFormat {
@@ -439,6 +448,7 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(username(word(bytes, 0)).into_bytes()),
+        ValueLayout::Strerror => Value::Text(strerror(word(bytes, 0) as i32).into_bytes()),
         ValueLayout::Pointer => Value::Int(Arg::int(bytes, false)),
         ValueLayout::Stack { user, stack } => {
             Value::Text(crate::symbols::stack(word(bytes, 0), user, stack, 8).into_bytes())

@@ -249,6 +249,7 @@ impl Analyzer<'_> {
             (Type::Inet, Type::Inet)
             | (Type::MacAddr, Type::MacAddr)
             | (Type::Username, Type::Username)
+            | (Type::Strerror, Type::Strerror)
             | (Type::Ksym, Type::Ksym)
             | (Type::Usym, Type::Usym) => value,
             (Type::CgroupPath { size: have }, Type::CgroupPath { size }) if have == size => value,
