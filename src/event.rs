@@ -12,6 +12,14 @@ pub struct EventCatalog {
     pub events: Vec<EventKind>,
 }
 
+impl EventCatalog {
+    /// The kind of event `record` is (by its id), if the record names one.
+    pub fn kind_of(&self, record: &[u8]) -> Option<&EventKind> {
+        let id = u64::from_le_bytes(record.get(..EVENT_ID_SIZE)?.try_into().ok()?);
+        self.events.get(usize::try_from(id).ok()?)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// `printf(fmt, args...)`: one [`ArgLayout`] per conversion, in order.
