@@ -118,10 +118,11 @@ impl SignalFd {
         if unsafe { libc::sigpending(&mut set) } != 0 {
             return Err(io::Error::last_os_error());
         }
-        // SAFETY: `set` was filled by sigpending; sigismember only reads it.
-        Ok(signals
-            .iter()
-            .any(|&s| unsafe { libc::sigismember(&set, s) } == 1))
+        let member = |signal| {
+            // SAFETY: `set` was filled by sigpending; sigismember only reads it.
+            unsafe { libc::sigismember(&set, signal) == 1 }
+        };
+        Ok(signals.iter().any(|&s| member(s)))
     }
 }
 
