@@ -34,6 +34,9 @@ pub struct Diagnostic {
     pub notes: Vec<String>,
     /// Printed as `warning:`; tracing goes on (an attach point bpftrace drops, ...).
     pub warning: bool,
+    /// An error in bpftrace's own words, printed with its severity word, `ERROR:`, as
+    /// its tests and users' scripts match it (`ERROR: tracepoint not found: ...`).
+    pub bpftrace_severity: bool,
 }
 
 impl Diagnostic {
@@ -43,6 +46,7 @@ impl Diagnostic {
             span,
             notes: Vec::new(),
             warning: false,
+            bpftrace_severity: false,
         }
     }
     pub fn warning(span: Span, message: impl Into<String>) -> Diagnostic {
@@ -50,6 +54,11 @@ impl Diagnostic {
             warning: true,
             ..Diagnostic::error(span, message)
         }
+    }
+    /// Marks an error as bpftrace's own message ([`Diagnostic::bpftrace_severity`]).
+    pub fn in_bpftrace_words(mut self, yes: bool) -> Diagnostic {
+        self.bpftrace_severity = yes;
+        self
     }
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
@@ -87,7 +96,11 @@ pub fn render(file: &str, src: &str, diags: &[Diagnostic]) -> String {
     for d in diags {
         let start = floor_char_boundary(src, (d.span.start as usize).min(src.len()));
         let (line, col) = line_col(src, start);
-        let severity = if d.warning { "warning" } else { "error" };
+        let severity = match (d.warning, d.bpftrace_severity) {
+            (true, _) => "warning",
+            (false, true) => "ERROR",
+            (false, false) => "error",
+        };
         let _ = writeln!(out, "{file}:{line}:{col}: {severity}: {}", d.message);
         let line_start = src[..start].rfind('\n').map_or(0, |i| i + 1);
         let line_end = src[start..].find('\n').map_or(src.len(), |i| start + i);

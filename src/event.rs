@@ -12,6 +12,14 @@ pub struct EventCatalog {
     pub events: Vec<EventKind>,
 }
 
+impl EventCatalog {
+    /// The kind of event `record` is (by its id), if the record names one.
+    pub fn kind_of(&self, record: &[u8]) -> Option<&EventKind> {
+        let id = u64::from_le_bytes(record.get(..EVENT_ID_SIZE)?.try_into().ok()?);
+        self.events.get(usize::try_from(id).ok()?)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// `printf(fmt, args...)`: one [`ArgLayout`] per conversion, in order.
@@ -45,6 +53,13 @@ pub enum EventKind {
     /// `print(value)` of a value that is not a map: the value at offset 8, printed as
     /// bpftrace prints a map value (`5`, `(1, abc)`; JSON `{"type": "value", ...}`).
     PrintValue { value: ValueLayout },
+    /// `-k`/`-kk`: helper `helper` (a `bpf_func_id`) failed at `span` of the script;
+    /// its return code follows the id as an i64 (bpftrace's `AsyncEvent::HelperError`,
+    /// the event id standing for its error id).
+    HelperError {
+        helper: i32,
+        span: crate::diag::Span,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +101,9 @@ pub enum ValueLayout {
     CgroupPath { size: usize },
     /// A `username`: the u64 uid, printed as the user's name.
     Username,
+    /// A `strerror()` value: the u64 error number, printed as libc's description of
+    /// its low 32 bits (unquoted in JSON, as bpftrace 0.17 prints it).
+    Strerror,
     /// A tuple of `size` bytes: its elements at offsets within it (bpftrace's layout,
     /// `sema::tuple_layout`).
     Tuple { size: usize, elems: Vec<ArgLayout> },
@@ -173,6 +191,7 @@ impl ValueLayout {
             ValueLayout::MacAddr => 6,
             ValueLayout::Timestamp { size } | ValueLayout::CgroupPath { size } => size,
             ValueLayout::Username
+            | ValueLayout::Strerror
             | ValueLayout::Stack { .. }
             | ValueLayout::Ksym
             | ValueLayout::Pointer => 8,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
+use rbt::output::helper_error::Script;
 use rbt::output::{BufferMode, OutputFormat, Printer};
 use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
@@ -60,10 +61,14 @@ struct Cli {
     /// Run CMD, trace while it runs, exit when it exits
     #[arg(short = 'c', value_name = "CMD")]
     command: Option<String>,
-    /// Accepted as bpftrace's -k/-kk (warn when a helper fails); rbt does not check
-    /// helper results and says so
+    /// Report failed helper calls as bpftrace does: -k map updates, deletes and the
+    /// like, -kk also reads and map lookups
     #[arg(short = 'k', action = clap::ArgAction::Count)]
     helper_checks: u8,
+    /// Include this C header before the script (bpftrace's --include; rbt reads no
+    /// header files: a known header gives its macros, as `#include <FILE>` does)
+    #[arg(long = "include", value_name = "FILE")]
+    include: Vec<String>,
     /// Print what rbt detects of this system and kernel, and exit
     #[arg(long = "info")]
     info: bool,
@@ -331,11 +336,6 @@ fn run(cli: Cli) -> Result<(), Failure> {
         return Ok(());
     }
     check_flags(&cli)?;
-    if cli.helper_checks > 0 {
-        eprintln!(
-            "WARNING: -k/-kk: rbt does not check the results of BPF helpers; their failures are not reported"
-        );
-    }
     env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
     if cli.json_envelope && cli.format != OutputFormat::Json {
         return Err("rbt: --json-envelope wraps JSON lines: it needs -f json\n"
@@ -368,7 +368,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Err(_) => compile(&cli),
         }
     })?;
-    let Some(compiled) = compiled else {
+    let Some((compiled, script)) = compiled else {
         return Ok(()); // -d printed its stage
     };
     check_probe_limit(&compiled)?;
@@ -383,6 +383,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
     let mut printer = Printer::new(writer, cli.format);
     printer.set_buffer_mode(cli.buffering);
     printer.set_quiet(cli.quiet);
+    printer.set_script(script);
     if cli.json_envelope {
         printer.set_envelope(rbt::output::envelope::Envelope::new());
     }
@@ -408,7 +409,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
 const COMPILE_STACK: usize = 256 << 20;
 
 /// Reads, parses, checks and compiles the script; `None` when `-d` printed a stage.
-fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
+fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
     let str_size = str_size()?;
     // With -e, every word after the options is a parameter (clap gives the first to FILE).
     let params: Vec<String> = match (&cli.program, &cli.file) {
@@ -436,7 +437,14 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
 
-    let mut ast = parser::parse_with_params(&src, &params).map_err(errors)?;
+    if let Some(header) = cli.include.iter().find(|h| !parser::known_header(h)) {
+        // bpftrace 0.17's (clang's) words.
+        return Err(format!(
+            "fatal error: '{header}' file not found\nnote: {}\n",
+            parser::headers_note()
+        ));
+    }
+    let mut ast = parser::parse_script(&src, &params, &cli.include).map_err(errors)?;
     ast.params = params;
     ast.str_size = str_size;
     ast.child = cli.command.is_some();
@@ -472,6 +480,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     let options = codegen::CompileOptions {
         pid_filter: cli.pid,
         map_entries: map_keys_max()?,
+        helper_checks: cli.helper_checks,
     };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
     timings::phase("codegen");
@@ -481,7 +490,7 @@ fn compile(cli: &Cli) -> Result<Option<codegen::Compiled>, String> {
     }
     // The kernel types are the biggest allocation; they are freed here, before the
     // session, so they and the ring buffer never count together in the peak RSS.
-    Ok(Some(compiled))
+    Ok(Some((compiled, Script { name, text: src })))
 }
 
 /// `-l [PATTERN]`: the matching probes on stdout, warnings (an unreadable list) on stderr.

@@ -200,3 +200,64 @@ fn ctx_matches_bpftrace() {
     ];
     bpftrace_ref::assert_no_mismatches(bpftrace_ref::error_mismatches(&errors, true), errors.len());
 }
+
+/// `strerror()` printed as libc's text (an int: `1 << 40` is 0, "Success"), in printf,
+/// print, tuples and map values, text and JSON (unquoted there, as bpftrace 0.17);
+/// its errors; and `--include errno.h` (upstream's call.strerror runs it so).
+#[test]
+fn strerror_matches_bpftrace() {
+    if skip_reason("strerror_matches_bpftrace").is_some() {
+        return;
+    }
+    let scripts = [
+        "BEGIN { print(strerror(EPERM)); exit(); }",
+        r#"BEGIN { @x = strerror(1); @y[1] = strerror(2); $v = strerror(3); printf("%s|%s\n", $v, strerror(4)); print((1, strerror(5))); print(strerror(134)); print(strerror(1 << 40)); print(strerror(-1)); exit(); }"#,
+    ];
+    let include = ["--include", "errno.h"];
+    bpftrace_ref::assert_no_mismatches(
+        bpftrace_ref::output_mismatches(&scripts, &include, bpftrace_ref::TEXT_AND_JSON),
+        scripts.len() * 2,
+    );
+    let errors = [
+        r#"BEGIN { print(strerror("a")); exit(); }"#,
+        "BEGIN { print(strerror()); exit(); }",
+        r#"BEGIN { printf("%d\n", strerror(1)); exit(); }"#,
+    ];
+    bpftrace_ref::assert_no_mismatches(bpftrace_ref::error_mismatches(&errors, true), errors.len());
+}
+
+/// `errno.h`'s numbers, by `--include` and by `#include`: every `E*` macro of the
+/// kernel's UAPI headers on this host (and glibc's ENOTSUP), as bpftrace reads them.
+#[test]
+fn errno_header_matches_bpftrace() {
+    if skip_reason("errno_header_matches_bpftrace").is_some() {
+        return;
+    }
+    let mut names = vec!["ENOTSUP".to_string()];
+    for header in ["errno-base.h", "errno.h"] {
+        let path = format!("/usr/include/asm-generic/{header}");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            support::skip("errno_header_matches_bpftrace", &format!("no {path}"));
+            return;
+        };
+        names.extend(text.lines().filter_map(|l| {
+            let name = l.strip_prefix("#define")?.split_whitespace().next()?;
+            (name.starts_with('E') && !name.starts_with("E_")).then(|| name.to_string())
+        }));
+    }
+    let prints: Vec<String> = names.iter().map(|n| format!("print({n});")).collect();
+    let body = prints.join(" ");
+    let scripts = [
+        format!("BEGIN {{ {body} exit(); }}"),
+        format!("#include <errno.h>\nBEGIN {{ {body} exit(); }}"),
+    ];
+    let mismatches = [
+        bpftrace_ref::output_mismatches(
+            &scripts[..1],
+            &["--include", "errno.h"],
+            bpftrace_ref::TEXT,
+        ),
+        bpftrace_ref::output_mismatches(&scripts[1..], &[], bpftrace_ref::TEXT),
+    ];
+    bpftrace_ref::assert_no_mismatches(mismatches.concat(), 2);
+}

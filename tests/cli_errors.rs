@@ -255,6 +255,55 @@ fn command_line_errors_match_bpftrace() {
     assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
 }
 
+/// Errors rbt gives in bpftrace's words and with its severity word, located in the
+/// script as rbt locates errors: after the location, the line is bpftrace's
+/// (`stdin:1:1-20: ERROR: tracepoint not found: syscalls:nonsense` from bpftrace,
+/// `stdin:1:1: ERROR: ...` and a caret from rbt), and the exit code is the same.
+#[test]
+fn bpftrace_worded_errors_match_bpftrace() {
+    let test = "bpftrace_worded_errors_match_bpftrace";
+    if support::skip_if(test, support::not_root()).is_some() {
+        return;
+    }
+    let dir = scratch("bpftrace_worded_errors");
+    let cases: &[&[&str]] = &[
+        &["-e", "t:syscalls:nonsense { printf(\"hit\"); exit(); }"],
+        &["-l", "\\n"],
+        &["-l", "a\\b"],
+    ];
+    let mut failures = Vec::new();
+    for args in cases {
+        let Some(theirs) = support::output_or_skip(
+            test,
+            Command::new("bpftrace")
+                .args(*args)
+                .current_dir(&dir)
+                .stdin(Stdio::null()),
+        ) else {
+            return;
+        };
+        let ours = rbt_in(&dir, args);
+        let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
+        let message = |s: &str| {
+            let first = s.lines().next().unwrap_or_default();
+            first.find(" ERROR: ").map(|at| first[at..].to_string())
+        };
+        let same = theirs.status.code() == ours.status.code()
+            && message(&their_err).is_some()
+            && message(&their_err) == message(&our_err)
+            && our_err.starts_with("stdin:1:")
+            && our_err.lines().nth(2).is_some_and(|l| l.contains('^'));
+        if !same {
+            failures.push(format!(
+                "{args:?}: bpftrace {:?}:\n{their_err}rbt {:?}:\n{our_err}",
+                theirs.status.code(),
+                ours.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
 /// `--info` reports what rbt detects: the sections bpftrace 0.17 prints, and the map
 /// type bpftrace's own runtime test looks for (`perf_event_array: yes`) as detected.
 /// `kprobe:` is not compared: bpftrace says whether the program type loads, rbt whether

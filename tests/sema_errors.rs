@@ -101,10 +101,11 @@ fn unknown_kernel_function() {
 
 #[test]
 fn unknown_tracepoint() {
-    // Not in BTF; with tracefs readable bpftrace 0.17's words, else why it cannot tell.
+    // Not in BTF; with tracefs readable bpftrace 0.17's words (with its `ERROR:`), else
+    // why it cannot tell.
     let out = errors("tracepoint:sock:no_such_event { exit(); }\n");
     assert!(
-        out.starts_with("test.bt:1:1: error: tracepoint not found: sock:no_such_event\n")
+        out.starts_with("test.bt:1:1: ERROR: tracepoint not found: sock:no_such_event\n")
             || out.starts_with("test.bt:1:1: error: tracepoint 'sock:no_such_event' not found: "),
         "{out}"
     );

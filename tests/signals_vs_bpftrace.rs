@@ -38,3 +38,46 @@ fn sigusr1_prints_all_maps_like_bpftrace() {
         assert_eq!(got, expected, "format {args:?}");
     }
 }
+
+/// SIGINT under a flood of slow records (`system()` on every `sched_switch`, each
+/// switch making more): bpftrace ignores the records it has not printed when the
+/// signal comes, runs END and exits within a second; rbt runs none of the queued
+/// commands either (a backlog of them would take a minute). Both are held to
+/// upstream's `other.sigint under heavy load` bound: END's output within 5 s.
+#[test]
+fn sigint_under_heavy_load_ends_like_bpftrace() {
+    if bpftrace_ref::skip_reason("sigint_under_heavy_load_ends_like_bpftrace").is_some() {
+        return;
+    }
+    let script = r#"tracepoint:sched:sched_switch { system("echo foo"); } END { printf("end"); }"#;
+    for tracer in ["bpftrace", env!("CARGO_BIN_EXE_rbt")] {
+        let child = bpftrace_ref::start_attached(tracer, &["--unsafe"], script);
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        let pid = child.id().to_string();
+        let (done, wait) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let out = child.wait_with_output().expect("wait");
+            let _ = done.send(());
+            out
+        });
+        let sent = std::time::Instant::now();
+        assert!(Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success());
+        let in_time = wait.recv_timeout(std::time::Duration::from_secs(5)).is_ok();
+        if !in_time {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
+        }
+        let out = waiter.join().expect("waiter");
+        assert!(in_time, "{tracer} still running 5 s after SIGINT");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{tracer}: {}", out.status);
+        assert!(
+            stdout.contains("foo\n") && stdout.contains("end"),
+            "{tracer}: {stdout}"
+        );
+        eprintln!("{tracer}: exited {:?} after SIGINT", sent.elapsed());
+    }
+}

@@ -117,7 +117,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         match &src.kind {
             TExprKind::InMemory(place) if !matches!(src.ty, Type::Str { .. }) => {
                 g.zero(Loc::stack(copy.off), room);
-                g.read_memory(place, Loc::stack(copy.off), whole.min(room));
+                g.read_memory(place, Loc::stack(copy.off), whole.min(room), call.span);
             }
             _ => g.write_value(src, Loc::stack(copy.off), room),
         }
@@ -145,6 +145,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         g.b.ldx(Size::DW, R3, R_FP, from.off);
         g.b.addr(R1, at.at(1));
         g.b.call(read);
+        g.check_helper(read, call.span);
     }
     g.b.release(mark);
 }

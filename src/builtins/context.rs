@@ -169,6 +169,7 @@ fn lower_comm(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     g.b.addr(R1, at);
     g.b.mov_imm(R2, cap.min(16) as i32);
     g.b.call(helper::GET_CURRENT_COMM);
+    g.check_helper(helper::GET_CURRENT_COMM, call.span);
 }
 
 /// `retval`: the return value register at a function's return.

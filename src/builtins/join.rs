@@ -75,6 +75,7 @@ pub fn kind_name(ty: &Type) -> &'static str {
         Type::Timestamp { .. } => "timestamp",
         Type::CgroupPath { .. } => "cgroup_path",
         Type::Username => "username",
+        Type::Strerror => "strerror",
         Type::Agg(kind) => kind.name(),
         Type::Mem { name, .. } if name.ends_with(']') => "array",
         Type::Mem { .. } => "record",
@@ -111,10 +112,12 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         g.b.ldx(Size::DW, R3, R_FP, array.off);
         g.b.alu_imm(crate::abi::insn::BPF_ADD, R3, (i * 8) as i32);
         g.b.call(probe_read_helper(*space, false));
+        g.check_helper(probe_read_helper(*space, false), call.span);
         g.b.addr(R1, rec.at((EVENT_ID_SIZE + i * JOIN_ARG_SIZE) as u32));
         g.b.mov_imm(R2, JOIN_ARG_SIZE as i32);
         g.b.ldx(Size::DW, R3, R_FP, elem.off);
         g.b.call(probe_read_helper(*space, true));
+        g.check_helper(probe_read_helper(*space, true), call.span);
     }
     g.output_at(rec, RECORD_SIZE as u32);
 }

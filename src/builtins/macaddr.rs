@@ -70,7 +70,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     g.zero(at, cap);
     let arg = &call.args[0];
     match &arg.kind {
-        TExprKind::InMemory(place) => g.read_memory(place, at, 6),
+        TExprKind::InMemory(place) => g.read_memory(place, at, 6, call.span),
         _ if arg.ty.is_scalar() => {
             let mark = g.b.mark();
             g.scalar(arg);
@@ -78,6 +78,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
             g.b.addr(R1, at);
             g.b.mov_imm(R2, 6);
             g.b.call(probe_read_helper(space, false));
+            g.check_helper(probe_read_helper(space, false), call.span);
             g.b.release(mark);
         }
         // A 6-byte string value already built elsewhere (a variable, a map value).

@@ -24,7 +24,7 @@ pub static DELETE: Builtin = Builtin {
         statement(&DELETE, key, Payload::Map(map))
     },
     lower: |g, call, dest| match (dest, &call.payload) {
-        (Dest::Effect, Payload::Map(map)) => g.map_delete(*map, &call.args),
+        (Dest::Effect, Payload::Map(map)) => g.map_delete(*map, &call.args, call.span),
         _ => g.misplaced(call, dest),
     },
     pure: false,
@@ -154,6 +154,7 @@ fn check_print_value(
             | Type::Tuple(_)
             | Type::Inet
             | Type::Username
+            | Type::Strerror
             | Type::Record(_)
             | Type::MacAddr
             | Type::Timestamp { .. }

@@ -34,6 +34,7 @@ mod sizeof;
 mod stacks;
 mod str;
 mod strcontains;
+mod strerror;
 mod strftime;
 mod strncmp;
 mod symbols;
@@ -90,6 +91,7 @@ pub static REGISTRY: &[&Builtin] = &[
     &strcontains::STRCONTAINS,
     &strncmp::STRNCMP,
     &bswap::BSWAP,
+    &strerror::STRERROR,
     &sizeof::SIZEOF,
     &cgroupid::CGROUPID,
     &cgroup_path::CGROUP_PATH,

@@ -101,7 +101,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
         (TExprKind::InMemory(place), Type::Mem { size, .. }) => {
             let family = if *size == 16 { AF_INET6 } else { AF_INET };
             g.b.st_imm(Size::DW, at.base, at.off, family as i32);
-            g.read_memory(place, at.at(8), *size);
+            g.read_memory(place, at.at(8), *size, call.span);
         }
         (_, Type::Record(r)) => {
             let family = if r.size == 16 { AF_INET6 } else { AF_INET };

@@ -66,6 +66,7 @@ pub static SARG: Builtin = Builtin {
         g.b.stack_addr(R1, slot.off);
         g.b.mov_imm(R2, 8);
         g.b.call(probe_read_helper(*space, false));
+        g.check_helper(probe_read_helper(*space, false), call.span);
         g.b.ldx(Size::DW, reg, R_FP, slot.off);
         g.b.release(mark);
     },

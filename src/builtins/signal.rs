@@ -32,6 +32,7 @@ pub static SIGNAL: Builtin = Builtin {
             _ => return g.misplaced(call, dest),
         }
         g.b.call(helper::SEND_SIGNAL);
+        g.check_helper(helper::SEND_SIGNAL, call.span);
     },
     pure: false,
 };

@@ -149,6 +149,7 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     g.b.ld_map(R2, map);
     g.b.mov_imm(R3, if user { USER_STACK } else { 0 });
     g.b.call(helper::GET_STACKID);
+    g.check_helper(helper::GET_STACKID, call.span);
     g.b.stx(Size::DW, at.base, at.off, R0);
     if user {
         g.b.call(helper::GET_CURRENT_PID_TGID);

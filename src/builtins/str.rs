@@ -141,5 +141,6 @@ fn lower(g: &mut Gen<'_>, call: &Call, dest: Dest) {
     g.b.ldx(Size::DW, R3, R_FP, ptr.off);
     g.b.addr(R1, at);
     g.b.call(probe_read_helper(space, true));
+    g.check_helper(probe_read_helper(space, true), call.span);
     g.b.release(mark);
 }

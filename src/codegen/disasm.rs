@@ -92,6 +92,13 @@ pub fn disasm(compiled: &Compiled, src: &str) -> String {
             EventKind::PrintValue { value } => {
                 writeln!(out, "  {i}: print {}@8", value_text(value))
             }
+            EventKind::HelperError { helper, span } => writeln!(
+                out,
+                "  {i}: helper_error {} at {}..{}",
+                crate::abi::insn::helper::name(*helper),
+                span.start,
+                span.end
+            ),
         };
     }
     out
@@ -109,6 +116,7 @@ fn value_text(v: &ValueLayout) -> String {
         ValueLayout::Timestamp { size } => format!("timestamp[{size}]"),
         ValueLayout::CgroupPath { size } => format!("cgroup_path[{size}]"),
         ValueLayout::Username => "username".into(),
+        ValueLayout::Strerror => "strerror".into(),
         ValueLayout::Pointer => "ptr".into(),
         ValueLayout::Tuple { ref elems, .. } => {
             let elems: Vec<_> = elems

@@ -9,6 +9,7 @@ use super::lower::Gen;
 use super::Dest;
 use crate::abi::insn::{helper, *};
 use crate::ast::{BinOp, UnaryOp};
+use crate::diag::Span;
 use crate::sema::{Base, Bitfield, Place, Space, TExpr, TExprKind, Type};
 
 impl Gen<'_> {
@@ -23,7 +24,7 @@ impl Gen<'_> {
                 let mark = self.b.mark();
                 let size = bitfield.map_or(e.ty.size() as u32, |bf| bf.bytes);
                 let tmp = self.b.alloc(8);
-                self.read_memory(place, Loc::stack(tmp.off), size);
+                self.read_memory(place, Loc::stack(tmp.off), size, e.span);
                 self.b.ldx(Size::of(size), R0, R_FP, tmp.off);
                 self.b.release(mark);
                 self.finish_load(R0, &e.ty, *bitfield);
@@ -80,7 +81,7 @@ impl Gen<'_> {
                     self.normalize(R0, size as u32, signed);
                 }
             }
-            TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key),
+            TExprKind::MapRead { map, key } => self.map_read_scalar(*map, key, e.span),
             TExprKind::TupleElem { expr, index } => self.tuple_elem_scalar(expr, *index, &e.ty),
             TExprKind::Field {
                 expr,
@@ -204,8 +205,8 @@ impl Gen<'_> {
         }
     }
 
-    /// Copy `size` bytes at `place` to `dst`.
-    pub fn read_memory(&mut self, place: &Place, dst: Loc, size: u32) {
+    /// Copy `size` bytes at `place` to `dst`; `-kk` reports a failed read at `span`.
+    pub fn read_memory(&mut self, place: &Place, dst: Loc, size: u32, span: Span) {
         match &place.base {
             Base::Mem { ptr, space } => {
                 self.scalar(ptr);
@@ -216,6 +217,7 @@ impl Gen<'_> {
                 self.b.addr(R1, dst);
                 self.b.mov_imm(R2, size as i32);
                 self.b.call(probe_read_helper(*space, false));
+                self.check_helper(probe_read_helper(*space, false), span);
             }
             Base::Ctx => {
                 // Context loads must be naturally aligned: copy in the widest aligned pieces.
@@ -269,7 +271,7 @@ impl Gen<'_> {
                     }
                 }
             }
-            TExprKind::MapRead { map, key } => self.map_read_into(*map, key, dst, cap),
+            TExprKind::MapRead { map, key } => self.map_read_into(*map, key, e.span, dst, cap),
             TExprKind::Ternary {
                 cond,
                 then,
@@ -289,7 +291,7 @@ impl Gen<'_> {
                 self.zero(dst, cap);
                 let size = (e.ty.size() as u32).min(cap);
                 if size > 0 {
-                    self.read_memory(place, dst, size);
+                    self.read_memory(place, dst, size, e.span);
                 }
             }
             _ => self.misplaced_value(e, "an in-memory value"),

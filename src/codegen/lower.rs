@@ -201,6 +201,7 @@ pub fn value_layout(ty: &Type) -> Option<ValueLayout> {
         Type::Timestamp { size } => ValueLayout::Timestamp { size },
         Type::CgroupPath { size } => ValueLayout::CgroupPath { size },
         Type::Username => ValueLayout::Username,
+        Type::Strerror => ValueLayout::Strerror,
         Type::Stack { user, stack } => ValueLayout::Stack { user, stack },
         Type::Ksym => ValueLayout::Ksym,
         Type::Usym => ValueLayout::Usym,
@@ -264,6 +265,8 @@ pub struct Gen<'a> {
     /// The stack slot counting this run's failed map updates (when the script has
     /// maps, so the drops map exists); see `Gen::flush_drops`.
     pub(super) drops: Option<Slot>,
+    /// `-k`/`-kk`: [`CompileOptions::helper_checks`].
+    pub(super) helper_checks: u8,
 }
 
 /// What all programs of a script add to: event kinds and stack maps.
@@ -293,6 +296,7 @@ fn lower_probe(
         uses_runtime: false,
         errors: Vec::new(),
         drops: None,
+        helper_checks: options.helper_checks,
     };
     g.b.source(probe.span.start);
     g.b.mov(R_CTX, R1);
@@ -403,7 +407,7 @@ impl Gen<'_> {
             }
             TStmtKind::Block(body) => self.stmts(body),
             TStmtKind::Return => self.b.ja(self.done),
-            TStmtKind::MapAssign { map, key, value } => self.map_assign(*map, key, value),
+            TStmtKind::MapAssign { map, key, value } => self.map_assign(*map, key, value, s.span),
             TStmtKind::Call(call) => (call.builtin.lower)(self, call, Dest::Effect),
         }
         self.b.release(mark);

@@ -10,8 +10,9 @@ use super::lower::Gen;
 use super::{map_index, value_layout, Dest, MapRole, MapSpec, MapValue, UserMap};
 use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
+use crate::diag::Span;
 use crate::event::{ArgLayout, ValueLayout};
-use crate::sema::{Call, MapId, TExpr, TExprKind, Type, TypedMap};
+use crate::sema::{AggKind, Call, MapId, TExpr, TExprKind, Type, TypedMap};
 
 /// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
 pub const MAP_ENTRIES: u32 = 4096;
@@ -148,21 +149,23 @@ impl Gen<'_> {
         slot
     }
 
-    /// r0 = pointer to the value stored under `key`, or 0.
-    fn map_lookup(&mut self, map: MapId, parts: &[TExpr]) {
+    /// r0 = pointer to the value stored under `key`, or 0 (`-kk` reports that at
+    /// `span`, the read's).
+    fn map_lookup(&mut self, map: MapId, parts: &[TExpr], span: Span) {
         let mark = self.b.mark();
         let (key, _) = self.map_key(map, parts, 0);
         self.b.ld_map(R1, self.map_index(map));
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_LOOKUP_ELEM);
+        self.check_lookup(span, 1);
         self.b.release(mark);
     }
 
     /// r0 = the scalar stored under `key`, or 0.
-    pub fn map_read_scalar(&mut self, map: MapId, key: &[TExpr]) {
+    pub fn map_read_scalar(&mut self, map: MapId, key: &[TExpr], span: Span) {
         let absent = self.b.label();
         let end = self.b.label();
-        self.map_lookup(map, key);
+        self.map_lookup(map, key, span);
         self.b.jmp_imm(BPF_JEQ, R0, 0, absent);
         self.b.ldx(Size::DW, R0, R0, 0);
         self.b.ja(end);
@@ -173,11 +176,11 @@ impl Gen<'_> {
 
     /// Copy the string/inet value stored under `key` to `dst` (`cap` bytes, zeros when
     /// absent).
-    pub fn map_read_into(&mut self, map: MapId, key: &[TExpr], dst: Loc, cap: u32) {
+    pub fn map_read_into(&mut self, map: MapId, key: &[TExpr], span: Span, dst: Loc, cap: u32) {
         let stored = stored_size(&self.maps[map.0].value);
         self.zero(dst, cap);
         let absent = self.b.label();
-        self.map_lookup(map, key);
+        self.map_lookup(map, key, span);
         self.b.jmp_imm(BPF_JEQ, R0, 0, absent);
         for i in (0..cap.min(stored)).step_by(8) {
             let to = dst.at(i);
@@ -188,7 +191,8 @@ impl Gen<'_> {
     }
 
     /// `@map[key] = value`; an aggregation value updates the map's state instead.
-    pub fn map_assign(&mut self, map: MapId, key: &[TExpr], value: &TExpr) {
+    /// `-k` reports a failed update at `span`, the statement (bpftrace: its `=`).
+    pub fn map_assign(&mut self, map: MapId, key: &[TExpr], value: &TExpr, span: Span) {
         if let TExprKind::Call(call) = &value.kind {
             if matches!(value.ty, Type::Agg(_)) {
                 return self.map_aggregate(map, key, call);
@@ -208,6 +212,7 @@ impl Gen<'_> {
         self.b.stack_addr(R3, value.off);
         self.b.mov_imm(R4, BPF_ANY);
         self.b.call(helper::MAP_UPDATE_ELEM);
+        self.check_helper(helper::MAP_UPDATE_ELEM, span);
         // Branch-free: r0 is 0 or a negative errno, so its sign bit is the failure.
         // A branch per update made the verifier's cost grow with each one (1000
         // updates took seconds to verify, ~4000 exceeded its limit on pending jumps).
@@ -251,6 +256,14 @@ impl Gen<'_> {
             g.b.call(helper::MAP_LOOKUP_ELEM);
         };
         lookup(self);
+        // bpftrace keeps a keyless count() in an array, whose lookups never miss, and
+        // reads avg/stats state with two lookups.
+        let lookups = match kind {
+            AggKind::Count if !self.maps[map.0].keyed => 0,
+            AggKind::Avg | AggKind::Stats => 2,
+            _ => 1,
+        };
+        self.check_lookup(call.span, lookups);
         self.b.jmp_imm(BPF_JNE, R0, 0, found);
         // A new key: fold the operand into a zeroed state on the stack and store that
         // (BPF_ANY: if another CPU created the key meanwhile, a per-CPU update still
@@ -273,6 +286,7 @@ impl Gen<'_> {
         self.b.stack_addr(R3, zero.off);
         self.b.mov_imm(R4, BPF_ANY);
         self.b.call(helper::MAP_UPDATE_ELEM);
+        self.check_helper(helper::MAP_UPDATE_ELEM, call.span);
         // Branch-free, as for plain updates: r0's sign bit is a failure (map full).
         self.b.alu_imm(BPF_RSH, R0, 63);
         self.add_drops(R0);
@@ -288,12 +302,13 @@ impl Gen<'_> {
         self.b.bind(end);
     }
 
-    /// `delete(@map[key])`
-    pub fn map_delete(&mut self, map: MapId, key: &[TExpr]) {
+    /// `delete(@map[key])`; `-k` reports a failure (no such key) at `span`, the call.
+    pub fn map_delete(&mut self, map: MapId, key: &[TExpr], span: Span) {
         let (key, _) = self.map_key(map, key, 0);
         self.b.ld_map(R1, self.map_index(map));
         self.b.stack_addr(R2, key.off);
         self.b.call(helper::MAP_DELETE_ELEM);
+        self.check_helper(helper::MAP_DELETE_ELEM, span);
     }
 
     /// Adds `count` (a register holding 0 or 1) to this run's count of failed map

@@ -2,6 +2,7 @@
 //! layouts the runtime needs. No LLVM: instructions are built directly (like ply).
 
 pub mod builder;
+mod checks;
 mod disasm;
 mod expr;
 mod lower;
@@ -25,6 +26,8 @@ pub struct CompileOptions {
     pub pid_filter: Option<u32>,
     /// Entries per `@map` (bpftrace's `BPFTRACE_MAP_KEYS_MAX`; 0 means its default, 4096).
     pub map_entries: u32,
+    /// `-k` (1) / `-kk` (2): report failed helper calls (`codegen/checks.rs`).
+    pub helper_checks: u8,
 }
 
 /// What the runtime gets from codegen: everything needed to load, attach and decode.

@@ -14,6 +14,7 @@ mod capture;
 mod cat;
 pub mod cgroup;
 pub mod envelope;
+pub mod helper_error;
 mod inet;
 mod json;
 pub mod maps;
@@ -33,6 +34,15 @@ pub use inet::ntop;
 pub use printf::{render, Arg, Rendered};
 pub use time::{format_now, strftime, timestamp};
 pub use username::username;
+
+/// libc's description of error number `errno` (`strerror`).
+pub fn strerror(errno: i32) -> String {
+    let text = io::Error::from_raw_os_error(errno).to_string();
+    match text.rfind(" (os error ") {
+        Some(cut) => text[..cut].to_string(),
+        None => text,
+    }
+}
 
 /// `-f text|json`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,6 +116,8 @@ pub struct Printer {
     envelope: Option<envelope::Envelope>,
     /// Bytes `cat()` prints of a file at most (`BPFTRACE_CAT_BYTES_MAX`).
     cat_bytes_max: u64,
+    /// The script, where `-k`'s helper errors point.
+    script: helper_error::Script,
 }
 
 impl Printer {
@@ -117,6 +129,7 @@ impl Printer {
             quiet: false,
             envelope: None,
             cat_bytes_max: cat::DEFAULT_BYTES_MAX,
+            script: helper_error::Script::default(),
         }
     }
 
@@ -130,6 +143,11 @@ impl Printer {
     /// `BPFTRACE_CAT_BYTES_MAX`.
     pub fn set_cat_bytes_max(&mut self, max: u64) {
         self.cat_bytes_max = max;
+    }
+
+    /// The script's name and text, for locating helper errors.
+    pub fn set_script(&mut self, script: helper_error::Script) {
+        self.script = script;
     }
 
     pub fn set_quiet(&mut self, quiet: bool) {
@@ -220,6 +238,27 @@ impl Printer {
                 let mut text = String::new();
                 maps::print_value(&maps::decode(value, bytes, true), json, &mut text);
                 self.write(text.as_bytes(), json)?;
+            }
+            EventKind::HelperError { helper, span } => {
+                let Some(code) = record.get(EVENT_ID_SIZE..EVENT_ID_SIZE + 8) else {
+                    return Err(invalid(format!(
+                        "event {id}: a helper error record of {} bytes has no return code",
+                        record.len()
+                    )));
+                };
+                // The helper's int, as bpftrace truncates it.
+                let code = i64::from_le_bytes(code.try_into().expect("8 bytes")) as i32;
+                let name = crate::abi::insn::helper::name(*helper);
+                // Both end with std::endl: flushed in any mode.
+                let text = match self.format {
+                    OutputFormat::Text => {
+                        helper_error::text(&self.script, *span, name, code).into_bytes()
+                    }
+                    OutputFormat::Json => {
+                        self.wrap(helper_error::json(&self.script, *span, name, code).into_bytes())
+                    }
+                };
+                self.write(&text, true)?;
             }
         }
         Ok(Flow::Continue)
@@ -409,6 +448,7 @@ fn decode(id: u64, n: usize, layout: &ValueLayout, bytes: &[u8]) -> io::Result<V
         ValueLayout::MacAddr => Value::Text(ValueLayout::mac_address(bytes).into_bytes()),
         ValueLayout::Inet => Value::Text(ntop(bytes.try_into().expect("24 bytes")).into_bytes()),
         ValueLayout::Username => Value::Text(username(word(bytes, 0)).into_bytes()),
+        ValueLayout::Strerror => Value::Text(strerror(word(bytes, 0) as i32).into_bytes()),
         ValueLayout::Pointer => Value::Int(Arg::int(bytes, false)),
         ValueLayout::Stack { user, stack } => {
             Value::Text(crate::symbols::stack(word(bytes, 0), user, stack, 8).into_bytes())

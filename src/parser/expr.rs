@@ -248,7 +248,10 @@ impl<'s> P<'s> {
     }
 
     fn postfix(&self, i: &'s str) -> PResult<'s, Expr> {
+        let begin = lex::ws_lenient(i);
         let (mut i, mut e) = self.primary(i)?;
+        // The operand's text with its parentheses: bpftrace's location of `(...)->f`.
+        let operand = self.span(begin, i);
         let mut _depth = Vec::new();
         loop {
             let t = lex::ws_lenient(i);
@@ -282,7 +285,10 @@ impl<'s> P<'s> {
                         continue;
                     }
                     let (rest, (field, fspan)) = self.name(rest, "a field name").map_err(cut)?;
-                    let span = e.span.to(fspan);
+                    let span = match p {
+                        "->" => e.span.to(operand).to(fspan),
+                        _ => e.span.to(fspan),
+                    };
                     let kind = ExprKind::Member {
                         expr: Box::new(e),
                         field: field.to_string(),

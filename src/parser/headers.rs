@@ -219,6 +219,12 @@ const HEADERS: &[Header] = &[
         macros: SCHED,
     },
     Header {
+        path: "errno.h",
+        includes: &[],
+        families: false,
+        macros: super::errno::ERRNO,
+    },
+    Header {
         path: "linux/skbuff.h",
         includes: &["linux/socket.h"],
         families: false,

@@ -6,6 +6,7 @@
 
 mod cdefs;
 mod dump;
+mod errno;
 mod error;
 mod expr;
 mod headers;
@@ -80,30 +81,50 @@ const PARSER_STACK: usize = 32 << 20;
 
 /// Parse a whole script. Diagnostics' spans are byte offsets into `src`.
 pub fn parse(src: &str) -> Result<Program, Vec<Diagnostic>> {
-    parse_with_params(src, &[])
+    parse_script(src, &[], &[])
+}
+
+/// Whether `#include <path>` (or `--include path`) names a header rbt knows.
+pub fn known_header(path: &str) -> bool {
+    headers::lookup(path).is_some()
+}
+
+/// What the "file not found" error of an unknown header adds.
+pub fn headers_note() -> String {
+    "rbt reads no C headers (kernel types come from BTF); known headers: ".to_string()
+        + &headers::known().join(", ")
 }
 
 /// Parse a whole script whose attach points may name positional parameters
 /// (`interval:ms:$1`, `BEG$1`): bpftrace 0.17 substitutes their text there, a missing
-/// one as "".
-pub fn parse_with_params(src: &str, params: &[String]) -> Result<Program, Vec<Diagnostic>> {
+/// one as "". `includes` are `--include` headers, included before the script (known
+/// ones: see [`known_header`]).
+pub fn parse_script(
+    src: &str,
+    params: &[String],
+    includes: &[String],
+) -> Result<Program, Vec<Diagnostic>> {
     // The recursive descent runs on its own thread so its depth never depends on
     // the caller's stack; if no thread can be made, parse right here.
     std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("rbt-parser".into())
             .stack_size(PARSER_STACK);
-        match worker.spawn_scoped(scope, || parse_here(src, params)) {
+        match worker.spawn_scoped(scope, || parse_here(src, params, includes)) {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => parse_here(src, params),
+            Err(_) => parse_here(src, params, includes),
         }
     })
 }
 
-fn parse_here(src: &str, params: &[String]) -> Result<Program, Vec<Diagnostic>> {
-    let pre = preprocess::run(src);
+fn parse_here(
+    src: &str,
+    params: &[String],
+    includes: &[String],
+) -> Result<Program, Vec<Diagnostic>> {
+    let pre = preprocess::run(src, includes);
     let shared = Shared {
         macros: &pre.macros,
         params,

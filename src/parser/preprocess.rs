@@ -51,7 +51,9 @@ struct Pre<'a> {
     stack: Vec<Cond>,
 }
 
-pub fn run(src: &str) -> Preprocessed {
+/// `includes`: headers included before the script (`--include`; unknown ones are the
+/// caller's error to report, having no place in the script).
+pub fn run(src: &str, includes: &[String]) -> Preprocessed {
     let mut pre = Pre {
         src,
         macros: Macros::default(),
@@ -59,6 +61,11 @@ pub fn run(src: &str) -> Preprocessed {
         stack: Vec::new(),
     };
     pre.macros.set("BPFTRACE_HAVE_BTF", 0, Some("1".into()));
+    for path in includes {
+        for (name, value) in headers::lookup(path).unwrap_or_default() {
+            pre.macros.set(&name, 0, Some(value));
+        }
+    }
     let mut text = src.as_bytes().to_vec();
     let mut in_comment = false;
     let mut pos = 0;
@@ -276,11 +283,7 @@ impl Pre<'_> {
                     Span::new(at, span_end.min(self.src.len())),
                     format!("'{path}' file not found"),
                 )
-                .with_note(
-                    "rbt reads no C headers (kernel types come from BTF); known headers: "
-                        .to_string()
-                        + &headers::known().join(", "),
-                );
+                .with_note(super::headers_note());
                 self.diags.push(d);
             }
         }

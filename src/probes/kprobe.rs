@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing};
+use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing, Unresolved};
 use crate::abi::{paths, perf_type, BPF_F_KPROBE_MULTI_RETURN, BPF_TRACE_KPROBE_MULTI};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
@@ -95,18 +95,18 @@ const BANNED_KRETPROBES: &[&str] = &[
     "queued_spin_lock_slowpath",
 ];
 
-fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     let [target] = point.target.as_slice() else {
         // bpftrace 0.17's words (`kprobe:module:function` came in later versions).
-        return Err(format!(
+        return Err(Unresolved::bpftrace(format!(
             "{} probe type requires 1 argument",
             point.provider.name
-        ));
+        )));
     };
     if point.provider.name == KRETPROBE.name && BANNED_KRETPROBES.contains(&target.as_str()) {
-        return Err(format!(
-            "kretprobe:{target} can't be used as it might lock up your system."
-        ));
+        return Err(
+            format!("kretprobe:{target} can't be used as it might lock up your system.").into(),
+        );
     }
     let func = match super::offset::split(target)? {
         None => target.as_str(),
@@ -114,7 +114,8 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
         Some(_) if point.provider.name == KRETPROBE.name => {
             return Err(format!(
                 "kretprobes cannot be attached at a function offset ('{target}'): they attach at the function's return"
-            ))
+            )
+            .into())
         }
         Some((func, _)) => func,
     };
@@ -126,7 +127,8 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
         return Err(format!(
             "kernel function '{func}' not found: Linux {} has it neither in BTF nor among its traceable functions (absent, renamed, inlined or notrace)",
             release.trim()
-        ));
+        )
+        .into());
     }
     Ok(Resolved {
         args: None,

@@ -94,9 +94,15 @@ pub fn list(search: Option<&str>, query: &ListQuery) -> Result<(String, String),
         diag::render("stdin", search, &[Diagnostic::error(at, message)])
     };
     if let Some((at, c)) = invalid_character(search) {
-        return Err(fail(
+        // bpftrace 0.17's message, which its tests match as `ERROR: invalid character`.
+        let error = Diagnostic::error(
             Span::new(at, at + c.len_utf8()),
             format!("invalid character '{c}'"),
+        );
+        return Err(diag::render(
+            "stdin",
+            search,
+            &[error.in_bpftrace_words(true)],
         ));
     }
     let (mut out, mut warnings) = (String::new(), String::new());

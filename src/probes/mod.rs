@@ -119,7 +119,42 @@ pub struct Resolved {
 
 /// The file and function whose debug info describe an attach point.
 pub type DebugInfoFn = fn(&AttachPoint) -> Option<(std::path::PathBuf, String)>;
-pub type ResolveFn = fn(&Lazy, &AttachPoint) -> Result<Resolved, String>;
+pub type ResolveFn = fn(&Lazy, &AttachPoint) -> Result<Resolved, Unresolved>;
+
+/// Why an attach point denotes nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unresolved {
+    pub message: String,
+    /// bpftrace's own words, which its tests and users' scripts match as
+    /// `ERROR: <message>`: rendered with bpftrace's severity word
+    /// ([`crate::diag::Diagnostic::bpftrace_severity`]).
+    pub bpftrace_words: bool,
+}
+
+impl Unresolved {
+    /// bpftrace 0.17's message, printed after its `ERROR:`.
+    pub fn bpftrace(message: String) -> Unresolved {
+        Unresolved {
+            message,
+            bpftrace_words: true,
+        }
+    }
+}
+
+impl From<String> for Unresolved {
+    fn from(message: String) -> Unresolved {
+        Unresolved {
+            message,
+            bpftrace_words: false,
+        }
+    }
+}
+
+impl From<&str> for Unresolved {
+    fn from(message: &str) -> Unresolved {
+        message.to_string().into()
+    }
+}
 pub type CheckFn = fn(&mut Attacher, &AttachPoint) -> Result<(), RuntimeError>;
 pub type AttachFn =
     fn(&mut Attacher, &AttachPoint, BorrowedFd<'_>) -> Result<Attachment, RuntimeError>;

@@ -7,7 +7,7 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use super::{Context, Provider, Resolved, Timing};
+use super::{Context, Provider, Resolved, Timing, Unresolved};
 use crate::abi::{paths, perf_hw, perf_sw, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
@@ -140,7 +140,7 @@ fn event(table: &[Event], point: &AttachPoint) -> Result<(u64, u64), String> {
     Ok((config, if count == 0 { default } else { count }))
 }
 
-fn resolve_software(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve_software(_: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     let (config, _) = event(SOFTWARE_EVENTS, point)?;
     if config == perf_sw::BPF_OUTPUT {
         // bpftrace 0.17 fails to attach it (bcc refuses the event type).
@@ -156,8 +156,9 @@ fn resolve_software(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
     })
 }
 
-fn resolve_hardware(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
-    event(HARDWARE_EVENTS, point).map(|_| Resolved {
+fn resolve_hardware(_: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
+    event(HARDWARE_EVENTS, point)?;
+    Ok(Resolved {
         args: None,
         args_space: Space::Unset,
     })

@@ -3,7 +3,7 @@
 
 use std::os::fd::BorrowedFd;
 
-use super::{Provider, Resolved, Timing};
+use super::{Provider, Resolved, Timing, Unresolved};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
 use crate::codegen::ProgramType;
@@ -54,7 +54,7 @@ pub static END: Provider = Provider {
     multi: None,
 };
 
-fn resolve(_: &Lazy, _: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(_: &Lazy, _: &AttachPoint) -> Result<Resolved, Unresolved> {
     Ok(Resolved {
         args: None,
         args_space: Space::Unset,

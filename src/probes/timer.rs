@@ -6,7 +6,7 @@
 use std::os::fd::BorrowedFd;
 
 use super::perf_event::{attach_sampling, online_cpus, Sample};
-use super::{Context, Provider, Resolved, Timing};
+use super::{Context, Provider, Resolved, Timing, Unresolved};
 use crate::abi::{paths, perf_sw, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
@@ -102,8 +102,9 @@ fn timer(point: &AttachPoint) -> Result<Sample, String> {
     })
 }
 
-fn resolve(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
-    timer(point).map(|_| Resolved {
+fn resolve(_: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
+    timer(point)?;
+    Ok(Resolved {
         args: None,
         args_space: Space::Unset,
     })

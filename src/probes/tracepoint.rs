@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::PathBuf;
 
-use super::{Context, Expand, NoMatch, Provider, Resolved, Timing};
+use super::{Context, Expand, NoMatch, Provider, Resolved, Timing, Unresolved};
 use crate::abi::paths::TRACEFS_DIRS;
 use crate::abi::perf_type;
 use crate::ast::AttachPoint;
@@ -65,7 +65,7 @@ fn format_params(target: &str) -> Vec<String> {
         .collect()
 }
 
-fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
+fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     let [category, event] = point.target.as_slice() else {
         return Err("expected 'tracepoint:<category>:<event>'".into());
     };
@@ -75,10 +75,10 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
             |why| match why {
                 // bpftrace 0.17's words.
                 tracefs::Unreadable::Missing => {
-                    format!("tracepoint not found: {category}:{event}")
+                    Unresolved::bpftrace(format!("tracepoint not found: {category}:{event}"))
                 }
                 tracefs::Unreadable::Why(why) => {
-                    format!("tracepoint '{category}:{event}' not found: {why}")
+                    format!("tracepoint '{category}:{event}' not found: {why}").into()
                 }
             },
         )?),

@@ -16,7 +16,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::offset::integer;
-use super::{Context, Provider, Resolved, Timing};
+use super::{Context, Provider, Resolved, Timing, Unresolved};
 use crate::abi::paths;
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
@@ -244,15 +244,17 @@ fn absent_return(point: &AttachPoint) -> Option<String> {
     absent(point, true)
 }
 
-fn resolve_entry(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
-    locate(point, false).map(|_| Resolved {
+fn resolve_entry(_: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
+    locate(point, false)?;
+    Ok(Resolved {
         args: None,
         args_space: Space::User,
     })
 }
 
-fn resolve_return(_: &Lazy, point: &AttachPoint) -> Result<Resolved, String> {
-    locate(point, true).map(|_| Resolved {
+fn resolve_return(_: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
+    locate(point, true)?;
+    Ok(Resolved {
         args: None,
         args_space: Space::User,
     })

@@ -11,6 +11,9 @@
 use std::io::{self, Write};
 use std::os::fd::AsFd;
 use std::process::Child;
+use std::time::{Duration, Instant};
+
+use crate::event::EventKind;
 
 use super::attach::load_attach_type;
 use super::attach::{close_in_parallel, detach_all, Attacher, Attachment};
@@ -37,6 +40,10 @@ const NOTIFY_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
 
 /// How long one poll waits before the lost counter is checked again (as bpftrace).
 const POLL_TIMEOUT_MS: i32 = 100;
+
+/// While records are printed, how often a pending SIGINT/SIGTERM is looked for.
+const SIGNAL_CHECK: Duration = Duration::from_millis(1);
+const STOP_SIGNALS: &[libc::c_int] = &[libc::SIGINT, libc::SIGTERM];
 
 /// `rbt` command-line choices that shape the session.
 #[derive(Debug, Default)]
@@ -79,7 +86,8 @@ pub trait EventSink {
 enum Stop {
     /// `exit()` ran: later events are ignored.
     Exit,
-    /// SIGINT/SIGTERM or the command ended: pending events are still printed.
+    /// SIGINT/SIGTERM or the command ended: pending events are still printed (after a
+    /// signal, queued `system()` commands are not run).
     Finish,
     /// The output is gone (`BrokenPipe`): detach and leave quietly.
     OutputClosed,
@@ -123,6 +131,7 @@ pub fn run<S: EventSink + ?Sized>(
         sink,
         lost_seen: 0,
         metrics: None,
+        stopping: false,
     };
 
     let probes = super::attach::probe_count(&compiled.programs);
@@ -188,6 +197,8 @@ pub fn run<S: EventSink + ?Sized>(
     if stop == Stop::OutputClosed {
         return Ok(());
     }
+    // END's own records all print, as in bpftrace (which resets its signal flag here).
+    session.stopping = false;
     session.run_special(Timing::End)?;
     if session.drain()? == Some(Stop::OutputClosed) {
         return Ok(());
@@ -270,6 +281,9 @@ struct Session<'a, S: EventSink + ?Sized> {
     lost_seen: u64,
     /// The `--metrics` server, once the probes are attached.
     metrics: Option<crate::metrics::Serving>,
+    /// A SIGINT/SIGTERM was seen: queued `system()` records are no longer run (see
+    /// [`Session::drain_watching`]); cleared before END.
+    stopping: bool,
 }
 
 impl<S: EventSink + ?Sized> Session<'_, S> {
@@ -362,22 +376,51 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
 
     /// Prints every pending event, then any increase of the lost counter.
     fn drain(&mut self) -> Result<Option<Stop>, RuntimeError> {
+        self.drain_watching(None)
+    }
+
+    /// [`Session::drain`], which also notices a SIGINT or SIGTERM pending on
+    /// `signals` while it prints (every [`SIGNAL_CHECK`]). From then on the queued
+    /// records still print (everything the kernel accepted), but queued `system()`
+    /// commands are not run: bpftrace runs none once it has seen the signal (its
+    /// printer ignores every later record), and a flood of them (`system()` on every
+    /// `sched_switch`, upstream's `other.sigint under heavy load`) would hold off the
+    /// exit for as long as the ring buffer's backlog takes to run.
+    fn drain_watching(
+        &mut self,
+        signals: Option<&sys::SignalFd>,
+    ) -> Result<Option<Stop>, RuntimeError> {
         // Read before consuming: records a probe wrote before it set the flag are then
         // in the ring buffer to be printed.
         let exit_requested = self.exit_requested();
         let (compiled, loaded) = (self.compiled, self.loaded);
         let sink = &mut *self.sink;
         let metrics = self.metrics.as_ref();
-        let consumed: io::Result<Next> =
-            self.ring
-                .consume(|record| match sink.event(&compiled.events, record)? {
-                    Next::MapOp { map, op } => {
-                        let _no_scrape = metrics.map(crate::metrics::Serving::lock);
-                        maps::map_op(compiled, loaded, map, op, &mut *sink)?;
-                        Ok(Next::Continue)
-                    }
-                    next => Ok(next),
-                });
+        let stopping = &mut self.stopping;
+        let mut checked = Instant::now();
+        let consumed: io::Result<Next> = self.ring.consume(|record| {
+            if !*stopping && checked.elapsed() >= SIGNAL_CHECK {
+                checked = Instant::now();
+                let pending = |s: &sys::SignalFd| s.pending(STOP_SIGNALS).unwrap_or(false);
+                *stopping = signals.is_some_and(pending);
+            }
+            if *stopping
+                && matches!(
+                    compiled.events.kind_of(record),
+                    Some(EventKind::System { .. })
+                )
+            {
+                return Ok(Next::Continue);
+            }
+            match sink.event(&compiled.events, record)? {
+                Next::MapOp { map, op } => {
+                    let _no_scrape = metrics.map(crate::metrics::Serving::lock);
+                    maps::map_op(compiled, loaded, map, op, &mut *sink)?;
+                    Ok(Next::Continue)
+                }
+                next => Ok(next),
+            }
+        });
         let stop = match consumed {
             Ok(Next::Stop) => Some(Stop::Exit),
             // exit() ran but its record was lost (a full ring buffer).
@@ -409,7 +452,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             if std::mem::take(&mut first) {
                 timings::phase("first poll");
             }
-            if let Some(stop) = self.drain()? {
+            if let Some(stop) = self.drain_watching(Some(signals))? {
                 return Ok(stop);
             }
             while let Some(signo) = signals
@@ -423,7 +466,10 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                             return Ok(stop);
                         }
                     }
-                    _ => return Ok(Stop::Finish),
+                    _ => {
+                        self.stopping = true;
+                        return Ok(Stop::Finish);
+                    }
                 }
             }
             // The `-p` process exited (its pidfd is readable).

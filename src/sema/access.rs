@@ -252,6 +252,7 @@ impl Analyzer<'_> {
             builtin: register,
             args: Vec::new(),
             payload: Payload::Index(n),
+            span,
         };
         // The whole register, typed as declared but not narrowed, as bpftrace 0.17
         // reads it: `@m = args->i` of an `int` -3 stores 4294967293, printf's `%d`

@@ -258,17 +258,20 @@ pub fn value(
             builtin,
             args,
             payload,
+            span,
         }),
         ty,
         span,
     }))
 }
 
-/// A typed statement use of `builtin`.
+/// A typed statement use of `builtin` (its span is the call site's, set by sema's
+/// `call_stmt`).
 pub fn statement(builtin: &'static Builtin, args: Vec<TExpr>, payload: Payload) -> Option<Checked> {
     Some(Checked::Stmt(TStmtKind::Call(Call {
         builtin,
         args,
         payload,
+        span: Span::default(),
     })))
 }

@@ -272,6 +272,7 @@ impl Analyzer<'_> {
                 t,
                 Type::Agg(_)
                     | Type::Username
+                    | Type::Strerror
                     | Type::Tuple(_)
                     | Type::Stack { .. }
                     | Type::Ksym

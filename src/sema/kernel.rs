@@ -237,6 +237,7 @@ pub fn kind_name(btf: &Btf, ty: &Type) -> &'static str {
         Type::Str { .. }
         | Type::Inet
         | Type::Username
+        | Type::Strerror
         | Type::MacAddr
         | Type::Timestamp { .. }
         | Type::CgroupPath { .. }

@@ -182,6 +182,7 @@ impl Analyzer<'_> {
                     | Type::Timestamp { .. }
                     | Type::CgroupPath { .. }
                     | Type::Username
+                    | Type::Strerror
                     | Type::Stack { .. }
                     | Type::Ksym
                     | Type::Usym

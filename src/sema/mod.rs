@@ -444,8 +444,9 @@ impl Analyzer<'_> {
                 args_space: resolved.args_space,
                 deferred: false,
             },
-            Err(message) => {
-                self.error(ap.span, message);
+            Err(why) => {
+                let diag = Diagnostic::error(ap.span, why.message);
+                self.diags.push(diag.in_bpftrace_words(why.bpftrace_words));
                 Resolution::default()
             }
         }

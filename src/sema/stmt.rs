@@ -249,6 +249,7 @@ impl Analyzer<'_> {
             (Type::Inet, Type::Inet)
             | (Type::MacAddr, Type::MacAddr)
             | (Type::Username, Type::Username)
+            | (Type::Strerror, Type::Strerror)
             | (Type::Ksym, Type::Ksym)
             | (Type::Usym, Type::Usym) => value,
             (Type::CgroupPath { size: have }, Type::CgroupPath { size }) if have == size => value,
@@ -344,6 +345,10 @@ impl Analyzer<'_> {
                     return None;
                 }
                 Checked::Value(e) => TStmtKind::Expr(e),
+                Checked::Stmt(TStmtKind::Call(call)) => TStmtKind::Call(Call {
+                    span: site.span,
+                    ..call
+                }),
                 Checked::Stmt(kind) => kind,
             },
         )

@@ -28,6 +28,7 @@ impl Analyzer<'_> {
                     | Type::Tuple(_)
                     | Type::Inet
                     | Type::Username
+                    | Type::Strerror
                     | Type::Record(_)
                     | Type::Timestamp { .. }
                     | Type::CgroupPath { .. }

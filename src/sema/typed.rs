@@ -101,6 +101,8 @@ pub enum Type {
     CgroupPath { size: usize },
     /// `username`: a uid (u64) kept in memory, printed as the user's name.
     Username,
+    /// `strerror(n)`: an error number (u64) kept in memory, printed as its description.
+    Strerror,
     /// `kstack`/`ustack`: a stack id (u64) kept in memory, printed as the stack.
     Stack { user: bool, stack: StackType },
     /// `ksym(addr)`: a kernel address (u64) kept in memory, printed as its symbol.
@@ -174,7 +176,7 @@ impl Type {
             Type::Inet => 24,
             Type::MacAddr => 6,
             Type::Timestamp { size } | Type::CgroupPath { size } => *size,
-            Type::Username | Type::Stack { .. } | Type::Ksym => 8,
+            Type::Username | Type::Strerror | Type::Stack { .. } | Type::Ksym => 8,
             Type::Usym => 16,
             Type::Agg(kind) => kind.slot_size() as usize,
             Type::Tuple(elems) => tuple_layout(elems).size as usize,
@@ -213,6 +215,7 @@ impl Type {
             Type::Timestamp { .. } => "timestamp".into(),
             Type::CgroupPath { .. } => "cgroup_path".into(),
             Type::Username => "username".into(),
+            Type::Strerror => "strerror".into(),
             Type::Stack { user: false, .. } => "kstack".into(),
             Type::Stack { user: true, .. } => "ustack".into(),
             Type::Ksym => "ksym".into(),
@@ -284,6 +287,8 @@ pub struct Call {
     pub builtin: &'static Builtin,
     pub args: Vec<TExpr>,
     pub payload: Payload,
+    /// The call in the script (`-k` reports a failed helper of it here).
+    pub span: Span,
 }
 
 /// What a builtin's type rule resolved at compile time, beyond its arguments.

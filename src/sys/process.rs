@@ -108,6 +108,22 @@ impl SignalFd {
         }
         Ok((n as usize == len).then_some(info.ssi_signo as i32))
     }
+
+    /// Whether one of `signals` is pending (blocked, not yet read): a peek, which
+    /// leaves it for [`SignalFd::read`].
+    pub fn pending(&self, signals: &[libc::c_int]) -> io::Result<bool> {
+        // SAFETY: a zeroed sigset_t is a valid out-parameter for sigpending.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a live, writable sigset_t.
+        if unsafe { libc::sigpending(&mut set) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let member = |signal| {
+            // SAFETY: `set` was filled by sigpending; sigismember only reads it.
+            unsafe { libc::sigismember(&set, signal) == 1 }
+        };
+        Ok(signals.iter().any(|&s| member(s)))
+    }
 }
 
 impl AsFd for SignalFd {

@@ -105,6 +105,7 @@ pub fn decode(layout: &ValueLayout, bytes: &[u8], unsigned_ok: bool) -> Scalar {
             Err(_) => Scalar::Str(String::new()),
         },
         ValueLayout::Username => Scalar::Str(crate::output::username(int(8, false) as u64)),
+        ValueLayout::Strerror => Scalar::Bare(crate::output::strerror(int(8, false) as i32)),
         // bpftrace indents a stack's frames by 4 in a key, 8 in a value.
         &ValueLayout::Stack { user, stack } => {
             let indent = if unsigned_ok { 8 } else { 4 };
