@@ -141,8 +141,10 @@ fn check_lhist(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     }
     let mut literals = [0i64; 3];
     for (slot, e) in literals.iter_mut().zip(bounds) {
-        *slot = match integer_literal(&e.kind) {
+        *slot = match ck.integer_literal(e) {
             Some(v) => v,
+            // A parameter that is not a number: reported.
+            None if matches!(e.kind, ExprKind::Param(_)) => return None,
             None => {
                 ck.error(
                     site.span,
@@ -190,21 +192,6 @@ fn lhist_arity(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         format!("lhist() requires 4 arguments ({n} provided)"),
     );
     None
-}
-
-/// An integer literal, also negated (`-1`).
-fn integer_literal(kind: &ExprKind) -> Option<i64> {
-    match kind {
-        ExprKind::Int(v) => Some(*v as i64),
-        ExprKind::Unary {
-            op: crate::ast::UnaryOp::Neg,
-            expr,
-        } => match expr.kind {
-            ExprKind::Int(v) => Some((v as i64).wrapping_neg()),
-            _ => None,
-        },
-        _ => None,
-    }
 }
 
 /// Both phases of an aggregation update (see [`Dest::BucketKey`] and [`Dest::State`]).

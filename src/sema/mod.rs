@@ -95,6 +95,10 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             let (_, per_point, uses_args) = a.probe(&group);
             if per_point {
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
+                // Before each match is checked on its own: `k:*` has ~35k.
+                if let Some(too_many) = program_limit(&expanded) {
+                    return Err(vec![too_many]);
+                }
                 // bpftrace's `need_expansion`: each match attaches on its own.
                 for (point, _, _) in &mut group.points {
                     point.wildcard = None;
@@ -115,9 +119,6 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
     }
     // Nothing left to attach: main says so as bpftrace does ("No probes to attach"),
     // after the warnings that say what was dropped.
-    if let Some(too_many) = program_limit(&expanded) {
-        return Err(vec![too_many]);
-    }
     a.diags.clear();
     a.pass = Pass::Check;
     for unit in &silent {
