@@ -122,13 +122,14 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     // A kprobe needs no types: a function is probeable when the kernel can trace it,
     // with or without a BTF record (static or inlined-elsewhere functions such as 6.1's
     // `blk_account_io_start` have none; module functions have theirs in module BTF).
+    // bpftrace warns and attaches the probe's other attach points (`kprobe:a, kprobe:b`
+    // for kernels that have one of the two, as biolatency.bt); alone, it fails.
     if btf.find_func(func).is_none() && !traceable(func) {
         let release = fs::read_to_string(paths::OSRELEASE).unwrap_or_default();
-        return Err(format!(
+        return Err(Unresolved::skipped(format!(
             "kernel function '{func}' not found: Linux {} has it neither in BTF nor among its traceable functions (absent, renamed, inlined or notrace)",
             release.trim()
-        )
-        .into());
+        )));
     }
     Ok(Resolved {
         args: None,

@@ -129,14 +129,26 @@ pub struct Unresolved {
     /// `ERROR: <message>`: rendered with bpftrace's severity word
     /// ([`crate::diag::Diagnostic::bpftrace_severity`]).
     pub bpftrace_words: bool,
+    /// Not an error: the attach point is dropped with this message as a warning, the
+    /// probe's other attach points stay (bpftrace warns of a kprobe function that is not
+    /// traceable and attaches the rest).
+    pub skipped: bool,
 }
 
 impl Unresolved {
     /// bpftrace 0.17's message, printed after its `ERROR:`.
     pub fn bpftrace(message: String) -> Unresolved {
         Unresolved {
-            message,
             bpftrace_words: true,
+            ..message.into()
+        }
+    }
+
+    /// An attach point dropped with a warning (see [`Unresolved::skipped`]).
+    pub fn skipped(message: String) -> Unresolved {
+        Unresolved {
+            skipped: true,
+            ..message.into()
         }
     }
 }
@@ -146,6 +158,7 @@ impl From<String> for Unresolved {
         Unresolved {
             message,
             bpftrace_words: false,
+            skipped: false,
         }
     }
 }

@@ -93,6 +93,26 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
         }
         for mut group in groups {
             let (_, per_point, uses_args) = a.probe(&group);
+            // A lone attach point that denotes nothing: bpftrace's probe matcher drops it
+            // from a probe made per attach point (`probe` in the body), else it fails.
+            for (point, record, _) in &group.points {
+                match &record.absent {
+                    Some(why) if per_point => a.warnings.push(skipped(point.span, why)),
+                    Some(why) => expansion_errors.push(Diagnostic::error(point.span, why.clone())),
+                    None => {}
+                }
+            }
+            if group
+                .points
+                .iter()
+                .all(|(_, record, _)| record.absent.is_some())
+            {
+                silent.push(group);
+                continue;
+            }
+            group
+                .points
+                .retain(|(_, record, _)| record.absent.is_none());
             if per_point {
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
                 // Before each match is checked on its own: `k:*` has ~35k.
@@ -140,6 +160,14 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
     } else {
         Err(expansion_errors)
     }
+}
+
+/// The warning for an attach point dropped because it denotes nothing.
+fn skipped(span: Span, why: &str) -> Diagnostic {
+    Diagnostic::warning(
+        span,
+        format!("{why}: attach point skipped, as bpftrace skips it"),
+    )
 }
 
 /// bpftrace's `BPFTRACE_MAX_BPF_PROGS` (default 512; main rejects a malformed value):
@@ -252,6 +280,9 @@ struct Resolution {
     args_space: Space,
     /// Not resolved yet (a wildcard's later match; see `Analyzer::resolve_deferred`).
     deferred: bool,
+    /// Denotes nothing (`Unresolved::skipped`), and why: dropped with a warning from a
+    /// probe of several attach points or one made per attach point, else an error.
+    absent: Option<String>,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
@@ -336,7 +367,10 @@ impl Analyzer<'_> {
                 } else {
                     self.resolve_point(&point)
                 };
-                if let Some(why) = crate::probes::matches_nothing(&point) {
+                if let (Some(why), true) = (&record.absent, probe.attach_points.len() > 1) {
+                    self.warnings.push(skipped(point.span, why));
+                    group(&mut nothing, probe, (point, record, Vec::new()));
+                } else if let Some(why) = crate::probes::matches_nothing(&point) {
                     self.warnings.push(Diagnostic::warning(point.span, why));
                     group(&mut nothing, probe, (point, record, Vec::new()));
                 } else {
@@ -444,6 +478,11 @@ impl Analyzer<'_> {
                 }),
                 args_space: resolved.args_space,
                 deferred: false,
+                absent: None,
+            },
+            Err(why) if why.skipped => Resolution {
+                absent: Some(why.message),
+                ..Resolution::default()
             },
             Err(why) => {
                 let diag = Diagnostic::error(ap.span, why.message);
