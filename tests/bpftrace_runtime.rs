@@ -11,14 +11,16 @@
 //!
 //! On top of the engine it decides which cases this host can serve (no kprobes, kfunc,
 //! hardware PMU, USDT or watchpoints here), runs every runnable case under both tracers
-//! at most two at a time, prints a per-suite table and gates on
+//! at most two at a time, runs those that need only kprobes in one 6.1 VM boot
+//! (`bpftrace_runtime/vm.rs`), prints a per-suite table and gates on
 //! `tests/bpftrace_runtime/rbt_passing.txt`: a case listed there that fails under rbt
 //! fails this test. `RBT_CONFORMANCE_WRITE=1` regenerates `docs/CONFORMANCE.md`.
 //!
 //! Knobs (environment): `RBT_CONFORMANCE_WRITE=1` (write docs/CONFORMANCE.md),
 //! `RBT_CONFORMANCE_ADD=1` (append newly passing cases to the gate list),
 //! `RBT_CONFORMANCE_BPFTRACE=PATH|none` (default /usr/bin/bpftrace),
-//! `RBT_CONFORMANCE_JOBS=1|2` (default 2), `RBT_CONFORMANCE_VERBOSE=1` (print command and
+//! `RBT_CONFORMANCE_JOBS=1|2` (default 2), `RBT_CONFORMANCE_VM=0` (no VM: the kprobe
+//! cases stay skipped), `RBT_CONFORMANCE_VERBOSE=1` (print command and
 //! output of each failure), `RBT_CONFORMANCE_DUMP=DIR` (keep every output),
 //! `RUNTIME_TEST_DISABLE=suite.name,...` (the engine's own). A positional argument
 //! filters cases: a glob on `suite.name` (the engine's `--filter`) or, without `*?[`, a
