@@ -4,13 +4,7 @@
 //! engine rules, tracers side by side and second tries), and reads back each case's skip
 //! reason or both tracers' outcomes, which then count as if run here.
 
-use super::{Case, Outcome, Status};
-use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use super::*;
 
 /// The kernel the VM boots (its kprobes serve these cases; one boot keeps CI short).
 pub const KERNEL: &str = "linux-image-6.1.0-56-cloud-amd64";
@@ -259,4 +253,61 @@ pub fn copy_prebuilt(dir: &Path, workdir: &Path, args: &[String]) -> Option<Stri
         Ok(_) => None,
         Err(e) => Some(format!("not built on the host ({}: {e})", rel.display())),
     }
+}
+
+/// Runs the cases skipped here only for want of kprobes in the VM ([`vm`]) and counts
+/// their results as this run's: the indices run there and the VM's kernel release.
+/// `RBT_CONFORMANCE_VM=0` leaves them skipped; so does a host that has kprobes itself
+/// or lacks what the VM needs (then CI fails: there, everything is installed).
+pub(crate) fn run_kprobe_cases_in_vm(
+    cases: &[Case],
+    skips: &mut [Option<String>],
+    outcome: &mut HashMap<(usize, usize), Outcome>,
+    labels: &[&str],
+    rbt: &Path,
+    workdir: &Path,
+) -> (HashSet<usize>, Option<String>) {
+    let wanted: Vec<usize> = (0..cases.len())
+        .filter(|&i| skips[i].as_deref() == Some(NEEDS_KPROBES))
+        .collect();
+    let off = std::env::var("RBT_CONFORMANCE_VM").is_ok_and(|v| v == "0");
+    if wanted.is_empty() || off || kprobes_here() {
+        return (HashSet::new(), None);
+    }
+    if let Some(reason) = missing_facility() {
+        println!("bpftrace_runtime: the kprobe cases are not run in a VM: {reason}");
+        assert!(std::env::var_os("CI").is_none(), "CI has the VM: {reason}");
+        return (HashSet::new(), None);
+    }
+    println!(
+        "bpftrace_runtime: {} kprobe cases, run in a {} VM",
+        wanted.len(),
+        KERNEL
+    );
+    let results =
+        run(&root(), rbt, workdir).unwrap_or_else(|e| panic!("kprobe cases in the VM: {e}"));
+    let mut ran = HashSet::new();
+    for i in wanted {
+        let id = &cases[i].id;
+        if let Some(reason) = results.skips.get(id) {
+            skips[i] = Some(format!("in the {} VM: {reason}", results.release));
+            continue;
+        }
+        skips[i] = None;
+        ran.insert(i);
+        for (t, label) in labels.iter().enumerate() {
+            let o = results.outcomes.get(&(label.to_string(), id.clone()));
+            let o = o.cloned().unwrap_or_else(|| Outcome {
+                status: Status::Fail,
+                output: String::new(),
+                exit: None,
+                attached: false,
+                note: "no result from the VM".into(),
+                command: String::new(),
+                elapsed: Duration::ZERO,
+            });
+            outcome.insert((i, t), o);
+        }
+    }
+    (ran, Some(results.release))
 }
