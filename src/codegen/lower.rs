@@ -96,6 +96,7 @@ pub fn compile(
         programs,
         maps,
         events: EventCatalog { events },
+        unattached: program.unattached,
     })
 }
 

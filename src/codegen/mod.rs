@@ -38,6 +38,8 @@ pub struct Compiled {
     /// and `imm` = index into this list. Index 0 is always the event ring buffer.
     pub maps: Vec<MapSpec>,
     pub events: EventCatalog,
+    /// Counted in "Attaching N probes..." but not attached (`sema::TypedProgram::unattached`).
+    pub unattached: usize,
 }
 
 impl Compiled {

@@ -134,7 +134,7 @@ pub fn run<S: EventSink + ?Sized>(
         stopping: false,
     };
 
-    let probes = super::attach::probe_count(&compiled.programs);
+    let probes = super::attach::probe_count(&compiled.programs) + compiled.unattached;
     if let Err(e) = session.sink.attached(probes) {
         return quiet_if_closed(e);
     }

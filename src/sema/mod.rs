@@ -77,6 +77,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
         allow_unsafe: program.allow_unsafe,
         pid: program.pid,
         fn_params,
+        unattached: 0,
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
@@ -156,6 +157,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             probes,
             maps: a.typed_maps(),
             warnings: std::mem::take(&mut a.warnings),
+            unattached: a.unattached,
         })
     } else {
         Err(expansion_errors)
@@ -221,6 +223,8 @@ struct Analyzer<'a> {
     pid: Option<u32>,
     /// Probed functions' parameters from debug info (`args` of a uprobe).
     fn_params: debuginfo::Params,
+    /// Attach points dropped from a probe of several: see `TypedProgram::unattached`.
+    unattached: usize,
 }
 
 /// The passes that walk probe bodies.
@@ -369,6 +373,7 @@ impl Analyzer<'_> {
                 };
                 if let (Some(why), true) = (&record.absent, probe.attach_points.len() > 1) {
                     self.warnings.push(skipped(point.span, why));
+                    self.unattached += 1;
                     group(&mut nothing, probe, (point, record, Vec::new()));
                 } else if let Some(why) = crate::probes::matches_nothing(&point) {
                     self.warnings.push(Diagnostic::warning(point.span, why));

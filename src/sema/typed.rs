@@ -17,6 +17,10 @@ pub struct TypedProgram {
     pub maps: Vec<TypedMap>,
     /// For stderr: what the script runs without (attach points bpftrace drops).
     pub warnings: Vec<crate::diag::Diagnostic>,
+    /// Attach points dropped from a probe of several (a kernel function the kernel
+    /// lacks) that bpftrace still counts in "Attaching N probes...": it drops them only
+    /// when attaching them fails.
+    pub unattached: usize,
 }
 
 /// A `@map`: BPF hash map state shared by all probes. Scalar keys are stored as u64;

@@ -166,6 +166,7 @@ pub fn compiled(programs: Vec<ProgramCode>) -> Compiled {
         programs,
         maps: rbt::codegen::standard_maps(),
         events: Default::default(),
+        unattached: 0,
     }
 }
 
