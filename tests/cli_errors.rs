@@ -29,6 +29,19 @@ fn rbt_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run rbt")
 }
 
+/// `args` run by bpftrace and by rbt in `dir`: their outputs, or None when bpftrace
+/// cannot run here (the test is skipped, or fails under CI).
+fn run_both(test: &str, dir: &Path, args: &[&str]) -> Option<(Output, Output)> {
+    let theirs = support::output_or_skip(
+        test,
+        Command::new("bpftrace")
+            .args(args)
+            .current_dir(dir)
+            .stdin(Stdio::null()),
+    )?;
+    Some((theirs, rbt_in(dir, args)))
+}
+
 /// Checks the failure contract and snapshots exit code and stderr.
 fn check_failure(name: &str, out: Output, expected_code: i32) {
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -223,16 +236,9 @@ fn command_line_errors_match_bpftrace() {
     ];
     let mut failures = Vec::new();
     for args in cases {
-        let Some(theirs) = support::output_or_skip(
-            test,
-            Command::new("bpftrace")
-                .args(*args)
-                .current_dir(&dir)
-                .stdin(Stdio::null()),
-        ) else {
+        let Some((theirs, ours)) = run_both(test, &dir, args) else {
             return;
         };
-        let ours = rbt_in(&dir, args);
         let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
         let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
         let usage = their_err.contains("USAGE:\n");
@@ -273,16 +279,9 @@ fn bpftrace_worded_errors_match_bpftrace() {
     ];
     let mut failures = Vec::new();
     for args in cases {
-        let Some(theirs) = support::output_or_skip(
-            test,
-            Command::new("bpftrace")
-                .args(*args)
-                .current_dir(&dir)
-                .stdin(Stdio::null()),
-        ) else {
+        let Some((theirs, ours)) = run_both(test, &dir, args) else {
             return;
         };
-        let ours = rbt_in(&dir, args);
         let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
         let message = |s: &str| {
             let first = s.lines().next().unwrap_or_default();
