@@ -25,7 +25,7 @@ pub(crate) mod tracefs;
 mod tuples;
 pub mod typed;
 
-pub use checker::{statement, value, Checker};
+pub use checker::{statement, value, Checker, ProbeName};
 pub use kernel::{in_space, is_ctx_pointer, kind_name, pointer_to};
 pub use typed::*;
 
@@ -39,7 +39,8 @@ use std::collections::{HashMap, HashSet};
 /// 1. expand every attach point's wildcards and resolve it through its provider (once:
 ///    tracefs is read once), grouping a probe's attach points into programs: one per
 ///    probe type, and one per attach point when the body uses a value constant per
-///    attach point (`probe`, a tracepoint's `args`), as bpftrace 0.17 expands them;
+///    attach point (`probe`, a tracepoint's `args`), as bpftrace 0.17 expands them,
+///    unless that value is only `probe` and attach cookies can tell it ([`Plan`]);
 /// 2. collect map types from all their uses (a read may precede the assignment in
 ///    the text), discarding that pass's diagnostics;
 /// 3. type-check with the map types known, reporting everything;
@@ -92,24 +93,31 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             silent.push(group);
         }
         for mut group in groups {
-            let (_, per_point, uses_args) = a.probe(&group);
-            if per_point {
+            let (_, needs) = a.probe(&group);
+            if needs.per_attach_point() {
+                // Counted against BPFTRACE_MAX_BPF_PROGS as bpftrace counts them.
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
                 // bpftrace's `need_expansion`: each match attaches on its own.
                 for (point, _, _) in &mut group.points {
                     point.wildcard = None;
                 }
             }
-            if per_point && group.points.len() > 1 {
-                for mut one in group.split() {
-                    if uses_args {
-                        a.resolve_deferred(&mut one);
-                    }
-                    a.probe(&one);
-                    units.push(one);
+            match Plan::of(&group, needs) {
+                Plan::One => units.push(group),
+                Plan::ByCookie => {
+                    group.probe_names = ProbeNames::Cookie;
+                    a.probe(&group);
+                    units.push(group);
                 }
-            } else {
-                units.push(group);
+                Plan::PerAttachPoint => {
+                    for mut one in group.split() {
+                        if needs.args {
+                            a.resolve_deferred(&mut one);
+                        }
+                        a.probe(&one);
+                        units.push(one);
+                    }
+                }
             }
         }
     }
@@ -208,6 +216,58 @@ enum Pass {
 struct Unit<'p> {
     probe: &'p ast::Probe,
     points: Vec<(ast::AttachPoint, Resolution, Vec<Diagnostic>)>,
+    /// Where its program's `probe` comes from (set by [`Plan::ByCookie`]).
+    probe_names: ProbeNames,
+}
+
+/// What a body asked of the attach points its program serves.
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs {
+    /// A value constant per attach point that only a program of its own can hold (a
+    /// tracepoint's `args` record, a symbol of the probed binary): `Checker::per_attach_point`.
+    own_program: bool,
+    /// `probe`, the attach point's name: `Checker::probe_name`.
+    name: bool,
+    /// It reads the context record (`args`: `Checker::args_record`).
+    args: bool,
+}
+
+impl Needs {
+    /// bpftrace 0.17's `need_expansion`: it makes one program per attach point.
+    fn per_attach_point(self) -> bool {
+        self.own_program || self.name
+    }
+}
+
+/// How one probe type's share of a probe becomes programs. bpftrace 0.17 makes one per
+/// attach point when the body uses a value constant per attach point; where that value
+/// is only `probe` (`@[probe] = count()` over `sys_enter_*`), rbt loads one program for
+/// all of them and attaches it to each with its index into a table of their names as
+/// the attach cookie (`bpf_get_attach_cookie`, `builtins/probe.rs`): one verification
+/// instead of hundreds. Kernels without cookies, and probe types whose attachments
+/// carry none, get one program per attach point as in bpftrace. Either way the output,
+/// "Attaching N probes..." and the BPFTRACE_MAX_BPF_PROGS count are bpftrace's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// One program for all the attach points (nothing per attach point, or just one).
+    One,
+    /// One program, `probe` read by cookie.
+    ByCookie,
+    /// One program per attach point.
+    PerAttachPoint,
+}
+
+impl Plan {
+    fn of(unit: &Unit<'_>, needs: Needs) -> Plan {
+        let provider = unit.points[0].0.provider;
+        if !needs.per_attach_point() || unit.points.len() == 1 {
+            Plan::One
+        } else if !needs.own_program && !needs.args && crate::probes::names_by_cookie(provider) {
+            Plan::ByCookie
+        } else {
+            Plan::PerAttachPoint
+        }
+    }
 }
 
 /// Adds a resolved attach point to its probe type's unit (made on first appearance).
@@ -224,6 +284,7 @@ fn group<'p>(
         None => units.push(Unit {
             probe,
             points: vec![resolved],
+            probe_names: ProbeNames::Constant,
         }),
     }
 }
@@ -237,6 +298,7 @@ impl Unit<'_> {
             .map(|point| Unit {
                 probe,
                 points: vec![point],
+                probe_names: ProbeNames::Constant,
             })
             .collect()
     }
@@ -261,10 +323,10 @@ struct ProbeCx {
     /// The probe types of all the probe's attach points, as written (the probe may be
     /// split into several programs).
     written_types: Vec<&'static Provider>,
-    /// The body used a value constant per attach point (see `Checker::per_attach_point`).
-    per_attach_point: bool,
-    /// The body reads the context record (`args`: `Checker::args_record`).
-    uses_args: bool,
+    /// What the body asked of its attach points.
+    needs: Needs,
+    /// Where `probe` comes from (see [`Plan`]).
+    probe_names: ProbeNames,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
     /// The address space of pointers in `args`.
@@ -365,9 +427,8 @@ impl Analyzer<'_> {
     }
 
     /// Passes 2 and 3: type-check one program's share of a probe: its predicate and
-    /// body. Also says whether the body asked for one program per attach point, and
-    /// whether it reads the context record.
-    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, bool, bool) {
+    /// body. Also says what the body asked of its attach points (see [`Plan`]).
+    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, Needs) {
         let probe = unit.probe;
         let provider = unit.points[0].0.provider;
         let errors_before = self.diags.len();
@@ -379,8 +440,8 @@ impl Analyzer<'_> {
             provider,
             attach_points: attach_points.clone(),
             written_types: probe.attach_points.iter().map(|a| a.provider).collect(),
-            per_attach_point: false,
-            uses_args: false,
+            needs: Needs::default(),
+            probe_names: unit.probe_names,
             args: unit.points.iter().find_map(|(_, r, _)| r.args.clone()),
             args_space: unit
                 .points
@@ -406,7 +467,7 @@ impl Analyzer<'_> {
         });
         let mut body = self.block(&mut cx, &probe.body);
         if self.diags.len() > errors_before {
-            return (None, cx.per_attach_point, cx.uses_args);
+            return (None, cx.needs);
         }
         let mut predicate = predicate;
         finalize::probe(&mut body, predicate.as_mut(), &mut cx.vars);
@@ -416,9 +477,10 @@ impl Analyzer<'_> {
             predicate,
             body,
             vars: cx.vars,
+            probe_names: unit.probe_names,
             span: probe.span,
         };
-        (Some(typed), cx.per_attach_point, cx.uses_args)
+        (Some(typed), cx.needs)
     }
 
     /// Check that the kernel has what the attach point names (its provider resolves
