@@ -93,7 +93,10 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             silent.push(group);
         }
         for mut group in groups {
-            let (_, needs) = a.probe(&group);
+            let (_, mut needs) = a.probe(&group);
+            if needs.args && a.resolve_deferred(&mut group) {
+                needs = a.probe(&group).1;
+            }
             if needs.per_attach_point() {
                 // Counted against BPFTRACE_MAX_BPF_PROGS as bpftrace counts them.
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
@@ -110,10 +113,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
                     units.push(group);
                 }
                 Plan::PerAttachPoint => {
-                    for mut one in group.split() {
-                        if needs.args {
-                            a.resolve_deferred(&mut one);
-                        }
+                    for one in group.split() {
                         a.probe(&one);
                         units.push(one);
                     }
@@ -385,10 +385,10 @@ impl Analyzer<'_> {
                     continue;
                 }
             };
-            for (i, point) in expanded.into_iter().enumerate() {
-                // A wildcard's later matches are resolved (a tracepoint's format file
-                // read) only if the body needs each one's context: see `resolve_deferred`.
-                let (record, diags) = if i > 0 && point.wildcard.is_some() {
+            for point in expanded {
+                // A wildcard's matches are resolved (a tracepoint's format file or BTF
+                // record read) only if the body reads their context: `resolve_deferred`.
+                let (record, diags) = if point.wildcard.is_some() {
                     let deferred = Resolution {
                         deferred: true,
                         ..Resolution::default()
@@ -415,15 +415,19 @@ impl Analyzer<'_> {
         (record, std::mem::replace(&mut self.diags, outer))
     }
 
-    /// Resolves the attach points of `unit` left unresolved at expansion: a wildcard's
-    /// later matches are resolved only for a body that reads each one's record (`args`),
-    /// as bpftrace 0.17 parses tracepoint formats only then.
-    fn resolve_deferred(&mut self, unit: &mut Unit<'_>) {
+    /// Resolves the attach points of `unit` left unresolved at expansion (whether there
+    /// were any): a wildcard's matches are resolved only for a body that reads their
+    /// record (`args`), as bpftrace 0.17 parses tracepoint formats only then; so
+    /// `@[probe] = count()` over `sys_enter_*` reads no kernel BTF at all.
+    fn resolve_deferred(&mut self, unit: &mut Unit<'_>) -> bool {
+        let mut any = false;
         for (point, record, diags) in &mut unit.points {
             if record.deferred {
                 (*record, *diags) = self.resolve_point(point);
+                any = true;
             }
         }
+        any
     }
 
     /// Passes 2 and 3: type-check one program's share of a probe: its predicate and
