@@ -294,6 +294,7 @@ fn tracepoint_lists_the_linked_program_until_unlinked() {
         loaded.programs[0].as_fd(),
         perf.as_fd(),
         rbt::abi::BPF_PERF_EVENT,
+        0,
     )
     .expect("link_create");
     let prog = rbt::sys::link_prog_id(link.as_fd()).expect("link info");

@@ -281,3 +281,58 @@ fn errors_match_in_meaning() {
         "Env var 'BPFTRACE_MAX_PROBES' did not contain a valid uint64_t",
     );
 }
+
+/// The programs `rbt --dry-run -d codegen` loads for `script`: their headers' attach points.
+fn programs_of(script: &str) -> Vec<String> {
+    let out = run(RBT, &["--dry-run", "-d", "codegen", "-e", script], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("program "))
+        .map(|l| l.split(" for ").nth(1).unwrap_or(l).to_string())
+        .collect()
+}
+
+/// A body that reads only `probe` of several attach points gets one program for all of
+/// them, each attached with its name's index as the BPF attach cookie (sema's
+/// `Plan::ByCookie`, on kernels with `bpf_get_attach_cookie`), and prints what
+/// bpftrace prints: `probe` as a map key (widened beside longer names), a printf
+/// argument and a variable, two such probes in one script (their names in one table);
+/// a body reading `args` keeps one program per attach point. (bpftrace 0.17 refuses
+/// `probe == "..."`: its `probe` is no string.)
+#[test]
+fn probe_by_cookie_matches_bpftrace() {
+    let Some(wl) = workload_or_skip("probe_by_cookie_matches_bpftrace") else {
+        return;
+    };
+    let tracepoint = rbt::probes::lookup("tracepoint").expect("registered");
+    let by_cookie = rbt::probes::names_by_cookie(tracepoint);
+    let shared = programs_of(
+        "t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_clos* { @[probe] = count(); }",
+    );
+    let own = programs_of(
+        "t:syscalls:sys_enter_read,t:syscalls:sys_enter_write { @[probe] = sum(args->fd); }",
+    );
+    assert_eq!(own.len(), 2, "{own:?}");
+    match by_cookie {
+        true => assert_eq!(shared.len(), 1, "{shared:?}"),
+        false => assert!(shared.len() > 2, "{shared:?}"),
+    }
+    let scripts = [
+        r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_clos* /comm == "rbtwlw"/ { @[probe] = count(); @[probe] = count(); }"#,
+        r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_close /comm == "rbtwlw"/ { printf("%s|%s\n", probe, comm); }"#,
+        r#"t:syscalls:sys_enter_write,t:syscalls:sys_enter_close /comm == "rbtwlw"/ { $p = probe; @by[$p, pid > 0] = count(); }"#,
+        r#"t:syscalls:sys_enter_getppid,t:syscalls:sys_enter_close /comm == "rbtwlw"/ { @[probe] = count(); } t:syscalls:sys_enter_read,t:syscalls:sys_enter_write /comm == "rbtwlw"/ { @[probe] = count(); @rw[probe] = count(); } END { @[probe] = count(); }"#,
+    ];
+    for script in scripts {
+        for format in ["text", "json"] {
+            let (expected, got) = both(&["-f", format, "-c", wl, "-e", script]);
+            assert!(expected.contains("sys_enter_"), "{expected}");
+            assert_eq!(expected, got, "{format}: {script}");
+        }
+    }
+}

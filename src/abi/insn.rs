@@ -115,6 +115,8 @@ pub mod helper {
     pub const KTIME_GET_BOOT_NS: i32 = 125;
     pub const RINGBUF_OUTPUT: i32 = 130;
     pub const SEND_SIGNAL: i32 = 109;
+    /// `bpf_get_attach_cookie(ctx)`: the cookie the program was attached with (5.15+).
+    pub const GET_ATTACH_COOKIE: i32 = 174;
 
     /// The helper's kernel name, for disassembly.
     pub fn name(id: i32) -> &'static str {
@@ -141,6 +143,7 @@ pub mod helper {
             PROBE_READ_KERNEL_STR => "probe_read_kernel_str",
             RINGBUF_OUTPUT => "ringbuf_output",
             SEND_SIGNAL => "send_signal",
+            GET_ATTACH_COOKIE => "get_attach_cookie",
             _ => "unknown",
         }
     }

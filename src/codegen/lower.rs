@@ -35,10 +35,12 @@ pub fn compile(
     let mut scratch_size = 0;
     let mut uses_runtime = false;
     let mut stacks = Vec::new();
+    let names = super::maps::ProbeNameTable::of(program);
     for (index, probe) in program.probes.iter().enumerate() {
         let shared = Shared {
             events: &mut events,
             stacks: &mut stacks,
+            probe_names: names.map_index.zip(Some(names.value_size())),
         };
         match lower_probe(probe, &program.maps, options, shared, scratch_map) {
             Ok((b, scratch, elapsed)) => {
@@ -48,6 +50,7 @@ pub fn compile(
                     name: program_name(probe, index),
                     prog_type: probe.provider.prog_type,
                     attach_points: probe.attach_points.clone(),
+                    cookie_base: names.bases[index],
                     insns: b.insns,
                     lines: b.lines,
                 })
@@ -64,9 +67,9 @@ pub fn compile(
         n => n,
     };
     maps.extend(super::maps::map_specs(&program.maps, entries));
-    // The stack maps follow the runtime-values map, which follows scratch: both exist
-    // when stack maps do.
-    uses_runtime |= !stacks.is_empty();
+    // The stack maps and the probe-names map follow the runtime-values map, which
+    // follows scratch: both exist when either does.
+    uses_runtime |= !stacks.is_empty() || names.map_index.is_some();
     // The runtime-values map is the one after scratch, so scratch exists when it does.
     if uses_runtime {
         scratch_size = scratch_size.max(8);
@@ -91,6 +94,7 @@ pub fn compile(
             role: MapRole::Runtime,
         });
     }
+    maps.extend(names.map_spec());
     maps.extend(stacks.into_iter().map(stack_map_spec));
     Ok(Compiled {
         programs,
@@ -255,6 +259,8 @@ pub struct Gen<'a> {
     /// The stack maps' types, shared by all programs: the k-th is map
     /// [`super::map_index::stacks`] + k.
     stacks: &'a mut Vec<StackType>,
+    /// The probe-names map's index and value size, when a program reads `probe` by cookie.
+    probe_names: Option<(u32, u32)>,
     /// Index of the per-CPU scratch map, and the bytes of it this program uses.
     scratch_map: u32,
     scratch_size: u32,
@@ -270,10 +276,12 @@ pub struct Gen<'a> {
     pub(super) helper_checks: u8,
 }
 
-/// What all programs of a script add to: event kinds and stack maps.
+/// What all programs of a script add to or share: event kinds, stack maps, the
+/// probe-names map.
 struct Shared<'s> {
     events: &'s mut Vec<EventKind>,
     stacks: &'s mut Vec<StackType>,
+    probe_names: Option<(u32, u32)>,
 }
 
 fn lower_probe(
@@ -292,6 +300,7 @@ fn lower_probe(
         maps,
         events: shared.events,
         stacks: shared.stacks,
+        probe_names: shared.probe_names,
         scratch_map,
         scratch_size: 0,
         uses_runtime: false,
@@ -490,7 +499,13 @@ impl Gen<'_> {
                 self.stacks.len() - 1
             }
         };
-        map_index::stacks(self.maps.len()) + k as u32
+        map_index::stacks(self.maps.len(), self.probe_names.is_some()) + k as u32
+    }
+
+    /// The probe-names map's index and value size ([`MapRole::ProbeNames`]), for a
+    /// program whose `probe` is read by cookie.
+    pub fn probe_names_map(&self) -> Option<(u32, u32)> {
+        self.probe_names
     }
 
     /// `bpf_ringbuf_output(events, record)`; on failure count the loss in the `lost` map.

@@ -12,7 +12,9 @@ use crate::abi::insn::{helper, *};
 use crate::abi::map_type;
 use crate::diag::Span;
 use crate::event::{ArgLayout, ValueLayout};
-use crate::sema::{AggKind, Call, MapId, TExpr, TExprKind, Type, TypedMap};
+use crate::sema::{
+    AggKind, Call, MapId, ProbeNames, TExpr, TExprKind, Type, TypedMap, TypedProgram,
+};
 
 /// Entries per map, as bpftrace's default (`BPFTRACE_MAP_KEYS_MAX`).
 pub const MAP_ENTRIES: u32 = 4096;
@@ -342,5 +344,57 @@ impl Gen<'_> {
         self.b.atomic_add64(R0, 0, R1);
         self.b.bind(done);
         self.b.release(mark);
+    }
+}
+
+/// The names programs read `probe` from by cookie ([`crate::sema::ProbeNames::Cookie`]):
+/// each such program's attach points in order, one table for the script.
+pub(super) struct ProbeNameTable {
+    names: Vec<String>,
+    /// Per probe: the index of its first attach point's name (`None`: not by cookie).
+    pub bases: Vec<Option<u64>>,
+    /// The map's index, when any program reads it.
+    pub map_index: Option<u32>,
+}
+
+impl ProbeNameTable {
+    pub fn of(program: &TypedProgram) -> ProbeNameTable {
+        let mut names = Vec::new();
+        let bases: Vec<Option<u64>> = program
+            .probes
+            .iter()
+            .map(|probe| {
+                (probe.probe_names == ProbeNames::Cookie).then(|| {
+                    let base = names.len() as u64;
+                    names.extend(probe.attach_points.iter().map(|p| p.name()));
+                    base
+                })
+            })
+            .collect();
+        let map_index = (!names.is_empty()).then(|| map_index::probe_names(program.maps.len()));
+        ProbeNameTable {
+            names,
+            bases,
+            map_index,
+        }
+    }
+
+    /// Each name NUL-padded to the longest's size (8-byte rounded).
+    pub fn value_size(&self) -> u32 {
+        let longest = self.names.iter().map(String::len).max().unwrap_or(0);
+        (longest as u32 + 1).next_multiple_of(8)
+    }
+
+    /// An array of the names, by cookie.
+    pub fn map_spec(self) -> Option<MapSpec> {
+        self.map_index?;
+        Some(MapSpec {
+            name: "probe_names".into(),
+            map_type: map_type::ARRAY,
+            key_size: 4,
+            value_size: self.value_size(),
+            max_entries: self.names.len() as u32,
+            role: MapRole::ProbeNames(self.names),
+        })
     }
 }

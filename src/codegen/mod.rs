@@ -129,6 +129,10 @@ pub struct ProgramCode {
     pub prog_type: ProgramType,
     /// The attach points of the probe this program implements (bpftrace counts each one).
     pub attach_points: Vec<AttachPoint>,
+    /// For a program that reads `probe` by cookie ([`crate::sema::ProbeNames::Cookie`]):
+    /// the cookie its first attach point is attached with, the index of its name in
+    /// the probe-names map ([`MapRole::ProbeNames`]); the k-th attach point gets base + k.
+    pub cookie_base: Option<u64>,
     pub insns: Vec<Insn>,
     /// `(first instruction index, byte offset in the script of the statement it implements)`
     /// for each block of instructions; `disasm` turns offsets into source lines.
@@ -138,7 +142,8 @@ pub struct ProgramCode {
 /// The map catalog's layout: which index (the `imm` of a map load) holds which map.
 /// Scripts' `@maps` follow in [`crate::sema::MapId`] order, then (when there are any)
 /// the drops counter, then (when used) the scratch map, then (when `elapsed` or `cpid`
-/// is used) the runtime-values map.
+/// is used) the runtime-values map, then (when `probe` is read by cookie) the
+/// probe-names map, then the stack maps.
 pub mod map_index {
     /// The event ring buffer.
     pub const EVENTS: u32 = 0;
@@ -166,10 +171,16 @@ pub mod map_index {
         drops(user_maps) + u32::from(user_maps > 0)
     }
 
-    /// The first stack map, after the runtime-values map (both scratch and runtime
-    /// maps exist when a program uses stacks).
-    pub fn stacks(user_maps: usize) -> u32 {
+    /// The probe-names map, after the runtime-values map (scratch and runtime maps
+    /// exist when it does).
+    pub fn probe_names(user_maps: usize) -> u32 {
         scratch(user_maps) + 2
+    }
+
+    /// The first stack map, after the runtime-values map and the probe-names map when
+    /// there is one (both scratch and runtime maps exist when a program uses stacks).
+    pub fn stacks(user_maps: usize, with_probe_names: bool) -> u32 {
+        probe_names(user_maps) + u32::from(with_probe_names)
     }
 }
 
@@ -214,6 +225,9 @@ pub enum MapRole {
     /// A stack-trace map (`kstack`, `ustack`), one per stack type, after the
     /// runtime-values map; user space reads it to print stacks.
     Stack(crate::event::StackType),
+    /// The names of the attach points of programs that read `probe` by cookie, the
+    /// cookie's index (an array of NUL-padded strings); the runtime fills it at load.
+    ProbeNames(Vec<String>),
 }
 
 /// How a `@map`'s keys and values are laid out in the kernel map.

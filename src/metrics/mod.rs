@@ -184,7 +184,11 @@ fn scrape(shared: &Shared) -> Option<String> {
                 MapRole::Lost => lost = read_sum(spec, fd, 0),
                 MapRole::Drops => drops = read_sum(spec, fd, 0),
                 // Not copied by `start`: nothing of them is exported.
-                MapRole::Events | MapRole::Scratch | MapRole::Runtime | MapRole::Stack(_) => {}
+                MapRole::Events
+                | MapRole::Scratch
+                | MapRole::Runtime
+                | MapRole::Stack(_)
+                | MapRole::ProbeNames(_) => {}
             }
         }
     }

@@ -16,7 +16,7 @@ use crate::abi::{paths, perf_type, BPF_F_KPROBE_MULTI_RETURN, BPF_TRACE_KPROBE_M
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
 use crate::codegen::ProgramType;
-use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
 use crate::sys;
 
@@ -39,6 +39,7 @@ pub static KPROBE: Provider = Provider {
     check,
     attach: attach_entry,
     expand: Some(FUNCTIONS),
+    cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
         attach_type: BPF_TRACE_KPROBE_MULTI,
@@ -65,6 +66,7 @@ pub static KRETPROBE: Provider = Provider {
     check,
     attach: attach_return,
     expand: Some(FUNCTIONS),
+    cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
         attach_type: BPF_TRACE_KPROBE_MULTI,
@@ -250,8 +252,9 @@ fn attach_kprobe(
         let name = CString::new(function.as_str()).map_err(|_| not_found(&probe, &function))?;
         let perf = sys::perf_event_open(pmu_type as u32, config, Some((&name, offset)))
             .map_err(|e| kprobe_error(&probe, &function, e))?;
-        let perf =
-            attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
+        let perf = attacher
+            .attach_perf(perf, prog)
+            .map_err(|source| RuntimeError::Attach { probe, source })?;
         return Ok(Attachment::perf(perf));
     }
     let (tracefs, kprobe_events) = legacy_kprobe_events(attacher, &probe)?;
@@ -283,7 +286,9 @@ fn attach_kprobe(
         }
     })?;
     attachment.set_perf(
-        attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?,
+        attacher
+            .attach_perf(perf, prog)
+            .map_err(|source| RuntimeError::Attach { probe, source })?,
     );
     Ok(attachment)
 }

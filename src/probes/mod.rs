@@ -7,6 +7,7 @@
 //! To add a probe type: write `probes/<type>.rs` with one `Provider` and list it in
 //! [`REGISTRY`].
 
+mod cookie;
 mod kprobe;
 pub mod list;
 mod offset;
@@ -211,6 +212,10 @@ pub struct Provider {
     /// The file whose debug info (DWARF) describes the attach point, and the function
     /// in it: sema takes `args` (the function's parameters) and struct types from it.
     pub debug_info: Option<DebugInfoFn>,
+    /// Whether its attachments carry a BPF attach cookie (each match attached through
+    /// `Attacher::attach_perf`), so one program can serve all matches of a probe whose
+    /// body reads only `probe` of them ([`names_by_cookie`]).
+    pub cookies: bool,
     /// How all matches of one wildcard attach at once, when the kernel can (`None`:
     /// one attachment per match).
     pub multi: Option<Multi>,
@@ -265,6 +270,13 @@ pub struct Multi {
     /// Attaches a loaded program to all of `points` (one wildcard's matches) at once.
     pub attach:
         fn(&mut Attacher, &[AttachPoint], BorrowedFd<'_>) -> Result<Attachment, RuntimeError>,
+}
+
+/// Whether one program can serve several of `provider`'s attach points, reading which
+/// one fired (`probe`) from its attach cookie: the provider's attachments carry one
+/// and this kernel has `bpf_get_attach_cookie` (5.15+; tested once per process).
+pub fn names_by_cookie(provider: &Provider) -> bool {
+    provider.cookies && cookie::available()
 }
 
 /// Whether `provider` attaches wildcards' matches together on this kernel.

@@ -12,7 +12,7 @@ use crate::abi::{paths, perf_hw, perf_sw, perf_type};
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
 use crate::codegen::ProgramType;
-use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
 use crate::{parser, sys};
 
@@ -34,6 +34,7 @@ pub static SOFTWARE: Provider = Provider {
     resolve: resolve_software,
     check: check_software,
     expand: None,
+    cookies: false,
     multi: None,
     attach: attach_software,
 };
@@ -56,6 +57,7 @@ pub static HARDWARE: Provider = Provider {
     resolve: resolve_hardware,
     check: check_hardware,
     expand: None,
+    cookies: false,
     multi: None,
     attach: attach_hardware,
 };
@@ -203,7 +205,7 @@ fn is_missing_event(e: &io::Error) -> bool {
 }
 
 fn attach_software(
-    _: &mut Attacher,
+    attacher: &mut Attacher,
     point: &AttachPoint,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
@@ -214,11 +216,11 @@ fn attach_software(
         period: count,
         freq: false,
     };
-    attach_sampling(point, &sample, &online_cpus()?, prog)
+    attach_sampling(attacher, point, &sample, &online_cpus()?, prog)
 }
 
 fn attach_hardware(
-    _: &mut Attacher,
+    attacher: &mut Attacher,
     point: &AttachPoint,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
@@ -229,7 +231,7 @@ fn attach_hardware(
         period: count,
         freq: false,
     };
-    attach_sampling(point, &sample, &online_cpus()?, prog)
+    attach_sampling(attacher, point, &sample, &online_cpus()?, prog)
 }
 
 /// What a sampling perf event counts and how often it runs the program.
@@ -243,6 +245,7 @@ pub(super) struct Sample {
 
 /// Runs `prog` on `sample` on each CPU in `cpus`; all of them detach together.
 pub(super) fn attach_sampling(
+    attacher: &Attacher,
     point: &AttachPoint,
     sample: &Sample,
     cpus: &[u32],
@@ -262,7 +265,7 @@ pub(super) fn attach_sampling(
             cpu,
         )
         .map_err(attach_error)?;
-        perfs.push(attach_perf(perf, prog).map_err(attach_error)?);
+        perfs.push(attacher.attach_perf(perf, prog).map_err(attach_error)?);
     }
     Ok(Attachment::perfs(perfs).runs_unpreempted())
 }

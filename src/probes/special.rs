@@ -29,6 +29,7 @@ pub static BEGIN: Provider = Provider {
     check,
     attach,
     expand: None,
+    cookies: false,
     multi: None,
 };
 
@@ -51,6 +52,7 @@ pub static END: Provider = Provider {
     check,
     attach,
     expand: None,
+    cookies: false,
     multi: None,
 };
 

@@ -33,6 +33,7 @@ pub static INTERVAL: Provider = Provider {
     resolve,
     check: check_interval,
     expand: None,
+    cookies: false,
     multi: None,
     attach: attach_interval,
 };
@@ -55,6 +56,7 @@ pub static PROFILE: Provider = Provider {
     resolve,
     check: check_profile,
     expand: None,
+    cookies: false,
     multi: None,
     attach: attach_profile,
 };
@@ -139,21 +141,21 @@ fn check_profile(_: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErr
 }
 
 fn attach_interval(
-    _: &mut Attacher,
+    attacher: &mut Attacher,
     point: &AttachPoint,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
     let sample = timer(point).map_err(RuntimeError::Internal)?;
-    attach_sampling(point, &sample, &[0], prog)
+    attach_sampling(attacher, point, &sample, &[0], prog)
 }
 
 fn attach_profile(
-    _: &mut Attacher,
+    attacher: &mut Attacher,
     point: &AttachPoint,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
     let sample = timer(point).map_err(RuntimeError::Internal)?;
-    attach_sampling(point, &sample, &online_cpus()?, prog)
+    attach_sampling(attacher, point, &sample, &online_cpus()?, prog)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use crate::abi::perf_type;
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
 use crate::codegen::ProgramType;
-use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::{tracefs, Args, Space};
 use crate::sys;
 
@@ -43,6 +43,7 @@ pub static TRACEPOINT: Provider = Provider {
         }),
         params: Some(format_params),
     }),
+    cookies: true,
     multi: None,
 };
 
@@ -108,13 +109,31 @@ fn event_dir(attacher: &mut Attacher, point: &AttachPoint) -> Result<PathBuf, Ru
         .join(name))
 }
 
+/// Preflight: reads the event's id (the event exists), kept for [`attach`].
 fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeError> {
-    if !event_dir(attacher, point)?.join("id").exists() {
-        return Err(RuntimeError::TracepointNotFound {
-            probe: point.name(),
-        });
-    }
+    let id = read_id(attacher, point)?;
+    attacher.tracepoint_ids.insert(point.name(), id);
     Ok(())
+}
+
+/// The tracefs id of the event: open, one read, close (361 matches of `sys_enter_*`
+/// read theirs at startup).
+fn read_id(attacher: &mut Attacher, point: &AttachPoint) -> Result<u64, RuntimeError> {
+    use std::io::Read;
+    let probe = point.name();
+    let path = event_dir(attacher, point)?.join("id");
+    let mut text = [0u8; 32];
+    let read = fs::File::open(path).and_then(|mut file| file.read(&mut text));
+    match read {
+        Ok(n) => std::str::from_utf8(&text[..n])
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or(RuntimeError::TracepointNotFound { probe }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(RuntimeError::TracepointNotFound { probe })
+        }
+        Err(source) => Err(RuntimeError::Attach { probe, source }),
+    }
 }
 
 fn attach(
@@ -123,18 +142,9 @@ fn attach(
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
     let probe = point.name();
-    let dir = event_dir(attacher, point)?;
-    let id = match fs::read_to_string(dir.join("id")) {
-        Ok(s) => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| RuntimeError::TracepointNotFound {
-                probe: probe.clone(),
-            })?,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(RuntimeError::TracepointNotFound { probe })
-        }
-        Err(source) => return Err(RuntimeError::Attach { probe, source }),
+    let id = match attacher.tracepoint_ids.get(&probe) {
+        Some(&id) => id,
+        None => read_id(attacher, point)?,
     };
     let perf = sys::perf_event_open(perf_type::TRACEPOINT, id, None).map_err(|source| {
         RuntimeError::Attach {
@@ -142,6 +152,8 @@ fn attach(
             source,
         }
     })?;
-    let perf = attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
+    let perf = attacher
+        .attach_perf(perf, prog)
+        .map_err(|source| RuntimeError::Attach { probe, source })?;
     Ok(Attachment::perf(perf).runs_unpreempted())
 }

@@ -22,7 +22,7 @@ use crate::ast::AttachPoint;
 use crate::btf::Lazy;
 use crate::codegen::ProgramType;
 use crate::elf::{self, ObjectKind};
-use crate::runtime::{attach_perf, Attacher, Attachment, RuntimeError};
+use crate::runtime::{Attacher, Attachment, RuntimeError};
 use crate::sema::Space;
 use crate::sys;
 
@@ -49,6 +49,7 @@ pub static UPROBE: Provider = Provider {
     list: Some(list::list_entry),
     in_process: Some(list::in_process),
     debug_info: Some(debug_info),
+    cookies: true,
     multi: None,
     attach: attach_entry,
 };
@@ -71,6 +72,7 @@ pub static URETPROBE: Provider = Provider {
     list: Some(list::list_return),
     in_process: Some(list::in_process),
     debug_info: None,
+    cookies: true,
     multi: None,
     attach: attach_return,
 };
@@ -291,22 +293,23 @@ fn check(_: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeError> {
 }
 
 fn attach_entry(
-    _: &mut Attacher,
+    attacher: &mut Attacher,
     point: &AttachPoint,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
-    attach_uprobe(point, false, prog)
+    attach_uprobe(attacher, point, false, prog)
 }
 
 fn attach_return(
-    _: &mut Attacher,
+    attacher: &mut Attacher,
     point: &AttachPoint,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
-    attach_uprobe(point, true, prog)
+    attach_uprobe(attacher, point, true, prog)
 }
 
 fn attach_uprobe(
+    attacher: &Attacher,
     point: &AttachPoint,
     retprobe: bool,
     prog: BorrowedFd<'_>,
@@ -337,7 +340,9 @@ fn attach_uprobe(
             probe: probe.clone(),
             source,
         })?;
-    let perf = attach_perf(perf, prog).map_err(|source| RuntimeError::Attach { probe, source })?;
+    let perf = attacher
+        .attach_perf(perf, prog)
+        .map_err(|source| RuntimeError::Attach { probe, source })?;
     Ok(Attachment::perf(perf))
 }
 

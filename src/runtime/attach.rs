@@ -289,6 +289,12 @@ pub struct Attacher {
     pub(crate) legacy_count: usize,
     /// Whether stale legacy kprobe events of dead rbt processes were removed.
     pub(crate) stale_removed: bool,
+    /// The cookie the attachment being made passes its program (see
+    /// [`Attacher::attach_with_cookie`]).
+    cookie: Option<u64>,
+    /// Tracepoint event ids read by the preflight, by `category:event`, so attaching
+    /// does not read them again.
+    pub(crate) tracepoint_ids: std::collections::HashMap<String, u64>,
 }
 
 impl Attacher {
@@ -312,6 +318,45 @@ impl Attacher {
         prog: BorrowedFd<'_>,
     ) -> Result<Attachment, RuntimeError> {
         (point.provider.attach)(self, point, prog)
+    }
+
+    /// [`Attacher::attach`], the program reading `cookie` with `bpf_get_attach_cookie`
+    /// there: one program serving many attach points tells them apart so (see
+    /// `codegen::ProgramCode::cookie_base`).
+    pub fn attach_with_cookie(
+        &mut self,
+        point: &AttachPoint,
+        prog: BorrowedFd<'_>,
+        cookie: Option<u64>,
+    ) -> Result<Attachment, RuntimeError> {
+        self.cookie = cookie;
+        let attached = (point.provider.attach)(self, point, prog);
+        self.cookie = None;
+        attached
+    }
+
+    /// Runs `prog` on every hit of `perf`: a BPF link when the kernel has them (5.15+),
+    /// with the cookie of [`Attacher::attach_with_cookie`], otherwise the
+    /// `PERF_EVENT_IOC_SET_BPF` ioctl (not for a cookie, which only a link carries).
+    /// Both die with their fds.
+    pub fn attach_perf(&self, perf: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<PerfAttachment> {
+        let cookie = self.cookie.unwrap_or(0);
+        let link = match sys::link_create(prog, perf.as_fd(), crate::abi::BPF_PERF_EVENT, cookie) {
+            Ok(link) => Some(link),
+            Err(e)
+                if self.cookie.is_none()
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) | Some(libc::E2BIG)
+                    ) =>
+            {
+                sys::perf_event_set_bpf(perf.as_fd(), prog)?;
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        sys::perf_event_enable(perf.as_fd())?;
+        Ok(PerfAttachment { link, perf })
     }
 
     /// Attaches `prog` (loaded with the provider's multi `attach_type`) to all of
@@ -372,24 +417,4 @@ pub fn tracefs_root() -> Result<PathBuf, String> {
             ))
         }
     }
-}
-
-/// Runs `prog` on every hit of `perf`: a BPF link when the kernel has them (5.15+),
-/// otherwise the `PERF_EVENT_IOC_SET_BPF` ioctl. Both die with their fds.
-pub fn attach_perf(perf: OwnedFd, prog: BorrowedFd<'_>) -> io::Result<PerfAttachment> {
-    let link = match sys::link_create(prog, perf.as_fd(), crate::abi::BPF_PERF_EVENT) {
-        Ok(link) => Some(link),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::EINVAL) | Some(libc::EOPNOTSUPP) | Some(libc::E2BIG)
-            ) =>
-        {
-            sys::perf_event_set_bpf(perf.as_fd(), prog)?;
-            None
-        }
-        Err(e) => return Err(e),
-    };
-    sys::perf_event_enable(perf.as_fd())?;
-    Ok(PerfAttachment { link, perf })
 }

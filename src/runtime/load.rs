@@ -6,7 +6,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use super::error::RuntimeError;
 use crate::abi::insn::{Insn, BPF_DW, BPF_IMM, BPF_LD, PSEUDO_MAP_FD};
 use crate::abi::map_type;
-use crate::codegen::{Compiled, MapRole, ProgramCode, ProgramType};
+use crate::codegen::{Compiled, MapRole, MapSpec, ProgramCode, ProgramType};
 use crate::sys;
 
 /// The first half of a 16-byte `LD_IMM64`.
@@ -78,12 +78,35 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
     }
     // Printing reads stacks from these maps.
     crate::symbols::set_stack_maps(stacks);
+    for (spec, fd) in compiled.maps.iter().zip(&maps) {
+        if let MapRole::ProbeNames(names) = &spec.role {
+            fill_probe_names(spec, names, fd)?;
+        }
+    }
     let programs = load_programs(&compiled.programs, &maps)?;
     Ok(Loaded { maps, programs })
 }
 
+/// Writes each name, NUL-padded, at its index (the cookie its attach point gets).
+fn fill_probe_names(spec: &MapSpec, names: &[String], fd: &OwnedFd) -> Result<(), RuntimeError> {
+    let mut value = vec![0u8; spec.value_size as usize];
+    for (index, name) in names.iter().enumerate() {
+        value.fill(0);
+        let len = name.len().min(value.len().saturating_sub(1));
+        value[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let key = (index as u32).to_ne_bytes();
+        sys::map_update_elem(fd.as_fd(), &key, &value, 0).map_err(|source| {
+            RuntimeError::MapCreate {
+                map: spec.name.clone(),
+                source,
+            }
+        })?;
+    }
+    Ok(())
+}
+
 /// Loads `programs` in order, from a few threads at once when there are many (a
-/// 300-match wildcard whose body uses `probe` makes one program per match, and the
+/// 300-match wildcard whose body reads `args` makes one program per match, and the
 /// verifier runs in parallel for privileged loads); the first failure in program order
 /// is the error, as when loading one after another.
 fn load_programs(programs: &[ProgramCode], maps: &[OwnedFd]) -> Result<Vec<OwnedFd>, RuntimeError> {

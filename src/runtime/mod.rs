@@ -9,7 +9,7 @@ mod ringbuf;
 mod run;
 
 pub use attach::{
-    attach_perf, load_attach_type, probe_count, tracefs_root, Attacher, Attachment, PerfAttachment,
+    load_attach_type, probe_count, tracefs_root, Attacher, Attachment, PerfAttachment,
 };
 pub use child::{is_executable, on_path};
 pub use error::RuntimeError;

@@ -102,9 +102,11 @@ pub fn run<S: EventSink + ?Sized>(
     // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
     let _ = sys::raise_memlock_rlimit();
     check_privileges()?;
-    if !opts.dry_run {
-        preflight(compiled)?;
-    }
+    // What the preflight learned (tracepoint ids) serves attaching.
+    let attacher = match opts.dry_run {
+        false => preflight(compiled)?,
+        true => Attacher::new(),
+    };
     let loaded = load(compiled)?;
     timings::phase("load+verify");
     if opts.dry_run {
@@ -155,7 +157,7 @@ pub fn run<S: EventSink + ?Sized>(
     // is all that is printed.
     session.run_special(Timing::Start)?;
     timings::phase("BEGIN");
-    let attachments = session.attach_all()?;
+    let attachments = session.attach_all(attacher)?;
     timings::phase("attach");
     if compiled.reads_kernel_symbols() {
         crate::symbols::prefetch_kernel();
@@ -255,13 +257,14 @@ fn check_privileges() -> Result<(), RuntimeError> {
 
 /// Fails with the reason if any attach point cannot be attached on this kernel, before
 /// anything is loaded or printed (no "Attaching N probes..." and no BEGIN output).
-fn preflight(compiled: &Compiled) -> Result<(), RuntimeError> {
+fn preflight(compiled: &Compiled) -> Result<Attacher, RuntimeError> {
     let mut attacher = Attacher::new();
     compiled
         .programs
         .iter()
         .flat_map(|p| &p.attach_points)
-        .try_for_each(|point| attacher.check(point))
+        .try_for_each(|point| attacher.check(point))?;
+    Ok(attacher)
 }
 
 fn quiet_if_closed(e: io::Error) -> Result<(), RuntimeError> {
@@ -318,8 +321,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
 
     /// Attaches every attach point in script order, then (as bpftrace) the types that
     /// fire newest first in reverse order, so programs sharing an event run in script order.
-    fn attach_all(&mut self) -> Result<Vec<Attachment>, RuntimeError> {
-        let mut attacher = Attacher::new();
+    fn attach_all(&mut self, mut attacher: Attacher) -> Result<Vec<Attachment>, RuntimeError> {
         let mut attachments = Vec::new();
         let mut groups = Vec::new();
         for (code, fd) in self.compiled.programs.iter().zip(&self.loaded.programs) {
@@ -331,18 +333,23 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 continue;
             }
             let plan = probes::attach_groups(&code.attach_points, &probes::multi_available);
-            groups.extend(plan.into_iter().map(|group| (group, code, fd)));
+            // A program serving several attach points by cookie: the k-th gets base + k.
+            let mut cookie = code.cookie_base;
+            for group in plan {
+                groups.push((group, code, fd, cookie));
+                cookie = cookie.map(|c| c + group.len() as u64);
+            }
         }
         let (reversed, forward): (Vec<_>, Vec<_>) = groups
             .into_iter()
-            .partition(|(group, _, _)| group[0].provider.attached_in_reverse());
+            .partition(|(group, _, _, _)| group[0].provider.attached_in_reverse());
         let mut seen = std::collections::HashSet::new();
         // Copies loaded for multi-attachments of programs loaded for single ones. (bpftrace
         // 0.17 reuses one fd per probe instead: measured on 6.12, `kprobe:vfs_write*,
         // kprobe:ksys_read` fails there with "Error attaching probe: 'kprobe:vfs_write*'",
         // while rbt attaches both; the other order works in both.)
         let mut multi_copies = std::collections::HashMap::new();
-        for (group, code, fd) in forward.into_iter().chain(reversed.into_iter().rev()) {
+        for (group, code, fd, cookie) in forward.into_iter().chain(reversed.into_iter().rev()) {
             if probes::is_multi(group) {
                 let attach_type = load_attach_type(code);
                 let fd = match group[0].provider.multi.as_ref() {
@@ -361,12 +368,12 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
             }
             let point = &group[0];
             if seen.insert((code.name.as_str(), point.name())) {
-                attachments.push(attacher.attach(point, fd.as_fd())?);
+                attachments.push(attacher.attach_with_cookie(point, fd.as_fd(), cookie)?);
             } else {
                 // The kernel attaches a program to an event once: a duplicated attach
                 // point gets a copy (its attachment keeps the copy alive).
                 let copy = load_program(code, &self.loaded.maps, 0)?;
-                attachments.push(attacher.attach(point, copy.as_fd())?);
+                attachments.push(attacher.attach_with_cookie(point, copy.as_fd(), cookie)?);
             }
         }
         // The links hold their programs; the copies' fds may close.

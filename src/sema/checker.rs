@@ -8,6 +8,15 @@ use crate::btf::Btf;
 use crate::builtins::{Builtin, Checked, Site};
 use crate::probes::{self, Context, Provider};
 
+/// What `probe` is in the program being checked ([`Checker::probe_name`]).
+pub enum ProbeName {
+    Constant(String),
+    /// Read by attach cookie; the longest name's length.
+    Cookie {
+        longest: usize,
+    },
+}
+
 pub struct Checker<'c, 'a> {
     pub(super) an: &'c mut Analyzer<'a>,
     pub(super) cx: &'c mut ProbeCx,
@@ -42,8 +51,23 @@ impl Checker<'_, '_> {
     /// attach point (`probe`, a tracepoint's `args`): asks sema for one program per
     /// attach point, and while the probe still has several, answers with the first.
     pub fn per_attach_point(&mut self) -> &ast::AttachPoint {
-        self.cx.per_attach_point = true;
+        self.cx.needs.own_program = true;
         &self.cx.attach_points[0]
+    }
+
+    /// `probe`, the name of the attach point that fired: a constant while the program
+    /// serves one attach point (asking, like [`Checker::per_attach_point`], for one
+    /// program per attach point), or read by attach cookie when sema planned one
+    /// program for them all (`sema::Plan::ByCookie`).
+    pub fn probe_name(&mut self) -> ProbeName {
+        self.cx.needs.name = true;
+        let points = &self.cx.attach_points;
+        match self.cx.probe_names {
+            ProbeNames::Constant => ProbeName::Constant(points[0].name()),
+            ProbeNames::Cookie => ProbeName::Cookie {
+                longest: points.iter().map(|p| p.name().len()).max().unwrap_or(0),
+            },
+        }
     }
 
     /// The probe types of every attach point the probe was written with (its programs
@@ -65,7 +89,7 @@ impl Checker<'_, '_> {
     /// The tracepoint record `args` reads, when the probe has one (each match of a
     /// wildcard is then resolved: see `Analyzer::resolve_deferred`).
     pub fn args_record(&mut self) -> Option<&Args> {
-        self.cx.uses_args = true;
+        self.cx.needs.args = true;
         self.cx.args.as_ref()
     }
 

@@ -25,7 +25,7 @@ pub(crate) mod tracefs;
 mod tuples;
 pub mod typed;
 
-pub use checker::{statement, value, Checker};
+pub use checker::{statement, value, Checker, ProbeName};
 pub use kernel::{in_space, is_ctx_pointer, kind_name, pointer_to};
 pub use typed::*;
 
@@ -39,7 +39,8 @@ use std::collections::{HashMap, HashSet};
 /// 1. expand every attach point's wildcards and resolve it through its provider (once:
 ///    tracefs is read once), grouping a probe's attach points into programs: one per
 ///    probe type, and one per attach point when the body uses a value constant per
-///    attach point (`probe`, a tracepoint's `args`), as bpftrace 0.17 expands them;
+///    attach point (`probe`, a tracepoint's `args`), as bpftrace 0.17 expands them,
+///    unless that value is only `probe` and attach cookies can tell it ([`Plan`]);
 /// 2. collect map types from all their uses (a read may precede the assignment in
 ///    the text), discarding that pass's diagnostics;
 /// 3. type-check with the map types known, reporting everything;
@@ -93,7 +94,11 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             silent.push(group);
         }
         for mut group in groups {
-            let (_, per_point, uses_args) = a.probe(&group);
+            let (_, mut needs) = a.probe(&group);
+            if needs.args && a.resolve_deferred(&mut group) {
+                needs = a.probe(&group).1;
+            }
+            let per_point = needs.per_attach_point();
             // A lone attach point that denotes nothing: bpftrace's probe matcher drops it
             // from a probe made per attach point (`probe` in the body), else it fails.
             for (point, record, _) in &group.points {
@@ -115,6 +120,7 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
                 .points
                 .retain(|(_, record, _)| record.absent.is_none());
             if per_point {
+                // Counted against BPFTRACE_MAX_BPF_PROGS as bpftrace counts them.
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
                 // Before each match is checked on its own: `k:*` has ~35k.
                 if let Some(too_many) = program_limit(&expanded) {
@@ -125,16 +131,19 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
                     point.wildcard = None;
                 }
             }
-            if per_point && group.points.len() > 1 {
-                for mut one in group.split() {
-                    if uses_args {
-                        a.resolve_deferred(&mut one);
-                    }
-                    a.probe(&one);
-                    units.push(one);
+            match Plan::of(&group, needs) {
+                Plan::One => units.push(group),
+                Plan::ByCookie => {
+                    group.probe_names = ProbeNames::Cookie;
+                    a.probe(&group);
+                    units.push(group);
                 }
-            } else {
-                units.push(group);
+                Plan::PerAttachPoint => {
+                    for one in group.split() {
+                        a.probe(&one);
+                        units.push(one);
+                    }
+                }
             }
         }
     }
@@ -241,6 +250,58 @@ enum Pass {
 struct Unit<'p> {
     probe: &'p ast::Probe,
     points: Vec<(ast::AttachPoint, Resolution, Vec<Diagnostic>)>,
+    /// Where its program's `probe` comes from (set by [`Plan::ByCookie`]).
+    probe_names: ProbeNames,
+}
+
+/// What a body asked of the attach points its program serves.
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs {
+    /// A value constant per attach point that only a program of its own can hold (a
+    /// tracepoint's `args` record, a symbol of the probed binary): `Checker::per_attach_point`.
+    own_program: bool,
+    /// `probe`, the attach point's name: `Checker::probe_name`.
+    name: bool,
+    /// It reads the context record (`args`: `Checker::args_record`).
+    args: bool,
+}
+
+impl Needs {
+    /// bpftrace 0.17's `need_expansion`: it makes one program per attach point.
+    fn per_attach_point(self) -> bool {
+        self.own_program || self.name
+    }
+}
+
+/// How one probe type's share of a probe becomes programs. bpftrace 0.17 makes one per
+/// attach point when the body uses a value constant per attach point; where that value
+/// is only `probe` (`@[probe] = count()` over `sys_enter_*`), rbt loads one program for
+/// all of them and attaches it to each with its index into a table of their names as
+/// the attach cookie (`bpf_get_attach_cookie`, `builtins/probe.rs`): one verification
+/// instead of hundreds. Kernels without cookies, and probe types whose attachments
+/// carry none, get one program per attach point as in bpftrace. Either way the output,
+/// "Attaching N probes..." and the BPFTRACE_MAX_BPF_PROGS count are bpftrace's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// One program for all the attach points (nothing per attach point, or just one).
+    One,
+    /// One program, `probe` read by cookie.
+    ByCookie,
+    /// One program per attach point.
+    PerAttachPoint,
+}
+
+impl Plan {
+    fn of(unit: &Unit<'_>, needs: Needs) -> Plan {
+        let provider = unit.points[0].0.provider;
+        if !needs.per_attach_point() || unit.points.len() == 1 {
+            Plan::One
+        } else if !needs.own_program && !needs.args && crate::probes::names_by_cookie(provider) {
+            Plan::ByCookie
+        } else {
+            Plan::PerAttachPoint
+        }
+    }
 }
 
 /// Adds a resolved attach point to its probe type's unit (made on first appearance).
@@ -257,6 +318,7 @@ fn group<'p>(
         None => units.push(Unit {
             probe,
             points: vec![resolved],
+            probe_names: ProbeNames::Constant,
         }),
     }
 }
@@ -270,6 +332,7 @@ impl Unit<'_> {
             .map(|point| Unit {
                 probe,
                 points: vec![point],
+                probe_names: ProbeNames::Constant,
             })
             .collect()
     }
@@ -297,10 +360,10 @@ struct ProbeCx {
     /// The probe types of all the probe's attach points, as written (the probe may be
     /// split into several programs).
     written_types: Vec<&'static Provider>,
-    /// The body used a value constant per attach point (see `Checker::per_attach_point`).
-    per_attach_point: bool,
-    /// The body reads the context record (`args`: `Checker::args_record`).
-    uses_args: bool,
+    /// What the body asked of its attach points.
+    needs: Needs,
+    /// Where `probe` comes from (see [`Plan`]).
+    probe_names: ProbeNames,
     /// For tracepoint probes: the record `args` reads.
     args: Option<Args>,
     /// The address space of pointers in `args`.
@@ -359,10 +422,10 @@ impl Analyzer<'_> {
                     continue;
                 }
             };
-            for (i, point) in expanded.into_iter().enumerate() {
-                // A wildcard's later matches are resolved (a tracepoint's format file
-                // read) only if the body needs each one's context: see `resolve_deferred`.
-                let (record, diags) = if i > 0 && point.wildcard.is_some() {
+            for point in expanded {
+                // A wildcard's matches are resolved (a tracepoint's format file or BTF
+                // record read) only if the body reads their context: `resolve_deferred`.
+                let (record, diags) = if point.wildcard.is_some() {
                     let deferred = Resolution {
                         deferred: true,
                         ..Resolution::default()
@@ -393,21 +456,24 @@ impl Analyzer<'_> {
         (record, std::mem::replace(&mut self.diags, outer))
     }
 
-    /// Resolves the attach points of `unit` left unresolved at expansion: a wildcard's
-    /// later matches are resolved only for a body that reads each one's record (`args`),
-    /// as bpftrace 0.17 parses tracepoint formats only then.
-    fn resolve_deferred(&mut self, unit: &mut Unit<'_>) {
+    /// Resolves the attach points of `unit` left unresolved at expansion (whether there
+    /// were any): a wildcard's matches are resolved only for a body that reads their
+    /// record (`args`), as bpftrace 0.17 parses tracepoint formats only then; so
+    /// `@[probe] = count()` over `sys_enter_*` reads no kernel BTF at all.
+    fn resolve_deferred(&mut self, unit: &mut Unit<'_>) -> bool {
+        let mut any = false;
         for (point, record, diags) in &mut unit.points {
             if record.deferred {
                 (*record, *diags) = self.resolve_point(point);
+                any = true;
             }
         }
+        any
     }
 
     /// Passes 2 and 3: type-check one program's share of a probe: its predicate and
-    /// body. Also says whether the body asked for one program per attach point, and
-    /// whether it reads the context record.
-    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, bool, bool) {
+    /// body. Also says what the body asked of its attach points (see [`Plan`]).
+    fn probe(&mut self, unit: &Unit<'_>) -> (Option<TypedProbe>, Needs) {
         let probe = unit.probe;
         let provider = unit.points[0].0.provider;
         let errors_before = self.diags.len();
@@ -419,8 +485,8 @@ impl Analyzer<'_> {
             provider,
             attach_points: attach_points.clone(),
             written_types: probe.attach_points.iter().map(|a| a.provider).collect(),
-            per_attach_point: false,
-            uses_args: false,
+            needs: Needs::default(),
+            probe_names: unit.probe_names,
             args: unit.points.iter().find_map(|(_, r, _)| r.args.clone()),
             args_space: unit
                 .points
@@ -446,7 +512,7 @@ impl Analyzer<'_> {
         });
         let mut body = self.block(&mut cx, &probe.body);
         if self.diags.len() > errors_before {
-            return (None, cx.per_attach_point, cx.uses_args);
+            return (None, cx.needs);
         }
         let mut predicate = predicate;
         finalize::probe(&mut body, predicate.as_mut(), &mut cx.vars);
@@ -456,9 +522,10 @@ impl Analyzer<'_> {
             predicate,
             body,
             vars: cx.vars,
+            probe_names: unit.probe_names,
             span: probe.span,
         };
-        (Some(typed), cx.per_attach_point, cx.uses_args)
+        (Some(typed), cx.needs)
     }
 
     /// Check that the kernel has what the attach point names (its provider resolves

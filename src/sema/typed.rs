@@ -49,7 +49,20 @@ pub struct TypedProbe {
     pub body: Vec<TStmt>,
     /// The probe's `$variables`, indexed by [`VarId`]; each has the type of its first assignment.
     pub vars: Vec<Var>,
+    /// Where its `probe` comes from.
+    pub probe_names: ProbeNames,
     pub span: Span,
+}
+
+/// Where a program's `probe` comes from (see `sema::Plan`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ProbeNames {
+    /// A constant: the program serves one attach point, or never reads `probe`.
+    #[default]
+    Constant,
+    /// The attach cookie, indexing a table of its attach points' names: one program
+    /// serves all of them (`codegen::ProgramCode::cookie_base`).
+    Cookie,
 }
 
 #[derive(Clone, Debug, PartialEq)]

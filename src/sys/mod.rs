@@ -101,8 +101,8 @@ struct TestRunAttr {
     _pad: u32,
 }
 
-/// `bpf_attr` for `BPF_LINK_CREATE` (the common part; `bpf_cookie` of the perf-event
-/// variant is left zero).
+/// `bpf_attr` for `BPF_LINK_CREATE` (the common part, then the first 8 bytes of the
+/// per-type union: the perf-event variant's `bpf_cookie`).
 #[repr(C)]
 #[derive(Default)]
 struct LinkCreateAttr {
@@ -110,7 +110,7 @@ struct LinkCreateAttr {
     target_fd: u32,
     attach_type: u32,
     flags: u32,
-    target_btf_id: u64,
+    bpf_cookie: u64,
 }
 
 /// `bpf_attr` for `BPF_LINK_CREATE` of a `BPF_TRACE_KPROBE_MULTI` link (its
@@ -443,17 +443,20 @@ pub fn prog_test_run(prog: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(attr.retval)
 }
 
-/// `BPF_LINK_CREATE`: attach `prog` to `target` (for `BPF_PERF_EVENT`, a perf event fd).
+/// `BPF_LINK_CREATE`: attach `prog` to `target` (for `BPF_PERF_EVENT`, a perf event fd,
+/// with `cookie` as what `bpf_get_attach_cookie` returns there, Linux 5.15+).
 /// The link is a kernel object owned by the returned fd: it detaches when the fd closes.
 pub fn link_create(
     prog: BorrowedFd<'_>,
     target: BorrowedFd<'_>,
     attach_type: u32,
+    cookie: u64,
 ) -> io::Result<OwnedFd> {
     let mut attr = LinkCreateAttr {
         prog_fd: prog.as_raw_fd() as u32,
         target_fd: target.as_raw_fd() as u32,
         attach_type,
+        bpf_cookie: cookie,
         ..Default::default()
     };
     bpf(BPF_LINK_CREATE, &mut attr).map(owned_fd)

@@ -120,6 +120,7 @@ pub fn program(
         name: name.into(),
         prog_type,
         attach_points: points,
+        cookie_base: None,
         insns,
         lines: vec![],
     }
