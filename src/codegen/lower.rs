@@ -51,6 +51,7 @@ pub fn compile(
                     prog_type: probe.provider.prog_type,
                     attach_points: probe.attach_points.clone(),
                     cookie_base: names.bases[index],
+                    one_of_several: probe.one_of_several,
                     insns: b.insns,
                     lines: b.lines,
                 })

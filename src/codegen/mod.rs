@@ -133,6 +133,9 @@ pub struct ProgramCode {
     /// the cookie its first attach point is attached with, the index of its name in
     /// the probe-names map ([`MapRole::ProbeNames`]); the k-th attach point gets base + k.
     pub cookie_base: Option<u64>,
+    /// An attach point that fails to attach is skipped with a warning, not an error
+    /// (`sema::TypedProbe::one_of_several`).
+    pub one_of_several: bool,
     pub insns: Vec<Insn>,
     /// `(first instruction index, byte offset in the script of the statement it implements)`
     /// for each block of instructions; `disasm` turns offsets into source lines.

@@ -367,13 +367,25 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
                 continue;
             }
             let point = &group[0];
-            if seen.insert((code.name.as_str(), point.name())) {
-                attachments.push(attacher.attach_with_cookie(point, fd.as_fd(), cookie)?);
+            let attached = if seen.insert((code.name.as_str(), point.name())) {
+                attacher.attach_with_cookie(point, fd.as_fd(), cookie)
             } else {
                 // The kernel attaches a program to an event once: a duplicated attach
                 // point gets a copy (its attachment keeps the copy alive).
                 let copy = load_program(code, &self.loaded.maps, 0)?;
-                attachments.push(attacher.attach_with_cookie(point, copy.as_fd(), cookie)?);
+                attacher.attach_with_cookie(point, copy.as_fd(), cookie)
+            };
+            match attached {
+                Ok(attachment) => attachments.push(attachment),
+                // bpftrace's words after its reason: the probe runs without it.
+                Err(e) if code.one_of_several => {
+                    eprintln!("rbt: {e}");
+                    eprintln!(
+                        "WARNING: could not attach probe {}, skipping.",
+                        point.name()
+                    );
+                }
+                Err(e) => return Err(e),
             }
         }
         // The links hold their programs; the copies' fds may close.

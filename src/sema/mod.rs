@@ -523,6 +523,12 @@ impl Analyzer<'_> {
             body,
             vars: cx.vars,
             probe_names: unit.probe_names,
+            one_of_several: probe.attach_points.len() > 1
+                || probe.attach_points.iter().any(|ap| {
+                    ap.target
+                        .iter()
+                        .any(|t| crate::probes::wildcard::has_wildcard(t))
+                }),
             span: probe.span,
         };
         (Some(typed), cx.needs)

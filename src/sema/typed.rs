@@ -51,6 +51,9 @@ pub struct TypedProbe {
     pub vars: Vec<Var>,
     /// Where its `probe` comes from.
     pub probe_names: ProbeNames,
+    /// The script's probe has several attach points or a wildcard: as in bpftrace, one
+    /// that fails to attach is warned of and skipped (bpftrace's `orig_name != name`).
+    pub one_of_several: bool,
     pub span: Span,
 }
 

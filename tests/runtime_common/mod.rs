@@ -121,6 +121,7 @@ pub fn program(
         prog_type,
         attach_points: points,
         cookie_base: None,
+        one_of_several: false,
         insns,
         lines: vec![],
     }
