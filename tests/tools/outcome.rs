@@ -15,8 +15,9 @@ pub enum Outcome {
     /// bpftrace does not start here but rbt does (rbt needs no kernel headers).
     OnlyRbtStarts(String),
     RbtFails(String),
-    /// The kernel lacks a function the tool probes: bpftrace warns that it "is not
-    /// traceable" and runs without it, rbt refuses and names the function and kernel.
+    /// The kernel lacks a function the tool probes and rbt refuses, naming function and
+    /// kernel, while bpftrace runs. (Since rbt skips such a function in a probe of
+    /// several attach points, as bpftrace does, this is left for a lone attach point.)
     KernelLacks(String),
 }
 
