@@ -29,6 +29,31 @@ fn rbt_in(dir: &Path, args: &[&str]) -> Output {
         .expect("run rbt")
 }
 
+/// Runs each case under bpftrace and rbt in `dir` and fails with every case where
+/// `same(bpftrace's output, rbt's, bpftrace's stderr, rbt's)` is false.
+fn compare_with_bpftrace(
+    test: &str,
+    dir: &Path,
+    cases: &[&[&str]],
+    same: impl Fn(&Output, &Output, &str, &str) -> bool,
+) {
+    let mut failures = Vec::new();
+    for args in cases {
+        let Some((theirs, ours)) = run_both(test, dir, args) else {
+            return;
+        };
+        let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
+        if !same(&theirs, &ours, &their_err, &our_err) {
+            failures.push(format!(
+                "{args:?}: bpftrace {:?}:\n{their_err}rbt {:?}:\n{our_err}",
+                theirs.status.code(),
+                ours.status.code()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+}
+
 /// `args` run by bpftrace and by rbt in `dir`: their outputs, or None when bpftrace
 /// cannot run here (the test is skipped, or fails under CI).
 fn run_both(test: &str, dir: &Path, args: &[&str]) -> Option<(Output, Output)> {
@@ -234,31 +259,18 @@ fn command_line_errors_match_bpftrace() {
         &["-h"],
         &[],
     ];
-    let mut failures = Vec::new();
-    for args in cases {
-        let Some((theirs, ours)) = run_both(test, &dir, args) else {
-            return;
-        };
-        let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
+    compare_with_bpftrace(test, &dir, cases, |theirs, ours, their_err, our_err| {
         let first = |s: &str| s.lines().next().unwrap_or_default().to_string();
         let usage = their_err.contains("USAGE:\n");
-        let same = theirs.status.code() == ours.status.code()
+        theirs.status.code() == ours.status.code()
             && ours.stdout.is_empty() == theirs.stdout.is_empty()
             && !our_err.contains("panicked")
             && match (usage, their_err.starts_with("ERROR: ")) {
-                (_, true) => first(&their_err) == first(&our_err),
+                (_, true) => first(their_err) == first(our_err),
                 (true, false) => our_err.contains("USAGE:\n"),
                 (false, false) => false,
-            };
-        if !same {
-            failures.push(format!(
-                "{args:?}: bpftrace {:?}:\n{their_err}rbt {:?}:\n{our_err}",
-                theirs.status.code(),
-                ours.status.code()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+            }
+    });
 }
 
 /// Errors rbt gives in bpftrace's words and with its severity word, located in the
@@ -277,30 +289,17 @@ fn bpftrace_worded_errors_match_bpftrace() {
         &["-l", "\\n"],
         &["-l", "a\\b"],
     ];
-    let mut failures = Vec::new();
-    for args in cases {
-        let Some((theirs, ours)) = run_both(test, &dir, args) else {
-            return;
-        };
-        let (their_err, our_err) = (stderr_text(&theirs), stderr_text(&ours));
+    compare_with_bpftrace(test, &dir, cases, |theirs, ours, their_err, our_err| {
         let message = |s: &str| {
             let first = s.lines().next().unwrap_or_default();
             first.find(" ERROR: ").map(|at| first[at..].to_string())
         };
-        let same = theirs.status.code() == ours.status.code()
-            && message(&their_err).is_some()
-            && message(&their_err) == message(&our_err)
+        theirs.status.code() == ours.status.code()
+            && message(their_err).is_some()
+            && message(their_err) == message(our_err)
             && our_err.starts_with("stdin:1:")
-            && our_err.lines().nth(2).is_some_and(|l| l.contains('^'));
-        if !same {
-            failures.push(format!(
-                "{args:?}: bpftrace {:?}:\n{their_err}rbt {:?}:\n{our_err}",
-                theirs.status.code(),
-                ours.status.code()
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n---\n"));
+            && our_err.lines().nth(2).is_some_and(|l| l.contains('^'))
+    });
 }
 
 /// `--info` reports what rbt detects: the sections bpftrace 0.17 prints, and the map
