@@ -51,6 +51,14 @@ pub struct AttachPoint {
 }
 
 impl AttachPoint {
+    /// Whether a part of its target is a wildcard pattern (`vfs_*`): it denotes the
+    /// provider's matching targets.
+    pub fn has_wildcard(&self) -> bool {
+        self.target
+            .iter()
+            .any(|t| crate::probes::wildcard::has_wildcard(t))
+    }
+
     /// The attach point as bpftrace spells it, e.g. `kretprobe:inet_csk_accept`; a
     /// function offset of 0 is not written (`echo_builtin+0` is `echo_builtin`), as
     /// bpftrace adds `+N` only for an offset other than 0.

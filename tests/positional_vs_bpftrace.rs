@@ -56,6 +56,11 @@ const CASES: &[(&str, &[&str])] = &[
         "BEGIN { printf(\"%s\\n\", str($1)); exit(); }",
         &["0123456789012345678901234567890123456789012345678901234567890123456789"],
     ),
+    // Where a literal is required, a parameter counts as one.
+    (
+        "BEGIN { @[1] = 1; @[2] = 2; @[3] = 3; print(@, $1); clear(@); exit(); }",
+        &["2"],
+    ),
     // Rejected by both.
     ("BEGIN { printf(\"%d\\n\", $2); exit(); }", &["5", "foo"]),
     ("BEGIN { printf(\"%d\\n\", $1); exit(); }", &["12abc"]),

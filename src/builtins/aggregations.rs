@@ -14,7 +14,6 @@
 
 use super::{Builtin, Checked, Form, Site};
 use crate::abi::insn::*;
-use crate::ast::ExprKind;
 use crate::codegen::builder::*;
 use crate::codegen::{Dest, Gen};
 use crate::sema::{value, AggKind, Call, Checker, Payload, Type};
@@ -141,10 +140,8 @@ fn check_lhist(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
     }
     let mut literals = [0i64; 3];
     for (slot, e) in literals.iter_mut().zip(bounds) {
-        *slot = match ck.integer_literal(e) {
+        *slot = match ck.integer_literal(e)? {
             Some(v) => v,
-            // A parameter that is not a number: reported.
-            None if matches!(e.kind, ExprKind::Param(_)) => return None,
             None => {
                 ck.error(
                     site.span,

@@ -114,8 +114,8 @@ fn check_print(ck: &mut Checker<'_, '_>, site: &Site<'_>) -> Option<Checked> {
         return None;
     }
     for (slot, e) in numbers.iter_mut().zip(rest) {
-        match e.kind {
-            ExprKind::Int(v) => *slot = v,
+        match ck.integer_literal(e)? {
+            Some(v) if v >= 0 => *slot = v as u64,
             _ => {
                 ck.error(
                     site.span,

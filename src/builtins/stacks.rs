@@ -113,11 +113,8 @@ fn limit(ck: &mut Checker<'_, '_>, site: &Site<'_>, arg: &Expr) -> Option<u32> {
         ck.error(arg.span, msg);
         return None;
     }
-    if let Some(n) = ck.integer_literal(arg) {
+    if let Some(n) = ck.integer_literal(arg)? {
         return Some(u32::try_from(n).unwrap_or(u32::MAX));
-    }
-    if matches!(arg.kind, ExprKind::Param(_)) {
-        return None; // not a number: reported
     }
     let what = provided(ck, arg)?;
     let msg = format!(

@@ -47,15 +47,16 @@ impl Compiled {
     /// `kstack`), so the runtime can read `/proc/kallsyms` before the first print.
     pub fn reads_kernel_symbols(&self) -> bool {
         let in_events = self.events.events.iter().flat_map(|e| e.layouts());
-        let in_maps = self.maps.iter().flat_map(|m| match &m.role {
-            MapRole::User(user) => {
-                let value = match &user.value {
-                    MapValue::Plain(v) => Some(v),
-                    MapValue::Aggregate(_) => None,
-                };
-                user.key.iter().map(|k| &k.value).chain(value).collect()
-            }
-            _ => Vec::new(),
+        let users = self.maps.iter().filter_map(|m| match &m.role {
+            MapRole::User(user) => Some(user),
+            _ => None,
+        });
+        let in_maps = users.flat_map(|user| {
+            let value = match &user.value {
+                MapValue::Plain(v) => Some(v),
+                MapValue::Aggregate(_) => None,
+            };
+            user.key.iter().map(|k| &k.value).chain(value)
         });
         in_events
             .chain(in_maps)

@@ -350,7 +350,7 @@ pub enum Unexpanded {
 /// The attach points `point` denotes: itself, or with a wildcard in its target every
 /// matching target of its provider, sorted as bpftrace sorts them (byte order).
 pub fn expand(point: &AttachPoint) -> Result<Vec<AttachPoint>, Unexpanded> {
-    if !point.target.iter().any(|t| wildcard::has_wildcard(t)) {
+    if !point.has_wildcard() {
         return Ok(vec![point.clone()]);
     }
     let pattern = point.target.join(":");

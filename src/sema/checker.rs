@@ -215,20 +215,21 @@ impl Checker<'_, '_> {
 
     /// An integer literal argument (`lhist`'s bounds, `kstack`'s limit): `5`, `-1`, or
     /// a positional parameter, which bpftrace 0.17 counts as a literal (`kstack($1)`).
-    /// None when it is none of these, or a parameter that is not a number (reported).
-    pub fn integer_literal(&mut self, arg: &ast::Expr) -> Option<i64> {
-        match &arg.kind {
+    /// `Some(None)` when it is none of these (the caller says what it wanted); `None`,
+    /// as from every check here, after an error: a parameter that is not a number.
+    pub fn integer_literal(&mut self, arg: &ast::Expr) -> Option<Option<i64>> {
+        Some(match &arg.kind {
             ExprKind::Int(v) => Some(*v as i64),
             ExprKind::Unary {
                 op: ast::UnaryOp::Neg,
                 expr,
-            } => self.integer_literal(expr).map(i64::wrapping_neg),
+            } => self.integer_literal(expr)?.map(i64::wrapping_neg),
             ExprKind::Param(n) => match self.an.param_number(*n, arg.span)?.kind {
                 TExprKind::Int(v) => Some(v as i64),
                 _ => None,
             },
             _ => None,
-        }
+        })
     }
 
     /// Whether a `-c` command runs (for `cpid`).

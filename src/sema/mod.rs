@@ -524,11 +524,10 @@ impl Analyzer<'_> {
             vars: cx.vars,
             probe_names: unit.probe_names,
             one_of_several: probe.attach_points.len() > 1
-                || probe.attach_points.iter().any(|ap| {
-                    ap.target
-                        .iter()
-                        .any(|t| crate::probes::wildcard::has_wildcard(t))
-                }),
+                || probe
+                    .attach_points
+                    .iter()
+                    .any(ast::AttachPoint::has_wildcard),
             span: probe.span,
         };
         (Some(typed), cx.needs)
@@ -537,11 +536,7 @@ impl Analyzer<'_> {
     /// Check that the kernel has what the attach point names (its provider resolves
     /// it): the record `args` reads there and the space of its pointers.
     fn check_attach_point(&mut self, ap: &ast::AttachPoint) -> Resolution {
-        if ap
-            .target
-            .iter()
-            .any(|t| crate::probes::wildcard::has_wildcard(t))
-        {
+        if ap.has_wildcard() {
             self.error(
                 ap.span,
                 format!("wildcards in '{}' are not supported", ap.name()),
