@@ -99,26 +99,25 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
                 needs = a.probe(&group).1;
             }
             let per_point = needs.per_attach_point();
-            // A lone attach point that denotes nothing: bpftrace's probe matcher drops it
-            // from a probe made per attach point (`probe` in the body), else it fails.
-            for (point, record, _) in &group.points {
-                match &record.absent {
-                    Some(why) if per_point => a.warnings.push(skipped(point.span, why)),
-                    Some(why) => expansion_errors.push(Diagnostic::error(point.span, why.clone())),
-                    None => {}
-                }
-            }
-            if group
-                .points
-                .iter()
-                .all(|(_, record, _)| record.absent.is_some())
+            // A lone attach point that denotes nothing (a probe of several dropped it
+            // at resolution): bpftrace's probe matcher drops it from a probe made per
+            // attach point (`probe` in the body), else it fails.
+            if let [(
+                point,
+                Resolution {
+                    absent: Some(why), ..
+                },
+                _,
+            )] = group.points.as_slice()
             {
+                if per_point {
+                    a.warnings.push(skipped(point.span, why));
+                } else {
+                    expansion_errors.push(Diagnostic::error(point.span, why.clone()));
+                }
                 silent.push(group);
                 continue;
             }
-            group
-                .points
-                .retain(|(_, record, _)| record.absent.is_none());
             if per_point {
                 // Counted against BPFTRACE_MAX_BPF_PROGS as bpftrace counts them.
                 expanded.extend(group.points.iter().map(|(point, _, _)| point.span));
