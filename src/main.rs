@@ -404,6 +404,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
     })
 }
 
+/// Whether the script text names a kprobe (whose function sema looks up in BTF), reads
+/// a tracepoint's `args` (typed from BTF), `curtask` or a struct: a guess made before
+/// parsing, to start reading BTF early ([`btf::Lazy::prefetch`]); a wrong guess costs
+/// time and memory, never a result.
+fn likely_reads_kernel_types(src: &str) -> bool {
+    let mut words = src.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'));
+    let (mut probes, mut args) = (false, false);
+    for w in &mut words {
+        if ["kprobe:", "kretprobe:", "k:", "kr:"]
+            .iter()
+            .any(|p| w.starts_with(p))
+            || w == "curtask"
+            || w == "struct"
+        {
+            return true;
+        }
+        probes |= w.starts_with("tracepoint:") || w.starts_with("t:");
+        args |= w == "args";
+        if probes && args {
+            return true;
+        }
+    }
+    false
+}
+
 /// Stack for [`compile`]: sema and codegen of a 4096-level AST need about 30 MiB in a
 /// debug build. Only the pages used are ever touched.
 const COMPILE_STACK: usize = 256 << 20;
@@ -436,6 +461,13 @@ fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
     };
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
+    // Kernel BTF is read only if the script needs a kernel type (if that read failed,
+    // it is the error to report, not the lookups that failed after it); from now on,
+    // beside parsing, for a script that will.
+    let btf = match likely_reads_kernel_types(&src) {
+        true => btf::Lazy::prefetch(cli.btf.clone()),
+        false => btf::Lazy::file(cli.btf.clone()),
+    };
 
     if let Some(header) = cli.include.iter().find(|h| !parser::known_header(h)) {
         // bpftrace 0.17's (clang's) words.
@@ -454,9 +486,6 @@ fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
     }
-    // Kernel BTF is read only if the script needs a kernel type; if that read failed,
-    // it is the error to report, not the lookups that failed after it.
-    let btf = btf::Lazy::file(cli.btf.clone());
     let mut typed = sema::analyze(&ast, &btf);
     if let Some(e) = btf.error() {
         return Err(format!("rbt: {e}\n"));

@@ -45,6 +45,9 @@ const BEGIN_SCRIPTS: &[&str] = &[
     "struct task_struct { int x; char c; } BEGIN { printf(\"%d\\n\", sizeof(struct task_struct)); exit(); }",
     // A kernel enumerator is an int64 constant.
     "BEGIN { printf(\"%d %d\\n\", sizeof(BTF_VAR_STATIC), BTF_VAR_STATIC); exit(); }",
+    // A shadowing type used only as a pointer: no conflict (see type_errors_match_bpftrace).
+    "struct task_struct { struct thread_info x; int pid; } BEGIN { $t = (struct task_struct *)curtask; printf(\"%d\\n\", $t == 0); exit(); }",
+    "struct Foo { struct thread_info x; int pid; } BEGIN { printf(\"%d\\n\", sizeof(struct Foo)); exit(); }",
     "struct task_struct_partial { int x; char c; } BEGIN { printf(\"%d %d\\n\", sizeof(struct task_struct_partial), sizeof(struct task_struct)); exit(); }",
     // Comments and macros in definitions (array lengths).
     "#define N 3\nstruct Foo {\n  int x; /* c */\n  char comm[16]; // d\n  long v[N];\n};\nBEGIN { printf(\"%d\\n\", sizeof(struct Foo)); exit(); }",
@@ -197,6 +200,12 @@ fn type_errors_match_bpftrace() {
         "struct Foo { int x; } BEGIN { $p = (Foo *)0; exit(); }",
         "struct task_struct { int x; char c; } BEGIN { printf(\"%d\\n\", curtask->pid); exit(); }",
         "BEGIN { printf(\"%d\\n\", sizeof(struct nonexist)); exit(); }",
+        // A member or the size of a script struct that shadows a kernel one: bpftrace's
+        // BTF header conflicts, so the script's types stand alone (and embed an
+        // incomplete kernel struct).
+        "struct task_struct { struct thread_info x; } BEGIN { printf(\"%d\\n\", curtask->x.status); exit(); }",
+        "struct task_struct { struct thread_info x; int pid; } BEGIN { $t = (struct task_struct *)curtask; printf(\"%d\\n\", $t->pid); exit(); }",
+        "struct task_struct { struct thread_info x; int pid; } BEGIN { printf(\"%d\\n\", sizeof(struct task_struct)); exit(); }",
         "enum E { A } BEGIN { printf(\"%d\\n\", sizeof(enum E)); exit(); }",
         "BEGIN { $s = \"a\"; $s++; exit(); }",
         "BEGIN { @s = \"a\"; $x = @s++; exit(); }",

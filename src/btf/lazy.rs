@@ -4,7 +4,8 @@
 //! script that touches a kernel type pays for it.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::thread::JoinHandle;
 
 use super::{Btf, BtfError};
 
@@ -14,6 +15,8 @@ use super::{Btf, BtfError};
 /// lookup in the empty BTF fails and the errors those give are not the real cause.
 pub struct Lazy<'a> {
     source: Source<'a>,
+    /// The read [`Lazy::prefetch`] started, taken by the first dereference.
+    reading: Mutex<Option<JoinHandle<Result<Btf, BtfError>>>>,
     loaded: OnceLock<Btf>,
     error: OnceLock<BtfError>,
 }
@@ -28,9 +31,26 @@ impl Lazy<'_> {
     pub fn file(path: PathBuf) -> Lazy<'static> {
         Lazy {
             source: Source::File(path),
+            reading: Mutex::new(None),
             loaded: OnceLock::new(),
             error: OnceLock::new(),
         }
+    }
+
+    /// BTF from `path`, read from now on by a thread of its own, for a script that
+    /// will likely need it: the read overlaps parsing (in the emulated 6.1 VM,
+    /// reading vmlinux BTF through sysfs takes longer than everything before sema).
+    /// Unused, it costs that thread's work and memory, nothing else.
+    pub fn prefetch(path: PathBuf) -> Lazy<'static> {
+        let lazy = Lazy::file(path.clone());
+        let reading = std::thread::Builder::new()
+            .name("rbt-btf".into())
+            .spawn(move || Btf::load(&path))
+            .ok();
+        if let Ok(mut slot) = lazy.reading.lock() {
+            *slot = reading;
+        }
+        lazy
     }
 
     /// Whether anything asked for a kernel type (so the file was read, or failed to be).
@@ -48,6 +68,7 @@ impl<'a> From<&'a Btf> for Lazy<'a> {
     fn from(btf: &'a Btf) -> Lazy<'a> {
         Lazy {
             source: Source::Loaded(btf),
+            reading: Mutex::new(None),
             loaded: OnceLock::new(),
             error: OnceLock::new(),
         }
@@ -61,7 +82,13 @@ impl std::ops::Deref for Lazy<'_> {
         match &self.source {
             Source::Loaded(btf) => btf,
             Source::File(path) => self.loaded.get_or_init(|| {
-                Btf::load(path).unwrap_or_else(|e| {
+                let reading = self.reading.lock().ok().and_then(|mut r| r.take());
+                let loaded = match reading.map(JoinHandle::join) {
+                    Some(Ok(loaded)) => loaded,
+                    // No prefetch, or its thread died: read here.
+                    _ => Btf::load(path),
+                };
+                loaded.unwrap_or_else(|e| {
                     let _ = self.error.set(e);
                     Btf::empty()
                 })

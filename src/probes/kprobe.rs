@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::ffi::CString;
 use std::fs;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing, Unresolved};
@@ -39,6 +39,7 @@ pub static KPROBE: Provider = Provider {
     check,
     attach: attach_entry,
     expand: Some(FUNCTIONS),
+    exists: None,
     cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
@@ -66,6 +67,7 @@ pub static KRETPROBE: Provider = Provider {
     check,
     attach: attach_return,
     expand: Some(FUNCTIONS),
+    exists: None,
     cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
@@ -177,12 +179,52 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
     if attacher.tracefs_kprobes || !Path::new(paths::KPROBE_PMU).join("type").exists() {
         legacy_kprobe_events(attacher, &probe)?;
     }
+    // A named function (not a wildcard's match, whose list was read to expand it): the
+    // kprobe opened here is the check, and attaching uses it. Reading the lists below
+    // took ~300 ms of a 500 ms start in the emulated VM (each is ~50k lines the
+    // kernel formats on every read); they are read only if the open fails.
+    if point.wildcard.is_none() {
+        if let Some(Ok(perf)) = open_pmu_kprobe(attacher, point) {
+            attacher.opened_kprobes.insert(probe, perf);
+            return Ok(());
+        }
+    }
     let function = function(point);
     // Listed as traceable (what wildcards expand from, read already): it exists.
     if !traceable(function) && kernel_symbols_readable() && !kernel_has_symbol(function) {
         return Err(not_found(&probe, function));
     }
     Ok(())
+}
+
+/// The kprobe PMU's perf event for `point` (a kretprobe's with the PMU's retprobe bit),
+/// or `None` where kprobes go through tracefs `kprobe_events`.
+fn open_pmu_kprobe(
+    attacher: &Attacher,
+    point: &AttachPoint,
+) -> Option<Result<OwnedFd, RuntimeError>> {
+    if attacher.tracefs_kprobes {
+        return None;
+    }
+    let pmu = Path::new(paths::KPROBE_PMU);
+    let pmu_type = read_number(&pmu.join("type"))?;
+    let probe = point.name();
+    let (function, offset) = target(point);
+    let open = || {
+        let config = if point.provider.name == KRETPROBE.name {
+            let bit = retprobe_bit(pmu).ok_or_else(|| RuntimeError::Attach {
+                probe: probe.clone(),
+                source: io::Error::other("the kprobe PMU does not describe its retprobe bit"),
+            })?;
+            1u64 << bit
+        } else {
+            0
+        };
+        let name = CString::new(function).map_err(|_| not_found(&probe, function))?;
+        sys::perf_event_open(pmu_type as u32, config, Some((&name, offset)))
+            .map_err(|e| kprobe_error(&probe, function, e))
+    };
+    Some(open())
 }
 
 /// Without the kprobe PMU: the tracefs mount and its `kprobe_events`, if the kernel
@@ -233,27 +275,14 @@ fn attach_kprobe(
     let probe = point.name();
     let (function, offset) = target(point);
     let function = function.to_string();
-    let pmu = Path::new(paths::KPROBE_PMU);
-    let pmu_type = if attacher.tracefs_kprobes {
-        None
-    } else {
-        read_number(&pmu.join("type"))
+    // Opened by the preflight, or now.
+    let perf = match attacher.opened_kprobes.remove(&probe) {
+        Some(perf) => Some(Ok(perf)),
+        None => open_pmu_kprobe(attacher, point),
     };
-    if let Some(pmu_type) = pmu_type {
-        let config = if retprobe {
-            let bit = retprobe_bit(pmu).ok_or_else(|| RuntimeError::Attach {
-                probe: probe.clone(),
-                source: io::Error::other("the kprobe PMU does not describe its retprobe bit"),
-            })?;
-            1u64 << bit
-        } else {
-            0
-        };
-        let name = CString::new(function.as_str()).map_err(|_| not_found(&probe, &function))?;
-        let perf = sys::perf_event_open(pmu_type as u32, config, Some((&name, offset)))
-            .map_err(|e| kprobe_error(&probe, &function, e))?;
+    if let Some(perf) = perf {
         let perf = attacher
-            .attach_perf(perf, prog)
+            .attach_perf(perf?, prog)
             .map_err(|source| RuntimeError::Attach { probe, source })?;
         return Ok(Attachment::perf(perf));
     }

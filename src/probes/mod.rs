@@ -122,6 +122,9 @@ pub struct Resolved {
 pub type DebugInfoFn = fn(&AttachPoint) -> Option<(std::path::PathBuf, String)>;
 pub type ResolveFn = fn(&Lazy, &AttachPoint) -> Result<Resolved, Unresolved>;
 
+/// See [`Provider::exists`].
+pub type ExistsFn = fn(&AttachPoint) -> Result<(), Unresolved>;
+
 /// Why an attach point denotes nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unresolved {
@@ -198,6 +201,11 @@ pub struct Provider {
     pub absent: Option<fn(&AttachPoint) -> Option<String>>,
     /// Sema: does the target exist, and what does its context hold.
     pub resolve: ResolveFn,
+    /// Sema, for a target whose context record costs more than its existence (a
+    /// tracepoint's is typed from kernel BTF): whether it exists. Its [`Provider::resolve`]
+    /// then runs only if the body reads `args`, so `@[comm] = count()` on a tracepoint
+    /// reads no kernel BTF (`None`: always resolve).
+    pub exists: Option<ExistsFn>,
     /// Runtime preflight, without side effects: can the target be attached.
     pub check: CheckFn,
     /// Runtime: attach a loaded program (not called for `Start`/`End` probes).

@@ -29,6 +29,7 @@ pub static BEGIN: Provider = Provider {
     check,
     attach,
     expand: None,
+    exists: None,
     cookies: false,
     multi: None,
 };
@@ -52,6 +53,7 @@ pub static END: Provider = Provider {
     check,
     attach,
     expand: None,
+    exists: None,
     cookies: false,
     multi: None,
 };

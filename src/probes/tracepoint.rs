@@ -43,6 +43,7 @@ pub static TRACEPOINT: Provider = Provider {
         }),
         params: Some(format_params),
     }),
+    exists: Some(exists),
     cookies: true,
     multi: None,
 };
@@ -67,22 +68,13 @@ fn format_params(target: &str) -> Vec<String> {
 }
 
 fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
-    let [category, event] = point.target.as_slice() else {
-        return Err("expected 'tracepoint:<category>:<event>'".into());
-    };
+    let (category, event) = category_event(point)?;
     let record = match btf.find_type(&format!("struct trace_event_raw_{event}")) {
         Some(id) => Args::Btf(id),
-        None => Args::Format(tracefs::read_format(btf, category, event).map_err(
-            |why| match why {
-                // bpftrace 0.17's words.
-                tracefs::Unreadable::Missing => {
-                    Unresolved::bpftrace(format!("tracepoint not found: {category}:{event}"))
-                }
-                tracefs::Unreadable::Why(why) => {
-                    format!("tracepoint '{category}:{event}' not found: {why}").into()
-                }
-            },
-        )?),
+        None => {
+            let text = format_text(category, event)?;
+            Args::Format(tracefs::parse_format(btf, &text))
+        }
     };
     // bpftrace 0.17: the syscalls category's pointer arguments point into user memory.
     let args_space = if category == "syscalls" {
@@ -93,6 +85,38 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     Ok(Resolved {
         args: Some(record),
         args_space,
+    })
+}
+
+/// The tracepoint exists: tracefs has its format file (without BTF, see
+/// [`Provider::exists`]). Where tracefs cannot be read (not root, not mounted) that is
+/// left to `resolve` if `args` is read, else to the runtime's privilege check and
+/// preflight, as before.
+fn exists(point: &AttachPoint) -> Result<(), Unresolved> {
+    let (category, event) = category_event(point)?;
+    match tracefs::read_format(category, event) {
+        Err(tracefs::Unreadable::Missing) => format_text(category, event).map(drop),
+        _ => Ok(()),
+    }
+}
+
+fn category_event(point: &AttachPoint) -> Result<(&str, &str), Unresolved> {
+    match point.target.as_slice() {
+        [category, event] => Ok((category, event)),
+        _ => Err("expected 'tracepoint:<category>:<event>'".into()),
+    }
+}
+
+/// The event's tracefs format file, or why it cannot be read.
+fn format_text(category: &str, event: &str) -> Result<String, Unresolved> {
+    tracefs::read_format(category, event).map_err(|why| match why {
+        // bpftrace 0.17's words.
+        tracefs::Unreadable::Missing => {
+            Unresolved::bpftrace(format!("tracepoint not found: {category}:{event}"))
+        }
+        tracefs::Unreadable::Why(why) => {
+            format!("tracepoint '{category}:{event}' not found: {why}").into()
+        }
     })
 }
 

@@ -83,6 +83,7 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
             fill_probe_names(spec, names, fd)?;
         }
     }
+    crate::timings::phase("create maps");
     let programs = load_programs(&compiled.programs, &maps)?;
     Ok(Loaded { maps, programs })
 }

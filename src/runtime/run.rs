@@ -107,6 +107,7 @@ pub fn run<S: EventSink + ?Sized>(
         false => preflight(compiled)?,
         true => Attacher::new(),
     };
+    timings::phase("preflight");
     let loaded = load(compiled)?;
     timings::phase("load+verify");
     if opts.dry_run {

@@ -81,6 +81,7 @@ impl Analyzer<'_> {
                 return None;
             }
         };
+        self.uses_tag(agg);
         let in_ctx = place.base == Base::Ctx;
         let data_loc = format!("__data_loc_{field}");
         match kernel::member(self.btf, agg, field) {

@@ -261,7 +261,7 @@ impl Checker<'_, '_> {
     /// The size of the type `name` names in `sizeof()`: a bpftrace integer type
     /// (`int32`), a kernel or script struct or union (`struct sock`); bpftrace 0.17
     /// knows no `sizeof(enum E)`.
-    pub fn type_size(&self, name: &str) -> Option<usize> {
+    pub fn type_size(&mut self, name: &str) -> Option<usize> {
         if let Some(ty) = super::kernel::bpftrace_int(name) {
             return Some(ty.size());
         }
@@ -269,6 +269,7 @@ impl Checker<'_, '_> {
             return None;
         }
         let id = self.an.btf.find_type(name)?;
+        self.an.uses_tag(id);
         self.an.btf.size_of(id).map(|s| s as usize)
     }
 

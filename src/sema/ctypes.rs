@@ -12,8 +12,21 @@ use crate::diag::{Diagnostic, Span};
 /// Nesting bound for alignment queries on kernel types.
 const MAX_DEPTH: usize = 32;
 
+/// Where a script's member types come from: the script and the kernel, or (bpftrace's
+/// "BTF conflict") the script alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tags {
+    /// `struct`/`union`/`enum` tags the script does not define are the kernel's.
+    Kernel,
+    /// Only the script's own tags exist. bpftrace 0.17 falls back to this when its
+    /// generated BTF header would redefine a type the script defines: clang then
+    /// reports `field has incomplete type 'struct thread_info'` for a kernel struct a
+    /// definition embeds.
+    ScriptOnly,
+}
+
 /// The kernel BTF extended with `defs`, or `None` when there are none.
-pub fn extend(btf: &Btf, defs: &[CDef]) -> Result<Option<Btf>, Vec<Diagnostic>> {
+pub fn extend(btf: &Btf, defs: &[CDef], tags: Tags) -> Result<Option<Btf>, Vec<Diagnostic>> {
     if defs.is_empty() {
         return Ok(None);
     }
@@ -31,6 +44,7 @@ pub fn extend(btf: &Btf, defs: &[CDef]) -> Result<Option<Btf>, Vec<Diagnostic>> 
         base,
         names: Vec::new(),
         diags: Vec::new(),
+        tags,
     };
     for (k, d) in flat.iter().enumerate() {
         if !d.name.is_empty() {
@@ -93,6 +107,7 @@ struct Builder<'b> {
     base: u32,
     names: Vec<(String, TypeId)>,
     diags: Vec<Diagnostic>,
+    tags: Tags,
 }
 
 impl Builder<'_> {
@@ -282,16 +297,22 @@ impl Builder<'_> {
         None
     }
 
-    /// A script type by name, else a kernel one.
+    /// A script type by name, else a kernel one (a kernel tag only under [`Tags::Kernel`]).
     fn named(&self, name: &str) -> Option<TypeId> {
         if name == "void" {
             return Some(TypeId::VOID);
         }
+        let tag = ["struct ", "union ", "enum "]
+            .iter()
+            .any(|k| name.starts_with(k));
         self.names
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, id)| *id)
-            .or_else(|| self.btf.find_type(name))
+            .or_else(|| match (tag, self.tags) {
+                (true, Tags::ScriptOnly) => None,
+                _ => self.btf.find_type(name),
+            })
     }
 
     fn script_def(&self, id: TypeId) -> Option<usize> {
@@ -303,6 +324,24 @@ impl Builder<'_> {
         self.extra.push(t);
         TypeId(self.base + (self.defs.len() + self.extra.len() - 1) as u32)
     }
+}
+
+/// The script's structs and unions that the kernel also has under the same tag. A
+/// member access through one makes bpftrace 0.17 generate that kernel type too, which
+/// conflicts with the script's ([`Tags::ScriptOnly`]); measured: `struct task_struct
+/// { struct thread_info x; int pid; }` fails at `curtask->pid` and at
+/// `((struct task_struct *)curtask)->pid`, not where no member is read.
+pub fn shadowing(kernel: &Btf, extended: &Btf, kernel_types: u32) -> Vec<TypeId> {
+    (kernel_types..extended.type_count())
+        .map(TypeId)
+        .filter(|&id| {
+            matches!(
+                extended.kind(id),
+                TypeKind::Struct { .. } | TypeKind::Union { .. }
+            ) && !extended.type_name(id).is_empty()
+                && kernel.find_type(&extended.name_of(id)).is_some()
+        })
+        .collect()
 }
 
 /// Size and alignment of a kernel type: scalars align to their size, aggregates and

@@ -20,6 +20,7 @@ mod kernel;
 mod maps;
 mod params;
 mod records;
+mod resolve;
 mod stmt;
 pub(crate) mod tracefs;
 mod tuples;
@@ -33,6 +34,8 @@ use crate::ast::{self, Span};
 use crate::btf::{Lazy, TypeId, TypeKind};
 use crate::diag::Diagnostic;
 use crate::probes::Provider;
+use ctypes::Tags;
+use resolve::{skipped, Resolution};
 use std::collections::{HashMap, HashSet};
 
 /// Type-check a parsed program against the kernel's types, in explicit passes:
@@ -49,9 +52,17 @@ use std::collections::{HashMap, HashSet};
 pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<Diagnostic>> {
     // Kernel BTF is read when a kernel type is first needed (see `Lazy`); script types
     // extend it, so a script that defines any reads it here.
+    let kernel = btf;
     let (extended, kernel_types) = match program.types.is_empty() {
         true => (None, None),
-        false => (ctypes::extend(btf, &program.types)?, Some(btf.type_count())),
+        false => (
+            ctypes::extend(btf, &program.types, Tags::Kernel)?,
+            Some(btf.type_count()),
+        ),
+    };
+    let shadowing = match (&extended, kernel_types) {
+        (Some(ext), Some(count)) => ctypes::shadowing(btf, ext, count),
+        _ => Vec::new(),
     };
     let extended = extended.as_ref().map(Lazy::from);
     let btf = extended.as_ref().unwrap_or(btf);
@@ -79,6 +90,8 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
         pid: program.pid,
         fn_params,
         unattached: 0,
+        shadowing,
+        tags_conflict: false,
     };
     let mut expansion_errors = Vec::new();
     let mut units = Vec::new();
@@ -160,6 +173,10 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
             expansion_errors.push(d);
         }
     }
+    // bpftrace's clang pass, which runs before its semantic checks, saw the conflict.
+    if a.tags_conflict {
+        ctypes::extend(kernel, &program.types, Tags::ScriptOnly)?;
+    }
     if expansion_errors.is_empty() {
         Ok(TypedProgram {
             probes,
@@ -170,14 +187,6 @@ pub fn analyze(program: &ast::Program, btf: &Lazy) -> Result<TypedProgram, Vec<D
     } else {
         Err(expansion_errors)
     }
-}
-
-/// The warning for an attach point dropped because it denotes nothing.
-fn skipped(span: Span, why: &str) -> Diagnostic {
-    Diagnostic::warning(
-        span,
-        format!("{why}: attach point skipped, as bpftrace skips it"),
-    )
 }
 
 /// bpftrace's `BPFTRACE_MAX_BPF_PROGS` (default 512; main rejects a malformed value):
@@ -233,6 +242,11 @@ struct Analyzer<'a> {
     fn_params: debuginfo::Params,
     /// Attach points dropped from a probe of several: see `TypedProgram::unattached`.
     unattached: usize,
+    /// The script's structs that shadow a kernel one ([`ctypes::shadowing`]) ...
+    shadowing: Vec<TypeId>,
+    /// ... and whether a member was read through one: the script's types must then
+    /// stand without the kernel's tags ([`Tags::ScriptOnly`]).
+    tags_conflict: bool,
 }
 
 /// The passes that walk probe bodies.
@@ -303,25 +317,6 @@ impl Plan {
     }
 }
 
-/// Adds a resolved attach point to its probe type's unit (made on first appearance).
-fn group<'p>(
-    units: &mut Vec<Unit<'p>>,
-    probe: &'p ast::Probe,
-    resolved: (ast::AttachPoint, Resolution, Vec<Diagnostic>),
-) {
-    match units
-        .iter_mut()
-        .find(|u| u.points[0].0.provider == resolved.0.provider)
-    {
-        Some(unit) => unit.points.push(resolved),
-        None => units.push(Unit {
-            probe,
-            points: vec![resolved],
-            probe_names: ProbeNames::Constant,
-        }),
-    }
-}
-
 impl Unit<'_> {
     /// One unit per attach point.
     fn split(self) -> Vec<Self> {
@@ -335,20 +330,6 @@ impl Unit<'_> {
             })
             .collect()
     }
-}
-
-/// What resolving one attach point found for its probe's context.
-#[derive(Clone, Debug, Default)]
-struct Resolution {
-    /// The record `args` reads (tracepoints).
-    args: Option<Args>,
-    /// The address space of the record's pointers.
-    args_space: Space,
-    /// Not resolved yet (a wildcard's later match; see `Analyzer::resolve_deferred`).
-    deferred: bool,
-    /// Denotes nothing (`Unresolved::skipped`), and why: dropped with a warning from a
-    /// probe of several attach points or one made per attach point, else an error.
-    absent: Option<String>,
 }
 
 /// Per-probe state: what the context offers and the variables seen so far.
@@ -398,76 +379,13 @@ impl Analyzer<'_> {
         self.diags.push(Diagnostic::error(span, message));
     }
 
-    /// Pass 1: expand the probe's attach points and resolve each, grouped by probe type
-    /// in order of first appearance (expansion errors go to `errors`; attach points
-    /// that denote nothing are returned apart, with a warning each).
-    fn resolve_probe<'p>(
-        &mut self,
-        probe: &'p ast::Probe,
-        errors: &mut Vec<Diagnostic>,
-    ) -> (Vec<Unit<'p>>, Vec<Unit<'p>>) {
-        let mut units: Vec<Unit<'p>> = Vec::new();
-        let mut nothing: Vec<Unit<'p>> = Vec::new();
-        for ap in &probe.attach_points {
-            let ap = &crate::probes::for_process(ap, self.pid);
-            let expanded = match crate::probes::expand(ap) {
-                Ok(points) => points,
-                Err(crate::probes::Unexpanded::Error(message)) => {
-                    errors.push(Diagnostic::error(ap.span, message));
-                    continue;
-                }
-                Err(crate::probes::Unexpanded::Skipped(warning)) => {
-                    self.warnings.push(Diagnostic::warning(ap.span, warning));
-                    continue;
-                }
-            };
-            for point in expanded {
-                // A wildcard's matches are resolved (a tracepoint's format file or BTF
-                // record read) only if the body reads their context: `resolve_deferred`.
-                let (record, diags) = if point.wildcard.is_some() {
-                    let deferred = Resolution {
-                        deferred: true,
-                        ..Resolution::default()
-                    };
-                    (deferred, Vec::new())
-                } else {
-                    self.resolve_point(&point)
-                };
-                if let (Some(why), true) = (&record.absent, probe.attach_points.len() > 1) {
-                    self.warnings.push(skipped(point.span, why));
-                    self.unattached += 1;
-                    group(&mut nothing, probe, (point, record, Vec::new()));
-                } else if let Some(why) = crate::probes::matches_nothing(&point) {
-                    self.warnings.push(Diagnostic::warning(point.span, why));
-                    group(&mut nothing, probe, (point, record, Vec::new()));
-                } else {
-                    group(&mut units, probe, (point, record, diags));
-                }
-            }
+    /// The script reads a member or the size of type `id`: if that is a script struct
+    /// shadowing a kernel one, bpftrace 0.17 would have generated the kernel's too and
+    /// conflicted ([`ctypes::shadowing`]).
+    fn uses_tag(&mut self, id: TypeId) {
+        if self.shadowing.contains(&self.btf.resolve(id)) {
+            self.tags_conflict = true;
         }
-        (units, nothing)
-    }
-
-    /// Resolves `point`, collecting the errors apart (they are reported at its probe).
-    fn resolve_point(&mut self, point: &ast::AttachPoint) -> (Resolution, Vec<Diagnostic>) {
-        let outer = std::mem::take(&mut self.diags);
-        let record = self.check_attach_point(point);
-        (record, std::mem::replace(&mut self.diags, outer))
-    }
-
-    /// Resolves the attach points of `unit` left unresolved at expansion (whether there
-    /// were any): a wildcard's matches are resolved only for a body that reads their
-    /// record (`args`), as bpftrace 0.17 parses tracepoint formats only then; so
-    /// `@[probe] = count()` over `sys_enter_*` reads no kernel BTF at all.
-    fn resolve_deferred(&mut self, unit: &mut Unit<'_>) -> bool {
-        let mut any = false;
-        for (point, record, diags) in &mut unit.points {
-            if record.deferred {
-                (*record, *diags) = self.resolve_point(point);
-                any = true;
-            }
-        }
-        any
     }
 
     /// Passes 2 and 3: type-check one program's share of a probe: its predicate and
@@ -530,38 +448,6 @@ impl Analyzer<'_> {
             span: probe.span,
         };
         (Some(typed), cx.needs)
-    }
-
-    /// Check that the kernel has what the attach point names (its provider resolves
-    /// it): the record `args` reads there and the space of its pointers.
-    fn check_attach_point(&mut self, ap: &ast::AttachPoint) -> Resolution {
-        if ap.has_wildcard() {
-            self.error(
-                ap.span,
-                format!("wildcards in '{}' are not supported", ap.name()),
-            );
-            return Resolution::default();
-        }
-        match (ap.provider.resolve)(self.btf, ap) {
-            Ok(resolved) => Resolution {
-                args: resolved.args.or_else(|| {
-                    let key = (ap.provider.debug_info?)(ap)?;
-                    self.fn_params.get(&key).cloned().map(Args::Params)
-                }),
-                args_space: resolved.args_space,
-                deferred: false,
-                absent: None,
-            },
-            Err(why) if why.skipped => Resolution {
-                absent: Some(why.message),
-                ..Resolution::default()
-            },
-            Err(why) => {
-                let diag = Diagnostic::error(ap.span, why.message);
-                self.diags.push(diag.in_bpftrace_words(why.bpftrace_words));
-                Resolution::default()
-            }
-        }
     }
 
     /// The value of kernel enumerator `name` (bpftrace resolves them from BTF as constants).

@@ -30,8 +30,8 @@ pub enum Unreadable {
     Why(String),
 }
 
-/// The fields of `category:event` (without the `common_` header fields).
-pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>, Unreadable> {
+/// The format file of `category:event` (parse its fields with [`parse_format`]).
+pub fn read_format(category: &str, event: &str) -> Result<String, Unreadable> {
     let mut mounted = false;
     let mut denied = false;
     for root in TRACEFS_DIRS {
@@ -45,7 +45,7 @@ pub fn read_format(btf: &Btf, category: &str, event: &str) -> Result<Vec<Field>,
             _ => continue,
         }
         match std::fs::read_to_string(format!("{events}/{category}/{event}/format")) {
-            Ok(text) => return Ok(parse_format(btf, &text)),
+            Ok(text) => return Ok(text),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = true,
             Err(_) => {}
         }
