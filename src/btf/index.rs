@@ -85,12 +85,12 @@ fn replaces(new: &RawType, old: &RawType) -> bool {
 }
 
 impl NameIndex {
-    pub fn build(types: &[RawType], strings: &[u8]) -> NameIndex {
+    pub fn build(types: Types<'_>, strings: &[u8]) -> NameIndex {
         NameIndex::build_with(types, strings, hash)
     }
 
     /// `hash` is a parameter so tests can force every name to collide.
-    fn build_with(types: &[RawType], strings: &[u8], hash: fn(Ns, &[u8]) -> u64) -> NameIndex {
+    fn build_with(types: Types<'_>, strings: &[u8], hash: fn(Ns, &[u8]) -> u64) -> NameIndex {
         NameIndex {
             hash,
             slots: table(hash, types, strings, |ns| ns != Ns::Func),
@@ -99,7 +99,7 @@ impl NameIndex {
         }
     }
 
-    pub fn get(&self, ns: Ns, name: &str, types: &[RawType], strings: &[u8]) -> Option<TypeId> {
+    pub fn get(&self, ns: Ns, name: &str, types: Types<'_>, strings: &[u8]) -> Option<TypeId> {
         let name = name.as_bytes();
         let slots = if ns != Ns::Func {
             &self.slots
@@ -127,7 +127,7 @@ impl NameIndex {
 /// An open-addressing table of the named types whose namespace passes `keep`.
 fn table(
     hash: fn(Ns, &[u8]) -> u64,
-    types: &[RawType],
+    types: Types<'_>,
     strings: &[u8],
     keep: impl Fn(Ns) -> bool,
 ) -> Vec<Slot> {
@@ -143,7 +143,7 @@ fn table(
         if t.name_off == 0 {
             continue;
         }
-        let Some(ns) = ns_kept(t) else { continue };
+        let Some(ns) = ns_kept(&t) else { continue };
         let name = bytes_at(strings, t.name_off);
         if name.is_empty() {
             continue;
@@ -155,7 +155,7 @@ fn table(
                 tag: (hash(ns, name) >> 32) as u32,
                 id: TypeId(id as u32),
             };
-        } else if replaces(t, &types[slot.id.0 as usize]) {
+        } else if replaces(&t, &types.at(slot.id.0 as usize)) {
             slot.id = TypeId(id as u32);
         }
     }
@@ -168,7 +168,7 @@ fn probe(
     hash: fn(Ns, &[u8]) -> u64,
     ns: Ns,
     name: &[u8],
-    types: &[RawType],
+    types: Types<'_>,
     strings: &[u8],
 ) -> usize {
     let mask = slots.len() - 1;
@@ -182,7 +182,7 @@ fn probe(
         }
         if s.tag == tag {
             if let Some(t) = types.get(s.id.0 as usize) {
-                if ns_of(t) == Some(ns) && bytes_at(strings, t.name_off) == name {
+                if ns_of(&t) == Some(ns) && bytes_at(strings, t.name_off) == name {
                     return i;
                 }
             }
@@ -233,9 +233,23 @@ mod tests {
             ty(5, KIND_FUNC, false, 0),    // 8 func c (scanned, not indexed)
             ty(5, KIND_FUNC, false, 0),    // 9 func c again
         ];
+        // Each record is its 12-byte header (the index reads no trailing records).
+        let data: Vec<u8> = types
+            .iter()
+            .skip(1)
+            .flat_map(|t| [t.name_off, t.info, t.size_or_type])
+            .flat_map(u32::to_le_bytes)
+            .collect();
+        let starts: Vec<u32> = (0..types.len() as u32)
+            .map(|i| i.saturating_sub(1) * 12)
+            .collect();
+        let types = Types {
+            starts: &starts,
+            data: &data,
+        };
         for h in [hash, |_: Ns, _: &[u8]| 7] {
-            let ix = NameIndex::build_with(&types, strings, h);
-            let get = |ns, n| ix.get(ns, n, &types, strings).map(|t| t.0);
+            let ix = NameIndex::build_with(types, strings, h);
+            let get = |ns, n| ix.get(ns, n, types, strings).map(|t| t.0);
             assert_eq!(get(Ns::Struct, "a"), Some(1));
             assert_eq!(get(Ns::Struct, "b"), Some(2));
             assert_eq!(get(Ns::Plain, "a"), Some(3));

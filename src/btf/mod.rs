@@ -113,7 +113,8 @@ pub struct Btf {
     blob: Blob,
     type_range: Range<usize>,
     str_range: Range<usize>,
-    types: Vec<RawType>,
+    /// Where each type's record starts in the type section (see [`raw::Types`]).
+    types: Vec<u32>,
     index: NameIndex,
     ptr_size: u32,
     /// The script's own types by C name, found before the kernel's (see `extended`).
@@ -194,7 +195,11 @@ impl Btf {
             let check = std::thread::Builder::new()
                 .name("rbt-btf".into())
                 .spawn_scoped(s, || parse::validate(&bytes, &parsed));
-            let index = NameIndex::build(&parsed.types, strings);
+            let records = raw::Types {
+                starts: &parsed.types,
+                data: &bytes[parsed.type_range.clone()],
+            };
+            let index = NameIndex::build(records, strings);
             let checked = match check {
                 Ok(thread) => thread
                     .join()
@@ -225,12 +230,16 @@ impl Btf {
 
     /// BTF with no types but `void`: what a failed [`Lazy`] load leaves behind.
     pub fn empty() -> Btf {
-        let types = vec![RawType::VOID];
+        let types = vec![0];
+        let records = raw::Types {
+            starts: &types,
+            data: &[],
+        };
         Btf {
             blob: Blob::Owned(Vec::new()),
             type_range: 0..0,
             str_range: 0..0,
-            index: NameIndex::build(&types, &[]),
+            index: NameIndex::build(records, &[]),
             types,
             ptr_size: 8,
             preferred: Vec::new(),
@@ -267,7 +276,7 @@ impl Btf {
     }
 
     fn lookup(&self, ns: Ns, name: &str) -> Option<TypeId> {
-        self.index.get(ns, name, &self.types, self.strings())
+        self.index.get(ns, name, self.records(), self.strings())
     }
 
     /// A kernel function (BTF_KIND_FUNC) by name: does a kprobe target exist, and
@@ -279,7 +288,7 @@ impl Btf {
     /// Every function (BTF_KIND_FUNC) with its id, in BTF order, for wildcard probes
     /// and listings. Names can repeat (static functions in different files).
     pub fn funcs(&self) -> impl Iterator<Item = (&str, TypeId)> + '_ {
-        self.types
+        self.records()
             .iter()
             .enumerate()
             .filter(|(_, t)| t.kind() == raw::KIND_FUNC)
@@ -294,8 +303,15 @@ impl Btf {
         }
     }
 
-    fn raw(&self, id: TypeId) -> Option<&RawType> {
-        self.types.get(id.0 as usize)
+    fn raw(&self, id: TypeId) -> Option<RawType> {
+        self.records().get(id.0 as usize)
+    }
+
+    fn records(&self) -> raw::Types<'_> {
+        raw::Types {
+            starts: &self.types,
+            data: self.blob.get(self.type_range.clone()).unwrap_or_default(),
+        }
     }
 
     /// The i-th 32-bit word of a type's trailing records.

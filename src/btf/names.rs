@@ -24,6 +24,7 @@ impl Btf {
         let Some(t) = self.raw(id) else {
             return format!("<invalid type id {}>", id.0);
         };
+        let t = &t;
         let name = self.str_at(t.name_off);
         let target = TypeId(t.size_or_type);
         let tagged = |tag: &str| {
@@ -55,7 +56,7 @@ impl Btf {
                     dims.push_str(&format!("[{}]", self.word(&cur, 2)));
                     let elem = TypeId(self.word(&cur, 0));
                     match self.raw(elem) {
-                        Some(e) if e.kind() == KIND_ARRAY => cur = *e,
+                        Some(e) if e.kind() == KIND_ARRAY => cur = e,
                         _ => return format!("{}{dims}", self.spell(elem, budget)),
                     }
                     levels += 1;

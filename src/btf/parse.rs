@@ -16,7 +16,8 @@ pub(super) const HEADER_LEN: usize = 24;
 /// A validated blob's layout: type records (index = type id, 0 is void) and where the
 /// type and string sections lie in the blob.
 pub(super) struct Parsed {
-    pub types: Vec<RawType>,
+    /// Where each type's record starts in the type section ([`Types::starts`]).
+    pub types: Vec<u32>,
     pub type_range: Range<usize>,
     pub str_range: Range<usize>,
 }
@@ -127,7 +128,10 @@ pub(super) fn validate(bytes: &[u8], parsed: &Parsed) -> Result<(), BtfError> {
         )));
     }
     Validator {
-        types: &parsed.types,
+        types: Types {
+            starts: &parsed.types,
+            data: &bytes[parsed.type_range.clone()],
+        },
         type_data: &bytes[parsed.type_range.clone()],
         strings,
         type_base: parsed.type_range.start,
@@ -156,10 +160,10 @@ fn section(
 }
 
 /// Walk the type section record by record; ids are assigned in order from 1.
-fn split_records(data: &[u8], base: usize) -> Result<Vec<RawType>, BtfError> {
+fn split_records(data: &[u8], base: usize) -> Result<Vec<u32>, BtfError> {
     // Smallest record is 12 bytes; reserving by that bound avoids regrowth.
     let mut types = Vec::with_capacity(data.len() / 16 + 1);
-    types.push(RawType::VOID);
+    types.push(0); // void: no record
     let mut pos = 0usize;
     while pos < data.len() {
         let id = types.len();
@@ -198,14 +202,14 @@ fn split_records(data: &[u8], base: usize) -> Result<Vec<RawType>, BtfError> {
         if id > u32::MAX as usize - 1 {
             return Err(malformed("BTF has more than 2^32 types".into()));
         }
-        types.push(t);
+        types.push(pos as u32);
         pos += need;
     }
     Ok(types)
 }
 
 struct Validator<'a> {
-    types: &'a [RawType],
+    types: Types<'a>,
     type_data: &'a [u8],
     strings: &'a [u8],
     type_base: usize,
@@ -273,6 +277,7 @@ impl Validator<'_> {
 
     fn run(&self) -> Result<(), BtfError> {
         for (id, t) in self.types.iter().enumerate().skip(1) {
+            let t = &t;
             self.name(id, t, t.name_off)?;
             let vlen = t.vlen();
             let counted = matches!(
@@ -308,7 +313,7 @@ impl Validator<'_> {
                 }
                 KIND_FUNC => {
                     self.type_ref(id, t, t.size_or_type)?;
-                    let proto = self.types[t.size_or_type as usize].kind();
+                    let proto = self.types.at(t.size_or_type as usize).kind();
                     if proto != KIND_FUNC_PROTO {
                         return Err(self.err(
                             id,
@@ -358,6 +363,7 @@ impl Validator<'_> {
         }
         // Second pass: every reference is now known to be in range.
         for (id, t) in self.types.iter().enumerate().skip(1) {
+            let t = &t;
             if t.is_modifier() {
                 self.chain_ends(id, t)?;
             }
@@ -370,7 +376,7 @@ impl Validator<'_> {
     fn chain_ends(&self, id: usize, t: &RawType) -> Result<(), BtfError> {
         let mut cur = *t;
         for _ in 0..MAX_DEPTH {
-            cur = self.types[cur.size_or_type as usize];
+            cur = self.types.at(cur.size_or_type as usize);
             if !cur.is_modifier() {
                 return Ok(());
             }

@@ -30,6 +30,7 @@ impl Btf {
         let Some(t) = self.raw(id) else {
             return TypeKind::Void;
         };
+        let t = &t;
         let size = t.size_or_type;
         match t.kind() {
             KIND_INT => {
@@ -114,6 +115,7 @@ impl Btf {
         let Some(t) = self.raw(id) else {
             return Vec::new();
         };
+        let t = &t;
         if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) {
             return Vec::new();
         }
@@ -135,7 +137,7 @@ impl Btf {
         if !t.kind_flag() {
             if let Some(it) = self.raw(self.resolve(type_id)) {
                 if it.kind() == KIND_INT {
-                    let enc = self.word(it, 0);
+                    let enc = self.word(&it, 0);
                     let (bits, int_off) = (enc & 0xff, (enc >> 16) & 0xff);
                     if int_off != 0 || bits != it.size_or_type * 8 {
                         bit_offset = bit_offset.wrapping_add(int_off);
@@ -176,6 +178,7 @@ impl Btf {
             return None;
         }
         let t = self.raw(self.resolve(aggregate))?;
+        let t = &t;
         if !matches!(t.kind(), KIND_STRUCT | KIND_UNION) {
             return None;
         }
@@ -212,6 +215,7 @@ impl Btf {
     pub fn func_proto(&self, func: TypeId) -> Option<TypeId> {
         let id = self.resolve(func);
         let t = self.raw(id)?;
+        let t = &t;
         match t.kind() {
             KIND_FUNC => Some(TypeId(t.size_or_type)),
             KIND_FUNC_PROTO => Some(id),
@@ -225,6 +229,7 @@ impl Btf {
         let Some(t) = self.func_proto(func).and_then(|p| self.raw(p)) else {
             return Vec::new();
         };
+        let t = &t;
         let mut params: Vec<(String, TypeId)> = (0..t.vlen())
             .map(|i| {
                 let name = self.str_at(self.word(t, 2 * i)).to_string();
@@ -245,7 +250,7 @@ impl Btf {
         match self.func_proto(func).and_then(|p| self.raw(p)) {
             Some(t) if t.vlen() > 0 => {
                 let i = t.vlen() - 1;
-                self.word(t, 2 * i) == 0 && self.word(t, 2 * i + 1) == 0
+                self.word(&t, 2 * i) == 0 && self.word(&t, 2 * i + 1) == 0
             }
             _ => false,
         }
@@ -265,6 +270,7 @@ impl Btf {
         let Some(t) = self.raw(self.resolve(id)) else {
             return Vec::new();
         };
+        let t = &t;
         let signed = t.kind_flag();
         match t.kind() {
             KIND_ENUM => (0..t.vlen())

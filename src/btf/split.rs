@@ -36,8 +36,12 @@ impl Btf {
             };
             let section = &bytes[parsed.type_range.clone()];
             // `layout` puts void at index 0; a split blob's records start at base_types.
-            for t in parsed.types.iter().skip(1) {
-                own.record(t, section, &mut types)
+            let records = super::raw::Types {
+                starts: &parsed.types,
+                data: section,
+            };
+            for t in records.iter().skip(1) {
+                own.record(&t, section, &mut types)
                     .ok_or_else(|| bad(BtfError::Malformed("a record is cut off".into())))?;
             }
             count += parsed.types.len() as u32 - 1;
