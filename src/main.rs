@@ -409,9 +409,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
 /// parsing, to start reading BTF early ([`btf::Lazy::prefetch`]); a wrong guess costs
 /// time and memory, never a result.
 fn likely_reads_kernel_types(src: &str) -> bool {
-    let mut words = src.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'));
     let (mut probes, mut args) = (false, false);
-    for w in &mut words {
+    for w in src.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
         if ["kprobe:", "kretprobe:", "k:", "kr:"]
             .iter()
             .any(|p| w.starts_with(p))

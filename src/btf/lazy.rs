@@ -42,15 +42,15 @@ impl Lazy<'_> {
     /// reading vmlinux BTF through sysfs takes longer than everything before sema).
     /// Unused, it costs that thread's work and memory, nothing else.
     pub fn prefetch(path: PathBuf) -> Lazy<'static> {
-        let lazy = Lazy::file(path.clone());
+        let read = path.clone();
         let reading = std::thread::Builder::new()
             .name("rbt-btf".into())
-            .spawn(move || Btf::load(&path))
+            .spawn(move || Btf::load(&read))
             .ok();
-        if let Ok(mut slot) = lazy.reading.lock() {
-            *slot = reading;
+        Lazy {
+            reading: Mutex::new(reading),
+            ..Lazy::file(path)
         }
-        lazy
     }
 
     /// Whether anything asked for a kernel type (so the file was read, or failed to be).

@@ -37,7 +37,7 @@ pub static KPROBE: Provider = Provider {
     absent: None,
     resolve,
     check,
-    attach: attach_entry,
+    attach: attach_kprobe,
     expand: Some(FUNCTIONS),
     exists: None,
     cookies: false,
@@ -65,7 +65,7 @@ pub static KRETPROBE: Provider = Provider {
     absent: None,
     resolve,
     check,
-    attach: attach_return,
+    attach: attach_kprobe,
     expand: Some(FUNCTIONS),
     exists: None,
     cookies: false,
@@ -99,6 +99,11 @@ const BANNED_KRETPROBES: &[&str] = &[
     "queued_spin_lock_slowpath",
 ];
 
+/// A `kretprobe` (the two types share their code).
+fn is_return(point: &AttachPoint) -> bool {
+    point.provider.name == KRETPROBE.name
+}
+
 fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     let [target] = point.target.as_slice() else {
         // bpftrace 0.17's words (`kprobe:module:function` came in later versions).
@@ -107,7 +112,7 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
             point.provider.name
         )));
     };
-    if point.provider.name == KRETPROBE.name && BANNED_KRETPROBES.contains(&target.as_str()) {
+    if is_return(point) && BANNED_KRETPROBES.contains(&target.as_str()) {
         return Err(
             format!("kretprobe:{target} can't be used as it might lock up your system.").into(),
         );
@@ -115,7 +120,7 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
     let func = match super::offset::split(target)? {
         None => target.as_str(),
         // bpftrace's parser: "Offset not allowed" for kretprobes.
-        Some(_) if point.provider.name == KRETPROBE.name => {
+        Some(_) if is_return(point) => {
             return Err(format!(
                 "kretprobes cannot be attached at a function offset ('{target}'): they attach at the function's return"
             )
@@ -211,7 +216,7 @@ fn open_pmu_kprobe(
     let probe = point.name();
     let (function, offset) = target(point);
     let open = || {
-        let config = if point.provider.name == KRETPROBE.name {
+        let config = if is_return(point) {
             let bit = retprobe_bit(pmu).ok_or_else(|| RuntimeError::Attach {
                 probe: probe.clone(),
                 source: io::Error::other("the kprobe PMU does not describe its retprobe bit"),
@@ -250,26 +255,9 @@ fn legacy_kprobe_events(
     Ok((tracefs, kprobe_events))
 }
 
-fn attach_entry(
-    attacher: &mut Attacher,
-    point: &AttachPoint,
-    prog: BorrowedFd<'_>,
-) -> Result<Attachment, RuntimeError> {
-    attach_kprobe(attacher, point, false, prog)
-}
-
-fn attach_return(
-    attacher: &mut Attacher,
-    point: &AttachPoint,
-    prog: BorrowedFd<'_>,
-) -> Result<Attachment, RuntimeError> {
-    attach_kprobe(attacher, point, true, prog)
-}
-
 fn attach_kprobe(
     attacher: &mut Attacher,
     point: &AttachPoint,
-    retprobe: bool,
     prog: BorrowedFd<'_>,
 ) -> Result<Attachment, RuntimeError> {
     let probe = point.name();
@@ -295,7 +283,7 @@ fn attach_kprobe(
     attacher.legacy_count += 1;
     let definition = format!(
         "{}:kprobes/{event} {function}+{offset}",
-        if retprobe { 'r' } else { 'p' }
+        if is_return(point) { 'r' } else { 'p' }
     );
     append_line(&kprobe_events, &definition).map_err(|e| kprobe_error(&probe, &function, e))?;
     // From here on, dropping `attachment` removes the event again.

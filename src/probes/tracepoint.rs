@@ -95,7 +95,7 @@ fn resolve(btf: &Lazy, point: &AttachPoint) -> Result<Resolved, Unresolved> {
 fn exists(point: &AttachPoint) -> Result<(), Unresolved> {
     let (category, event) = category_event(point)?;
     match tracefs::read_format(category, event) {
-        Err(tracefs::Unreadable::Missing) => format_text(category, event).map(drop),
+        Err(missing @ tracefs::Unreadable::Missing) => Err(unreadable(category, event, missing)),
         _ => Ok(()),
     }
 }
@@ -109,7 +109,11 @@ fn category_event(point: &AttachPoint) -> Result<(&str, &str), Unresolved> {
 
 /// The event's tracefs format file, or why it cannot be read.
 fn format_text(category: &str, event: &str) -> Result<String, Unresolved> {
-    tracefs::read_format(category, event).map_err(|why| match why {
+    tracefs::read_format(category, event).map_err(|why| unreadable(category, event, why))
+}
+
+fn unreadable(category: &str, event: &str, why: tracefs::Unreadable) -> Unresolved {
+    match why {
         // bpftrace 0.17's words.
         tracefs::Unreadable::Missing => {
             Unresolved::bpftrace(format!("tracepoint not found: {category}:{event}"))
@@ -117,7 +121,7 @@ fn format_text(category: &str, event: &str) -> Result<String, Unresolved> {
         tracefs::Unreadable::Why(why) => {
             format!("tracepoint '{category}:{event}' not found: {why}").into()
         }
-    })
+    }
 }
 
 /// `events/<category>/<name>` of the tracepoint in tracefs.

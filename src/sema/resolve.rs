@@ -87,7 +87,7 @@ impl Analyzer<'_> {
                     (Some(_), _) => (Resolution::deferred(), Vec::new()),
                     (None, Some(exists)) => match exists(&point) {
                         Ok(()) => (Resolution::deferred(), Vec::new()),
-                        Err(why) => self.unresolved_point(&point, why),
+                        Err(why) => self.apart(|a| a.unresolved(&point, why)),
                     },
                     (None, None) => self.resolve_point(&point),
                 };
@@ -108,19 +108,13 @@ impl Analyzer<'_> {
 
     /// Resolves `point`, collecting the errors apart (they are reported at its probe).
     fn resolve_point(&mut self, point: &ast::AttachPoint) -> (Resolution, Vec<Diagnostic>) {
-        let outer = std::mem::take(&mut self.diags);
-        let record = self.check_attach_point(point);
-        (record, std::mem::replace(&mut self.diags, outer))
+        self.apart(|a| a.check_attach_point(point))
     }
 
-    /// [`Self::resolve_point`] for a target its provider found absent.
-    fn unresolved_point(
-        &mut self,
-        point: &ast::AttachPoint,
-        why: crate::probes::Unresolved,
-    ) -> (Resolution, Vec<Diagnostic>) {
+    /// What `f` resolves, and the diagnostics it reported, kept apart from the others.
+    fn apart(&mut self, f: impl FnOnce(&mut Self) -> Resolution) -> (Resolution, Vec<Diagnostic>) {
         let outer = std::mem::take(&mut self.diags);
-        let record = self.unresolved(point, why);
+        let record = f(self);
         (record, std::mem::replace(&mut self.diags, outer))
     }
 
