@@ -10,6 +10,8 @@ use rbt::output::helper_error::Script;
 use rbt::output::{BufferMode, OutputFormat, Printer};
 use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
+mod early;
+
 /// The help text: bpftrace's layout (`USAGE:`, then the options), rbt's options.
 const HELP: &str = "\
 USAGE:
@@ -88,7 +90,7 @@ struct Cli {
     #[arg(
         long = "btf",
         value_name = "FILE",
-        default_value = "/sys/kernel/btf/vmlinux"
+        default_value = early::DEFAULT_BTF
     )]
     btf: PathBuf,
     /// Serve the maps as Prometheus metrics on http://ADDR/metrics while tracing
@@ -115,11 +117,12 @@ enum DebugStage {
 
 fn main() -> ExitCode {
     timings::start();
+    let btf = early::prefetch_btf(std::env::args_os());
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return flag_error(&e),
     };
-    match run(cli) {
+    match run(cli, btf) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure { text, code }) => {
             eprint!("{text}");
@@ -326,7 +329,9 @@ fn check_flags(cli: &Cli) -> Result<(), Failure> {
 }
 
 /// Runs the pipeline; an `Err` is the complete text to print on stderr.
-fn run(cli: Cli) -> Result<(), Failure> {
+///
+/// `btf`: kernel BTF [`early::prefetch_btf`] began reading, and its file.
+fn run(cli: Cli, btf: Option<(PathBuf, btf::Lazy<'static>)>) -> Result<(), Failure> {
     if cli.version {
         return Ok(write_stage(None, &version_line())?);
     }
@@ -361,11 +366,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
         let worker = std::thread::Builder::new()
             .name("rbt-compile".into())
             .stack_size(COMPILE_STACK);
-        match worker.spawn_scoped(scope, || compile(&cli)) {
+        match worker.spawn_scoped(scope, || compile(&cli, btf)) {
             Ok(handle) => handle
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            Err(_) => compile(&cli),
+            Err(_) => compile(&cli, None),
         }
     })?;
     let Some((compiled, script)) = compiled else {
@@ -404,36 +409,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
     })
 }
 
-/// Whether the script text names a kprobe (whose function sema looks up in BTF), reads
-/// a tracepoint's `args` (typed from BTF), `curtask` or a struct: a guess made before
-/// parsing, to start reading BTF early ([`btf::Lazy::prefetch`]); a wrong guess costs
-/// time and memory, never a result.
-fn likely_reads_kernel_types(src: &str) -> bool {
-    let (mut probes, mut args) = (false, false);
-    for w in src.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':')) {
-        if ["kprobe:", "kretprobe:", "k:", "kr:"]
-            .iter()
-            .any(|p| w.starts_with(p))
-            || w == "curtask"
-            || w == "struct"
-        {
-            return true;
-        }
-        probes |= w.starts_with("tracepoint:") || w.starts_with("t:");
-        args |= w == "args";
-        if probes && args {
-            return true;
-        }
-    }
-    false
-}
-
 /// Stack for [`compile`]: sema and codegen of a 4096-level AST need about 30 MiB in a
 /// debug build. Only the pages used are ever touched.
 const COMPILE_STACK: usize = 256 << 20;
 
 /// Reads, parses, checks and compiles the script; `None` when `-d` printed a stage.
-fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
+fn compile(
+    cli: &Cli,
+    prefetched: Option<(PathBuf, btf::Lazy<'static>)>,
+) -> Result<Option<(codegen::Compiled, Script)>, String> {
     let str_size = str_size()?;
     // With -e, every word after the options is a parameter (clap gives the first to FILE).
     let params: Vec<String> = match (&cli.program, &cli.file) {
@@ -461,11 +445,12 @@ fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
     let errors = |diags: Vec<diag::Diagnostic>| diag::render(&name, &src, &diags);
     timings::phase("read script");
     // Kernel BTF is read only if the script needs a kernel type (if that read failed,
-    // it is the error to report, not the lookups that failed after it); from now on,
-    // beside parsing, for a script that will.
-    let btf = match likely_reads_kernel_types(&src) {
-        true => btf::Lazy::prefetch(cli.btf.clone()),
-        false => btf::Lazy::file(cli.btf.clone()),
+    // it is the error to report, not the lookups that failed after it); beside parsing
+    // (begun before the flags were parsed, or now) for a script that likely will.
+    let btf = match prefetched {
+        Some((path, btf)) if path == cli.btf => btf,
+        _ if early::likely_reads_kernel_types(&src) => btf::Lazy::prefetch(cli.btf.clone()),
+        _ => btf::Lazy::file(cli.btf.clone()),
     };
 
     if let Some(header) = cli.include.iter().find(|h| !parser::known_header(h)) {
@@ -484,6 +469,9 @@ fn compile(cli: &Cli) -> Result<Option<(codegen::Compiled, Script)>, String> {
     timings::phase("parse");
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
+    }
+    if cli.debug.is_none() {
+        rbt::probes::start_early(&ast);
     }
     let mut typed = sema::analyze(&ast, &btf);
     if let Some(e) = btf.error() {

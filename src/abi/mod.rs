@@ -77,6 +77,9 @@ pub const BPF_PERF_EVENT: u32 = 41;
 /// its `expected_attach_type`.
 pub const BPF_TRACE_KPROBE_MULTI: u32 = 42;
 
+/// `BPF_F_NO_PREALLOC`: a hash map's elements are allocated on update, not at creation.
+pub const BPF_F_NO_PREALLOC: u32 = 1;
+
 /// `BPF_F_KPROBE_MULTI_RETURN`: a kprobe_multi link on function returns.
 pub const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
 

@@ -286,11 +286,24 @@ pub fn map_create(
     max_entries: u32,
     name: &str,
 ) -> io::Result<OwnedFd> {
+    map_create_with_flags(map_type, key_size, value_size, max_entries, 0, name)
+}
+
+/// `BPF_MAP_CREATE` with `map_flags` (e.g. `BPF_F_NO_PREALLOC`).
+pub fn map_create_with_flags(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    name: &str,
+) -> io::Result<OwnedFd> {
     let mut attr = MapCreateAttr {
         map_type,
         key_size,
         value_size,
         max_entries,
+        map_flags,
         map_name: object_name(name),
         ..Default::default()
     };
