@@ -519,3 +519,23 @@ fn bytes_after_the_last_section_are_rejected() {
         format!("not a raw BTF file: its sections end at byte {end}, but it has 3 more bytes after them")
     );
 }
+
+/// rbt does not validate BTF it reads from sysfs again (the kernel checked it before
+/// exposing it): here the running kernel's BTF goes through that validation anyway, and
+/// the unvalidated load gives the same answers.
+#[test]
+fn kernel_btf_passes_the_validation_sysfs_loads_skip() {
+    let path = Path::new("/sys/kernel/btf/vmlinux");
+    let Ok(bytes) = std::fs::read(path) else {
+        eprintln!("skipped: {} is not readable here", path.display());
+        return;
+    };
+    let checked = Btf::from_bytes(bytes).expect("the kernel's BTF passes validation");
+    let trusted = Btf::load(path).expect("the kernel's BTF loads");
+    assert_eq!(checked.type_count(), trusted.type_count());
+    for name in ["struct task_struct", "int", "char", "u64"] {
+        let id = checked.find_type(name);
+        assert!(id.is_some(), "{name} is in kernel BTF");
+        assert_eq!(id, trusted.find_type(name), "{name}");
+    }
+}

@@ -41,17 +41,20 @@ impl Drop for MappedFile {
     }
 }
 
+/// Whether `file` is on sysfs: its contents come from the kernel.
+pub fn is_sysfs(file: &File) -> bool {
+    // SAFETY: `fs` is a live, zero-initialized statfs the call writes into.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid open descriptor and a pointer to the live `fs`.
+    let statted = unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } == 0;
+    statted && fs.f_type as u64 == SYSFS_MAGIC
+}
+
 /// Map `len` bytes of `file` read-only if it is a sysfs file the kernel lets us map;
 /// `None` otherwise (another file system, an older kernel, an empty file): read instead.
 /// Only sysfs: a regular file could be truncated while mapped, which would fault.
 pub fn map_sysfs(file: &File, len: usize) -> Option<MappedFile> {
-    if len == 0 {
-        return None;
-    }
-    // SAFETY: `fs` is a live, zero-initialized statfs the call writes into.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid open descriptor and a pointer to the live `fs`.
-    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } != 0 || fs.f_type as u64 != SYSFS_MAGIC {
+    if len == 0 || !is_sysfs(file) {
         return None;
     }
     // SAFETY: a fresh private read-only mapping chosen by the kernel (addr NULL) aliases no
