@@ -84,16 +84,29 @@ fn replaces(new: &RawType, old: &RawType) -> bool {
     matches!(new.kind(), KIND_ENUM | KIND_ENUM64) && old.vlen() == 0 && new.vlen() > 0
 }
 
+/// Whether the index holds `t` from the start (a named type outside the function
+/// namespace); the layout pass lists these ids as it walks the records.
+pub(super) fn indexed_at_load(t: &RawType) -> bool {
+    t.name_off != 0 && ns_of(t).is_some_and(|ns| ns != Ns::Func)
+}
+
 impl NameIndex {
-    pub fn build(types: Types<'_>, strings: &[u8]) -> NameIndex {
-        NameIndex::build_with(types, strings, hash)
+    /// The index of `types`, whose ids `named` are those [`indexed_at_load`] (in order).
+    pub fn build(types: Types<'_>, strings: &[u8], named: &[u32]) -> NameIndex {
+        NameIndex::build_with(types, strings, named, hash)
     }
 
     /// `hash` is a parameter so tests can force every name to collide.
-    fn build_with(types: Types<'_>, strings: &[u8], hash: fn(Ns, &[u8]) -> u64) -> NameIndex {
+    fn build_with(
+        types: Types<'_>,
+        strings: &[u8],
+        named: &[u32],
+        hash: fn(Ns, &[u8]) -> u64,
+    ) -> NameIndex {
+        let named = named.iter().map(|&id| (id as usize, types.at(id as usize)));
         NameIndex {
             hash,
-            slots: table(hash, types, strings, |ns| ns != Ns::Func),
+            slots: table(hash, types, strings, named),
             funcs: OnceLock::new(),
             func_lookups: AtomicU32::new(0),
         }
@@ -116,34 +129,29 @@ impl NameIndex {
                 })
                 .map(|id| TypeId(id as u32));
         } else {
-            self.funcs
-                .get_or_init(|| table(self.hash, types, strings, |ns| ns == Ns::Func))
+            self.funcs.get_or_init(|| {
+                let funcs = types.iter().enumerate().skip(1);
+                let funcs = funcs.filter(|(_, t)| t.kind() == KIND_FUNC && t.name_off != 0);
+                table(self.hash, types, strings, funcs)
+            })
         };
         let id = slots[probe(slots, self.hash, ns, name, types, strings)].id;
         (id != TypeId::VOID).then_some(id)
     }
 }
 
-/// An open-addressing table of the named types whose namespace passes `keep`.
+/// An open-addressing table of the named types `entries` (ids in increasing order).
 fn table(
     hash: fn(Ns, &[u8]) -> u64,
     types: Types<'_>,
     strings: &[u8],
-    keep: impl Fn(Ns) -> bool,
+    entries: impl Iterator<Item = (usize, RawType)> + Clone,
 ) -> Vec<Slot> {
-    let ns_kept = |t: &RawType| ns_of(t).filter(|&ns| keep(ns));
-    let count = types
-        .iter()
-        .skip(1)
-        .filter(|t| t.name_off != 0 && ns_kept(t).is_some())
-        .count();
+    let count = entries.clone().count();
     let len = (count + count / 2 + 1).next_power_of_two().max(16);
     let mut slots = vec![Slot::default(); len];
-    for (id, t) in types.iter().enumerate().skip(1) {
-        if t.name_off == 0 {
-            continue;
-        }
-        let Some(ns) = ns_kept(&t) else { continue };
+    for (id, t) in entries {
+        let Some(ns) = ns_of(&t) else { continue };
         let name = bytes_at(strings, t.name_off);
         if name.is_empty() {
             continue;
@@ -247,8 +255,11 @@ mod tests {
             starts: &starts,
             data: &data,
         };
+        let named: Vec<u32> = (1..types.len() as u32)
+            .filter(|&id| indexed_at_load(&types.at(id as usize)))
+            .collect();
         for h in [hash, |_: Ns, _: &[u8]| 7] {
-            let ix = NameIndex::build_with(types, strings, h);
+            let ix = NameIndex::build_with(types, strings, &named, h);
             let get = |ns, n| ix.get(ns, n, types, strings).map(|t| t.0);
             assert_eq!(get(Ns::Struct, "a"), Some(1));
             assert_eq!(get(Ns::Struct, "b"), Some(2));

@@ -211,14 +211,14 @@ impl Btf {
             data: &bytes[parsed.type_range.clone()],
         };
         let index = match checked {
-            Checked::ByKernel => NameIndex::build(records, strings),
+            Checked::ByKernel => NameIndex::build(records, strings, &parsed.named),
             // Validating and indexing ~150k types are independent reads of the same
             // records: on two CPUs at once (inline if no thread can be started).
             Checked::Here => std::thread::scope(|s| {
                 let check = std::thread::Builder::new()
                     .name("rbt-btf".into())
                     .spawn_scoped(s, || parse::validate(&bytes, &parsed));
-                let index = NameIndex::build(records, strings);
+                let index = NameIndex::build(records, strings, &parsed.named);
                 let checked = match check {
                     Ok(thread) => thread.join().unwrap_or_else(|_| {
                         Err(BtfError::Malformed("BTF validation failed".into()))
@@ -258,7 +258,7 @@ impl Btf {
             blob: Blob::Owned(Vec::new()),
             type_range: 0..0,
             str_range: 0..0,
-            index: NameIndex::build(records, &[]),
+            index: NameIndex::build(records, &[], &[]),
             types,
             ptr_size: 8,
             preferred: Vec::new(),

@@ -18,6 +18,9 @@ pub(super) const HEADER_LEN: usize = 24;
 pub(super) struct Parsed {
     /// Where each type's record starts in the type section ([`Types::starts`]).
     pub types: Vec<u32>,
+    /// The ids the name index holds from the start ([`super::index::indexed_at_load`]),
+    /// found on this walk so building the index need not walk all records again.
+    pub named: Vec<u32>,
     pub type_range: Range<usize>,
     pub str_range: Range<usize>,
 }
@@ -101,9 +104,10 @@ pub(super) fn layout(bytes: &[u8]) -> Result<Parsed, BtfError> {
     if file_len > end {
         return Err(trailing_bytes(end as u64, Some((file_len - end) as u64)));
     }
-    let types = split_records(&bytes[type_range.clone()], type_range.start)?;
+    let (types, named) = split_records(&bytes[type_range.clone()], type_range.start)?;
     Ok(Parsed {
         types,
+        named,
         type_range,
         str_range,
     })
@@ -160,10 +164,11 @@ fn section(
 }
 
 /// Walk the type section record by record; ids are assigned in order from 1.
-fn split_records(data: &[u8], base: usize) -> Result<Vec<u32>, BtfError> {
+fn split_records(data: &[u8], base: usize) -> Result<(Vec<u32>, Vec<u32>), BtfError> {
     // Smallest record is 12 bytes; reserving by that bound avoids regrowth.
     let mut types = Vec::with_capacity(data.len() / 16 + 1);
     types.push(0); // void: no record
+    let mut named = Vec::new();
     let mut pos = 0usize;
     while pos < data.len() {
         let id = types.len();
@@ -202,10 +207,13 @@ fn split_records(data: &[u8], base: usize) -> Result<Vec<u32>, BtfError> {
         if id > u32::MAX as usize - 1 {
             return Err(malformed("BTF has more than 2^32 types".into()));
         }
+        if super::index::indexed_at_load(&t) {
+            named.push(id as u32);
+        }
         types.push(pos as u32);
         pos += need;
     }
-    Ok(types)
+    Ok((types, named))
 }
 
 struct Validator<'a> {

@@ -147,7 +147,7 @@ impl<'a> Types<'a> {
     }
 
     /// Every type in id order, void first.
-    pub fn iter(&self) -> impl Iterator<Item = RawType> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = RawType> + Clone + 'a {
         let this = *self;
         (0..self.len()).map(move |id| this.at(id))
     }
