@@ -238,12 +238,7 @@ const CAP_BPF: u32 = 39;
 /// programs (otherwise the first symptom would be some unrelated-looking EPERM, such as
 /// tracefs refusing to mount). Skipped if `/proc/self/status` cannot be read.
 fn check_privileges() -> Result<(), RuntimeError> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let Some(caps) = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-    else {
+    let Ok(caps) = sys::effective_capabilities() else {
         return Ok(());
     };
     let has = |cap: u32| caps & (1 << cap) != 0;

@@ -283,3 +283,52 @@ pub fn cgroup_id(path: &std::ffi::CStr) -> io::Result<u64> {
     }
     Ok(handle.id)
 }
+
+/// `capget` for this process: its effective capabilities (bit N is capability N). A
+/// system call where reading `/proc/self/status` had the kernel format ~60 lines (2-5 ms
+/// in the emulated VMs).
+pub fn effective_capabilities() -> io::Result<u64> {
+    /// `struct __user_cap_header_struct`.
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    /// `struct __user_cap_data_struct`; version 3 takes two (capabilities 0-31, 32-63).
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: a live header and two live data records, as version 3 of capget writes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            data.as_mut_ptr(),
+        )
+    };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(u64::from(data[0].effective) | u64::from(data[1].effective) << 32)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn capabilities_are_those_proc_reports() {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap();
+        let proc = u64::from_str_radix(hex.trim(), 16).unwrap();
+        assert_eq!(super::effective_capabilities().unwrap(), proc);
+    }
+}
