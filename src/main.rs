@@ -470,9 +470,6 @@ fn compile(
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
     }
-    if cli.debug.is_none() {
-        rbt::probes::start_early(&ast);
-    }
     let mut typed = sema::analyze(&ast, &btf);
     if let Some(e) = btf.error() {
         return Err(format!("rbt: {e}\n"));

@@ -10,7 +10,6 @@ use std::fs;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::Mutex;
 
 use super::{Context, Expand, Multi, NoMatch, Provider, Resolved, Timing, Unresolved};
 use crate::abi::{paths, perf_type, BPF_F_KPROBE_MULTI_RETURN, BPF_TRACE_KPROBE_MULTI};
@@ -41,7 +40,6 @@ pub static KPROBE: Provider = Provider {
     attach: attach_kprobe,
     expand: Some(FUNCTIONS),
     exists: None,
-    early: Some(open_early),
     cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
@@ -70,7 +68,6 @@ pub static KRETPROBE: Provider = Provider {
     attach: attach_kprobe,
     expand: Some(FUNCTIONS),
     exists: None,
-    early: Some(open_early),
     cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
@@ -192,11 +189,7 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
     // took ~300 ms of a 500 ms start in the emulated VM (each is ~50k lines the
     // kernel formats on every read); they are read only if the open fails.
     if point.wildcard.is_none() {
-        let opened = match attacher.tracefs_kprobes {
-            false => take_early(&probe),
-            true => None,
-        };
-        if let Some(perf) = opened.or_else(|| open_pmu_kprobe(attacher, point)?.ok()) {
+        if let Some(Ok(perf)) = open_pmu_kprobe(attacher, point) {
             attacher.opened_kprobes.insert(probe, perf);
             return Ok(());
         }
@@ -207,31 +200,6 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
         return Err(not_found(&probe, function));
     }
     Ok(())
-}
-
-/// Kprobe perf events [`open_early`] opened, by probe name, until the preflight takes them.
-static EARLY: Mutex<Vec<(String, OwnedFd)>> = Mutex::new(Vec::new());
-
-/// [`Provider::early`]: opens a written-out function's kprobe (not at an offset, which
-/// sema checks first) while BTF is read.
-fn open_early(point: &AttachPoint) {
-    let [target] = point.target.as_slice() else {
-        return;
-    };
-    if target.contains('+') {
-        return;
-    }
-    if let Some(Ok(perf)) = open_pmu_kprobe(&Attacher::new(), point) {
-        if let Ok(mut early) = EARLY.lock() {
-            early.push((point.name(), perf));
-        }
-    }
-}
-
-fn take_early(probe: &str) -> Option<OwnedFd> {
-    let mut early = EARLY.lock().ok()?;
-    let at = early.iter().position(|(name, _)| name == probe)?;
-    Some(early.swap_remove(at).1)
 }
 
 /// The kprobe PMU's perf event for `point` (a kretprobe's with the PMU's retprobe bit),

@@ -206,11 +206,6 @@ pub struct Provider {
     /// then runs only if the body reads `args`, so `@[comm] = count()` on a tracepoint
     /// reads no kernel BTF (`None`: always resolve).
     pub exists: Option<ExistsFn>,
-    /// Preflight work for an attach point written out in the script (no wildcard), begun
-    /// right after parsing, while kernel BTF is still being read ([`start_early`]): it
-    /// needs nothing sema finds. What it opens waits for [`Provider::check`]; a failure
-    /// is dropped, and check repeats the work to report it in turn.
-    pub early: Option<fn(&AttachPoint)>,
     /// Runtime preflight, without side effects: can the target be attached.
     pub check: CheckFn,
     /// Runtime: attach a loaded program (not called for `Start`/`End` probes).
@@ -232,17 +227,6 @@ pub struct Provider {
     /// How all matches of one wildcard attach at once, when the kernel can (`None`:
     /// one attachment per match).
     pub multi: Option<Multi>,
-}
-
-/// Begins every written-out attach point's [`Provider::early`] work (a kprobe's
-/// registration was ~30 ms of a start in the emulated VM, spent after BTF was read).
-pub fn start_early(program: &crate::ast::Program) {
-    let points = program.probes.iter().flat_map(|p| &p.attach_points);
-    for point in points.filter(|p| !p.has_wildcard()) {
-        if let Some(early) = point.provider.early {
-            early(point);
-        }
-    }
 }
 
 /// `point` as process `pid` (`-p`) sees it: its provider's [`Provider::in_process`].

@@ -30,7 +30,6 @@ pub static BEGIN: Provider = Provider {
     attach,
     expand: None,
     exists: None,
-    early: None,
     cookies: false,
     multi: None,
 };
@@ -55,7 +54,6 @@ pub static END: Provider = Provider {
     attach,
     expand: None,
     exists: None,
-    early: None,
     cookies: false,
     multi: None,
 };

@@ -327,7 +327,10 @@ mod tests {
     #[test]
     fn capabilities_are_those_proc_reports() {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:")).unwrap();
+        let hex = status
+            .lines()
+            .find_map(|l| l.strip_prefix("CapEff:"))
+            .unwrap();
         let proc = u64::from_str_radix(hex.trim(), 16).unwrap();
         assert_eq!(super::effective_capabilities().unwrap(), proc);
     }
