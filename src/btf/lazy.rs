@@ -48,8 +48,10 @@ impl Lazy<'_> {
             .spawn(move || Btf::load(&read))
             .ok();
         Lazy {
+            source: Source::File(path),
             reading: Mutex::new(reading),
-            ..Lazy::file(path)
+            loaded: OnceLock::new(),
+            error: OnceLock::new(),
         }
     }
 
@@ -61,6 +63,18 @@ impl Lazy<'_> {
     /// Why the file could not be read, once something needed it.
     pub fn error(&self) -> Option<&BtfError> {
         self.error.get()
+    }
+}
+
+/// A read nobody took (the guess that the script needs kernel types was wrong) is waited
+/// for, not left running: rbt attaches probes next, and registering a kprobe while
+/// another of its threads was in `read(2)` crashed the emulated 6.1 kernel.
+impl Drop for Lazy<'_> {
+    fn drop(&mut self) {
+        let reading = self.reading.get_mut().ok().and_then(Option::take);
+        if let Some(reading) = reading {
+            let _ = reading.join();
+        }
     }
 }
 
