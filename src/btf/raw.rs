@@ -30,28 +30,43 @@ pub(super) const REC8: usize = 8;
 
 /// By kind: (fixed bytes after the header, bytes per `vlen` entry); `None`: unknown kind.
 const TRAILING: [Option<(u8, u8)>; 32] = {
-    let mut t = [None; 32];
-    let (none, word, rec8, rec12) = (Some((0, 0)), Some((4, 0)), Some((0, 8)), Some((0, 12)));
-    t[KIND_INT as usize] = word;
-    t[KIND_VAR as usize] = word;
-    t[KIND_DECL_TAG as usize] = word;
-    t[KIND_PTR as usize] = none;
-    t[KIND_FWD as usize] = none;
-    t[KIND_TYPEDEF as usize] = none;
-    t[KIND_VOLATILE as usize] = none;
-    t[KIND_CONST as usize] = none;
-    t[KIND_RESTRICT as usize] = none;
-    t[KIND_FUNC as usize] = none;
-    t[KIND_FLOAT as usize] = none;
-    t[KIND_TYPE_TAG as usize] = none;
-    t[KIND_ARRAY as usize] = Some((REC12 as u8, 0));
-    t[KIND_STRUCT as usize] = rec12;
-    t[KIND_UNION as usize] = rec12;
-    t[KIND_DATASEC as usize] = rec12;
-    t[KIND_ENUM64 as usize] = rec12;
-    t[KIND_ENUM as usize] = rec8;
-    t[KIND_FUNC_PROTO as usize] = rec8;
-    t
+    const GROUPS: [(&[u8], u8, u8); 5] = [
+        (&[KIND_INT, KIND_VAR, KIND_DECL_TAG], 4, 0),
+        (
+            &[
+                KIND_PTR,
+                KIND_FWD,
+                KIND_TYPEDEF,
+                KIND_VOLATILE,
+                KIND_CONST,
+                KIND_RESTRICT,
+                KIND_FUNC,
+                KIND_FLOAT,
+                KIND_TYPE_TAG,
+            ],
+            0,
+            0,
+        ),
+        (&[KIND_ARRAY], REC12 as u8, 0),
+        (
+            &[KIND_STRUCT, KIND_UNION, KIND_DATASEC, KIND_ENUM64],
+            0,
+            REC12 as u8,
+        ),
+        (&[KIND_ENUM, KIND_FUNC_PROTO], 0, REC8 as u8),
+    ];
+    let mut table = [None; 32];
+    let mut g = 0;
+    while g < GROUPS.len() {
+        let (kinds, fixed, per_vlen) = GROUPS[g];
+        let mut k = 0;
+        while k < kinds.len() {
+            table[kinds[k] as usize] = Some((fixed, per_vlen));
+            k += 1;
+        }
+        g += 1;
+    }
+    table
 };
 
 /// BTF_INT_ENCODING bits.
