@@ -40,19 +40,16 @@ impl Lazy<'_> {
     /// BTF from `path`, read from now on by a thread of its own, for a script that
     /// will likely need it: the read overlaps parsing (in the emulated 6.1 VM,
     /// reading vmlinux BTF through sysfs takes longer than everything before sema).
-    /// Unused, it costs that thread's work and memory, nothing else.
+    /// Unused, it costs that thread's work and memory, and dropping the `Lazy` waits for
+    /// the read to end.
     pub fn prefetch(path: PathBuf) -> Lazy<'static> {
-        let read = path.clone();
+        let mut lazy = Lazy::file(path.clone());
         let reading = std::thread::Builder::new()
             .name("rbt-btf".into())
-            .spawn(move || Btf::load(&read))
+            .spawn(move || Btf::load(&path))
             .ok();
-        Lazy {
-            source: Source::File(path),
-            reading: Mutex::new(reading),
-            loaded: OnceLock::new(),
-            error: OnceLock::new(),
-        }
+        lazy.reading = Mutex::new(reading);
+        lazy
     }
 
     /// Whether anything asked for a kernel type (so the file was read, or failed to be).

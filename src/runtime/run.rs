@@ -236,7 +236,7 @@ const CAP_BPF: u32 = 39;
 
 /// Fails up front, with the privilege named, when this process cannot load tracing
 /// programs (otherwise the first symptom would be some unrelated-looking EPERM, such as
-/// tracefs refusing to mount). Skipped if `/proc/self/status` cannot be read.
+/// tracefs refusing to mount). Skipped if `capget` fails.
 fn check_privileges() -> Result<(), RuntimeError> {
     let Ok(caps) = sys::effective_capabilities() else {
         return Ok(());
