@@ -50,6 +50,33 @@ fn map_create_update_lookup() {
 }
 
 #[test]
+fn mmapable_array_is_read_without_lookups() {
+    if skip_reason("mmapable_array_is_read_without_lookups").is_some() {
+        return;
+    }
+    let flags = rbt::abi::BPF_F_MMAPABLE;
+    let map = sys::map_create_with_flags(map_type::ARRAY, 4, 8, 2, flags, "rbt_status")
+        .expect("mmapable array");
+    let update = |key: u32, value: u64| {
+        sys::map_update_elem(map.as_fd(), &key.to_ne_bytes(), &value.to_ne_bytes(), 0)
+            .expect("update")
+    };
+    update(1, 0x1234_5678_9abc);
+    let memory = sys::ArrayMemory::map(map.as_fd()).expect("map the array");
+    assert_eq!(memory.load_u64(0), Some(0));
+    assert_eq!(memory.load_u64(1), Some(0x1234_5678_9abc));
+    // The mapping is shared with the kernel: later updates show without a new mapping.
+    update(0, 7);
+    assert_eq!(memory.load_u64(0), Some(7));
+    assert_eq!(memory.load_u64(2), None);
+    // An array created without the flag is refused up front (the kernel would refuse
+    // the mmap too), so callers fall back to lookups.
+    let plain = sys::map_create(map_type::ARRAY, 4, 8, 2, "rbt_plain").expect("plain array");
+    let err = sys::ArrayMemory::map(plain.as_fd()).expect_err("not mmapable");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+#[test]
 fn raw_tp_test_run_sees_current_task() {
     if skip_reason("raw_tp_test_run_sees_current_task").is_some() {
         return;

@@ -80,6 +80,10 @@ pub const BPF_TRACE_KPROBE_MULTI: u32 = 42;
 /// `BPF_F_NO_PREALLOC`: a hash map's elements are allocated on update, not at creation.
 pub const BPF_F_NO_PREALLOC: u32 = 1;
 
+/// `BPF_F_MMAPABLE` (Linux 5.5): an array map's values can be mmapped and read without
+/// a `bpf()` call.
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
+
 /// `BPF_F_KPROBE_MULTI_RETURN`: a kprobe_multi link on function returns.
 pub const BPF_F_KPROBE_MULTI_RETURN: u32 = 1;
 

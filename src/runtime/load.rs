@@ -29,7 +29,7 @@ pub fn kernel_prog_type(t: ProgramType) -> u32 {
     t.kernel_type()
 }
 
-/// The creation flags for a map of `map_type` on the kernel of release `kernel`.
+/// The creation flags for the map `spec` on the kernel of release `kernel`.
 ///
 /// Per-CPU hash maps (the aggregations) are not preallocated where the kernel allocates
 /// hash elements safely from any tracing program, `perf_event` ones included (its
@@ -37,14 +37,18 @@ pub fn kernel_prog_type(t: ProgramType) -> u32 {
 /// of a `count()` script's startup. Full maps refuse new keys the same way either way
 /// (`E2BIG` at `max_entries`), and their iteration order is the same. Older kernels
 /// refuse such maps in `perf_event` programs, so they keep the preallocation.
-fn map_flags(map_type: u32, kernel: &str) -> u32 {
+///
+/// The status array (lost events, the `exit()` flag) is mmapable from Linux 5.5, so the
+/// runtime reads it after each drain without a syscall (see `sys::ArrayMemory`); older
+/// kernels refuse the flag, and the runtime looks the values up instead.
+fn map_flags(spec: &MapSpec, kernel: &str) -> u32 {
     let mut release = kernel.trim().split(|c: char| !c.is_ascii_digit());
     let mut next = || release.next().and_then(|n| n.parse::<u32>().ok());
-    let (major, minor) = (next().unwrap_or(0), next().unwrap_or(0));
-    if map_type == map_type::PERCPU_HASH && (major, minor) >= (6, 1) {
-        crate::abi::BPF_F_NO_PREALLOC
-    } else {
-        0
+    let at_least = (next().unwrap_or(0), next().unwrap_or(0));
+    match (spec.map_type, &spec.role) {
+        (map_type::PERCPU_HASH, _) if at_least >= (6, 1) => crate::abi::BPF_F_NO_PREALLOC,
+        (map_type::ARRAY, MapRole::Lost) if at_least >= (5, 5) => crate::abi::BPF_F_MMAPABLE,
+        _ => 0,
     }
 }
 
@@ -58,7 +62,7 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
             spec.key_size,
             spec.value_size,
             spec.max_entries,
-            map_flags(spec.map_type, &kernel),
+            map_flags(spec, &kernel),
             &spec.name,
         )
         .map_err(|source| match source.raw_os_error() {
@@ -242,20 +246,42 @@ fn patch_map_fds(insns: &[Insn], maps: &[OwnedFd], prog: &str) -> Result<Vec<Ins
 mod tests {
     use super::*;
 
+    fn spec(map_type: u32, role: MapRole) -> MapSpec {
+        MapSpec {
+            name: "m".into(),
+            map_type,
+            key_size: 4,
+            value_size: 8,
+            max_entries: 2,
+            role,
+        }
+    }
+
     #[test]
     fn per_cpu_hashes_are_not_preallocated_from_linux_6_1() {
         let no_prealloc = crate::abi::BPF_F_NO_PREALLOC;
+        let hash = spec(map_type::PERCPU_HASH, MapRole::Events);
+        assert_eq!(map_flags(&hash, "6.1.0-56-cloud-amd64\n"), no_prealloc);
+        assert_eq!(map_flags(&hash, "6.18.44-fc-v1045"), no_prealloc);
+        assert_eq!(map_flags(&hash, "5.15.0-91-generic"), 0);
+        assert_eq!(map_flags(&hash, "6.0.19"), 0);
+        assert_eq!(map_flags(&hash, ""), 0);
         assert_eq!(
-            map_flags(map_type::PERCPU_HASH, "6.1.0-56-cloud-amd64\n"),
-            no_prealloc
+            map_flags(&spec(map_type::HASH, MapRole::Events), "6.12.1"),
+            0
         );
+    }
+
+    #[test]
+    fn the_status_array_is_mmapable_from_linux_5_5() {
+        let status = spec(map_type::ARRAY, MapRole::Lost);
+        let mmapable = crate::abi::BPF_F_MMAPABLE;
+        assert_eq!(map_flags(&status, "5.5.0"), mmapable);
+        assert_eq!(map_flags(&status, "6.1.0-56-cloud-amd64"), mmapable);
+        assert_eq!(map_flags(&status, "5.4.290"), 0);
         assert_eq!(
-            map_flags(map_type::PERCPU_HASH, "6.18.44-fc-v1045"),
-            no_prealloc
+            map_flags(&spec(map_type::ARRAY, MapRole::Events), "6.12.1"),
+            0
         );
-        assert_eq!(map_flags(map_type::PERCPU_HASH, "5.15.0-91-generic"), 0);
-        assert_eq!(map_flags(map_type::PERCPU_HASH, "6.0.19"), 0);
-        assert_eq!(map_flags(map_type::PERCPU_HASH, ""), 0);
-        assert_eq!(map_flags(map_type::HASH, "6.12.1"), 0);
     }
 }

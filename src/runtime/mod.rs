@@ -7,6 +7,7 @@ mod load;
 pub mod maps;
 mod ringbuf;
 mod run;
+mod status;
 
 pub use attach::{
     load_attach_type, probe_count, tracefs_root, Attacher, Attachment, PerfAttachment,

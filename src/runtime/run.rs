@@ -22,7 +22,7 @@ use super::error::RuntimeError;
 use super::load::{load, load_program, Loaded};
 use super::maps;
 use super::ringbuf::{Next, RingBuf};
-use crate::abi::map_type;
+use super::status::Status;
 use crate::codegen::runtime_value::{CHILD_PID as RUNTIME_CHILD_PID, START_NS as RUNTIME_START_NS};
 use crate::codegen::{map_index, Compiled, MapRole};
 use crate::event::EventCatalog;
@@ -32,8 +32,6 @@ use crate::probes::Timing;
 use crate::{sys, timings};
 
 const EVENTS: usize = map_index::EVENTS as usize;
-const LOST: usize = map_index::LOST as usize;
-const EXIT_FLAG: u32 = map_index::LOST_EXIT_FLAG;
 
 /// Set in the environment: print this line on stderr once every probe is attached.
 const NOTIFY_ATTACHED: &str = "__BPFTRACE_NOTIFY_PROBES_ATTACHED";
@@ -132,6 +130,7 @@ pub fn run<S: EventSink + ?Sized>(
         loaded: &loaded,
         ring,
         sink,
+        status: Status::new(compiled, &loaded),
         lost_seen: 0,
         metrics: None,
         stopping: false,
@@ -276,6 +275,7 @@ struct Session<'a, S: EventSink + ?Sized> {
     loaded: &'a Loaded,
     ring: RingBuf,
     sink: &'a mut S,
+    status: Status<'a>,
     /// The lost-events counter as last reported.
     lost_seen: u64,
     /// The `--metrics` server, once the probes are attached.
@@ -407,7 +407,7 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
     ) -> Result<Option<Stop>, RuntimeError> {
         // Read before consuming: records a probe wrote before it set the flag are then
         // in the ring buffer to be printed.
-        let exit_requested = self.exit_requested();
+        let exit_requested = self.status.exit_requested();
         let (compiled, loaded) = (self.compiled, self.loaded);
         let sink = &mut *self.sink;
         let metrics = self.metrics.as_ref();
@@ -524,26 +524,9 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
         Ok(())
     }
 
-    /// Whether a probe ran `exit()`: its flag in the status map (key 1), set before the
-    /// exit record is sent, so a full ring buffer cannot lose it.
-    fn exit_requested(&self) -> bool {
-        let (Some(spec), Some(fd)) = (self.compiled.maps.get(LOST), self.loaded.maps.get(LOST))
-        else {
-            return false;
-        };
-        if spec.role != MapRole::Lost || spec.max_entries <= EXIT_FLAG {
-            return false;
-        }
-        let mut value = [0u8; 8];
-        matches!(
-            sys::map_lookup_elem(fd.as_fd(), &EXIT_FLAG.to_ne_bytes(), &mut value),
-            Ok(true)
-        ) && value != [0; 8]
-    }
-
     /// Reads the lost-events counter (key 0) and reports what is new.
     fn report_lost(&mut self) -> io::Result<()> {
-        match self.lost_total()? {
+        match self.status.lost_total()? {
             Some(total) if total > self.lost_seen => {
                 let delta = total - self.lost_seen;
                 self.lost_seen = total;
@@ -556,35 +539,9 @@ impl<S: EventSink + ?Sized> Session<'_, S> {
     /// After `exit()`: events lost since are not reported (bpftrace stops reading its
     /// buffers at `exit()`; probes that keep firing until detached fill the ring).
     fn forget_lost(&mut self) -> io::Result<()> {
-        if let Some(total) = self.lost_total()? {
+        if let Some(total) = self.status.lost_total()? {
             self.lost_seen = self.lost_seen.max(total);
         }
         Ok(())
-    }
-
-    /// The lost-events counter summed over CPUs (`None`: the program has none).
-    fn lost_total(&self) -> io::Result<Option<u64>> {
-        let (Some(spec), Some(fd)) = (self.compiled.maps.get(LOST), self.loaded.maps.get(LOST))
-        else {
-            return Ok(None);
-        };
-        if spec.role != MapRole::Lost || spec.key_size != 4 || spec.value_size != 8 {
-            return Ok(None);
-        }
-        let slots = if spec.map_type == map_type::PERCPU_ARRAY {
-            sys::possible_cpus()
-        } else {
-            1
-        };
-        let mut value = vec![0u8; 8 * slots];
-        if !sys::map_lookup_elem(fd.as_fd(), &0u32.to_ne_bytes(), &mut value)? {
-            return Ok(None);
-        }
-        Ok(Some(
-            value
-                .chunks_exact(8)
-                .map(|c| u64::from_ne_bytes(c.try_into().unwrap_or_default()))
-                .sum(),
-        ))
     }
 }

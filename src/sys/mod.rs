@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 use crate::abi::insn::Insn;
 
+mod array_memory;
 mod map_entries;
 mod mapped;
 mod perf;
@@ -18,6 +19,7 @@ mod process;
 mod quiesce;
 mod ringbuf;
 
+pub use array_memory::*;
 pub use map_entries::*;
 pub use mapped::*;
 pub use perf::*;

@@ -116,7 +116,12 @@ impl Drop for RingBufMemory {
     }
 }
 
-fn mmap(fd: BorrowedFd<'_>, len: usize, prot: libc::c_int, offset: usize) -> io::Result<*mut u8> {
+pub(super) fn mmap(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    prot: libc::c_int,
+    offset: usize,
+) -> io::Result<*mut u8> {
     // SAFETY: a fresh shared mapping chosen by the kernel (addr NULL) aliases no Rust
     // object; the result is checked for MAP_FAILED.
     let p = unsafe {
@@ -136,9 +141,9 @@ fn mmap(fd: BorrowedFd<'_>, len: usize, prot: libc::c_int, offset: usize) -> io:
     }
 }
 
-fn munmap(p: *mut u8, len: usize) {
-    // SAFETY: only called from `RingBufMemory` with a mapping it created with this length
-    // and no longer hands out.
+pub(super) fn munmap(p: *mut u8, len: usize) {
+    // SAFETY: only called from `RingBufMemory` and `ArrayMemory` with a mapping the caller
+    // created with this length and no longer hands out.
     unsafe { libc::munmap(p as *mut libc::c_void, len) };
 }
 
