@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use clap::{Parser, ValueEnum};
 use rbt::output::helper_error::Script;
 use rbt::output::{BufferMode, OutputFormat, Printer};
+use rbt::probes::early::Early;
 use rbt::{btf, codegen, diag, parser, runtime, sema, timings};
 
 mod early;
+mod limits;
 
 /// The help text: bpftrace's layout (`USAGE:`, then the options), rbt's options.
 const HELP: &str = "\
@@ -341,7 +343,7 @@ fn run(cli: Cli, btf: Option<(PathBuf, btf::Lazy<'static>)>) -> Result<(), Failu
         return Ok(());
     }
     check_flags(&cli)?;
-    env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
+    limits::env_limit("BPFTRACE_MAX_BPF_PROGS", 512)?;
     if cli.json_envelope && cli.format != OutputFormat::Json {
         return Err("rbt: --json-envelope wraps JSON lines: it needs -f json\n"
             .to_string()
@@ -373,10 +375,10 @@ fn run(cli: Cli, btf: Option<(PathBuf, btf::Lazy<'static>)>) -> Result<(), Failu
             Err(_) => compile(&cli, None),
         }
     })?;
-    let Some((compiled, script)) = compiled else {
+    let Some((compiled, script, early)) = compiled else {
         return Ok(()); // -d printed its stage
     };
-    check_probe_limit(&compiled)?;
+    limits::check_probe_limit(&compiled)?;
 
     let writer: Box<dyn std::io::Write> = match &cli.output {
         Some(path) => Box::new(
@@ -392,12 +394,13 @@ fn run(cli: Cli, btf: Option<(PathBuf, btf::Lazy<'static>)>) -> Result<(), Failu
     if cli.json_envelope {
         printer.set_envelope(rbt::output::envelope::Envelope::new());
     }
-    printer.set_cat_bytes_max(cat_bytes_max()?);
+    printer.set_cat_bytes_max(limits::cat_bytes_max()?);
     let options = runtime::RunOptions {
         dry_run: cli.dry_run,
         command: cli.command.clone(),
         watch,
         metrics,
+        early,
     };
     runtime::run(&compiled, &options, &mut printer).map_err(|e| {
         Failure::from(match (e, &cli.output) {
@@ -417,8 +420,8 @@ const COMPILE_STACK: usize = 256 << 20;
 fn compile(
     cli: &Cli,
     prefetched: Option<(PathBuf, btf::Lazy<'static>)>,
-) -> Result<Option<(codegen::Compiled, Script)>, String> {
-    let str_size = str_size()?;
+) -> Result<Option<(codegen::Compiled, Script, Option<Early>)>, String> {
+    let str_size = limits::str_size()?;
     // With -e, every word after the options is a parameter (clap gives the first to FILE).
     let params: Vec<String> = match (&cli.program, &cli.file) {
         (Some(_), Some(first)) => std::iter::once(first.to_string_lossy().into_owned())
@@ -470,6 +473,12 @@ fn compile(
     if let Some(DebugStage::Ast) = cli.debug {
         return write_stage(cli.output.as_deref(), &parser::dump(&ast)).map(|()| None);
     }
+    // Kprobes named in the script are registered beside sema and codegen, once the BTF
+    // read is over (it is, or will be soon: the script likely reads kernel types).
+    let early = match cli.debug.is_none() && !cli.dry_run {
+        true => btf.when_read().and_then(|read| Early::start(&ast, read)),
+        false => None,
+    };
     let mut typed = sema::analyze(&ast, &btf);
     if let Some(e) = btf.error() {
         return Err(format!("rbt: {e}\n"));
@@ -492,7 +501,7 @@ fn compile(
     timings::phase("sema");
     let options = codegen::CompileOptions {
         pid_filter: cli.pid,
-        map_entries: map_keys_max()?,
+        map_entries: limits::map_keys_max()?,
         helper_checks: cli.helper_checks,
     };
     let compiled = codegen::compile(&typed, &options).map_err(errors)?;
@@ -503,7 +512,7 @@ fn compile(
     }
     // The kernel types are the biggest allocation; they are freed here, before the
     // session, so they and the ring buffer never count together in the peak RSS.
-    Ok(Some((compiled, Script { name, text: src })))
+    Ok(Some((compiled, Script { name, text: src }, early)))
 }
 
 /// `-l [PATTERN]`: the matching probes on stdout, warnings (an unreadable list) on stderr.
@@ -520,86 +529,4 @@ fn list_probes(cli: &Cli) -> Result<(), String> {
     let (listing, warnings) = rbt::probes::list::list(pattern.as_deref(), &query)?;
     eprint!("{warnings}");
     write_stage(cli.output.as_deref(), &listing)
-}
-
-/// A limit from the environment as bpftrace reads one (`get_uint64_env_var`; 0 is taken).
-fn env_limit(var: &str, default: u64) -> Result<u64, String> {
-    match std::env::var(var) {
-        Err(_) => Ok(default),
-        Ok(v) => v.trim().parse::<u64>().map_err(|_| {
-            format!("rbt: Env var '{var}' did not contain a valid uint64_t, or was zero-valued.\n")
-        }),
-    }
-}
-
-/// bpftrace's `BPFTRACE_MAX_PROBES` (default 512): the most attach points a session may
-/// have, checked before anything is loaded, with bpftrace's message.
-fn check_probe_limit(compiled: &rbt::codegen::Compiled) -> Result<(), String> {
-    const VAR: &str = "BPFTRACE_MAX_PROBES";
-    let limit = env_limit(VAR, 512)?;
-    let probes = rbt::runtime::probe_count(&compiled.programs);
-    if probes == 0 {
-        // bpftrace 0.17 says so on stdout and fails (every attach point was dropped).
-        println!("No probes to attach");
-        return Err(String::new());
-    }
-    if probes as u64 > limit {
-        return Err(format!(
-            "rbt: Can't attach to {probes} probes because it exceeds the current limit of {limit} probes.\n\
-             You can increase the limit through the {VAR} environment variable, but BE CAREFUL \
-             since a high number of probes attached can cause your system to crash.\n"
-        ));
-    }
-    Ok(())
-}
-
-/// `BPFTRACE_STRLEN`: bytes of a `str()` value, as bpftrace 0.17 reads and limits it.
-fn str_size() -> Result<usize, String> {
-    const VAR: &str = "BPFTRACE_STRLEN";
-    match std::env::var(VAR) {
-        Err(_) => Ok(sema::STRING_SIZE),
-        Ok(v) => match v.trim().parse::<u64>() {
-            Ok(n) if n > 200 => Err(format!(
-                "rbt: '{VAR}' {n} exceeds the current maximum of 200 bytes.\n\
-                 This limitation is because strings are currently stored on the 512 byte BPF stack.\n\
-                 Long strings will be pursued in: https://github.com/iovisor/bpftrace/issues/305\n"
-            )),
-            Ok(n) if n > 0 => Ok(n as usize),
-            _ => Err(format!(
-                "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
-            )),
-        },
-    }
-}
-
-/// `BPFTRACE_CAT_BYTES_MAX`: bytes `cat()` prints of a file (bpftrace reads it with
-/// `istream >> uint64_t`: leading digits count, zero is allowed).
-fn cat_bytes_max() -> Result<u64, String> {
-    const VAR: &str = "BPFTRACE_CAT_BYTES_MAX";
-    match std::env::var(VAR) {
-        Err(_) => Ok(rbt::output::CAT_BYTES_MAX),
-        Ok(v) => {
-            let v = v.trim_start();
-            let digits = v.len() - v.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-            v[..digits].parse::<u64>().map_err(|_| {
-                format!(
-                    "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
-                )
-            })
-        }
-    }
-}
-
-/// `BPFTRACE_MAP_KEYS_MAX`: entries per map, as bpftrace reads it (0: the default).
-fn map_keys_max() -> Result<u32, String> {
-    const VAR: &str = "BPFTRACE_MAP_KEYS_MAX";
-    match std::env::var(VAR) {
-        Err(_) => Ok(0),
-        Ok(v) => match v.trim().parse::<u32>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!(
-                "rbt: Env var '{VAR}' did not contain a valid uint64_t, or was zero-valued.\n"
-            )),
-        },
-    }
 }

@@ -4,6 +4,7 @@
 //! script that touches a kernel type pays for it.
 
 use std::path::PathBuf;
+use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Mutex, OnceLock};
 use std::thread::JoinHandle;
 
@@ -17,6 +18,8 @@ pub struct Lazy<'a> {
     source: Source<'a>,
     /// The read [`Lazy::prefetch`] started, taken by the first dereference.
     reading: Mutex<Option<JoinHandle<Result<Btf, BtfError>>>>,
+    /// Closed (or sent on) when that thread's read of the file is over.
+    read_over: Mutex<Option<Receiver<()>>>,
     loaded: OnceLock<Btf>,
     error: OnceLock<BtfError>,
 }
@@ -32,6 +35,7 @@ impl Lazy<'_> {
         Lazy {
             source: Source::File(path),
             reading: Mutex::new(None),
+            read_over: Mutex::new(None),
             loaded: OnceLock::new(),
             error: OnceLock::new(),
         }
@@ -44,12 +48,30 @@ impl Lazy<'_> {
     /// the read to end.
     pub fn prefetch(path: PathBuf) -> Lazy<'static> {
         let mut lazy = Lazy::file(path.clone());
+        let (over, read_over) = sync_channel(1);
         let reading = std::thread::Builder::new()
             .name("rbt-btf".into())
-            .spawn(move || Btf::load(&path))
+            .spawn(move || {
+                Btf::load_then(&path, || {
+                    let _ = over.send(());
+                })
+            })
             .ok();
+        lazy.read_over = Mutex::new(reading.is_some().then_some(read_over));
         lazy.reading = Mutex::new(reading);
         lazy
+    }
+
+    /// For a prefetch (once): something that blocks until its thread's `read(2)` of the
+    /// file is over, so that work racing a system call of rbt's (registering kprobes,
+    /// see `probes::early`) can wait for it. `None` without a prefetch, when the read
+    /// happens on first use, at a time nobody knows ahead.
+    pub fn when_read(&self) -> Option<impl FnOnce() + Send + 'static> {
+        let over = self.read_over.lock().ok()?.take()?;
+        Some(move || {
+            // A message, or the sender dropped: the read ended either way.
+            let _ = over.recv();
+        })
     }
 
     /// Whether anything asked for a kernel type (so the file was read, or failed to be).
@@ -80,6 +102,7 @@ impl<'a> From<&'a Btf> for Lazy<'a> {
         Lazy {
             source: Source::Loaded(btf),
             reading: Mutex::new(None),
+            read_over: Mutex::new(None),
             loaded: OnceLock::new(),
             error: OnceLock::new(),
         }
@@ -105,5 +128,27 @@ impl std::ops::Deref for Lazy<'_> {
                 })
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_prefetch_says_when_its_read_is_over() {
+        let path = PathBuf::from("tests/data/vmlinux-6.18.btf");
+        assert!(Lazy::file(path.clone()).when_read().is_none());
+        let lazy = Lazy::prefetch(path);
+        let read = lazy.when_read().expect("a prefetch in flight");
+        assert!(lazy.when_read().is_none(), "handed out once");
+        read();
+        assert!(!lazy.was_read(), "waiting takes nothing");
+        assert!(lazy.find_type("struct task_struct").is_some());
+        // A read that fails says so too, instead of leaving the waiter blocked.
+        let missing = Lazy::prefetch(PathBuf::from("/nonexistent/vmlinux"));
+        missing.when_read().expect("a prefetch in flight")();
+        let _ = &*missing;
+        assert!(missing.error().is_some());
     }
 }

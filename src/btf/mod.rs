@@ -139,6 +139,12 @@ impl Btf {
     /// says the blob has, so a huge file that is not BTF costs nothing. Bytes past the
     /// last section are an error (the kernel's files end exactly there).
     pub fn load(path: &Path) -> Result<Btf, BtfError> {
+        Btf::load_then(path, || ())
+    }
+
+    /// [`Btf::load`], calling `read` as soon as the file has been read (before the
+    /// records are parsed and indexed); not at all if reading failed.
+    pub fn load_then(path: &Path, read: impl FnOnce()) -> Result<Btf, BtfError> {
         use std::io::Read;
         let io = |source| BtfError::Io {
             path: path.to_path_buf(),
@@ -167,6 +173,7 @@ impl Btf {
                 return Err(parse::trailing_bytes(end, Some(extra)).in_file(path));
             }
             crate::timings::phase("btf read");
+            read();
             return Btf::from_blob(Blob::Mapped(mapped), checked).map_err(|e| e.in_file(path));
         }
         let mut bytes = Vec::with_capacity(parse::HEADER_LEN);
@@ -194,6 +201,7 @@ impl Btf {
             }
         }
         crate::timings::phase("btf read");
+        read();
         Btf::from_blob(Blob::Owned(bytes), checked).map_err(|e| e.in_file(path))
     }
 

@@ -40,6 +40,7 @@ pub static KPROBE: Provider = Provider {
     attach: attach_kprobe,
     expand: Some(FUNCTIONS),
     exists: None,
+    early: Some(open_early),
     cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
@@ -68,6 +69,7 @@ pub static KRETPROBE: Provider = Provider {
     attach: attach_kprobe,
     expand: Some(FUNCTIONS),
     exists: None,
+    early: Some(open_early),
     cookies: false,
     multi: Some(Multi {
         available: has_kprobe_multi,
@@ -189,8 +191,11 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
     // took ~300 ms of a 500 ms start in the emulated VM (each is ~50k lines the
     // kernel formats on every read); they are read only if the open fails.
     if point.wildcard.is_none() {
+        if attacher.opened_perf.contains_key(&probe) {
+            return Ok(());
+        }
         if let Some(Ok(perf)) = open_pmu_kprobe(attacher, point) {
-            attacher.opened_kprobes.insert(probe, perf);
+            attacher.opened_perf.insert(probe, perf);
             return Ok(());
         }
     }
@@ -200,6 +205,15 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
         return Err(not_found(&probe, function));
     }
     Ok(())
+}
+
+/// [`Provider::early`]: a named function's kprobe (not at an offset, which sema
+/// checks first).
+fn open_early(point: &AttachPoint) -> Option<OwnedFd> {
+    match point.target.as_slice() {
+        [target] if !target.contains('+') => open_pmu_kprobe(&Attacher::new(), point)?.ok(),
+        _ => None,
+    }
 }
 
 /// The kprobe PMU's perf event for `point` (a kretprobe's with the PMU's retprobe bit),
@@ -264,7 +278,7 @@ fn attach_kprobe(
     let (function, offset) = target(point);
     let function = function.to_string();
     // Opened by the preflight, or now.
-    let perf = match attacher.opened_kprobes.remove(&probe) {
+    let perf = match attacher.opened_perf.remove(&probe) {
         Some(perf) => Some(Ok(perf)),
         None => open_pmu_kprobe(attacher, point),
     };

@@ -8,6 +8,7 @@
 //! [`REGISTRY`].
 
 mod cookie;
+pub mod early;
 mod kprobe;
 pub mod list;
 mod offset;
@@ -19,7 +20,7 @@ mod uprobe;
 pub mod wildcard;
 
 use std::fmt;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use crate::ast::AttachPoint;
 use crate::btf::Lazy;
@@ -206,6 +207,9 @@ pub struct Provider {
     /// then runs only if the body reads `args`, so `@[comm] = count()` on a tracepoint
     /// reads no kernel BTF (`None`: always resolve).
     pub exists: Option<ExistsFn>,
+    /// The perf event attaching uses, opened for a written-out attach point while sema
+    /// and codegen run ([`early::Early`]); the preflight then finds it opened.
+    pub early: Option<EarlyFn>,
     /// Runtime preflight, without side effects: can the target be attached.
     pub check: CheckFn,
     /// Runtime: attach a loaded program (not called for `Start`/`End` probes).
@@ -235,6 +239,9 @@ pub fn for_process(point: &AttachPoint, pid: Option<u32>) -> AttachPoint {
         .and_then(|(pid, localize)| localize(point, pid))
         .unwrap_or_else(|| point.clone())
 }
+
+/// [`Provider::early`]: `None` where it could not be opened (the preflight says why).
+pub type EarlyFn = fn(&AttachPoint) -> Option<OwnedFd>;
 
 /// `rbt -l` for one provider: the matches of the part of the pattern after the type.
 pub type ListFn = fn(&str, &ListQuery) -> Result<Listed, String>;

@@ -30,6 +30,7 @@ pub static BEGIN: Provider = Provider {
     attach,
     expand: None,
     exists: None,
+    early: None,
     cookies: false,
     multi: None,
 };
@@ -54,6 +55,7 @@ pub static END: Provider = Provider {
     attach,
     expand: None,
     exists: None,
+    early: None,
     cookies: false,
     multi: None,
 };

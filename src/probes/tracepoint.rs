@@ -44,6 +44,7 @@ pub static TRACEPOINT: Provider = Provider {
         params: Some(format_params),
     }),
     exists: Some(exists),
+    early: None,
     cookies: true,
     multi: None,
 };

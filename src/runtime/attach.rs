@@ -295,8 +295,9 @@ pub struct Attacher {
     /// Tracepoint event ids read by the preflight, by `category:event`, so attaching
     /// does not read them again.
     pub(crate) tracepoint_ids: std::collections::HashMap<String, u64>,
-    /// Kprobe perf events the preflight opened, by probe name, for attaching.
-    pub(crate) opened_kprobes: std::collections::HashMap<String, OwnedFd>,
+    /// Perf events opened before attaching (by the preflight, or early: see
+    /// [`crate::probes::early`]), by probe name.
+    pub(crate) opened_perf: std::collections::HashMap<String, OwnedFd>,
 }
 
 impl Attacher {

@@ -57,6 +57,8 @@ pub struct RunOptions {
     pub watch: Option<std::os::fd::OwnedFd>,
     /// `--metrics ADDR`: served from when the probes are attached until exit printing.
     pub metrics: Option<crate::metrics::Endpoint>,
+    /// Perf events opened while the script was compiled, which the preflight takes.
+    pub early: Option<crate::probes::early::Early>,
 }
 
 /// Where the session's output goes (implemented by `output::Printer`).
@@ -102,7 +104,7 @@ pub fn run<S: EventSink + ?Sized>(
     check_privileges()?;
     // What the preflight learned (tracepoint ids) serves attaching.
     let attacher = match opts.dry_run {
-        false => preflight(compiled)?,
+        false => preflight(compiled, opts.early.as_ref())?,
         true => Attacher::new(),
     };
     timings::phase("preflight");
@@ -252,8 +254,12 @@ fn check_privileges() -> Result<(), RuntimeError> {
 
 /// Fails with the reason if any attach point cannot be attached on this kernel, before
 /// anything is loaded or printed (no "Attaching N probes..." and no BEGIN output).
-fn preflight(compiled: &Compiled) -> Result<Attacher, RuntimeError> {
+fn preflight(
+    compiled: &Compiled,
+    early: Option<&crate::probes::early::Early>,
+) -> Result<Attacher, RuntimeError> {
     let mut attacher = Attacher::new();
+    attacher.opened_perf = early.map(|e| e.take()).unwrap_or_default();
     compiled
         .programs
         .iter()
