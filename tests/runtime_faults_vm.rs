@@ -47,7 +47,9 @@ const RUN_SH: &str = r#"
 wait_attached() {
   i=0
   while [ $i -lt 600 ]; do
-    ls -l /proc/$1/fd 2>/dev/null | grep -q -e bpf_link -e perf_event && return 0
+    # A BPF link: the program is attached. A kprobe's perf event alone is not enough:
+    # rbt opens it while the script is still being compiled (probes/early.rs).
+    ls -l /proc/$1/fd 2>/dev/null | grep -q bpf_link && return 0
     i=$((i+1)); sleep 0.1
   done
   echo "@@NOT-ATTACHED $1"
