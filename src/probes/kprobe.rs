@@ -211,7 +211,9 @@ fn check(attacher: &mut Attacher, point: &AttachPoint) -> Result<(), RuntimeErro
 /// checks first).
 fn open_early(point: &AttachPoint) -> Option<OwnedFd> {
     match point.target.as_slice() {
-        [target] if !target.contains('+') => open_pmu_kprobe(&Attacher::new(), point)?.ok(),
+        [target] if matches!(super::offset::split(target), Ok(None)) => {
+            open_pmu_kprobe(&Attacher::new(), point)?.ok()
+        }
         _ => None,
     }
 }
