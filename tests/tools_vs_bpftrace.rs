@@ -56,7 +56,7 @@ fn wait_live(child: &mut Child, dir: &Path, side: &str, lines: usize) -> bool {
     false
 }
 
-fn interrupt_and_wait(child: &mut Child) -> Result<(), String> {
+fn interrupt_and_wait(child: &mut Child, tracer: &str) -> Result<(), String> {
     let _ = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status();
@@ -66,12 +66,46 @@ fn interrupt_and_wait(child: &mut Child) -> Result<(), String> {
             Ok(Some(_)) => return Ok(()),
             Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
             _ => {
+                let stuck = where_stuck(child.id());
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err("did not exit within 30 s of SIGINT".into());
+                return Err(format!(
+                    "{tracer} did not exit within 30 s of SIGINT; {stuck}"
+                ));
             }
         }
     }
+}
+
+/// Each thread's state and kernel stack, so a tracer that hangs says where (in a
+/// syscall such as a perf event's close, or in its own loop).
+fn where_stuck(pid: u32) -> String {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut out = String::new();
+    for task in tasks {
+        let file = |f: &str| std::fs::read_to_string(task.join(f)).unwrap_or_default();
+        let state = file("status");
+        let state = state
+            .lines()
+            .find(|l| l.starts_with("State:"))
+            .unwrap_or("");
+        let stack = file("stack");
+        let frames: Vec<&str> = stack
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .collect();
+        let _ = write!(
+            out,
+            "[task {} {} syscall {} stack {}] ",
+            task.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+            state.trim_start_matches("State:").trim(),
+            file("syscall").split_whitespace().next().unwrap_or("?"),
+            frames.join("<")
+        );
+    }
+    out
 }
 
 /// [`run_tool`] in an empty `dir`.
@@ -80,6 +114,10 @@ fn fresh_run(tool: &Tool, dir: &Path) -> Outcome {
     std::fs::create_dir_all(dir).expect("scratch directory");
     run_tool(tool, dir)
 }
+
+/// Written in a tool's directory when bpftrace did not exit after SIGINT (what it was
+/// doing, [`where_stuck`]).
+const HUNG: &str = "bpftrace.hung";
 
 /// bpftrace's line for events its perf buffers dropped (`Lost 3 events`).
 fn reports_loss(line: &str) -> bool {
@@ -116,9 +154,12 @@ fn run_tool(tool: &Tool, dir: &Path) -> Outcome {
         std::thread::sleep(Duration::from_millis(tool.settle_ms));
     }
     let stopped = (
-        interrupt_and_wait(&mut theirs),
-        interrupt_and_wait(&mut ours),
+        interrupt_and_wait(&mut theirs, "bpftrace"),
+        interrupt_and_wait(&mut ours, "rbt"),
     );
+    if let Err(e) = &stopped.0 {
+        let _ = std::fs::write(dir.join(HUNG), e);
+    }
     if bpftrace_live && rbt_live {
         if let (_, Err(e)) | (Err(e), _) = stopped {
             return Outcome::Differs(e);
@@ -160,12 +201,15 @@ fn host_tools_match_bpftrace() {
         let dir = scratch.join(tool.name);
         let mut outcome = fresh_run(tool, &dir);
         // A reference that lost events (bpftrace 0.17's perf buffers overflow when the
-        // machine is busy: execsnoop's join() bursts) is no reference: run again.
+        // machine is busy: execsnoop's join() bursts) or that hung on SIGINT is no
+        // reference: run again (rbt hanging is a failure, never retried).
         for _ in 0..2 {
-            if !read(&dir, "bpftrace.out").lines().any(reports_loss) {
-                break;
-            }
-            eprintln!("{:<16} bpftrace lost events; running both again", tool.name);
+            let why = match std::fs::read_to_string(dir.join(HUNG)) {
+                Ok(hung) => hung,
+                _ if read(&dir, "bpftrace.out").lines().any(reports_loss) => "lost events".into(),
+                _ => break,
+            };
+            eprintln!("{:<16} bpftrace {why}; running both again", tool.name);
             outcome = fresh_run(tool, &dir);
         }
         eprintln!("{:<16} {} {}", tool.name, outcome.cell(), outcome.summary());
