@@ -364,14 +364,21 @@ fn run(cli: Cli, btf: Option<(PathBuf, btf::Lazy<'static>)>) -> Result<(), Failu
     // The later passes recurse once per level of the AST, which the parser lets grow
     // to thousands of levels (long operator and `else if` chains), so they run on a
     // thread with room for that; the session stays on the main thread (signals).
+    let mut premade = runtime::Premade::default();
     let compiled = std::thread::scope(|scope| {
         let worker = std::thread::Builder::new()
             .name("rbt-compile".into())
             .stack_size(COMPILE_STACK);
         match worker.spawn_scoped(scope, || compile(&cli, btf)) {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Ok(handle) => {
+                // Meanwhile this thread creates the maps every program has.
+                if cli.debug.is_none() {
+                    premade = runtime::Premade::create();
+                }
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
             Err(_) => compile(&cli, None),
         }
     })?;
@@ -401,6 +408,7 @@ fn run(cli: Cli, btf: Option<(PathBuf, btf::Lazy<'static>)>) -> Result<(), Failu
         watch,
         metrics,
         early,
+        premade,
     };
     runtime::run(&compiled, &options, &mut printer).map_err(|e| {
         Failure::from(match (e, &cli.output) {

@@ -161,6 +161,38 @@ fn load_patches_maps_and_reports_verifier_log() {
     assert!(err.lines().last().unwrap().contains("R6 !read_ok"), "{err}");
 }
 
+#[test]
+fn load_takes_the_maps_made_while_the_script_compiled() {
+    if skip_reason("load_takes_the_maps_made_while_the_script_compiled").is_some() {
+        return;
+    }
+    let premade = rbt::runtime::Premade::create();
+    let standard = rbt::codegen::standard_maps();
+    assert_eq!(premade.remaining(), standard.len());
+    let good = compiled(vec![begin(emit_record(0))]);
+    let loaded = rbt::runtime::load_with(&good, &premade).expect("load");
+    assert_eq!(premade.remaining(), 0, "every premade map is taken");
+    for (spec, fd) in standard.iter().zip(&loaded.maps) {
+        let info = sys::map_info(fd.as_fd()).expect("map info");
+        assert_eq!(
+            (info.map_type, info.max_entries),
+            (spec.map_type, spec.max_entries),
+            "{}",
+            spec.name
+        );
+    }
+    // The program runs against them: BEGIN's record arrives in the premade ring buffer.
+    let mut ring = rbt::runtime::RingBuf::new(loaded.maps[0].as_fd()).expect("map ring");
+    sys::prog_test_run(loaded.programs[0].as_fd()).expect("run BEGIN");
+    let mut records = 0;
+    ring.consume(|_| {
+        records += 1;
+        Ok::<_, std::io::Error>(rbt::runtime::Next::Continue)
+    })
+    .expect("consume");
+    assert_eq!(records, 1);
+}
+
 /// Runs this test binary again as `nobody` (via setpriv) and checks that loading fails
 /// with the message naming the missing privileges. The child run is this same test,
 /// told by an environment variable to do the unprivileged part.

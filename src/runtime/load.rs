@@ -2,11 +2,12 @@
 //! program to the kernel (where the verifier checks it).
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 
 use super::error::RuntimeError;
 use crate::abi::insn::{Insn, BPF_DW, BPF_IMM, BPF_LD, PSEUDO_MAP_FD};
 use crate::abi::map_type;
-use crate::codegen::{Compiled, MapRole, MapSpec, ProgramCode, ProgramType};
+use crate::codegen::{standard_maps, Compiled, MapRole, MapSpec, ProgramCode, ProgramType};
 use crate::sys;
 
 /// The first half of a 16-byte `LD_IMM64`.
@@ -54,41 +55,18 @@ fn map_flags(spec: &MapSpec, kernel: &str) -> u32 {
 
 /// Creates every map and loads every program of `compiled`.
 pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
+    load_with(compiled, &Premade::default())
+}
+
+/// [`load`], taking from `premade` the maps created while the script compiled.
+pub fn load_with(compiled: &Compiled, premade: &Premade) -> Result<Loaded, RuntimeError> {
     let mut maps = Vec::with_capacity(compiled.maps.len());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let kernel = kernel_release();
     for spec in &compiled.maps {
-        let fd = sys::map_create_with_flags(
-            spec.map_type,
-            spec.key_size,
-            spec.value_size,
-            spec.max_entries,
-            map_flags(spec, &kernel),
-            &spec.name,
-        )
-        .map_err(|source| match source.raw_os_error() {
-            Some(libc::EPERM) => RuntimeError::Permission {
-                action: format!("create BPF map {}", spec.name),
-            },
-            Some(libc::EINVAL) if spec.map_type == map_type::RINGBUF => {
-                RuntimeError::KernelTooOld {
-                    feature: "BPF ring buffers",
-                    version: "5.8",
-                }
-            }
-            _ => match spec.role {
-                MapRole::Stack(stack) => RuntimeError::StackMapCreate {
-                    limit: stack.limit,
-                    max: std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
-                        .ok()
-                        .and_then(|s| s.trim().parse().ok()),
-                    source,
-                },
-                _ => RuntimeError::MapCreate {
-                    map: spec.name.clone(),
-                    source,
-                },
-            },
-        })?;
+        let fd = match premade.take(spec) {
+            Some(fd) => fd,
+            None => create_map(spec, &kernel)?,
+        };
         maps.push(fd);
     }
     let mut stacks = Vec::new();
@@ -111,6 +89,79 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
     crate::timings::phase("create maps");
     let programs = load_programs(&compiled.programs, &maps)?;
     Ok(Loaded { maps, programs })
+}
+
+fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default()
+}
+
+/// Creates the map `spec` on the kernel of release `kernel`, with the error a user can
+/// act on (the privilege, the kernel feature, the stack limit).
+fn create_map(spec: &MapSpec, kernel: &str) -> Result<OwnedFd, RuntimeError> {
+    sys::map_create_with_flags(
+        spec.map_type,
+        spec.key_size,
+        spec.value_size,
+        spec.max_entries,
+        map_flags(spec, kernel),
+        &spec.name,
+    )
+    .map_err(|source| match source.raw_os_error() {
+        Some(libc::EPERM) => RuntimeError::Permission {
+            action: format!("create BPF map {}", spec.name),
+        },
+        Some(libc::EINVAL) if spec.map_type == map_type::RINGBUF => RuntimeError::KernelTooOld {
+            feature: "BPF ring buffers",
+            version: "5.8",
+        },
+        _ => match spec.role {
+            MapRole::Stack(stack) => RuntimeError::StackMapCreate {
+                limit: stack.limit,
+                max: std::fs::read_to_string("/proc/sys/kernel/perf_event_max_stack")
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok()),
+                source,
+            },
+            _ => RuntimeError::MapCreate {
+                map: spec.name.clone(),
+                source,
+            },
+        },
+    })
+}
+
+/// The maps every program has ([`standard_maps`]: the event ring buffer, the status
+/// array), created while the script is still compiled, since they need nothing from it.
+/// The ring buffer is the slowest map to create: the kernel allocates and maps its 256
+/// pages, 0.2 ms natively most of the time and 2-4.6 ms at times (docs/PERFORMANCE.md).
+/// A map that could not be made here is created by [`load_with`], which reports why.
+#[derive(Debug, Default)]
+pub struct Premade(Mutex<Vec<(MapSpec, OwnedFd)>>);
+
+impl Premade {
+    pub fn create() -> Premade {
+        // Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK; newer ones ignore it.
+        let _ = sys::raise_memlock_rlimit();
+        let kernel = kernel_release();
+        let made = standard_maps()
+            .into_iter()
+            .filter_map(|spec| create_map(&spec, &kernel).ok().map(|fd| (spec, fd)))
+            .collect();
+        crate::timings::phase("premade maps");
+        Premade(Mutex::new(made))
+    }
+
+    /// How many of the maps made are not taken yet.
+    pub fn remaining(&self) -> usize {
+        self.0.lock().map(|made| made.len()).unwrap_or(0)
+    }
+
+    /// The map made for `spec`, if one was (each is taken once).
+    fn take(&self, spec: &MapSpec) -> Option<OwnedFd> {
+        let mut made = self.0.lock().ok()?;
+        let at = made.iter().position(|(s, _)| s == spec)?;
+        Some(made.swap_remove(at).1)
+    }
 }
 
 /// Writes each name, NUL-padded, at its index (the cookie its attach point gets).

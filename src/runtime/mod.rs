@@ -14,6 +14,6 @@ pub use attach::{
 };
 pub use child::{is_executable, on_path};
 pub use error::RuntimeError;
-pub use load::{kernel_prog_type, load, Loaded};
+pub use load::{kernel_prog_type, load, load_with, Loaded, Premade};
 pub use ringbuf::{Next, RingBuf};
 pub use run::{run, EventSink, RunOptions};

@@ -19,7 +19,7 @@ use super::attach::load_attach_type;
 use super::attach::{close_in_parallel, detach_all, Attacher, Attachment};
 use super::child::{spawn_gated, CommandChild};
 use super::error::RuntimeError;
-use super::load::{load, load_program, Loaded};
+use super::load::{load_program, load_with, Loaded};
 use super::maps;
 use super::ringbuf::{Next, RingBuf};
 use super::status::Status;
@@ -59,6 +59,8 @@ pub struct RunOptions {
     pub metrics: Option<crate::metrics::Endpoint>,
     /// Perf events opened while the script was compiled, which the preflight takes.
     pub early: Option<crate::probes::early::Early>,
+    /// Maps created while the script was compiled, which loading takes.
+    pub premade: super::Premade,
 }
 
 /// Where the session's output goes (implemented by `output::Printer`).
@@ -108,7 +110,7 @@ pub fn run<S: EventSink + ?Sized>(
         true => Attacher::new(),
     };
     timings::phase("preflight");
-    let loaded = load(compiled)?;
+    let loaded = load_with(compiled, &opts.premade)?;
     timings::phase("load+verify");
     if opts.dry_run {
         return Ok(());
