@@ -1,6 +1,7 @@
 //! Runtime errors: each one clear line naming what failed and why (the missing kernel
 //! feature or privilege by name), plus the verifier log's tail for rejected programs.
 
+use crate::sys;
 use std::fmt;
 use std::io;
 
@@ -77,36 +78,6 @@ impl RuntimeError {
     }
 }
 
-/// `e` as shown; running out of file descriptors (`EMFILE`, `ENFILE`), which rbt does
-/// under a low `ulimit -n` (every map, program and probe is one), says what to do.
-fn describe(e: &io::Error) -> String {
-    match e.raw_os_error() {
-        Some(libc::EMFILE) => {
-            let limit = open_files_limit().map_or(String::new(), |n| format!(" is {n}:"));
-            format!("out of file descriptors (too many open files; the limit{limit} raise it with `ulimit -n`)")
-        }
-        Some(libc::ENFILE) => {
-            "out of file descriptors (the system-wide limit on open files is reached)".to_string()
-        }
-        _ => e.to_string(),
-    }
-}
-
-/// The soft `RLIMIT_NOFILE`, from /proc/self/limits.
-fn open_files_limit() -> Option<String> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    line["Max open files".len()..]
-        .split_whitespace()
-        .next()
-        .map(str::to_string)
-}
-
-/// Whether `e` means no file descriptor was left.
-pub(crate) fn out_of_fds(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
-}
-
 fn is_permission(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EACCES))
 }
@@ -119,7 +90,7 @@ impl fmt::Display for RuntimeError {
                 "cannot {action}: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
             ),
             RuntimeError::MapCreate { map, source } => {
-                write!(f, "cannot create BPF map {map}: {}", describe(source))
+                write!(f, "cannot create BPF map {map}: {}", sys::describe_io(source))
             }
             RuntimeError::StackMapCreate { limit, max, source } => {
                 write!(f, "cannot create the stack map for {limit}-frame stacks: ")?;
@@ -136,7 +107,7 @@ impl fmt::Display for RuntimeError {
                     _ => write!(
                         f,
                         "{}; the kernel's limit kernel.perf_event_max_stack may be below {limit} (raise it with sysctl kernel.perf_event_max_stack=<n>, or capture fewer frames)",
-                        describe(source)
+                        sys::describe_io(source)
                     ),
                 }
             }
@@ -187,13 +158,13 @@ impl fmt::Display for RuntimeError {
                 "cannot attach {probe}: permission denied (run as root, or grant CAP_BPF and CAP_PERFMON)"
             ),
             RuntimeError::Attach { probe, source } => {
-                write!(f, "cannot attach {probe}: {}", describe(source))
+                write!(f, "cannot attach {probe}: {}", sys::describe_io(source))
             }
             RuntimeError::Command { command, source } => {
-                write!(f, "cannot run command '{command}': {}", describe(source))
+                write!(f, "cannot run command '{command}': {}", sys::describe_io(source))
             }
             RuntimeError::Sys { action, source } => {
-                write!(f, "cannot {action}: {}", describe(source))
+                write!(f, "cannot {action}: {}", sys::describe_io(source))
             }
             RuntimeError::KernelTooOld { feature, version } => write!(
                 f,

@@ -247,7 +247,7 @@ pub fn load_program(
             RuntimeError::Permission {
                 action: format!("load the BPF program for {probe}"),
             }
-        } else if super::error::out_of_fds(&e.errno) {
+        } else if sys::out_of_fds(&e.errno) {
             // Not the verifier's verdict: the new program's fd could not be made.
             RuntimeError::sys(format!("load the BPF program for {probe}"), e.errno)
         } else {

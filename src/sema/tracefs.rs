@@ -47,6 +47,10 @@ pub fn read_format(category: &str, event: &str) -> Result<String, Unreadable> {
         match std::fs::read_to_string(format!("{events}/{category}/{event}/format")) {
             Ok(text) => return Ok(text),
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = true,
+            // Not a missing event: no descriptor was left to open it with.
+            Err(e) if crate::sys::out_of_fds(&e) => {
+                return Err(Unreadable::Why(crate::sys::describe_io(&e)))
+            }
             Err(_) => {}
         }
     }

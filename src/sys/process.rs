@@ -171,6 +171,41 @@ pub fn spawn_with_default_signals(
     cmd.spawn()
 }
 
+/// The soft `RLIMIT_NOFILE` (`getrlimit` needs no descriptor, unlike /proc/self/limits,
+/// which matters when none is left).
+pub fn open_files_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a live, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    (lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// Whether `e` means no file descriptor was left.
+pub fn out_of_fds(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// `e` as rbt shows a failed system call; running out of file descriptors (`EMFILE`,
+/// `ENFILE`), which rbt does under a low `ulimit -n` (every map, program and probe is
+/// one), says what to do.
+pub fn describe_io(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::EMFILE) => {
+            let limit = open_files_limit().map_or(String::new(), |n| format!(" is {n}:"));
+            format!("out of file descriptors (too many open files; the limit{limit} raise it with `ulimit -n`)")
+        }
+        Some(libc::ENFILE) => {
+            "out of file descriptors (the system-wide limit on open files is reached)".to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// Raises `RLIMIT_MEMLOCK` to unlimited (kernels before 5.11 charge BPF maps to it).
 pub fn raise_memlock_rlimit() -> io::Result<()> {
     let lim = libc::rlimit {
