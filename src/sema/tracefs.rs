@@ -49,7 +49,10 @@ pub fn read_format(category: &str, event: &str) -> Result<String, Unreadable> {
             Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => denied = true,
             // Not a missing event: no descriptor was left to open it with.
             Err(e) if crate::sys::out_of_fds(&e) => {
-                return Err(Unreadable::Why(crate::sys::describe_io(&e)))
+                let why = crate::sys::describe_io(&e);
+                return Err(Unreadable::Why(format!(
+                    "its format file cannot be read: {why}"
+                )));
             }
             Err(_) => {}
         }
