@@ -115,9 +115,11 @@ fn fresh_run(tool: &Tool, dir: &Path) -> Outcome {
     run_tool(tool, dir)
 }
 
-/// Written in a tool's directory when bpftrace did not exit after SIGINT (what it was
-/// doing, [`where_stuck`]).
-const HUNG: &str = "bpftrace.hung";
+/// The file written in a tool's directory when `side` did not exit after SIGINT (what
+/// it was doing, [`where_stuck`]).
+fn hung_file(side: &str) -> String {
+    format!("{side}.hung")
+}
 
 /// bpftrace's line for events its perf buffers dropped (`Lost 3 events`).
 fn reports_loss(line: &str) -> bool {
@@ -157,8 +159,10 @@ fn run_tool(tool: &Tool, dir: &Path) -> Outcome {
         interrupt_and_wait(&mut theirs, "bpftrace"),
         interrupt_and_wait(&mut ours, "rbt"),
     );
-    if let Err(e) = &stopped.0 {
-        let _ = std::fs::write(dir.join(HUNG), e);
+    for (side, stop) in [("bpftrace", &stopped.0), ("rbt", &stopped.1)] {
+        if let Err(e) = stop {
+            let _ = std::fs::write(dir.join(hung_file(side)), e);
+        }
     }
     if bpftrace_live && rbt_live {
         if let (_, Err(e)) | (Err(e), _) = stopped {
@@ -204,7 +208,10 @@ fn host_tools_match_bpftrace() {
         // machine is busy: execsnoop's join() bursts) or that hung on SIGINT is no
         // reference: run again (rbt hanging is a failure, never retried).
         for _ in 0..2 {
-            let why = match std::fs::read_to_string(dir.join(HUNG)) {
+            if dir.join(hung_file("rbt")).exists() {
+                break;
+            }
+            let why = match std::fs::read_to_string(dir.join(hung_file("bpftrace"))) {
                 Ok(hung) => hung,
                 _ if read(&dir, "bpftrace.out").lines().any(reports_loss) => "lost events".into(),
                 _ => break,
