@@ -61,7 +61,7 @@ pub fn load(compiled: &Compiled) -> Result<Loaded, RuntimeError> {
 /// [`load`], taking from `premade` the maps created while the script compiled.
 pub fn load_with(compiled: &Compiled, premade: &Premade) -> Result<Loaded, RuntimeError> {
     let mut maps = Vec::with_capacity(compiled.maps.len());
-    let kernel = kernel_release();
+    let kernel = premade.kernel.clone().unwrap_or_else(kernel_release);
     for spec in &compiled.maps {
         let fd = match premade.take(spec) {
             Some(fd) => fd,
@@ -136,7 +136,11 @@ fn create_map(spec: &MapSpec, kernel: &str) -> Result<OwnedFd, RuntimeError> {
 /// pages, 0.2 ms natively most of the time and 2-4.6 ms at times (docs/PERFORMANCE.md).
 /// A map that could not be made here is created by [`load_with`], which reports why.
 #[derive(Debug, Default)]
-pub struct Premade(Mutex<Vec<(MapSpec, OwnedFd)>>);
+pub struct Premade {
+    made: Mutex<Vec<(MapSpec, OwnedFd)>>,
+    /// The kernel release the maps were made for, which loading reuses.
+    kernel: Option<String>,
+}
 
 impl Premade {
     pub fn create() -> Premade {
@@ -148,17 +152,20 @@ impl Premade {
             .filter_map(|spec| create_map(&spec, &kernel).ok().map(|fd| (spec, fd)))
             .collect();
         crate::timings::phase("premade maps");
-        Premade(Mutex::new(made))
+        Premade {
+            made: Mutex::new(made),
+            kernel: Some(kernel),
+        }
     }
 
     /// How many of the maps made are not taken yet.
     pub fn remaining(&self) -> usize {
-        self.0.lock().map(|made| made.len()).unwrap_or(0)
+        self.made.lock().map(|made| made.len()).unwrap_or(0)
     }
 
     /// The map made for `spec`, if one was (each is taken once).
     fn take(&self, spec: &MapSpec) -> Option<OwnedFd> {
-        let mut made = self.0.lock().ok()?;
+        let mut made = self.made.lock().ok()?;
         let at = made.iter().position(|(s, _)| s == spec)?;
         Some(made.swap_remove(at).1)
     }
